@@ -1,0 +1,413 @@
+"""Network description language: a network is an input spec plus a plain list of layers.
+
+Tensor layout conventions (shared by the golden model, the hardware and the torch model):
+
+* Feature maps are (C, H, W) in the user-facing API; on a stream they travel in raster order
+  with channels innermost (H, W, C), channel 0 in the least significant bits of a beat.
+* Convolution weights are (OC, IC, KH, KW) like torch; as a matrix for the MVTU they are
+  reordered to (OC, KH·KW·IC), i.e. the im2col column order is [kh][kw][c].
+* A fully connected layer flattens its input in (H, W, C) order (the stream order), so its
+  weights are (out_features, H·W·C).
+* Thresholds are (OC, 2**k - 1) integers, ascending per channel; activation = Σ [acc ≥ T_i].
+  A BIPOLAR activation has one threshold: +1 when acc ≥ T_0 else -1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .dtypes import BIPOLAR, DataType, signed_bits_for_range
+
+__all__ = [
+    "Conv",
+    "FC",
+    "MaxPool",
+    "TopK",
+    "Layer",
+    "Network",
+    "LayerInfo",
+    "NetworkError",
+]
+
+
+class NetworkError(ValueError):
+    """An invalid network description; the message names the layer and the broken rule."""
+
+
+@dataclass
+class Conv:
+    """2-D convolution + fused multi-threshold activation, executed on an MVTU.
+
+    ``act`` is the output data type (thresholds fused) or ``None`` for raw accumulators.
+    ``simd`` must divide the input channels (the sliding window emits SIMD channels of one
+    pixel per beat), ``pe`` must divide ``out_channels``. ``pad_value`` defaults to 0 for
+    unsigned/signed inputs and to -1 for BIPOLAR inputs (which have no zero).
+    """
+
+    name: str
+    out_channels: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    weight_dtype: DataType = BIPOLAR
+    act: DataType | None = BIPOLAR
+    pe: int = 1
+    simd: int = 1
+    pad_value: int | None = None
+    ram_style: str = "auto"
+    weights: np.ndarray | None = field(default=None, repr=False)
+    thresholds: np.ndarray | None = field(default=None, repr=False)
+
+    kind = "conv"
+
+
+@dataclass
+class FC:
+    """Fully connected layer + fused multi-threshold activation, executed on an MVTU."""
+
+    name: str
+    out_features: int
+    weight_dtype: DataType = BIPOLAR
+    act: DataType | None = BIPOLAR
+    pe: int = 1
+    simd: int = 1
+    ram_style: str = "auto"
+    weights: np.ndarray | None = field(default=None, repr=False)
+    thresholds: np.ndarray | None = field(default=None, repr=False)
+
+    kind = "fc"
+
+
+@dataclass
+class MaxPool:
+    """k×k max-pool with stride (default: kernel). ``pe`` channels are handled per cycle
+    (``None``: as many as the upstream layer delivers per beat)."""
+
+    name: str
+    kernel: int = 2
+    stride: int | None = None
+    pe: int | None = None
+
+    kind = "maxpool"
+
+
+@dataclass
+class TopK:
+    """Select the indices of the k largest values (ties: lower index first), largest first."""
+
+    name: str
+    k: int = 1
+
+    kind = "topk"
+
+
+Layer = Conv | FC | MaxPool | TopK
+RAM_STYLES = ("auto", "block", "distributed")
+
+
+@dataclass
+class LayerInfo:
+    """Shapes and derived figures of one layer, from :meth:`Network.infer`."""
+
+    layer: Layer
+    index: int
+    in_shape: tuple[int, int, int]  # (C, H, W)
+    out_shape: tuple[int, int, int]
+    in_dtype: DataType
+    out_dtype: DataType
+    in_fold: int  # elements per input beat
+    out_fold: int  # elements per output beat
+    mw: int = 0  # MVTU matrix width (synapses per neuron)
+    mh: int = 0  # MVTU matrix height (neurons)
+    vectors: int = 0  # input vectors per frame (output pixels for conv, 1 for fc)
+    acc_bits: int = 0  # accumulator width
+    acc_min: int = 0
+    acc_max: int = 0
+    pad_value: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def is_mvtu(self) -> bool:
+        return isinstance(self.layer, (Conv, FC))
+
+    @property
+    def n_thresholds(self) -> int:
+        act = getattr(self.layer, "act", None)
+        if act is None:
+            return 0
+        return 1 if act.is_bipolar else (1 << act.bits) - 1
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        lay = self.layer
+        if isinstance(lay, Conv):
+            return (lay.out_channels, self.in_shape[0], lay.kernel, lay.kernel)
+        if isinstance(lay, FC):
+            return (lay.out_features, self.mw)
+        return ()
+
+    @property
+    def threshold_shape(self) -> tuple[int, ...]:
+        return (self.mh, self.n_thresholds) if self.n_thresholds else ()
+
+    def weight_matrix(self) -> np.ndarray:
+        """Weights as the (MH, MW) matrix the MVTU uses (im2col order [kh][kw][c])."""
+        w = self.layer.weights
+        if w is None:
+            raise NetworkError(f"layer {self.name}: has no weights attached")
+        if isinstance(self.layer, Conv):
+            return np.asarray(w).transpose(0, 2, 3, 1).reshape(self.mh, self.mw)
+        return np.asarray(w).reshape(self.mh, self.mw)
+
+
+def _product_range(wdt: DataType, xdt: DataType) -> tuple[int, int]:
+    prods = [a * b for a in (wdt.min, wdt.max) for b in (xdt.min, xdt.max)]
+    return min(prods), max(prods)
+
+
+class Network:
+    """A network: name, input spec (C, H, W) with its data type, and a list of layers."""
+
+    def __init__(
+        self,
+        name: str,
+        input_shape: tuple[int, int, int],
+        layers: list[Layer],
+        input_dtype: DataType | None = None,
+        input_fold: int | None = None,
+        description: str = "",
+        labels: list[str] | None = None,
+    ) -> None:
+        from .dtypes import UINT
+
+        self.name = name
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.input_dtype = input_dtype if input_dtype is not None else UINT(8)
+        self.input_fold = input_fold
+        self.layers = list(layers)
+        self.description = description
+        self.labels = labels
+
+    def __repr__(self) -> str:
+        return f"Network({self.name!r}, input={self.input_shape} {self.input_dtype}, " \
+            f"{len(self.layers)} layers)"
+
+    def __getitem__(self, name: str) -> Layer:
+        for lay in self.layers:
+            if lay.name == name:
+                return lay
+        raise KeyError(name)
+
+    # -- shape inference and validation ------------------------------------------------------
+
+    def infer(self, check_params: bool = False) -> list[LayerInfo]:
+        """Infer shapes, data types and MVTU dimensions; validate every rule.
+
+        With ``check_params`` the attached weights and thresholds are checked too.
+        Raises :class:`NetworkError` naming the layer and the broken rule.
+        """
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise NetworkError(f"network {self.name}: input_shape must be (C, H, W) > 0, "
+                               f"got {self.input_shape}")
+        if not self.layers:
+            raise NetworkError(f"network {self.name}: has no layers")
+        names = [lay.name for lay in self.layers]
+        for n in names:
+            if not isinstance(n, str) or not n.isidentifier():
+                raise NetworkError(f"layer {n!r}: name must be a Python identifier")
+            if names.count(n) > 1:
+                raise NetworkError(f"layer {n}: name used more than once")
+        shape = self.input_shape
+        dtype = self.input_dtype
+        fold = self.input_fold
+        infos: list[LayerInfo] = []
+        for i, lay in enumerate(self.layers):
+            info = self._infer_layer(i, lay, shape, dtype, fold)
+            if check_params:
+                self._check_params(info)
+            infos.append(info)
+            shape, dtype, fold = info.out_shape, info.out_dtype, info.out_fold
+        for info in infos[:-1]:
+            if isinstance(info.layer, TopK):
+                raise NetworkError(f"layer {info.name}: TopK must be the last layer")
+            if info.is_mvtu and info.layer.act is None:
+                nxt = infos[info.index + 1].layer
+                if not isinstance(nxt, TopK):
+                    raise NetworkError(
+                        f"layer {info.name}: act=None (raw accumulators) is only allowed on "
+                        f"the last MVTU layer, before TopK or at the network output")
+        return infos
+
+    def _infer_layer(self, i: int, lay: Layer, shape, dtype: DataType,
+                     fold: int | None) -> LayerInfo:
+        c, h, w = shape
+        err = lambda msg: NetworkError(f"layer {lay.name}: {msg}")  # noqa: E731
+        if isinstance(lay, (Conv, FC)):
+            if lay.pe < 1 or lay.simd < 1:
+                raise err(f"PE={lay.pe} and SIMD={lay.simd} must be ≥ 1")
+            if lay.ram_style not in RAM_STYLES:
+                raise err(f"ram_style={lay.ram_style!r} must be one of {RAM_STYLES}")
+            if lay.weight_dtype.kind == "uint":
+                raise err(f"weight_dtype={lay.weight_dtype} is not supported "
+                          "(weights are BIPOLAR or INTk)")
+            if lay.act is not None and lay.act.kind == "int":
+                raise err(f"act={lay.act} is not supported (activations are BIPOLAR or UINTk)")
+            if lay.act is not None and not lay.act.is_bipolar and lay.act.bits > 8:
+                raise err(f"act={lay.act}: at most 8 activation bits (255 thresholds)")
+        if isinstance(lay, Conv):
+            k, s, p = lay.kernel, lay.stride, lay.padding
+            if k < 1 or s < 1 or p < 0:
+                raise err(f"kernel={k}, stride={s} must be ≥ 1 and padding={p} ≥ 0")
+            if k > h + 2 * p or k > w + 2 * p:
+                raise err(f"kernel {k}×{k} is larger than the padded input {h + 2 * p}×"
+                          f"{w + 2 * p}")
+            if lay.out_channels < 1:
+                raise err(f"out_channels={lay.out_channels} must be ≥ 1")
+            oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+            mw, mh = k * k * c, lay.out_channels
+            if c % lay.simd:
+                raise err(f"SIMD={lay.simd} does not divide the {c} input channels "
+                          f"(MW={mw} is {k}×{k}×{c}; the sliding window emits SIMD channels "
+                          "of one pixel per beat)")
+            pad_value = lay.pad_value
+            if pad_value is None:
+                pad_value = -1 if dtype.is_bipolar else 0
+            if p and not dtype.allowed(np.array([pad_value])):
+                raise err(f"pad_value={pad_value} is not a {dtype} value")
+            return self._mvtu_info(i, lay, shape, (mh, oh, ow), dtype, fold, mw, mh, oh * ow,
+                                   pad_value, err)
+        if isinstance(lay, FC):
+            mw, mh = c * h * w, lay.out_features
+            if mh < 1:
+                raise err(f"out_features={mh} must be ≥ 1")
+            return self._mvtu_info(i, lay, shape, (mh, 1, 1), dtype, fold, mw, mh, 1, 0, err)
+        if isinstance(lay, MaxPool):
+            k = lay.kernel
+            s = lay.stride if lay.stride is not None else k
+            if k < 1 or s < 1:
+                raise err(f"kernel={k} and stride={s} must be ≥ 1")
+            if k > h or k > w:
+                raise err(f"kernel {k}×{k} is larger than the input {h}×{w}")
+            if dtype.kind not in ("bipolar", "uint"):
+                raise err(f"input type {dtype} not supported (BIPOLAR or UINTk)")
+            pe = lay.pe if lay.pe is not None else (fold or c)
+            if pe < 1 or c % pe:
+                raise err(f"PE={pe} does not divide the {c} channels")
+            oh, ow = (h - k) // s + 1, (w - k) // s + 1
+            return LayerInfo(lay, i, shape, (c, oh, ow), dtype, dtype, pe, pe)
+        if isinstance(lay, TopK):
+            n = c * h * w
+            if not 1 <= lay.k <= n:
+                raise err(f"k={lay.k} must be in 1..{n} (the number of inputs)")
+            if dtype.is_bipolar:
+                raise err("TopK needs numeric inputs (raw accumulators or UINT), got BIPOLAR")
+            from .dtypes import UINT
+
+            idx_bits = max(1, math.ceil(math.log2(n)))
+            f = fold or n
+            if n % f:
+                raise err(f"input fold {f} does not divide the {n} inputs")
+            return LayerInfo(lay, i, shape, (lay.k, 1, 1), dtype, UINT(idx_bits), f, 1)
+        raise NetworkError(f"layer {getattr(lay, 'name', lay)!r}: unknown layer type "
+                           f"{type(lay).__name__}")
+
+    def _mvtu_info(self, i, lay, shape, out_shape, dtype, fold, mw, mh, vectors, pad_value,
+                   err) -> LayerInfo:
+        if mw % lay.simd:
+            raise err(f"MW={mw} is not a multiple of SIMD={lay.simd}")
+        if mh % lay.pe:
+            raise err(f"MH={mh} is not a multiple of PE={lay.pe}")
+        lo, hi = _product_range(lay.weight_dtype, dtype)
+        acc_min, acc_max = lo * mw, hi * mw
+        acc_bits = signed_bits_for_range(acc_min, acc_max)
+        if lay.act is None:
+            from .dtypes import INT
+
+            out_dtype = INT(acc_bits)
+        else:
+            out_dtype = lay.act
+        return LayerInfo(lay, i, shape, out_shape, dtype, out_dtype, lay.simd, lay.pe, mw=mw,
+                         mh=mh, vectors=vectors, acc_bits=acc_bits, acc_min=acc_min,
+                         acc_max=acc_max, pad_value=pad_value)
+
+    def _check_params(self, info: LayerInfo) -> None:
+        lay = info.layer
+        if not info.is_mvtu:
+            return
+        if lay.weights is None:
+            raise NetworkError(f"layer {lay.name}: no weights attached")
+        w = np.asarray(lay.weights)
+        if w.shape != info.weight_shape:
+            raise NetworkError(f"layer {lay.name}: weights have shape {w.shape}, expected "
+                               f"{info.weight_shape}")
+        lay.weight_dtype.check(w, f"layer {lay.name} weights")
+        if lay.act is None:
+            if lay.thresholds is not None:
+                raise NetworkError(f"layer {lay.name}: act=None but thresholds attached")
+            return
+        if lay.thresholds is None:
+            raise NetworkError(f"layer {lay.name}: no thresholds attached")
+        t = np.asarray(lay.thresholds)
+        if t.shape != info.threshold_shape:
+            raise NetworkError(f"layer {lay.name}: thresholds have shape {t.shape}, expected "
+                               f"{info.threshold_shape}")
+        if not np.issubdtype(t.dtype, np.integer):
+            raise NetworkError(f"layer {lay.name}: thresholds must be integers")
+        if t.shape[1] > 1 and np.any(np.diff(t, axis=1) < 0):
+            raise NetworkError(f"layer {lay.name}: thresholds must ascend within each channel")
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    def randomize(self, seed: int = 0) -> Network:
+        """Attach random weights and thresholds that give well-spread activations."""
+        rng = np.random.default_rng(seed)
+        for info in self.infer():
+            lay = info.layer
+            if not info.is_mvtu:
+                continue
+            wdt = lay.weight_dtype
+            if wdt.is_bipolar:
+                w = rng.choice(np.array([-1, 1]), size=info.weight_shape)
+            else:
+                w = rng.integers(wdt.min, wdt.max + 1, size=info.weight_shape)
+            lay.weights = w.astype(np.int64)
+            if lay.act is None:
+                lay.thresholds = None
+                continue
+            # centre thresholds on the typical accumulator spread
+            xdt = info.in_dtype
+            xmean = 0.0 if xdt.is_bipolar else (xdt.min + xdt.max) / 2
+            xvar = 1.0 if xdt.is_bipolar else ((xdt.max - xdt.min + 1) ** 2 - 1) / 12
+            wvar = float(np.mean(w.astype(np.float64) ** 2))
+            centre = float(np.mean(w)) * xmean * info.mw
+            sd = math.sqrt(max(1.0, info.mw * wvar * (xvar + xmean ** 2) - centre ** 2 / info.mw))
+            n = info.n_thresholds
+            t = rng.normal(centre, sd, size=(info.mh, n))
+            t = np.sort(np.round(t), axis=1)
+            t = np.clip(t, info.acc_min, info.acc_max + 1)
+            lay.thresholds = t.astype(np.int64)
+        return self
+
+    def copy(self) -> Network:
+        import copy
+
+        return copy.deepcopy(self)
+
+    # -- summaries ----------------------------------------------------------------------------
+
+    @property
+    def output_info(self) -> LayerInfo:
+        return self.infer()[-1]
+
+    def weight_bits(self) -> int:
+        return sum(i.mh * i.mw * i.layer.weight_dtype.bits for i in self.infer() if i.is_mvtu)
+
+    def ops_per_frame(self) -> int:
+        """Multiply-accumulates counted as 2 ops each."""
+        return sum(2 * i.mh * i.mw * i.vectors for i in self.infer() if i.is_mvtu)
