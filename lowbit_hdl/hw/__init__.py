@@ -1,0 +1,1 @@
+"""Parametric Amaranth 0.5 hardware library (one concept per module)."""

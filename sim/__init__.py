@@ -1,0 +1,1 @@
+"""Simulation helpers and cocotb testbenches for the hardware library (used by tests/)."""
