@@ -141,7 +141,7 @@ def run_cocotb(
     )
     stamp.touch()
 
-    run_dir = build_dir / f"run-{os.getpid()}-{hashlib.sha256(test_module.encode()).hexdigest()[:6]}"
+    run_dir = build_dir / f"run-{os.getpid()}-{test_module}"
     run_dir.mkdir(parents=True, exist_ok=True)
     env: dict[str, str] = {}
     if config is not None:
