@@ -1,0 +1,157 @@
+"""Stream layout of a generated design: how frames become AXI-Stream bytes and back.
+
+The build writes ``layout.json``; the runtime (on the board or against the simulated board)
+reads it. Numpy-only (numpy 1.x and 2.x), no other lowbit_hdl imports, so this file can be
+copied onto a PYNQ board as it is.
+
+Packing rule: a frame (C, H, W) travels in (H, W, C) order, ``elems_per_beat`` elements per
+beat, element j of a beat in bits [j·elem_bits, (j+1)·elem_bits) of ``tdata``, ``tdata``
+zero-padded to ``tdata_bits`` (a multiple of 8) and sent little-endian. BIPOLAR values travel
+as 1 (+1) and 0 (-1); INTk as two's complement.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["StreamLayout", "DesignLayout", "LayoutError"]
+
+
+class LayoutError(ValueError):
+    """Data that does not match the design's stream layout."""
+
+
+def _dtype_range(dtype: str) -> tuple[str, int, int, int]:
+    d = dtype.upper()
+    if d == "BIPOLAR":
+        return "bipolar", 1, -1, 1
+    if d.startswith("UINT"):
+        b = int(d[4:])
+        return "uint", b, 0, (1 << b) - 1
+    if d.startswith("INT"):
+        b = int(d[3:])
+        return "int", b, -(1 << (b - 1)), (1 << (b - 1)) - 1
+    raise LayoutError(f"unknown data type {dtype!r}")
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """One AXI-Stream direction: frame shape and type, and how elements fill beats."""
+
+    shape: tuple[int, int, int]  # (C, H, W)
+    dtype: str  # BIPOLAR, UINTk, INTk
+    elems_per_beat: int
+    tdata_bits: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        kind, bits, _, _ = _dtype_range(self.dtype)
+        if self.tdata_bits % 8 or self.tdata_bits < self.elems_per_beat * bits:
+            raise LayoutError(f"tdata_bits={self.tdata_bits} must be a multiple of 8 holding "
+                              f"{self.elems_per_beat}×{bits} bits")
+        if self.frame_elems % self.elems_per_beat:
+            raise LayoutError(f"{self.elems_per_beat} elements per beat do not divide the "
+                              f"{self.frame_elems} elements of a frame")
+
+    @property
+    def elem_bits(self) -> int:
+        return _dtype_range(self.dtype)[1]
+
+    @property
+    def frame_elems(self) -> int:
+        c, h, w = self.shape
+        return c * h * w
+
+    @property
+    def beats_per_frame(self) -> int:
+        return self.frame_elems // self.elems_per_beat
+
+    @property
+    def beat_bytes(self) -> int:
+        return self.tdata_bits // 8
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.beats_per_frame * self.beat_bytes
+
+    def pack(self, frames: np.ndarray) -> np.ndarray:
+        """Integer frames (N, C, H, W) → stream bytes (N, frame_bytes) uint8."""
+        x = np.asarray(frames)
+        if x.shape[1:] != self.shape:
+            raise LayoutError(f"frames must be N×{self.shape} (NCHW), got shape {x.shape}")
+        kind, bits, lo, hi = _dtype_range(self.dtype)
+        xi = x.astype(np.int64)
+        if xi.size and (xi.min() < lo or xi.max() > hi or (kind == "bipolar" and np.any(xi == 0))):
+            raise LayoutError(f"values out of range for {self.dtype}: {xi.min()}..{xi.max()}")
+        n = x.shape[0]
+        flat = xi.transpose(0, 2, 3, 1).reshape(n, self.beats_per_frame, self.elems_per_beat)
+        enc = (flat > 0).astype(np.uint64) if kind == "bipolar" else \
+            (flat & ((1 << bits) - 1)).astype(np.uint64)
+        # element bits, little-endian within each element
+        shifts = np.arange(bits, dtype=np.uint64)
+        ebits = ((enc[..., None] >> shifts) & np.uint64(1)).astype(np.uint8)
+        beat = ebits.reshape(n, self.beats_per_frame, self.elems_per_beat * bits)
+        pad = self.tdata_bits - beat.shape[-1]
+        if pad:
+            beat = np.concatenate([beat, np.zeros(beat.shape[:-1] + (pad,), np.uint8)], axis=-1)
+        return np.packbits(beat, axis=-1, bitorder="little").reshape(n, self.frame_bytes)
+
+    def unpack(self, data: np.ndarray | bytes) -> np.ndarray:
+        """Stream bytes (N, frame_bytes) or a flat buffer → integer frames (N, C, H, W)."""
+        raw = np.frombuffer(bytes(data), np.uint8) if isinstance(data, (bytes, bytearray)) \
+            else np.asarray(data, dtype=np.uint8)
+        if raw.size % self.frame_bytes:
+            raise LayoutError(f"{raw.size} bytes is not a whole number of "
+                              f"{self.frame_bytes}-byte frames")
+        n = raw.size // self.frame_bytes
+        kind, bits, _, _ = _dtype_range(self.dtype)
+        beats = raw.reshape(n, self.beats_per_frame, self.beat_bytes)
+        allbits = np.unpackbits(beats, axis=-1, bitorder="little")
+        ebits = allbits[..., : self.elems_per_beat * bits].reshape(
+            n, self.beats_per_frame, self.elems_per_beat, bits).astype(np.int64)
+        vals = (ebits << np.arange(bits, dtype=np.int64)).sum(axis=-1)
+        if kind == "bipolar":
+            vals = 2 * vals - 1
+        elif kind == "int":
+            vals = np.where(vals >= (1 << (bits - 1)), vals - (1 << bits), vals)
+        c, h, w = self.shape
+        return vals.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+
+@dataclass(frozen=True)
+class DesignLayout:
+    """What the runtime needs to know about a generated design."""
+
+    network: str
+    input: StreamLayout
+    output: StreamLayout
+    clock_mhz: float
+    cycles_per_frame: int
+    labels: tuple[str, ...] | None = None
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["format"] = "lowbit-hdl-layout"
+        d["input"]["shape"] = list(self.input.shape)
+        d["output"]["shape"] = list(self.output.shape)
+        d["labels"] = list(self.labels) if self.labels else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> DesignLayout:
+        if d.get("format") != "lowbit-hdl-layout":
+            raise LayoutError("not a lowbit-hdl layout file")
+        return cls(d["network"], StreamLayout(**d["input"]), StreamLayout(**d["output"]),
+                   float(d["clock_mhz"]), int(d["cycles_per_frame"]),
+                   tuple(d["labels"]) if d.get("labels") else None)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> DesignLayout:
+        return cls.from_json(json.loads(Path(path).read_text()))
