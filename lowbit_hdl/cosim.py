@@ -9,6 +9,7 @@ a JSON file whose path is in the ``LOWBIT_TB_CONFIG`` environment variable (see
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -130,16 +131,23 @@ def run_cocotb(
     else:
         build_args = ["-g2005"]
     stamp = build_dir / ".built"
-    runner.build(
-        sources=sources,
-        hdl_toplevel=toplevel,
-        build_dir=build_dir,
-        build_args=build_args,
-        always=not stamp.exists(),
-        timescale=("1ns", "1ps"),
-        log_file=build_dir / "build.log",
-    )
-    stamp.touch()
+    with open(build_dir / ".lock", "w") as lock:  # parallel test workers share builds
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            runner.build(
+                sources=sources,
+                hdl_toplevel=toplevel,
+                build_dir=build_dir,
+                build_args=build_args,
+                always=not stamp.exists(),
+                timescale=("1ns", "1ps"),
+                log_file=build_dir / "build.log",
+            )
+        except (SystemExit, RuntimeError) as e:
+            log = build_dir / "build.log"
+            tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+            raise CosimError(f"building {toplevel} for {simulator} failed:\n{tail}") from e
+        stamp.touch()
 
     run_dir = build_dir / f"run-{os.getpid()}-{test_module}"
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,172 @@
+"""Network description: shape inference, validation messages, cost model, files, CLI."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lowbit_hdl import BIPOLAR, FC, INT, UINT, Conv, MaxPool, Network, NetworkError, TopK
+from lowbit_hdl import golden
+from lowbit_hdl.cli import main
+from lowbit_hdl.cost import network_cost
+from lowbit_hdl.netfile import load, load_network, save
+
+NETWORKS = Path(__file__).resolve().parent.parent / "networks"
+EXAMPLES = sorted(p for p in NETWORKS.glob("*.py") if p.stem != "bnn_pynq")
+
+
+def net_of(*layers, shape=(3, 8, 8), dtype=UINT(8)):
+    return Network("t", shape, list(layers), dtype)
+
+
+@pytest.mark.parametrize("layers,shape,message", [
+    ([FC("fc3", 10, pe=1, simd=40)], (64, 3, 3), "layer fc3: MW=576 is not a multiple of SIMD=40"),
+    ([FC("fc1", 10, pe=3)], (1, 4, 4), "layer fc1: MH=10 is not a multiple of PE=3"),
+    ([Conv("conv3", 8, 3, simd=2)], (3, 8, 8),
+     "layer conv3: SIMD=2 does not divide the 3 input channels"),
+    ([Conv("c", 8, 9)], (3, 8, 8), r"layer c: kernel 9×9 is larger than the padded input 8×8"),
+    ([Conv("c", 8, 3, stride=0)], (3, 8, 8), "stride=0 must be ≥ 1"),
+    ([FC("a", 4), FC("a", 4)], (1, 4, 4), "layer a: name used more than once"),
+    ([FC("a", 4, act=None), TopK("t"), FC("b", 2)], (1, 4, 4), "TopK must be the last layer"),
+    ([FC("a", 4, act=None), FC("b", 2)], (1, 4, 4), "act=None .* only allowed on the last"),
+    ([FC("a", 4, weight_dtype=UINT(2))], (1, 4, 4), "weight_dtype=UINT2 is not supported"),
+    ([FC("a", 4, act=INT(2))], (1, 4, 4), "act=INT2 is not supported"),
+    ([FC("a", 4, act=None), TopK("t", k=5)], (1, 4, 4), r"layer t: k=5 must be in 1..4"),
+    ([FC("a", 4), MaxPool("p", 2, pe=3)], (1, 4, 4), "layer p: kernel 2×2 is larger"),
+    ([Conv("a", 4, 1), MaxPool("p", 2, pe=3)], (1, 4, 4), "layer p: PE=3 does not divide"),
+    ([Conv("a", 4, 3, padding=1, pad_value=0)], (2, 4, 4), None),
+    ([FC("bad name", 4)], (1, 4, 4), "must be a Python identifier"),
+    ([FC("a", 4, pe=0)], (1, 4, 4), "PE=0 and SIMD=1 must be ≥ 1"),
+    ([FC("a", 4, ram_style="ultra")], (1, 4, 4), "ram_style='ultra'"),
+])
+def test_validation_messages(layers, shape, message):
+    dtype = BIPOLAR if message is None else UINT(8)
+    net = Network("t", shape, layers, dtype)
+    if message is None:  # pad value 0 is not a BIPOLAR value
+        with pytest.raises(NetworkError, match="layer a: pad_value=0 is not a BIPOLAR value"):
+            net.infer()
+        return
+    with pytest.raises(NetworkError, match=message):
+        net.infer()
+
+
+def test_parameter_checks():
+    net = net_of(FC("f", 4, weight_dtype=BIPOLAR, act=UINT(2)), shape=(1, 2, 2))
+    with pytest.raises(NetworkError, match="layer f: no weights attached"):
+        net.infer(check_params=True)
+    net.layers[0].weights = np.zeros((4, 4), dtype=int)
+    with pytest.raises(ValueError, match="layer f weights: values must be BIPOLAR"):
+        net.infer(check_params=True)
+    net.layers[0].weights = np.ones((4, 3), dtype=int)
+    with pytest.raises(NetworkError, match=r"weights have shape \(4, 3\), expected \(4, 4\)"):
+        net.infer(check_params=True)
+    net.layers[0].weights = np.ones((4, 4), dtype=int)
+    net.layers[0].thresholds = np.array([[3, 2, 1]] * 4)
+    with pytest.raises(NetworkError, match="thresholds must ascend"):
+        net.infer(check_params=True)
+    net.layers[0].thresholds = np.array([[1, 2]] * 4)
+    with pytest.raises(NetworkError, match=r"expected \(4, 3\)"):
+        net.infer(check_params=True)
+    net.layers[0].thresholds = np.array([[1, 2, 3]] * 4)
+    net.infer(check_params=True)
+
+
+def test_shapes_and_accumulator_bits():
+    net = net_of(Conv("c", 16, 3, stride=2, padding=1, weight_dtype=INT(2), act=UINT(2),
+                      simd=3, pe=4),
+                 MaxPool("p", 2), FC("f", 10, act=None, simd=8), TopK("t", 3))
+    infos = net.infer()
+    assert [i.out_shape for i in infos] == [(16, 4, 4), (16, 2, 2), (10, 1, 1), (3, 1, 1)]
+    c = infos[0]
+    assert (c.mw, c.mh, c.vectors) == (27, 16, 16)
+    # INT2 × UINT8 over 27 products: -2·255·27 .. 1·255·27 → 15 bits signed
+    assert (c.acc_min, c.acc_max, c.acc_bits) == (-13770, 6885, 15)
+    f = infos[2]
+    assert f.in_dtype == UINT(2) and f.out_dtype == INT(f.acc_bits)
+    assert (f.acc_min, f.acc_max) == (-3 * 64, 3 * 64)
+    assert infos[3].out_dtype == UINT(4)
+    assert infos[1].in_fold == 4  # pool takes the conv's PE by default
+
+
+def test_cnv_w1a1_cycles_by_hand():
+    net = load_network(NETWORKS / "cnv_w1a1.py", seed=None)
+    cost = network_cost(net, 100.0)
+    by = {c.name: c.cycles for c in cost.layers}
+    hand = {
+        "conv0": (64 // 16) * (27 // 3) * 30 * 30,  # 32,400
+        "conv1": (64 // 32) * (576 // 32) * 28 * 28,  # 28,224
+        "pool0": 28 * 28 * 64 // 32,
+        "conv2": (128 // 16) * (576 // 32) * 12 * 12,  # 20,736
+        "conv3": (128 // 16) * (1152 // 32) * 10 * 10,  # 28,800
+        "pool1": 10 * 10 * 128 // 16,
+        "conv4": (256 // 4) * (1152 // 32) * 3 * 3,  # 20,736
+        "conv5": (256 // 1) * (2304 // 32) * 1,  # 18,432
+        "fc0": 512 * (256 // 4),  # 32,768
+        "fc1": 512 * (512 // 8),  # 32,768
+        "fc2": (10 // 5) * 512,  # 1,024
+        "top": 10 // 5,
+    }
+    assert by == hand
+    assert cost.cycles_per_frame == 32768
+    assert cost.bottleneck.name == "fc0"
+    assert cost.fps == pytest.approx(100e6 / 32768)
+    assert cost.weight_bits == sum(i.mw * i.mh for i in net.infer() if i.is_mvtu)
+
+
+def test_save_load_roundtrip(tmp_path):
+    net = net_of(Conv("c", 4, 3, padding=1, weight_dtype=INT(2), act=UINT(2), simd=3),
+                 MaxPool("p", 2), FC("f", 10, act=None), TopK("t")).randomize(5)
+    net.labels = [str(i) for i in range(10)]
+    path = save(net, tmp_path / "n.npz")
+    back = load(path)
+    assert back.name == net.name and back.labels == net.labels
+    assert [type(lay) for lay in back.layers] == [type(lay) for lay in net.layers]
+    x = np.random.default_rng(1).integers(0, 256, size=(3, 3, 8, 8))
+    assert np.array_equal(golden.forward(back, x).output, golden.forward(net, x).output)
+    assert back.layers[0].act == UINT(2) and back.layers[0].weight_dtype == INT(2)
+
+
+def test_load_network_params_file(tmp_path):
+    src = (NETWORKS / "tfc_w1a1.py").read_text()
+    (tmp_path / "bnn_pynq.py").write_text((NETWORKS / "bnn_pynq.py").read_text())
+    net = load_network(NETWORKS / "tfc_w1a1.py", seed=7)
+    save(net, tmp_path / "trained.npz")
+    (tmp_path / "mine.py").write_text(src + '\nPARAMS = "trained.npz"\n')
+    again = load_network(tmp_path / "mine.py")
+    for a, b in zip(net.layers, again.layers, strict=True):
+        if isinstance(a, FC):
+            assert np.array_equal(a.weights, b.weights)
+    (tmp_path / "none.py").write_text("x = 1\n")
+    with pytest.raises(NetworkError, match="defines no `network`"):
+        load_network(tmp_path / "none.py")
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_info_prints_every_example(path, capsys):
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    net = load_network(path, seed=None)
+    for lay in net.layers:
+        assert lay.name in out
+    assert "bottleneck:" in out and "frames/s" in out
+    assert main(["info", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["cycles_per_frame"] == max(lay["cycles"] for lay in data["layers"])
+
+
+def test_cli_reports_errors(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "missing.py")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.py"
+    bad.write_text("from lowbit_hdl import *\nnetwork = Network('b', (64, 3, 3), "
+                   "[FC('fc3', 10, simd=40)])\n")
+    assert main(["info", str(bad)]) == 1
+    assert "layer fc3: MW=576 is not a multiple of SIMD=40" in capsys.readouterr().err
+
+
+def test_dtype_encodings():
+    v = np.array([-2, -1, 0, 1])
+    assert INT(2).decode(INT(2).encode(v)).tolist() == v.tolist()
+    assert BIPOLAR.encode(np.array([-1, 1])).tolist() == [0, 1]
+    assert UINT(3).max == 7 and INT(3).min == -4
