@@ -19,7 +19,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("lowbit_hdl.train.cli", "quantization-aware training and export"),
     "deploy-sim": ("lowbit_hdl.runtime.sim_cmd",
                    "classify images through the runtime on a simulated board"),
-    "bench": ("lowbit_hdl.bench", "synthesis and speed benchmarks"),
 }
 
 
