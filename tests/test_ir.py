@@ -170,3 +170,12 @@ def test_dtype_encodings():
     assert INT(2).decode(INT(2).encode(v)).tolist() == v.tolist()
     assert BIPOLAR.encode(np.array([-1, 1])).tolist() == [0, 1]
     assert UINT(3).max == 7 and INT(3).min == -4
+
+
+def test_topology_guide_example_is_valid():
+    text = (NETWORKS.parent / "docs" / "topologies.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(code, scope)  # noqa: S102 - our own documentation
+    infos = scope["network"].infer()
+    assert infos[-1].out_shape == (1, 1, 1)
