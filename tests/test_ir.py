@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lowbit_hdl import BIPOLAR, FC, INT, UINT, Conv, MaxPool, Network, NetworkError, TopK
-from lowbit_hdl import golden
+from lowbit_hdl import BIPOLAR, FC, INT, UINT, Conv, MaxPool, Network, NetworkError, TopK, golden
 from lowbit_hdl.cli import main
 from lowbit_hdl.cost import network_cost
 from lowbit_hdl.netfile import load, load_network, save
