@@ -1,0 +1,198 @@
+"""``train``: quantization-aware training of a network file on MNIST / Fashion-MNIST /
+CIFAR-10, checkpoints, exact export to an integer ``.npz`` network, and the test accuracy of
+both the torch model and the exported golden model (they must agree image for image).
+
+    python -m lowbit_hdl train networks/tfc_w1a1.py --data DIR --epochs 10 --out tfc.npz
+
+Torch is imported only when the command runs, so the rest of the CLI works without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .data import DATASETS
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Register the ``train`` options on ``p``."""
+    p.add_argument("network", help="networks/<net>.py topology (or a saved .npz network)")
+    p.add_argument("--data", required=True, metavar="DIR",
+                   help="dataset folder: MNIST IDX files (DIR or DIR/MNIST/raw, raw or .gz) "
+                        "or CIFAR-10 pickles (DIR or DIR/cifar-10-batches-py)")
+    p.add_argument("--dataset", choices=("auto", *DATASETS), default="auto",
+                   help="dataset (default: from the input shape, 1×28×28 → mnist, "
+                        "3×32×32 → cifar10)")
+    p.add_argument("--epochs", type=int, default=10, help="total epochs (default 10)")
+    p.add_argument("--device", default=None, help="torch device, e.g. cuda or cpu "
+                   "(default: cuda when available)")
+    p.add_argument("--out", default=None, metavar="FILE.npz",
+                   help="exported integer network (default: <network>_trained.npz)")
+    p.add_argument("--checkpoint", default=None, metavar="FILE.pt",
+                   help="checkpoint written every epoch (default: <out>.ckpt.pt)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint (model, optimizer, schedule, epoch)")
+    p.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default 100)")
+    p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 0.01)")
+    p.add_argument("--schedule", choices=("cosine", "step"), default="cosine",
+                   help="per-epoch learning-rate schedule (default cosine)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="on latent weights only")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="dropout on FC inputs (default 0.2 for MLPs, 0 with conv layers)")
+    p.add_argument("--weight-mode", choices=("uniform", "dorefa"), default="uniform",
+                   help="k-bit weight mapping (default uniform)")
+    p.add_argument("--weight-scale", action="store_true",
+                   help="scale weights per tensor (mean|w| for 1 bit, max|w| for k bits)")
+    p.add_argument("--grad-bits", type=int, default=None, metavar="K",
+                   help="quantize back-propagated gradients to K bits (DoReFa; default off)")
+    p.add_argument("--no-augment", action="store_true",
+                   help="CIFAR-10: no random crop (pad 4) + horizontal flip")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--max-batches", type=int, default=None, metavar="N",
+                   help="at most N batches per epoch (quick runs and timing)")
+    p.add_argument("--golden-limit", type=int, default=None, metavar="N",
+                   help="check the golden model on the first N test images (default all)")
+
+
+def _paths(args: argparse.Namespace, stem: str) -> tuple[Path, Path]:
+    out = Path(args.out) if args.out else Path(f"{stem}_trained.npz")
+    ckpt = Path(args.checkpoint) if args.checkpoint else out.with_suffix(".ckpt.pt")
+    return out, ckpt
+
+
+def _save_atomic(obj: object, path: Path) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, checkpoint, export and check; returns 0 when torch and golden agree."""
+    import numpy as np
+    import torch
+
+    from .. import netfile
+    from ..golden import forward as golden_forward
+    from ..ir import Conv
+    from .data import dataset_for_shape, load_dataset
+    from .exporter import export
+    from .loop import EpochStats, evaluate, fit, make_optimizer, make_scheduler, pick_device
+    from .model import build_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    net = netfile.load_network(args.network, seed=None)
+    infos = net.infer()
+    name = args.dataset if args.dataset != "auto" else dataset_for_shape(net.input_shape)
+    t0 = time.perf_counter()
+    ds = load_dataset(name, args.data)
+    if ds.shape != net.input_shape:
+        print(f"train: dataset {ds.name} images are {ds.shape}, network {net.name} expects "
+              f"{net.input_shape}", file=sys.stderr)
+        return 2
+    score_info = [i for i in infos if i.is_mvtu][-1]
+    if score_info.mh < ds.classes:
+        print(f"train: network {net.name} has {score_info.mh} outputs, dataset {ds.name} has "
+              f"{ds.classes} classes", file=sys.stderr)
+        return 2
+    print(f"dataset {ds.name}: {len(ds.y_train)} train, {len(ds.y_test)} test images "
+          f"({time.perf_counter() - t0:.1f} s)")
+    has_conv = any(isinstance(lay, Conv) for lay in net.layers)
+    dropout = args.dropout if args.dropout is not None else (0.0 if has_conv else 0.2)
+    device = pick_device(args.device)
+    model = build_model(net, weight_mode=args.weight_mode, weight_scale=args.weight_scale,
+                        grad_bits=args.grad_bits, dropout=dropout).to(device)
+    opt = make_optimizer(model, args.lr, args.weight_decay)
+    sched = make_scheduler(opt, args.schedule, args.epochs)
+    out, ckpt = _paths(args, Path(args.network).stem)
+    start, best, best_epoch = 0, -1.0, 0
+    history: list[dict] = []
+    if args.resume and ckpt.is_file():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        if state.get("network") != net.name:
+            print(f"train: checkpoint {ckpt} is for network {state.get('network')}, not "
+                  f"{net.name}", file=sys.stderr)
+            return 2
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start, best, best_epoch = state["epoch"], state["best"], state["best_epoch"]
+        history = list(state.get("history", []))
+        if "rng" in state:
+            torch.set_rng_state(state["rng"].cpu())
+        print(f"resumed from {ckpt} after epoch {start} (best test {100 * best:.2f}% "
+              f"at epoch {best_epoch})")
+    elif args.resume:
+        print(f"no checkpoint at {ckpt}: starting from scratch")
+    n_par = sum(p.numel() for p in model.parameters())
+    print(f"training {net.name} on {device} ({n_par:,} parameters, dropout {dropout}, "
+          f"batch {args.batch_size}, Adam lr {args.lr}, {args.schedule} schedule"
+          + (f", {args.grad_bits}-bit gradients" if args.grad_bits else "") + ")")
+    width = len(str(args.epochs))
+
+    def on_epoch(st: EpochStats) -> None:
+        nonlocal best, best_epoch
+        if st.test_acc > best:
+            best, best_epoch = st.test_acc, st.epoch
+        history.append(st.to_dict())
+        print(f"epoch {st.epoch:{width}d}/{args.epochs}  loss {st.loss:.4f}  "
+              f"train {100 * st.train_acc:6.2f}%  test {100 * st.test_acc:6.2f}%  "
+              f"lr {st.lr:.2e}  {st.seconds:6.1f} s", flush=True)
+        _save_atomic({"network": net.name, "epoch": st.epoch, "best": best,
+                      "best_epoch": best_epoch, "model": model.state_dict(),
+                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                      "history": history, "rng": torch.get_rng_state(),
+                      "args": {k: v for k, v in vars(args).items()
+                               if isinstance(v, (int, float, str, bool, type(None)))}},
+                     ckpt)
+
+    t_train = time.perf_counter()
+    fit(model, ds.x_train, ds.y_train, args.epochs, ds.x_test, ds.y_test,
+        batch_size=args.batch_size, augment=(ds.name == "cifar10" and not args.no_augment),
+        opt=opt, sched=sched, start_epoch=start, max_batches=args.max_batches,
+        on_epoch=on_epoch)
+    if args.epochs > start:
+        print(f"trained epochs {start + 1}..{args.epochs} in "
+              f"{time.perf_counter() - t_train:.1f} s; best test {100 * best:.2f}% at epoch "
+              f"{best_epoch} (the exported model is the last epoch's)")
+
+    model.eval()
+    x_test = torch.as_tensor(ds.x_test).to(device)
+    y_test = torch.as_tensor(ds.y_test)
+    torch_acc, torch_pred = evaluate(model, x_test, y_test)
+    int_net = export(model)
+    netfile.save(int_net, out)
+    print(f"exported integer network to {out} ({out.stat().st_size:,} bytes)")
+    lim = len(ds.y_test) if args.golden_limit is None else min(args.golden_limit,
+                                                                 len(ds.y_test))
+    t1 = time.perf_counter()
+    gold = golden_forward(netfile.load(out), ds.x_test[:lim])
+    scores = gold.output.reshape(lim, -1)
+    gold_pred = scores[:, 0] if infos[-1].layer.kind == "topk" else scores.argmax(1)
+    gold_acc = float((gold_pred == ds.y_test[:lim]).mean())
+    sub_torch = float((torch_pred[:lim] == ds.y_test[:lim]).mean())
+    agree = int((gold_pred == torch_pred[:lim]).sum())
+    print(f"test accuracy, torch eval model:    {100 * torch_acc:.2f}% "
+          f"({len(ds.y_test)} images)")
+    print(f"test accuracy, golden integer model: {100 * gold_acc:.2f}% ({lim} images, "
+          f"{time.perf_counter() - t1:.1f} s)")
+    print(f"decisions identical on {agree}/{lim} images"
+          + ("" if lim == len(ds.y_test) else f" (torch on the same {lim}: "
+                                               f"{100 * sub_torch:.2f}%)"))
+    if agree != lim:
+        print("train: ERROR: the exported network disagrees with the torch model",
+              file=sys.stderr)
+        return 1
+    return 0

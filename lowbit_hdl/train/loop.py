@@ -1,0 +1,172 @@
+"""Training loop pieces: batching on the device, CIFAR-style augmentation, one epoch of
+quantization-aware training, evaluation in the exact integer eval mode, and :func:`fit`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model import QuantNet
+
+__all__ = [
+    "EpochStats",
+    "random_crop_flip",
+    "make_optimizer",
+    "make_scheduler",
+    "train_epoch",
+    "evaluate",
+    "fit",
+    "pick_device",
+]
+
+
+@dataclass
+class EpochStats:
+    """Figures of one epoch: mean training loss and accuracy (training mode), test accuracy
+    of the eval-mode (integer) model, learning rate and wall time in seconds."""
+
+    epoch: int
+    loss: float
+    train_acc: float
+    test_acc: float
+    lr: float
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """``name`` as a device, or CUDA when available, else the CPU."""
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def random_crop_flip(x: torch.Tensor, pad: int = 4, flip: bool = True) -> torch.Tensor:
+    """Random crop of the zero-padded images (``pad`` pixels each side) back to their size,
+    and a random horizontal flip with probability 1/2; one draw per image, on x's device."""
+    n, c, h, w = x.shape
+    dev = x.device
+    xp = F.pad(x, (pad, pad, pad, pad))
+    oy = torch.randint(0, 2 * pad + 1, (n,), device=dev)
+    ox = torch.randint(0, 2 * pad + 1, (n,), device=dev)
+    rows = oy[:, None] + torch.arange(h, device=dev)
+    cols = ox[:, None] + torch.arange(w, device=dev)
+    out = xp[torch.arange(n, device=dev)[:, None, None, None],
+             torch.arange(c, device=dev)[None, :, None, None],
+             rows[:, None, :, None], cols[:, None, None, :]]
+    if flip:
+        f = torch.rand(n, device=dev) < 0.5
+        out = torch.where(f[:, None, None, None], out.flip(3), out)
+    return out
+
+
+def make_optimizer(model: QuantNet, lr: float = 1e-2, weight_decay: float = 0.0
+                   ) -> torch.optim.Optimizer:
+    """Adam over all parameters (weight decay only on the latent weights, if any)."""
+    weights = [m.weight for m in model.mvtu.values()]
+    ids = {id(p) for p in weights}
+    others = [p for p in model.parameters() if id(p) not in ids]
+    return torch.optim.Adam([{"params": weights, "weight_decay": weight_decay},
+                             {"params": others, "weight_decay": 0.0}], lr=lr)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, kind: str, epochs: int
+                   ) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-epoch schedule: ``"cosine"`` (to 0 over ``epochs``) or ``"step"`` (÷10 at 50 %
+    and 75 % of the epochs)."""
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+    if kind == "step":
+        ms = sorted({max(1, epochs // 2), max(1, 3 * epochs // 4)})
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=ms, gamma=0.1)
+    raise ValueError(f"unknown schedule {kind!r} (cosine or step)")
+
+
+def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
+                y: torch.Tensor, batch_size: int = 100, augment: bool = False,
+                max_batches: int | None = None) -> tuple[float, float]:
+    """One epoch over ``x`` (uint8 NCHW on the model's device) in random order; returns the
+    mean loss and the training accuracy. Latent weights are clipped after every step."""
+    model.train()
+    n = len(x)
+    perm = torch.randperm(n, device=x.device)
+    total_loss = 0.0
+    correct = 0
+    seen = 0
+    for bi, s in enumerate(range(0, n, batch_size)):
+        if max_batches is not None and bi >= max_batches:
+            break
+        idx = perm[s:s + batch_size]
+        xb = x[idx].float()
+        if augment:
+            xb = random_crop_flip(xb)
+        yb = y[idx]
+        scores = model(xb)
+        loss = F.cross_entropy(scores, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        model.clip_weights()
+        total_loss += float(loss.detach()) * len(idx)
+        correct += int((scores.argmax(1) == yb).sum())
+        seen += len(idx)
+    return total_loss / max(1, seen), correct / max(1, seen)
+
+
+@torch.no_grad()
+def evaluate(model: QuantNet, x: torch.Tensor, y: torch.Tensor | None = None,
+             batch_size: int = 500) -> tuple[float, np.ndarray]:
+    """Eval-mode (exact integer) predictions of ``x``; returns (accuracy, predictions).
+    The accuracy is NaN without labels."""
+    model.eval()
+    preds = []
+    for s in range(0, len(x), batch_size):
+        preds.append(model.predict(x[s:s + batch_size]).cpu())
+    p = torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
+    acc = float("nan") if y is None else float((p == y.cpu().numpy()).mean())
+    return acc, p
+
+
+def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray | torch.Tensor,
+        epochs: int, x_test: np.ndarray | torch.Tensor | None = None,
+        y_test: np.ndarray | torch.Tensor | None = None, lr: float = 1e-2,
+        batch_size: int = 100, schedule: str = "cosine", augment: bool = False,
+        weight_decay: float = 0.0, opt: torch.optim.Optimizer | None = None,
+        sched: torch.optim.lr_scheduler.LRScheduler | None = None, start_epoch: int = 0,
+        max_batches: int | None = None,
+        on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
+    """Train ``model`` for epochs ``start_epoch+1 .. epochs`` with Adam and a per-epoch
+    schedule; evaluates the eval-mode model on the test split (if given) after every epoch
+    and calls ``on_epoch`` with the figures. Arrays go to the model's device once."""
+    device = next(model.parameters()).device
+    xt = torch.as_tensor(np.asarray(x_train) if not torch.is_tensor(x_train) else x_train)
+    yt = torch.as_tensor(np.asarray(y_train) if not torch.is_tensor(y_train) else y_train)
+    xt, yt = xt.to(device), yt.to(device).long()
+    xv = yv = None
+    if x_test is not None and y_test is not None:
+        xv = torch.as_tensor(np.asarray(x_test) if not torch.is_tensor(x_test) else x_test)
+        yv = torch.as_tensor(np.asarray(y_test) if not torch.is_tensor(y_test) else y_test)
+        xv, yv = xv.to(device), yv.to(device).long()
+    if opt is None:
+        opt = make_optimizer(model, lr, weight_decay)
+    if sched is None:
+        sched = make_scheduler(opt, schedule, epochs)
+    history = []
+    for epoch in range(start_epoch + 1, epochs + 1):
+        t0 = time.perf_counter()
+        cur_lr = opt.param_groups[0]["lr"]
+        loss, tr_acc = train_epoch(model, opt, xt, yt, batch_size, augment, max_batches)
+        sched.step()
+        te_acc = evaluate(model, xv, yv)[0] if xv is not None else float("nan")
+        st = EpochStats(epoch, loss, tr_acc, te_acc, cur_lr, time.perf_counter() - t0)
+        history.append(st)
+        if on_epoch is not None:
+            on_epoch(st)
+    return history
