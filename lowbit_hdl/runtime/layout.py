@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["StreamLayout", "DesignLayout", "LayoutError"]
+__all__ = ["StreamLayout", "DesignLayout", "LayoutError", "OUTPUT_KINDS"]
+
+OUTPUT_KINDS = ("indices", "scores", "raw")
 
 
 class LayoutError(ValueError):
@@ -132,6 +134,31 @@ class DesignLayout:
     clock_mhz: float
     cycles_per_frame: int
     labels: tuple[str, ...] | None = None
+    #: what the output frame holds: "indices" (a TopK layer's class indices, largest first),
+    #: "scores" (one value per class), "raw" (a feature map); ``None``: guessed, see
+    #: :meth:`kind_of_output`
+    output_kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.output_kind not in (None, *OUTPUT_KINDS):
+            raise LayoutError(f"output_kind={self.output_kind!r} must be one of "
+                              f"{OUTPUT_KINDS} or None")
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
+
+    def kind_of_output(self) -> str:
+        """``output_kind`` when the build set it, else a guess from the output stream:
+        a 1×1 UINT output with fewer elements than labels (or one element) holds indices,
+        another 1×1 output holds scores, anything else is a raw feature map."""
+        if self.output_kind is not None:
+            return self.output_kind
+        c, h, w = self.output.shape
+        if h != 1 or w != 1:
+            return "raw"
+        n = len(self.labels) if self.labels else None
+        if self.output.dtype.upper().startswith("UINT") and (c < n if n else c == 1):
+            return "indices"
+        return "scores"
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -145,13 +172,26 @@ class DesignLayout:
     def from_json(cls, d: dict) -> DesignLayout:
         if d.get("format") != "lowbit-hdl-layout":
             raise LayoutError("not a lowbit-hdl layout file")
-        return cls(d["network"], StreamLayout(**d["input"]), StreamLayout(**d["output"]),
-                   float(d["clock_mhz"]), int(d["cycles_per_frame"]),
-                   tuple(d["labels"]) if d.get("labels") else None)
+        try:
+            return cls(d["network"], StreamLayout(**d["input"]), StreamLayout(**d["output"]),
+                       float(d["clock_mhz"]), int(d["cycles_per_frame"]),
+                       tuple(d["labels"]) if d.get("labels") else None,
+                       d.get("output_kind"))
+        except (KeyError, TypeError) as e:
+            raise LayoutError(f"layout file is missing or has a malformed field: {e}") from e
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> DesignLayout:
-        return cls.from_json(json.loads(Path(path).read_text()))
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"layout file {path} does not exist")
+        try:
+            d = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise LayoutError(f"{path}: not valid JSON ({e})") from e
+        if not isinstance(d, dict):
+            raise LayoutError(f"{path}: not a lowbit-hdl layout file")
+        return cls.from_json(d)
