@@ -1,0 +1,276 @@
+"""The build: a network → an output folder with Verilog, Vivado flow, reports and the files
+the runtime needs. :func:`build` is the Python API behind ``python -m lowbit_hdl build``.
+
+Output folder (every file deterministic: the same inputs give byte-identical files)::
+
+    rtl/lowbit_top.v       the stitched accelerator (Amaranth → Verilog; weights inline)
+    rtl/lowbit_accel.v     Vivado wrapper: ap_clk, ap_rst_n, s_axis_*, m_axis_*
+    rtl/lint.log           verilator --lint-only -Wall output (waivers in LINT_WAIVERS)
+    vivado/build.tcl       project + PYNQ-Z2 block design + bitstream (Vivado 2022.2)
+    vivado/run.sh          vivado -mode batch -source build.tcl
+    layout.json            stream layout for the runtime (DesignLayout) + IP names
+    report.json            per-layer figures, estimate, fit check, Yosys counts (--synth)
+    folding.json           the folding used ({layer: {pe, simd}})
+    <net>.npz              weights and thresholds used (lowbit_hdl.netfile format)
+    network.json           the network description
+    source/<file>.py       the topology file the build was started from, if any
+    synth/                 Yosys log and statistics (--synth)
+
+Designs that do not fit the part (by the analytic estimate) get everything but ``rtl/`` and
+``vivado/``: elaborating e.g. the 50-Mbit weights of an ImageNet network into Verilog would
+take long and produce nothing buildable; ``force_rtl`` elaborates them anyway.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import netfile
+from ..ir import Network, NetworkError
+from .folding import (
+    Folding,
+    apply_folding,
+    auto_fold,
+    fold_for_budget,
+    get_folding,
+    save_folding,
+    target_cycles,
+)
+from .plan import IP_NAMES, Plan, plan_network
+from .report import make_report
+from .resources import XC7Z020, Estimate, estimate_plan, fit_check
+from .top import TOP_NAME, NetworkTop, elaborate_verilog
+from .vivado import WRAPPER_NAME, VivadoConfig, build_tcl, run_script, wrapper_verilog
+
+__all__ = [
+    "BuildResult",
+    "build",
+    "choose_folding",
+    "lint_verilog",
+    "LINT_WAIVERS",
+    "write_npz_deterministic",
+]
+
+#: Verilator -Wall warnings waived for the generated Verilog, and why
+LINT_WAIVERS = {
+    "DECLFILENAME": "Amaranth writes every submodule into one file",
+    "UNUSEDSIGNAL": "s_axis tlast is ignored by design; Amaranth keeps unused wires of "
+                    "submodule ports and padding bits",
+    "UNUSEDPARAM": "generated parameters",
+    "PINCONNECTEMPTY": "generated instances may leave unused outputs open",
+}
+
+Progress = Callable[[str], None]
+
+
+def _stderr_progress(msg: str) -> None:
+    print(f"[build] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class BuildResult:
+    """What :func:`build` produced."""
+
+    out_dir: Path
+    network: Network
+    plan: Plan
+    estimate: Estimate
+    report: dict
+    rtl_written: bool
+    files: list[Path] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def write_npz_deterministic(net: Network, path: Path) -> Path:
+    """:func:`lowbit_hdl.netfile.save` with fixed zip timestamps (byte-identical output)."""
+    path = Path(path)
+    buf = io.BytesIO()
+    tmp = path.with_suffix(".tmp.npz")
+    netfile.save(net, tmp)
+    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in sorted(src.namelist()):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            dst.writestr(info, src.read(name))
+    tmp.unlink()
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def choose_folding(net: Network, *, folding: Folding | None = None,
+                   target_fps: float | None = None, lut_budget: int | None = None,
+                   bram36_budget: float | None = None, clock_mhz: float = 100.0
+                   ) -> tuple[Network, str, dict]:
+    """Apply a folding file, an auto-folding for a frame rate or a budget, or keep the
+    network's own; returns (folded network, source description, auto-folding details)."""
+    if folding is not None:
+        return apply_folding(net, folding), "file", {}
+    if target_fps is not None:
+        res = auto_fold(net, target_cycles(clock_mhz, target_fps))
+        return res.network, f"auto (target {target_fps:g} frames/s)", res.to_dict()
+    if lut_budget is not None or bram36_budget is not None:
+        res = fold_for_budget(net, lut_budget, bram36_budget)
+        what = ", ".join(x for x in (f"{lut_budget:,} LUT" if lut_budget else "",
+                                     f"{bram36_budget:g} BRAM36" if bram36_budget else "") if x)
+        return res.network, f"auto (budget {what})", res.to_dict()
+    return net, "network", {}
+
+
+def lint_verilog(files: list[Path], top: str, waivers: dict[str, str] | None = None
+                 ) -> tuple[bool, str]:
+    """``verilator --lint-only -Wall`` with the waivers; (clean, log). Needs Verilator."""
+    from ..cosim import CosimError, setup_simulator_env
+
+    try:
+        setup_simulator_env("verilator")
+    except CosimError as e:
+        return False, f"not run: {e}"
+    waivers = LINT_WAIVERS if waivers is None else waivers
+    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", top]
+    cmd += [f"-Wno-{w}" for w in sorted(waivers)]
+    cmd += [str(f) for f in files]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # make the log independent of where the build folder is
+    log = proc.stdout + proc.stderr
+    for f in files:
+        log = log.replace(str(Path(f).parent) + "/", "")
+    return proc.returncode == 0 and "%Warning" not in log, log
+
+
+def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
+          part: str = XC7Z020.part, folding: Folding | None = None,
+          target_fps: float | None = None, lut_budget: int | None = None,
+          bram36_budget: float | None = None, synth: bool = False,
+          source: Path | None = None, force_rtl: bool = False, lint: bool = True,
+          check_tcl: bool = True, vivado_jobs: int = 4,
+          progress: Progress | None = _stderr_progress) -> BuildResult:
+    """Build ``net`` (parameters attached) into ``out_dir``; see the module docstring."""
+    say = progress or (lambda _msg: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    net.infer(check_params=True)
+    net, folding_source, auto = choose_folding(
+        net, folding=folding, target_fps=target_fps, lut_budget=lut_budget,
+        bram36_budget=bram36_budget, clock_mhz=clock_mhz)
+    if auto and not auto.get("met", True):
+        say(f"target not met by layers {', '.join(auto['unmet_layers'])} (fully parallel)")
+    plan = plan_network(net, clock_mhz)
+    est = estimate_plan(plan)
+    fits = fit_check(est.total)["fits"]
+    files: list[Path] = []
+
+    def wrote(p: Path) -> Path:
+        files.append(p)
+        return p
+
+    # parameters and description
+    wrote(write_npz_deterministic(net, out / f"{net.name}.npz"))
+    wrote(out / "network.json").write_text(
+        json.dumps(netfile.to_json(net), indent=2, sort_keys=True) + "\n")
+    if source is not None and Path(source).suffix == ".py":
+        (out / "source").mkdir(exist_ok=True)
+        wrote(Path(shutil.copyfile(source, out / "source" / Path(source).name)))
+    wrote(save_folding(get_folding(net), out / "folding.json"))
+
+    rtl_info: dict = {}
+    rtl_written = False
+    synth_info: dict = {}
+    if fits or force_rtl:
+        rtl = out / "rtl"
+        rtl.mkdir(exist_ok=True)
+        say(f"elaborating {len(plan.stages)} stages of {net.name} to Verilog")
+        t0 = time.monotonic()
+        top = NetworkTop(net, plan)
+        text = elaborate_verilog(top, TOP_NAME)
+        timings["elaborate_s"] = time.monotonic() - t0
+        say(f"elaborated in {timings['elaborate_s']:.1f} s "
+            f"({len(text) / 1e6:.1f} MB of Verilog)")
+        top_v = wrote(rtl / f"{TOP_NAME}.v")
+        top_v.write_text(text)
+        wrap_v = wrote(rtl / f"{WRAPPER_NAME}.v")
+        wrap_v.write_text(wrapper_verilog(plan.input.tdata_bits, plan.output.tdata_bits,
+                                          net.name))
+        rtl_info = {"top": TOP_NAME, "wrapper": WRAPPER_NAME,
+                    "files": [f"rtl/{TOP_NAME}.v", f"rtl/{WRAPPER_NAME}.v"],
+                    "verilog_bytes": len(text)}
+        if lint:
+            say("linting with verilator --lint-only -Wall")
+            t0 = time.monotonic()
+            clean, log = lint_verilog([top_v, wrap_v], WRAPPER_NAME)
+            timings["lint_s"] = time.monotonic() - t0
+            wrote(rtl / "lint.log").write_text(
+                "verilator --lint-only -Wall " + " ".join(f"-Wno-{w}" for w in
+                                                          sorted(LINT_WAIVERS))
+                + f" --top-module {WRAPPER_NAME}\n" + log)
+            rtl_info["lint"] = "clean (waivers: " + ", ".join(sorted(LINT_WAIVERS)) + ")" \
+                if clean else "warnings, see rtl/lint.log"
+            if not clean:
+                say("lint found warnings: see rtl/lint.log")
+        viv = out / "vivado"
+        viv.mkdir(exist_ok=True)
+        cfg = VivadoConfig.from_plan(plan, part, vivado_jobs)
+        tcl = wrote(viv / "build.tcl")
+        tcl.write_text(build_tcl(cfg, rtl_info["files"]))
+        sh = wrote(viv / "run.sh")
+        sh.write_text(run_script())
+        sh.chmod(0o755)
+        if check_tcl:
+            from .tclcheck import dry_run, tclsh_available
+
+            if tclsh_available():
+                run = dry_run(tcl)
+                rtl_info["tcl_dry_run"] = f"ok ({len(run.calls)} Vivado calls recorded)"
+        rtl_written = True
+        if synth:
+            from .synth import SynthError, synthesize
+
+            try:
+                res = synthesize([top_v], TOP_NAME, out / "synth", progress=say)
+                timings["synth_s"] = res.seconds
+                say(f"synthesised in {res.seconds:.0f} s")
+                synth_info = res.to_dict()
+                synth_info.pop("seconds")
+            except SynthError as e:
+                synth_info = {"error": str(e)}
+                say(f"synthesis failed: {str(e).splitlines()[0]}")
+    else:
+        why = (f"the design does not fit {part} by the analytic estimate "
+               f"({est.total.lut:,} LUT, {est.total.bram36:g} BRAM36 + shell); "
+               "RTL and Vivado files were not generated (force with --force-rtl)")
+        rtl_info = {"skipped": why}
+        say(why)
+        if synth:
+            synth_info = {"error": "not run: no RTL (design does not fit)"}
+
+    layout = plan.layout()
+    lay_json = layout.to_json()
+    lay_json["ip_names"] = dict(IP_NAMES)
+    wrote(out / "layout.json").write_text(json.dumps(lay_json, indent=2, sort_keys=True) + "\n")
+    rep = make_report(plan, est, part=part, folding=get_folding(net),
+                      folding_source=folding_source, synth=synth_info, rtl=rtl_info,
+                      extra={"auto_folding": auto} if auto else None)
+    wrote(out / "report.json").write_text(json.dumps(rep, indent=2, sort_keys=True) + "\n")
+    return BuildResult(out, net, plan, est, rep, rtl_written, files, timings)
+
+
+def load_and_build(path: str | Path, out_dir: str | Path | None = None, *, seed: int = 0,
+                   **kwargs) -> BuildResult:
+    """Load ``networks/<net>.py`` (random parameters from ``seed`` if it has none) or a saved
+    ``.npz`` and :func:`build` it (default folder ``build/<net>``)."""
+    net = netfile.load_network(path, seed=seed)
+    if out_dir is None:
+        out_dir = Path("build") / net.name
+    if any(getattr(lay, "weights", 1) is None for lay in net.layers):
+        raise NetworkError(f"network {net.name}: parameters missing")
+    return build(net, out_dir, source=Path(path), **kwargs)

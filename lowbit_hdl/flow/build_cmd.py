@@ -1,0 +1,64 @@
+"""``python -m lowbit_hdl build NET [--out DIR] [--clock-mhz F] [--target-fps N | --folding
+FILE | --lut-budget N --bram-budget N] [--part PART] [--synth] [--seed S]``.
+
+Generates the Verilog, the Vivado flow, ``layout.json``, ``report.json`` and the network
+files into the output folder (see :mod:`lowbit_hdl.flow.build`) and prints the report table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..netfile import load_network
+from .build import build
+from .folding import load_folding
+from .report import format_report
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("network", help="networks/<net>.py topology or saved .npz network")
+    p.add_argument("--out", type=Path, default=None, help="output folder (build/<net>)")
+    p.add_argument("--clock-mhz", type=float, default=100.0,
+                   help="clock (FCLK_CLK0) in MHz (default 100)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--target-fps", type=float, default=None,
+                   help="auto-fold every layer to reach this many frames/s")
+    g.add_argument("--folding", type=Path, default=None,
+                   help="folding JSON {layer: {pe, simd}} to apply")
+    g.add_argument("--lut-budget", type=int, default=None,
+                   help="auto-fold for the highest frame rate within this many LUTs")
+    p.add_argument("--bram-budget", type=float, default=None,
+                   help="with --lut-budget (or alone): BRAM36 budget for auto-folding")
+    p.add_argument("--part", default="xc7z020clg400-1", help="FPGA part (PYNQ-Z2 default)")
+    p.add_argument("--synth", action="store_true",
+                   help="run Yosys synth_xilinx for real LUT/FF/BRAM/DSP counts")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random parameters for topologies without trained ones")
+    p.add_argument("--force-rtl", action="store_true",
+                   help="write RTL and Vivado files even when the design does not fit")
+    p.add_argument("--no-lint", action="store_true", help="skip the Verilator lint")
+    p.add_argument("--jobs", type=int, default=4, help="Vivado jobs in the generated Tcl")
+
+
+def run(args: argparse.Namespace) -> int:
+    net = load_network(args.network, seed=args.seed)
+    out = args.out if args.out is not None else Path("build") / net.name
+    folding = load_folding(args.folding) if args.folding else None
+    if args.target_fps is not None and args.bram_budget is not None:
+        print("lowbit_hdl build: --bram-budget goes with --lut-budget, not --target-fps")
+        return 2
+    res = build(net, out, clock_mhz=args.clock_mhz, part=args.part, folding=folding,
+                target_fps=args.target_fps, lut_budget=args.lut_budget,
+                bram36_budget=args.bram_budget, synth=args.synth,
+                source=Path(args.network), force_rtl=args.force_rtl, lint=not args.no_lint,
+                vivado_jobs=args.jobs)
+    print(format_report(res.report))
+    print(f"\nwrote {len(res.files)} files to {res.out_dir}/"
+          + ("" if res.rtl_written else " (no RTL: see above)"))
+    if res.rtl_written:
+        print(f"bitstream: sh {res.out_dir}/vivado/run.sh   (Vivado 2022.2; produces "
+              f"{res.out_dir}/{net.name}.bit and .hwh)")
+    return 0

@@ -1,0 +1,345 @@
+"""Pipeline plan: the chain of hardware stages a network elaborates to, with stream widths,
+width converters, FIFO depths and the AXI-Stream layouts of the top level.
+
+The plan is plain data (no Amaranth): the stitcher (:mod:`lowbit_hdl.flow.top`) instantiates
+it, the resource estimate and the report read it, and the tests check its rules directly.
+
+Stages, per layer in order:
+
+* ``Conv``: sliding window (``swu``, SIMD channels of a pixel in, SIMD channels of the
+  im2col vector out) → ``mvtu`` (SIMD in, PE out);
+* ``FC``: ``mvtu``; ``MaxPool``: ``maxpool`` (PE in/out); ``TopK``: ``topk`` (fold in, one
+  index out).
+
+Between a producer emitting ``a`` elements per beat and a consumer taking ``b``, a width
+converter ``dwc`` (``a → b``) is inserted when ``a ≠ b``; then a ``fifo`` in front of the
+consumer sized by the FIFO depth rule (:func:`fifo_depth`).
+
+AXI-Stream widths. ``tdata`` widths are those the AXI DMA supports (8…1024 bits, powers of
+two), so the DMA can be configured to match without a converter:
+
+* input: ``E`` elements per beat with ``E·bits`` such a width and ``E`` dividing the frame
+  elements; preference (first that exists): ``E`` equal to the first stage's input fold
+  (no converter); the smallest ``E`` that is a multiple or divisor of that fold with at most
+  half the bottleneck cycles of beats per frame (leaves room for DMA bubbles); the smallest
+  ``E`` with at most the bottleneck cycles of beats; the widest ``E`` (the input then limits
+  the frame rate, and the plan says so).
+* output: the last stage's output beat, zero-padded to the next such width, one frame
+  ending with ``tlast``; when that beat is wider than 1024 bits, a converter narrows it.
+
+The FIFO depth rule and why the pipeline can neither deadlock nor stall are in
+:func:`fifo_depth` and in ``docs/build.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from ..cost import network_cost
+from ..ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
+from ..runtime.layout import DesignLayout, StreamLayout
+
+__all__ = [
+    "DMA_WIDTHS",
+    "Stage",
+    "Plan",
+    "plan_network",
+    "fifo_depth",
+    "fifo_ram_style",
+    "choose_input_elems",
+    "axi_width",
+    "IP_NAMES",
+]
+
+DMA_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
+#: names of the block-design cells the Vivado flow creates (the runtime looks them up)
+IP_NAMES = {"dma": "axi_dma_0", "accelerator": "lowbit_accel_0", "ps": "processing_system7_0"}
+#: FIFOs up to this many bits go to distributed RAM (LUTRAM/SRL), larger ones to block RAM
+FIFO_DISTRIBUTED_MAX_BITS = 4096
+#: FIFO depth floor: two entries decouple ready paths and let a stage run at one beat/cycle
+FIFO_MIN_DEPTH = 2
+#: the output FIFO holds one output frame (so the DMA's gaps between transfers do not stall
+#: the last stage), but at most this many beats
+OUTPUT_FIFO_MAX_DEPTH = 512
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One hardware instance of the pipeline.
+
+    ``in_elems``/``out_elems`` are elements per beat, ``in_bits``/``out_bits`` bits per
+    element, ``in_beats``/``out_beats`` beats per frame, ``cycles`` cycles per frame of the
+    stage on its own (steady state). FIFOs have ``depth``, ``ram_style`` and the ``rule``
+    that set the depth.
+    """
+
+    name: str
+    kind: str  # swu, mvtu, maxpool, topk, fifo, dwc
+    layer: str | None
+    in_elems: int
+    in_bits: int
+    out_elems: int
+    out_bits: int
+    in_beats: int
+    out_beats: int
+    cycles: int
+    depth: int = 0
+    ram_style: str = ""
+    rule: str = ""
+
+    @property
+    def in_width(self) -> int:
+        return self.in_elems * self.in_bits
+
+    @property
+    def out_width(self) -> int:
+        return self.out_elems * self.out_bits
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    """The stitched pipeline of a network (see the module docstring)."""
+
+    network: Network
+    infos: list[LayerInfo]
+    stages: list[Stage]
+    input: StreamLayout
+    output: StreamLayout
+    clock_mhz: float
+    layer_cycles: int  # bottleneck of the layers (lowbit_hdl.cost)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def io_cycles(self) -> int:
+        """Beats per frame through the AXI-Stream ports (one beat per cycle at best)."""
+        return max(self.input.beats_per_frame, self.output.beats_per_frame)
+
+    @property
+    def cycles_per_frame(self) -> int:
+        """Steady-state cycles per frame of the whole design: its slowest stage."""
+        return max([self.layer_cycles, self.io_cycles] + [s.cycles for s in self.stages])
+
+    @property
+    def fps(self) -> float:
+        return self.clock_mhz * 1e6 / self.cycles_per_frame
+
+    def stage(self, name: str) -> Stage:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def of_kind(self, kind: str) -> list[Stage]:
+        return [s for s in self.stages if s.kind == kind]
+
+    def layout(self) -> DesignLayout:
+        """The :class:`DesignLayout` the build writes to ``layout.json``."""
+        labels = tuple(self.network.labels) if self.network.labels else None
+        return DesignLayout(self.network.name, self.input, self.output, self.clock_mhz,
+                            self.cycles_per_frame, labels, self.output_kind)
+
+    @property
+    def output_kind(self) -> str:
+        """``indices`` after a TopK, ``scores`` for a 1×1 output, else ``raw``."""
+        if isinstance(self.infos[-1].layer, TopK):
+            return "indices"
+        _, h, w = self.output.shape
+        return "scores" if h == w == 1 else "raw"
+
+    def to_dict(self) -> dict:
+        return {
+            "input": {**asdict(self.input), "shape": list(self.input.shape),
+                      "beats_per_frame": self.input.beats_per_frame},
+            "output": {**asdict(self.output), "shape": list(self.output.shape),
+                       "beats_per_frame": self.output.beats_per_frame},
+            "cycles_per_frame": self.cycles_per_frame,
+            "layer_cycles": self.layer_cycles,
+            "stages": [s.to_dict() for s in self.stages],
+            "notes": list(self.notes),
+        }
+
+
+def axi_width(bits: int) -> int:
+    """Smallest DMA-compatible ``tdata`` width holding ``bits`` (≤ 1024, else ValueError)."""
+    for w in DMA_WIDTHS:
+        if w >= bits:
+            return w
+    raise ValueError(f"{bits} bits exceed the widest AXI-Stream beat the DMA takes (1024)")
+
+
+def choose_input_elems(frame_elems: int, bits: int, first_fold: int, bottleneck: int
+                       ) -> tuple[int, str]:
+    """Elements per input beat (see the module docstring) and a note when input-bound."""
+    cands = [w // bits for w in DMA_WIDTHS if w % bits == 0 and frame_elems % (w // bits) == 0
+             and w // bits >= 1]
+    if not cands:
+        raise ValueError(f"no AXI-Stream width of 8..1024 bits packs whole {bits}-bit elements "
+                         f"evenly into a {frame_elems}-element frame")
+    if first_fold in cands and frame_elems // first_fold <= bottleneck:
+        return first_fold, ""
+    compat = [e for e in cands if e % first_fold == 0 or first_fold % e == 0]
+    for e in compat:
+        if 2 * (frame_elems // e) <= bottleneck:
+            return e, ""
+    for e in cands:
+        if frame_elems // e <= bottleneck:
+            return e, ""
+    e = cands[-1]
+    return e, (f"input-bound: {frame_elems // e} input beats per frame exceed the "
+               f"{bottleneck} cycles of the slowest layer")
+
+
+def fifo_ram_style(width: int, depth: int) -> str:
+    """``distributed`` for small FIFOs (≤ 4 Kbit), ``block`` otherwise."""
+    return "distributed" if width * depth <= FIFO_DISTRIBUTED_MAX_BITS else "block"
+
+
+def fifo_depth(info: LayerInfo | None, consumer: str, beats_in: int) -> tuple[int, str]:
+    """FIFO depth (in consumer beats) in front of ``consumer`` and the rule that set it.
+
+    Rule (the pipeline is a single chain of ready/valid stages, so it cannot deadlock; the
+    FIFOs are there so that no stage's burstiness stalls the bottleneck):
+
+    * before an FC ``mvtu``: one input vector, ``SF`` beats. The MVTU reads its whole input
+      vector in its first neuron fold and then computes ``NF - 1`` more folds on it, so the
+      producer can write the next vector meanwhile instead of waiting.
+    * before a ``swu``: two input rows, ``2·W·C/SIMD`` beats. The sliding window stops
+      reading while it emits windows that need no new input (padding rows, the end of the
+      frame); two rows cover that gap at the producer's rate, whose output of one row takes
+      at least as long as the window's emission of one output row.
+    * before ``maxpool`` and ``topk``: they take one beat per cycle whenever their output is
+      free, so two entries suffice.
+    """
+    if consumer == "mvtu" and info is not None and isinstance(info.layer, FC):
+        sf = info.mw // info.layer.simd
+        return max(FIFO_MIN_DEPTH, sf), f"one input vector (SF={sf} beats)"
+    if consumer == "swu" and info is not None:
+        c, h, w = info.in_shape
+        row = w * c // info.layer.simd
+        return max(FIFO_MIN_DEPTH, 2 * row), f"two input rows (2·{w}·{c}/SIMD={row * 2} beats)"
+    return FIFO_MIN_DEPTH, "streaming consumer (2 beats)"
+
+
+def _frame_elems(shape: tuple[int, int, int]) -> int:
+    c, h, w = shape
+    return c * h * w
+
+
+def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None = None
+                 ) -> Plan:
+    """Plan the stitched pipeline of ``net`` (validated with :meth:`Network.infer`)."""
+    infos = net.infer()
+    cost = network_cost(net, clock_mhz)
+    bottleneck = cost.cycles_per_frame
+    stages: list[Stage] = []
+    notes: list[str] = []
+
+    in_bits = net.input_dtype.bits
+    frame = _frame_elems(net.input_shape)
+    first = infos[0]
+    notes_in = ""
+    if input_elems is None:
+        input_elems, notes_in = choose_input_elems(frame, in_bits, first.in_fold, bottleneck)
+    elif frame % input_elems or input_elems * in_bits not in DMA_WIDTHS:
+        raise ValueError(f"input_elems={input_elems}: must divide the {frame} input elements "
+                         f"and make a {DMA_WIDTHS} bit beat")
+    if notes_in:
+        notes.append(notes_in)
+    in_layout = StreamLayout(net.input_shape, net.input_dtype.name, input_elems,
+                             input_elems * in_bits)
+
+    cur_elems, cur_bits, cur_frame = input_elems, in_bits, frame
+
+    def link(name: str, info: LayerInfo, consumer: str, need: int) -> None:
+        """Converter (if widths differ) and FIFO in front of a consumer taking ``need``."""
+        nonlocal cur_elems
+        if cur_elems != need:
+            beats_in, beats_out = cur_frame // cur_elems, cur_frame // need
+            stages.append(Stage(f"{name}_dwc", "dwc", info.name, cur_elems, cur_bits, need,
+                                cur_bits, beats_in, beats_out, max(beats_in, beats_out)))
+            cur_elems = need
+        beats = cur_frame // need
+        depth, rule = fifo_depth(info, consumer, beats)
+        width = need * cur_bits
+        stages.append(Stage(f"{name}_fifo", "fifo", info.name, need, cur_bits, need, cur_bits,
+                            beats, beats, beats, depth, fifo_ram_style(width, depth), rule))
+
+    for info in infos:
+        lay = info.layer
+        c, h, w = info.in_shape
+        oc, oh, ow = info.out_shape
+        ib, ob = info.in_dtype.bits, info.out_dtype.bits
+        assert ib == cur_bits, (info.name, ib, cur_bits)
+        if isinstance(lay, Conv):
+            k = lay.kernel
+            link(f"{lay.name}_swu", info, "swu", lay.simd)
+            in_beats = h * w * c // lay.simd
+            out_beats = oh * ow * k * k * c // lay.simd
+            stages.append(Stage(f"{lay.name}_swu", "swu", lay.name, lay.simd, ib, lay.simd, ib,
+                                in_beats, out_beats, max(in_beats, out_beats)))
+            nf, sf = info.mh // lay.pe, info.mw // lay.simd
+            stages.append(Stage(f"{lay.name}_mvtu", "mvtu", lay.name, lay.simd, ib, lay.pe, ob,
+                                out_beats, nf * info.vectors, nf * sf * info.vectors))
+            cur_elems = lay.pe
+        elif isinstance(lay, FC):
+            link(f"{lay.name}_mvtu", info, "mvtu", lay.simd)
+            nf, sf = info.mh // lay.pe, info.mw // lay.simd
+            stages.append(Stage(f"{lay.name}_mvtu", "mvtu", lay.name, lay.simd, ib, lay.pe, ob,
+                                sf, nf, nf * sf))
+            cur_elems = lay.pe
+        elif isinstance(lay, MaxPool):
+            pe = info.in_fold
+            link(f"{lay.name}_pool", info, "maxpool", pe)
+            stages.append(Stage(f"{lay.name}_pool", "maxpool", lay.name, pe, ib, pe, ob,
+                                h * w * c // pe, oh * ow * oc // pe, h * w * c // pe))
+            cur_elems = pe
+        elif isinstance(lay, TopK):
+            fold = info.in_fold
+            link(f"{lay.name}_topk", info, "topk", fold)
+            n = c * h * w
+            stages.append(Stage(f"{lay.name}_topk", "topk", lay.name, fold, ib, 1, ob,
+                                n // fold, lay.k, n // fold))
+            cur_elems = 1
+        else:  # pragma: no cover - infer() rejects unknown layers
+            raise TypeError(type(lay))
+        cur_bits = ob
+        cur_frame = _frame_elems(info.out_shape)
+
+    last = infos[-1]
+    out_bits = last.out_dtype.bits
+    if cur_elems * out_bits > DMA_WIDTHS[-1]:
+        narrow = max(e for e in range(1, cur_elems + 1)
+                     if cur_frame % e == 0 and e * out_bits <= DMA_WIDTHS[-1])
+        beats_in, beats_out = cur_frame // cur_elems, cur_frame // narrow
+        stages.append(Stage("output_dwc", "dwc", None, cur_elems, out_bits, narrow, out_bits,
+                            beats_in, beats_out, max(beats_in, beats_out)))
+        cur_elems = narrow
+    beats = cur_frame // cur_elems
+    depth = max(FIFO_MIN_DEPTH, min(beats, OUTPUT_FIFO_MAX_DEPTH))
+    stages.append(Stage("output_fifo", "fifo", None, cur_elems, out_bits, cur_elems, out_bits,
+                        beats, beats, beats, depth, fifo_ram_style(cur_elems * out_bits, depth),
+                        f"one output frame, at most {OUTPUT_FIFO_MAX_DEPTH} beats"))
+    out_layout = StreamLayout(last.out_shape, last.out_dtype.name, cur_elems,
+                              axi_width(cur_elems * out_bits))
+    plan = Plan(net, infos, stages, in_layout, out_layout, clock_mhz, bottleneck, notes)
+    if out_layout.beats_per_frame > bottleneck:
+        notes.append(f"output-bound: {out_layout.beats_per_frame} output beats per frame exceed "
+                     f"the {bottleneck} cycles of the slowest layer")
+    slow = [s.name for s in stages if s.cycles > bottleneck]
+    if slow:
+        notes.append(f"stages slower than the slowest layer: {', '.join(slow)}")
+    return plan
+
+
+def ceil_div(a: int, b: int) -> int:
+    """Integer ceiling of ``a / b``."""
+    return -(-a // b)
+
+
+def log2_ceil(n: int) -> int:
+    """Bits to index ``n`` items (at least 1)."""
+    return max(1, math.ceil(math.log2(max(2, n))))

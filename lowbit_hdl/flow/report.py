@@ -1,0 +1,169 @@
+"""The build report: ``report.json`` and the table printed at the end of ``build``.
+
+Per layer: shapes, data types, folding, cycles per frame, weight/threshold memory and the
+analytic resource estimate (its stages summed); for the design: the bottleneck, frames/s and
+latency at the clock, the AXI-Stream layouts, FIFOs and converters, the fit check on the
+part (with the Zynq shell's share reserved) and, after ``--synth``, Yosys's counts beside
+the estimate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cost import network_cost
+from .plan import IP_NAMES, Plan
+from .resources import SHELL, XC7Z020, Estimate, Resources, fit_check
+
+__all__ = ["REPORT_VERSION", "make_report", "format_report"]
+
+REPORT_VERSION = 1
+
+
+def _shape(s) -> str:
+    return "×".join(str(int(d)) for d in s)
+
+
+def _bits(b: int) -> str:
+    if b >= 8 * 1024 * 1024:
+        return f"{b / 8 / 1024 / 1024:.2f} MiB"
+    if b >= 8 * 1024:
+        return f"{b / 8 / 1024:.1f} KiB"
+    return f"{b} b"
+
+
+def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
+                folding: dict | None = None, folding_source: str = "network",
+                synth: dict | None = None, rtl: dict | None = None,
+                extra: dict | None = None) -> dict[str, Any]:
+    """Everything the build knows about the design, JSON-able and deterministic."""
+    net = plan.network
+    cost = network_cost(net, plan.clock_mhz)
+    per_layer = estimate.by_layer()
+    layers = []
+    for c in cost.layers:
+        r = per_layer.get(c.name, Resources())
+        layers.append({**c.to_dict(), "in_shape": list(c.in_shape),
+                       "out_shape": list(c.out_shape), "estimate": r.to_dict()})
+    cpf = plan.cycles_per_frame
+    fit = fit_check(estimate.total)
+    rep: dict[str, Any] = {
+        "format": "lowbit-hdl-build-report",
+        "version": REPORT_VERSION,
+        "network": net.name,
+        "description": net.description,
+        "part": part,
+        "clock_mhz": plan.clock_mhz,
+        "folding_source": folding_source,
+        "folding": folding or {},
+        "layers": layers,
+        "performance": {
+            "cycles_per_frame": cpf,
+            "layer_bottleneck_cycles": plan.layer_cycles,
+            "bottleneck": cost.bottleneck.name if cpf == plan.layer_cycles else "io",
+            "fps": plan.clock_mhz * 1e6 / cpf,
+            "latency_cycles_bound": cost.latency_cycles,
+            "latency_us_bound": cost.latency_cycles / plan.clock_mhz,
+            "ops_per_frame": cost.ops_per_frame,
+            "gops": cost.ops_per_frame * plan.clock_mhz * 1e6 / cpf / 1e9,
+        },
+        "memory": {"weight_bits": cost.weight_bits, "threshold_bits": cost.threshold_bits},
+        "stream": plan.to_dict(),
+        "estimate": estimate.to_dict(),
+        "fit": {**fit, "shell_reserve": SHELL.to_dict()},
+        "ip_names": dict(IP_NAMES),
+        "rtl": rtl or {},
+        "synth": synth or {},
+        "notes": list(plan.notes),
+    }
+    if synth and "lut" in synth:
+        luts = synth["lut"]
+        rep["synth"]["fit"] = fit_check(Resources(synth["lut"], synth["ff"], synth["bram36"],
+                                                  synth["dsp"]))
+        rep["performance"]["fps_per_klut"] = (plan.clock_mhz * 1e6 / cpf) / (luts / 1000) \
+            if luts else None
+    if extra:
+        rep.update(extra)
+    return rep
+
+
+def format_report(rep: dict[str, Any]) -> str:
+    """The readable table printed at the end of a build."""
+    head = ["layer", "kind", "in C×H×W", "out C×H×W", "in", "W", "out", "PE", "SIMD",
+            "cycles", "weights", "thresh", "LUT", "FF", "BRAM36", "DSP"]
+    rows = []
+    perf = rep["performance"]
+    for lay in rep["layers"]:
+        mvtu = lay["kind"] in ("conv", "fc")
+        e = lay["estimate"]
+        rows.append([
+            lay["name"] + (" *" if lay["name"] == perf["bottleneck"] else ""), lay["kind"],
+            _shape(lay["in_shape"]), _shape(lay["out_shape"]), lay["in_dtype"],
+            lay["weight_dtype"], lay["out_dtype"], str(lay["pe"]),
+            str(lay["simd"]) if mvtu else "-", f"{lay['cycles']:,}",
+            _bits(lay["weight_bits"]) if mvtu else "-",
+            _bits(lay["threshold_bits"]) if mvtu else "-",
+            f"{e['lut']:,}", f"{e['ff']:,}", f"{e['bram36']:g}", str(e["dsp"]),
+        ])
+    io = rep["estimate"]["layers"].get("(io)")
+    if io:
+        rows.append(["(io/fifo)", "", "", "", "", "", "", "", "", "", "", "",
+                     f"{io['lut']:,}", f"{io['ff']:,}", f"{io['bram36']:g}", str(io["dsp"])])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(x.rjust(w) if i > 1 else x.ljust(w)
+                         for i, (x, w) in enumerate(zip(cells, widths, strict=True)))
+
+    s = rep["stream"]
+    out = [f"network {rep['network']}" + (f" — {rep['description']}" if rep["description"]
+                                           else "")
+           + f"   (folding: {rep['folding_source']})",
+           line(head), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    tot = rep["estimate"]["total"]
+    clock = rep["clock_mhz"]
+    out += [
+        "",
+        f"bottleneck: {perf['bottleneck']} ({perf['cycles_per_frame']:,} cycles per frame; "
+        f"* above) → {perf['fps']:,.1f} frames/s at {clock:g} MHz, {perf['gops']:,.1f} GOPS",
+        f"latency (upper bound, layers in sequence): {perf['latency_cycles_bound']:,} cycles "
+        f"= {perf['latency_us_bound']:,.1f} µs",
+        f"memory: weights {_bits(rep['memory']['weight_bits'])}, thresholds "
+        f"{_bits(rep['memory']['threshold_bits'])}",
+        f"AXI-Stream in: {s['input']['tdata_bits']}-bit tdata, "
+        f"{s['input']['elems_per_beat']}×{s['input']['dtype']} per beat, "
+        f"{s['input']['beats_per_frame']:,} beats/frame;  out: "
+        f"{s['output']['tdata_bits']}-bit tdata, {s['output']['elems_per_beat']}×"
+        f"{s['output']['dtype']} per beat, {s['output']['beats_per_frame']:,} beats/frame "
+        "(tlast on the last)",
+        f"FIFOs: {len([x for x in s['stages'] if x['kind'] == 'fifo'])}, width converters: "
+        f"{len([x for x in s['stages'] if x['kind'] == 'dwc'])}",
+    ]
+    fit = rep["fit"]
+    util = fit["resources"]
+    out.append(
+        f"estimate: {tot['lut']:,} LUT, {tot['ff']:,} FF, {tot['bram36']:g} BRAM36, "
+        f"{tot['dsp']} DSP;  with the Zynq shell on {fit['part']}: "
+        + ", ".join(f"{k.upper()} {util[k]['percent']:g}%" for k in ("lut", "ff", "bram36",
+                                                                    "dsp"))
+        + f"  → {'fits' if fit['fits'] else 'DOES NOT FIT'}")
+    syn = rep.get("synth") or {}
+    if "lut" in syn:
+        sfit = syn["fit"]
+        out.append(
+            f"yosys synth_xilinx: {syn['lut']:,} LUT ({syn['lut_logic']:,} logic + "
+            f"{syn['lut_memory']:,} memory), {syn['ff']:,} FF, {syn['bram36']:g} BRAM36, "
+            f"{syn['dsp']} DSP  → {'fits' if sfit['fits'] else 'DOES NOT FIT'}"
+            + (f";  {perf['fps_per_klut']:,.1f} frames/s per kLUT"
+               if perf.get("fps_per_klut") else ""))
+    elif syn.get("error"):
+        out.append(f"yosys synth_xilinx: failed ({syn['error'].splitlines()[0]})")
+    rtl = rep.get("rtl") or {}
+    if rtl.get("skipped"):
+        out.append(f"RTL: not generated — {rtl['skipped']}")
+    if rtl.get("lint"):
+        out.append(f"lint: {rtl['lint']}")
+    for n in rep.get("notes", []):
+        out.append(f"note: {n}")
+    return "\n".join(out)

