@@ -20,6 +20,7 @@ reach the target even fully parallel, it gets its fastest folding and the result
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,7 +124,7 @@ def target_cycles(clock_mhz: float, fps: float) -> int:
     """Largest whole number of cycles per frame that still reaches ``fps`` at the clock."""
     if fps <= 0 or clock_mhz <= 0:
         raise ValueError("target frames/s and clock must be positive")
-    return max(1, int(clock_mhz * 1e6 // fps))
+    return max(1, math.floor(clock_mhz * 1e6 / fps * (1 + 1e-12)))
 
 
 @dataclass

@@ -129,10 +129,11 @@ def mvtu_resources(info: LayerInfo, pe: int, simd: int) -> Resources:
     ctrl = 40 + 2 * (log2_ceil(nf) + log2_ceil(sf) + log2_ceil(info.vectors))
     res = Resources(lut=ctrl + pe * per_pe_lut, ff=ctrl + pe * per_pe_ff, dsp=pe * dsp)
     style = lay.ram_style
-    res += memory_resources(pe * simd * w.bits, nf * sf, style)
-    if t:
-        res += memory_resources(pe * t * acc, nf, "distributed" if nf <= 64 else "auto")
-    if nf > 1:  # input vector buffer reused across the neuron folds
+    for _ in range(pe):  # one weight and one threshold memory per PE (lowbit_hdl.hw.mvtu)
+        res += memory_resources(simd * w.bits, nf * sf, style)
+        if t:
+            res += memory_resources(t * acc, nf)
+    if nf > 1 and sf > 1:  # input vector buffer reused across the neuron folds
         res += memory_resources(simd * a.bits, sf)
     return res
 

@@ -1,0 +1,215 @@
+"""Folding files and the auto-folder: divisibility, targets met, least resources, balance,
+unreachable targets, budgets."""
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from lowbit_hdl import BIPOLAR, FC, UINT, Conv, MaxPool, Network, NetworkError, TopK
+from lowbit_hdl.cost import network_cost
+from lowbit_hdl.flow.folding import (
+    _candidates,
+    apply_folding,
+    auto_fold,
+    divisors,
+    fold_for_budget,
+    get_folding,
+    load_folding,
+    mvtu_cycles,
+    save_folding,
+    target_cycles,
+)
+from lowbit_hdl.flow.resources import estimate_network, mvtu_resources
+from lowbit_hdl.netfile import load_network
+
+NETWORKS = Path(__file__).resolve().parent.parent / "networks"
+
+
+def cnv():
+    return load_network(NETWORKS / "cnv_w1a1.py", seed=None)
+
+
+def test_divisors():
+    assert divisors(1) == [1]
+    assert divisors(12) == [1, 2, 3, 4, 6, 12]
+    assert divisors(49) == [1, 7, 49]
+    with pytest.raises(ValueError):
+        divisors(0)
+
+
+def test_target_cycles():
+    assert target_cycles(100.0, 1e8 / 32768) == 32768
+    assert target_cycles(100.0, 3051.76) == 32767
+    assert target_cycles(100.0, 1e9) == 1
+    with pytest.raises(ValueError):
+        target_cycles(100.0, 0)
+
+
+def test_folding_file_round_trip(tmp_path):
+    net = cnv()
+    f = get_folding(net)
+    assert f["conv0"] == {"pe": 16, "simd": 3} and "pool0" not in f
+    path = save_folding(f, tmp_path / "f.json")
+    assert load_folding(path) == f
+    assert path.read_text() == save_folding(f, tmp_path / "g.json").read_text()
+    f2 = dict(f, conv0={"pe": 8, "simd": 3}, pool0={"pe": 8})
+    net2 = apply_folding(net, f2)
+    assert net2["conv0"].pe == 8 and net2["pool0"].pe == 8 and net["conv0"].pe == 16
+
+
+@pytest.mark.parametrize("folding,message", [
+    ({"convX": {"pe": 1}}, "has no layer 'convX'"),
+    ({"conv0": {"pe": 3}}, "layer conv0: MH=64 is not a multiple of PE=3"),
+    ({"conv1": {"simd": 3}}, "layer conv1: SIMD=3 does not divide the 64 input channels"),
+    ({"pool0": {"simd": 2}}, r"layer pool0 \(maxpool\) has no 'simd'"),
+    ({"conv0": {"pe": "4"}}, "pe must be an integer"),
+])
+def test_folding_errors(folding, message):
+    with pytest.raises(NetworkError, match=message):
+        apply_folding(cnv(), folding)
+
+
+def test_load_folding_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_folding(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(NetworkError, match="expected"):
+        load_folding(tmp_path / "bad.json")
+    (tmp_path / "bad2.json").write_text("{")
+    with pytest.raises(NetworkError, match="not valid JSON"):
+        load_folding(tmp_path / "bad2.json")
+
+
+def _check_valid(net: Network, res, target: int) -> None:
+    infos = res.network.infer()  # the rules of lowbit_hdl.ir hold
+    for info in infos:
+        if not info.is_mvtu:
+            continue
+        lay = info.layer
+        assert info.mh % lay.pe == 0 and info.mw % lay.simd == 0
+        if isinstance(lay, Conv):
+            assert info.in_shape[0] % lay.simd == 0
+    cost = network_cost(res.network)
+    assert res.cycles_per_frame == cost.cycles_per_frame
+    if res.met:
+        assert all(c.cycles <= target for c in cost.layers), [
+            (c.name, c.cycles) for c in cost.layers]
+
+
+@pytest.mark.parametrize("target", [32768, 8192, 200_000, 8100])
+def test_auto_fold_cnv_meets_target(target):
+    net = cnv()
+    res = auto_fold(net, target)
+    assert res.met and not res.unmet_layers
+    _check_valid(net, res, target)
+    assert res.cycles_per_frame <= target
+
+
+def test_auto_fold_least_resources():
+    """At the BNN-PYNQ design point the auto-folding needs no more (estimated) LUTs and BRAM
+    than the hand folding, and no random folding that meets the target is cheaper."""
+    net = cnv()
+    target = 32768
+    res = auto_fold(net, target)
+    auto_est = estimate_network(res.network).total
+    hand_est = estimate_network(net).total
+    score = lambda r: r.lut / 53_200 + r.bram36 / 140  # noqa: E731
+    assert score(auto_est) <= score(hand_est) + 1e-9
+    infos = net.infer()
+    rng = random.Random(3)
+    for _ in range(30):  # random feasible foldings
+        f = {}
+        for info in infos:
+            if info.is_mvtu:
+                ok = [ps for ps in _candidates(info) if mvtu_cycles(info, *ps) <= target]
+                pe, simd = rng.choice(ok)
+                f[info.name] = {"pe": pe, "simd": simd}
+        try:
+            other = apply_folding(net, f)
+        except NetworkError:
+            continue
+        if network_cost(other).cycles_per_frame > target:
+            continue  # a pool after a too-narrow PE
+        assert score(estimate_network(other).total) >= score(auto_est) - 1e-9
+
+
+def test_auto_fold_balanced():
+    """No layer gets more lanes than it needs: every layer's chosen folding is within a
+    factor of two of the fewest PE·SIMD lanes that meet the target, and each layer's cost is
+    the least among its feasible candidates."""
+    net = cnv()
+    target = 16384
+    res = auto_fold(net, target)
+    chosen = res.network.infer()
+    for info, orig in zip(chosen, net.infer(), strict=True):
+        if not info.is_mvtu:
+            continue
+        lay = info.layer
+        feas = [ps for ps in _candidates(orig) if mvtu_cycles(orig, *ps) <= target]
+        fewest = min(pe * s for pe, s in feas)
+        assert lay.pe * lay.simd <= 2 * fewest, (info.name, lay.pe, lay.simd, fewest)
+        mine = mvtu_resources(orig, lay.pe, lay.simd)
+        for pe, s in feas:
+            r = mvtu_resources(orig, pe, s)
+            assert (r.lut / 53_200 + r.bram36 / 140) >= (mine.lut / 53_200
+                                                           + mine.bram36 / 140) - 1e-9
+
+
+def test_auto_fold_pool_constraint():
+    """A max-pool inherits its producer's PE, so the producer gets enough PE for the pool."""
+    net = Network("p", (1, 16, 16), [
+        Conv("c", 64, 3, padding=1, pe=1, simd=1), MaxPool("p", 2),
+        FC("f", 10, act=None), TopK("t")], UINT(8))
+    target = 4096  # the pool reads 16·16·64/PE beats: PE ≥ 4
+    res = auto_fold(net, target)
+    assert res.met
+    assert res.network["c"].pe >= 4
+    assert network_cost(res.network).cycles_per_frame <= target
+
+
+def test_auto_fold_cnv_limit():
+    """conv0 has 3 input channels, so SIMD ≤ 3 and it needs at least 9·900 = 8,100 cycles
+    (conv1 fully parallel needs 9·784 = 7,056)."""
+    res = auto_fold(cnv(), 2048)
+    assert not res.met and res.unmet_layers == ["conv0", "conv1"]
+    assert res.folding["conv0"] == {"pe": 64, "simd": 3}
+    assert res.cycles_per_frame == 8100
+
+
+def test_auto_fold_unreachable():
+    net = Network("u", (3, 8, 8), [Conv("c", 8, 3, pe=1, simd=1), FC("f", 4, act=None)],
+                  UINT(8))
+    res = auto_fold(net, 10)  # the conv reads 8·8·3/SIMD ≥ 64 input beats
+    assert not res.met and "c" in res.unmet_layers
+    assert res.folding["c"]["simd"] == 3  # fastest possible
+    assert res.network["f"].pe * res.network["f"].simd >= 1
+    with pytest.raises(ValueError):
+        auto_fold(net, 0)
+
+
+def test_fold_for_budget():
+    net = Network("b", (1, 8, 8), [FC("a", 256, pe=1, simd=1), FC("b", 128, act=BIPOLAR),
+                                   FC("c", 10, act=None), TopK("t")], BIPOLAR)
+    budget = 4000
+    res = fold_for_budget(net, lut_budget=budget)
+    est = estimate_network(res.network).total
+    assert est.lut <= budget
+    # the next faster reachable target does not fit
+    faster = auto_fold(net, res.cycles_per_frame - 1)
+    assert estimate_network(faster.network).total.lut > budget or not faster.met
+    with pytest.raises(NetworkError, match="even the slowest folding"):
+        fold_for_budget(net, lut_budget=10)
+    with pytest.raises(ValueError):
+        fold_for_budget(net)
+
+
+def test_build_with_target_fps(tmp_path):
+    from lowbit_hdl.flow.build import choose_folding
+
+    net = cnv()
+    folded, source, info = choose_folding(net, target_fps=6000, clock_mhz=100)
+    assert source.startswith("auto") and info["met"]
+    assert network_cost(folded).fps >= 6000
+    json.dumps(info)  # JSON-able for the report

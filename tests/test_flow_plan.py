@@ -1,0 +1,157 @@
+"""Pipeline plan: stage chain, width converters, FIFO depth rule, AXI-Stream layouts, and the
+resource estimate / fit check, for hand-made networks and every example network."""
+
+from pathlib import Path
+
+import pytest
+
+from lowbit_hdl import BIPOLAR, FC, INT, UINT, Conv, MaxPool, Network, TopK
+from lowbit_hdl.cost import network_cost
+from lowbit_hdl.flow.plan import (
+    DMA_WIDTHS,
+    FIFO_MIN_DEPTH,
+    axi_width,
+    choose_input_elems,
+    plan_network,
+)
+from lowbit_hdl.flow.resources import (
+    XC7Z020,
+    Resources,
+    bram18_count,
+    estimate_plan,
+    fit_check,
+    memory_resources,
+)
+from lowbit_hdl.netfile import load_network
+from lowbit_hdl.runtime.layout import DesignLayout
+
+NETWORKS = Path(__file__).resolve().parent.parent / "networks"
+EXAMPLES = sorted(p for p in NETWORKS.glob("*.py") if p.stem != "bnn_pynq")
+
+
+def small_cnn() -> Network:
+    return Network("small", (3, 8, 8), [
+        Conv("c0", 8, 3, padding=1, pe=4, simd=3, weight_dtype=INT(2), act=UINT(2)),
+        MaxPool("p0", 2),
+        Conv("c1", 8, 3, pe=2, simd=8, act=BIPOLAR),
+        FC("f0", 10, act=None, pe=5, simd=16),
+        TopK("top", 1),
+    ], UINT(8))
+
+
+def test_stage_chain_and_links():
+    plan = plan_network(small_cnn())
+    kinds = [(s.name, s.kind) for s in plan.stages]
+    assert kinds == [
+        ("c0_swu_dwc", "dwc"), ("c0_swu_fifo", "fifo"), ("c0_swu", "swu"), ("c0_mvtu", "mvtu"),
+        ("p0_pool_fifo", "fifo"), ("p0_pool", "maxpool"),
+        ("c1_swu_dwc", "dwc"), ("c1_swu_fifo", "fifo"), ("c1_swu", "swu"), ("c1_mvtu", "mvtu"),
+        ("f0_mvtu_dwc", "dwc"), ("f0_mvtu_fifo", "fifo"), ("f0_mvtu", "mvtu"),
+        ("top_topk_fifo", "fifo"), ("top_topk", "topk"),
+        ("output_fifo", "fifo"),
+    ]
+    # every stage's input matches its producer's output, element bits included
+    assert plan.stages[0].in_elems == plan.input.elems_per_beat
+    for a, b in zip(plan.stages, plan.stages[1:], strict=False):
+        assert (a.out_elems, a.out_bits) == (b.in_elems, b.in_bits), (a.name, b.name)
+    assert plan.stages[-1].out_elems == plan.output.elems_per_beat
+    # a converter exactly where widths differ
+    c1 = plan.stage("c1_swu_dwc")
+    assert (c1.in_elems, c1.out_elems, c1.in_bits) == (4, 8, 2)  # c0 PE=4 → c1 SIMD=8
+    assert plan.stage("f0_mvtu_dwc").in_elems == 2 and plan.stage("f0_mvtu_dwc").out_elems == 16
+    assert "p0_pool_dwc" not in [s.name for s in plan.stages]  # pool inherits PE 4
+
+
+def test_fifo_depth_rule():
+    plan = plan_network(small_cnn())
+    # before a sliding window: two input rows in consumer beats (W·C/SIMD per row)
+    assert plan.stage("c0_swu_fifo").depth == 2 * 8 * 3 // 3
+    assert plan.stage("c1_swu_fifo").depth == 2 * 4 * 8 // 8
+    # before an FC MVTU: one input vector, SF beats
+    f0 = plan.stage("f0_mvtu_fifo")
+    assert f0.depth == max(FIFO_MIN_DEPTH, 32 // 16)
+    # streaming consumers: 2
+    assert plan.stage("p0_pool_fifo").depth == FIFO_MIN_DEPTH
+    assert plan.stage("top_topk_fifo").depth == FIFO_MIN_DEPTH
+    # output FIFO holds one output frame
+    assert plan.stage("output_fifo").depth == max(FIFO_MIN_DEPTH, plan.output.beats_per_frame)
+    assert all(s.rule for s in plan.of_kind("fifo"))
+
+
+def test_fifo_depth_rule_vector():
+    net = Network("v", (1, 4, 4), [FC("a", 32, pe=1, simd=1), FC("b", 32, pe=2, simd=2),
+                                   FC("c", 4, act=None, pe=4, simd=32)], BIPOLAR)
+    plan = plan_network(net)
+    assert plan.stage("b_mvtu_fifo").depth == 32 // 2  # SF of b
+    assert plan.stage("c_mvtu_fifo").depth == FIFO_MIN_DEPTH  # SF = 1
+    over = plan_network(net, fifo_depths={"b_mvtu_fifo": 3})
+    assert over.stage("b_mvtu_fifo").depth == 3 and over.stage("b_mvtu_fifo").rule == "override"
+    with pytest.raises(KeyError, match="nope"):
+        plan_network(net, fifo_depths={"nope": 3})
+
+
+def test_axi_widths():
+    assert axi_width(1) == 8 and axi_width(8) == 8 and axi_width(9) == 16
+    assert axi_width(392) == 512
+    with pytest.raises(ValueError, match="1024"):
+        axi_width(1025)
+    # exact first fold when it is a legal width and fast enough
+    assert choose_input_elems(784, 8, 8, 1000) == (8, "")
+    # TFC: 49·8 bits is not a DMA width; 16 elements per beat (49 beats ≤ 64 cycles)
+    assert choose_input_elems(784, 8, 49, 64) == (16, "")
+    # CNV: SIMD=3; one byte per beat is compatible (3 % 1 == 0) and fast enough
+    assert choose_input_elems(3072, 8, 3, 32768) == (1, "")
+    e, note = choose_input_elems(784, 8, 49, 10)
+    assert e == 16 and "input-bound" in note
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_example_plans(path):
+    net = load_network(path, seed=None)
+    plan = plan_network(net)
+    cost = network_cost(net)
+    for sl in (plan.input, plan.output):
+        assert sl.tdata_bits in DMA_WIDTHS
+        assert sl.frame_elems % sl.elems_per_beat == 0
+    # the AXI-Stream ends and every added stage are never slower than the slowest layer
+    assert plan.cycles_per_frame == cost.cycles_per_frame, plan.notes
+    assert not plan.notes
+    for s in plan.stages:
+        assert s.cycles <= cost.cycles_per_frame, s.name
+    lay = plan.layout()
+    assert isinstance(lay, DesignLayout)
+    assert DesignLayout.from_json(lay.to_json()) == lay
+    assert lay.output_kind == ("indices" if isinstance(net.layers[-1], TopK) else "raw")
+
+
+def test_bram_packing():
+    assert bram18_count(36, 512) == 1
+    assert bram18_count(72, 512) == 2
+    assert bram18_count(1, 16384) == 1
+    assert bram18_count(32, 18432) == 36  # 512×36 stacked 36 deep
+    assert bram18_count(9, 2048) == 1
+    assert memory_resources(64, 1) == Resources()  # constants
+    assert memory_resources(8, 64).bram36 == 0 and memory_resources(8, 64).lut == 8
+    assert memory_resources(64, 1024).bram36 == 2.0
+    assert memory_resources(64, 1024, "distributed").bram36 == 0
+
+
+def test_fit_check_reserves_shell():
+    ok = fit_check(Resources(lut=XC7Z020.lut - 5_000, bram36=134))
+    assert ok["fits"]
+    bad = fit_check(Resources(lut=XC7Z020.lut - 4_999))
+    assert not bad["fits"] and bad["resources"]["lut"]["total"] > XC7Z020.lut
+    assert not fit_check(Resources(bram36=135))["fits"]
+
+
+@pytest.mark.parametrize("name,fits", [("cnv_w1a1", True), ("tfc_w1a1", True),
+                                       ("dorefa_alexnet_w1a2", False),
+                                       ("tiny_yolo_w1a3", False)])
+def test_estimate_fit(name, fits):
+    net = load_network(NETWORKS / f"{name}.py", seed=None)
+    est = estimate_plan(plan_network(net))
+    assert fit_check(est.total)["fits"] == fits
+    # per-layer sums add up to the total
+    by = est.by_layer()
+    assert sum(r.lut for r in by.values()) == est.total.lut
+    assert set(by) - {"(io)"} == {lay.name for lay in net.layers}
