@@ -1,0 +1,292 @@
+"""Matrix-vector-threshold unit (MVTU): a folded, streaming matrix × vector product with a
+fused multi-threshold activation, FINN style.
+
+Geometry: an ``MH × MW`` weight matrix is computed by ``PE`` processing elements with
+``SIMD`` lanes each, in ``NF = MH/PE`` neuron folds × ``SF = MW/SIMD`` synapse folds. An input
+vector arrives as ``SF`` beats of ``SIMD`` elements; it is used directly during fold 0 and
+kept in an input buffer for the folds ``1 … NF−1``. Output beat ``nf`` carries neurons
+``nf·PE … nf·PE + PE − 1`` (element ``p`` = neuron ``nf·PE + p``): ``NF`` beats per vector.
+
+Arithmetic (per lane):
+
+* BIPOLAR weights × BIPOLAR inputs: XNOR, counted by a LUT6 compressor tree
+  (:mod:`.popcount`); the accumulator holds the popcount ``c`` (``acc = 2c − MW``) and the
+  thresholds are converted to the popcount domain at build time (exact).
+* BIPOLAR weights × UINT/INT inputs (or INT weights × BIPOLAR inputs): add/subtract.
+* INTk weights × UINT/INT inputs: multiply-add.
+
+Pipeline (one step = one PE×SIMD slice per cycle, no bubbles): issue (counters, memory
+reads) → lanes + adder tree → accumulate → threshold compare into a credit-reserved output
+FIFO (:class:`.credit.CreditFIFO`). Because a slot is reserved before the last step of a
+fold enters the pipeline, the datapath never stalls on the output; ``i.ready`` and
+``o.valid`` depend on registers only.
+
+Timing: with no stalls, ``V`` vectors take ``NF·SF·V + LATENCY`` cycles from the first
+accepted input beat to the last output beat, ``LATENCY = 3``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..dtypes import INT, DataType, signed_bits_for_range
+from ..ir import LayerInfo
+from .addtree import fit, sum_tree
+from .credit import CreditFIFO
+from .popcount import xnor_popcount
+from .rom import RAM_STYLES, rom_read
+from .threshold import (
+    check_act,
+    check_thresholds,
+    clip_thresholds,
+    pack_thresholds,
+    threshold_activation,
+    threshold_shape,
+)
+
+__all__ = ["MVTU"]
+
+
+def _product_range(wdt: DataType, xdt: DataType) -> tuple[int, int]:
+    prods = [a * b for a in (wdt.min, wdt.max) for b in (xdt.min, xdt.max)]
+    return min(prods), max(prods)
+
+
+class MVTU(wiring.Component):
+    """Matrix-vector-threshold unit.
+
+    Parameters: ``mw``, ``mh`` (matrix width/height), ``pe``, ``simd`` (must divide ``mh``,
+    ``mw``), ``weight_dtype`` (BIPOLAR or INTk), ``in_dtype`` (BIPOLAR, UINTk or INTk),
+    ``weights`` (MH, MW) integers, ``thresholds`` (MH, T) ascending integers or ``None``,
+    ``act`` (BIPOLAR, UINTk ≤ 8 bits, or ``None`` for raw accumulators), ``ram_style`` for
+    the weight memories (``"auto"``, ``"block"``, ``"distributed"``).
+
+    Ports: ``i``: ``simd·in_bits`` payload; ``o``: ``pe·out_bits`` payload with ``out_bits``
+    the activation bits (1 for BIPOLAR), or ``acc_bits`` (two's complement ``INT(acc_bits)``)
+    when ``act`` is ``None``.
+    """
+
+    LATENCY = 3
+
+    def __init__(self, mw: int, mh: int, pe: int, simd: int, weight_dtype: DataType,
+                 in_dtype: DataType, weights, thresholds=None, act: DataType | None = None,
+                 ram_style: str = "auto") -> None:
+        for n, v in (("MW", mw), ("MH", mh), ("PE", pe), ("SIMD", simd)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{n}={v!r} must be an integer ≥ 1")
+        mw, mh, pe, simd = int(mw), int(mh), int(pe), int(simd)
+        if mw % simd:
+            raise ValueError(f"MW={mw} is not a multiple of SIMD={simd}")
+        if mh % pe:
+            raise ValueError(f"MH={mh} is not a multiple of PE={pe}")
+        if not isinstance(weight_dtype, DataType) or weight_dtype.kind == "uint":
+            raise ValueError(f"weight_dtype={weight_dtype} is not supported "
+                             "(weights are BIPOLAR or INTk)")
+        if not isinstance(in_dtype, DataType):
+            raise ValueError(f"in_dtype={in_dtype!r} must be a lowbit_hdl DataType")
+        check_act(act)
+        if ram_style not in RAM_STYLES:
+            raise ValueError(f"ram_style={ram_style!r} must be one of {RAM_STYLES}")
+        w = np.asarray(weights)
+        if w.shape != (mh, mw):
+            raise ValueError(f"weights have shape {w.shape}, expected (MH, MW) = ({mh}, {mw})")
+        weight_dtype.check(w, "weights")
+        w = w.astype(np.int64)
+        if act is None:
+            if thresholds is not None:
+                raise ValueError("act=None (raw accumulators) but thresholds were given")
+            t = None
+        else:
+            if thresholds is None:
+                raise ValueError(f"act={act} needs thresholds of shape (MH, T)")
+            t = check_thresholds(thresholds, mh, act, "MVTU")
+
+        self.mw, self.mh, self.pe, self.simd = mw, mh, pe, simd
+        self.nf, self.sf = mh // pe, mw // simd
+        self.weight_dtype, self.in_dtype, self.act = weight_dtype, in_dtype, act
+        self.weights, self.thresholds = w, t
+        self.ram_style = ram_style
+        self.binary = weight_dtype.is_bipolar and in_dtype.is_bipolar
+        lo, hi = _product_range(weight_dtype, in_dtype)
+        self.lane_range = (lo, hi)
+        self.acc_min, self.acc_max = lo * mw, hi * mw
+        self.acc_bits = signed_bits_for_range(self.acc_min, self.acc_max)
+        self.out_dtype = act if act is not None else INT(self.acc_bits)
+        self.in_bits = in_dtype.bits
+        self.out_bits = self.out_dtype.bits
+        super().__init__({
+            "i": In(stream.Signature(unsigned(simd * self.in_bits))),
+            "o": Out(stream.Signature(unsigned(pe * self.out_bits))),
+        })
+
+    @classmethod
+    def from_layer(cls, info: LayerInfo) -> MVTU:
+        """MVTU of a ``Conv``/``FC`` layer from :meth:`Network.infer` (weights attached)."""
+        if not info.is_mvtu:
+            raise ValueError(f"layer {info.name}: {type(info.layer).__name__} is not an MVTU "
+                             "layer (Conv or FC)")
+        lay = info.layer
+        unit = cls(info.mw, info.mh, lay.pe, lay.simd, lay.weight_dtype, info.in_dtype,
+                   info.weight_matrix(), lay.thresholds, lay.act, lay.ram_style)
+        assert unit.acc_bits == info.acc_bits, (unit.acc_bits, info.acc_bits)
+        return unit
+
+    @property
+    def cycles_per_vector(self) -> int:
+        """Steady-state cycles per input vector: ``NF·SF``."""
+        return self.nf * self.sf
+
+    def cycles(self, vectors: int) -> int:
+        """Cycles from the first accepted input beat to the last output beat for ``vectors``
+        back-to-back vectors with no stalls: ``NF·SF·vectors + LATENCY``."""
+        return self.nf * self.sf * vectors + self.LATENCY
+
+    # -- elaboration ---------------------------------------------------------------------------
+
+    def _weight_words(self, p: int) -> list[int]:
+        """Weight memory of PE ``p``: address ``nf·SF + sf`` holds SIMD weights (lane ``s`` in
+        bits ``[s·wbits, (s+1)·wbits)``)."""
+        wb = self.weight_dtype.bits
+        enc = self.weight_dtype.encode(self.weights).astype(np.int64)
+        words = []
+        for f in range(self.nf):
+            row = enc[f * self.pe + p]
+            for s in range(self.sf):
+                word = 0
+                for j, v in enumerate(row[s * self.simd:(s + 1) * self.simd]):
+                    word |= int(v) << (j * wb)
+                words.append(word)
+        return words
+
+    def _lane(self, x: Value, w: Value) -> Value:
+        """One lane's product for the non-binary modes."""
+        wdt, xdt = self.weight_dtype, self.in_dtype
+        if wdt.is_bipolar:
+            xv = x.as_signed() if xdt.signed else x
+            return Mux(w[0], xv, -xv)
+        wv = w.as_signed()
+        if xdt.is_bipolar:
+            return Mux(x[0], wv, -wv)
+        xv = x.as_signed() if xdt.signed else x
+        return wv * xv
+
+    def _reduce(self, m: Module, x: Value, w: Value, p: int) -> tuple[Value, int, int]:
+        """Sum of one PE's SIMD lanes: ``(value, lo, hi)``."""
+        simd = self.simd
+        if self.binary:
+            return xnor_popcount(m, x, w, name=f"pc{p}"), 0, simd
+        xb, wb = self.in_bits, self.weight_dtype.bits
+        lo, hi = self.lane_range
+        lanes = []
+        for s in range(simd):
+            v = self._lane(x[s * xb:(s + 1) * xb], w[s * wb:(s + 1) * wb])
+            lanes.append((fit(v, lo, hi), lo, hi))
+        return sum_tree(lanes)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        pe, simd, nf, sf = self.pe, self.simd, self.nf, self.sf
+        xw, wb = simd * self.in_bits, self.weight_dtype.bits
+
+        buf = m.submodules.buf = CreditFIFO(pe * self.out_bits,
+                                            CreditFIFO.depth_for(self.LATENCY, sf))
+        wiring.connect(m, wiring.flipped(self.o), buf.o)
+
+        # -- stage 0: issue ----------------------------------------------------------------
+        sfc = Signal(range(sf), name="sf")
+        nfc = Signal(range(nf), name="nf")
+        waddr = Signal(range(nf * sf))
+        sf_last = sfc == sf - 1
+        nf_first = nfc == 0
+        issue_ok = ~sf_last | buf.can_reserve
+        step = Signal()
+        m.d.comb += [
+            step.eq(issue_ok & (~nf_first | self.i.valid)),
+            self.i.ready.eq(nf_first & issue_ok),
+            buf.reserve.eq(step & sf_last),
+        ]
+        with m.If(step):
+            m.d.sync += [sfc.eq(sfc + 1), waddr.eq(waddr + 1)]
+            with m.If(sf_last):
+                m.d.sync += [sfc.eq(0), nfc.eq(nfc + 1)]
+                with m.If(nfc == nf - 1):
+                    m.d.sync += nfc.eq(0)
+            with m.If(waddr == nf * sf - 1):
+                m.d.sync += waddr.eq(0)
+
+        # -- stage 1: operands (memory read latency 1) -------------------------------------
+        v1, first1, last1 = Signal(), Signal(), Signal()
+        nf1 = Signal(range(nf))
+        m.d.sync += [v1.eq(step), first1.eq(sfc == 0), last1.eq(sf_last), nf1.eq(nfc)]
+        x_in = Signal(xw)
+        with m.If(step & nf_first):
+            m.d.sync += x_in.eq(self.i.payload)
+        if nf == 1 or sf == 1:
+            x1: Value = x_in  # SF=1: the register itself keeps the vector for later folds
+        else:
+            xbuf = Memory(shape=unsigned(xw), depth=sf, init=[])
+            m.submodules.xbuf = xbuf
+            wp = xbuf.write_port()
+            rp = xbuf.read_port()
+            from_in = Signal()
+            m.d.sync += from_in.eq(nf_first)
+            m.d.comb += [wp.addr.eq(sfc), wp.data.eq(self.i.payload),
+                         wp.en.eq(step & nf_first), rp.addr.eq(sfc)]
+            x1 = Mux(from_in, x_in, rp.data)
+
+        # -- stage 2: lanes + adder tree -> partial sums -----------------------------------
+        v2, first2, last2 = Signal(), Signal(), Signal()
+        nf2 = Signal(range(nf))
+        m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), nf2.eq(nf1)]
+        partials, accs = [], []
+        if self.binary:
+            acc_lo, acc_hi = 0, self.mw  # popcount domain
+        else:
+            acc_lo, acc_hi = self.acc_min, self.acc_max
+        acc_shape = (unsigned(max(1, acc_hi.bit_length())) if acc_lo >= 0
+                     else signed(signed_bits_for_range(acc_lo, acc_hi)))
+        for p in range(pe):
+            wword = rom_read(m, f"w{p}", self._weight_words(p), simd * wb, waddr,
+                             self.ram_style)
+            val, lo, hi = self._reduce(m, x1, wword, p)
+            part = Signal(unsigned(max(1, hi.bit_length())) if lo >= 0
+                          else signed(signed_bits_for_range(lo, hi)), name=f"part{p}")
+            m.d.sync += part.eq(val)
+            partials.append(part)
+
+            # -- stage 3: accumulate ---------------------------------------------------
+            acc = Signal(acc_shape, name=f"acc{p}")
+            with m.If(v2):
+                m.d.sync += acc.eq(Mux(first2, part, fit(acc + part, acc_lo, acc_hi)))
+            accs.append(acc)
+        v3 = Signal()
+        m.d.sync += v3.eq(v2 & last2)
+
+        # -- stage 3: activation into the output FIFO --------------------------------------
+        outs = []
+        if self.act is None:
+            for acc in accs:
+                if self.binary:
+                    twice = Cat(Const(0, 1), acc, Const(0, 1)).as_signed()  # 2c ≥ 0
+                    outs.append((twice - self.mw)[:self.acc_bits])
+                else:
+                    outs.append(acc[:self.acc_bits])
+        else:
+            if self.binary:
+                # acc ≥ T  ⟺  2c − MW ≥ T  ⟺  c ≥ ceil((T + MW) / 2)
+                t = -((-(self.thresholds + self.mw)) // 2)
+            else:
+                t = self.thresholds
+            t = clip_thresholds(t, acc_lo, acc_hi)
+            tshape = threshold_shape(acc_lo, acc_hi)
+            for p, acc in enumerate(accs):
+                word = rom_read(m, f"thr{p}", [pack_thresholds(t[f * pe + p], tshape)
+                                               for f in range(nf)],
+                                tshape.width * t.shape[1], nf2)
+                outs.append(threshold_activation(acc, word, tshape, self.act))
+        m.d.comb += [buf.w_en.eq(v3), buf.w_data.eq(Cat(*outs))]
+        return m

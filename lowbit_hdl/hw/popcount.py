@@ -1,0 +1,104 @@
+"""XNOR-popcount as a LUT6-friendly compressor tree.
+
+The bipolar dot product of two bit vectors is ``2·popcount(XNOR(x, w)) − N``; this module
+builds the popcount part. The structure is chosen so that Yosys/ABC (and Vivado) map it to few
+LUT6s instead of chains of small carry adders:
+
+1. The XNOR is fused into the first counter level: every group of three lanes
+   (``x0, w0, x1, w1, x2, w2`` = six inputs) is counted by two six-input functions.
+2. The resulting bit columns are reduced with column counters of up to six bits (a 6:3
+   counter is three LUT6s) until every column holds at most two bits.
+3. One carry-chain adder adds the two remaining rows.
+
+Every counter is written as a truth-table lookup, which the synthesis tools map to one LUT
+per output bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from amaranth.hdl import Cat, Const, Module, Signal, Value
+
+__all__ = ["lut_function", "compress_columns", "xnor_popcount"]
+
+
+def lut_function(m: Module, inputs: Sequence[Value], fn: Callable[[int], int], nout: int,
+                 name: str = "lut") -> list[Signal]:
+    """Outputs bit ``j`` of ``fn(index)`` for ``index = Cat(*inputs)`` as ``nout`` signals.
+
+    Each output is a constant truth table indexed by the inputs (one LUT for ≤ 6 inputs).
+    """
+    n = len(inputs)
+    idx = Cat(*inputs)
+    outs: list[Signal] = []
+    for j in range(nout):
+        table = sum(((fn(v) >> j) & 1) << v for v in range(1 << n))
+        o = Signal(name=f"{name}_{j}")
+        m.d.comb += o.eq(Const(table, 1 << n).bit_select(idx, 1))
+        outs.append(o)
+    return outs
+
+
+def _count(v: int) -> int:
+    return bin(v).count("1")
+
+
+def compress_columns(m: Module, cols: list[list[Value]], name: str = "cmp") -> Value:
+    """Sum of bit columns (column ``c`` has weight ``2**c``) as an unsigned value.
+
+    Columns are reduced with counters of up to six bits until each holds at most two bits;
+    a final adder adds the two rows.
+    """
+    cols = [list(c) for c in cols]
+    stage = 0
+    while cols and max(len(c) for c in cols) > 2:
+        new: list[list[Value]] = [[] for _ in range(len(cols) + 3)]
+        for c, bits in enumerate(cols):
+            i, k = 0, 0
+            while len(bits) - i >= 3:
+                take = min(6, len(bits) - i)
+                grp = bits[i:i + take]
+                i += take
+                outs = lut_function(m, grp, _count, take.bit_length(),
+                                    name=f"{name}_s{stage}c{c}g{k}")
+                k += 1
+                for j, o in enumerate(outs):
+                    new[c + j].append(o)
+            new[c].extend(bits[i:])
+        while new and not new[-1]:
+            new.pop()
+        cols = new
+        stage += 1
+    if not cols:
+        return Const(0, 1)
+    zero = Const(0, 1)
+    a = Cat(*[c[0] if len(c) > 0 else zero for c in cols])
+    b = Cat(*[c[1] if len(c) > 1 else zero for c in cols])
+    if all(len(c) <= 1 for c in cols):
+        return a
+    return a + b
+
+
+def xnor_popcount(m: Module, x: Value, w: Value, name: str = "pc") -> Value:
+    """``popcount(~(x ^ w))`` of two equally wide bit vectors, unsigned, exact width
+    ``len(x).bit_length()``."""
+    n = len(x)
+    if len(w) != n:
+        raise ValueError(f"xnor_popcount: widths {len(x)} and {len(w)} differ")
+    cols: list[list[Value]] = [[], []]
+    for g, i in enumerate(range(0, n, 3)):
+        k = min(3, n - i)
+        ins: list[Value] = []
+        for j in range(k):
+            ins += [x[i + j], w[i + j]]
+
+        def fn(v: int, k: int = k) -> int:
+            return sum(1 for j in range(k) if ((v >> (2 * j)) & 1) == ((v >> (2 * j + 1)) & 1))
+
+        outs = lut_function(m, ins, fn, k.bit_length(), name=f"{name}_x{g}")
+        for j, o in enumerate(outs):
+            cols[j].append(o)
+    total = compress_columns(m, cols, name=name)
+    width = n.bit_length()
+    return total[:width] if len(total) >= width else total
