@@ -73,16 +73,15 @@ class Timing:
 
     def summary(self) -> str:
         """One line for people."""
-        parts = [f"{self.images} images in {self.calls} DMA round trip(s)",
+        parts = [f"{self.images} images in {self.calls} batch(es)",
                  f"{self.per_image_s * 1e6:,.2f} µs/image", f"{self.fps:,.1f} frames/s"]
-        lat = self.latency_s
-        if lat is not None:
-            parts.append(f"latency {lat * 1e6:,.2f} µs")
         if self.simulated and self.cycles is not None:
-            parts.append(f"{self.cycles_per_image:,.1f} simulated cycles/image at "
-                         f"{self.clock_mhz:g} MHz")
+            parts[1] += " (simulated)"
+            parts.append(f"{self.cycles_per_image:,.1f} cycles/image at {self.clock_mhz:g} MHz")
             if self.latency_cycles:
                 parts.append(f"latency {np.mean(self.latency_cycles):,.1f} cycles")
+        elif self.latency_s is not None:
+            parts.append(f"latency {self.latency_s * 1e6:,.2f} µs")
         return ", ".join(parts)
 
 

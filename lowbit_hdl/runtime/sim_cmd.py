@@ -1,0 +1,118 @@
+"""``deploy-sim``: classify images through the on-board runtime against the simulated board.
+
+    python -m lowbit_hdl deploy-sim networks/<net>.py [--images FILE.npz] [--count N]
+        [--simulator verilator|icarus] [--batch N] [--stall P] [--per-frame]
+
+The network is elaborated by the build flow, the runtime's :class:`Accelerator` drives it
+through :class:`~lowbit_hdl.runtime.simboard.SimBoard` (AXI DMA model + Verilator/Icarus),
+and every output is compared with :func:`lowbit_hdl.golden.forward`. Prints the
+predictions, the accuracy when the images come with labels, simulated cycles per image and
+latency. Exit status 1 when any output differs from the golden model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from ..cosim import SIMULATORS
+from ..netfile import load_network
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("network", help="networks/<net>.py topology or saved .npz network")
+    p.add_argument("--images", default=None,
+                   help="test images: .npz with 'images' (uint8, N×C×H×W or N×H×W[×C]) and "
+                        "optionally 'labels', MNIST IDX or CIFAR-10 .bin (default: random "
+                        "images)")
+    p.add_argument("--count", type=int, default=8, help="number of images (default 8)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="frames per DMA round trip (default: all in one)")
+    p.add_argument("--simulator", choices=SIMULATORS, default="verilator")
+    p.add_argument("--stall", type=float, default=0.0,
+                   help="probability per cycle of the DMA stalling either stream")
+    p.add_argument("--per-frame", action="store_true",
+                   help="one MM2S transfer per frame (tlast on every input frame)")
+    p.add_argument("--clock-mhz", type=float, default=100.0)
+    p.add_argument("--seed", type=int, default=0, help="random images and stalls")
+    p.add_argument("--show", type=int, default=10, help="print this many predictions")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .backend import BackendError
+    from .layout import LayoutError
+    from .preprocess import PreprocessError
+
+    try:
+        return _run(args)
+    except (BackendError, LayoutError, PreprocessError, ValueError) as e:
+        print(f"lowbit_hdl deploy-sim: error: {e}")
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .. import golden
+    from .accelerator import Accelerator
+    from .preprocess import load_dataset, to_frames
+    from .simboard import SimBoard
+
+    net = load_network(args.network)
+    if args.count < 1:
+        raise ValueError("--count must be ≥ 1")
+    labels = None
+    if args.images:
+        images, labels = load_dataset(args.images)
+        images = images[:args.count]
+        labels = None if labels is None else labels[:args.count]
+    else:
+        c, h, w = net.input_shape
+        rng = np.random.default_rng(args.seed)
+        images = rng.integers(0, 256, size=(args.count, c, h, w), dtype=np.uint8)
+
+    t0 = time.perf_counter()
+    board = SimBoard.from_network(net, clock_mhz=args.clock_mhz, simulator=args.simulator,
+                                  stall=args.stall, seed=args.seed + 1)
+    lay = board.layout
+    acc = Accelerator(None, lay, board, network=net, per_frame=args.per_frame,
+                      max_batch=max(len(images), args.batch or 1))
+    res = acc.classify(images, batch=args.batch or len(images))
+    wall = time.perf_counter() - t0
+
+    frames = to_frames(images, lay.input.shape, lay.input.dtype)
+    gold = golden.forward(net, frames).output
+    n = len(images)
+    same = np.all(res.outputs.reshape(n, -1) == gold.reshape(n, -1), axis=1)
+
+    print(f"network {net.name}: {n} images through the simulated board "
+          f"({args.simulator}, stall {args.stall:g}"
+          f"{', one transfer per frame' if args.per_frame else ''})")
+    print(f"  input  {lay.input.shape} {lay.input.dtype}: {lay.input.beats_per_frame} beats × "
+          f"{lay.input.tdata_bits} bits per frame")
+    print(f"  output {lay.output.shape} {lay.output.dtype}: {lay.output.beats_per_frame} "
+          f"beats × {lay.output.tdata_bits} bits per frame")
+    if res.labels is not None:
+        for i in range(min(args.show, n)):
+            truth = "" if labels is None else f"  label {labels[i]}"
+            ok = "" if same[i] else "  ≠ GOLDEN"
+            print(f"  image {i}: {res.labels[i]}{truth}{ok}")
+        if args.show < n:
+            print("  ...")
+    if labels is not None and res.top1 is not None:
+        print(f"accuracy: {res.accuracy(labels):.2%} ({n} images)")
+    t = res.timing
+    lat = f", latency {np.mean(t.latency_cycles):,.1f} cycles" if t.latency_cycles else ""
+    print(f"simulated: {t.cycles_per_image:,.1f} cycles/image{lat} "
+          f"(design's steady state: {lay.cycles_per_frame:,} cycles/frame) → "
+          f"{t.fps:,.0f} frames/s at {lay.clock_mhz:g} MHz")
+    print(f"wall time {wall:.1f} s")
+    if not same.all():
+        bad = np.flatnonzero(~same)
+        print(f"MISMATCH with the golden model on {bad.size} of {n} images: "
+              f"{bad[:20].tolist()}")
+        return 1
+    print(f"bit-exact with the golden model on all {n} images")
+    return 0

@@ -1,0 +1,184 @@
+"""The simulated board: a :class:`~lowbit_hdl.runtime.backend.Backend` whose DMA feeds the
+generated Verilog running under Verilator (or Icarus) through cocotb.
+
+Each :meth:`SimBoard.stream` call is one simulation (builds are cached by
+:func:`lowbit_hdl.cosim.run_cocotb`): the testbench
+(``lowbit_hdl/runtime/simtb/simboard_tb.py``) models the AXI DMA in simple mode exactly as
+:class:`~lowbit_hdl.runtime.backend.PynqBackend` drives it — MM2S transfers become ``tdata``
+beats with ``tlast`` on each transfer's last beat (every frame's last beat with
+``per_frame``), one S2MM transfer per output frame ending at ``tlast`` — with optional random
+stalls on both sides. The received bytes go back into the receive buffer and through the
+same unpacking code as on the board; a wrong ``tlast`` position, too many or too few output
+beats, X/Z data or a stall raise :class:`SimBoardError`. The number of simulated clock
+cycles comes back in the stream statistics.
+
+Development machine only: imports cocotb and Amaranth (through the build flow) lazily.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, BackendError, Framing, StreamStats
+from .layout import DesignLayout
+
+__all__ = ["SimBoard", "SimBoardError", "TB_DIR", "MAX_TRANSFER_BYTES"]
+
+TB_DIR = Path(__file__).resolve().parent / "simtb"
+#: the Vivado flow sets a 26-bit DMA length register
+MAX_TRANSFER_BYTES = (1 << 26) - 1
+
+
+class SimBoardError(BackendError):
+    """The simulated design broke the stream contract (framing, widths, stalls)."""
+
+
+class SimBoard(Backend):
+    """A board made of the generated Verilog and a simulated AXI DMA.
+
+    ``verilog`` is Verilog text or file paths with module ``toplevel``; ``layout`` is the
+    design's :class:`DesignLayout` (checked against the ports at the first transfer).
+    ``stall`` is the probability per cycle of the DMA pausing either stream;
+    ``rearm_cycles`` the cycles between two receive transfers (the CPU re-arming S2MM;
+    0 by default so that cycles per image measure the design).
+    """
+
+    requires_bitstream = False
+    simulated = True
+
+    def __init__(self, verilog: str | Path | list[Path], layout: DesignLayout,
+                 toplevel: str = "lowbit_top", simulator: str = "verilator",
+                 stall: float = 0.0, seed: int = 1, rearm_cycles: int = 0,
+                 timeout_cycles: int = 100_000, build_root: Path | None = None,
+                 max_transfer_bytes: int = MAX_TRANSFER_BYTES) -> None:
+        if not 0.0 <= stall < 1.0:
+            raise ValueError(f"stall={stall} must be in [0, 1)")
+        self.verilog = verilog
+        self.layout = layout
+        self.toplevel = toplevel
+        self.simulator = simulator
+        self.stall = stall
+        self.seed = seed
+        self.rearm_cycles = rearm_cycles
+        self.timeout_cycles = timeout_cycles
+        self.build_root = build_root
+        self.max_transfer_bytes = max_transfer_bytes
+        self.loaded = False
+        self.runs = 0
+        self.total_cycles = 0
+
+    @classmethod
+    def from_network(cls, net: Any, clock_mhz: float = 100.0, **kwargs: Any) -> SimBoard:
+        """Elaborate ``net`` (parameters attached) with the build flow and simulate that.
+
+        Returns the board; its :attr:`layout` is the one the build writes to layout.json.
+        """
+        from ..flow.top import TOP_NAME, NetworkTop, elaborate_verilog
+
+        top = NetworkTop(net, clock_mhz=clock_mhz)
+        layout = top.plan.layout()
+        return cls(elaborate_verilog(top, TOP_NAME), layout, toplevel=TOP_NAME, **kwargs)
+
+    def load(self, bitfile: Path | None, dma_name: str) -> None:
+        self.loaded = True
+
+    def allocate(self, nbytes: int) -> np.ndarray:
+        return np.zeros(int(nbytes), dtype=np.uint8)
+
+    # -- one simulation per call -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _first_build_lock(self) -> Iterator[None]:
+        """Serialise the first (building) run of a design across processes (pytest -n)."""
+        from ..cosim import DEFAULT_BUILD_ROOT
+
+        root = Path(self.build_root) if self.build_root is not None else DEFAULT_BUILD_ROOT
+        root.mkdir(parents=True, exist_ok=True)
+        text = self.verilog if isinstance(self.verilog, str) else "".join(
+            Path(p).read_text() for p in ([self.verilog] if isinstance(self.verilog, Path)
+                                          else self.verilog))
+        key = hashlib.sha256((self.simulator + self.toplevel + text).encode()).hexdigest()[:16]
+        stamp = root / f".simboard-{self.toplevel}-{key}.ok"
+        if stamp.exists():
+            yield
+            return
+        with open(root / f".simboard-{self.toplevel}-{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+                stamp.touch()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def stream(self, send: np.ndarray, recv: np.ndarray, frames: int, framing: Framing,
+               timeout_s: float = 10.0) -> StreamStats:
+        from ..cosim import CosimError, run_cocotb
+
+        if not self.loaded:
+            raise SimBoardError("load() the (simulated) overlay before streaming")
+        f = framing
+        if f.per_frame:
+            sends = [[k * f.in_stride, f.in_frame_bytes, k] for k in range(frames)]
+        else:
+            sends = [[0, frames * f.in_frame_bytes, 0]]
+        recvs = [[k * f.out_stride, f.out_frame_bytes] for k in range(frames)]
+        for _, n, _ in sends:
+            if n > self.max_transfer_bytes:
+                raise SimBoardError(f"MM2S transfer of {n} bytes exceeds the DMA maximum "
+                                    f"{self.max_transfer_bytes}")
+        work = Path(tempfile.mkdtemp(prefix="simboard-"))
+        try:
+            np.save(work / "mm2s.npy", np.asarray(send[:f.send_bytes(frames)], np.uint8))
+            config = {
+                "mm2s": str(work / "mm2s.npy"), "results": str(work / "results.json"),
+                "in_beat_bytes": f.in_beat_bytes, "out_beat_bytes": f.out_beat_bytes,
+                "in_frame_beats": f.in_frame_bytes // f.in_beat_bytes,
+                "sends": sends, "recvs": recvs, "stall": self.stall,
+                "seed": self.seed + self.runs, "rearm_cycles": self.rearm_cycles,
+                "timeout_cycles": self.timeout_cycles,
+                "drain_cycles": 2 * (f.out_frame_bytes // f.out_beat_bytes) + 32,
+            }
+            self.runs += 1
+            try:
+                with self._first_build_lock():
+                    run_cocotb(self.verilog, self.toplevel, "simboard_tb", TB_DIR, config,
+                               simulator=self.simulator, build_root=self.build_root,
+                               seed=self.seed)
+            except CosimError as e:
+                res_path = work / "results.json"
+                if res_path.exists():
+                    err = json.loads(res_path.read_text()).get("error")
+                    if err:
+                        raise SimBoardError(err) from None
+                raise SimBoardError(str(e)) from e
+            res = json.loads((work / "results.json").read_text())
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+        got = res["recvs"]
+        if len(got) != frames:
+            raise SimBoardError(f"{len(got)} output frames received, {frames} expected")
+        for k, r in enumerate(got):
+            if r["transferred"] != f.out_frame_bytes:
+                raise SimBoardError(f"output frame {k}: tlast after {r['transferred']} bytes, "
+                                    f"layout.json says {f.out_frame_bytes} bytes per frame")
+            recv[r["start"]:r["start"] + r["transferred"]] = np.frombuffer(
+                bytes.fromhex(r["bytes"]), np.uint8)
+        first_in = res["in_first_cycles"]
+        done = [r["cycle"] for r in got]
+        cycles = done[-1] - first_in[0] + 1
+        latency = [d - s + 1 for s, d in zip(first_in, done, strict=True)]
+        self.total_cycles += cycles
+        return StreamStats(frames, cycles / (self.layout.clock_mhz * 1e6), len(sends),
+                           len(recvs), simulated=True, cycles=cycles, latency_cycles=latency,
+                           extra={"sim_cycles_total": res.get("cycles")})

@@ -1,0 +1,1 @@
+"""cocotb testbench of the simulated board (run inside the simulator, development only)."""
