@@ -64,3 +64,14 @@ def fake_library(base: dict) -> dict:
     out["fifo"] = lambda st, info: FakeFIFO(st.in_width, st.depth, st.ram_style)
     out["dwc"] = lambda st, info: FakeDWC(st.in_bits, st.in_elems, st.out_elems)
     return out
+
+
+def tiny_fc_net():
+    """A small FC network (8-bit input, one FC→FC link with PE ≠ SIMD, raw output)."""
+    from lowbit_hdl import BIPOLAR, FC, UINT, Network
+
+    return Network("tiny_fc", (1, 4, 4), [
+        FC("fc0", 8, act=BIPOLAR, pe=2, simd=4),
+        FC("fc1", 12, act=UINT(2), pe=3, simd=2),
+        FC("fc2", 4, act=None, pe=2, simd=6),
+    ], UINT(2)).randomize(1)

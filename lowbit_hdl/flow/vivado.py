@@ -99,7 +99,6 @@ def wrapper_verilog(in_width: int, out_width: int, network: str = "") -> str:
         f"Vivado-friendly wrapper of {TOP_NAME}.",
         "// Ports follow Vivado naming (ap_clk, ap_rst_n, s_axis_*, m_axis_*) so that IP",
         "// integrator infers the AXI-Stream interfaces; m_axis_tkeep is all ones.",
-        "`timescale 1ns / 1ps",
         "`default_nettype none",
         f"module {WRAPPER_NAME} (",
         '    (* X_INTERFACE_INFO = "xilinx.com:signal:clock:1.0 ap_clk CLK" *)',

@@ -1,0 +1,142 @@
+"""The build: output files, determinism, layout/report contents, lint, designs that do not
+fit, Yosys synthesis and the command line."""
+
+import filecmp
+import json
+
+import numpy as np
+import pytest
+from flow_fakes import fake_library, tiny_fc_net
+
+from lowbit_hdl import FC, UINT, Network, TopK
+from lowbit_hdl.cli import main
+from lowbit_hdl.flow.build import LINT_WAIVERS, build, write_npz_deterministic
+from lowbit_hdl.flow.report import format_report
+from lowbit_hdl.flow.synth import count_resources, synthesize
+from lowbit_hdl.flow.top import TOP_NAME, default_library
+from lowbit_hdl.netfile import load, save
+from lowbit_hdl.runtime.layout import DesignLayout
+
+FILES = ["folding.json", "layout.json", "network.json", "report.json", "rtl/lint.log",
+         "rtl/lint_waivers.vlt", "rtl/lowbit_accel.v", "rtl/lowbit_top.v", "tiny_fc.npz",
+         "vivado/build.tcl", "vivado/run.sh"]
+
+
+def _build(out, **kw):
+    return build(tiny_fc_net(), out, library=fake_library(default_library()), progress=None,
+                 **kw)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return _build(tmp_path_factory.mktemp("b") / "tiny_fc")
+
+
+def test_files(built):
+    out = built.out_dir
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == FILES
+    assert sorted(str(p.relative_to(out)) for p in built.files) == FILES
+    # the network files reload to the same parameters
+    net = load(out / "tiny_fc.npz")
+    for a, b in zip(net.layers, built.network.layers, strict=True):
+        assert np.array_equal(a.weights, b.weights)
+    assert json.loads((out / "network.json").read_text())["name"] == "tiny_fc"
+    assert json.loads((out / "folding.json").read_text())["fc1"] == {"pe": 3, "simd": 2}
+
+
+def test_deterministic(built, tmp_path):
+    again = _build(tmp_path / "again")
+    for f in FILES:
+        assert filecmp.cmp(built.out_dir / f, again.out_dir / f, shallow=False), f
+
+
+def test_npz_deterministic(tmp_path):
+    net = tiny_fc_net()
+    a = write_npz_deterministic(net, tmp_path / "a.npz").read_bytes()
+    save(net, tmp_path / "plain.npz")
+    b = write_npz_deterministic(net, tmp_path / "b.npz").read_bytes()
+    assert a == b
+    assert load(tmp_path / "b.npz").name == "tiny_fc"
+
+
+def test_layout_and_report(built):
+    out = built.out_dir
+    lay = DesignLayout.load(out / "layout.json")
+    assert lay == built.plan.layout()
+    assert lay.input.tdata_bits == 8 and lay.input.elems_per_beat == 4  # UINT2 × 4
+    assert lay.output.dtype == "INT7" and lay.output.tdata_bits == 16  # 2 × 7 bits
+    assert lay.output_kind == "scores"
+    assert json.loads((out / "layout.json").read_text())["ip_names"]["dma"] == "axi_dma_0"
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["network"] == "tiny_fc" and rep["fit"]["fits"]
+    assert rep["performance"]["cycles_per_frame"] == 16
+    assert rep["performance"]["fps"] == pytest.approx(100e6 / 16)
+    assert [lay["name"] for lay in rep["layers"]] == ["fc0", "fc1", "fc2"]
+    assert rep["ip_names"]["dma"] == "axi_dma_0"
+    assert rep["rtl"]["lint"].startswith("clean")
+    assert rep["rtl"]["tcl_dry_run"].startswith("ok")
+    text = format_report(rep)
+    assert "bottleneck:" in text and "→ fits" in text and "AXI-Stream in: 8-bit" in text
+
+
+def test_lint(built):
+    if "not run" in (built.out_dir / "rtl" / "lint.log").read_text():
+        pytest.skip("verilator not installed")
+    vlt = (built.out_dir / "rtl" / "lint_waivers.vlt").read_text()
+    for rule in LINT_WAIVERS:
+        assert f'lint_off -rule {rule} -file "*{TOP_NAME}.v"' in vlt
+    assert "lowbit_accel" not in vlt  # the wrapper gets no waivers
+
+
+def big_net() -> Network:
+    """Fits no xc7z020: 64 PEs × 1024 SIMD lanes of XNOR-popcount need ~66k LUTs."""
+    return Network("too_big", (1, 32, 32), [FC("a", 512, pe=64, simd=1024, act=None),
+                                            TopK("t")], UINT(1)).randomize(0)
+
+
+def test_does_not_fit(tmp_path):
+    res = build(big_net(), tmp_path / "big", progress=None)
+    assert not res.rtl_written
+    names = sorted(p.name for p in (tmp_path / "big").iterdir())
+    assert names == ["folding.json", "layout.json", "network.json", "report.json",
+                     "too_big.npz"]
+    rep = res.report
+    assert not rep["fit"]["fits"] and "does not fit" in rep["rtl"]["skipped"]
+    assert "DOES NOT FIT" in format_report(rep)
+
+
+def test_cli_does_not_fit(tmp_path, capsys):
+    save(big_net(), tmp_path / "too_big.npz")
+    assert main(["build", str(tmp_path / "too_big.npz"), "--out", str(tmp_path / "o"),
+                 "--clock-mhz", "125"]) == 0
+    text = capsys.readouterr().out
+    assert "DOES NOT FIT" in text and "125 MHz" in text and "no RTL" in text
+    rep = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert rep["clock_mhz"] == 125.0
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["build", str(tmp_path / "missing.py")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "f.json").write_text(json.dumps({"a": {"pe": 3}}))
+    save(big_net(), tmp_path / "too_big.npz")
+    assert main(["build", str(tmp_path / "too_big.npz"), "--folding",
+                 str(tmp_path / "f.json"), "--out", str(tmp_path / "o")]) == 1
+    assert "MH=512 is not a multiple of PE=3" in capsys.readouterr().err
+
+
+def test_count_resources():
+    res, logic, mem = count_resources({"LUT6": 10, "LUT2": 3, "INV": 1, "RAM64M": 2,
+                                       "SRLC32E": 5, "FDRE": 7, "FDSE": 1, "RAMB36E1": 2,
+                                       "RAMB18E1": 3, "DSP48E1": 4, "CARRY4": 9,
+                                       "MUXF7": 2})
+    assert (logic, mem) == (14, 13)
+    assert (res.lut, res.ff, res.bram36, res.dsp) == (27, 8, 3.5, 4)
+
+
+def test_synth(built, tmp_path):
+    res = synthesize([built.out_dir / "rtl" / f"{TOP_NAME}.v"], TOP_NAME, tmp_path / "s")
+    assert res.resources.lut > 50 and res.resources.ff > 50
+    assert res.resources.bram36 == 0 and res.resources.dsp == 0
+    assert "Yosys" in res.yosys
+    assert (tmp_path / "s" / "yosys_stat.json").exists()

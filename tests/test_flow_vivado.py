@@ -1,0 +1,210 @@
+"""Vivado flow: the wrapper's ports against the generated top level, and the Tcl run under
+tclsh with every Vivado command stubbed by a recorder (lowbit_hdl.flow.tclcheck)."""
+
+import re
+import shutil
+
+import pytest
+from flow_fakes import fake_library, tiny_fc_net
+
+from lowbit_hdl.flow.build import build, lint_verilog
+from lowbit_hdl.flow.plan import IP_NAMES
+from lowbit_hdl.flow.tclcheck import _parse_tcl_list, dry_run, stub_prelude, tclsh_available
+from lowbit_hdl.flow.top import TOP_NAME, default_library
+from lowbit_hdl.flow.vivado import (
+    IP_VLNV,
+    TCL_VIVADO_COMMANDS,
+    WRAPPER_NAME,
+    VivadoConfig,
+    build_tcl,
+    wrapper_verilog,
+)
+
+pytestmark = pytest.mark.skipif(not tclsh_available(), reason="tclsh not installed")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("viv") / "tiny_fc"
+    res = build(tiny_fc_net(), out, library=fake_library(default_library()), lint=False,
+                check_tcl=False, progress=None)
+    return res
+
+
+def _ports(verilog: str, module: str) -> dict[str, tuple[str, int]]:
+    """Port name → (direction, width) of ``module`` in ``verilog`` (ANSI or non-ANSI)."""
+    body = verilog[verilog.index(f"module {module}"):]
+    body = body[:body.index("endmodule")]
+    out = {}
+    for m in re.finditer(r"\b(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s*)?"
+                         r"(\\?[\w$]+)", body):
+        out[m.group(3)] = (m.group(1), int(m.group(2)) + 1 if m.group(2) else 1)
+    return out
+
+
+def test_wrapper_matches_top(built):
+    out = built.out_dir
+    top = (out / "rtl" / f"{TOP_NAME}.v").read_text()
+    wrap = (out / "rtl" / f"{WRAPPER_NAME}.v").read_text()
+    tp = _ports(top, TOP_NAME)
+    lin, lout = built.plan.input, built.plan.output
+    assert tp == {
+        "clk": ("input", 1), "rst": ("input", 1),
+        "s_axis__tdata": ("input", lin.tdata_bits), "s_axis__tvalid": ("input", 1),
+        "s_axis__tready": ("output", 1), "s_axis__tlast": ("input", 1),
+        "m_axis__tdata": ("output", lout.tdata_bits), "m_axis__tvalid": ("output", 1),
+        "m_axis__tready": ("input", 1), "m_axis__tlast": ("output", 1),
+    }
+    wp = _ports(wrap, WRAPPER_NAME)
+    assert wp == {
+        "ap_clk": ("input", 1), "ap_rst_n": ("input", 1),
+        "s_axis_tdata": ("input", lin.tdata_bits), "s_axis_tvalid": ("input", 1),
+        "s_axis_tready": ("output", 1), "s_axis_tlast": ("input", 1),
+        "m_axis_tdata": ("output", lout.tdata_bits), "m_axis_tkeep": ("output",
+                                                                      lout.tdata_bits // 8),
+        "m_axis_tvalid": ("output", 1), "m_axis_tready": ("input", 1),
+        "m_axis_tlast": ("output", 1),
+    }
+    # every core port is connected, to the wrapper port of the same AXI signal
+    conns = dict(re.findall(r"\.(\w+)\(([^)]*)\)", wrap))
+    assert set(conns) == set(tp)
+    for p in tp:
+        if p.startswith(("s_axis__", "m_axis__")):
+            assert conns[p] == p.replace("__", "_")
+    assert conns["clk"] == "ap_clk" and conns["rst"] == "!ap_rst_n"
+    # Vivado interface inference: every AXI port carries X_INTERFACE_INFO for its bus
+    for p in wp:
+        if p.startswith(("s_axis_", "m_axis_")):
+            bus, sig = p[:6], p[7:].upper()
+            assert f'"xilinx.com:interface:axis:1.0 {bus} {sig}" *)' in wrap
+    assert "ASSOCIATED_BUSIF s_axis:m_axis" in wrap and "POLARITY ACTIVE_LOW" in wrap
+
+
+def test_wrapper_lints_clean_without_waivers(tmp_path, built):
+    """The hand-written wrapper passes -Wall on its own (the top as a black box)."""
+    stub = tmp_path / f"{TOP_NAME}.v"
+    lin, lout = built.plan.input.tdata_bits, built.plan.output.tdata_bits
+    stub.write_text(
+        "/* verilator lint_off UNUSEDSIGNAL */\n"
+        f"module {TOP_NAME}(input wire clk, input wire rst, input wire [{lin - 1}:0] "
+        "s_axis__tdata, input wire s_axis__tvalid, output wire s_axis__tready, input wire "
+        f"s_axis__tlast, output wire [{lout - 1}:0] m_axis__tdata, output wire m_axis__tvalid,"
+        " input wire m_axis__tready, output wire m_axis__tlast);\n"
+        f"assign s_axis__tready = 1'b1; assign m_axis__tdata = {lout}'d0;\n"
+        "assign m_axis__tvalid = 1'b0; assign m_axis__tlast = 1'b0;\nendmodule\n")
+    wrap = tmp_path / f"{WRAPPER_NAME}.v"
+    wrap.write_text(wrapper_verilog(lin, lout, "t"))
+    clean, log = lint_verilog([stub, wrap], WRAPPER_NAME)
+    if log.startswith("not run"):
+        pytest.skip(log)
+    assert clean, log
+
+
+def _cell_names(run) -> dict[str, list[str]]:
+    cells = {}
+    for args in run.named("create_bd_cell"):
+        cells[args[-1]] = args[:-1]
+    return cells
+
+
+def test_tcl_dry_run(built):
+    out = built.out_dir
+    tcl = out / "vivado" / "build.tcl"
+    run = dry_run(tcl)
+    # only known Vivado commands were called, and the main steps in order
+    names = [c[0] for c in run.calls]
+    assert set(names) <= set(TCL_VIVADO_COMMANDS)
+    order = ["create_project", "create_bd_design", "assign_bd_address", "validate_bd_design",
+             "make_wrapper", "launch_runs", "wait_on_run", "launch_runs", "wait_on_run",
+             "report_utilization"]
+    pos = 0
+    for n in names:
+        if pos < len(order) and n == order[pos]:
+            pos += 1
+    assert pos == len(order), names
+    proj = run.named("create_project")[0]
+    assert proj[0] == "tiny_fc_pynq" and proj[proj.index("-part") + 1] == "xc7z020clg400-1"
+    # the RTL it adds is exactly the build's Verilog
+    added = run.named("add_files")[0][-1].split()
+    assert sorted(p.rsplit("/", 2)[-2] + "/" + p.rsplit("/", 1)[-1] for p in added) == [
+        f"rtl/{WRAPPER_NAME}.v", f"rtl/{TOP_NAME}.v"]
+    # IP cells: names the runtime looks up, versions for Vivado 2022.2
+    cells = _cell_names(run)
+    assert set(cells) == {IP_NAMES["ps"], IP_NAMES["dma"], IP_NAMES["accelerator"],
+                          "rst_ps7_0", "ps7_0_axi_periph", "axi_smc"}
+    assert cells[IP_NAMES["dma"]] == ["-type", "ip", "-vlnv", IP_VLNV["axi_dma"]]
+    assert cells[IP_NAMES["accelerator"]] == ["-type", "module", "-reference", WRAPPER_NAME]
+    # DMA configuration: simple mode, stream widths = the accelerator's tdata widths
+    props = {}
+    for args in run.named("set_property"):
+        if args[0] == "-dict":
+            kv = _parse_tcl_list(args[1])
+            props.setdefault(args[2], {}).update(dict(zip(kv[::2], kv[1::2], strict=True)))
+    dma = props[IP_NAMES["dma"]]
+    assert dma["CONFIG.c_include_sg"] == "0"
+    assert int(dma["CONFIG.c_m_axis_mm2s_tdata_width"]) == built.plan.input.tdata_bits
+    assert int(dma["CONFIG.c_s_axis_s2mm_tdata_width"]) == built.plan.output.tdata_bits
+    assert int(dma["CONFIG.c_m_axi_mm2s_data_width"]) >= built.plan.input.tdata_bits
+    assert dma["CONFIG.c_sg_length_width"] == "26"
+    ps = props[IP_NAMES["ps"]]
+    assert ps["CONFIG.PCW_USE_S_AXI_HP0"] == "1" and ps["CONFIG.PCW_USE_M_AXI_GP0"] == "1"
+    assert float(ps["CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ"]) == built.plan.clock_mhz
+    assert ps["CONFIG.PCW_UIPARAM_DDR_PARTNO"] == "MT41K256M16 RE-125"  # no board files
+    # streams: MM2S → accelerator → S2MM; the accelerator's pins exist in the wrapper
+    intf = {(a[0], b[0]) for a, b in (
+        (c[0].split(), c[1].split()) for c in run.named("connect_bd_intf_net"))}
+    acc = IP_NAMES["accelerator"]
+    assert (f"{IP_NAMES['dma']}/M_AXIS_MM2S", f"{acc}/s_axis") in intf
+    assert (f"{acc}/m_axis", f"{IP_NAMES['dma']}/S_AXIS_S2MM") in intf
+    assert ("axi_smc/M00_AXI", f"{IP_NAMES['ps']}/S_AXI_HP0") in intf
+    assert (f"{IP_NAMES['ps']}/M_AXI_GP0", "ps7_0_axi_periph/S00_AXI") in intf
+    wrap = (out / "rtl" / f"{WRAPPER_NAME}.v").read_text()
+    used = {p.split("/", 1)[1] for c in run.named("get_bd_pins") + run.named("get_bd_intf_pins")
+            for p in c if p.startswith(acc + "/")}
+    assert used == {"ap_clk", "ap_rst_n", "s_axis", "m_axis"}
+    for p in ("ap_clk", "ap_rst_n"):
+        assert re.search(rf"input\s+wire\s+{p}\b", wrap)
+    # one clock net reaches every clock pin, the accelerator's included
+    clk_net = [c for c in run.named("connect_bd_net") if f"{IP_NAMES['ps']}/FCLK_CLK0" in c[0]]
+    assert len(clk_net) == 1 and f"{acc}/ap_clk" in clk_net[0]
+    rst_net = [c for c in run.named("connect_bd_net") if "rst_ps7_0/peripheral_aresetn" in c[0]]
+    assert f"{acc}/ap_rst_n" in rst_net[0] and f"{IP_NAMES['dma']}/axi_resetn" in rst_net[0]
+    # bitstream run and the PYNQ pair copied next to layout.json
+    assert ["impl_1", "-to_step", "write_bitstream", "-jobs", "4"] in run.named("launch_runs")
+    assert run.produced == ["tiny_fc.bit", "tiny_fc.hwh"]
+
+
+def test_tcl_with_board_files(built):
+    run = dry_run(built.out_dir / "vivado" / "build.tcl",
+                  board_parts="tul.com.tw:pynq-z2:part0:1.0")
+    assert ["board_part", "tul.com.tw:pynq-z2:part0:1.0", "project"] in run.named(
+        "set_property")
+    auto = run.named("apply_bd_automation")[0]
+    assert "apply_board_preset 1" in auto[auto.index("-config") + 1]
+    assert not any("PCW_UIPARAM_DDR_PARTNO" in " ".join(a) for a in run.named("set_property"))
+
+
+def test_tcl_fails_without_rtl(built, tmp_path):
+    out = tmp_path / "o"
+    shutil.copytree(built.out_dir / "vivado", out / "vivado")
+    (out / "rtl").mkdir()
+    with pytest.raises(RuntimeError, match="missing RTL file"):
+        dry_run(out / "vivado" / "build.tcl")
+
+
+def test_unknown_command_is_an_error(tmp_path):
+    (tmp_path / "rtl").mkdir()
+    (tmp_path / "vivado").mkdir()
+    (tmp_path / "vivado" / "build.tcl").write_text("create_project a b\ncreate_bd_cel x\n")
+    with pytest.raises(RuntimeError, match="invalid command name \"create_bd_cel\""):
+        dry_run(tmp_path / "vivado" / "build.tcl")
+    assert "proc unknown" in stub_prelude()
+
+
+def test_tcl_parameters():
+    cfg = VivadoConfig("n", clock_mhz=142.5, in_width=64, out_width=8, jobs=2)
+    tcl = build_tcl(cfg, ["rtl/a.v"])
+    assert "set fclk_mhz 142.5" in tcl and "set jobs 2" in tcl
+    assert "CONFIG.c_m_axi_s2mm_data_width {32}" in tcl  # ≥ 32 bits memory-mapped side
+    assert "CONFIG.c_m_axi_mm2s_data_width {64}" in tcl
+    assert "Vivado 2022.2" in tcl
