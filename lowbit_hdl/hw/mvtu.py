@@ -222,33 +222,45 @@ class MVTU(wiring.Component):
         v1, first1, last1 = Signal(), Signal(), Signal()
         nf1 = Signal(range(nf))
         m.d.sync += [v1.eq(step), first1.eq(sfc == 0), last1.eq(sf_last), nf1.eq(nfc)]
-        x_in = Signal(xw)
-        with m.If(step & nf_first):
-            m.d.sync += x_in.eq(self.i.payload)
+        # x1 is a register, so the lane logic starts from flip-flops (and BRAM outputs)
+        x1 = Signal(xw)
         if nf == 1 or sf == 1:
-            x1: Value = x_in  # SF=1: the register itself keeps the vector for later folds
+            # NF=1: no reuse; SF=1: the register itself keeps the vector for later folds
+            with m.If(step & nf_first):
+                m.d.sync += x1.eq(self.i.payload)
         else:
             xbuf = Memory(shape=unsigned(xw), depth=sf, init=[])
             m.submodules.xbuf = xbuf
             wp = xbuf.write_port()
-            rp = xbuf.read_port()
-            from_in = Signal()
-            m.d.sync += from_in.eq(nf_first)
+            rp = xbuf.read_port(domain="comb")
             m.d.comb += [wp.addr.eq(sfc), wp.data.eq(self.i.payload),
                          wp.en.eq(step & nf_first), rp.addr.eq(sfc)]
-            x1 = Mux(from_in, x_in, rp.data)
+            with m.If(step):
+                m.d.sync += x1.eq(Mux(nf_first, self.i.payload, rp.data))
 
         # -- stage 2: lanes + adder tree -> partial sums -----------------------------------
         v2, first2, last2 = Signal(), Signal(), Signal()
         nf2 = Signal(range(nf))
         m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), nf2.eq(nf1)]
-        partials, accs = [], []
         if self.binary:
             acc_lo, acc_hi = 0, self.mw  # popcount domain
         else:
             acc_lo, acc_hi = self.acc_min, self.acc_max
-        acc_shape = (unsigned(max(1, acc_hi.bit_length())) if acc_lo >= 0
-                     else signed(signed_bits_for_range(acc_lo, acc_hi)))
+        t = None
+        if self.act is not None:
+            t = self.thresholds
+            if self.binary:
+                # acc ≥ T  ⟺  2c − MW ≥ T  ⟺  c ≥ ceil((T + MW) / 2)
+                t = -((-(t + self.mw)) // 2)
+            t = clip_thresholds(t, acc_lo, acc_hi)
+        # BIPOLAR activation: the accumulator starts each fold at −T and the sign bit is the
+        # comparison (no comparator); otherwise it starts at 0.
+        preload = self.act is not None and self.act.is_bipolar
+        if preload:
+            reg_lo, reg_hi = acc_lo - (acc_hi + 1), acc_hi - acc_lo
+        else:
+            reg_lo, reg_hi = acc_lo, acc_hi
+        accs = []
         for p in range(pe):
             wword = rom_read(m, f"w{p}", self._weight_words(p), simd * wb, waddr,
                              self.ram_style)
@@ -256,17 +268,23 @@ class MVTU(wiring.Component):
             part = Signal(unsigned(max(1, hi.bit_length())) if lo >= 0
                           else signed(signed_bits_for_range(lo, hi)), name=f"part{p}")
             m.d.sync += part.eq(val)
-            partials.append(part)
 
             # -- stage 3: accumulate ---------------------------------------------------
-            acc = Signal(acc_shape, name=f"acc{p}")
+            acc = Signal(unsigned(max(1, reg_hi.bit_length())) if reg_lo >= 0
+                         else signed(signed_bits_for_range(reg_lo, reg_hi)), name=f"acc{p}")
+            if preload:
+                mask = (1 << len(acc)) - 1
+                start = rom_read(m, f"thr{p}", [-int(t[f * pe + p, 0]) & mask
+                                                for f in range(nf)], len(acc), nf1).as_signed()
+            else:
+                start = Const(0, 1)
             with m.If(v2):
-                m.d.sync += acc.eq(Mux(first2, part, fit(acc + part, acc_lo, acc_hi)))
+                m.d.sync += acc.eq(fit(Mux(first2, start, acc) + part, reg_lo, reg_hi))
             accs.append(acc)
         v3 = Signal()
         m.d.sync += v3.eq(v2 & last2)
 
-        # -- stage 3: activation into the output FIFO --------------------------------------
+        # -- stage 4: activation into the output FIFO --------------------------------------
         outs = []
         if self.act is None:
             for acc in accs:
@@ -275,13 +293,9 @@ class MVTU(wiring.Component):
                     outs.append((twice - self.mw)[:self.acc_bits])
                 else:
                     outs.append(acc[:self.acc_bits])
+        elif preload:
+            outs = [~acc[-1] for acc in accs]
         else:
-            if self.binary:
-                # acc ≥ T  ⟺  2c − MW ≥ T  ⟺  c ≥ ceil((T + MW) / 2)
-                t = -((-(self.thresholds + self.mw)) // 2)
-            else:
-                t = self.thresholds
-            t = clip_thresholds(t, acc_lo, acc_hi)
             tshape = threshold_shape(acc_lo, acc_hi)
             for p, acc in enumerate(accs):
                 word = rom_read(m, f"thr{p}", [pack_thresholds(t[f * pe + p], tshape)
