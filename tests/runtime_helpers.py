@@ -56,3 +56,27 @@ def golden_fake(net: Network, layout: DesignLayout, **kw) -> FakePynq:
 
 def images(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, 4, 4), dtype=np.uint8)
+
+
+def hw_library() -> dict:
+    """The build flow's module library; stages whose module has not landed in
+    ``lowbit_hdl.hw`` yet (FIFO, width converter) use the flow tests' behavioural fakes."""
+    from importlib.util import find_spec
+
+    from flow_fakes import FakeDWC, FakeFIFO
+
+    from lowbit_hdl.flow.top import default_library
+
+    lib = default_library()
+    if find_spec("lowbit_hdl.hw.fifo") is None:
+        lib["fifo"] = lambda st, info: FakeFIFO(st.in_width, st.depth, st.ram_style)
+    if find_spec("lowbit_hdl.hw.dwc") is None:
+        lib["dwc"] = lambda st, info: FakeDWC(st.in_bits, st.in_elems, st.out_elems)
+    return lib
+
+
+def scores_net(seed: int = 0) -> Network:
+    """16 UINT8 pixels → FC 8 (bipolar) → FC 4 raw scores (no TopK), labels a..d."""
+    return Network("tinys", (1, 4, 4), [FC("fc0", 8, pe=2, simd=4),
+                                        FC("fc1", 4, act=None, pe=2, simd=4)],
+                   UINT(8), labels=["a", "b", "c", "d"]).randomize(seed)

