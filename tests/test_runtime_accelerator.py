@@ -1,6 +1,7 @@
 """Accelerator: error paths (files, mismatched layouts, shapes, types), output kinds,
 results and the PYNQ-less and hung-board cases."""
 
+import json
 import sys
 import time
 
@@ -62,15 +63,20 @@ def test_layout_from_another_build(tmp_path):
     bit = board_files(tmp_path / "d", lay, dma_name="dma")
     with pytest.raises(LayoutError, match="no DMA instance named 'axi_dma_0'.*'dma'"):
         Accelerator(bit, backend=PynqBackend(fake))
-    # the DMA under another name works when asked for
-    Accelerator(bit, backend=PynqBackend(fake), dma_name="dma")
+    # the DMA under another name works when asked for, or when the build's layout.json
+    # names it (ip_names)
+    assert Accelerator(bit, backend=PynqBackend(fake), dma_name="dma").dma_name == "dma"
+    d = json.loads((tmp_path / "d" / "layout.json").read_text())
+    d["ip_names"] = {"dma": "dma", "accelerator": "lowbit_accel_0"}
+    (tmp_path / "d" / "layout.json").write_text(json.dumps(d))
+    assert Accelerator(bit, backend=PynqBackend(fake)).dma_name == "dma"
 
 
 def test_network_checked_against_layout(tmp_path):
     net = tiny_net()
     lay = tiny_layout(net)
     save(net, tmp_path / "tiny.npz")
-    (tmp_path / "tiny.json").write_text(__import__("json").dumps(to_json(net)))
+    (tmp_path / "tiny.json").write_text(json.dumps(to_json(net)))
     for network in (net, tmp_path / "tiny.npz", tmp_path / "tiny.json", to_json(net)):
         _acc(tmp_path / "ok", net, lay, network=network)
     other = Network("tiny", (1, 2, 8), [FC("fc0", 4, act=None), ], UINT(8)).randomize()

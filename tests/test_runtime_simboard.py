@@ -171,6 +171,13 @@ def test_build_folder_to_bundle_on_simulated_board(tmp_path, capsys):
     assert rc == 0, out
     assert "bit-exact with the golden model: 10 of 10 images" in out
     assert "cycles/image" in out
+    # deploy-sim on the build folder's Verilog and weights
+    from lowbit_hdl.cli import main
+    rc = main(["deploy-sim", "--build", str(tmp_path / "b"), "--count", "5", "--simulator",
+               FAST])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "network tinys: 5 images" in out and "bit-exact with the golden model on all 5" in out
 
 
 TOPOLOGY = """

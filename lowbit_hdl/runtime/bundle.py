@@ -296,7 +296,11 @@ def write_deploy_bundle(out_dir: str | Path, net: Any, layout: DesignLayout, *,
         shutil.copyfile(src / name, pkg / name)
 
     netfile.save(net, out / f"{net.name}.npz")
-    layout.save(out / "layout.json")
+    built = Path(out_dir) / "layout.json"
+    if built.exists() and _same_layout(built, layout):
+        shutil.copyfile(built, out / "layout.json")  # keeps the build's extra keys (ip_names)
+    else:
+        layout.save(out / "layout.json")
     labels = layout.labels or (tuple(net.labels) if net.labels else None)
     if labels:
         (out / "labels.txt").write_text("".join(f"{x}\n" for x in labels))
@@ -322,6 +326,13 @@ def write_deploy_bundle(out_dir: str | Path, net: Any, layout: DesignLayout, *,
             if p.exists():
                 shutil.copyfile(p, out / f"{net.name}{p.suffix}")
     return out
+
+
+def _same_layout(path: Path, layout: DesignLayout) -> bool:
+    try:
+        return DesignLayout.load(path) == layout
+    except (ValueError, OSError):
+        return False
 
 
 def frames_to_pixels(images: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

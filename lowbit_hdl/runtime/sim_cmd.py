@@ -2,10 +2,12 @@
 
     python -m lowbit_hdl deploy-sim networks/<net>.py [--images FILE.npz] [--count N]
         [--simulator verilator|icarus] [--batch N] [--stall P] [--per-frame]
+    python -m lowbit_hdl deploy-sim --build build/<net> [...]
 
-The network is elaborated by the build flow, the runtime's :class:`Accelerator` drives it
-through :class:`~lowbit_hdl.runtime.simboard.SimBoard` (AXI DMA model + Verilator/Icarus),
-and every output is compared with :func:`lowbit_hdl.golden.forward`. Prints the
+The network is elaborated by the build flow (or a build folder's Verilog is taken), the
+runtime's :class:`Accelerator` drives it through
+:class:`~lowbit_hdl.runtime.simboard.SimBoard` (AXI DMA model + Verilator/Icarus), and
+every output is compared with :func:`lowbit_hdl.golden.forward`. Prints the
 predictions, the accuracy when the images come with labels, simulated cycles per image and
 latency. Exit status 1 when any output differs from the golden model.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +27,12 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("network", help="networks/<net>.py topology or saved .npz network")
+    p.add_argument("network", nargs="?", default=None,
+                   help="networks/<net>.py topology or saved .npz network (elaborated with "
+                        "its own folding); optional with --build")
+    p.add_argument("--build", default=None, metavar="DIR",
+                   help="simulate a build folder's design instead (rtl/lowbit_top.v, "
+                        "layout.json and the <net>.npz it was made from)")
     p.add_argument("--images", default=None,
                    help="test images: .npz with 'images' (uint8, N×C×H×W or N×H×W[×C]) and "
                         "optionally 'labels', MNIST IDX or CIFAR-10 .bin (default: random "
@@ -60,7 +68,18 @@ def _run(args: argparse.Namespace) -> int:
     from .preprocess import load_dataset, to_frames
     from .simboard import SimBoard
 
-    net = load_network(args.network)
+    if args.build is None and args.network is None:
+        raise ValueError("give a network file or --build DIR")
+    if args.build is not None:
+        from ..netfile import load as load_npz
+        from .layout import DesignLayout
+
+        name = DesignLayout.load(Path(args.build) / "layout.json").network
+        net = load_npz(Path(args.build) / f"{name}.npz")
+        if args.network is not None and load_network(args.network).name != name:
+            raise ValueError(f"{args.network} is not the network of {args.build} ({name})")
+    else:
+        net = load_network(args.network)
     if args.count < 1:
         raise ValueError("--count must be ≥ 1")
     labels = None
@@ -74,8 +93,11 @@ def _run(args: argparse.Namespace) -> int:
         images = rng.integers(0, 256, size=(args.count, c, h, w), dtype=np.uint8)
 
     t0 = time.perf_counter()
-    board = SimBoard.from_network(net, clock_mhz=args.clock_mhz, simulator=args.simulator,
-                                  stall=args.stall, seed=args.seed + 1)
+    sim_args = dict(simulator=args.simulator, stall=args.stall, seed=args.seed + 1)
+    if args.build is not None:
+        board = SimBoard.from_build(args.build, **sim_args)
+    else:
+        board = SimBoard.from_network(net, clock_mhz=args.clock_mhz, **sim_args)
     lay = board.layout
     acc = Accelerator(None, lay, board, network=net, per_frame=args.per_frame,
                       max_batch=max(len(images), args.batch or 1))
