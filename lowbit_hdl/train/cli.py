@@ -43,8 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", choices=("cosine", "step"), default="cosine",
                    help="per-epoch learning-rate schedule (default cosine)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="on latent weights only")
-    p.add_argument("--dropout", type=float, default=None,
-                   help="dropout on FC inputs (default 0.2 for MLPs, 0 with conv layers)")
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout probability on the input of every FC layer (default 0)")
     p.add_argument("--weight-mode", choices=("uniform", "dorefa"), default="uniform",
                    help="k-bit weight mapping (default uniform)")
     p.add_argument("--weight-scale", action="store_true",
@@ -57,6 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--max-batches", type=int, default=None, metavar="N",
                    help="at most N batches per epoch (quick runs and timing)")
+    p.add_argument("--summary", default=None, metavar="FILE.json",
+                   help="also write the figures (history, accuracies, times) as JSON")
     p.add_argument("--golden-limit", type=int, default=None, metavar="N",
                    help="check the golden model on the first N test images (default all)")
 
@@ -83,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import netfile
     from ..golden import forward as golden_forward
-    from ..ir import Conv
     from .data import dataset_for_shape, load_dataset
     from .exporter import export
     from .loop import EpochStats, evaluate, fit, make_optimizer, make_scheduler, pick_device
@@ -109,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"dataset {ds.name}: {len(ds.y_train)} train, {len(ds.y_test)} test images "
           f"({time.perf_counter() - t0:.1f} s)")
-    has_conv = any(isinstance(lay, Conv) for lay in net.layers)
-    dropout = args.dropout if args.dropout is not None else (0.0 if has_conv else 0.2)
+    dropout = args.dropout
     device = pick_device(args.device)
     model = build_model(net, weight_mode=args.weight_mode, weight_scale=args.weight_scale,
                         grad_bits=args.grad_bits, dropout=dropout).to(device)
@@ -191,6 +191,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"decisions identical on {agree}/{lim} images"
           + ("" if lim == len(ds.y_test) else f" (torch on the same {lim}: "
                                                f"{100 * sub_torch:.2f}%)"))
+    if args.summary:
+        import json
+
+        summary = {
+            "network": net.name, "dataset": ds.name, "device": str(device),
+            "threads": torch.get_num_threads(), "epochs": args.epochs,
+            "train_seconds": sum(h["seconds"] for h in history),
+            "best_test_acc": best, "best_epoch": best_epoch,
+            "torch_test_acc": torch_acc, "golden_test_acc": gold_acc, "golden_images": lim,
+            "agree": agree, "out": str(out), "history": history,
+            "args": {k: v for k, v in vars(args).items()
+                     if isinstance(v, (int, float, str, bool, type(None)))},
+        }
+        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.summary).write_text(json.dumps(summary, indent=1) + "\n")
     if agree != lim:
         print("train: ERROR: the exported network disagrees with the torch model",
               file=sys.stderr)

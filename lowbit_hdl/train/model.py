@@ -73,7 +73,8 @@ class ScalarNorm(nn.Module):
 
     def factor(self) -> float:
         """The positive eval-mode factor ``exp(log_gain) / √(running_var + eps)``."""
-        return math.exp(float(self.log_gain)) / math.sqrt(float(self.running_var) + self.eps)
+        return math.exp(float(self.log_gain.detach())) / math.sqrt(
+            float(self.running_var) + self.eps)
 
 
 class QuantMVTU(nn.Module):
