@@ -48,7 +48,7 @@ from .folding import (
 )
 from .plan import IP_NAMES, Plan, plan_network
 from .report import make_report
-from .resources import XC7Z020, Estimate, estimate_plan, fit_check
+from .resources import XC7Z020, Estimate, device_for_part, estimate_plan, fit_check
 from .top import TOP_NAME, NetworkTop, elaborate_verilog
 from .vivado import WRAPPER_NAME, VivadoConfig, build_tcl, run_script, wrapper_verilog
 
@@ -192,6 +192,7 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     net.infer(check_params=True)
+    device = device_for_part(part)
     net, folding_source, auto = choose_folding(
         net, folding=folding, target_fps=target_fps, lut_budget=lut_budget,
         bram36_budget=bram36_budget, clock_mhz=clock_mhz)
@@ -199,7 +200,7 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
         say(f"target not met by layers {', '.join(auto['unmet_layers'])} (fully parallel)")
     plan = plan_network(net, clock_mhz)
     est = estimate_plan(plan)
-    fits = fit_check(est.total)["fits"]
+    fits = fit_check(est.total, device)["fits"]
     files: list[Path] = []
 
     def wrote(p: Path) -> Path:

@@ -8,12 +8,14 @@ files into the output folder (see :mod:`lowbit_hdl.flow.build`) and prints the r
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..netfile import load_network
 from .build import build
 from .folding import load_folding
 from .report import format_report
+from .resources import device_for_part
 
 __all__ = ["add_arguments", "run"]
 
@@ -44,11 +46,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        device_for_part(args.part)
+    except ValueError as e:
+        print(f"lowbit_hdl build: error: {e}", file=sys.stderr)
+        return 2
     net = load_network(args.network, seed=args.seed)
     out = args.out if args.out is not None else Path("build") / net.name
     folding = load_folding(args.folding) if args.folding else None
     if args.target_fps is not None and args.bram_budget is not None:
-        print("lowbit_hdl build: --bram-budget goes with --lut-budget, not --target-fps")
+        print("lowbit_hdl build: error: --bram-budget goes with --lut-budget, not "
+              "--target-fps", file=sys.stderr)
         return 2
     res = build(net, out, clock_mhz=args.clock_mhz, part=args.part, folding=folding,
                 target_fps=args.target_fps, lut_budget=args.lut_budget,

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..cost import network_cost
 from .plan import IP_NAMES, Plan
-from .resources import SHELL, XC7Z020, Estimate, Resources, fit_check
+from .resources import SHELL, XC7Z020, Estimate, Resources, device_for_part, fit_check
 
 __all__ = ["REPORT_VERSION", "make_report", "format_report"]
 
@@ -46,7 +46,8 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
         layers.append({**c.to_dict(), "in_shape": list(c.in_shape),
                        "out_shape": list(c.out_shape), "estimate": r.to_dict()})
     cpf = plan.cycles_per_frame
-    fit = fit_check(estimate.total)
+    device = device_for_part(part)
+    fit = fit_check(estimate.total, device)
     rep: dict[str, Any] = {
         "format": "lowbit-hdl-build-report",
         "version": REPORT_VERSION,
@@ -79,7 +80,7 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
     if synth and "lut" in synth:
         luts = synth["lut"]
         rep["synth"]["fit"] = fit_check(Resources(synth["lut"], synth["ff"], synth["bram36"],
-                                                  synth["dsp"]))
+                                                  synth["dsp"]), device)
         rep["performance"]["fps_per_klut"] = (plan.clock_mhz * 1e6 / cpf) / (luts / 1000) \
             if luts else None
     if extra:

@@ -26,6 +26,8 @@ __all__ = [
     "Resources",
     "Device",
     "XC7Z020",
+    "DEVICES",
+    "device_for_part",
     "SHELL",
     "StageEstimate",
     "Estimate",
@@ -72,6 +74,22 @@ class Device:
 
 
 XC7Z020 = Device("xc7z020clg400-1", 53_200, 106_400, 140, 220)
+#: capacities of the Zynq-7000 parts by device name (the part's package/speed do not matter)
+DEVICES = {
+    "xc7z010": (17_600, 35_200, 60, 80),
+    "xc7z020": (53_200, 106_400, 140, 220),
+    "xc7z030": (78_600, 157_200, 265, 400),
+    "xc7z045": (218_600, 437_200, 545, 900),
+}
+
+
+def device_for_part(part: str) -> Device:
+    """The :class:`Device` of a Zynq-7000 part name such as ``xc7z020clg400-1``."""
+    for name, (lut, ff, bram, dsp) in DEVICES.items():
+        if part.lower().startswith(name):
+            return Device(part, lut, ff, bram, dsp)
+    raise ValueError(f"unknown part {part!r}: the fit check knows "
+                     f"{', '.join(sorted(DEVICES))}")
 #: what the Zynq shell (AXI DMA, interconnects, reset) takes next to the accelerator
 SHELL = Resources(lut=5_000, ff=6_000, bram36=6, dsp=0)
 
