@@ -82,7 +82,7 @@ class Timing:
             parts[1] += " (simulated)"
             parts.append(f"{self.cycles_per_image:,.1f} cycles/image at {self.clock_mhz:g} MHz")
             if self.latency_cycles:
-                parts.append(f"latency {np.mean(self.latency_cycles):,.1f} cycles")
+                parts.append(f"mean latency {np.mean(self.latency_cycles):,.1f} cycles")
         elif self.latency_s is not None:
             parts.append(f"latency {self.latency_s * 1e6:,.2f} µs")
         return ", ".join(parts)

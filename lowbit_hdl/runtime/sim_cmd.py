@@ -126,10 +126,12 @@ def _run(args: argparse.Namespace) -> int:
     if labels is not None and res.top1 is not None:
         print(f"accuracy: {res.accuracy(labels):.2%} ({n} images)")
     t = res.timing
-    lat = f", latency {np.mean(t.latency_cycles):,.1f} cycles" if t.latency_cycles else ""
-    print(f"simulated: {t.cycles_per_image:,.1f} cycles/image{lat} "
-          f"(design's steady state: {lay.cycles_per_frame:,} cycles/frame) → "
-          f"{t.fps:,.0f} frames/s at {lay.clock_mhz:g} MHz")
+    print(f"simulated: {t.cycles_per_image:,.1f} cycles/image (design's steady state: "
+          f"{lay.cycles_per_frame:,} cycles/frame) → {t.fps:,.0f} frames/s at "
+          f"{lay.clock_mhz:g} MHz")
+    if t.latency_cycles:
+        print(f"latency: {t.latency_cycles[0]:,} cycles for the first image, "
+              f"{np.mean(t.latency_cycles):,.1f} on average in the batch")
     print(f"wall time {wall:.1f} s")
     if not same.all():
         bad = np.flatnonzero(~same)
