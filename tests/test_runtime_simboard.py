@@ -239,3 +239,27 @@ def test_deploy_sim_reports_golden_mismatch(tmp_path, capsys, flow_library, monk
     assert rc == 1
     assert "MISMATCH with the golden model on 1 of 3 images: [1]" in out
     assert "≠ GOLDEN" in out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("lowbit_hdl.hw.topk") is None,
+                    reason="lowbit_hdl.hw.topk has not landed yet")
+def test_trained_mnist_network_on_simulated_board(capsys, flow_library):
+    """The shipped trained TFC-W1A1 on the shipped MNIST samples, through deploy-sim."""
+    from pathlib import Path
+
+    from lowbit_hdl.cli import main
+    from lowbit_hdl.netfile import load_network
+
+    root = Path(__file__).resolve().parent.parent
+    topo, data = root / "networks" / "tfc_w1a1_mnist.py", root / "networks" / "data" / \
+        "mnist_samples.npz"
+    with np.load(data) as z:
+        x, y = z["images"][:20], z["labels"][:20]
+    gold = forward(load_network(topo), x.astype(np.int64)).output[:, 0, 0, 0]
+    rc = main(["deploy-sim", str(topo), "--images", str(data), "--count", "20",
+               "--simulator", FAST, "--batch", "10"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert f"accuracy: {np.mean(gold == y):.2%} (20 images)" in out
+    assert np.mean(gold == y) >= 0.85  # a trained network, not random weights
+    assert "bit-exact with the golden model on all 20 images" in out
