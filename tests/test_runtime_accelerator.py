@@ -170,8 +170,17 @@ class _Stuck:
     idle = False
     transferred = 0
 
+    def __init__(self):
+        self.calls = []
+
     def transfer(self, *a, **k):
-        pass
+        self.calls.append("transfer")
+
+    def stop(self):
+        self.calls.append("stop")
+
+    def start(self):
+        self.calls.append("start")
 
     def wait(self):  # pragma: no cover - a real driver would spin here forever
         raise AssertionError("must not be reached")
@@ -194,3 +203,6 @@ def test_hung_board_times_out(tmp_path):
     with pytest.raises(BackendError, match="did not finish within 0.05 s"):
         acc.classify(images(1))
     assert time.perf_counter() - t < 5
+    dma = acc.backend._dma
+    assert dma.recvchannel.calls == ["transfer", "stop", "start"]  # aborted and restarted
+    assert dma.sendchannel.calls == ["transfer", "stop", "start"]

@@ -193,15 +193,28 @@ class PynqBackend(Backend):
         self._buffers.append(buf)
         return buf
 
-    @staticmethod
-    def _wait(ch: Any, what: str, deadline: float, timeout_s: float) -> None:
+    def _wait(self, ch: Any, what: str, deadline: float, timeout_s: float) -> None:
         if hasattr(ch, "idle"):
             while not ch.idle:
                 if time.perf_counter() > deadline:
+                    self._abort()
                     raise BackendError(f"DMA {what} did not finish within {timeout_s:g} s: "
                                        "the accelerator stalled, or its output has fewer "
-                                       "beats than layout.json says")
+                                       "beats than layout.json says (both DMA channels "
+                                       "were stopped and restarted)")
         ch.wait()
+
+    def _abort(self) -> None:
+        """Stop and restart both channels (aborts the hung transfers) so that the
+        accelerator object stays usable; best effort."""
+        for ch in (self._dma.recvchannel, self._dma.sendchannel):
+            for op in ("stop", "start"):
+                fn = getattr(ch, op, None)
+                if callable(fn):
+                    try:
+                        fn()
+                    except Exception:  # noqa: BLE001 - recovery must not mask the timeout
+                        pass
 
     def stream(self, send: np.ndarray, recv: np.ndarray, frames: int, framing: Framing,
                timeout_s: float = 10.0) -> StreamStats:
