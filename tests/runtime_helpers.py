@@ -63,14 +63,16 @@ def hw_library() -> dict:
     ``lowbit_hdl.hw`` yet (FIFO, width converter) use the flow tests' behavioural fakes."""
     from importlib.util import find_spec
 
-    from flow_fakes import FakeDWC, FakeFIFO
-
     from lowbit_hdl.flow.top import default_library
 
     lib = default_library()
     if find_spec("lowbit_hdl.hw.fifo") is None:
+        from flow_fakes import FakeFIFO
+
         lib["fifo"] = lambda st, info: FakeFIFO(st.in_width, st.depth, st.ram_style)
     if find_spec("lowbit_hdl.hw.dwc") is None:
+        from flow_fakes import FakeDWC
+
         lib["dwc"] = lambda st, info: FakeDWC(st.in_bits, st.in_elems, st.out_elems)
     return lib
 
