@@ -1,0 +1,188 @@
+"""Streaming top-k: indices of the k largest of N values, largest first, ties to the lower index
+(the order of :func:`lowbit_hdl.golden.topk`).
+
+Input: ``fold`` values per beat, value ``j`` of beat ``b`` has index ``b·fold + j``; a frame is
+``N/fold`` beats. Output: ``k`` beats of one index each (``⌈log2 N⌉`` bits, at least 1).
+
+Structure: each of the ``fold`` lanes keeps its own sorted list of its ``L = min(k, N/fold)``
+best (value, index) pairs, updated by a parallel insertion (``L`` comparators per lane) in the
+accepting cycle; a new value only overtakes strictly smaller values, so equal values keep
+index order. At a frame's last beat the lists move to a result bank (double buffering) and
+the next frame streams in while a ``fold``-way comparator tree pops the best list head, one
+index per cycle.
+
+Cycles per frame: ``max(N/fold, k)`` (a frame's last beat waits until the previous frame's
+indices have left the result bank). The first index is on the output two cycles after the
+frame's last beat was accepted and the k-th ``k + 1`` cycles after it, so F back-to-back
+frames take ``F·max(N/fold, k) + min(N/fold, k)`` cycles from the first accepted beat to the
+last index (``latency = min(N/fold, k)``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..dtypes import DataType
+from ..ir import LayerInfo
+from ..ir import TopK as TopKLayer
+from .skid import SkidBuffer
+
+__all__ = ["TopK"]
+
+
+class TopK(wiring.Component):
+    """Top-k selection over ``n`` values arriving ``fold`` per beat.
+
+    ``dtype`` is the value type: ``INT(bits)`` (signed accumulators) or ``UINT(bits)``.
+    Ports: ``i`` carries ``fold·dtype.bits`` bits, ``o`` carries ``idx_bits =
+    max(1, ⌈log2 n⌉)`` bits (``LayerInfo.out_dtype.bits``).
+    """
+
+    def __init__(self, n: int, fold: int, k: int, dtype: DataType) -> None:
+        if n < 1:
+            raise ValueError(f"n={n} must be ≥ 1")
+        if fold < 1 or n % fold:
+            raise ValueError(f"fold={fold} does not divide n={n}")
+        if not 1 <= k <= n:
+            raise ValueError(f"k={k} must be in 1..n={n}")
+        if dtype.kind not in ("int", "uint"):
+            raise ValueError(f"dtype={dtype} is not supported (INTk accumulators or UINTk)")
+        self.n, self.fold, self.k, self.dtype = n, fold, k, dtype
+        self.idx_bits = max(1, math.ceil(math.log2(n)))
+        super().__init__({"i": In(stream.Signature(unsigned(fold * dtype.bits))),
+                          "o": Out(stream.Signature(unsigned(self.idx_bits)))})
+
+    @classmethod
+    def from_layer(cls, info: LayerInfo) -> TopK:
+        """The top-k of a :class:`~lowbit_hdl.ir.TopK` layer (fold = ``info.in_fold``)."""
+        lay = info.layer
+        if not isinstance(lay, TopKLayer):
+            raise ValueError(f"layer {info.name}: TopK needs a TopK layer, got "
+                             f"{type(lay).__name__}")
+        c, h, w = info.in_shape
+        return cls(c * h * w, info.in_fold, lay.k, info.in_dtype)
+
+    @property
+    def beats(self) -> int:
+        """Input beats per frame: ``n/fold``."""
+        return self.n // self.fold
+
+    @property
+    def lane_len(self) -> int:
+        """Entries kept per lane: ``min(k, n/fold)``."""
+        return min(self.k, self.beats)
+
+    @property
+    def cycles_per_frame(self) -> int:
+        """``max(n/fold, k)``."""
+        return max(self.beats, self.k)
+
+    @property
+    def latency(self) -> int:
+        """F frames take ``F·cycles_per_frame + latency`` cycles: ``min(n/fold, k)``."""
+        return min(self.beats, self.k)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        fold, k, vb, ib = self.fold, self.k, self.dtype.bits, self.idx_bits
+        beats, depth = self.beats, self.lane_len
+        vshape = signed(vb) if self.dtype.kind == "int" else unsigned(vb)
+
+        m.submodules.skid = skid = SkidBuffer(ib)
+        wiring.connect(m, wiring.flipped(self.o), skid.o)
+
+        def entries(prefix):
+            return [[(Signal(name=f"{prefix}{j}_{e}_valid"),
+                      Signal(vshape, name=f"{prefix}{j}_{e}_value"),
+                      Signal(ib, name=f"{prefix}{j}_{e}_index")) for e in range(depth)]
+                    for j in range(fold)]
+
+        acc = entries("acc")  # lists of the frame being read
+        res = entries("res")  # lists of the frame being output
+
+        beat = Signal(range(beats))
+        base = Signal(range(max(2, self.n)))  # beat · fold
+        remaining = Signal(range(k + 1))  # indices of the result bank still to output
+        last_beat = beat == beats - 1
+
+        # output: pop the best head of the result bank, one index per cycle
+        def better(a, b):
+            (av, ax, ai), (bv, bx, bi) = a, b
+            return av & (~bv | (ax > bx) | ((ax == bx) & (ai < bi)))
+
+        tree_nodes = iter(range(1 << 20))
+
+        def best(items):  # items: list of (lane, entry); balanced comparator tree
+            if len(items) == 1:
+                return items[0]
+            half = len(items) // 2
+            (la, a), (lb, b) = best(items[:half]), best(items[half:])
+            t = next(tree_nodes)
+            take_a = Signal(name=f"cmp{t}_take_a")
+            lane = Signal(range(fold), name=f"cmp{t}_lane")
+            ent = (Signal(name=f"cmp{t}_valid"), Signal(vshape, name=f"cmp{t}_value"),
+                   Signal(ib, name=f"cmp{t}_index"))
+            m.d.comb += [take_a.eq(better(a, b)), lane.eq(Mux(take_a, la, lb))]
+            m.d.comb += [ent[q].eq(Mux(take_a, a[q], b[q])) for q in range(3)]
+            return lane, ent
+
+        win_lane, win = best([(j, res[j][0]) for j in range(fold)])
+        pop = (remaining != 0) & skid.i.ready
+        m.d.comb += [skid.i.valid.eq(remaining != 0), skid.i.payload.eq(win[2])]
+
+        # input: a frame's last beat needs the result bank free (or freed this cycle)
+        bank_free = (remaining == 0) | ((remaining == 1) & skid.i.ready)
+        m.d.comb += self.i.ready.eq(~last_beat | bank_free)
+        fire = self.i.valid & self.i.ready
+
+        with m.If(pop):
+            m.d.sync += remaining.eq(remaining - 1)
+            for j in range(fold):
+                with m.If(win_lane == j):
+                    for e in range(depth):
+                        nxt = res[j][e + 1] if e + 1 < depth else None
+                        if nxt is None:
+                            m.d.sync += res[j][e][0].eq(0)
+                        else:
+                            m.d.sync += [res[j][e][q].eq(nxt[q]) for q in range(3)]
+
+        # lanes: parallel insertion of value j of the beat into lane j's sorted list
+        first = beat == 0
+        for j in range(fold):
+            x = Signal(vshape, name=f"x{j}")
+            m.d.comb += x.eq(self.i.payload[j * vb:(j + 1) * vb])
+            idx = base + j
+            cur = [(e[0] & ~first, e[1], e[2]) for e in acc[j]]  # a new frame starts empty
+            gt = [~v | (x > val) for v, val, _ in cur]
+            new = []
+            for e in range(depth):
+                ins_here = gt[e] & (~gt[e - 1] if e else 1)
+                shifted = gt[e - 1] if e else 0
+                nv = Signal(name=f"n{j}_{e}_valid")
+                nx = Signal(vshape, name=f"n{j}_{e}_value")
+                ni = Signal(ib, name=f"n{j}_{e}_index")
+                prev = cur[e - 1] if e else cur[0]
+                m.d.comb += [
+                    nv.eq(Mux(ins_here, 1, Mux(shifted, prev[0], cur[e][0]))),
+                    nx.eq(Mux(ins_here, x, Mux(shifted, prev[1], cur[e][1]))),
+                    ni.eq(Mux(ins_here, idx, Mux(shifted, prev[2], cur[e][2]))),
+                ]
+                new.append((nv, nx, ni))
+            with m.If(fire):
+                for e in range(depth):
+                    with m.If(last_beat):
+                        m.d.sync += [res[j][e][q].eq(new[e][q]) for q in range(3)]
+                        m.d.sync += acc[j][e][0].eq(0)
+                    with m.Else():
+                        m.d.sync += [acc[j][e][q].eq(new[e][q]) for q in range(3)]
+
+        with m.If(fire):
+            m.d.sync += [beat.eq(Mux(last_beat, 0, beat + 1)),
+                         base.eq(Mux(last_beat, 0, base + fold))]
+            with m.If(last_beat):
+                m.d.sync += remaining.eq(k)
+        return m
