@@ -67,3 +67,61 @@ class SumStandIn(wiring.Component):
             out.append(b"".join(((acc + j) & mask).to_bytes(out_beat_bytes, "little")
                                 for j in range(self.out_beats)))
         return np.frombuffer(b"".join(out), np.uint8).reshape(len(out), -1)
+
+
+# -- fallbacks for pipeline stages whose hardware module has not landed yet ------------------
+
+
+class StandInFIFO(wiring.Component):
+    """Amaranth's SyncFIFOBuffered behind the hw library's stream ports ``i``/``o``."""
+
+    def __init__(self, width: int, depth: int) -> None:
+        from amaranth import unsigned
+        from amaranth.lib import stream
+
+        self.width, self.depth = width, max(2, depth)
+        super().__init__({"i": In(stream.Signature(unsigned(width))),
+                          "o": Out(stream.Signature(unsigned(width)))})
+
+    def elaborate(self, platform) -> Module:
+        from amaranth.lib.fifo import SyncFIFOBuffered
+
+        m = Module()
+        m.submodules.q = q = SyncFIFOBuffered(width=self.width, depth=self.depth)
+        m.d.comb += [q.w_data.eq(self.i.payload), q.w_en.eq(self.i.valid),
+                     self.i.ready.eq(q.w_rdy), self.o.payload.eq(q.r_data),
+                     self.o.valid.eq(q.r_rdy), q.r_en.eq(self.o.ready)]
+        return m
+
+
+class StandInDWC(wiring.Component):
+    """``a`` → ``b`` elements of ``w`` bits per beat, through a buffer of ``a + b``
+    elements (element 0 first in both directions)."""
+
+    def __init__(self, w: int, a: int, b: int) -> None:
+        from amaranth import unsigned
+        from amaranth.lib import stream
+
+        self.w, self.a, self.b = w, a, b
+        super().__init__({"i": In(stream.Signature(unsigned(w * a))),
+                          "o": Out(stream.Signature(unsigned(w * b)))})
+
+    def elaborate(self, platform) -> Module:
+        from amaranth import Mux
+
+        m = Module()
+        w, a, b = self.w, self.a, self.b
+        cap = a + b
+        buf = Signal(cap * w)
+        n = Signal(range(cap + 1))
+        give = self.o.valid & self.o.ready
+        take = self.i.valid & self.i.ready
+        kept = Signal(cap * w)
+        left = Signal(range(cap + 1))
+        m.d.comb += [self.o.valid.eq(n >= b), self.o.payload.eq(buf[:b * w]),
+                     self.i.ready.eq(n + a <= cap),
+                     kept.eq(Mux(give, buf >> (b * w), buf)),
+                     left.eq(Mux(give, n - b, n))]
+        m.d.sync += [buf.eq(kept | Mux(take, self.i.payload << (left * w), 0)),
+                     n.eq(left + Mux(take, a, 0))]
+        return m
