@@ -60,6 +60,9 @@ def test_layout_from_another_build(tmp_path):
     bit = board_files(tmp_path / "o", lay, s2mm_tdata_bits=16)
     with pytest.raises(LayoutError, match="S2MM .* 16 bits wide"):
         Accelerator(bit, backend=PynqBackend(fake))
+    bit = board_files(tmp_path / "sg", lay, scatter_gather=True)
+    with pytest.raises(LayoutError, match="scatter-gather mode"):
+        Accelerator(bit, backend=PynqBackend(fake))
     bit = board_files(tmp_path / "d", lay, dma_name="dma")
     with pytest.raises(LayoutError, match="no DMA instance named 'axi_dma_0'.*'dma'"):
         Accelerator(bit, backend=PynqBackend(fake))
@@ -110,6 +113,8 @@ def test_wrong_images(tmp_path):
         acc.execute(np.full((1, 1, 4, 4), 256))
     with pytest.raises(ValueError, match="batch=0"):
         acc.classify(images(2), batch=0)
+    with pytest.raises(ValueError, match="max_batch=0"):
+        _acc(tmp_path / "m", max_batch=0)
 
 
 def test_results(tmp_path):

@@ -180,6 +180,8 @@ class Accelerator:
                  backend: Backend | None = None, *, network: Any = None,
                  dma_name: str | None = None, max_batch: int = 256, per_frame: bool = False,
                  timeout_s: float = 10.0) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch={max_batch} must be ≥ 1")
         self.backend = backend if backend is not None else PynqBackend()
         self.bitfile = Path(bitfile) if bitfile is not None else None
         self.hwh: Path | None = None
@@ -226,8 +228,6 @@ class Accelerator:
                               f"{min(limits)} bytes per transfer: rebuild with a wider DMA "
                               "length register (c_sg_length_width)")
         per_call = max(1, min(limits) // ifb) if limits and not per_frame else max_batch
-        if max_batch < 1:
-            raise ValueError(f"max_batch={max_batch} must be ≥ 1")
         self.max_batch = min(max_batch, per_call)
         self._send = self.backend.allocate(self.framing.send_bytes(self.max_batch))
         self._recv = self.backend.allocate(self.framing.recv_bytes(self.max_batch))
@@ -249,6 +249,10 @@ class Accelerator:
         d, lay = self.dma, self.layout
         if not (d.has_mm2s and d.has_s2mm):
             raise LayoutError(f"{dma_name} needs both MM2S and S2MM channels")
+        if d.scatter_gather or d.micro:
+            mode = "scatter-gather" if d.scatter_gather else "micro"
+            raise LayoutError(f"{dma_name} is in {mode} mode; the runtime drives the AXI DMA "
+                              "in simple mode")
         for what, dma_bits, sl in (("MM2S (input)", d.mm2s_tdata_bits, lay.input),
                                    ("S2MM (output)", d.s2mm_tdata_bits, lay.output)):
             if dma_bits is not None and dma_bits != sl.tdata_bits:

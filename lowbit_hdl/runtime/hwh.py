@@ -121,12 +121,13 @@ def dma_config(path: str | Path, name: str = "axi_dma_0") -> DmaConfig:
 
 def write_test_hwh(path: str | Path, dma_name: str = "axi_dma_0", mm2s_tdata_bits: int = 8,
                    s2mm_tdata_bits: int = 8, sg_length_width: int = 26,
-                   mem_bits: int = 64) -> Path:
+                   mem_bits: int = 64, scatter_gather: bool = False) -> Path:
     """Write a minimal ``.hwh`` with one AXI DMA, shaped like Vivado's (for tests and for
     the fake PYNQ; a real one comes from the Vivado flow)."""
     path = Path(path)
     params = {
-        "C_INCLUDE_SG": 0, "c_include_sg": 0, "c_sg_length_width": sg_length_width,
+        "C_INCLUDE_SG": int(scatter_gather), "c_include_sg": int(scatter_gather),
+        "c_sg_length_width": sg_length_width,
         "C_SG_LENGTH_WIDTH": sg_length_width, "c_include_mm2s": 1, "c_include_s2mm": 1,
         "c_m_axis_mm2s_tdata_width": mm2s_tdata_bits,
         "C_M_AXIS_MM2S_TDATA_WIDTH": mm2s_tdata_bits,
