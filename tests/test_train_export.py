@@ -34,6 +34,16 @@ from lowbit_hdl.train.model import affine_levels, build_model
 from lowbit_hdl.train.quant import ActQuant
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: small tensors gain nothing from more, and a second thread stalls
+    badly when other processes share the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.mark.parametrize("act", [BIPOLAR, UINT(1), UINT(2), UINT(4)])
 def test_thresholds_reproduce_activation_on_whole_range(act):
     rng = np.random.default_rng(1)

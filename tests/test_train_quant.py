@@ -27,6 +27,16 @@ from lowbit_hdl.train.quant import (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: small tensors gain nothing from more, and a second thread stalls
+    badly when other processes share the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _grad(fn, x):
     x = x.clone().requires_grad_(True)
     fn(x).sum().backward()

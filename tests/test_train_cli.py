@@ -1,0 +1,209 @@
+"""Dataset readers, CIFAR augmentation, the ``train`` command (checkpoints, --resume, export,
+torch == golden) and the shipped trained TFC-W1A1."""
+
+# ruff: noqa: E402  (imports follow pytest.importorskip)
+
+from __future__ import annotations
+
+import gzip
+import json
+import pickle
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+datasets = pytest.importorskip("sklearn.datasets")
+
+from lowbit_hdl import golden, netfile
+from lowbit_hdl.cli import main
+from lowbit_hdl.train.data import (
+    dataset_for_shape,
+    load_cifar10,
+    load_dataset,
+    load_mnist,
+    read_idx,
+)
+from lowbit_hdl.train.loop import random_crop_flip
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: small models gain nothing from more, and a second thread stalls
+    badly when other processes share the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def write_idx(path: Path, arr: np.ndarray, gz: bool) -> None:
+    arr = np.asarray(arr, dtype=np.uint8)
+    head = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big")
+                                                     for d in arr.shape)
+    data = head + arr.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        with gzip.open(path.with_name(path.name + ".gz"), "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def fake_mnist(root: Path, n_train: int, n_test: int, gz: bool = True,
+               sub: str = "MNIST/raw") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-format files made of sklearn digits blown up to 28×28 (real, learnable data)."""
+    d = datasets.load_digits()
+    img = np.rint(d.images * (255 / 16)).astype(np.uint8)
+    big = np.kron(img, np.ones((3, 3), dtype=np.uint8))  # 24×24
+    big = np.pad(big, ((0, 0), (2, 2), (2, 2)))
+    y = d.target.astype(np.uint8)
+    folder = root / sub if sub else root
+    write_idx(folder / "train-images-idx3-ubyte", big[:n_train], gz)
+    write_idx(folder / "train-labels-idx1-ubyte", y[:n_train], gz)
+    write_idx(folder / "t10k-images-idx3-ubyte", big[n_train:n_train + n_test], gz)
+    write_idx(folder / "t10k-labels-idx1-ubyte", y[n_train:n_train + n_test], gz)
+    return big, y
+
+
+def test_read_idx_raw_and_gzip(tmp_path):
+    a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    write_idx(tmp_path / "a", a, gz=False)
+    write_idx(tmp_path / "b", a, gz=True)
+    np.testing.assert_array_equal(read_idx(tmp_path / "a"), a)
+    np.testing.assert_array_equal(read_idx(tmp_path / "b.gz"), a)
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="magic"):
+        read_idx(tmp_path / "bad")
+    (tmp_path / "short").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 9, 1, 2]))
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(tmp_path / "short")
+
+
+@pytest.mark.parametrize("gz,sub", [(True, "MNIST/raw"), (False, ""), (True, "raw")])
+def test_load_mnist_layouts(tmp_path, gz, sub):
+    big, y = fake_mnist(tmp_path, 30, 10, gz=gz, sub=sub)
+    ds = load_mnist(tmp_path)
+    assert ds.x_train.shape == (30, 1, 28, 28) and ds.x_train.dtype == np.uint8
+    assert ds.x_test.shape == (10, 1, 28, 28) and ds.y_test.dtype == np.int64
+    np.testing.assert_array_equal(ds.x_test[:, 0], big[30:40])
+    np.testing.assert_array_equal(ds.y_train, y[:30])
+    assert ds.shape == (1, 28, 28) and ds.classes == 10
+
+
+def test_load_fashion_mnist_folder_and_missing_files(tmp_path):
+    fake_mnist(tmp_path, 20, 10, sub="FashionMNIST/raw")
+    assert load_dataset("fashion-mnist", tmp_path).name == "fashion-mnist"
+    with pytest.raises(FileNotFoundError, match="train-images"):
+        load_mnist(tmp_path)
+
+
+def test_load_cifar10_pickles(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rows = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
+        labels = [int(v) for v in rng.integers(0, 10, 4)]
+        rows[name] = (data, labels)
+        with open(folder / name, "wb") as f:  # bytes keys, as the official python2 pickles
+            pickle.dump({b"data": data, b"labels": labels}, f, protocol=2)
+    ds = load_cifar10(tmp_path)
+    assert ds.x_train.shape == (20, 3, 32, 32) and ds.x_test.shape == (4, 3, 32, 32)
+    # R, G, B planes, row-major
+    np.testing.assert_array_equal(ds.x_train[5, 1].ravel(),
+                                  rows["data_batch_2"][0][1, 1024:2048])
+    assert ds.y_test.tolist() == rows["test_batch"][1]
+    assert load_cifar10(folder).x_train.shape == ds.x_train.shape
+    with pytest.raises(FileNotFoundError):
+        load_cifar10(tmp_path / "nothing")
+
+
+def test_dataset_for_shape():
+    assert dataset_for_shape((1, 28, 28)) == "mnist"
+    assert dataset_for_shape((3, 32, 32)) == "cifar10"
+    with pytest.raises(ValueError):
+        dataset_for_shape((3, 224, 224))
+
+
+def test_random_crop_flip_is_a_shifted_or_mirrored_crop():
+    torch.manual_seed(0)
+    x = torch.randint(1, 256, (16, 3, 8, 8)).float()
+    out = random_crop_flip(x, pad=2)
+    assert out.shape == x.shape
+    xp = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    flips = 0
+    for i in range(16):
+        cands = [(xp[i, :, r:r + 8, c:c + 8], f) for r in range(5) for c in range(5)
+                 for f in (False, True)]
+        hits = [f for cand, f in cands if torch.equal(out[i], cand.flip(2) if f else cand)]
+        assert hits, f"image {i} is no crop of its padded original"
+        flips += hits[0]
+    assert 0 < flips < 16
+
+
+def test_train_command_checkpoint_resume_and_export(tmp_path, capsys):
+    data = tmp_path / "data"
+    fake_mnist(data, 500, 200)
+    out = tmp_path / "tfc.npz"
+    summ = tmp_path / "tfc.json"
+    net = str(ROOT / "networks" / "tfc_w1a1.py")
+    base = [net, "--data", str(data), "--out", str(out), "--summary", str(summ),
+            "--threads", "1", "--batch-size", "50", "--device", "cpu"]
+    assert main(["train", *base, "--epochs", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "epoch 1/2" in text and "epoch 2/2" in text
+    assert "decisions identical on 200/200 images" in text
+    ckpt = out.with_suffix(".ckpt.pt")
+    state = torch.load(ckpt, weights_only=True)
+    assert state["epoch"] == 2 and {"model", "optimizer", "scheduler", "best"} <= set(state)
+    # resume: continues with epoch 3 of 3, keeps the history
+    assert main(["train", *base, "--epochs", "3", "--resume"]) == 0
+    text = capsys.readouterr().out
+    assert "resumed from" in text and "after epoch 2" in text
+    assert "epoch 3/3" in text and "epoch 1/3" not in text
+    s = json.loads(summ.read_text())
+    assert [h["epoch"] for h in s["history"]] == [1, 2, 3]
+    assert s["torch_test_acc"] == s["golden_test_acc"] and s["agree"] == 200
+    assert s["golden_test_acc"] > 0.5  # learnable data: well above chance after 3 epochs
+    # the written network is the exported integer model
+    int_net = netfile.load(out)
+    ds = load_mnist(data)
+    pred = golden.forward(int_net, ds.x_test).output[:, 0, 0, 0]
+    assert float((pred == ds.y_test).mean()) == s["golden_test_acc"]
+    # nothing left to train: resume only exports again
+    assert main(["train", *base, "--epochs", "3", "--resume"]) == 0
+    assert not re.search(r"^epoch \d", capsys.readouterr().out, re.M)
+
+
+def test_train_command_rejects_mismatched_dataset(tmp_path, capsys):
+    fake_mnist(tmp_path, 20, 10)
+    net = str(ROOT / "networks" / "cnv_w1a1.py")
+    rc = main(["train", net, "--data", str(tmp_path), "--dataset", "mnist", "--epochs", "1",
+               "--out", str(tmp_path / "x.npz")])
+    assert rc == 2 and "expects" in capsys.readouterr().err
+
+
+def test_cli_module_does_not_import_torch():
+    code = ("import sys, lowbit_hdl.cli, lowbit_hdl.train.cli; "
+            "print('torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=ROOT, check=True)
+    assert r.stdout.strip() == "False"
+
+
+def test_shipped_trained_tfc_classifies_the_sample_images():
+    net = netfile.load_network(ROOT / "networks" / "tfc_w1a1_mnist.py")
+    net.infer(check_params=True)
+    with np.load(ROOT / "networks" / "data" / "mnist_samples.npz") as z:
+        x, y = z["images"], z["labels"]
+    assert x.shape == (100, 1, 28, 28) and x.dtype == np.uint8 and y.shape == (100,)
+    pred = golden.forward(net, x).output[:, 0, 0, 0]
+    assert (pred == y).mean() >= 0.95  # measured 98/100
