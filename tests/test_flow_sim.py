@@ -1,0 +1,108 @@
+"""Whole-network co-simulation: bit-exact outputs against the golden model with random stalls
+at both AXI-Stream ends, measured throughput against the analytic bound, the FIFO depth rule,
+and failures being reported (wrong outputs, a pipeline that stops)."""
+
+import os
+from pathlib import Path
+
+import pytest
+from amaranth import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from flow_helpers import small_cnn
+
+from lowbit_hdl import BIPOLAR, FC, Network
+from lowbit_hdl.cli import main
+from lowbit_hdl.cosim import CosimError
+from lowbit_hdl.flow.plan import plan_network
+from lowbit_hdl.flow.simulate import random_frames, simulate_network
+from lowbit_hdl.flow.top import TOP_NAME, NetworkTop, default_library, elaborate_verilog
+from lowbit_hdl.netfile import load_network
+
+NETWORKS = Path(__file__).resolve().parent.parent / "networks"
+SIM = "icarus"  # compiles in a second: the fast choice for small designs
+
+
+def test_small_cnn_bit_exact_with_stalls():
+    net = small_cnn()
+    res = simulate_network(net, frames=8, simulator=SIM, stall=0.3, seed=5)
+    assert res.ok, res.summary()
+    assert res.outputs.shape == (8, 1, 1, 1)
+    assert set(res.total_cycles) == {"stall 0", "stall 0.3"}
+    # stalls on both sides slow the run down but change nothing else
+    assert res.total_cycles["stall 0.3"] >= res.total_cycles["stall 0"]
+    assert res.cycles_per_frame == pytest.approx(res.analytic_cycles, rel=0.02)
+
+
+def test_tfc_bit_exact_and_rate():
+    net = load_network(NETWORKS / "tfc_w1a1.py", seed=1)
+    res = simulate_network(net, frames=10, simulator=SIM, stall=0.25, seed=2)
+    assert res.ok, res.summary()
+    assert res.analytic_cycles == 64
+    assert res.cycles_per_frame == pytest.approx(64, rel=0.02)
+
+
+def test_fifo_rule_matters():
+    """FC a (512 cycles) feeds FC b, which reads its 16-beat vector in its first of 16 neuron
+    folds: with the rule's 16-beat FIFO a never waits; with 2 entries it does."""
+    net = Network("fifo_rule", (1, 4, 4), [
+        FC("a", 32, pe=1, simd=1), FC("b", 32, pe=2, simd=2),
+        FC("c", 4, act=None, pe=4, simd=32)], BIPOLAR).randomize(1)
+    good = simulate_network(net, 8, SIM, plan=plan_network(net))
+    assert plan_network(net).stage("b_mvtu_fifo").depth == 16
+    small = plan_network(net, fifo_depths={"b_mvtu_fifo": 2})
+    bad = simulate_network(net, 8, SIM, plan=small)
+    assert good.ok and bad.ok
+    assert good.cycles_per_frame == 512
+    assert bad.cycles_per_frame > 1.05 * 512
+
+
+def test_wrong_outputs_are_reported():
+    net = small_cnn(3)
+    other = small_cnn(4)  # same topology, different weights
+    verilog = elaborate_verilog(NetworkTop(other), TOP_NAME)
+    x = random_frames(net, 6, seed=0)
+    res = simulate_network(net, simulator=SIM, images=x, verilog=verilog,
+                           plan=plan_network(net))
+    assert not res.ok and res.mismatched_frames
+    assert "MISMATCH" in res.summary()
+
+
+def test_stopped_pipeline_is_reported():
+    net = small_cnn()
+    lib = dict(default_library())
+    plan = plan_network(net)
+    top = plan.stage("top_topk")
+    lib["topk"] = lambda st, info: _Broken(st.in_width, st.out_width)
+    with pytest.raises(CosimError, match="no AXI-Stream handshake"):
+        simulate_network(net, 3, SIM, plan=plan, library=lib, timeout_cycles=5000)
+    assert top.in_width > top.out_width
+
+
+class _Broken(wiring.Component):
+    """Right port widths, but it swallows its input and never answers."""
+
+    def __init__(self, win: int, wout: int) -> None:
+        super().__init__({"i": In(stream.Signature(win)), "o": Out(stream.Signature(wout))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.d.comb += self.i.ready.eq(1)
+        return m
+
+
+def test_sim_command(capsys):
+    assert main(["sim", str(NETWORKS / "tfc_w1a2.py"), "--frames", "4", "--simulator", SIM,
+                 "--stall", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "all outputs bit-exact" in out and "analytic 64" in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("LOWBIT_SLOW"), reason="set LOWBIT_SLOW=1 (minutes)")
+@pytest.mark.parametrize("name", ["cnv_w1a1", "cnv_w1a2", "cnv_w2a2", "lfc_w1a1"])
+def test_big_networks_verilator(name):
+    net = load_network(NETWORKS / f"{name}.py", seed=0)
+    res = simulate_network(net, frames=10, simulator="verilator", stall=0.3, seed=1)
+    assert res.ok, res.summary()
+    assert res.cycles_per_frame == pytest.approx(res.analytic_cycles, rel=0.02)
