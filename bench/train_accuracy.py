@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 BENCHES = {
     # name: (network file, default epochs, default extra train arguments)
     "lfc": ("networks/lfc_w1a1.py", 40, ["--dropout", "0.2", "--batch-size", "100"]),
-    "cnv": ("networks/cnv_w1a1.py", 200, ["--batch-size", "100", "--lr", "0.005"]),
+    "cnv": ("networks/cnv_w1a1.py", 200, ["--batch-size", "100"]),
 }
 
 
@@ -59,7 +59,7 @@ def run_bench(name: str, args: argparse.Namespace, extra: list[str]) -> int:
         line = (f"| {s['network']} | {s['dataset']} | {s['epochs']} | {s['device']} "
                 f"({s['threads']} threads) | {s['train_seconds'] / 60:.1f} min | "
                 f"{100 * s['torch_test_acc']:.2f}% | {100 * s['golden_test_acc']:.2f}% | "
-                f"{s['agree']}/{s['golden_images']} |")
+                f"{s['agree']}/{s['test_images']} |")
         with open(out_dir / "results.md", "a") as f:
             f.write(line + "\n")
         print(line)
