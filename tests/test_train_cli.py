@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import pickle
 import re
 import subprocess
@@ -28,7 +29,7 @@ from lowbit_hdl.train.data import (
     load_mnist,
     read_idx,
 )
-from lowbit_hdl.train.loop import random_crop_flip
+from lowbit_hdl.train.loop import make_scheduler, random_crop_flip, schedule_factor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,6 +127,22 @@ def test_load_cifar10_pickles(tmp_path):
         load_cifar10(tmp_path / "nothing")
 
 
+def test_schedules_in_closed_form():
+    assert schedule_factor("cosine", 0, 10) == 1.0
+    assert schedule_factor("cosine", 5, 10) == pytest.approx(0.5)
+    assert [schedule_factor("step", e, 8) for e in (0, 3, 4, 5, 6, 7)] == \
+        pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    sched = make_scheduler(opt, "cosine", 4, done=2)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * (1 + math.cos(3 * math.pi / 4)) / 2)
+    with pytest.raises(ValueError):
+        schedule_factor("linear", 0, 3)
+
+
 def test_dataset_for_shape():
     assert dataset_for_shape((1, 28, 28)) == "mnist"
     assert dataset_for_shape((3, 32, 32)) == "cifar10"
@@ -163,12 +180,14 @@ def test_train_command_checkpoint_resume_and_export(tmp_path, capsys):
     assert "decisions identical on 200/200 images" in text
     ckpt = out.with_suffix(".ckpt.pt")
     state = torch.load(ckpt, weights_only=True)
-    assert state["epoch"] == 2 and {"model", "optimizer", "scheduler", "best"} <= set(state)
+    assert state["epoch"] == 2 and {"model", "optimizer", "best", "best_epoch"} <= set(state)
     # resume: continues with epoch 3 of 3, keeps the history
     assert main(["train", *base, "--epochs", "3", "--resume"]) == 0
     text = capsys.readouterr().out
     assert "resumed from" in text and "after epoch 2" in text
     assert "epoch 3/3" in text and "epoch 1/3" not in text
+    # the schedule follows the new total: cosine factor (1 + cos(2π/3)) / 2 = 1/4 of 0.01
+    assert re.search(r"^epoch 3/3 .* lr 2\.50e-03", text, re.M)
     s = json.loads(summ.read_text())
     assert [h["epoch"] for h in s["history"]] == [1, 2, 3]
     assert s["torch_test_acc"] == s["golden_test_acc"] and s["agree"] == 200

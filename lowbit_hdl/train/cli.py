@@ -37,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None, metavar="FILE.pt",
                    help="checkpoint written every epoch (default: <out>.ckpt.pt)")
     p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoint (model, optimizer, schedule, epoch)")
+                   help="continue from the checkpoint (model, optimizer, epoch; the schedule "
+                        "follows --epochs)")
     p.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default 100)")
     p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 0.01)")
     p.add_argument("--schedule", choices=("cosine", "step"), default="cosine",
@@ -131,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
         start, best, best_epoch = state["epoch"], state["best"], state["best_epoch"]
+        sched = make_scheduler(opt, args.schedule, args.epochs, start)
         history = list(state.get("history", []))
         if "rng" in state:
             torch.set_rng_state(state["rng"].cpu())
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
               f"lr {st.lr:.2e}  {st.seconds:6.1f} s", flush=True)
         _save_atomic({"network": net.name, "epoch": st.epoch, "best": best,
                       "best_epoch": best_epoch, "model": model.state_dict(),
-                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                      "optimizer": opt.state_dict(), "schedule": args.schedule,
                       "history": history, "rng": torch.get_rng_state(),
                       "args": {k: v for k, v in vars(args).items()
                                if isinstance(v, (int, float, str, bool, type(None)))}},

@@ -3,6 +3,7 @@ quantization-aware training, evaluation in the exact integer eval mode, and :fun
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,6 +19,7 @@ __all__ = [
     "random_crop_flip",
     "make_optimizer",
     "make_scheduler",
+    "schedule_factor",
     "train_epoch",
     "evaluate",
     "fit",
@@ -77,16 +79,32 @@ def make_optimizer(model: QuantNet, lr: float = 1e-2, weight_decay: float = 0.0
                              {"params": others, "weight_decay": 0.0}], lr=lr)
 
 
-def make_scheduler(opt: torch.optim.Optimizer, kind: str, epochs: int
-                   ) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-epoch schedule: ``"cosine"`` (to 0 over ``epochs``) or ``"step"`` (÷10 at 50 %
-    and 75 % of the epochs)."""
+def schedule_factor(kind: str, epoch: int, epochs: int) -> float:
+    """Learning-rate factor for 0-based ``epoch`` of ``epochs``: ``"cosine"`` is
+    ``(1 + cos(π·epoch/epochs)) / 2``, ``"step"`` divides by 10 at 50 % and 75 %."""
+    epochs = max(1, epochs)
     if kind == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, epochs) / epochs))
     if kind == "step":
-        ms = sorted({max(1, epochs // 2), max(1, 3 * epochs // 4)})
-        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=ms, gamma=0.1)
+        ms = (max(1, epochs // 2), max(1, 3 * epochs // 4))
+        return 0.1 ** sum(epoch >= m for m in ms)
     raise ValueError(f"unknown schedule {kind!r} (cosine or step)")
+
+
+def make_scheduler(opt: torch.optim.Optimizer, kind: str, epochs: int, done: int = 0
+                   ) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-epoch schedule in closed form (:func:`schedule_factor`), stepped once per epoch.
+
+    ``done`` epochs already trained (resuming: after loading the optimizer state) sets the
+    learning rate for epoch ``done + 1``; the schedule depends only on the epoch and the
+    total, so a resumed run continues exactly where it stopped.
+    """
+    schedule_factor(kind, 0, epochs)  # validates kind
+    if done > 0:
+        for g in opt.param_groups:
+            g.setdefault("initial_lr", g["lr"])
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda e: schedule_factor(kind, e, epochs), last_epoch=done - 1)
 
 
 def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
@@ -157,7 +175,7 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
     if opt is None:
         opt = make_optimizer(model, lr, weight_decay)
     if sched is None:
-        sched = make_scheduler(opt, schedule, epochs)
+        sched = make_scheduler(opt, schedule, epochs, start_epoch)
     history = []
     for epoch in range(start_epoch + 1, epochs + 1):
         t0 = time.perf_counter()
