@@ -208,6 +208,9 @@ def test_train_command_rejects_mismatched_dataset(tmp_path, capsys):
     rc = main(["train", net, "--data", str(tmp_path), "--dataset", "mnist", "--epochs", "1",
                "--out", str(tmp_path / "x.npz")])
     assert rc == 2 and "expects" in capsys.readouterr().err
+    rc = main(["train", str(ROOT / "networks" / "tiny_yolo_w1a3.py"), "--data", str(tmp_path),
+               "--epochs", "1", "--out", str(tmp_path / "y.npz")])
+    assert rc == 2 and "no dataset for input shape" in capsys.readouterr().err
 
 
 def test_cli_module_does_not_import_torch():

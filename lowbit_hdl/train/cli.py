@@ -22,7 +22,8 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Register the ``train`` options on ``p``."""
-    p.add_argument("network", help="networks/<net>.py topology (or a saved .npz network)")
+    p.add_argument("network", help="networks/<net>.py topology or saved .npz network (only "
+                   "its layer list is used: training starts from random weights)")
     p.add_argument("--data", required=True, metavar="DIR",
                    help="dataset folder: MNIST IDX files (DIR or DIR/MNIST/raw, raw or .gz) "
                         "or CIFAR-10 pickles (DIR or DIR/cifar-10-batches-py)")
@@ -98,9 +99,13 @@ def run(args: argparse.Namespace) -> int:
     np.random.seed(args.seed)
     net = netfile.load_network(args.network, seed=None)
     infos = net.infer()
-    name = args.dataset if args.dataset != "auto" else dataset_for_shape(net.input_shape)
     t0 = time.perf_counter()
-    ds = load_dataset(name, args.data)
+    try:
+        name = args.dataset if args.dataset != "auto" else dataset_for_shape(net.input_shape)
+        ds = load_dataset(name, args.data)
+    except ValueError as e:
+        print(f"train: {e}", file=sys.stderr)
+        return 2
     if ds.shape != net.input_shape:
         print(f"train: dataset {ds.name} images are {ds.shape}, network {net.name} expects "
               f"{net.input_shape}", file=sys.stderr)
