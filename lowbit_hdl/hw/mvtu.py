@@ -7,19 +7,27 @@ vector arrives as ``SF`` beats of ``SIMD`` elements; it is used directly during 
 kept in an input buffer for the folds ``1 … NF−1``. Output beat ``nf`` carries neurons
 ``nf·PE … nf·PE + PE − 1`` (element ``p`` = neuron ``nf·PE + p``): ``NF`` beats per vector.
 
-Arithmetic (per lane):
+Arithmetic (``mode``); the accumulator works in a domain ``U`` with ``acc = scale·U +
+offset``, and thresholds/raw outputs are converted exactly at build time:
 
-* BIPOLAR weights × BIPOLAR inputs: XNOR, counted by a LUT6 compressor tree
-  (:mod:`.popcount`); the accumulator holds the popcount ``c`` (``acc = 2c − MW``) and the
-  thresholds are converted to the popcount domain at build time (exact).
-* BIPOLAR weights × UINT/INT inputs (or INT weights × BIPOLAR inputs): add/subtract.
-* INTk weights × UINT/INT inputs: multiply-add.
+* ``"xnor"``: BIPOLAR weights × BIPOLAR inputs. XNOR-popcount with a LUT6 compressor tree
+  (:mod:`.popcount`); ``U`` is the popcount, ``acc = 2U − MW``.
+* ``"bits"``: small integer products (at most ``MAX_BIT_PRODUCTS`` one-bit partial products
+  per lane: BIPOLAR × UINT/INT by conditional negation, i.e. add/subtract; INT2 × UINT2 …
+  INT4 × UINT4 multiply-add): every lane becomes a bit matrix summed by the same compressor
+  tree (:mod:`.bitmatrix`); ``U ≥ 0``, ``acc = U + offset``.
+* ``"mul"``: wider products (e.g. INT8 weights × UINT8 pixels): multiply and add with a
+  range-tracked adder tree (:mod:`.addtree`), maps to DSPs.
+
+A BIPOLAR activation is computed without a comparator: each fold's accumulator starts at
+``−T`` (read from a per-PE ROM) and the sign bit is the output. UINTk activations use the
+shared thermometer comparator of :mod:`.threshold`.
 
 Pipeline (one step = one PE×SIMD slice per cycle, no bubbles): issue (counters, memory
-reads) → lanes + adder tree → accumulate → threshold compare into a credit-reserved output
-FIFO (:class:`.credit.CreditFIFO`). Because a slot is reserved before the last step of a
-fold enters the pipeline, the datapath never stalls on the output; ``i.ready`` and
-``o.valid`` depend on registers only.
+reads, operand register) → lanes + compressor/adder tree → accumulate → activation written
+into a credit-reserved output FIFO (:class:`.credit.CreditFIFO`). Because a slot is reserved
+before the last step of a fold enters the pipeline, the datapath never stalls on the
+output; ``i.ready`` and ``o.valid`` depend on registers only.
 
 Timing: with no stalls, ``V`` vectors take ``NF·SF·V + LATENCY`` cycles from the first
 accepted input beat to the last output beat, ``LATENCY = 3``.
@@ -36,6 +44,7 @@ from amaranth.lib.wiring import In, Out
 from ..dtypes import INT, DataType, signed_bits_for_range
 from ..ir import LayerInfo
 from .addtree import fit, sum_tree
+from .bitmatrix import lane_terms, partial_products, sum_terms
 from .credit import CreditFIFO
 from .popcount import xnor_popcount
 from .rom import RAM_STYLES, rom_read
@@ -71,6 +80,9 @@ class MVTU(wiring.Component):
     """
 
     LATENCY = 3
+    #: lanes with at most this many 1-bit partial products use the bit-matrix form
+    #: (LUTs); wider ones (e.g. INT8×UINT8) multiply, which maps to DSPs
+    MAX_BIT_PRODUCTS = 16
 
     def __init__(self, mw: int, mh: int, pe: int, simd: int, weight_dtype: DataType,
                  in_dtype: DataType, weights, thresholds=None, act: DataType | None = None,
@@ -118,6 +130,18 @@ class MVTU(wiring.Component):
         self.out_dtype = act if act is not None else INT(self.acc_bits)
         self.in_bits = in_dtype.bits
         self.out_bits = self.out_dtype.bits
+        # accumulation domain: acc = scale·U + offset, U in [u_lo, u_hi]
+        if self.binary:
+            self.mode, self.scale, self.offset = "xnor", 2, -mw
+            self.u_range = (0, mw)
+        elif partial_products(weight_dtype, in_dtype) <= self.MAX_BIT_PRODUCTS:
+            c = lane_terms(Signal(in_dtype.bits), in_dtype, Signal(weight_dtype.bits),
+                           weight_dtype)[1]
+            self.mode, self.scale, self.offset = "bits", 1, mw * c
+            self.u_range = (self.acc_min - self.offset, self.acc_max - self.offset)
+        else:
+            self.mode, self.scale, self.offset = "mul", 1, 0
+            self.u_range = (self.acc_min, self.acc_max)
         super().__init__({
             "i": In(stream.Signature(unsigned(simd * self.in_bits))),
             "o": Out(stream.Signature(unsigned(pe * self.out_bits))),
@@ -175,17 +199,22 @@ class MVTU(wiring.Component):
         return wv * xv
 
     def _reduce(self, m: Module, x: Value, w: Value, p: int) -> tuple[Value, int, int]:
-        """Sum of one PE's SIMD lanes: ``(value, lo, hi)``."""
+        """One step of one PE in the accumulation domain ``U``: ``(value, lo, hi)``."""
         simd = self.simd
-        if self.binary:
+        if self.mode == "xnor":
             return xnor_popcount(m, x, w, name=f"pc{p}"), 0, simd
         xb, wb = self.in_bits, self.weight_dtype.bits
         lo, hi = self.lane_range
-        lanes = []
-        for s in range(simd):
-            v = self._lane(x[s * xb:(s + 1) * xb], w[s * wb:(s + 1) * wb])
-            lanes.append((fit(v, lo, hi), lo, hi))
-        return sum_tree(lanes)
+        lanes = [(x[s * xb:(s + 1) * xb], w[s * wb:(s + 1) * wb]) for s in range(simd)]
+        if self.mode == "bits":
+            terms, c = [], 0
+            for xs, ws in lanes:
+                t, c = lane_terms(xs, self.in_dtype, ws, self.weight_dtype)
+                terms += t
+            ulo, uhi = simd * (lo - c), simd * (hi - c)
+            return fit(sum_terms(m, terms, name=f"bm{p}"), ulo, uhi), ulo, uhi
+        prods = [(fit(self._lane(xs, ws), lo, hi), lo, hi) for xs, ws in lanes]
+        return sum_tree(prods)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -242,16 +271,11 @@ class MVTU(wiring.Component):
         v2, first2, last2 = Signal(), Signal(), Signal()
         nf2 = Signal(range(nf))
         m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), nf2.eq(nf1)]
-        if self.binary:
-            acc_lo, acc_hi = 0, self.mw  # popcount domain
-        else:
-            acc_lo, acc_hi = self.acc_min, self.acc_max
+        acc_lo, acc_hi = self.u_range
         t = None
         if self.act is not None:
-            t = self.thresholds
-            if self.binary:
-                # acc ≥ T  ⟺  2c − MW ≥ T  ⟺  c ≥ ceil((T + MW) / 2)
-                t = -((-(t + self.mw)) // 2)
+            # acc ≥ T  ⟺  scale·U + offset ≥ T  ⟺  U ≥ ceil((T − offset) / scale)
+            t = -((-(self.thresholds - self.offset)) // self.scale)
             t = clip_thresholds(t, acc_lo, acc_hi)
         # BIPOLAR activation: the accumulator starts each fold at −T and the sign bit is the
         # comparison (no comparator); otherwise it starts at 0.
@@ -288,11 +312,13 @@ class MVTU(wiring.Component):
         outs = []
         if self.act is None:
             for acc in accs:
-                if self.binary:
-                    twice = Cat(Const(0, 1), acc, Const(0, 1)).as_signed()  # 2c ≥ 0
-                    outs.append((twice - self.mw)[:self.acc_bits])
+                if self.mode == "xnor":
+                    u = Cat(Const(0, 1), acc, Const(0, 1)).as_signed()  # 2U, U ≥ 0
+                elif self.mode == "bits":
+                    u = Cat(acc, Const(0, 1)).as_signed()  # U ≥ 0
                 else:
-                    outs.append(acc[:self.acc_bits])
+                    u = acc
+                outs.append((u + self.offset)[:self.acc_bits])
         elif preload:
             outs = [~acc[-1] for acc in accs]
         else:

@@ -1,0 +1,125 @@
+"""Small integer dot products as bit matrices, summed by the LUT6 compressor tree.
+
+Every operand is a signed sum of its bits (``UINTk``: ``Σ x_j 2^j``; ``INTk``: the top bit
+weighs ``−2^(k−1)``; BIPOLAR: ``2·x_0 − 1``), so a lane product expands into partial
+products ``±2^e · (x_i ∧ w_j)`` plus single-bit and constant terms. A negative term
+``−2^e·t`` is rewritten as ``2^e·(1 − t) − 2^e`` (Baugh-Wooley), which leaves only positive
+bits and one build-time constant per lane: ``Σ lanes = U + const`` with ``U ≥ 0`` the sum of
+the bit matrix.
+
+Two-input partial products of the same column are counted three at a time by six-input
+functions (the AND/NAND is fused into the counter LUTs, as the XNOR is for bipolar lanes),
+everything else goes straight into :func:`.popcount.compress_columns`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from amaranth.hdl import Module, Value
+
+from ..dtypes import DataType
+from .popcount import compress_columns, lut_function
+
+__all__ = ["operand_bits", "lane_terms", "partial_products", "sum_terms"]
+
+Term = tuple[int, tuple[Value, ...], str, bool]  # (column, inputs, "bit"/"and"/"xnor", inv)
+
+
+def operand_bits(dt: DataType) -> tuple[list[tuple[int, int]], int]:
+    """``dt`` values as ``Σ weight·bit + const``: ``([(bit index, signed weight)], const)``."""
+    if dt.is_bipolar:
+        return [(0, 2)], -1
+    if dt.kind == "uint":
+        return [(j, 1 << j) for j in range(dt.bits)], 0
+    return ([(j, 1 << j) for j in range(dt.bits - 1)] + [(dt.bits - 1, -(1 << (dt.bits - 1)))],
+            0)
+
+
+def partial_products(wdt: DataType, xdt: DataType) -> int:
+    """Two-input terms per lane (the cost driver of the bit-matrix form)."""
+    if wdt.is_bipolar != xdt.is_bipolar:
+        return (xdt if wdt.is_bipolar else wdt).bits
+    return len(operand_bits(wdt)[0]) * len(operand_bits(xdt)[0])
+
+
+def lane_terms(x: Value, xdt: DataType, w: Value, wdt: DataType) -> tuple[list[Term], int]:
+    """Bit-matrix terms and constant of one lane product ``w · x`` (encoded bits)."""
+    terms: list[Term] = []
+    const = 0
+
+    def add(k: int, inputs: tuple[Value, ...], op: str) -> None:
+        nonlocal const
+        e = abs(k).bit_length() - 1
+        if k > 0:
+            terms.append((e, inputs, op, False))
+        else:
+            terms.append((e, inputs, op, True))
+            const += k
+
+    if wdt.is_bipolar != xdt.is_bipolar:
+        # conditional negation: with t_j = XNOR(y_j, b), Σ c_j t_j is y for b = 1 and
+        # S − y for b = 0 (S = Σ c_j), so b ? y : −y = Σ c_j t_j − S + S·b
+        b, (y, ydt) = (w[0], (x, xdt)) if wdt.is_bipolar else (x[0], (w, wdt))
+        ys, _ = operand_bits(ydt)
+        s = sum(c for _, c in ys)
+        for j, c in ys:
+            add(c, (y[j], b), "xnor")
+        const -= s
+        if s > 0:  # S·b = 2^k·b − b  (S = 2^k − 1)
+            add(s + 1, (b,), "bit")
+            add(-1, (b,), "bit")
+        else:  # S = −1
+            add(-1, (b,), "bit")
+        return terms, const
+
+    xs, a = operand_bits(xdt)
+    ws, b = operand_bits(wdt)
+    const = a * b
+    for i, ka in xs:
+        for j, kb in ws:
+            add(ka * kb, (x[i], w[j]), "and")
+    if b:
+        for i, ka in xs:
+            add(ka * b, (x[i],), "bit")
+    if a:
+        for j, kb in ws:
+            add(kb * a, (w[j],), "bit")
+    return terms, const
+
+
+def sum_terms(m: Module, terms: Sequence[Term], name: str = "bm") -> Value:
+    """Unsigned sum of the bit-matrix ``terms`` (each ``2^column · (inputs ANDed, optionally
+    inverted)``)."""
+    cols: dict[int, list[Value]] = defaultdict(list)
+    pairs: dict[int, list[Term]] = defaultdict(list)
+    for term in terms:
+        col, inputs, op, inv = term
+        if op == "bit":
+            cols[col].append(~inputs[0] if inv else inputs[0])
+        else:
+            pairs[col].append(term)
+    for col, plist in pairs.items():
+        for g in range(0, len(plist), 3):
+            chunk = plist[g:g + 3]
+            if len(chunk) == 1:
+                _, (p, q), op, inv = chunk[0]
+                v = (p & q) if op == "and" else ~(p ^ q)
+                cols[col].append(~v if inv else v)
+                continue
+            ins = [bit for _, inputs, _, _ in chunk for bit in inputs]
+            ops = [(op == "xnor", inv) for _, _, op, inv in chunk]
+
+            def fn(v: int, ops: list[tuple[bool, bool]] = ops) -> int:
+                total = 0
+                for t, (xnor, inv) in enumerate(ops):
+                    p, q = (v >> (2 * t)) & 1, (v >> (2 * t + 1)) & 1
+                    total += (int(p == q) if xnor else (p & q)) ^ int(inv)
+                return total
+
+            outs = lut_function(m, ins, fn, len(chunk).bit_length(), name=f"{name}_c{col}g{g}")
+            for j, o in enumerate(outs):
+                cols[col + j].append(o)
+    width = max(cols) + 1 if cols else 1
+    return compress_columns(m, [cols.get(c, []) for c in range(width)], name=name)
