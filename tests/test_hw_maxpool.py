@@ -7,6 +7,8 @@ per cycle and exact cycle counts), and constructor checks."""
 # elaborated)
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ from lowbit_hdl.ir import Conv, Network
 from lowbit_hdl.ir import MaxPool as MaxPoolLayer
 from lowbit_hdl.tb import pack
 from sim.runner import simulators
-from sim.streamcheck import phase, simulate_streams
+from sim.streamcheck import phase, run_amaranth, simulate_streams
 
 SIMS = simulators()
 
@@ -56,6 +58,25 @@ def build_case(name: str):
 @pytest.mark.parametrize("sim", SIMS)
 def test_maxpool_cosim(sim):
     simulate_streams({n: build_case(n) for n in CONFIGS}, "maxpool_bundle", sim)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_maxpool_random_configs(seed):
+    """Random small configurations in Amaranth's simulator (kernel 1, stride > kernel, 1-pixel
+    images, PE = 1 … C)."""
+    rng = random.Random(seed)
+    while True:
+        c, h, w = rng.choice([1, 2, 4]), rng.randint(1, 7), rng.randint(1, 7)
+        k, s = rng.randint(1, 4), rng.randint(1, 3)
+        if k <= min(h, w):
+            break
+    pe = rng.choice([d for d in range(1, c + 1) if c % d == 0])
+    dt = [BIPOLAR, UINT(1), UINT(3), UINT(2)][seed % 4]
+    x = dt.decode(np.random.default_rng(seed).integers(0, 1 << dt.bits, size=(2, h, w, c)))
+    ins = [pack(v, dt.bits) for v in dt.encode(x).reshape(-1, pe)]
+    expect = [pack(v, dt.bits) for v in dt.encode(maxpool(x, k, s)).reshape(-1, pe)]
+    got = run_amaranth(MaxPool((c, h, w), k, s, pe, dt), ins, len(expect), 0.3, seed)
+    assert got == expect, f"C,H,W={c, h, w} k={k} s={s} PE={pe} {dt}"
 
 
 def test_figures():

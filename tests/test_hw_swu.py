@@ -7,6 +7,8 @@ cycle counts), the control model's row sizing, and constructor checks."""
 # elaborated)
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 
@@ -17,7 +19,7 @@ from lowbit_hdl.hw.swu import SlidingWindow, _fallback_rows, _Geometry, _min_row
 from lowbit_hdl.ir import Conv, MaxPool, Network
 from lowbit_hdl.tb import pack
 from sim.runner import simulators
-from sim.streamcheck import phase, simulate_streams
+from sim.streamcheck import phase, run_amaranth, simulate_streams
 
 SIMS = simulators()
 
@@ -87,6 +89,28 @@ def build_case(name: str):
 @pytest.mark.parametrize("sim", SIMS)
 def test_swu_cosim(sim):
     simulate_streams({n: build_case(n) for n in CONFIGS}, "swu_bundle", sim)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_swu_random_configs(seed):
+    """Random small (also degenerate) configurations in Amaranth's simulator: 1-pixel rows,
+    kernels wider than the image, windows entirely in padding, stride > K, fewer rows."""
+    rng = random.Random(seed)
+    while True:
+        c, h, w = rng.choice([1, 2, 3, 4]), rng.randint(1, 6), rng.randint(1, 6)
+        k, s, p = rng.randint(1, 4), rng.randint(1, 3), rng.randint(0, 2)
+        if k <= h + 2 * p and k <= w + 2 * p:
+            break
+    simd = rng.choice([d for d in range(1, c + 1) if c % d == 0])
+    eb = rng.randint(1, 3)
+    pad = rng.randrange(1 << eb)
+    rows = rng.choice([None, None, min(k, h)])
+    unit = SlidingWindow((c, h, w), k, s, p, pad, simd, eb, rows=rows)
+    x = np.random.default_rng(seed).integers(0, 1 << eb, size=(2, h, w, c))
+    ins = [pack(v, eb) for v in x.reshape(-1, simd)]
+    expect = [pack(v, eb) for v in im2col(x, k, s, p, pad).reshape(-1, simd)]
+    got = run_amaranth(unit, ins, len(expect), stall=0.3, seed=seed)
+    assert got == expect, f"C,H,W={c, h, w} K={k} s={s} p={p} SIMD={simd} rows={unit.rows}"
 
 
 def test_rows_and_buffer_sizes():

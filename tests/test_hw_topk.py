@@ -7,6 +7,8 @@ exact cycle counts), and constructor checks."""
 # elaborated)
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ from lowbit_hdl.ir import FC, Network
 from lowbit_hdl.ir import TopK as TopKLayer
 from lowbit_hdl.tb import pack
 from sim.runner import simulators
-from sim.streamcheck import phase, simulate_streams
+from sim.streamcheck import phase, run_amaranth, simulate_streams
 
 SIMS = simulators()
 
@@ -52,6 +54,23 @@ def build_case(name: str):
 @pytest.mark.parametrize("sim", SIMS)
 def test_topk_cosim(sim):
     simulate_streams({n: build_case(n) for n in CONFIGS}, "topk_bundle", sim)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_topk_random_configs(seed):
+    """Random small configurations in Amaranth's simulator, half of them with values in
+    {0, 1} (ties everywhere)."""
+    rng = random.Random(seed)
+    fold = rng.randint(1, 6)
+    n = fold * rng.randint(1, 6)
+    k = rng.randint(1, n)
+    dt = [INT(4), UINT(3), INT(2), UINT(1)][seed % 4]
+    lo, hi = (0, 1) if seed % 2 else (dt.min, dt.max)
+    x = np.random.default_rng(seed).integers(lo, hi + 1, size=(3, n))
+    ins = [pack(v, dt.bits) for v in dt.encode(x).reshape(-1, fold)]
+    expect = [int(v) for v in topk(x, k).reshape(-1)]
+    got = run_amaranth(TopK(n, fold, k, dt), ins, len(expect), 0.3, seed)
+    assert got == expect, f"n={n} fold={fold} k={k} {dt}"
 
 
 def test_figures():

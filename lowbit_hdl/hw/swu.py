@@ -14,9 +14,9 @@ frames) lives in slot ``g mod R``. Padding is generated on the read side and nev
 Control
 -------
 * The writer accepts input row ``g`` (in the reader's frame numbering) while
-  ``g < lo + R``, ``lo`` being the oldest row the reader still needs
-  (``max(oh·stride − padding, 0)`` of the output row being emitted); it may run one frame ahead
-  of the reader, so frame ``n+1`` is read while frame ``n``'s last rows are emitted.
+  ``g < lo + R``, ``lo`` being the oldest row the reader still needs (``oh·stride −
+  padding`` of the output row being emitted, clamped to ``0 … H``); it may run one frame
+  ahead of the reader, so frame ``n+1`` is read while frame ``n``'s last rows are emitted.
 * The reader emits a beat when it is a pad beat or its pixel's channels were written (a
   lexicographic compare of (row, column, channel group) with the writer's position). It runs
   at one beat per cycle whenever the consumer is ready.
@@ -103,7 +103,7 @@ def schedule(g: _Geometry, rows: int, frames: int) -> tuple[int, list[int]] | No
         if cyc > limit:
             return None
         row0 = oh * s - p
-        lo = row0 if row0 > 0 else 0
+        lo = min(max(row0, 0), h)  # rows of the next frame count from h
         iready = wframes < frames and d != 2 and d * h + wr < lo + rows
         row = row0 + kh
         col = ow * s - p + kw
@@ -339,7 +339,8 @@ class SlidingWindow(wiring.Component):
         rb = Signal(range(depth), name="r_rb", init=r0_init)  # slot(row)·W·C/SIMD
 
         # ---- writer: accept while the slot's previous row is no longer needed ----------------
-        lo = Mux(row0 < 0, 0, row0)
+        # oldest row still needed (rows past the frame: all padding; the next frame starts at H)
+        lo = Mux(row0 < 0, 0, Mux(row0 > h, h, row0))
         d_rows = Signal(signed(max(row0.shape().width, (2 * h).bit_length() + 2) + 2))
         with m.Switch(d):
             for dv in (-1, 0, 1, 2):

