@@ -77,6 +77,15 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
         "synth": synth or {},
         "notes": list(plan.notes),
     }
+    if synth and synth.get("stages"):
+        layer_of = {st.name: st.layer or "(io)" for st in plan.stages}
+        by_layer: dict[str, Resources] = {}
+        for name, r in synth["stages"].items():
+            key = layer_of.get(name, "(io)")
+            by_layer[key] = by_layer.get(key, Resources()) + Resources(**r)
+        rep["synth"]["layers"] = {k: v.to_dict() for k, v in sorted(by_layer.items())}
+        for lay in layers:
+            lay["synth"] = by_layer.get(lay["name"], Resources()).to_dict()
     if synth and "lut" in synth:
         luts = synth["lut"]
         rep["synth"]["fit"] = fit_check(Resources(synth["lut"], synth["ff"], synth["bram36"],
@@ -90,8 +99,18 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
 
 def format_report(rep: dict[str, Any]) -> str:
     """The readable table printed at the end of a build."""
+    syn_layers = (rep.get("synth") or {}).get("layers")
     head = ["layer", "kind", "in C×H×W", "out C×H×W", "in", "W", "out", "PE", "SIMD",
             "cycles", "weights", "thresh", "LUT", "FF", "BRAM36", "DSP"]
+    if syn_layers:
+        head += ["syn LUT", "syn FF", "syn BRAM", "syn DSP"]
+
+    def syn_cells(r: dict | None) -> list[str]:
+        if not syn_layers:
+            return []
+        r = r or {"lut": 0, "ff": 0, "bram36": 0, "dsp": 0}
+        return [f"{r['lut']:,}", f"{r['ff']:,}", f"{r['bram36']:g}", str(r["dsp"])]
+
     rows = []
     perf = rep["performance"]
     for lay in rep["layers"]:
@@ -105,11 +124,12 @@ def format_report(rep: dict[str, Any]) -> str:
             _bits(lay["weight_bits"]) if mvtu else "-",
             _bits(lay["threshold_bits"]) if mvtu else "-",
             f"{e['lut']:,}", f"{e['ff']:,}", f"{e['bram36']:g}", str(e["dsp"]),
-        ])
+        ] + syn_cells(lay.get("synth")))
     io = rep["estimate"]["layers"].get("(io)")
     if io:
         rows.append(["(io/fifo)", "", "", "", "", "", "", "", "", "", "", "",
-                     f"{io['lut']:,}", f"{io['ff']:,}", f"{io['bram36']:g}", str(io["dsp"])])
+                     f"{io['lut']:,}", f"{io['ff']:,}", f"{io['bram36']:g}", str(io["dsp"])]
+                    + syn_cells((syn_layers or {}).get("(io)")))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
 
     def line(cells: list[str]) -> str:

@@ -43,6 +43,8 @@ __all__ = [
 #: (depth, width) of one 18-Kbit block RAM in simple dual-port mode
 BRAM18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
 DISTRIBUTED_MAX_BITS = 4096
+#: lanes with more 1-bit partial products than this multiply on DSPs (lowbit_hdl.hw.mvtu)
+MAX_BIT_PRODUCTS = 16
 
 
 @dataclass
@@ -126,11 +128,11 @@ def _dot_luts(simd: int, wbits: int, abits: int, wbipolar: bool, abipolar: bool)
     if wbipolar:  # conditional negate + adder tree of abits-wide operands
         tree = (abits + 1) * simd + (simd - 1) * log2_ceil(simd) // 2
         return tree, 0
-    if wbits * abits >= 32:  # wide products go to DSP slices
+    if wbits * abits > MAX_BIT_PRODUCTS:  # wide products go to DSP slices
         return (wbits + abits) * max(0, simd - 1), simd
-    prod = simd * wbits * abits  # LUT multipliers
-    tree = (wbits + abits) * max(0, simd - 1)
-    return prod + tree, 0
+    # narrow products: 1-bit partial products summed by a compressor tree (bit-matrix form)
+    bits = simd * wbits * abits
+    return bits + bits // 2 + (wbits + abits) * log2_ceil(simd), 0
 
 
 def mvtu_resources(info: LayerInfo, pe: int, simd: int) -> Resources:

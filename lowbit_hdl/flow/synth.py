@@ -10,14 +10,15 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .resources import Resources
 
-__all__ = ["SynthResult", "SynthError", "yosys_command", "synthesize", "count_resources"]
+__all__ = ["SynthResult", "SynthError", "yosys_command", "synthesize", "count_resources",
+           "hierarchical_cells", "per_instance"]
 
 #: LUTs taken by each LUT-RAM / shift-register primitive
 LUTRAM_LUTS = {
@@ -46,11 +47,13 @@ class SynthResult:
     cells: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     yosys: str = ""
+    instances: dict[str, Resources] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {**self.resources.to_dict(), "lut_logic": self.lut_logic,
                 "lut_memory": self.lut_memory, "cells": dict(sorted(self.cells.items())),
-                "seconds": round(self.seconds, 1), "yosys": self.yosys}
+                "seconds": round(self.seconds, 1), "yosys": self.yosys,
+                "stages": {k: v.to_dict() for k, v in sorted(self.instances.items())}}
 
 
 def yosys_command() -> list[str]:
@@ -90,13 +93,45 @@ def count_resources(cells: dict[str, int]) -> tuple[Resources, int, int]:
     return Resources(logic + mem, ff, bram, dsp), logic, mem
 
 
+def hierarchical_cells(modules: dict, name: str, _memo: dict | None = None
+                       ) -> Counter[str]:
+    """Primitive cells of module ``name`` including its submodules (``stat -json`` modules)."""
+    memo = {} if _memo is None else _memo
+    if name in memo:
+        return memo[name]
+    out: Counter[str] = Counter()
+    for cell, n in modules[name].get("num_cells_by_type", {}).items():
+        if cell in modules:
+            for k, v in hierarchical_cells(modules, cell, memo).items():
+                out[k] += v * int(n)
+        else:
+            out[cell] += int(n)
+    memo[name] = out
+    return out
+
+
+def per_instance(modules: dict, top: str) -> dict[str, Resources]:
+    """Resources of each submodule instance of ``top`` (Amaranth names a submodule's Verilog
+    module ``<top>.<instance>``), submodules included."""
+    out = {}
+    memo: dict = {}
+    prefix = f"\\{top}."
+    for name in modules:
+        if name.startswith(prefix) and "." not in name[len(prefix):]:
+            out[name[len(prefix):]] = count_resources(dict(hierarchical_cells(modules, name,
+                                                                              memo)))[0]
+    return out
+
+
 def synthesize(verilog_files: list[Path], top: str, workdir: Path,
                progress: Callable[[str], None] | None = None,
-               timeout: float | None = None) -> SynthResult:
-    """Run ``synth_xilinx -family xc7 -flatten -noiopad`` on the files; return the counts.
+               timeout: float | None = None, flatten: bool = False) -> SynthResult:
+    """Run ``synth_xilinx -family xc7 -noiopad`` on the files; return the counts.
 
-    The sources are copied into ``workdir``; the log goes to ``workdir/yosys.log`` and the
-    cell statistics to ``workdir/yosys_stat.json``.
+    Without ``flatten`` the hierarchy is kept, so :attr:`SynthResult.instances` has the
+    counts of every submodule instance of ``top`` (each pipeline stage). The sources are
+    copied into ``workdir``; the log goes to ``workdir/yosys.log`` (its tail) and the cell
+    statistics to ``workdir/yosys_stat.json``.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -108,8 +143,9 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
             shutil.copyfile(f, dst)
         names.append(dst.name)
     reads = " ".join(f'"{n}"' for n in names)
-    script = (f"read_verilog -sv {reads}; synth_xilinx -family xc7 -flatten -noiopad "
-              f"-top {top}; tee -q -o yosys_stat.json stat -json")
+    script = (f"read_verilog -sv {reads}; synth_xilinx -family xc7 "
+              f"{'-flatten ' if flatten else ''}-noiopad -top {top}; "
+              "tee -q -o yosys_stat.json stat -json")
     log = workdir / "yosys.log"
     cmd = yosys_command() + ["-q", "-l", log.name, "-p", script]
     t0 = time.monotonic()
@@ -133,4 +169,5 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
     design = data.get("design") or next(iter(data["modules"].values()))
     cells = {str(k): int(v) for k, v in design.get("num_cells_by_type", {}).items()}
     res, logic, mem = count_resources(cells)
-    return SynthResult(res, logic, mem, cells, seconds, str(data.get("creator", "")))
+    inst = {} if flatten else per_instance(data["modules"], top)
+    return SynthResult(res, logic, mem, cells, seconds, str(data.get("creator", "")), inst)
