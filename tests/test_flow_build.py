@@ -145,3 +145,27 @@ def test_synth(built, tmp_path):
     assert res.resources.bram36 == 0 and res.resources.dsp <= 4 * 3
     assert "Yosys" in res.yosys
     assert (tmp_path / "s" / "yosys_stat.json").exists()
+
+
+def test_cli_target_fps_and_budget(tmp_path, capsys):
+    save(tiny_fc_net(), tmp_path / "tiny_fc.npz")
+    assert main(["build", str(tmp_path / "tiny_fc.npz"), "--out", str(tmp_path / "a"),
+                 "--target-fps", "2e6", "--no-lint"]) == 0
+    out = capsys.readouterr().out
+    assert "folding: auto (target 2e+06 frames/s)" in out
+    rep = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert rep["performance"]["fps"] >= 2e6 and rep["auto_folding"]["met"]
+    assert json.loads((tmp_path / "a" / "folding.json").read_text()) == rep["folding"]
+    # the written folding file reproduces the design
+    assert main(["build", str(tmp_path / "tiny_fc.npz"), "--out", str(tmp_path / "b"),
+                 "--folding", str(tmp_path / "a" / "folding.json"), "--no-lint"]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "a" / "rtl" / "lowbit_top.v").read_text() == (
+        tmp_path / "b" / "rtl" / "lowbit_top.v").read_text()
+    assert main(["build", str(tmp_path / "tiny_fc.npz"), "--out", str(tmp_path / "c"),
+                 "--lut-budget", "1500", "--no-lint"]) == 0
+    rep = json.loads((tmp_path / "c" / "report.json").read_text())
+    assert rep["estimate"]["total"]["lut"] <= 1500
+    assert "budget 1,500 LUT" in rep["folding_source"]
+    assert main(["build", str(tmp_path / "tiny_fc.npz"), "--part", "xc7k325t"]) == 2
+    assert "unknown part" in capsys.readouterr().err
