@@ -11,7 +11,6 @@ is exercised too.
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import subprocess
 import tempfile
@@ -167,8 +166,3 @@ def dry_run(script: Path, board_parts: str = "", timeout: float = 60.0) -> TclRu
         calls = [_parse_tcl_list(line) for line in log.read_text().splitlines() if line]
         produced = sorted(p.name for p in copy.iterdir() if p.name not in before)
     return TclRun(calls, proc.stdout, produced)
-
-
-def shell_quote(args: list[str]) -> str:
-    """Shell-style rendering of a recorded call (for messages)."""
-    return " ".join(shlex.quote(a) for a in args)
