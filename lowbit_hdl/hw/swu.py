@@ -283,7 +283,10 @@ class SlidingWindow(wiring.Component):
     @cached_property
     def latency(self) -> int:
         """Cycles beyond ``F·cycles_per_frame`` from the first accepted input beat to the last
-        output beat of F ≥ 2 back-to-back frames (no stalls); from :func:`schedule`."""
+        output beat of F ≥ 2 back-to-back frames (no stalls); from :func:`schedule`.
+
+        Constant for the default ``rows``; with fewer rows every frame takes a little longer
+        than ``cycles_per_frame`` and this is the excess of three frames."""
         res = schedule(self._g, self.rows, 3)
         if res is None:  # pragma: no cover - rows ≥ min(K, H) never deadlocks
             raise RuntimeError("sliding-window schedule deadlocked")
