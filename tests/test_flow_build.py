@@ -11,7 +11,7 @@ from flow_helpers import small_cnn, tiny_fc_net
 from lowbit_hdl import FC, UINT, Network, TopK
 from lowbit_hdl.cli import main
 from lowbit_hdl.flow.build import LINT_WAIVERS, build, write_npz_deterministic
-from lowbit_hdl.flow.report import format_report
+from lowbit_hdl.flow.report import format_report, make_report
 from lowbit_hdl.flow.synth import count_resources, synthesize
 from lowbit_hdl.flow.top import TOP_NAME
 from lowbit_hdl.netfile import load, save
@@ -138,13 +138,23 @@ def test_count_resources():
     assert (res.lut, res.ff, res.bram36, res.dsp) == (27, 8, 3.5, 4)
 
 
-def test_synth(built, tmp_path):
-    res = synthesize([built.out_dir / "rtl" / f"{TOP_NAME}.v"], TOP_NAME, tmp_path / "s")
-    assert res.resources.lut > 50 and res.resources.ff > 50
-    # c0's INT2 × UINT8 products may go to DSP slices (one per PE·SIMD lane at most)
-    assert res.resources.bram36 == 0 and res.resources.dsp <= 4 * 3
-    assert "Yosys" in res.yosys
+def test_synth(tmp_path):
+    """Yosys on a small design: totals, and per-stage counts that add up to them."""
+    res = build(tiny_fc_net(), tmp_path / "t", lint=False, check_tcl=False, progress=None)
+    syn = synthesize([tmp_path / "t" / "rtl" / f"{TOP_NAME}.v"], TOP_NAME, tmp_path / "s")
+    assert syn.resources.lut > 50 and syn.resources.ff > 50
+    assert syn.resources.bram36 == 0 and syn.resources.dsp == 0
+    assert "Yosys" in syn.yosys
+    assert set(syn.instances) == {s.name for s in res.plan.stages}
+    assert sum(r.lut for r in syn.instances.values()) <= syn.resources.lut
+    assert sum(r.ff for r in syn.instances.values()) <= syn.resources.ff
     assert (tmp_path / "s" / "yosys_stat.json").exists()
+    assert not (tmp_path / "s" / f"{TOP_NAME}.v").exists()  # the sandbox copy is removed
+    rep = make_report(res.plan, res.estimate, synth=syn.to_dict())
+    assert set(rep["synth"]["layers"]) == {"fc0", "fc1", "fc2", "(io)"}
+    assert rep["layers"][0]["synth"]["lut"] == rep["synth"]["layers"]["fc0"]["lut"]
+    text = format_report(rep)
+    assert "syn LUT" in text and "yosys synth_xilinx:" in text and "frames/s per kLUT" in text
 
 
 def test_cli_target_fps_and_budget(tmp_path, capsys):
