@@ -131,9 +131,17 @@ def test_bram_packing():
     assert bram18_count(32, 18432) == 36  # 512×36 stacked 36 deep
     assert bram18_count(9, 2048) == 1
     assert memory_resources(64, 1) == Resources()  # constants
-    assert memory_resources(8, 64).bram36 == 0 and memory_resources(8, 64).lut == 8
+    # RAMs: LUT-RAM up to 64 words (RAM64M: 3 bits in 4 LUTs; RAM32M: 6 bits), else BRAM
+    assert memory_resources(8, 64) == Resources(lut=12, ff=8)
+    assert memory_resources(12, 32) == Resources(lut=8, ff=12)
+    assert memory_resources(8, 65) == Resources(bram36=0.5)
     assert memory_resources(64, 1024).bram36 == 2.0
     assert memory_resources(64, 1024, "distributed").bram36 == 0
+    # ROMs: logic when small or shallow (about one LUT per bit per 16 words), else BRAM
+    assert memory_resources(32, 144, rom=True) == Resources(lut=32 * 9, ff=32)
+    assert memory_resources(32, 288, rom=True) == Resources(bram36=0.5)
+    assert memory_resources(1, 1024, rom=True) == Resources(lut=64, ff=1)
+    assert memory_resources(32, 144, "block", rom=True) == Resources(bram36=0.5)
 
 
 def test_fit_check_reserves_shell():

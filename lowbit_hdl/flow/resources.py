@@ -42,7 +42,13 @@ __all__ = [
 
 #: (depth, width) of one 18-Kbit block RAM in simple dual-port mode
 BRAM18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
-DISTRIBUTED_MAX_BITS = 4096
+#: read-only memories synthesis turns into logic: up to this many bits at any depth, …
+ROM_LOGIC_MAX_BITS = 1024
+#: … or up to this many bits when at most this deep (deeper ones go to block RAM)
+ROM_LOGIC_MAX_BITS_SHALLOW = 8192
+ROM_LOGIC_MAX_DEPTH = 256
+#: RAMs (with a write port) this deep or shallower go to LUT-RAM, deeper ones to block RAM
+LUTRAM_MAX_DEPTH = 64
 #: lanes with more 1-bit partial products than this multiply on DSPs (lowbit_hdl.hw.mvtu)
 MAX_BIT_PRODUCTS = 16
 
@@ -107,24 +113,40 @@ def bram18_count(width: int, depth: int) -> int:
     return int(best)
 
 
-def memory_resources(width: int, depth: int, style: str = "auto") -> Resources:
-    """Resources of one ``depth × width`` memory (see the module docstring)."""
+def memory_resources(width: int, depth: int, style: str = "auto", rom: bool = False
+                     ) -> Resources:
+    """Resources of one ``depth × width`` memory (see the module docstring).
+
+    ``rom``: read-only (weights, thresholds), which synthesis may turn into logic; else a
+    RAM with a write port (line buffers, FIFOs), which goes to LUT-RAM or block RAM.
+    """
     if width <= 0 or depth <= 0:
         return Resources()
     if depth == 1:
         return Resources()  # constants: folded into the logic that reads them
     bits = width * depth
-    if style == "distributed" or (style != "block" and (depth <= 64
-                                                         or bits <= DISTRIBUTED_MAX_BITS)):
-        return Resources(lut=width * ceil_div(depth, 64), ff=width)
-    return Resources(bram36=bram18_count(width, depth) / 2, ff=width)
+    bram = Resources(bram36=bram18_count(width, depth) / 2)
+    if style == "block":
+        return bram
+    if rom:
+        if style == "distributed" or bits <= ROM_LOGIC_MAX_BITS or (
+                depth <= ROM_LOGIC_MAX_DEPTH and bits <= ROM_LOGIC_MAX_BITS_SHALLOW):
+            # a ROM in LUTs (about one LUT per bit per 16 words) and its read register
+            return Resources(lut=width * max(1, round(depth / 16)), ff=width)
+        return bram
+    if style == "distributed" or depth <= LUTRAM_MAX_DEPTH:
+        # RAM32M: 6 bits × 32 words in 4 LUTs; RAM64M: 3 bits × 64 words in 4 LUTs
+        lut = 4 * ceil_div(width, 6) if depth <= 32 else \
+            4 * ceil_div(width, 3) * ceil_div(depth, 64)
+        return Resources(lut=lut, ff=width)
+    return bram
 
 
 def _dot_luts(simd: int, wbits: int, abits: int, wbipolar: bool, abipolar: bool) -> tuple[
         int, int]:
     """LUTs and DSPs of one PE's SIMD-wide dot product and adder tree."""
-    if wbipolar and abipolar:  # XNOR + popcount: about one LUT per input bit
-        return simd + 2 * log2_ceil(simd + 1), 0
+    if wbipolar and abipolar:  # XNOR + popcount compressor tree: about two LUTs per lane
+        return 2 * simd + 2 * log2_ceil(simd + 1), 0
     if wbipolar:  # conditional negate + adder tree of abits-wide operands
         tree = (abits + 1) * simd + (simd - 1) * log2_ceil(simd) // 2
         return tree, 0
@@ -145,17 +167,27 @@ def mvtu_resources(info: LayerInfo, pe: int, simd: int) -> Resources:
     t = info.n_thresholds
     thr_cmp = t * ceil_div(acc, 2) + (a.bits if t > 1 else 0)  # comparators + count
     per_pe_lut = dot + acc + thr_cmp
-    per_pe_ff = acc + 2 * (log2_ceil(simd) + a.bits + w.bits) + max(1, info.out_dtype.bits)
+    per_pe_ff = 2 * acc + max(1, info.out_dtype.bits) + 4  # partial sum, accumulator, out
     ctrl = 40 + 2 * (log2_ceil(nf) + log2_ceil(sf) + log2_ceil(info.vectors))
     res = Resources(lut=ctrl + pe * per_pe_lut, ff=ctrl + pe * per_pe_ff, dsp=pe * dsp)
     style = lay.ram_style
     for _ in range(pe):  # one weight and one threshold memory per PE (lowbit_hdl.hw.mvtu)
-        res += memory_resources(simd * w.bits, nf * sf, style)
+        res += memory_resources(simd * w.bits, nf * sf, style, rom=True)
         if t:
-            res += memory_resources(t * acc, nf)
+            res += memory_resources(t * acc, nf, rom=True)
     if nf > 1 and sf > 1:  # input vector buffer reused across the neuron folds
         res += memory_resources(simd * a.bits, sf)
     return res
+
+
+def _swu_rows(lay: Conv, h: int) -> int:
+    """Row slots of the sliding window's buffer (as :mod:`lowbit_hdl.hw.swu` sizes them)."""
+    k, s, p = lay.kernel, lay.stride, lay.padding
+    if s == 1:
+        rows = k if 2 * p >= k - 1 else 2 * k - 1
+    else:
+        rows = k + s
+    return max(min(k, h), rows)
 
 
 def _swu_resources(info: LayerInfo, stage: Stage) -> Resources:
@@ -163,12 +195,11 @@ def _swu_resources(info: LayerInfo, stage: Stage) -> Resources:
     assert isinstance(lay, Conv)
     c, h, w = info.in_shape
     k, simd, bits = lay.kernel, lay.simd, info.in_dtype.bits
-    wp = w + 2 * lay.padding
-    depth = k * wp * c // simd  # K padded rows of the input
+    depth = _swu_rows(lay, h) * w * c // simd
     mem = memory_resources(simd * bits, depth)
-    counters = 6 * log2_ceil(max(wp, h + 2 * lay.padding, k, c // simd + 1))
+    counters = 6 * log2_ceil(max(w + 2 * lay.padding, h + 2 * lay.padding, k, c // simd + 1))
     return mem + Resources(lut=60 + 2 * counters + simd * bits,
-                           ff=40 + counters + 2 * simd * bits)
+                           ff=20 + counters + simd * bits)
 
 
 def stage_resources(stage: Stage, info: LayerInfo | None) -> Resources:
@@ -184,15 +215,15 @@ def stage_resources(stage: Stage, info: LayerInfo | None) -> Resources:
         c, h, w = info.in_shape
         _, _, ow = info.out_shape
         pe, bits = stage.in_elems, stage.in_bits
-        mem = memory_resources(pe * bits, ow * c // pe)
-        return mem + Resources(lut=40 + 2 * pe * bits, ff=40 + 2 * pe * bits)
+        mem = memory_resources(pe * bits, ow * c // pe, "distributed")
+        return mem + Resources(lut=40 + 2 * pe * bits, ff=16 + pe * bits // 8)
     if stage.kind == "topk":
         assert info is not None
         k = info.layer.k
         idx = log2_ceil(info.in_shape[0] * info.in_shape[1] * info.in_shape[2])
         fold, bits = stage.in_elems, stage.in_bits
-        return Resources(lut=30 + (fold + 1) * k * (bits + idx),
-                         ff=30 + k * (bits + idx) + fold * bits)
+        return Resources(lut=30 + 2 * (fold + 1) * k * (bits + idx),
+                         ff=30 + 2 * k * (bits + idx) + fold * bits)
     if stage.kind == "fifo":
         width, depth = stage.in_width, stage.depth
         ptr = log2_ceil(depth + 1)
