@@ -59,20 +59,10 @@ def images(n: int, seed: int = 0) -> np.ndarray:
 
 
 def hw_library() -> dict:
-    """The build flow's module library; stages whose module has not landed in
-    ``lowbit_hdl.hw`` yet (FIFO, width converter) use behavioural stand-ins."""
-    from importlib.util import find_spec
-
-    from runtime_standin import StandInDWC, StandInFIFO
-
+    """The build flow's module library (lowbit_hdl.hw)."""
     from lowbit_hdl.flow.top import default_library
 
-    lib = default_library()
-    if find_spec("lowbit_hdl.hw.fifo") is None:
-        lib["fifo"] = lambda st, info: StandInFIFO(st.in_width, st.depth)
-    if find_spec("lowbit_hdl.hw.dwc") is None:
-        lib["dwc"] = lambda st, info: StandInDWC(st.in_bits, st.in_elems, st.out_elems)
-    return lib
+    return default_library()
 
 
 def scores_net(seed: int = 0) -> Network:
