@@ -147,9 +147,8 @@ def _dot_luts(simd: int, wbits: int, abits: int, wbipolar: bool, abipolar: bool)
     """LUTs and DSPs of one PE's SIMD-wide dot product and adder tree."""
     if wbipolar and abipolar:  # XNOR + popcount compressor tree: about two LUTs per lane
         return 2 * simd + 2 * log2_ceil(simd + 1), 0
-    if wbipolar:  # conditional negate + adder tree of abits-wide operands
-        tree = (abits + 1) * simd + (simd - 1) * log2_ceil(simd) // 2
-        return tree, 0
+    if wbipolar:  # conditional negate (XOR, carry-in) per lane + adder tree
+        return simd * (abits + 1) + (simd - 1) * (abits + log2_ceil(simd) // 2), 0
     if wbits * abits > MAX_BIT_PRODUCTS:  # wide products go to DSP slices
         return (wbits + abits) * max(0, simd - 1), simd
     # narrow products: 1-bit partial products summed by a compressor tree (bit-matrix form)
@@ -202,6 +201,25 @@ def _swu_resources(info: LayerInfo, stage: Stage) -> Resources:
                            ff=20 + counters + simd * bits)
 
 
+def _mux_luts(n: int) -> int:
+    """LUT6s per bit of an ``n``-way multiplexer (a LUT6 selects among four)."""
+    return 0 if n <= 1 else ceil_div(n, 4)
+
+
+def _dwc_resources(a: int, b: int, bits: int) -> Resources:
+    """Width converter ``a → b`` elements as :mod:`lowbit_hdl.hw.dwc` builds it: a circular
+    buffer of ``B`` elements (a multiple of the wider side, ≥ a + b + min(a, b) − 1); a buffer
+    slot is written from ``a / gcd(a, B)`` input positions, an output element read from
+    ``B / gcd(B, b)`` slots."""
+    if a == b:
+        return Resources()
+    big, small = max(a, b), min(a, b)
+    slots = ceil_div(a + b + small - 1, big) * big
+    lut = slots * bits * _mux_luts(a // math.gcd(a, slots)) \
+        + b * bits * _mux_luts(slots // math.gcd(slots, b)) + 20
+    return Resources(lut=lut, ff=slots * bits + 2 * log2_ceil(slots))
+
+
 def stage_resources(stage: Stage, info: LayerInfo | None) -> Resources:
     """Estimate of one planned stage."""
     if stage.kind == "mvtu":
@@ -232,9 +250,7 @@ def stage_resources(stage: Stage, info: LayerInfo | None) -> Resources:
         mem = memory_resources(width, depth, stage.ram_style)
         return mem + Resources(lut=10 + 3 * ptr, ff=3 * ptr + 2)
     if stage.kind == "dwc":
-        a, b, bits = stage.in_elems, stage.out_elems, stage.in_bits
-        buf = (a + b - math.gcd(a, b)) * bits
-        return Resources(lut=20 + buf + 2 * log2_ceil(a + b), ff=buf + 2 * log2_ceil(a + b))
+        return _dwc_resources(stage.in_elems, stage.out_elems, stage.in_bits)
     raise ValueError(f"unknown stage kind {stage.kind!r}")
 
 
