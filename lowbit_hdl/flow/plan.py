@@ -55,8 +55,9 @@ __all__ = [
 DMA_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
 #: names of the block-design cells the Vivado flow creates (the runtime looks them up)
 IP_NAMES = {"dma": "axi_dma_0", "accelerator": "lowbit_accel_0", "ps": "processing_system7_0"}
-#: FIFOs up to this many bits go to distributed RAM (LUTRAM/SRL), larger ones to block RAM
+#: FIFOs up to this many bits or words go to distributed RAM (LUT-RAM), others to block RAM
 FIFO_DISTRIBUTED_MAX_BITS = 4096
+FIFO_DISTRIBUTED_MAX_DEPTH = 64
 #: FIFO depth floor: two entries decouple ready paths and let a stage run at one beat/cycle
 FIFO_MIN_DEPTH = 2
 #: the output FIFO holds one output frame (so the DMA's gaps between transfers do not stall
@@ -194,8 +195,10 @@ def choose_input_elems(frame_elems: int, bits: int, first_fold: int, bottleneck:
 
 
 def fifo_ram_style(width: int, depth: int) -> str:
-    """``distributed`` for small FIFOs (≤ 4 Kbit), ``block`` otherwise."""
-    return "distributed" if width * depth <= FIFO_DISTRIBUTED_MAX_BITS else "block"
+    """``distributed`` (LUT-RAM) for shallow (≤ 64 words) or small (≤ 4 Kbit) FIFOs, where a
+    few LUTs per bit beat block RAM halves that would mostly sit empty; ``block`` otherwise."""
+    small = depth <= FIFO_DISTRIBUTED_MAX_DEPTH or width * depth <= FIFO_DISTRIBUTED_MAX_BITS
+    return "distributed" if small else "block"
 
 
 def fifo_depth(info: LayerInfo | None, consumer: str, beats_in: int) -> tuple[int, str]:
