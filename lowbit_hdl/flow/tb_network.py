@@ -49,11 +49,13 @@ async def _source(dut, words: list[int], per_frame: int, stall: float, rng: rand
     tdata, tvalid, tready, tlast = (dut.s_axis__tdata, dut.s_axis__tvalid,
                                     dut.s_axis__tready, dut.s_axis__tlast)
     i, n = 0, len(words)
+    pending = False  # AXI-Stream: once tvalid is high it stays high until the handshake
     while i < n:
         await RisingEdge(dut.clk)
-        if stall and rng.random() < stall:
+        if not pending and stall and rng.random() < stall:
             tvalid.value = 0
             continue
+        pending = True
         tvalid.value = 1
         tdata.value = words[i]
         tlast.value = int((i + 1) % per_frame == 0)
@@ -66,6 +68,7 @@ async def _source(dut, words: list[int], per_frame: int, stall: float, rng: rand
             continue
         stamps.append(_cycle())
         dog.kick()
+        pending = False
         i += 1
     await RisingEdge(dut.clk)
     tvalid.value = 0
