@@ -31,10 +31,21 @@ def built(tmp_path_factory):
     return _build(tmp_path_factory.mktemp("b") / "tiny_fc")
 
 
+def _all_files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
 def test_files(built):
     out = built.out_dir
-    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == FILES
-    assert sorted(str(p.relative_to(out)) for p in built.files) == FILES
+    files = _all_files(out)
+    assert [f for f in files if not f.startswith("deploy/")] == FILES
+    assert sorted(str(p.relative_to(out)) for p in built.files) == files
+    # the deployment bundle, with the build's layout.json (ip_names kept)
+    for f in ("run.py", "validate.py", "layout.json", "samples.npz", "small_cnn.npz",
+              "lowbit_runtime/__init__.py", "lowbit_runtime/layout.py"):
+        assert f"deploy/{f}" in files, f
+    assert (out / "deploy" / "layout.json").read_text() == (out / "layout.json").read_text()
+    assert "deployment bundle: deploy/" in format_report(built.report)
     # the network files reload to the same parameters
     net = load(out / "small_cnn.npz")
     for a, b in zip(net.layers, built.network.layers, strict=True):
@@ -46,7 +57,9 @@ def test_files(built):
 
 def test_deterministic(built, tmp_path):
     again = _build(tmp_path / "again")
-    for f in FILES:
+    files = _all_files(built.out_dir)
+    assert files == _all_files(again.out_dir)
+    for f in files:
         assert filecmp.cmp(built.out_dir / f, again.out_dir / f, shallow=False), f
 
 
@@ -179,3 +192,16 @@ def test_cli_target_fps_and_budget(tmp_path, capsys):
     assert "budget 1,500 LUT" in rep["folding_source"]
     assert main(["build", str(tmp_path / "tiny_fc.npz"), "--part", "xc7k325t"]) == 2
     assert "unknown part" in capsys.readouterr().err
+
+
+def test_default_samples():
+    from pathlib import Path
+
+    from lowbit_hdl.flow.build import default_samples
+    from lowbit_hdl.netfile import load_network
+
+    nets = Path(__file__).resolve().parent.parent / "networks"
+    tfc = load_network(nets / "tfc_w1a1.py", seed=None)
+    assert default_samples(tfc, nets / "tfc_w1a1.py") == nets / "data" / "mnist_samples.npz"
+    assert default_samples(tfc, None) is None
+    assert default_samples(small_cnn(), nets / "cnv_w1a1.py") is None

@@ -16,6 +16,7 @@ Output folder (every file deterministic: the same inputs give byte-identical fil
     network.json           the network description
     source/<file>.py       the topology file the build was started from, if any
     synth/                 Yosys log and statistics (--synth)
+    deploy/                the deployment bundle for the board (lowbit_hdl.runtime.bundle)
 
 Designs that do not fit the part (by the analytic estimate) get everything but ``rtl/`` and
 ``vivado/``: elaborating e.g. the 50-Mbit weights of an ImageNet network into Verilog would
@@ -60,6 +61,8 @@ __all__ = [
     "lint_waiver_file",
     "LINT_WAIVERS",
     "write_npz_deterministic",
+    "normalize_zip",
+    "default_samples",
 ]
 
 #: Verilator -Wall warnings waived for the generated Verilog, and why. All of them are about
@@ -103,21 +106,33 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def write_npz_deterministic(net: Network, path: Path) -> Path:
-    """:func:`lowbit_hdl.netfile.save` with fixed zip timestamps (byte-identical output)."""
+def normalize_zip(path: Path) -> Path:
+    """Rewrite a zip file (``.npz``) with sorted entries and fixed timestamps, so the same
+    contents always give the same bytes."""
     path = Path(path)
     buf = io.BytesIO()
-    tmp = path.with_suffix(".tmp.npz")
-    netfile.save(net, tmp)
-    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
         for name in sorted(src.namelist()):
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             dst.writestr(info, src.read(name))
-    tmp.unlink()
     path.write_bytes(buf.getvalue())
     return path
+
+
+def write_npz_deterministic(net: Network, path: Path) -> Path:
+    """:func:`lowbit_hdl.netfile.save` with fixed zip timestamps (byte-identical output)."""
+    return normalize_zip(netfile.save(net, path))
+
+
+def default_samples(net: Network, source: Path | None) -> Path | None:
+    """Sample images for the deployment bundle when none are given: the MNIST samples next
+    to the topology (``<folder>/data/mnist_samples.npz``) for 1×28×28 inputs."""
+    if source is None or tuple(net.input_shape) != (1, 28, 28):
+        return None
+    path = Path(source).resolve().parent / "data" / "mnist_samples.npz"
+    return path if path.exists() else None
 
 
 def choose_folding(net: Network, *, folding: Folding | None = None,
@@ -182,10 +197,14 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
           bram36_budget: float | None = None, synth: bool = False,
           source: Path | None = None, force_rtl: bool = False, lint: bool = True,
           check_tcl: bool = True, vivado_jobs: int = 4, library: dict | None = None,
+          deploy: bool = True, samples: str | Path | None = None, sample_count: int = 100,
           progress: Progress | None = _stderr_progress) -> BuildResult:
     """Build ``net`` (parameters attached) into ``out_dir``; see the module docstring.
 
     ``library`` replaces stage constructors (see :class:`~lowbit_hdl.flow.top.NetworkTop`).
+    ``deploy`` writes the deployment bundle (``deploy/``, see
+    :func:`lowbit_hdl.runtime.bundle.write_deploy_bundle`) with ``sample_count`` images from
+    ``samples`` (a test-set file; default :func:`default_samples`, else random images).
     """
     say = progress or (lambda _msg: None)
     out = Path(out_dir)
@@ -292,6 +311,22 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
     lay_json = layout.to_json()
     lay_json["ip_names"] = dict(IP_NAMES)
     wrote(out / "layout.json").write_text(json.dumps(lay_json, indent=2, sort_keys=True) + "\n")
+    if deploy and rtl_written:
+        from ..runtime.bundle import write_deploy_bundle
+
+        say("writing the deployment bundle (deploy/)")
+        if samples is None:
+            samples = default_samples(net, source)
+        bundle = write_deploy_bundle(out, net, layout, samples=samples,
+                                     sample_count=sample_count,
+                                     bitfile=out / f"{net.name}.bit")
+        for p in sorted(bundle.rglob("*")):
+            if p.is_file():
+                if p.suffix == ".npz":
+                    normalize_zip(p)
+                wrote(p)
+        rtl_info["deploy"] = {"folder": "deploy", "samples": Path(samples).name if samples
+                              else f"{sample_count} random images"}
     rep = make_report(plan, est, part=part, folding=get_folding(net),
                       folding_source=folding_source, synth=synth_info, rtl=rtl_info,
                       extra={"auto_folding": auto} if auto else None)

@@ -42,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force-rtl", action="store_true",
                    help="write RTL and Vivado files even when the design does not fit")
     p.add_argument("--no-lint", action="store_true", help="skip the Verilator lint")
+    p.add_argument("--samples", type=Path, default=None,
+                   help="test-set file whose first images go into the deployment bundle "
+                        "(default: networks/data/mnist_samples.npz for 1×28×28 inputs, "
+                        "else random images)")
+    p.add_argument("--no-deploy", action="store_true",
+                   help="do not write the deployment bundle (deploy/)")
     p.add_argument("--jobs", type=int, default=4, help="Vivado jobs in the generated Tcl")
 
 
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                 target_fps=args.target_fps, lut_budget=args.lut_budget,
                 bram36_budget=args.bram_budget, synth=args.synth,
                 source=Path(args.network), force_rtl=args.force_rtl, lint=not args.no_lint,
-                vivado_jobs=args.jobs)
+                vivado_jobs=args.jobs, deploy=not args.no_deploy, samples=args.samples)
     print(format_report(res.report))
     print(f"\nwrote {len(res.files)} files to {res.out_dir}/"
           + ("" if res.rtl_written else " (no RTL: see above)"))

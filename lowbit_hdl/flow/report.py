@@ -185,6 +185,9 @@ def format_report(rep: dict[str, Any]) -> str:
         out.append(f"RTL: not generated — {rtl['skipped']}")
     if rtl.get("lint"):
         out.append(f"lint: {rtl['lint']}")
+    if rtl.get("deploy"):
+        out.append(f"deployment bundle: {rtl['deploy']['folder']}/ (samples: "
+                   f"{rtl['deploy']['samples']})")
     for n in rep.get("notes", []):
         out.append(f"note: {n}")
     return "\n".join(out)
