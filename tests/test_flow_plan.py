@@ -101,8 +101,13 @@ def test_axi_widths():
     assert choose_input_elems(784, 8, 49, 64) == (16, "")
     # CNV: SIMD=3; one byte per beat is compatible (3 % 1 == 0) and fast enough
     assert choose_input_elems(3072, 8, 3, 32768) == (1, "")
-    e, note = choose_input_elems(784, 8, 49, 10)
-    assert e == 16 and "input-bound" in note
+    # no exact width keeps up with 10 cycles: 98 elements zero-padded to 1024 bits (8 beats)
+    assert choose_input_elems(784, 8, 49, 10) == (98, "")
+    e, note = choose_input_elems(784, 8, 49, 5)  # 112 per beat is the most that fits
+    assert e == 112 and "input-bound: 7 input beats" in note
+    # 324 one-bit elements: no power-of-two count divides them, so beats are padded
+    assert choose_input_elems(324, 1, 2, 1000) == (1, "")  # 324 one-bit beats ≤ 1000 / 2
+    assert choose_input_elems(324, 1, 4, 100) == (12, "")  # 27 beats; 4 per beat: 81 > 50
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

@@ -106,3 +106,21 @@ def test_big_networks_verilator(name):
     res = simulate_network(net, frames=10, simulator="verilator", stall=0.3, seed=1)
     assert res.ok, res.summary()
     assert res.cycles_per_frame == pytest.approx(res.analytic_cycles, rel=0.02)
+
+
+def test_other_shapes():
+    """Stride 2, a max-pool with its own PE (a converter in front of it), BIPOLAR input with
+    -1 padding, and an activated FC output (scores, no top-k)."""
+    from lowbit_hdl import UINT, Conv, MaxPool
+
+    net = Network("odd", (4, 9, 9), [
+        Conv("c0", 6, 3, stride=2, padding=1, pe=3, simd=2, act=UINT(2)),
+        MaxPool("p0", 2, stride=1, pe=2),
+        FC("f0", 4, act=UINT(2), pe=2, simd=8),
+    ], BIPOLAR).randomize(2)
+    plan = plan_network(net)
+    assert "p0_pool_dwc" in [s.name for s in plan.stages]
+    assert plan.output_kind == "scores"
+    res = simulate_network(net, 6, SIM, stall=0.3, seed=3)
+    assert res.ok, res.summary()
+    assert res.cycles_per_frame == pytest.approx(res.analytic_cycles, rel=0.02)

@@ -18,9 +18,10 @@ consumer sized by the FIFO depth rule (:func:`fifo_depth`).
 AXI-Stream widths. ``tdata`` widths are those the AXI DMA supports (8…1024 bits, powers of
 two), so the DMA can be configured to match without a converter:
 
-* input: ``E`` elements per beat with ``E·bits`` such a width and ``E`` dividing the frame
-  elements; preference (first that exists): ``E`` equal to the first stage's input fold
-  (no converter); the smallest ``E`` that is a multiple or divisor of that fold with at most
+* input: ``E`` elements per beat, ``E`` dividing the frame elements, ``E·bits`` such a width
+  (or, when no such ``E`` divides the frame, zero-padded up to one); preference (first that
+  exists): ``E`` equal to the first stage's input fold when that is a legal width (no
+  converter); the smallest ``E`` that is a multiple or divisor of that fold with at most
   half the bottleneck cycles of beats per frame (leaves room for DMA bubbles); the smallest
   ``E`` with at most the bottleneck cycles of beats; the widest ``E`` (the input then limits
   the frame rate, and the plan says so).
@@ -174,23 +175,32 @@ def axi_width(bits: int) -> int:
 
 def choose_input_elems(frame_elems: int, bits: int, first_fold: int, bottleneck: int
                        ) -> tuple[int, str]:
-    """Elements per input beat (see the module docstring) and a note when input-bound."""
-    cands = [w // bits for w in DMA_WIDTHS if w % bits == 0 and frame_elems % (w // bits) == 0
-             and w // bits >= 1]
-    if not cands:
-        raise ValueError(f"no AXI-Stream width of 8..1024 bits packs whole {bits}-bit elements "
-                         f"evenly into a {frame_elems}-element frame")
-    if first_fold in cands and frame_elems // first_fold <= bottleneck:
+    """Elements per input beat (see the module docstring) and a note when input-bound.
+
+    Widths that the elements fill exactly are preferred; when none divides the frame (e.g.
+    324 one-bit elements), beats are zero-padded up to the next DMA width.
+    """
+    exact = [w // bits for w in DMA_WIDTHS if w % bits == 0 and frame_elems % (w // bits) == 0]
+    padded = [e for e in range(1, DMA_WIDTHS[-1] // bits + 1)
+              if frame_elems % e == 0 and e not in exact]
+    if not exact and not padded:
+        raise ValueError(f"no AXI-Stream beat of at most {DMA_WIDTHS[-1]} bits holds a whole "
+                         f"number of the {frame_elems} {bits}-bit elements of a frame")
+
+    def beats(e: int) -> int:
+        return frame_elems // e
+
+    if first_fold in exact and beats(first_fold) <= bottleneck:
         return first_fold, ""
-    compat = [e for e in cands if e % first_fold == 0 or first_fold % e == 0]
-    for e in compat:
-        if 2 * (frame_elems // e) <= bottleneck:
-            return e, ""
-    for e in cands:
-        if frame_elems // e <= bottleneck:
-            return e, ""
-    e = cands[-1]
-    return e, (f"input-bound: {frame_elems // e} input beats per frame exceed the "
+    for pool in (exact, padded):  # padded beats only when no exact width keeps up
+        for e in pool:
+            if (e % first_fold == 0 or first_fold % e == 0) and 2 * beats(e) <= bottleneck:
+                return e, ""
+        for e in pool:
+            if beats(e) <= bottleneck:
+                return e, ""
+    e = max(exact + padded)
+    return e, (f"input-bound: {beats(e)} input beats per frame exceed the "
                f"{bottleneck} cycles of the slowest layer")
 
 
@@ -253,13 +263,13 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     notes_in = ""
     if input_elems is None:
         input_elems, notes_in = choose_input_elems(frame, in_bits, first.in_fold, bottleneck)
-    elif frame % input_elems or input_elems * in_bits not in DMA_WIDTHS:
+    elif frame % input_elems or input_elems * in_bits > DMA_WIDTHS[-1]:
         raise ValueError(f"input_elems={input_elems}: must divide the {frame} input elements "
-                         f"and make a {DMA_WIDTHS} bit beat")
+                         f"and fit a {DMA_WIDTHS[-1]}-bit beat")
     if notes_in:
         notes.append(notes_in)
     in_layout = StreamLayout(net.input_shape, net.input_dtype.name, input_elems,
-                             input_elems * in_bits)
+                             axi_width(input_elems * in_bits))
 
     cur_elems, cur_bits, cur_frame = input_elems, in_bits, frame
 
