@@ -42,10 +42,9 @@ __all__ = [
 
 #: (depth, width) of one 18-Kbit block RAM in simple dual-port mode
 BRAM18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
-#: read-only memories synthesis turns into logic: up to this many bits at any depth, …
-ROM_LOGIC_MAX_BITS = 1024
-#: … or up to this many bits when at most this deep (deeper ones go to block RAM)
-ROM_LOGIC_MAX_BITS_SHALLOW = 8192
+#: read-only memories synthesis turns into logic: up to this many bits at any depth, or at
+#: most this many words deep at any width (larger ones go to block RAM)
+ROM_LOGIC_MAX_BITS = 4096
 ROM_LOGIC_MAX_DEPTH = 256
 #: RAMs (with a write port) this deep or shallower go to LUT-RAM, deeper ones to block RAM
 LUTRAM_MAX_DEPTH = 64
@@ -129,8 +128,7 @@ def memory_resources(width: int, depth: int, style: str = "auto", rom: bool = Fa
     if style == "block":
         return bram
     if rom:
-        if style == "distributed" or bits <= ROM_LOGIC_MAX_BITS or (
-                depth <= ROM_LOGIC_MAX_DEPTH and bits <= ROM_LOGIC_MAX_BITS_SHALLOW):
+        if style == "distributed" or bits <= ROM_LOGIC_MAX_BITS or depth <= ROM_LOGIC_MAX_DEPTH:
             # a ROM in LUTs (about one LUT per bit per 16 words) and its read register
             return Resources(lut=width * max(1, round(depth / 16)), ff=width)
         return bram
