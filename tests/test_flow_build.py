@@ -205,3 +205,17 @@ def test_default_samples():
     assert default_samples(tfc, nets / "tfc_w1a1.py") == nets / "data" / "mnist_samples.npz"
     assert default_samples(tfc, None) is None
     assert default_samples(small_cnn(), nets / "cnv_w1a1.py") is None
+
+
+def test_yosys_choice(monkeypatch):
+    import shutil
+
+    from lowbit_hdl.flow.synth import SynthError, yosys_command
+
+    monkeypatch.setenv("LOWBIT_YOSYS", "no-such-yosys-binary")
+    with pytest.raises(SynthError, match="not an executable"):
+        yosys_command()
+    monkeypatch.setenv("LOWBIT_YOSYS", "sh")
+    assert yosys_command() == [shutil.which("sh")]
+    monkeypatch.delenv("LOWBIT_YOSYS")
+    assert "yosys" in " ".join(yosys_command())

