@@ -219,3 +219,22 @@ def test_yosys_choice(monkeypatch):
     assert yosys_command() == [shutil.which("sh")]
     monkeypatch.delenv("LOWBIT_YOSYS")
     assert "yosys" in " ".join(yosys_command())
+
+
+def test_near_fit_still_generates_rtl(tmp_path, monkeypatch):
+    """Over the part by less than the estimate's error: RTL is written, the report says the
+    estimate does not fit; clearly over: no RTL."""
+    from lowbit_hdl.flow import resources
+    from lowbit_hdl.flow.plan import plan_network
+    from lowbit_hdl.flow.resources import estimate_plan
+
+    net = tiny_fc_net()
+    need = estimate_plan(plan_network(net)).total.lut + resources.SHELL.lut
+    monkeypatch.setitem(resources.DEVICES, "xc7z020", (int(need / 1.1), 10**6, 10**3, 10**3))
+    res = build(net, tmp_path / "near", lint=False, check_tcl=False, deploy=False,
+                progress=None)
+    assert res.rtl_written and not res.report["fit"]["fits"]
+    monkeypatch.setitem(resources.DEVICES, "xc7z020", (int(need / 1.3), 10**6, 10**3, 10**3))
+    res = build(net, tmp_path / "over", lint=False, check_tcl=False, deploy=False,
+                progress=None)
+    assert not res.rtl_written and "clearly (LUT 13" in res.report["rtl"]["skipped"]

@@ -18,9 +18,11 @@ Output folder (every file deterministic: the same inputs give byte-identical fil
     synth/                 Yosys log and statistics (--synth)
     deploy/                the deployment bundle for the board (lowbit_hdl.runtime.bundle)
 
-Designs that do not fit the part (by the analytic estimate) get everything but ``rtl/`` and
-``vivado/``: elaborating e.g. the 50-Mbit weights of an ImageNet network into Verilog would
-take long and produce nothing buildable; ``force_rtl`` elaborates them anyway.
+Designs clearly over the part (analytic estimate plus shell above the part by more than the
+estimate's error, :data:`ESTIMATE_MARGIN`) get everything but ``rtl/``, ``vivado/`` and
+``deploy/``: elaborating e.g. the 80-Mbit weights of an ImageNet network into Verilog would
+take long and produce nothing buildable; ``force_rtl`` elaborates them anyway. Designs near
+the limit are generated, and the report says whether the estimate fits (``--synth`` tells).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import netfile
-from ..ir import Network, NetworkError
+from ..ir import Network
 from .folding import (
     Folding,
     apply_folding,
@@ -84,6 +86,9 @@ LINT_WAIVERS = {
                       "assignment made before the case statement",
     "ASCRANGE": "zero-width signals (e.g. Signal(range(1))) are declared [-1:0] and unused",
 }
+
+#: a resource over the part by more than this factor (estimate + shell) skips the RTL
+ESTIMATE_MARGIN = {"lut": 1.25, "ff": 1.25, "bram36": 1.1, "dsp": 1.0}
 
 Progress = Callable[[str], None]
 
@@ -219,7 +224,12 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
         say(f"target not met by layers {', '.join(auto['unmet_layers'])} (fully parallel)")
     plan = plan_network(net, clock_mhz)
     est = estimate_plan(plan)
-    fits = fit_check(est.total, device)["fits"]
+    fit = fit_check(est.total, device)
+    fits = fit["fits"]
+    # the estimate is good to about ±20 % in LUTs: only designs clearly over the part skip
+    # the RTL (elaborating e.g. 80 Mbit of ImageNet weights takes long and fits nothing)
+    clearly_over = [k for k, m in ESTIMATE_MARGIN.items()
+                    if fit["resources"][k]["total"] > m * fit["resources"][k]["available"]]
     files: list[Path] = []
 
     def wrote(p: Path) -> Path:
@@ -238,7 +248,10 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
     rtl_info: dict = {}
     rtl_written = False
     synth_info: dict = {}
-    if fits or force_rtl:
+    if not fits and not clearly_over:
+        say("the estimate is over the part by less than its error margin: generating the RTL "
+            "anyway; check with --synth")
+    if not clearly_over or force_rtl:
         rtl = out / "rtl"
         rtl.mkdir(exist_ok=True)
         say(f"elaborating {len(plan.stages)} stages of {net.name} to Verilog")
@@ -299,9 +312,11 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
                 synth_info = {"error": str(e)}
                 say(f"synthesis failed: {str(e).splitlines()[0]}")
     else:
-        why = (f"the design does not fit {part} by the analytic estimate "
-               f"({est.total.lut:,} LUT, {est.total.bram36:g} BRAM36 + shell); "
-               "RTL and Vivado files were not generated (force with --force-rtl)")
+        over = ", ".join(f"{k.upper()} {fit['resources'][k]['percent']:g}%"
+                         for k in clearly_over)
+        why = (f"the design does not fit {part} by the analytic estimate, clearly ({over} "
+               f"with the shell); RTL and Vivado files were not generated (force with "
+               "--force-rtl)")
         rtl_info = {"skipped": why}
         say(why)
         if synth:
@@ -332,15 +347,3 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
                       extra={"auto_folding": auto} if auto else None)
     wrote(out / "report.json").write_text(json.dumps(rep, indent=2, sort_keys=True) + "\n")
     return BuildResult(out, net, plan, est, rep, rtl_written, files, timings)
-
-
-def load_and_build(path: str | Path, out_dir: str | Path | None = None, *, seed: int = 0,
-                   **kwargs) -> BuildResult:
-    """Load ``networks/<net>.py`` (random parameters from ``seed`` if it has none) or a saved
-    ``.npz`` and :func:`build` it (default folder ``build/<net>``)."""
-    net = netfile.load_network(path, seed=seed)
-    if out_dir is None:
-        out_dir = Path("build") / net.name
-    if any(getattr(lay, "weights", 1) is None for lay in net.layers):
-        raise NetworkError(f"network {net.name}: parameters missing")
-    return build(net, out_dir, source=Path(path), **kwargs)

@@ -143,8 +143,8 @@ def memory_resources(width: int, depth: int, style: str = "auto", rom: bool = Fa
 def _dot_luts(simd: int, wbits: int, abits: int, wbipolar: bool, abipolar: bool) -> tuple[
         int, int]:
     """LUTs and DSPs of one PE's SIMD-wide dot product and adder tree."""
-    if wbipolar and abipolar:  # XNOR + popcount compressor tree: about two LUTs per lane
-        return 2 * simd + 2 * log2_ceil(simd + 1), 0
+    if wbipolar and abipolar:  # XNOR + popcount compressor tree: about 1.5 LUTs per lane
+        return 3 * simd // 2 + 2 * log2_ceil(simd + 1), 0
     if wbipolar:  # conditional negate (XOR, carry-in) per lane + adder tree
         return simd * (abits + 1) + (simd - 1) * (abits + log2_ceil(simd) // 2), 0
     if wbits * abits > MAX_BIT_PRODUCTS:  # wide products go to DSP slices

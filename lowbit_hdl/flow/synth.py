@@ -19,7 +19,7 @@ from pathlib import Path
 from .resources import Resources
 
 __all__ = ["SynthResult", "SynthError", "yosys_command", "synthesize", "count_resources",
-           "hierarchical_cells", "per_instance"]
+           "hierarchical_cells", "per_instance", "load_stat"]
 
 #: LUTs taken by each LUT-RAM / shift-register primitive
 LUTRAM_LUTS = {
@@ -101,6 +101,21 @@ def count_resources(cells: dict[str, int]) -> tuple[Resources, int, int]:
     return Resources(logic + mem, ff, bram, dsp), logic, mem
 
 
+def load_stat(text: str) -> dict:
+    """Parse ``stat -json`` output. Yosys before 0.3x prints the hierarchy as plain text into
+    the ``design`` section (invalid JSON); then only ``creator`` and ``modules`` are kept and
+    the totals are computed from the modules (:func:`hierarchical_cells`)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        end = text.find("\n   },\n")  # the end of "modules"
+        if end < 0:
+            raise
+        data = json.loads(text[:end] + "\n   }\n}")
+        data.pop("design", None)
+        return data
+
+
 def hierarchical_cells(modules: dict, name: str, _memo: dict | None = None
                        ) -> Counter[str]:
     """Primitive cells of module ``name`` including its submodules (``stat -json`` modules)."""
@@ -109,8 +124,9 @@ def hierarchical_cells(modules: dict, name: str, _memo: dict | None = None
         return memo[name]
     out: Counter[str] = Counter()
     for cell, n in modules[name].get("num_cells_by_type", {}).items():
-        if cell in modules:
-            for k, v in hierarchical_cells(modules, cell, memo).items():
+        sub = cell if cell in modules else f"\\{cell}" if f"\\{cell}" in modules else None
+        if sub is not None:  # older Yosys writes submodule cell types without the backslash
+            for k, v in hierarchical_cells(modules, sub, memo).items():
                 out[k] += v * int(n)
         else:
             out[cell] += int(n)
@@ -185,9 +201,11 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else proc.stderr[-3000:]
         raise SynthError(f"Yosys failed (exit {proc.returncode}):\n{tail}")
     _keep_tail(log, LOG_TAIL_LINES)
-    data = json.loads(stat.read_text())
-    design = data.get("design") or next(iter(data["modules"].values()))
-    cells = {str(k): int(v) for k, v in design.get("num_cells_by_type", {}).items()}
+    data = load_stat(stat.read_text())
+    if data.get("design"):
+        cells = {str(k): int(v) for k, v in data["design"].get("num_cells_by_type", {}).items()}
+    else:
+        cells = dict(hierarchical_cells(data["modules"], f"\\{top}"))
     res, logic, mem = count_resources(cells)
     inst = {} if flatten else per_instance(data["modules"], top)
     return SynthResult(res, logic, mem, cells, seconds, str(data.get("creator", "")), inst)
