@@ -9,7 +9,10 @@ against the golden model on the full test set.
 ``lfc`` and ``cnv`` write ``OUT_DIR/<bench>.npz``, the checkpoint, a JSON summary and append a
 line to ``OUT_DIR/results.md``; rerun with ``--resume`` to continue an interrupted run.
 ``cnv-timing`` trains a handful of batches and states the seconds per batch and per epoch on
-this machine. Extra arguments after ``--`` go to ``lowbit_hdl train`` unchanged.
+this machine. ``check NET.npz --data DIR [--summary S.json]`` runs the golden model of a
+network exported with ``train --skip-golden`` on the whole test set and compares it, image by
+image, with the torch predictions saved beside it (``NET.pred.npy``); the GPU machine trains,
+this machine checks. Extra arguments after ``--`` go to ``lowbit_hdl train`` unchanged.
 CIFAR-10 pickles from the JPEG copy: ``python /work/shared/datasets/cifar10_jpeg.py DEST``.
 """
 
@@ -102,8 +105,52 @@ def cnv_timing(args: argparse.Namespace) -> int:
     return 0
 
 
+def check(argv: list[str]) -> int:
+    """Golden model of an exported network vs the saved torch predictions, whole test set."""
+    import numpy as np
+
+    from lowbit_hdl import netfile
+    from lowbit_hdl.golden import forward
+    from lowbit_hdl.train.data import dataset_for_shape, load_dataset
+
+    p = argparse.ArgumentParser(prog="train_accuracy.py check")
+    p.add_argument("network", help="exported network .npz (train --skip-golden)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--summary", default=None, help="summary JSON to complete")
+    args = p.parse_args(argv)
+    path = Path(args.network)
+    pred_path = path.with_suffix(".pred.npy")
+    net = netfile.load(path)
+    infos = net.infer()
+    ds = load_dataset(args.dataset or dataset_for_shape(net.input_shape), args.data)
+    torch_pred = np.load(pred_path)
+    n = len(ds.y_test)
+    if torch_pred.shape != (n,):
+        print(f"check: {pred_path} holds {torch_pred.shape[0]} predictions, the test set "
+              f"{n} images", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    scores = forward(net, ds.x_test).output.reshape(n, -1)
+    gold = scores[:, 0] if infos[-1].layer.kind == "topk" else scores.argmax(1)
+    gold_acc = float((gold == ds.y_test).mean())
+    torch_acc = float((torch_pred == ds.y_test).mean())
+    agree = int((gold == torch_pred).sum())
+    print(f"{net.name} on {ds.name}: torch {100 * torch_acc:.2f}%, golden {100 * gold_acc:.2f}%"
+          f" ({n} images, golden {time.perf_counter() - t0:.1f} s); decisions identical on "
+          f"{agree}/{n}")
+    if args.summary:
+        sp = Path(args.summary)
+        s = json.loads(sp.read_text())
+        s.update(golden_test_acc=gold_acc, agree=agree, golden_checked_on="cpu")
+        sp.write_text(json.dumps(s, indent=1) + "\n")
+    return 0 if agree == n else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["check"]:
+        return check(argv[1:])
     extra: list[str] = []
     if "--" in argv:
         i = argv.index("--")

@@ -22,38 +22,49 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _load(modname: str):
+def _load(modname: str) -> tuple[object | None, str | None]:
+    """(module, None), or (None, name of the missing package) when a dependency is absent."""
     try:
-        return importlib.import_module(modname)
+        return importlib.import_module(modname), None
     except ModuleNotFoundError as e:
-        if e.name and modname.startswith(e.name):
-            return None
+        if e.name and not e.name.startswith("lowbit_hdl"):
+            return None, e.name.split(".")[0]
         raise
 
 
+def _command_of(argv: list[str]) -> str | None:
+    for a in argv:
+        if not a.startswith("-"):
+            return a
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; only that command's module (and its dependencies) is imported, so
+    e.g. ``train`` works on a machine without amaranth and ``build`` without torch."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m lowbit_hdl", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    available = {}
+    chosen = _command_of(argv)
+    mod = None
     for name, (modname, helptext) in COMMANDS.items():
-        mod = _load(modname)
-        p = sub.add_parser(name, help=helptext if mod else f"(not available) {helptext}")
-        if mod is not None:
-            mod.add_arguments(p)
-            available[name] = mod
-        else:
+        p = sub.add_parser(name, help=helptext)
+        if name != chosen:
             p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            continue
+        mod, missing = _load(modname)
+        if mod is None:
+            print(f"lowbit_hdl {name}: needs the Python package '{missing}', which is not "
+                  f"installed here (pip install -e '.[dev,train]' installs everything)",
+                  file=sys.stderr)
+            return 2
+        mod.add_arguments(p)  # type: ignore[attr-defined]
     args = parser.parse_args(argv)
-    if args.command is None:
+    if args.command is None or mod is None:
         parser.print_help()
         return 2
-    mod = available.get(args.command)
-    if mod is None:
-        print(f"lowbit_hdl: command '{args.command}' is not implemented in this version",
-              file=sys.stderr)
-        return 2
     try:
-        return int(mod.run(args) or 0)
+        return int(mod.run(args) or 0)  # type: ignore[attr-defined]
     except (NetworkError, FileNotFoundError) as e:
         print(f"lowbit_hdl {args.command}: error: {e}", file=sys.stderr)
         return 1

@@ -55,6 +55,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="quantize back-propagated gradients to K bits (DoReFa; default off)")
     p.add_argument("--no-augment", action="store_true",
                    help="CIFAR-10: no random crop (pad 4) + horizontal flip")
+    p.add_argument("--shift", type=int, default=0, metavar="N",
+                   help="MNIST-style augmentation: random translation by up to N pixels "
+                        "(zero fill; default 0 = off; not with CIFAR's crop)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help="stop before an epoch that would end more than S seconds after the "
+                        "start (checkpoint kept, no export, exit status 3; --resume goes on)")
+    p.add_argument("--skip-golden", action="store_true",
+                   help="export but leave the golden-model check of the test set for later: "
+                        "writes the torch predictions to <out>.pred.npy for "
+                        "'python bench/train_accuracy.py check' (saves GPU-machine time)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--max-batches", type=int, default=None, metavar="N",
@@ -81,6 +91,13 @@ def _save_atomic(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _write_json(obj: dict, path: Path) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1) + "\n")
+
+
 def run(args: argparse.Namespace) -> int:
     """Train, checkpoint, export and check; returns 0 when torch and golden agree."""
     import numpy as np
@@ -95,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.shift < 0:
+        print(f"train: --shift must be ≥ 0, got {args.shift}", file=sys.stderr)
+        return 2
+    t_start = time.perf_counter()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     net = netfile.load_network(args.network, seed=None)
@@ -122,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"evaluating on the first {len(ds.y_test)} test images only")
     dropout = args.dropout
     device = pick_device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     model = build_model(net, weight_mode=args.weight_mode, weight_scale=args.weight_scale,
                         grad_bits=args.grad_bits, dropout=dropout).to(device)
     opt = make_optimizer(model, args.lr, args.weight_decay)
@@ -149,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
     n_par = sum(p.numel() for p in model.parameters())
     print(f"training {net.name} on {device} ({n_par:,} parameters, dropout {dropout}, "
           f"batch {args.batch_size}, Adam lr {args.lr}, {args.schedule} schedule"
-          + (f", {args.grad_bits}-bit gradients" if args.grad_bits else "") + ")")
+          + (f", {args.grad_bits}-bit gradients" if args.grad_bits else "")
+          + (f", shift ±{args.shift}" if args.shift else "") + ")")
     width = len(str(args.epochs))
 
     def on_epoch(st: EpochStats) -> None:
@@ -169,10 +193,17 @@ def run(args: argparse.Namespace) -> int:
                      ckpt)
 
     t_train = time.perf_counter()
-    fit(model, ds.x_train, ds.y_train, args.epochs, ds.x_test, ds.y_test,
-        batch_size=args.batch_size, augment=(ds.name == "cifar10" and not args.no_augment),
-        opt=opt, sched=sched, start_epoch=start, max_batches=args.max_batches,
-        on_epoch=on_epoch)
+    deadline = None if args.time_limit is None else t_start + args.time_limit
+    augment = ds.name == "cifar10" and not args.no_augment
+    hist = fit(model, ds.x_train, ds.y_train, args.epochs, ds.x_test, ds.y_test,
+               batch_size=args.batch_size, augment=augment,
+               shift=0 if augment else args.shift, opt=opt, sched=sched, start_epoch=start,
+               max_batches=args.max_batches, deadline=deadline, on_epoch=on_epoch)
+    done = hist[-1].epoch if hist else start
+    if done < args.epochs:
+        print(f"stopped after epoch {done} of {args.epochs}: the next epoch would pass the "
+              f"--time-limit of {args.time_limit:g} s; checkpoint {ckpt} (go on with --resume)")
+        return 3
     if args.epochs > start:
         print(f"trained epochs {start + 1}..{args.epochs} in "
               f"{time.perf_counter() - t_train:.1f} s; best test {100 * best:.2f}% at epoch "
@@ -186,31 +217,38 @@ def run(args: argparse.Namespace) -> int:
     netfile.save(int_net, out)
     print(f"exported integer network to {out} ({out.stat().st_size:,} bytes)")
     n_test = len(ds.y_test)
+    summary = {
+        "network": net.name, "dataset": ds.name, "device": str(device),
+        "threads": torch.get_num_threads(), "epochs": args.epochs,
+        "train_seconds": sum(h["seconds"] for h in history),
+        "best_test_acc": best, "best_epoch": best_epoch,
+        "torch_test_acc": torch_acc, "test_images": n_test, "out": str(out),
+        "history": history,
+        "args": {k: v for k, v in vars(args).items()
+                 if isinstance(v, (int, float, str, bool, type(None)))},
+    }
+    print(f"test accuracy, torch eval model:     {100 * torch_acc:.2f}% ({n_test} images)")
+    if args.skip_golden:
+        pred_path = out.with_suffix(".pred.npy")
+        np.save(pred_path, torch_pred.astype(np.int64))
+        if args.summary:
+            _write_json(summary, Path(args.summary))
+        print(f"golden check skipped: torch predictions in {pred_path}; check with\n"
+              f"  python bench/train_accuracy.py check {out} --data {args.data}"
+              + (f" --summary {args.summary}" if args.summary else ""))
+        return 0
     t1 = time.perf_counter()
     gold = golden_forward(netfile.load(out), ds.x_test)
     scores = gold.output.reshape(n_test, -1)
     gold_pred = scores[:, 0] if infos[-1].layer.kind == "topk" else scores.argmax(1)
     gold_acc = float((gold_pred == ds.y_test).mean())
     agree = int((gold_pred == torch_pred).sum())
-    print(f"test accuracy, torch eval model:     {100 * torch_acc:.2f}% ({n_test} images)")
     print(f"test accuracy, golden integer model: {100 * gold_acc:.2f}% ({n_test} images, "
           f"{time.perf_counter() - t1:.1f} s)")
     print(f"decisions identical on {agree}/{n_test} images")
+    summary.update(golden_test_acc=gold_acc, agree=agree)
     if args.summary:
-        import json
-
-        summary = {
-            "network": net.name, "dataset": ds.name, "device": str(device),
-            "threads": torch.get_num_threads(), "epochs": args.epochs,
-            "train_seconds": sum(h["seconds"] for h in history),
-            "best_test_acc": best, "best_epoch": best_epoch,
-            "torch_test_acc": torch_acc, "golden_test_acc": gold_acc, "test_images": n_test,
-            "agree": agree, "out": str(out), "history": history,
-            "args": {k: v for k, v in vars(args).items()
-                     if isinstance(v, (int, float, str, bool, type(None)))},
-        }
-        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.summary).write_text(json.dumps(summary, indent=1) + "\n")
+        _write_json(summary, Path(args.summary))
     if agree != n_test:
         print("train: ERROR: the exported network disagrees with the torch model",
               file=sys.stderr)

@@ -109,14 +109,19 @@ def make_scheduler(opt: torch.optim.Optimizer, kind: str, epochs: int, done: int
 
 def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
                 y: torch.Tensor, batch_size: int = 100, augment: bool = False,
-                max_batches: int | None = None) -> tuple[float, float]:
+                max_batches: int | None = None, shift: int = 0) -> tuple[float, float]:
     """One epoch over ``x`` (uint8 NCHW on the model's device) in random order; returns the
-    mean loss and the training accuracy. Latent weights are clipped after every step."""
+    mean loss and the training accuracy. Latent weights are clipped after every step.
+
+    ``augment``: CIFAR-style random crop (pad 4) and horizontal flip; ``shift``: random
+    translation by up to ``shift`` pixels (zero fill, no flip; for digits). The running loss
+    and accuracy stay on the device, so the loop never waits for the GPU.
+    """
     model.train()
     n = len(x)
     perm = torch.randperm(n, device=x.device)
-    total_loss = 0.0
-    correct = 0
+    total_loss = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
     seen = 0
     for bi, s in enumerate(range(0, n, batch_size)):
         if max_batches is not None and bi >= max_batches:
@@ -125,6 +130,8 @@ def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
         xb = x[idx].float()
         if augment:
             xb = random_crop_flip(xb)
+        elif shift:
+            xb = random_crop_flip(xb, pad=shift, flip=False)
         yb = y[idx]
         scores = model(xb)
         loss = F.cross_entropy(scores, yb)
@@ -132,10 +139,10 @@ def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
         loss.backward()
         opt.step()
         model.clip_weights()
-        total_loss += float(loss.detach()) * len(idx)
-        correct += int((scores.argmax(1) == yb).sum())
+        total_loss += loss.detach() * len(idx)
+        correct += (scores.detach().argmax(1) == yb).sum()
         seen += len(idx)
-    return total_loss / max(1, seen), correct / max(1, seen)
+    return float(total_loss) / max(1, seen), int(correct) / max(1, seen)
 
 
 @torch.no_grad()
@@ -158,11 +165,15 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         batch_size: int = 100, schedule: str = "cosine", augment: bool = False,
         weight_decay: float = 0.0, opt: torch.optim.Optimizer | None = None,
         sched: torch.optim.lr_scheduler.LRScheduler | None = None, start_epoch: int = 0,
-        max_batches: int | None = None,
+        max_batches: int | None = None, shift: int = 0, deadline: float | None = None,
         on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
     """Train ``model`` for epochs ``start_epoch+1 .. epochs`` with Adam and a per-epoch
     schedule; evaluates the eval-mode model on the test split (if given) after every epoch
-    and calls ``on_epoch`` with the figures. Arrays go to the model's device once."""
+    and calls ``on_epoch`` with the figures. Arrays go to the model's device once.
+
+    ``deadline`` (a :func:`time.perf_counter` value): no epoch is started that would, at the
+    pace of the slowest epoch so far, end after it; the history then stops early (resume from
+    a checkpoint to go on)."""
     device = next(model.parameters()).device
     xt = torch.as_tensor(np.asarray(x_train) if not torch.is_tensor(x_train) else x_train)
     yt = torch.as_tensor(np.asarray(y_train) if not torch.is_tensor(y_train) else y_train)
@@ -176,14 +187,19 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         opt = make_optimizer(model, lr, weight_decay)
     if sched is None:
         sched = make_scheduler(opt, schedule, epochs, start_epoch)
-    history = []
+    history: list[EpochStats] = []
+    slowest = 0.0
     for epoch in range(start_epoch + 1, epochs + 1):
         t0 = time.perf_counter()
+        if deadline is not None and t0 + slowest > deadline:
+            break
         cur_lr = opt.param_groups[0]["lr"]
-        loss, tr_acc = train_epoch(model, opt, xt, yt, batch_size, augment, max_batches)
+        loss, tr_acc = train_epoch(model, opt, xt, yt, batch_size, augment, max_batches,
+                                   shift)
         sched.step()
         te_acc = evaluate(model, xv, yv)[0] if xv is not None else float("nan")
         st = EpochStats(epoch, loss, tr_acc, te_acc, cur_lr, time.perf_counter() - t0)
+        slowest = max(slowest, st.seconds)
         history.append(st)
         if on_epoch is not None:
             on_epoch(st)

@@ -148,7 +148,15 @@ class QuantMVTU(nn.Module):
     def accumulate(self, x: torch.Tensor) -> torch.Tensor:
         """Integer accumulators of the level tensor ``x`` (NCHW, in ``eval_dtype``)."""
         w = self.integer_weights().to(self.eval_dtype)
-        return torch.round(self._op(x.to(self.eval_dtype), w))
+        # TF32 would round 8-bit pixels times multi-bit weights: keep full float32 products
+        with torch.backends.cudnn.flags(enabled=True, benchmark=torch.backends.cudnn.benchmark,
+                                        deterministic=False, allow_tf32=False):
+            prev = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = False
+            try:
+                return torch.round(self._op(x.to(self.eval_dtype), w))
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = prev
 
     @torch.no_grad()
     def eval_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
