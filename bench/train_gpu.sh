@@ -55,6 +55,11 @@ for job in "$@"; do
     name=${job%%:*}
     [ -f "$runs/$name.npz" ] && excl+=(--exclude="./$name.ckpt.pt")
 done
-tar czf - -C "$runs" "${excl[@]}" . | split -b 15M - "$out/runs.tgz."
+tar czf "$out/runs.tgz" -C "$runs" "${excl[@]}" .
+if [ "$(stat -c %s "$out/runs.tgz")" -gt 60000000 ]; then  # what comes back: 64 MB at most
+    echo "checkpoints left out of the pack (too large): they stay in $runs"
+    tar czf "$out/runs.tgz" -C "$runs" "${excl[@]}" --exclude='*.ckpt.pt' .
+fi
+split -b 15M "$out/runs.tgz" "$out/runs.tgz." && rm "$out/runs.tgz"
 ls -la "$out"
 exit $rc

@@ -229,3 +229,82 @@ def test_shipped_trained_tfc_classifies_the_sample_images():
     assert x.shape == (100, 1, 28, 28) and x.dtype == np.uint8 and y.shape == (100,)
     pred = golden.forward(net, x).output[:, 0, 0, 0]
     assert (pred == y).mean() >= 0.95  # measured 98/100
+
+
+def test_random_shift_is_a_translation_without_flip():
+    torch.manual_seed(1)
+    x = torch.randint(1, 256, (32, 1, 8, 8)).float()
+    out = random_crop_flip(x, pad=2, flip=False)
+    xp = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    moved = 0
+    for i in range(32):
+        offs = [(r, c) for r in range(5) for c in range(5)
+                if torch.equal(out[i], xp[i, :, r:r + 8, c:c + 8])]
+        assert offs, f"image {i} is no translation of its original"
+        moved += offs[0] != (2, 2)
+    assert moved > 16  # 24 of 25 offsets move the image
+
+
+def test_train_time_limit_stops_cleanly_and_resume_finishes(tmp_path, capsys):
+    data = tmp_path / "data"
+    fake_mnist(data, 400, 100)
+    out = tmp_path / "tfc.npz"
+    base = [str(ROOT / "networks" / "tfc_w1a1.py"), "--data", str(data), "--out", str(out),
+            "--threads", "1", "--batch-size", "50", "--device", "cpu", "--epochs", "3"]
+    # no epoch fits in 0 s: nothing trained, nothing exported, status 3
+    assert main(["train", *base, "--time-limit", "0"]) == 3
+    text = capsys.readouterr().out
+    assert "stopped after epoch 0 of 3" in text and "--resume" in text
+    assert not out.exists()
+    assert main(["train", *base, "--resume", "--shift", "1", "--skip-golden"]) == 0
+    text = capsys.readouterr().out
+    assert "epoch 3/3" in text and "shift ±1" in text and "golden check skipped" in text
+    pred = np.load(out.with_suffix(".pred.npy"))
+    ds = load_mnist(data)
+    gold = golden.forward(netfile.load(out), ds.x_test).output[:, 0, 0, 0]
+    assert np.array_equal(pred, gold)  # the saved torch decisions are the exported network's
+    assert main(["train", *base, "--shift", "-1"]) == 2
+
+
+def test_bench_check_compares_golden_with_saved_predictions(tmp_path):
+    data = tmp_path / "data"
+    fake_mnist(data, 300, 100)
+    out = tmp_path / "tfc.npz"
+    summ = tmp_path / "s.json"
+    assert main(["train", str(ROOT / "networks" / "tfc_w1a1.py"), "--data", str(data),
+                 "--out", str(out), "--threads", "1", "--device", "cpu", "--epochs", "1",
+                 "--skip-golden", "--summary", str(summ)]) == 0
+    assert "golden_test_acc" not in json.loads(summ.read_text())
+    cmd = [sys.executable, str(ROOT / "bench" / "train_accuracy.py"), "check", str(out),
+           "--data", str(data), "--summary", str(summ)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "decisions identical on 100/100" in r.stdout
+    s = json.loads(summ.read_text())
+    assert s["agree"] == 100 and s["golden_test_acc"] == s["torch_test_acc"]
+    # a wrong prediction file is caught
+    pred = np.load(out.with_suffix(".pred.npy"))
+    np.save(out.with_suffix(".pred.npy"), (pred + 1) % 10)
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1 and "decisions identical on 0/100" in r.stdout
+
+
+def test_train_command_runs_without_the_hardware_packages(tmp_path):
+    """``train`` imports only its own module: it runs where amaranth and cocotb are missing
+    (a GPU box), and ``build`` there says which package it needs."""
+    block = ("import sys, runpy\n"
+             "class B:\n"
+             "    def find_spec(self, name, path=None, target=None):\n"
+             "        if name.split('.')[0] in ('amaranth', 'cocotb', 'cocotb_tools'):\n"
+             "            raise ModuleNotFoundError(name, name=name)\n"
+             "sys.meta_path.insert(0, B())\n"
+             "sys.argv = ['lowbit_hdl'] + sys.argv[1:]\n"
+             "runpy.run_module('lowbit_hdl', run_name='__main__')\n")
+    script = tmp_path / "blocked.py"
+    script.write_text(block)
+    env_cmd = [sys.executable, str(script)]
+    r = subprocess.run([*env_cmd, "train", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "--time-limit" in r.stdout, r.stderr
+    r = subprocess.run([*env_cmd, "build", "networks/tfc_w1a1.py"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 2 and "needs the Python package 'amaranth'" in r.stderr

@@ -202,3 +202,20 @@ def test_build_model_rejects_unsupported_topologies():
         build_model(Network("n", (1, 4, 4), [FC("f0", 4, act=BIPOLAR)]))
     with pytest.raises(NetworkError, match="no Conv/FC"):
         build_model(Network("n", (1, 4, 4), [MaxPool("p0", 2)]))
+
+
+@pytest.mark.parametrize("init, alive", [("auto", True), ("unit", True), ("fanin", False)])
+def test_fixed_range_int_weights_start_alive(init, alive):
+    """INT2 weights on the fixed [-1, 1] grid: a fan-in-sized init rounds every latent weight
+    to level 0 (a dead network, seen on CNV-W2A2); the default init spans the levels."""
+    net = Network("w2", (1, 8, 8), [FC("f0", 32, weight_dtype=INT(2), act=UINT(2)),
+                                    FC("f1", 10, weight_dtype=INT(2), act=None)], UINT(8))
+    torch.manual_seed(0)
+    model = build_model(net, weight_init=init)
+    for m in model.mvtu.values():
+        lv = m.integer_weights()
+        assert bool((lv != 0).any()) == alive
+        if alive:
+            assert set(lv.unique().tolist()) == {-1.0, 0.0, 1.0}
+    with pytest.raises(ValueError, match="weight init"):
+        build_model(net, weight_init="glorot")

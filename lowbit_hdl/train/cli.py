@@ -42,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "follows --epochs)")
     p.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default 100)")
     p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 0.01)")
+    p.add_argument("--loss", choices=("ce", "sqr-hinge"), default="ce",
+                   help="cross-entropy (default) or squared hinge (BinaryNet, Brevitas)")
     p.add_argument("--schedule", choices=("cosine", "step"), default="cosine",
                    help="per-epoch learning-rate schedule (default cosine)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="on latent weights only")
@@ -49,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dropout probability on the input of every FC layer (default 0)")
     p.add_argument("--weight-mode", choices=("uniform", "dorefa"), default="uniform",
                    help="k-bit weight mapping (default uniform)")
+    p.add_argument("--weight-init", choices=("auto", "fanin", "unit"), default="auto",
+                   help="latent weight init: U(±1/√MW) (fanin), U(-1,1) (unit); auto = unit "
+                        "for fixed-range INT weights, fanin otherwise")
     p.add_argument("--weight-scale", action="store_true",
                    help="scale weights per tensor (mean|w| for 1 bit, max|w| for k bits)")
     p.add_argument("--grad-bits", type=int, default=None, metavar="K",
@@ -146,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     model = build_model(net, weight_mode=args.weight_mode, weight_scale=args.weight_scale,
-                        grad_bits=args.grad_bits, dropout=dropout).to(device)
+                        grad_bits=args.grad_bits, dropout=dropout,
+                        weight_init=args.weight_init).to(device)
     opt = make_optimizer(model, args.lr, args.weight_decay)
     sched = make_scheduler(opt, args.schedule, args.epochs)
     out, ckpt = _paths(args, Path(args.network).stem)
@@ -173,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"training {net.name} on {device} ({n_par:,} parameters, dropout {dropout}, "
           f"batch {args.batch_size}, Adam lr {args.lr}, {args.schedule} schedule"
           + (f", {args.grad_bits}-bit gradients" if args.grad_bits else "")
-          + (f", shift ±{args.shift}" if args.shift else "") + ")")
+          + (f", shift ±{args.shift}" if args.shift else "")
+          + (f", {args.loss} loss" if args.loss != "ce" else "") + ")")
     width = len(str(args.epochs))
 
     def on_epoch(st: EpochStats) -> None:
@@ -198,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
     hist = fit(model, ds.x_train, ds.y_train, args.epochs, ds.x_test, ds.y_test,
                batch_size=args.batch_size, augment=augment,
                shift=0 if augment else args.shift, opt=opt, sched=sched, start_epoch=start,
-               max_batches=args.max_batches, deadline=deadline, on_epoch=on_epoch)
+               max_batches=args.max_batches, deadline=deadline, loss=args.loss,
+               on_epoch=on_epoch)
     done = hist[-1].epoch if hist else start
     if done < args.epochs:
         print(f"stopped after epoch {done} of {args.epochs}: the next epoch would pass the "

@@ -24,7 +24,11 @@ __all__ = [
     "evaluate",
     "fit",
     "pick_device",
+    "sqr_hinge_loss",
+    "LOSSES",
 ]
+
+LOSSES = ("ce", "sqr-hinge")
 
 
 @dataclass
@@ -69,6 +73,21 @@ def random_crop_flip(x: torch.Tensor, pad: int = 4, flip: bool = True) -> torch.
     return out
 
 
+def sqr_hinge_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Squared hinge loss of BinaryNet / Brevitas' bnn_pynq: targets +1 for the label and -1
+    elsewhere, ``mean((max(0, 1 - t·s))²)`` over all scores."""
+    t = F.one_hot(labels, scores.shape[1]).to(scores.dtype) * 2 - 1
+    return torch.clamp(1 - t * scores, min=0).square().mean()
+
+
+def _loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if name == "ce":
+        return F.cross_entropy
+    if name == "sqr-hinge":
+        return sqr_hinge_loss
+    raise ValueError(f"unknown loss {name!r} (one of {LOSSES})")
+
+
 def make_optimizer(model: QuantNet, lr: float = 1e-2, weight_decay: float = 0.0
                    ) -> torch.optim.Optimizer:
     """Adam over all parameters (weight decay only on the latent weights, if any)."""
@@ -109,14 +128,17 @@ def make_scheduler(opt: torch.optim.Optimizer, kind: str, epochs: int, done: int
 
 def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
                 y: torch.Tensor, batch_size: int = 100, augment: bool = False,
-                max_batches: int | None = None, shift: int = 0) -> tuple[float, float]:
+                max_batches: int | None = None, shift: int = 0, loss: str = "ce"
+                ) -> tuple[float, float]:
     """One epoch over ``x`` (uint8 NCHW on the model's device) in random order; returns the
     mean loss and the training accuracy. Latent weights are clipped after every step.
 
     ``augment``: CIFAR-style random crop (pad 4) and horizontal flip; ``shift``: random
     translation by up to ``shift`` pixels (zero fill, no flip; for digits). The running loss
-    and accuracy stay on the device, so the loop never waits for the GPU.
+    and accuracy stay on the device, so the loop never waits for the GPU. ``loss``: ``"ce"``
+    (cross-entropy) or ``"sqr-hinge"`` (:func:`sqr_hinge_loss`).
     """
+    loss_fn = _loss_fn(loss)
     model.train()
     n = len(x)
     perm = torch.randperm(n, device=x.device)
@@ -134,12 +156,12 @@ def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
             xb = random_crop_flip(xb, pad=shift, flip=False)
         yb = y[idx]
         scores = model(xb)
-        loss = F.cross_entropy(scores, yb)
+        lv = loss_fn(scores, yb)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        lv.backward()
         opt.step()
         model.clip_weights()
-        total_loss += loss.detach() * len(idx)
+        total_loss += lv.detach() * len(idx)
         correct += (scores.detach().argmax(1) == yb).sum()
         seen += len(idx)
     return float(total_loss) / max(1, seen), int(correct) / max(1, seen)
@@ -166,6 +188,7 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         weight_decay: float = 0.0, opt: torch.optim.Optimizer | None = None,
         sched: torch.optim.lr_scheduler.LRScheduler | None = None, start_epoch: int = 0,
         max_batches: int | None = None, shift: int = 0, deadline: float | None = None,
+        loss: str = "ce",
         on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
     """Train ``model`` for epochs ``start_epoch+1 .. epochs`` with Adam and a per-epoch
     schedule; evaluates the eval-mode model on the test split (if given) after every epoch
@@ -174,6 +197,7 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
     ``deadline`` (a :func:`time.perf_counter` value): no epoch is started that would, at the
     pace of the slowest epoch so far, end after it; the history then stops early (resume from
     a checkpoint to go on)."""
+    _loss_fn(loss)  # validates the name before any work
     device = next(model.parameters()).device
     xt = torch.as_tensor(np.asarray(x_train) if not torch.is_tensor(x_train) else x_train)
     yt = torch.as_tensor(np.asarray(y_train) if not torch.is_tensor(y_train) else y_train)
@@ -194,11 +218,11 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         if deadline is not None and t0 + slowest > deadline:
             break
         cur_lr = opt.param_groups[0]["lr"]
-        loss, tr_acc = train_epoch(model, opt, xt, yt, batch_size, augment, max_batches,
-                                   shift)
+        mean_loss, tr_acc = train_epoch(model, opt, xt, yt, batch_size, augment,
+                                        max_batches, shift, loss)
         sched.step()
         te_acc = evaluate(model, xv, yv)[0] if xv is not None else float("nan")
-        st = EpochStats(epoch, loss, tr_acc, te_acc, cur_lr, time.perf_counter() - t0)
+        st = EpochStats(epoch, mean_loss, tr_acc, te_acc, cur_lr, time.perf_counter() - t0)
         slowest = max(slowest, st.seconds)
         history.append(st)
         if on_epoch is not None:

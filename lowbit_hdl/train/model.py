@@ -30,7 +30,10 @@ from torch import nn
 from ..ir import FC, Conv, LayerInfo, MaxPool, Network, NetworkError, TopK
 from .quant import ActQuant, GradQuant, WeightQuant, level_scale
 
-__all__ = ["QuantMVTU", "ScalarNorm", "QuantNet", "build_model", "affine_levels"]
+__all__ = ["QuantMVTU", "ScalarNorm", "QuantNet", "build_model", "affine_levels",
+           "WEIGHT_INITS"]
+
+WEIGHT_INITS = ("auto", "fanin", "unit")
 
 _F32_EXACT = 1 << 23  # |acc| below this: float32 holds every accumulator exactly, with margin
 
@@ -83,8 +86,11 @@ class QuantMVTU(nn.Module):
 
     def __init__(self, info: LayerInfo, weight_mode: str = "uniform",
                  weight_scale: bool = False, grad_bits: int | None = None,
-                 bn_eps: float = 1e-4, bn_momentum: float = 0.1) -> None:
+                 bn_eps: float = 1e-4, bn_momentum: float = 0.1,
+                 weight_init: str = "auto") -> None:
         super().__init__()
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f"weight init must be one of {WEIGHT_INITS}, got {weight_init!r}")
         lay = info.layer
         if not isinstance(lay, (Conv, FC)):
             raise TypeError(f"QuantMVTU needs a Conv or FC layer, got {type(lay).__name__}")
@@ -94,9 +100,16 @@ class QuantMVTU(nn.Module):
         self.out_channels = info.mh
         self.in_scale = level_scale(info.in_dtype)
         self.weight = nn.Parameter(torch.empty(info.weight_shape))
-        bound = 1.0 / math.sqrt(info.mw)
-        nn.init.uniform_(self.weight, -bound, bound)
         self.wq = WeightQuant(lay.weight_dtype, weight_mode, weight_scale)
+        # "unit": U(-1, 1), the whole clipping range (BinaryConnect / Brevitas); "fanin":
+        # U(±1/√MW). Fixed-range INT(k) levels need "unit": with "fanin" every latent weight
+        # would round to level 0 and the network would start (and stay) dead.
+        if weight_init == "auto":
+            fixed_int = (not lay.weight_dtype.is_bipolar and weight_mode == "uniform"
+                         and not weight_scale)
+            weight_init = "unit" if fixed_int else "fanin"
+        bound = 1.0 if weight_init == "unit" else 1.0 / math.sqrt(info.mw)
+        nn.init.uniform_(self.weight, -bound, bound)
         self.gq = GradQuant(grad_bits)
         self.act: ActQuant | None = None if lay.act is None else ActQuant(lay.act)
         self.norm: nn.Module
@@ -214,7 +227,7 @@ class QuantNet(nn.Module):
 
     def __init__(self, net: Network, weight_mode: str = "uniform", weight_scale: bool = False,
                  grad_bits: int | None = None, dropout: float = 0.0, bn_eps: float = 1e-4,
-                 bn_momentum: float = 0.1) -> None:
+                 bn_momentum: float = 0.1, weight_init: str = "auto") -> None:
         super().__init__()
         self.net = net.copy()
         self.infos = self.net.infer()
@@ -232,7 +245,8 @@ class QuantNet(nn.Module):
                                    f"layer {last.name}")
         self.score_layer = last.name
         self.mvtu = nn.ModuleDict({
-            i.name: QuantMVTU(i, weight_mode, weight_scale, grad_bits, bn_eps, bn_momentum)
+            i.name: QuantMVTU(i, weight_mode, weight_scale, grad_bits, bn_eps, bn_momentum,
+                              weight_init)
             for i in mvtus})
         self.dropout = dropout
         self.input_dtype = self.net.input_dtype
@@ -302,13 +316,15 @@ class QuantNet(nn.Module):
 
 def build_model(net: Network, weight_mode: str = "uniform", weight_scale: bool = False,
                 grad_bits: int | None = None, dropout: float = 0.0, bn_eps: float = 1e-4,
-                bn_momentum: float = 0.1) -> QuantNet:
+                bn_momentum: float = 0.1, weight_init: str = "auto") -> QuantNet:
     """Torch model of ``net``'s layer list for quantization-aware training.
 
     ``weight_mode`` ("uniform" or "dorefa") and ``weight_scale`` choose the weight quantizer
     (:mod:`lowbit_hdl.train.quant`); ``grad_bits`` enables k-bit stochastic gradient
     quantization (off by default); ``dropout`` applies to the input of every FC layer during
-    training. The network must end with a Conv/FC layer with ``act=None`` (optionally
-    followed by TopK).
+    training; ``weight_init`` ("auto", "fanin" or "unit") sets the latent weights' initial
+    range (:class:`QuantMVTU`). The network must end with a Conv/FC layer with ``act=None``
+    (optionally followed by TopK).
     """
-    return QuantNet(net, weight_mode, weight_scale, grad_bits, dropout, bn_eps, bn_momentum)
+    return QuantNet(net, weight_mode, weight_scale, grad_bits, dropout, bn_eps, bn_momentum,
+                    weight_init)
