@@ -1,19 +1,21 @@
 """Accuracy benchmarks of quantization-aware training (not tests): LFC-W1A1 on MNIST and
-CNV-W1A1 on CIFAR-10, each trained with ``python -m lowbit_hdl train``, exported and checked
-against the golden model on the full test set.
+CNV-W1A1, W1A2 and W2A2 on CIFAR-10, each trained with ``python -m lowbit_hdl train``,
+exported and checked against the golden model on the full test set.
 
-    python bench/train_accuracy.py lfc --data /work/shared/datasets --epochs 40 --threads 1
-    python bench/train_accuracy.py cnv --data DIR_WITH_CIFAR_PICKLES --epochs 200 --device cuda
+    python bench/train_accuracy.py lfc --data /work/shared/datasets --device cuda
+    python bench/train_accuracy.py cnv --data DIR_WITH_CIFAR_PICKLES --device cuda
     python bench/train_accuracy.py cnv-timing --data DIR_WITH_CIFAR_PICKLES --batches 10
 
-``lfc`` and ``cnv`` write ``OUT_DIR/<bench>.npz``, the checkpoint, a JSON summary and append a
-line to ``OUT_DIR/results.md``; rerun with ``--resume`` to continue an interrupted run.
-``cnv-timing`` trains a handful of batches and states the seconds per batch and per epoch on
-this machine. ``check NET.npz --data DIR [--summary S.json]`` runs the golden model of a
-network exported with ``train --skip-golden`` on the whole test set and compares it, image by
-image, with the torch predictions saved beside it (``NET.pred.npy``); the GPU machine trains,
-this machine checks. Extra arguments after ``--`` go to ``lowbit_hdl train`` unchanged.
-CIFAR-10 pickles from the JPEG copy: ``python /work/shared/datasets/cifar10_jpeg.py DEST``.
+Each bench (``lfc``, ``cnv``, ``cnv-w1a2``, ``cnv-w2a2``) writes ``OUT_DIR/<bench>.npz``, the
+checkpoint and a JSON summary, and appends a line to ``OUT_DIR/results.md``; rerun with
+``--resume`` to continue an interrupted run. ``cnv-timing`` trains a handful of batches and
+states the seconds per batch and per epoch on this machine. ``check NET.npz --data DIR
+[--summary S.json]`` runs the golden model of a network exported with ``train --skip-golden``
+on the whole test set and compares it, image by image, with the torch predictions saved
+beside it (``NET.pred.npy``): the GPU machine trains, this machine checks. Extra arguments
+after ``--`` go to ``lowbit_hdl train`` unchanged. CIFAR-10 pickles from the JPEG copy:
+``python /work/shared/datasets/cifar10_jpeg.py DEST``. Several runs in parallel on one GPU,
+with a time limit and resume: ``bench/train_gpu.sh``.
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ sys.path.insert(0, str(ROOT))
 
 BENCHES = {
     # name: (network file, default epochs, default extra train arguments)
-    "lfc": ("networks/lfc_w1a1.py", 40, ["--dropout", "0.2", "--batch-size", "100"]),
-    "cnv": ("networks/cnv_w1a1.py", 200, ["--batch-size", "100"]),
+    "lfc": ("networks/lfc_w1a1.py", 40,
+            ["--dropout", "0.2", "--batch-size", "100", "--shift", "2"]),
+    "cnv": ("networks/cnv_w1a1.py", 80, ["--batch-size", "100"]),
+    "cnv-w1a2": ("networks/cnv_w1a2.py", 80, ["--batch-size", "100"]),
+    "cnv-w2a2": ("networks/cnv_w2a2.py", 80, ["--batch-size", "100"]),
 }
 
 
@@ -131,7 +136,7 @@ def check(argv: list[str]) -> int:
               f"{n} images", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    scores = forward(net, ds.x_test).output.reshape(n, -1)
+    scores = forward(net, ds.x_test, keep=False).output.reshape(n, -1)
     gold = scores[:, 0] if infos[-1].layer.kind == "topk" else scores.argmax(1)
     gold_acc = float((gold == ds.y_test).mean())
     torch_acc = float((torch_pred == ds.y_test).mean())

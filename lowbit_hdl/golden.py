@@ -194,11 +194,13 @@ class ForwardResult:
 
 
 def forward(net: Network, images: np.ndarray, exact: bool = False,
-            batch: int = 256) -> ForwardResult:
+            batch: int = 256, keep: bool = True) -> ForwardResult:
     """Integer forward pass of ``net`` on NCHW ``images`` (a single CHW image is accepted).
 
     ``exact=True`` uses the hardware formulations everywhere (slower); the default fast path
-    is bit-identical (tested) and is what the tools use on large test sets.
+    is bit-identical (tested) and is what the tools use on large test sets. ``keep=False``
+    keeps only the last layer's output (``intermediates`` then holds just that): every layer
+    of CNV over 10,000 images would be about 20 GB of int64.
     """
     infos = net.infer(check_params=True)
     x = np.asarray(images)
@@ -208,11 +210,13 @@ def forward(net: Network, images: np.ndarray, exact: bool = False,
         raise ValueError(f"network {net.name}: input must be N×{net.input_shape} (NCHW), "
                          f"got {x.shape}")
     net.input_dtype.check(x, f"network {net.name} input")
-    outs: dict[str, list[np.ndarray]] = {i.name: [] for i in infos}
+    kept = infos if keep else infos[-1:]
+    outs: dict[str, list[np.ndarray]] = {i.name: [] for i in kept}
     for s in range(0, x.shape[0], batch):
         h = x[s:s + batch].astype(np.int64).transpose(0, 2, 3, 1)
         for info in infos:
             h = layer_forward(info, h, exact)
-            outs[info.name].append(h.transpose(0, 3, 1, 2))
+            if info.name in outs:
+                outs[info.name].append(h.transpose(0, 3, 1, 2))
     inter = {k: np.concatenate(v) for k, v in outs.items()}
     return ForwardResult(inter[infos[-1].name], inter)

@@ -175,6 +175,9 @@ def test_forward_exact_equals_fast_and_layers(wbits, abits, stride, padding):
     # top-k agrees with the raw scores of the last FC layer
     scores = a.intermediates["f0"].reshape(7, -1)
     assert np.array_equal(a.output.reshape(7, -1), g.topk(scores, 2))
+    # keep=False (large test sets): the same output in small batches, no other layer kept
+    c = g.forward(net, x, batch=3, keep=False)
+    assert np.array_equal(c.output, a.output) and list(c.intermediates) == ["t"]
 
 
 def test_forward_checks_input():

@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
               + (f" --summary {args.summary}" if args.summary else ""))
         return 0
     t1 = time.perf_counter()
-    gold = golden_forward(netfile.load(out), ds.x_test)
+    gold = golden_forward(netfile.load(out), ds.x_test, keep=False)
     scores = gold.output.reshape(n_test, -1)
     gold_pred = scores[:, 0] if infos[-1].layer.kind == "topk" else scores.argmax(1)
     gold_acc = float((gold_pred == ds.y_test).mean())
