@@ -308,3 +308,16 @@ def test_train_command_runs_without_the_hardware_packages(tmp_path):
     r = subprocess.run([*env_cmd, "build", "networks/tfc_w1a1.py"], capture_output=True,
                        text=True, cwd=ROOT)
     assert r.returncode == 2 and "needs the Python package 'amaranth'" in r.stderr
+
+
+def test_train_progress_line_on_request_only(tmp_path, capsys):
+    data = tmp_path / "data"
+    fake_mnist(data, 200, 50)
+    base = [str(ROOT / "networks" / "tfc_w1a1.py"), "--data", str(data), "--threads", "1",
+            "--batch-size", "50", "--device", "cpu", "--epochs", "1",
+            "--out", str(tmp_path / "t.npz")]
+    assert main(["train", *base, "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "epoch 1/1 [" in err and "4/4 batches" in err  # last batch always shown
+    assert main(["train", *base, "--no-progress"]) == 0
+    assert "batches" not in capsys.readouterr().err

@@ -66,6 +66,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="stop before an epoch that would end more than S seconds after the "
                         "start (checkpoint kept, no export, exit status 3; --resume goes on)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show the running epoch's progress on one line of stderr (default: "
+                        "when stderr is a terminal)")
     p.add_argument("--skip-golden", action="store_true",
                    help="export but leave the golden-model check of the test set for later: "
                         "writes the torch predictions to <out>.pred.npy for "
@@ -112,7 +115,15 @@ def run(args: argparse.Namespace) -> int:
     from ..golden import forward as golden_forward
     from .data import dataset_for_shape, load_dataset
     from .exporter import export
-    from .loop import EpochStats, evaluate, fit, make_optimizer, make_scheduler, pick_device
+    from .loop import (
+        EpochStats,
+        ProgressLine,
+        evaluate,
+        fit,
+        make_optimizer,
+        make_scheduler,
+        pick_device,
+    )
     from .model import build_model
 
     if args.threads:
@@ -183,8 +194,13 @@ def run(args: argparse.Namespace) -> int:
           + (f", {args.loss} loss" if args.loss != "ce" else "") + ")")
     width = len(str(args.epochs))
 
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    bar = ProgressLine(args.epochs) if show else None
+
     def on_epoch(st: EpochStats) -> None:
         nonlocal best, best_epoch
+        if bar is not None:
+            bar.clear()
         if st.test_acc > best:
             best, best_epoch = st.test_acc, st.epoch
         history.append(st.to_dict())
@@ -206,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
                batch_size=args.batch_size, augment=augment,
                shift=0 if augment else args.shift, opt=opt, sched=sched, start_epoch=start,
                max_batches=args.max_batches, deadline=deadline, loss=args.loss,
-               on_epoch=on_epoch)
+               progress=bar, on_epoch=on_epoch)
     done = hist[-1].epoch if hist else start
     if done < args.epochs:
         print(f"stopped after epoch {done} of {args.epochs}: the next epoch would pass the "

@@ -26,6 +26,7 @@ __all__ = [
     "pick_device",
     "sqr_hinge_loss",
     "LOSSES",
+    "ProgressLine",
 ]
 
 LOSSES = ("ce", "sqr-hinge")
@@ -45,6 +46,46 @@ class EpochStats:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class ProgressLine:
+    """Progress of the running epoch on one terminal line (``\\r``-rewritten, at most every
+    ``interval`` seconds): batches done, a bar, elapsed time and an estimate of the rest.
+    Call it as ``fit``'s ``progress``; :meth:`clear` wipes the line before other output."""
+
+    def __init__(self, epochs: int, stream=None, interval: float = 0.5, width: int = 24
+                 ) -> None:
+        import sys
+
+        self.epochs = epochs
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval
+        self.width = width
+        self._t0 = 0.0
+        self._last = -1e9
+        self._len = 0
+
+    def __call__(self, epoch: int, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done == 1:
+            self._t0 = now
+        if now - self._last < self.interval and done < total:
+            return
+        self._last = now
+        el = now - self._t0
+        eta = el / done * (total - done) if done else 0.0
+        fill = self.width * done // max(1, total)
+        line = (f"epoch {epoch}/{self.epochs} [{'#' * fill}{'.' * (self.width - fill)}] "
+                f"{done}/{total} batches  {el:.0f} s, about {eta:.0f} s left")
+        self.stream.write("\r" + line.ljust(self._len))
+        self.stream.flush()
+        self._len = len(line)
+
+    def clear(self) -> None:
+        if self._len:
+            self.stream.write("\r" + " " * self._len + "\r")
+            self.stream.flush()
+            self._len = 0
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -128,19 +169,23 @@ def make_scheduler(opt: torch.optim.Optimizer, kind: str, epochs: int, done: int
 
 def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
                 y: torch.Tensor, batch_size: int = 100, augment: bool = False,
-                max_batches: int | None = None, shift: int = 0, loss: str = "ce"
-                ) -> tuple[float, float]:
+                max_batches: int | None = None, shift: int = 0, loss: str = "ce",
+                progress: Callable[[int, int], None] | None = None) -> tuple[float, float]:
     """One epoch over ``x`` (uint8 NCHW on the model's device) in random order; returns the
     mean loss and the training accuracy. Latent weights are clipped after every step.
 
     ``augment``: CIFAR-style random crop (pad 4) and horizontal flip; ``shift``: random
     translation by up to ``shift`` pixels (zero fill, no flip; for digits). The running loss
     and accuracy stay on the device, so the loop never waits for the GPU. ``loss``: ``"ce"``
-    (cross-entropy) or ``"sqr-hinge"`` (:func:`sqr_hinge_loss`).
+    (cross-entropy) or ``"sqr-hinge"`` (:func:`sqr_hinge_loss`). ``progress(done, total)`` is
+    called after every batch (counts of batches).
     """
     loss_fn = _loss_fn(loss)
     model.train()
     n = len(x)
+    total = -(-n // batch_size)
+    if max_batches is not None:
+        total = min(total, max_batches)
     perm = torch.randperm(n, device=x.device)
     total_loss = torch.zeros((), device=x.device)
     correct = torch.zeros((), device=x.device, dtype=torch.long)
@@ -164,6 +209,8 @@ def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
         total_loss += lv.detach() * len(idx)
         correct += (scores.detach().argmax(1) == yb).sum()
         seen += len(idx)
+        if progress is not None:
+            progress(bi + 1, total)
     return float(total_loss) / max(1, seen), int(correct) / max(1, seen)
 
 
@@ -188,7 +235,7 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         weight_decay: float = 0.0, opt: torch.optim.Optimizer | None = None,
         sched: torch.optim.lr_scheduler.LRScheduler | None = None, start_epoch: int = 0,
         max_batches: int | None = None, shift: int = 0, deadline: float | None = None,
-        loss: str = "ce",
+        loss: str = "ce", progress: Callable[[int, int, int], None] | None = None,
         on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
     """Train ``model`` for epochs ``start_epoch+1 .. epochs`` with Adam and a per-epoch
     schedule; evaluates the eval-mode model on the test split (if given) after every epoch
@@ -196,7 +243,8 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
 
     ``deadline`` (a :func:`time.perf_counter` value): no epoch is started that would, at the
     pace of the slowest epoch so far, end after it; the history then stops early (resume from
-    a checkpoint to go on)."""
+    a checkpoint to go on). ``progress(epoch, batches_done, batches_total)`` is called after
+    every training batch."""
     _loss_fn(loss)  # validates the name before any work
     device = next(model.parameters()).device
     xt = torch.as_tensor(np.asarray(x_train) if not torch.is_tensor(x_train) else x_train)
@@ -218,8 +266,9 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         if deadline is not None and t0 + slowest > deadline:
             break
         cur_lr = opt.param_groups[0]["lr"]
+        cb = None if progress is None else (lambda d, t, e=epoch: progress(e, d, t))
         mean_loss, tr_acc = train_epoch(model, opt, xt, yt, batch_size, augment,
-                                        max_batches, shift, loss)
+                                        max_batches, shift, loss, cb)
         sched.step()
         te_acc = evaluate(model, xv, yv)[0] if xv is not None else float("nan")
         st = EpochStats(epoch, mean_loss, tr_acc, te_acc, cur_lr, time.perf_counter() - t0)
