@@ -49,17 +49,24 @@ for i in "${!pids[@]}"; do
     echo "job ${job%%:*}: exit $r; $(tail -n 3 "$runs/${job%%:*}.log" | tr '\n' ' ')"
     [ $r -ne 0 ] && [ $r -ne 3 ] && rc=1
 done
-# finished jobs (an exported .npz) travel without their checkpoints
-excl=(--exclude=./data)
+# everything but checkpoints; then the checkpoints of unfinished jobs, in job order, while
+# the pack stays under 60 MB (what comes back from the GPU machine: 64 MB at most). The rest
+# stay in RUNS_DIR, which survives only while the machine is held.
+tar cf "$out/runs.tar" -C "$runs" --exclude=./data --exclude='*.ckpt.pt' .
+budget=$(( 60000000 - $(stat -c %s "$out/runs.tar") ))
 for job in "$@"; do
     name=${job%%:*}
-    [ -f "$runs/$name.npz" ] && excl+=(--exclude="./$name.ckpt.pt")
+    ck=$runs/$name.ckpt.pt
+    [ -f "$runs/$name.npz" ] || [ ! -f "$ck" ] && continue
+    size=$(stat -c %s "$ck")
+    if [ "$size" -lt "$budget" ]; then
+        tar rf "$out/runs.tar" -C "$runs" "./$name.ckpt.pt"
+        budget=$(( budget - size - 1024 ))
+    else
+        echo "checkpoint of $name left out of the pack (no room): it stays in $ck"
+    fi
 done
-tar czf "$out/runs.tgz" -C "$runs" "${excl[@]}" .
-if [ "$(stat -c %s "$out/runs.tgz")" -gt 60000000 ]; then  # what comes back: 64 MB at most
-    echo "checkpoints left out of the pack (too large): they stay in $runs"
-    tar czf "$out/runs.tgz" -C "$runs" "${excl[@]}" --exclude='*.ckpt.pt' .
-fi
+gzip -1 "$out/runs.tar" && mv "$out/runs.tar.gz" "$out/runs.tgz"
 split -b 15M "$out/runs.tgz" "$out/runs.tgz." && rm "$out/runs.tgz"
 ls -la "$out"
 exit $rc
