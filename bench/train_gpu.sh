@@ -8,6 +8,7 @@
 #
 # DATA_DIR holds MNIST/raw/*.gz and either cifar-10-batches-py/ or the JPEG copy
 # cifar10_jpeg.npz + cifar10_jpeg.py (converted to pickles under RUNS_DIR/data on first use).
+# Environment: PYTHON (default python3), DEVICE (default cuda; cpu for a dry run).
 # JOB is NAME:NETWORK:EPOCHS[:extra train arguments separated by commas], e.g.
 #   cnv_w1a1:networks/cnv_w1a1.py:80:--lr,0.01
 # The golden-model check of each exported network is left to this machine's CPU-poor peer:
