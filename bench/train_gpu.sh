@@ -11,7 +11,7 @@
 # Environment: PYTHON (default python3), DEVICE (default cuda; cpu for a dry run).
 # JOB is NAME:NETWORK:EPOCHS[:extra train arguments separated by commas], e.g.
 #   cnv_w1a1:networks/cnv_w1a1.py:80:--lr,0.01
-# The golden-model check of each exported network is left to this machine's CPU-poor peer:
+# The golden-model check of each exported network is left for afterwards, on any CPU machine:
 # `python bench/train_accuracy.py check RUNS/NAME.npz --data DIR --summary RUNS/NAME.json`.
 set -u
 data=$1 runs=$2 out=$3 limit=$4
