@@ -321,3 +321,32 @@ def test_train_progress_line_on_request_only(tmp_path, capsys):
     assert "epoch 1/1 [" in err and "4/4 batches" in err  # last batch always shown
     assert main(["train", *base, "--no-progress"]) == 0
     assert "batches" not in capsys.readouterr().err
+
+
+def test_recalibrate_bn_gives_exact_statistics_and_stays_exportable(tmp_path, capsys):
+    from lowbit_hdl.train.loop import recalibrate_bn
+    from lowbit_hdl.train.model import build_model
+
+    net = netfile.load_network(ROOT / "networks" / "tfc_w1a1.py", seed=None)
+    torch.manual_seed(0)
+    model = build_model(net, dropout=0.2)
+    x = torch.randint(0, 256, (230, 1, 28, 28), dtype=torch.uint8)
+    recalibrate_bn(model, x, batch_size=100)  # uneven last batch: weights 100, 100, 30
+    assert not model.training and model.dropout == 0.2
+    fc0 = model.mvtu["fc0"]
+    with torch.no_grad():
+        pre = fc0._op(x.float(), fc0.wq(fc0.weight)).flatten(1) * fc0.in_scale
+    bn = fc0.norm
+    # per-batch means averaged with equal weight per batch (the cumulative average)
+    means = torch.stack([pre[s:s + 100].mean(0) for s in range(0, 230, 100)]).mean(0)
+    assert torch.allclose(bn.running_mean, means, rtol=1e-5, atol=1e-4)
+    assert bn.momentum == 0.1
+    data = tmp_path / "data"
+    fake_mnist(data, 300, 100)
+    out = tmp_path / "t.npz"
+    assert main(["train", str(ROOT / "networks" / "tfc_w1a1.py"), "--data", str(data),
+                 "--threads", "1", "--device", "cpu", "--epochs", "1", "--out", str(out),
+                 "--recalibrate-bn"]) == 0
+    text = capsys.readouterr().out
+    assert "BatchNorm statistics recalibrated on 300 training images" in text
+    assert "decisions identical on 100/100 images" in text

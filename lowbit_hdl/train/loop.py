@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .model import QuantNet
 
@@ -27,6 +28,7 @@ __all__ = [
     "sqr_hinge_loss",
     "LOSSES",
     "ProgressLine",
+    "recalibrate_bn",
 ]
 
 LOSSES = ("ce", "sqr-hinge")
@@ -212,6 +214,37 @@ def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
         if progress is not None:
             progress(bi + 1, total)
     return float(total_loss) / max(1, seen), int(correct) / max(1, seen)
+
+
+@torch.no_grad()
+def recalibrate_bn(model: QuantNet, x: torch.Tensor, batch_size: int = 500) -> None:
+    """Replace every BatchNorm's (and the score layer's) running statistics by their exact
+    average over ``x`` (uint8 NCHW on the model's device, no augmentation), computed with the
+    final weights. The running estimates of training lag behind the weights (momentum 0.1 over
+    the last few hundred batches); the eval model and the exported thresholds use the
+    recalibrated ones. Weights do not change."""
+    from .model import ScalarNorm
+
+    norms = [m for m in model.modules()
+             if isinstance(m, (nn.modules.batchnorm._BatchNorm, ScalarNorm))]
+    saved = [m.momentum for m in norms]
+    dropout, model.dropout = model.dropout, 0.0
+    for m in norms:
+        if isinstance(m, ScalarNorm):
+            m.running_var.zero_()
+        else:
+            m.reset_running_stats()
+    model.train()
+    try:
+        for i, s in enumerate(range(0, len(x), batch_size)):
+            for m in norms:  # cumulative average: batch i gets weight 1/(i+1)
+                m.momentum = 1.0 / (i + 1)
+            model(x[s:s + batch_size].float())
+    finally:
+        for m, mom in zip(norms, saved, strict=True):
+            m.momentum = mom
+        model.dropout = dropout
+        model.eval()
 
 
 @torch.no_grad()
