@@ -115,7 +115,7 @@ def check(argv: list[str]) -> int:
     import numpy as np
 
     from lowbit_hdl import netfile
-    from lowbit_hdl.golden import forward
+    from lowbit_hdl.golden import top1
     from lowbit_hdl.train.data import dataset_for_shape, load_dataset
 
     p = argparse.ArgumentParser(prog="train_accuracy.py check")
@@ -127,7 +127,6 @@ def check(argv: list[str]) -> int:
     path = Path(args.network)
     pred_path = path.with_suffix(".pred.npy")
     net = netfile.load(path)
-    infos = net.infer()
     ds = load_dataset(args.dataset or dataset_for_shape(net.input_shape), args.data)
     torch_pred = np.load(pred_path)
     n = len(ds.y_test)
@@ -136,8 +135,7 @@ def check(argv: list[str]) -> int:
               f"{n} images", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    scores = forward(net, ds.x_test, keep=False).output.reshape(n, -1)
-    gold = scores[:, 0] if infos[-1].layer.kind == "topk" else scores.argmax(1)
+    gold = top1(net, ds.x_test)
     gold_acc = float((gold == ds.y_test).mean())
     torch_acc = float((torch_pred == ds.y_test).mean())
     agree = int((gold == torch_pred).sum())

@@ -20,6 +20,7 @@ from .dtypes import DataType
 from .ir import FC, Conv, LayerInfo, MaxPool, Network, NetworkError, TopK
 
 __all__ = [
+    "top1",
     "popcount",
     "xnor_popcount_dot",
     "matvec",
@@ -220,3 +221,11 @@ def forward(net: Network, images: np.ndarray, exact: bool = False,
                 outs[info.name].append(h.transpose(0, 3, 1, 2))
     inter = {k: np.concatenate(v) for k, v in outs.items()}
     return ForwardResult(inter[infos[-1].name], inter)
+
+
+def top1(net: Network, images: np.ndarray) -> np.ndarray:
+    """Class decision per image: the first index of a final TopK, else the argmax of the last
+    layer's flattened output (first index on ties). Keeps no intermediate layer."""
+    out = forward(net, images, keep=False).output
+    scores = out.reshape(out.shape[0], -1)
+    return scores[:, 0] if net.layers[-1].kind == "topk" else scores.argmax(1)

@@ -178,6 +178,11 @@ def test_forward_exact_equals_fast_and_layers(wbits, abits, stride, padding):
     # keep=False (large test sets): the same output in small batches, no other layer kept
     c = g.forward(net, x, batch=3, keep=False)
     assert np.array_equal(c.output, a.output) and list(c.intermediates) == ["t"]
+    # top1: the TopK's first index, or the argmax of raw scores without a TopK
+    assert np.array_equal(g.top1(net, x), a.output.reshape(7, -1)[:, 0])
+    raw = net.copy()
+    raw.layers = raw.layers[:-1]
+    assert np.array_equal(g.top1(raw, x), scores.argmax(1))
 
 
 def test_forward_checks_input():

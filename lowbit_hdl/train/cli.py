@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .. import netfile
-    from ..golden import forward as golden_forward
+    from ..golden import top1 as golden_top1
     from .data import dataset_for_shape, load_dataset
     from .exporter import export
     from .loop import (
@@ -274,9 +274,7 @@ def run(args: argparse.Namespace) -> int:
               + (f" --summary {args.summary}" if args.summary else ""))
         return 0
     t1 = time.perf_counter()
-    gold = golden_forward(netfile.load(out), ds.x_test, keep=False)
-    scores = gold.output.reshape(n_test, -1)
-    gold_pred = scores[:, 0] if infos[-1].layer.kind == "topk" else scores.argmax(1)
+    gold_pred = golden_top1(netfile.load(out), ds.x_test)
     gold_acc = float((gold_pred == ds.y_test).mean())
     agree = int((gold_pred == torch_pred).sum())
     print(f"test accuracy, golden integer model: {100 * gold_acc:.2f}% ({n_test} images, "
