@@ -4,12 +4,14 @@ exported and checked against the golden model on the full test set.
 
     python bench/train_accuracy.py lfc --data /work/shared/datasets --device cuda
     python bench/train_accuracy.py cnv --data DIR_WITH_CIFAR_PICKLES --device cuda
-    python bench/train_accuracy.py cnv-timing --data DIR_WITH_CIFAR_PICKLES --batches 10
+    python bench/train_accuracy.py cnv-timing --data DIR_WITH_CIFAR_PICKLES --batches 10 \
+        [--amp off,bf16] [--compile]
 
 Each bench (``lfc``, ``cnv``, ``cnv-w1a2``, ``cnv-w2a2``) writes ``OUT_DIR/<bench>.npz``, the
 checkpoint and a JSON summary, and appends a line to ``OUT_DIR/results.md``; rerun with
 ``--resume`` to continue an interrupted run. ``cnv-timing`` trains a handful of batches and
-states the seconds per batch and per epoch on this machine. ``check NET.npz --data DIR
+states the seconds per batch and per epoch on this machine, per ``--amp`` mode (and, with
+``--compile``, with the compiled forward pass too). ``check NET.npz --data DIR
 [--summary S.json]`` runs the golden model of a network exported with ``train --skip-golden``
 on the whole test set and compares it, image by image, with the torch predictions saved
 beside it (``NET.pred.npy``): the GPU machine trains, this machine checks. Extra arguments
@@ -75,7 +77,8 @@ def run_bench(name: str, args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cnv_timing(args: argparse.Namespace) -> int:
-    """Seconds per training batch of CNV-W1A1 (batch 100) on this machine."""
+    """Seconds per training batch of CNV-W1A1 (batch 100) on this machine, for each of
+    ``--amp`` modes, with and (``--compile``) without torch.compile of the forward pass."""
     import numpy as np
     import torch
 
@@ -89,24 +92,36 @@ def cnv_timing(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     net = load_network(ROOT / "networks/cnv_w1a1.py", seed=None)
     ds = load_cifar10(args.data)
-    n = 100 * (args.batches + 1)
+    n = 100 * (args.batches + 2)
     x = torch.as_tensor(np.ascontiguousarray(ds.x_train[:n])).to(device)
     y = torch.as_tensor(ds.y_train[:n]).to(device)
-    model = build_model(net).to(device)
-    opt = make_optimizer(model, 5e-3)
-    train_epoch(model, opt, x, y, 100, augment=True, max_batches=1)  # warm-up
-    t0 = time.perf_counter()
-    train_epoch(model, opt, x, y, 100, augment=True, max_batches=args.batches)
-    per_batch = (time.perf_counter() - t0) / args.batches
-    t0 = time.perf_counter()
-    model.eval()
-    with torch.no_grad():
-        model.predict(x[:500])
-    per_test = (time.perf_counter() - t0) / 500
-    epoch = per_batch * len(ds.y_train) / 100 + per_test * len(ds.y_test)
-    print(f"CNV-W1A1 on {device} ({torch.get_num_threads()} threads): {per_batch:.2f} s per "
-          f"training batch of 100, {1000 * per_test:.1f} ms per test image → about "
-          f"{epoch / 60:.0f} min per epoch ({len(ds.y_train)} train + {len(ds.y_test)} test)")
+    per_test = 0.0
+    for compiled in (False, True) if args.compile else (False,):
+        for amp in args.amp.split(","):
+            torch.manual_seed(0)
+            model = build_model(net).to(device)
+            opt = make_optimizer(model, 5e-3)
+            fwd = torch.compile(model) if compiled else None
+            # warm-up (and compilation): two batches
+            train_epoch(model, opt, x, y, 100, augment=True, max_batches=2, amp=amp,
+                        forward=fwd)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            train_epoch(model, opt, x, y, 100, augment=True, max_batches=args.batches,
+                        amp=amp, forward=fwd)
+            per_batch = (time.perf_counter() - t0) / args.batches
+            if not per_test:
+                t0 = time.perf_counter()
+                model.eval()
+                with torch.no_grad():
+                    model.predict(x[:500])
+                per_test = (time.perf_counter() - t0) / 500
+            epoch = per_batch * len(ds.y_train) / 100 + per_test * len(ds.y_test)
+            print(f"CNV-W1A1 on {device} ({torch.get_num_threads()} threads), amp {amp}"
+                  f"{', compiled' if compiled else ''}: {per_batch:.3f} s per training batch "
+                  f"of 100, {1000 * per_test:.2f} ms per test image → about {epoch:.0f} s "
+                  f"per epoch ({len(ds.y_train)} train + {len(ds.y_test)} test)", flush=True)
     return 0
 
 
@@ -168,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--out-dir", default=str(ROOT / "runs" / "bench"))
     p.add_argument("--batches", type=int, default=10, help="cnv-timing: batches to time")
+    p.add_argument("--amp", default="off,bf16",
+                   help="cnv-timing: comma-separated amp modes to time (default off,bf16)")
+    p.add_argument("--compile", action="store_true",
+                   help="cnv-timing: also time the torch.compile-d forward pass")
     args = p.parse_args(argv)
     if args.bench == "cnv-timing":
         return cnv_timing(args)

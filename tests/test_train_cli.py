@@ -181,10 +181,10 @@ def test_train_command_checkpoint_resume_and_export(tmp_path, capsys):
     ckpt = out.with_suffix(".ckpt.pt")
     state = torch.load(ckpt, weights_only=True)
     assert state["epoch"] == 2 and {"model", "optimizer", "best", "best_epoch"} <= set(state)
-    # resume: continues with epoch 3 of 3, keeps the history
-    assert main(["train", *base, "--epochs", "3", "--resume"]) == 0
+    # resume: continues with epoch 3 of 3 (here under bf16 autocast), keeps the history
+    assert main(["train", *base, "--epochs", "3", "--resume", "--amp", "bf16"]) == 0
     text = capsys.readouterr().out
-    assert "resumed from" in text and "after epoch 2" in text
+    assert "resumed from" in text and "after epoch 2" in text and "bf16 autocast" in text
     assert "epoch 3/3" in text and "epoch 1/3" not in text
     # the schedule follows the new total: cosine factor (1 + cos(2π/3)) / 2 = 1/4 of 0.01
     assert re.search(r"^epoch 3/3 .* lr 2\.50e-03", text, re.M)
@@ -321,6 +321,24 @@ def test_train_progress_line_on_request_only(tmp_path, capsys):
     assert "epoch 1/1 [" in err and "4/4 batches" in err  # last batch always shown
     assert main(["train", *base, "--no-progress"]) == 0
     assert "batches" not in capsys.readouterr().err
+
+
+def test_eval_every_skips_test_evaluations_but_not_the_last(tmp_path, capsys):
+    data = tmp_path / "data"
+    fake_mnist(data, 200, 50)
+    summ = tmp_path / "t.json"
+    base = [str(ROOT / "networks" / "tfc_w1a1.py"), "--data", str(data), "--threads", "1",
+            "--batch-size", "50", "--device", "cpu", "--out", str(tmp_path / "t.npz"),
+            "--summary", str(summ)]
+    assert main(["train", *base, "--epochs", "3", "--eval-every", "2"]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"^epoch 1/3 .* test +- +lr", text, re.M)
+    assert re.search(r"^epoch 2/3 .* test +\d+\.\d\d% +lr", text, re.M)
+    assert re.search(r"^epoch 3/3 .* test +\d+\.\d\d% +lr", text, re.M)
+    hist = json.loads(summ.read_text())["history"]  # strict JSON: no NaN
+    assert hist[0]["test_acc"] is None and hist[1]["test_acc"] is not None
+    assert main(["train", *base, "--epochs", "1", "--eval-every", "0"]) == 2
+    assert "--eval-every must be ≥ 1" in capsys.readouterr().err
 
 
 def test_recalibrate_bn_gives_exact_statistics_and_stays_exportable(tmp_path, capsys):

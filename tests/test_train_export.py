@@ -176,6 +176,21 @@ def test_bipolar_input_and_large_accumulators_use_exact_paths():
     assert m2.intermediates(xw)["f0"][0, :, 0, 0].tolist() == [300 * 127 * 255] * 2
 
 
+def test_eval_path_stays_exact_inside_bf16_autocast():
+    """An enclosing autocast must not reach the exact float32 accumulators: 101·127·255
+    is not a bfloat16 number."""
+    net = Network("mid", (1, 1, 101), [FC("f0", 2, weight_dtype=INT(8), act=None)])
+    m = build_model(net)
+    assert m.mvtu["f0"].eval_dtype == torch.float32
+    with torch.no_grad():
+        m.mvtu["f0"].weight.fill_(1.0)
+    m.eval()
+    x = torch.full((2, 1, 1, 101), 255, dtype=torch.uint8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = m.intermediates(x)["f0"][0, :, 0, 0].tolist()
+    assert got == [101 * 127 * 255] * 2
+
+
 def test_eval_forward_is_the_integer_path():
     torch.manual_seed(2)
     net = Network("ev", (1, 5, 5), [FC("f0", 16, act=UINT(2)), FC("f1", 3, act=None)])

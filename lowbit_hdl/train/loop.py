@@ -29,15 +29,18 @@ __all__ = [
     "LOSSES",
     "ProgressLine",
     "recalibrate_bn",
+    "AMP_MODES",
 ]
 
 LOSSES = ("ce", "sqr-hinge")
+AMP_MODES = ("off", "bf16")
 
 
 @dataclass
 class EpochStats:
     """Figures of one epoch: mean training loss and accuracy (training mode), test accuracy
-    of the eval-mode (integer) model, learning rate and wall time in seconds."""
+    of the eval-mode (integer) model (NaN where the epoch was not evaluated), learning rate
+    and wall time in seconds."""
 
     epoch: int
     loss: float
@@ -47,7 +50,12 @@ class EpochStats:
     seconds: float
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as a dict; an epoch without evaluation has ``test_acc`` None (valid
+        JSON)."""
+        d = asdict(self)
+        if math.isnan(d["test_acc"]):
+            d["test_acc"] = None
+        return d
 
 
 class ProgressLine:
@@ -169,10 +177,17 @@ def make_scheduler(opt: torch.optim.Optimizer, kind: str, epochs: int, done: int
         opt, lambda e: schedule_factor(kind, e, epochs), last_epoch=done - 1)
 
 
+def _check_amp(amp: str) -> None:
+    if amp not in AMP_MODES:
+        raise ValueError(f"unknown amp mode {amp!r} (one of {AMP_MODES})")
+
+
 def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
                 y: torch.Tensor, batch_size: int = 100, augment: bool = False,
                 max_batches: int | None = None, shift: int = 0, loss: str = "ce",
-                progress: Callable[[int, int], None] | None = None) -> tuple[float, float]:
+                progress: Callable[[int, int], None] | None = None, amp: str = "off",
+                forward: Callable[[torch.Tensor], torch.Tensor] | None = None
+                ) -> tuple[float, float]:
     """One epoch over ``x`` (uint8 NCHW on the model's device) in random order; returns the
     mean loss and the training accuracy. Latent weights are clipped after every step.
 
@@ -180,9 +195,14 @@ def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
     translation by up to ``shift`` pixels (zero fill, no flip; for digits). The running loss
     and accuracy stay on the device, so the loop never waits for the GPU. ``loss``: ``"ce"``
     (cross-entropy) or ``"sqr-hinge"`` (:func:`sqr_hinge_loss`). ``progress(done, total)`` is
-    called after every batch (counts of batches).
+    called after every batch (counts of batches). ``amp="bf16"`` runs the forward pass under
+    bfloat16 autocast (convolutions and matrix products in bf16, the loss in float32); the
+    eval path stays exact regardless. ``forward`` replaces ``model(x)`` in the training step
+    (e.g. a ``torch.compile``-d model sharing its parameters).
     """
     loss_fn = _loss_fn(loss)
+    _check_amp(amp)
+    fwd = model if forward is None else forward
     model.train()
     n = len(x)
     total = -(-n // batch_size)
@@ -202,7 +222,9 @@ def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
         elif shift:
             xb = random_crop_flip(xb, pad=shift, flip=False)
         yb = y[idx]
-        scores = model(xb)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+            scores = fwd(xb)
+        scores = scores.float()
         lv = loss_fn(scores, yb)
         opt.zero_grad(set_to_none=True)
         lv.backward()
@@ -269,7 +291,8 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         sched: torch.optim.lr_scheduler.LRScheduler | None = None, start_epoch: int = 0,
         max_batches: int | None = None, shift: int = 0, deadline: float | None = None,
         loss: str = "ce", progress: Callable[[int, int, int], None] | None = None,
-        on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
+        on_epoch: Callable[[EpochStats], None] | None = None, amp: str = "off",
+        compile_forward: bool = False, eval_every: int = 1) -> list[EpochStats]:
     """Train ``model`` for epochs ``start_epoch+1 .. epochs`` with Adam and a per-epoch
     schedule; evaluates the eval-mode model on the test split (if given) after every epoch
     and calls ``on_epoch`` with the figures. Arrays go to the model's device once.
@@ -277,8 +300,16 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
     ``deadline`` (a :func:`time.perf_counter` value): no epoch is started that would, at the
     pace of the slowest epoch so far, end after it; the history then stops early (resume from
     a checkpoint to go on). ``progress(epoch, batches_done, batches_total)`` is called after
-    every training batch."""
-    _loss_fn(loss)  # validates the name before any work
+    every training batch. ``amp`` and ``compile_forward`` speed up training only
+    (:func:`train_epoch`'s ``amp``; ``torch.compile`` of the training forward pass):
+    evaluation and export use the uncompiled, exact float path. ``eval_every`` N evaluates
+    the test split only every N-th epoch and after the last (the others get a NaN test
+    accuracy): on a CPU the exact evaluation of 10,000 CIFAR images costs a good part of an
+    epoch."""
+    _loss_fn(loss)  # validates the names before any work
+    _check_amp(amp)
+    if eval_every < 1:
+        raise ValueError(f"eval_every must be ≥ 1, got {eval_every}")
     device = next(model.parameters()).device
     xt = torch.as_tensor(np.asarray(x_train) if not torch.is_tensor(x_train) else x_train)
     yt = torch.as_tensor(np.asarray(y_train) if not torch.is_tensor(y_train) else y_train)
@@ -292,6 +323,7 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         opt = make_optimizer(model, lr, weight_decay)
     if sched is None:
         sched = make_scheduler(opt, schedule, epochs, start_epoch)
+    forward = torch.compile(model) if compile_forward else None
     history: list[EpochStats] = []
     slowest = 0.0
     for epoch in range(start_epoch + 1, epochs + 1):
@@ -301,9 +333,10 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         cur_lr = opt.param_groups[0]["lr"]
         cb = None if progress is None else (lambda d, t, e=epoch: progress(e, d, t))
         mean_loss, tr_acc = train_epoch(model, opt, xt, yt, batch_size, augment,
-                                        max_batches, shift, loss, cb)
+                                        max_batches, shift, loss, cb, amp, forward)
         sched.step()
-        te_acc = evaluate(model, xv, yv)[0] if xv is not None else float("nan")
+        due = epoch % eval_every == 0 or epoch == epochs
+        te_acc = evaluate(model, xv, yv)[0] if xv is not None and due else float("nan")
         st = EpochStats(epoch, mean_loss, tr_acc, te_acc, cur_lr, time.perf_counter() - t0)
         slowest = max(slowest, st.seconds)
         history.append(st)

@@ -161,9 +161,11 @@ class QuantMVTU(nn.Module):
     def accumulate(self, x: torch.Tensor) -> torch.Tensor:
         """Integer accumulators of the level tensor ``x`` (NCHW, in ``eval_dtype``)."""
         w = self.integer_weights().to(self.eval_dtype)
-        # TF32 would round 8-bit pixels times multi-bit weights: keep full float32 products
-        with torch.backends.cudnn.flags(enabled=True, benchmark=torch.backends.cudnn.benchmark,
-                                        deterministic=False, allow_tf32=False):
+        # TF32 (or an enclosing bf16 autocast) would round 8-bit pixels times multi-bit
+        # weights: keep full float32 products
+        cudnn = torch.backends.cudnn.flags(enabled=True, benchmark=torch.backends.cudnn.benchmark,
+                                           deterministic=False, allow_tf32=False)
+        with torch.autocast(x.device.type, enabled=False), cudnn:
             prev = torch.backends.cuda.matmul.allow_tf32
             torch.backends.cuda.matmul.allow_tf32 = False
             try:
