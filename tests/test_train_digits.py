@@ -110,6 +110,13 @@ def test_compiled_training_forward_on_digits(digits, tmp_path):
     _train_and_check(net, digits, 10, 0.95, tmp_path, fit_kw={"compile_forward": True})
 
 
+def test_w1a1_mlp_with_approxsign_ste_on_digits(digits, tmp_path):
+    net = mlp_w1a1()
+    net.name = "digits_mlp_w1a1_approxsign"
+    # stated: ≥ 95 % (measured 98.74 %)
+    _train_and_check(net, digits, 30, 0.95, tmp_path, act_grad="approxsign")
+
+
 def test_unknown_amp_mode_is_rejected():
     with pytest.raises(ValueError, match="unknown amp mode 'fp16'"):
         fit(build_model(mlp_w1a1()), np.zeros((2, 1, 8, 8), np.uint8), np.zeros(2), 1,

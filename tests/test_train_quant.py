@@ -112,6 +112,17 @@ def test_bipolar_activation_values_and_hardtanh_ste():
     assert ActQuant(BIPOLAR).target_levels() == [1]
 
 
+def test_bipolar_activation_approxsign_gradient():
+    x = torch.tensor([-2.0, -1.0, -0.5, 0.0, 0.25, 1.0, 2.0])
+    assert bipolar_act(x, "approxsign").tolist() == [-1, -1, -1, 1, 1, 1, 1]
+    assert _grad(lambda v: bipolar_act(v, "approxsign"), x).tolist() == \
+        [0, 0, 1, 2, 1.5, 0, 0]
+    q = ActQuant(BIPOLAR, "approxsign")
+    assert _grad(q, x).tolist() == [0, 0, 1, 2, 1.5, 0, 0]
+    with pytest.raises(ValueError, match="activation gradient must be one of"):
+        ActQuant(BIPOLAR, "tanh")
+
+
 def test_input_level_scale():
     assert level_scale(UINT(8)) == 1 / 255 and level_scale(BIPOLAR) == 1.0
     assert level_scale(UINT(2)) == 1 / 3 and level_scale(INT(4)) == 1 / 8

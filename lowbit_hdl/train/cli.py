@@ -55,6 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-init", choices=("auto", "fanin", "unit"), default="auto",
                    help="latent weight init: U(±1/√MW) (fanin), U(-1,1) (unit); auto = unit "
                         "for fixed-range INT weights, fanin otherwise")
+    p.add_argument("--act-grad", choices=("hardtanh", "approxsign"), default="hardtanh",
+                   help="STE of 1-bit activations: 1[|x|≤1] (hardtanh, default) or "
+                        "max(0, 2-2|x|) (approxsign, Bi-Real Net)")
     p.add_argument("--weight-scale", action="store_true",
                    help="scale weights per tensor (mean|w| for 1 bit, max|w| for k bits)")
     p.add_argument("--grad-bits", type=int, default=None, metavar="K",
@@ -180,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
         torch.backends.cudnn.benchmark = True
     model = build_model(net, weight_mode=args.weight_mode, weight_scale=args.weight_scale,
                         grad_bits=args.grad_bits, dropout=dropout,
-                        weight_init=args.weight_init).to(device)
+                        weight_init=args.weight_init, act_grad=args.act_grad).to(device)
     opt = make_optimizer(model, args.lr, args.weight_decay)
     sched = make_scheduler(opt, args.schedule, args.epochs)
     out, ckpt = _paths(args, Path(args.network).stem)
@@ -209,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
           + (f", {args.grad_bits}-bit gradients" if args.grad_bits else "")
           + (f", shift ±{args.shift}" if args.shift else "")
           + (f", {args.loss} loss" if args.loss != "ce" else "")
+          + (f", {args.act_grad} STE" if args.act_grad != "hardtanh" else "")
           + (f", {args.amp} autocast" if args.amp != "off" else "")
           + (", compiled" if args.compile else "") + ")")
     width = len(str(args.epochs))

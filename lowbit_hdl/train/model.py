@@ -87,7 +87,7 @@ class QuantMVTU(nn.Module):
     def __init__(self, info: LayerInfo, weight_mode: str = "uniform",
                  weight_scale: bool = False, grad_bits: int | None = None,
                  bn_eps: float = 1e-4, bn_momentum: float = 0.1,
-                 weight_init: str = "auto") -> None:
+                 weight_init: str = "auto", act_grad: str = "hardtanh") -> None:
         super().__init__()
         if weight_init not in WEIGHT_INITS:
             raise ValueError(f"weight init must be one of {WEIGHT_INITS}, got {weight_init!r}")
@@ -111,7 +111,8 @@ class QuantMVTU(nn.Module):
         bound = 1.0 if weight_init == "unit" else 1.0 / math.sqrt(info.mw)
         nn.init.uniform_(self.weight, -bound, bound)
         self.gq = GradQuant(grad_bits)
-        self.act: ActQuant | None = None if lay.act is None else ActQuant(lay.act)
+        self.act: ActQuant | None = (None if lay.act is None
+                                     else ActQuant(lay.act, act_grad))
         self.norm: nn.Module
         if self.act is None:
             self.norm = ScalarNorm(bn_eps, bn_momentum)
@@ -229,7 +230,8 @@ class QuantNet(nn.Module):
 
     def __init__(self, net: Network, weight_mode: str = "uniform", weight_scale: bool = False,
                  grad_bits: int | None = None, dropout: float = 0.0, bn_eps: float = 1e-4,
-                 bn_momentum: float = 0.1, weight_init: str = "auto") -> None:
+                 bn_momentum: float = 0.1, weight_init: str = "auto",
+                 act_grad: str = "hardtanh") -> None:
         super().__init__()
         self.net = net.copy()
         self.infos = self.net.infer()
@@ -248,7 +250,7 @@ class QuantNet(nn.Module):
         self.score_layer = last.name
         self.mvtu = nn.ModuleDict({
             i.name: QuantMVTU(i, weight_mode, weight_scale, grad_bits, bn_eps, bn_momentum,
-                              weight_init)
+                              weight_init, act_grad)
             for i in mvtus})
         self.dropout = dropout
         self.input_dtype = self.net.input_dtype
@@ -318,15 +320,17 @@ class QuantNet(nn.Module):
 
 def build_model(net: Network, weight_mode: str = "uniform", weight_scale: bool = False,
                 grad_bits: int | None = None, dropout: float = 0.0, bn_eps: float = 1e-4,
-                bn_momentum: float = 0.1, weight_init: str = "auto") -> QuantNet:
+                bn_momentum: float = 0.1, weight_init: str = "auto",
+                act_grad: str = "hardtanh") -> QuantNet:
     """Torch model of ``net``'s layer list for quantization-aware training.
 
     ``weight_mode`` ("uniform" or "dorefa") and ``weight_scale`` choose the weight quantizer
     (:mod:`lowbit_hdl.train.quant`); ``grad_bits`` enables k-bit stochastic gradient
     quantization (off by default); ``dropout`` applies to the input of every FC layer during
     training; ``weight_init`` ("auto", "fanin" or "unit") sets the latent weights' initial
-    range (:class:`QuantMVTU`). The network must end with a Conv/FC layer with ``act=None``
-    (optionally followed by TopK).
+    range (:class:`QuantMVTU`); ``act_grad`` ("hardtanh" or "approxsign") the STE of BIPOLAR
+    activations (:func:`lowbit_hdl.train.quant.bipolar_act`). The network must end with a
+    Conv/FC layer with ``act=None`` (optionally followed by TopK).
     """
     return QuantNet(net, weight_mode, weight_scale, grad_bits, dropout, bn_eps, bn_momentum,
-                    weight_init)
+                    weight_init, act_grad)

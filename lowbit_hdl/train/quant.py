@@ -15,7 +15,8 @@ the positive *scale* that turns it into a training-time value:
   level / n (DoReFa); STE: gradient ``n · 1[0 ≤ x ≤ 1]`` for the level (1 inside the clipping
   range for the value).
 * activations, ``BIPOLAR``: level ``+1`` iff ``x ≥ 0`` else ``-1``; STE with hardtanh
-  clipping: gradient ``1[|x| ≤ 1]``.
+  clipping: gradient ``1[|x| ≤ 1]``, or (``grad="approxsign"``, Bi-Real Net's piecewise
+  quadratic approximation of sign) ``max(0, 2 - 2|x|)``.
 * gradients (off by default): :func:`quantize_grad` is the identity forward and replaces the
   back-propagated gradient ``g`` by DoReFa's stochastic k-bit quantization
   ``2M·(round(n·(g/(2M) + 1/2) + u)/n - 1/2)``, ``M = max|g|`` per sample, ``u ~ U[-1/2, 1/2)``,
@@ -46,9 +47,11 @@ __all__ = [
     "ActQuant",
     "GradQuant",
     "WEIGHT_MODES",
+    "ACT_GRADS",
 ]
 
 WEIGHT_MODES = ("uniform", "dorefa")
+ACT_GRADS = ("hardtanh", "approxsign")
 
 
 class _SignSTE(torch.autograd.Function):
@@ -76,17 +79,21 @@ class _RoundSTE(torch.autograd.Function):
 
 
 class _BipolarAct(torch.autograd.Function):
-    """±1 activation; backward: hardtanh STE, gradient 1[|x| ≤ 1]."""
+    """±1 activation; backward: hardtanh STE, gradient 1[|x| ≤ 1], or (``approx``)
+    ApproxSign, gradient max(0, 2 - 2|x|)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, approx: bool) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
+        ctx.approx = approx
         return bipolar_eval_levels(x)
 
     @staticmethod
-    def backward(ctx, g: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, g: torch.Tensor):  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        return g * (x.abs() <= 1).to(g.dtype)
+        if ctx.approx:
+            return g * torch.clamp(2 - 2 * x.abs(), min=0).to(g.dtype), None
+        return g * (x.abs() <= 1).to(g.dtype), None
 
 
 class _UintActLevels(torch.autograd.Function):
@@ -145,9 +152,16 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     return _RoundSTE.apply(x)
 
 
-def bipolar_act(x: torch.Tensor) -> torch.Tensor:
-    """±1 activation (+1 iff ``x ≥ 0``) with the hardtanh STE: gradient ``1[|x| ≤ 1]``."""
-    return _BipolarAct.apply(x)
+def _check_act_grad(grad: str) -> None:
+    if grad not in ACT_GRADS:
+        raise ValueError(f"activation gradient must be one of {ACT_GRADS}, got {grad!r}")
+
+
+def bipolar_act(x: torch.Tensor, grad: str = "hardtanh") -> torch.Tensor:
+    """±1 activation (+1 iff ``x ≥ 0``). ``grad="hardtanh"``: STE gradient ``1[|x| ≤ 1]``;
+    ``"approxsign"``: ``max(0, 2 - 2|x|)`` (Bi-Real Net)."""
+    _check_act_grad(grad)
+    return _BipolarAct.apply(x, grad == "approxsign")
 
 
 def uint_act_levels(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -251,13 +265,16 @@ class WeightQuant(nn.Module):
 
 class ActQuant(nn.Module):
     """Activation quantizer producing integer *levels* (±1 for BIPOLAR, 0..2**k-1 for
-    UINT(k)) with STE gradients; ``scale`` is the value of one level."""
+    UINT(k)) with STE gradients; ``scale`` is the value of one level. ``grad`` chooses the
+    BIPOLAR STE (:func:`bipolar_act`); UINT(k) always uses its clipped identity."""
 
-    def __init__(self, dtype: DataType) -> None:
+    def __init__(self, dtype: DataType, grad: str = "hardtanh") -> None:
         super().__init__()
         if dtype.kind not in ("bipolar", "uint"):
             raise ValueError(f"activations must be BIPOLAR or UINTk, got {dtype}")
+        _check_act_grad(grad)
         self.dtype = dtype
+        self.grad = grad
         self.n = 1 if dtype.is_bipolar else (1 << dtype.bits) - 1
 
     @property
@@ -266,7 +283,7 @@ class ActQuant(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.dtype.is_bipolar:
-            return bipolar_act(x)
+            return bipolar_act(x, self.grad)
         return uint_act_levels(x, self.dtype.bits)
 
     def eval_levels(self, x: torch.Tensor) -> torch.Tensor:
@@ -280,7 +297,7 @@ class ActQuant(nn.Module):
         return [1] if self.dtype.is_bipolar else list(range(1, self.n + 1))
 
     def extra_repr(self) -> str:
-        return str(self.dtype)
+        return str(self.dtype) + (f", grad={self.grad}" if self.dtype.is_bipolar else "")
 
 
 class GradQuant(nn.Module):
