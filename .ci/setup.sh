@@ -11,4 +11,4 @@ if ! command -v iverilog >/dev/null || ! command -v tclsh >/dev/null || ! comman
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog tcl yosys >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check "torch==2.13.0" -e ".[dev,train]"
-python3 -c "import lowbit_hdl.cosim as c; print('simulators:', ', '.join(c.available_simulators()))"
+python3 -c "import lowbit_hdl.sim.runner as c; print('simulators:', ', '.join(c.available_simulators()))"

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from synthlib import lut_ff_counts, print_table, synth  # noqa: E402
 
-from lowbit_hdl.cosim import to_verilog  # noqa: E402
-from lowbit_hdl.dtypes import BIPOLAR, INT, UINT, DataType  # noqa: E402
 from lowbit_hdl.hw.mvtu import MVTU  # noqa: E402
+from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT, DataType  # noqa: E402
+from lowbit_hdl.sim.runner import to_verilog  # noqa: E402
 
 
 @dataclass

@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from synthlib import lut_ff_counts, print_table, synth  # noqa: E402
 
-from lowbit_hdl.cosim import to_verilog  # noqa: E402
-from lowbit_hdl.dtypes import BIPOLAR, INT, UINT  # noqa: E402
 from lowbit_hdl.hw.dwc import WidthConverter  # noqa: E402
 from lowbit_hdl.hw.fifo import StreamFIFO  # noqa: E402
 from lowbit_hdl.hw.maxpool import MaxPool  # noqa: E402
 from lowbit_hdl.hw.swu import SlidingWindow  # noqa: E402
 from lowbit_hdl.hw.topk import TopK  # noqa: E402
+from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT  # noqa: E402
+from lowbit_hdl.sim.runner import to_verilog  # noqa: E402
 
 # name → (constructor, description)
 CONFIGS: dict[str, tuple[Callable[[], object], str]] = {

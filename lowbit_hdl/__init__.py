@@ -1,7 +1,7 @@
 """lowbit-hdl: low-bit-width neural networks to streaming FPGA accelerators, from Python."""
 
-from .dtypes import BIPOLAR, INT, UINT, DataType
 from .ir import FC, Conv, LayerInfo, MaxPool, Network, NetworkError, TopK
+from .runtime.dtypes import BIPOLAR, INT, UINT, DataType
 
 __all__ = [
     "BIPOLAR", "INT", "UINT", "DataType",

@@ -15,9 +15,9 @@ from .ir import NetworkError
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("lowbit_hdl.info", "print the per-layer table of a network"),
     "build": ("lowbit_hdl.flow.build_cmd", "generate Verilog, reports, Vivado flow, driver"),
-    "sim": ("lowbit_hdl.flow.sim_cmd", "simulate the generated design against the golden model"),
+    "sim": ("lowbit_hdl.sim.sim_cmd", "simulate the generated design against the golden model"),
     "train": ("lowbit_hdl.train.cli", "quantization-aware training and export"),
-    "deploy-sim": ("lowbit_hdl.runtime.sim_cmd",
+    "deploy-sim": ("lowbit_hdl.sim.deploy_sim_cmd",
                    "classify images through the runtime on a simulated board"),
 }
 

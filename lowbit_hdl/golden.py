@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dtypes import DataType
 from .ir import FC, Conv, LayerInfo, MaxPool, Network, NetworkError, TopK
+from .runtime.dtypes import DataType
 
 __all__ = [
     "top1",

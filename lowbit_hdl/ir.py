@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dtypes import BIPOLAR, DataType, signed_bits_for_range
+from .runtime.dtypes import BIPOLAR, DataType, signed_bits_for_range
 
 __all__ = [
     "Conv",
@@ -184,7 +184,7 @@ class Network:
         description: str = "",
         labels: list[str] | None = None,
     ) -> None:
-        from .dtypes import UINT
+        from .runtime.dtypes import UINT
 
         self.name = name
         self.input_shape = tuple(int(d) for d in input_shape)
@@ -307,7 +307,7 @@ class Network:
                 raise err(f"k={lay.k} must be in 1..{n} (the number of inputs)")
             if dtype.is_bipolar:
                 raise err("TopK needs numeric inputs (raw accumulators or UINT), got BIPOLAR")
-            from .dtypes import UINT
+            from .runtime.dtypes import UINT
 
             idx_bits = max(1, math.ceil(math.log2(n)))
             f = fold or n
@@ -327,7 +327,7 @@ class Network:
         acc_min, acc_max = lo * mw, hi * mw
         acc_bits = signed_bits_for_range(acc_min, acc_max)
         if lay.act is None:
-            from .dtypes import INT
+            from .runtime.dtypes import INT
 
             out_dtype = INT(acc_bits)
         else:

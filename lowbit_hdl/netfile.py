@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .dtypes import parse_dtype
 from .ir import FC, Conv, MaxPool, Network, NetworkError, TopK
+from .runtime.dtypes import parse_dtype
 
 __all__ = ["to_json", "from_json", "save", "load", "load_network"]
 

@@ -1,1 +1,1 @@
-"""Simulation helpers and cocotb testbenches for the hardware library (used by tests/)."""
+"""cocotb benches of the hardware library's modules and their runner helpers (used by tests/)."""

@@ -1,7 +1,7 @@
 """cocotb testbench for stream-in/stream-out compute units (MVTU, ThresholdUnit), several
 units in one top level (see ``sim/bundle.py``), all driven concurrently.
 
-Configuration (``lowbit_hdl.cosim.tb_config()``): ``units``, a dict from the unit's port
+Configuration (``lowbit_hdl.sim.runner.tb_config()``): ``units``, a dict from the unit's port
 prefix ``k`` (ports ``k_i__*``, ``k_o__*``) to a dict with ``runs``, a list of phases run
 back to back, each with ``inputs`` (input words), ``expected`` (output words),
 ``stall_in``/``stall_out`` (probabilities) and ``cycles`` (exact cycles from the first
@@ -12,8 +12,8 @@ accepted input to the last output, checked when not ``None``); and ``out_bits``,
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from lowbit_hdl.cosim import tb_config
-from lowbit_hdl.tb import StreamSink, StreamSource, start_clock_reset, unpack
+from lowbit_hdl.sim.runner import tb_config
+from lowbit_hdl.sim.stream import StreamSink, StreamSource, start_clock_reset, unpack
 
 
 async def check_unit(dut, name: str, cfg: dict, seed: int) -> None:

@@ -1,7 +1,7 @@
 import cocotb
 
-from lowbit_hdl.cosim import tb_config
-from lowbit_hdl.tb import StreamSink, StreamSource, start_clock_reset
+from lowbit_hdl.sim.runner import tb_config
+from lowbit_hdl.sim.stream import StreamSink, StreamSource, start_clock_reset
 
 
 @cocotb.test()

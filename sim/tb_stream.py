@@ -1,7 +1,7 @@
 """Generic cocotb testbench for stream units (sliding window, max-pool, top-k, FIFO, width
 converter), several units in one top level (``sim/bundle.py``), all driven concurrently.
 
-Configuration (``lowbit_hdl.cosim.tb_config()``): ``units`` maps the unit's port prefix ``k``
+Configuration (``lowbit_hdl.sim.runner.tb_config()``): ``units`` maps the unit's port prefix ``k``
 (ports ``k_i__*``, ``k_o__*``) to a dict with
 
 * ``runs``: phases run back to back without reset, each with ``inputs`` and ``expected``
@@ -22,8 +22,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from lowbit_hdl.cosim import tb_config
-from lowbit_hdl.tb import CLOCK_NS, StreamSink, StreamSource
+from lowbit_hdl.sim.runner import tb_config
+from lowbit_hdl.sim.stream import CLOCK_NS, StreamSink, StreamSource
 
 
 async def check_unit(dut, name: str, cfg: dict, seed: int) -> None:

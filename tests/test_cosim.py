@@ -5,8 +5,8 @@ from amaranth import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from lowbit_hdl.cosim import CosimError
-from sim.runner import simulate, simulators
+from lowbit_hdl.sim.runner import CosimError, available_simulators
+from sim.units import simulate
 
 
 class Reg(wiring.Component):
@@ -23,7 +23,7 @@ class Reg(wiring.Component):
         return m
 
 
-@pytest.mark.parametrize("sim", simulators())
+@pytest.mark.parametrize("sim", available_simulators())
 @pytest.mark.parametrize("stall", [0.0, 0.4])
 def test_stream_register(sim, stall):
     simulate(Reg(8), "reg", "tb_selftest", {"n": 200, "stall": stall}, sim)
@@ -36,4 +36,4 @@ def test_failure_is_reported():
 
 
 def test_both_simulators_available():
-    assert set(simulators()) == {"verilator", "icarus"}
+    assert set(available_simulators()) == {"verilator", "icarus"}

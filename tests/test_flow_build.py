@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from flow_helpers import small_cnn, tiny_fc_net
+from helpers import small_cnn, tiny_fc_net
 
 from lowbit_hdl import FC, UINT, Network, TopK
 from lowbit_hdl.cli import main

@@ -9,15 +9,15 @@ import pytest
 from amaranth import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-from flow_helpers import small_cnn
+from helpers import small_cnn
 
 from lowbit_hdl import BIPOLAR, FC, Network
 from lowbit_hdl.cli import main
-from lowbit_hdl.cosim import CosimError
 from lowbit_hdl.flow.plan import plan_network
-from lowbit_hdl.flow.simulate import random_frames, simulate_network
 from lowbit_hdl.flow.top import TOP_NAME, NetworkTop, default_library, elaborate_verilog
 from lowbit_hdl.netfile import load_network
+from lowbit_hdl.sim.network import random_frames, simulate_network
+from lowbit_hdl.sim.runner import CosimError
 
 NETWORKS = Path(__file__).resolve().parent.parent / "networks"
 SIM = "icarus"  # compiles in a second: the fast choice for small designs

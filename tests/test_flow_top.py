@@ -4,11 +4,11 @@ not match the stage it is used for."""
 import pytest
 from amaranth import Module
 from amaranth.lib import wiring
-from flow_helpers import FakeDWC, fake_library, small_cnn, tiny_fc_net
+from helpers import FakeDWC, fake_library, small_cnn, tiny_fc_net
 
 from lowbit_hdl.flow.plan import plan_network
-from lowbit_hdl.flow.simulate import simulate_network
 from lowbit_hdl.flow.top import NetworkTop, StitchError, default_library, elaborate_verilog
+from lowbit_hdl.sim.network import simulate_network
 
 # modules built for a stitch that then fails (on purpose) are never elaborated
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")

@@ -5,7 +5,7 @@ import re
 import shutil
 
 import pytest
-from flow_helpers import tiny_fc_net
+from helpers import tiny_fc_net
 
 from lowbit_hdl.flow.build import build, lint_verilog
 from lowbit_hdl.flow.plan import IP_NAMES

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from lowbit_hdl.hw.dwc import WidthConverter
-from lowbit_hdl.tb import pack
-from sim.runner import simulators
-from sim.streamcheck import phase, run_amaranth, simulate_streams
+from lowbit_hdl.sim.runner import available_simulators
+from lowbit_hdl.sim.stream import pack
+from sim.units import phase, run_amaranth, simulate_streams
 
-SIMS = simulators()
+SIMS = available_simulators()
 
 # name: (elem_bits, in_elems, out_elems)
 CONFIGS = {

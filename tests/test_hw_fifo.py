@@ -14,10 +14,10 @@ from amaranth.sim import Simulator
 
 from lowbit_hdl.hw.fifo import StreamFIFO
 from lowbit_hdl.hw.skid import SkidBuffer
-from sim.runner import simulators
-from sim.streamcheck import phase, simulate_streams
+from lowbit_hdl.sim.runner import available_simulators
+from sim.units import phase, simulate_streams
 
-SIMS = simulators()
+SIMS = available_simulators()
 
 # name: (unit, beats per phase)
 CONFIGS = {

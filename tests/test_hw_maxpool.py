@@ -12,17 +12,16 @@ import random
 import numpy as np
 import pytest
 
-from lowbit_hdl.cosim import to_verilog
-from lowbit_hdl.dtypes import BIPOLAR, INT, UINT
 from lowbit_hdl.golden import maxpool
 from lowbit_hdl.hw.maxpool import MaxPool
 from lowbit_hdl.ir import Conv, Network
 from lowbit_hdl.ir import MaxPool as MaxPoolLayer
-from lowbit_hdl.tb import pack
-from sim.runner import simulators
-from sim.streamcheck import phase, run_amaranth, simulate_streams
+from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT
+from lowbit_hdl.sim.runner import available_simulators, to_verilog
+from lowbit_hdl.sim.stream import pack
+from sim.units import phase, run_amaranth, simulate_streams
 
-SIMS = simulators()
+SIMS = available_simulators()
 
 # name: (in_shape, kernel, stride, PE, dtype)
 CONFIGS = {

@@ -7,15 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lowbit_hdl.dtypes import BIPOLAR, INT, UINT, DataType
 from lowbit_hdl.golden import matvec, multithreshold
 from lowbit_hdl.hw.mvtu import MVTU
 from lowbit_hdl.ir import FC, Conv, MaxPool, Network
-from lowbit_hdl.tb import pack
-from sim.bundle import phase, simulate_units
-from sim.runner import simulators
+from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT, DataType
+from lowbit_hdl.sim.runner import available_simulators
+from lowbit_hdl.sim.stream import pack
+from sim.units import phase, simulate_units
 
-SIMS = simulators()
+SIMS = available_simulators()
 
 
 def random_values(rng, dt: DataType, shape) -> np.ndarray:
@@ -78,7 +78,7 @@ def build_case(cfg, vectors: int):
         y_sets = [multithreshold(a, t, act) for a in accs]
     unit = MVTU(mw, mh, pe, simd, wdt, xdt, w, t, act)
     runs = [phase(stream_words(unit, x), output_words(unit, y), stall,
-                  unit.cycles(len(x)) if stall == 0 else None)
+                  cycles=unit.cycles(len(x)) if stall == 0 else None)
             for x, y, stall in zip(x_sets, y_sets, (0.0, 0.3), strict=True)]
     return unit, runs
 

@@ -8,10 +8,10 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from lowbit_hdl.dtypes import BIPOLAR, INT, UINT
 from lowbit_hdl.hw.bitmatrix import lane_terms, partial_products, sum_terms
 from lowbit_hdl.hw.popcount import xnor_popcount
-from lowbit_hdl.tb import pack
+from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT
+from lowbit_hdl.sim.stream import pack
 
 
 def run_comb(m: Module, drive: list[tuple[Signal, list[int]]], out, n: int) -> list[int]:

@@ -12,16 +12,15 @@ import random
 import numpy as np
 import pytest
 
-from lowbit_hdl.cosim import to_verilog
-from lowbit_hdl.dtypes import BIPOLAR, UINT, DataType
 from lowbit_hdl.golden import im2col
 from lowbit_hdl.hw.swu import SlidingWindow, _fallback_rows, _Geometry, _min_rows, schedule
 from lowbit_hdl.ir import Conv, MaxPool, Network
-from lowbit_hdl.tb import pack
-from sim.runner import simulators
-from sim.streamcheck import phase, run_amaranth, simulate_streams
+from lowbit_hdl.runtime.dtypes import BIPOLAR, UINT, DataType
+from lowbit_hdl.sim.runner import available_simulators, to_verilog
+from lowbit_hdl.sim.stream import pack
+from sim.units import phase, run_amaranth, simulate_streams
 
-SIMS = simulators()
+SIMS = available_simulators()
 
 # name: (in_shape, K, stride, padding, SIMD, dtype, pad value, rows override)
 CONFIGS = {

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lowbit_hdl.dtypes import BIPOLAR, INT, UINT
 from lowbit_hdl.golden import multithreshold
 from lowbit_hdl.hw.threshold import ThresholdUnit
-from lowbit_hdl.tb import pack
-from sim.bundle import phase, simulate_units
-from sim.runner import simulators
+from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT
+from lowbit_hdl.sim.runner import available_simulators
+from lowbit_hdl.sim.stream import pack
+from sim.units import phase, simulate_units
 
 # (name, channels, PE, input dtype, act)
 CONFIGS = [
@@ -42,11 +42,11 @@ def build_case(cfg, frames: int):
         words = [pack(v[f * pe:(f + 1) * pe], idt.bits) for v in a for f in range(unit.nf)]
         expected = [pack(v[f * pe:(f + 1) * pe], act.bits) for v in y for f in range(unit.nf)]
         runs.append(phase(words, expected, stall,
-                          unit.cycles(len(words)) if stall == 0 else None))
+                          cycles=unit.cycles(len(words)) if stall == 0 else None))
     return unit, runs
 
 
-@pytest.mark.parametrize("sim", simulators())
+@pytest.mark.parametrize("sim", available_simulators())
 def test_threshold_unit_matches_golden(sim):
     frames = 8 if sim == "verilator" else 5
     cases = {c[0]: build_case(c, frames) for c in CONFIGS}

@@ -12,17 +12,16 @@ import random
 import numpy as np
 import pytest
 
-from lowbit_hdl.cosim import to_verilog
-from lowbit_hdl.dtypes import BIPOLAR, INT, UINT
 from lowbit_hdl.golden import topk
 from lowbit_hdl.hw.topk import TopK
 from lowbit_hdl.ir import FC, Network
 from lowbit_hdl.ir import TopK as TopKLayer
-from lowbit_hdl.tb import pack
-from sim.runner import simulators
-from sim.streamcheck import phase, run_amaranth, simulate_streams
+from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT
+from lowbit_hdl.sim.runner import available_simulators, to_verilog
+from lowbit_hdl.sim.stream import pack
+from sim.units import phase, run_amaranth, simulate_streams
 
-SIMS = simulators()
+SIMS = available_simulators()
 
 # name: (n, fold, k, dtype, value range)
 CONFIGS = {

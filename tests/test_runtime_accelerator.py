@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from runtime_helpers import board_files, golden_fake, images, tiny_layout, tiny_net
+from helpers import board_files, golden_fake, images, tiny_layout, tiny_net
 
 from lowbit_hdl import FC, UINT, Network
 from lowbit_hdl.golden import forward

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_helpers import images, tiny_layout, tiny_net
+from helpers import images, tiny_layout, tiny_net
 
+from lowbit_hdl.flow.deploy import PACKAGE, RUNTIME_FILES, write_deploy_bundle
 from lowbit_hdl.golden import forward
-from lowbit_hdl.runtime.bundle import PACKAGE, RUNTIME_FILES, write_deploy_bundle
-from lowbit_hdl.runtime.hwh import write_test_hwh
 from lowbit_hdl.runtime.preprocess import quantize
+from lowbit_hdl.sim.fakepynq import write_test_hwh
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,9 +30,22 @@ sys.meta_path.insert(0, Blocker())
 HEAVY = ["amaranth", "cocotb", "cocotb_tools", "torch", "pynq", "PIL", "hypothesis", "pytest"]
 
 
-def _run(code: str, block: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BLOCKER.format(block=block) + code],
+def _run(code: str, block: list[str], cwd: Path = ROOT, preload: str = ""
+         ) -> subprocess.CompletedProcess:
+    """Run ``code`` with the packages in ``block`` unimportable (``preload`` runs before the
+    blocker is installed)."""
+    return subprocess.run([sys.executable, "-c", preload + BLOCKER.format(block=block) + code],
                           cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+# the fake PYNQ is development-side: load it, then forget every lowbit_hdl module so that the
+# bundle's own code cannot reach them
+FAKE_PYNQ = """
+import sys
+from lowbit_hdl.sim.fakepynq import FakeDevice, FakePynq
+for _m in [m for m in sys.modules if m.split(".")[0] == "lowbit_hdl"]:
+    del sys.modules[_m]
+"""
 
 
 def test_blocker_works():
@@ -44,14 +57,14 @@ def test_runtime_imports_with_numpy_only():
     code = """
 import lowbit_hdl.runtime as rt
 from lowbit_hdl.runtime import accelerator, backend, hwh, layout, preprocess
-assert rt.Accelerator and rt.PynqBackend and rt.FakePynq
+assert rt.Accelerator and rt.PynqBackend
 heavy = [m for m in sys.modules if m.split(".")[0] in BLOCK]
 assert not heavy, heavy
 print("ok", sorted(m for m in sys.modules if m.startswith("lowbit_hdl")))
 """
     r = _run(code, HEAVY)
     assert r.returncode == 0, r.stderr
-    assert "ok" in r.stdout and "lowbit_hdl.runtime.simboard" not in r.stdout
+    assert "ok" in r.stdout and "lowbit_hdl.sim.board" not in r.stdout
 
 
 def _bundle(tmp_path, with_labels=True):
@@ -109,9 +122,9 @@ lay = rt.DesignLayout.load({deploy!r} + "/layout.json")
 with np.load({table!r}) as z:
     table = {{lay.input.pack(rt.to_frames(im, lay.input.shape, "UINT8"))[0].tobytes():
              lay.output.pack(e[None])[0] for im, e in zip(z["images"], z["expected"])}}
-dev = rt.FakeDevice(lay.input.frame_bytes, lay.output.frame_bytes,
+dev = FakeDevice(lay.input.frame_bytes, lay.output.frame_bytes,
                     lambda x: np.stack([table[r.tobytes()] for r in x]))
-fake = rt.FakePynq(dev, rails={{"VCCINT": 0.3}})
+fake = FakePynq(dev, rails={{"VCCINT": 0.3}})
 rc = script.main({argv!r}, backend=rt.PynqBackend(fake))
 assert not [m for m in sys.modules if m.split(".")[0] in BLOCK]
 assert fake.names().count("allocate") == 2
@@ -123,7 +136,7 @@ def test_bundle_run_py_numpy_only(tmp_path):
     _, _, d = _bundle(tmp_path)
     r = _run(BOARD.format(deploy=str(d), table=str(d / "samples.npz"), script="run",
                       argv=["--batch", "5"]),
-             HEAVY + ["lowbit_hdl"], cwd=tmp_path)
+             HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
     assert "network tiny: 12 images" in out
@@ -141,7 +154,7 @@ def test_bundle_run_py_reports_mismatch(tmp_path):
     arrays["expected"][4] = (arrays["expected"][4] + 1) % 4  # pretend the golden differs
     np.savez(d / "samples.npz", **arrays)
     r = _run(BOARD.format(deploy=str(d), table=str(tmp_path / "device.npz"), script="run",
-                          argv=[]), HEAVY + ["lowbit_hdl"], cwd=tmp_path)
+                          argv=[]), HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "MISMATCH on images [4]" in r.stdout and "accuracy" not in r.stdout
 
@@ -152,7 +165,7 @@ def test_bundle_validate_py_numpy_only(tmp_path):
         np.savez(tmp_path / "test.npz", images=z["images"], labels=z["labels"])
     r = _run(BOARD.format(deploy=str(d), table=str(d / "samples.npz"), script="validate",
                           argv=["--dataset", str(tmp_path / "test.npz"), "--batch", "4"]),
-             HEAVY + ["lowbit_hdl"], cwd=tmp_path)
+             HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "batch 2: 12/12 images" in r.stdout
     assert "accuracy: 9/12 = 75.00%" in r.stdout

@@ -3,13 +3,13 @@ ordering, cache maintenance), results, power, and the fake's own checks."""
 
 import numpy as np
 import pytest
-from runtime_helpers import board_files, golden_fake, images, tiny_layout, tiny_net
+from helpers import board_files, golden_fake, images, tiny_layout, tiny_net
 
 from lowbit_hdl.golden import forward
-from lowbit_hdl.runtime import Accelerator, FakePynq, FakePynqError, PynqBackend
-from lowbit_hdl.runtime.backend import RECV_ALIGN, FakeDevice
-from lowbit_hdl.runtime.hwh import write_test_hwh
+from lowbit_hdl.runtime import Accelerator, PynqBackend
+from lowbit_hdl.runtime.backend import RECV_ALIGN
 from lowbit_hdl.runtime.preprocess import quantize
+from lowbit_hdl.sim.fakepynq import FakeDevice, FakePynq, FakePynqError, write_test_hwh
 
 
 def _expected(net, imgs):

@@ -6,15 +6,14 @@ import sys
 
 import numpy as np
 import pytest
-from runtime_helpers import hw_library, images, scores_net, tiny_net
-from runtime_standin import SumStandIn
+from helpers import SumStandIn, hw_library, images, scores_net, tiny_net
 
-from lowbit_hdl.cosim import available_simulators, to_verilog
 from lowbit_hdl.flow.plan import plan_network
 from lowbit_hdl.golden import forward
 from lowbit_hdl.runtime import Accelerator, DesignLayout, StreamLayout
 from lowbit_hdl.runtime.preprocess import quantize
-from lowbit_hdl.runtime.simboard import SimBoard, SimBoardError
+from lowbit_hdl.sim.board import SimBoard, SimBoardError
+from lowbit_hdl.sim.runner import available_simulators, to_verilog
 
 SIMS = available_simulators()
 FAST = "icarus" if "icarus" in SIMS else SIMS[0]
@@ -149,7 +148,7 @@ def test_generated_design_with_topk():
 def test_build_folder_to_bundle_on_simulated_board(tmp_path, capsys):
     """build() → layout.json + rtl → SimBoard.from_build → the bundle's run.py."""
     from lowbit_hdl.flow.build import build
-    from lowbit_hdl.runtime.bundle import write_deploy_bundle
+    from lowbit_hdl.flow.deploy import write_deploy_bundle
 
     net = scores_net(seed=2)
     res = build(net, tmp_path / "b", library=hw_library(), progress=None, lint=False,

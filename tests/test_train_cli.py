@@ -34,14 +34,7 @@ from lowbit_hdl.train.loop import make_scheduler, random_crop_flip, schedule_fac
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: small models gain nothing from more, and a second thread stalls
-    badly when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_idx(path: Path, arr: np.ndarray, gz: bool) -> None:

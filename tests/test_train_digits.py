@@ -21,14 +21,7 @@ from lowbit_hdl.train.model import build_model
 DIGITS = [str(i) for i in range(10)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: these small models gain nothing from more, and a second thread
-    stalls badly when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

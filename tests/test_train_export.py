@@ -33,15 +33,7 @@ from lowbit_hdl.train.exporter import (
 from lowbit_hdl.train.model import affine_levels, build_model
 from lowbit_hdl.train.quant import ActQuant
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: small tensors gain nothing from more, and a second thread stalls
-    badly when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("act", [BIPOLAR, UINT(1), UINT(2), UINT(4)])

@@ -26,15 +26,7 @@ from lowbit_hdl.train.quant import (
     weight_levels,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: small tensors gain nothing from more, and a second thread stalls
-    badly when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _grad(fn, x):

@@ -16,7 +16,7 @@ Output folder (every file deterministic: the same inputs give byte-identical fil
     network.json           the network description
     source/<file>.py       the topology file the build was started from, if any
     synth/                 Yosys log and statistics (--synth)
-    deploy/                the deployment bundle for the board (lowbit_hdl.runtime.bundle)
+    deploy/                the deployment bundle for the board (lowbit_hdl.flow.deploy)
 
 Designs clearly over the part (analytic estimate plus shell above the part by more than the
 estimate's error, :data:`ESTIMATE_MARGIN`) get everything but ``rtl/``, ``vivado/`` and
@@ -178,11 +178,11 @@ def lint_verilog(files: list[Path], top: str, waiver_file: Path | None = None
 
     Returns ``(False, "not run: …")`` when Verilator is not installed.
     """
-    from ..cosim import CosimError, setup_simulator_env
+    from ..tools import ToolError, setup_simulator_env
 
     try:
         setup_simulator_env("verilator")
-    except CosimError as e:
+    except ToolError as e:
         return False, f"not run: {e}"
     cmd = ["verilator", "--lint-only", "-Wall", "--top-module", top]
     cmd += [str(waiver_file)] if waiver_file is not None else []
@@ -208,7 +208,7 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
 
     ``library`` replaces stage constructors (see :class:`~lowbit_hdl.flow.top.NetworkTop`).
     ``deploy`` writes the deployment bundle (``deploy/``, see
-    :func:`lowbit_hdl.runtime.bundle.write_deploy_bundle`) with ``sample_count`` images from
+    :func:`lowbit_hdl.flow.deploy.write_deploy_bundle`) with ``sample_count`` images from
     ``samples`` (a test-set file; default :func:`default_samples`, else random images).
     """
     say = progress or (lambda _msg: None)
@@ -327,7 +327,7 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
     lay_json["ip_names"] = dict(IP_NAMES)
     wrote(out / "layout.json").write_text(json.dumps(lay_json, indent=2, sort_keys=True) + "\n")
     if deploy and rtl_written:
-        from ..runtime.bundle import write_deploy_bundle
+        from .deploy import write_deploy_bundle
 
         say("writing the deployment bundle (deploy/)")
         if samples is None:

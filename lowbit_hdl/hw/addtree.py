@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from amaranth.hdl import Value
 
-from ..dtypes import signed_bits_for_range
+from ..runtime.dtypes import signed_bits_for_range
 
 __all__ = ["fit", "sum_tree"]
 

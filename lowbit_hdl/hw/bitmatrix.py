@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from amaranth.hdl import Module, Value
 
-from ..dtypes import DataType
+from ..runtime.dtypes import DataType
 from .popcount import compress_columns, lut_function
 
 __all__ = ["operand_bits", "lane_terms", "partial_products", "sum_terms"]

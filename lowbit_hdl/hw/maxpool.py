@@ -23,9 +23,9 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..dtypes import DataType
 from ..ir import LayerInfo
 from ..ir import MaxPool as MaxPoolLayer
+from ..runtime.dtypes import DataType
 from .skid import SkidBuffer
 
 __all__ = ["MaxPool"]
@@ -50,7 +50,7 @@ class MaxPool(wiring.Component):
 
     def __init__(self, in_shape: tuple[int, int, int], kernel: int = 2,
                  stride: int | None = None, pe: int = 1, dtype: DataType | None = None) -> None:
-        from ..dtypes import BIPOLAR
+        from ..runtime.dtypes import BIPOLAR
 
         dtype = BIPOLAR if dtype is None else dtype
         stride = kernel if stride is None else stride

@@ -41,8 +41,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..dtypes import INT, DataType, signed_bits_for_range
 from ..ir import LayerInfo
+from ..runtime.dtypes import INT, DataType, signed_bits_for_range
 from .addtree import fit, sum_tree
 from .bitmatrix import lane_terms, partial_products, sum_terms
 from .credit import CreditFIFO

@@ -19,7 +19,7 @@ from amaranth.hdl import Cat, Module, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..dtypes import INT, DataType, signed_bits_for_range
+from ..runtime.dtypes import INT, DataType, signed_bits_for_range
 from .credit import CreditFIFO
 from .rom import rom_read
 

@@ -26,9 +26,9 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..dtypes import DataType
 from ..ir import LayerInfo
 from ..ir import TopK as TopKLayer
+from ..runtime.dtypes import DataType
 from .skid import SkidBuffer
 
 __all__ = ["TopK"]

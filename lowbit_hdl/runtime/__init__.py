@@ -1,19 +1,16 @@
-"""On-board runtime (numpy only): stream layout, pre/post-processing, PYNQ and simulated
-backends. Nothing on this path imports amaranth, torch or cocotb.
+"""The board runtime: exactly what ships to the PYNQ board, nothing else.
 
-The modules ``layout``, ``hwh``, ``backend``, ``preprocess`` and ``accelerator`` import only
-numpy, the standard library and each other (relatively), so the folder is copied as it is
-into a deployment bundle (``lowbit_runtime/``). ``simboard``, ``sim_cmd`` and ``bundle``
-are development-machine tools and are imported on their own.
+Its modules (``dtypes``, ``layout``, ``hwh``, ``backend``, ``preprocess``, ``accelerator``)
+import only numpy, the standard library and each other (relatively); ``pynq`` itself is
+imported when a :class:`PynqBackend` loads its overlay. The deployment bundle copies this
+folder whole as ``lowbit_runtime/`` (:mod:`lowbit_hdl.flow.deploy`). The simulated board and
+the fake PYNQ of the development machine live in :mod:`lowbit_hdl.sim`.
 """
 
 from .accelerator import Accelerator, ClassifyResult, Timing, read_network_info
 from .backend import (
     Backend,
     BackendError,
-    FakeDevice,
-    FakePynq,
-    FakePynqError,
     Framing,
     PynqBackend,
     StreamStats,
@@ -24,7 +21,7 @@ from .preprocess import PreprocessError, load_dataset, quantize, to_frames, topk
 
 __all__ = [
     "Accelerator", "ClassifyResult", "Timing", "read_network_info",
-    "Backend", "BackendError", "FakeDevice", "FakePynq", "FakePynqError", "Framing",
+    "Backend", "BackendError", "Framing",
     "PynqBackend", "StreamStats",
     "DmaConfig", "HwhError", "dma_config",
     "DesignLayout", "LayoutError", "StreamLayout",

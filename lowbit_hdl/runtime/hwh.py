@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HwhError", "HwhModule", "DmaConfig", "read_hwh", "dma_config", "write_test_hwh"]
+__all__ = ["HwhError", "HwhModule", "DmaConfig", "read_hwh", "dma_config"]
 
 #: pynq's default when the DMA does not state its length-register width
 MAX_SG_LENGTH_WIDTH = 26
@@ -117,45 +117,3 @@ def dma_config(path: str | Path, name: str = "axi_dma_0") -> DmaConfig:
         scatter_gather=bool(mod.int_param("c_include_sg", 0)),
         micro=bool(mod.int_param("c_micro_dma", 0)),
     )
-
-
-def write_test_hwh(path: str | Path, dma_name: str = "axi_dma_0", mm2s_tdata_bits: int = 8,
-                   s2mm_tdata_bits: int = 8, sg_length_width: int = 26,
-                   mem_bits: int = 64, scatter_gather: bool = False) -> Path:
-    """Write a minimal ``.hwh`` with one AXI DMA, shaped like Vivado's (for tests and for
-    the fake PYNQ; a real one comes from the Vivado flow)."""
-    path = Path(path)
-    params = {
-        "C_INCLUDE_SG": int(scatter_gather), "c_include_sg": int(scatter_gather),
-        "c_sg_length_width": sg_length_width,
-        "C_SG_LENGTH_WIDTH": sg_length_width, "c_include_mm2s": 1, "c_include_s2mm": 1,
-        "c_m_axis_mm2s_tdata_width": mm2s_tdata_bits,
-        "C_M_AXIS_MM2S_TDATA_WIDTH": mm2s_tdata_bits,
-        "c_s_axis_s2mm_tdata_width": s2mm_tdata_bits,
-        "C_S_AXIS_S2MM_TDATA_WIDTH": s2mm_tdata_bits,
-        "c_m_axi_mm2s_data_width": mem_bits, "c_m_axi_s2mm_data_width": mem_bits,
-        "c_micro_dma": 0,
-    }
-    ps = "\n".join(f'        <PARAMETER NAME="{k}" VALUE="{v}"/>' for k, v in params.items())
-    text = f"""<?xml version="1.0" encoding="UTF-8" standalone="no" ?>
-<EDKSYSTEM EDWVERSION="1.2" TIMESTAMP="Thu Jan  1 00:00:00 2026" VIVADOVERSION="2022.2">
-  <SYSTEMINFO ARCH="zynq" BOARD="tul.com.tw:pynq-z2:part0:1.0" DEVICE="7z020" NAME="top"
-    PACKAGE="clg400" SPEEDGRADE="-1"/>
-  <MODULES>
-    <MODULE FULLNAME="/{dma_name}" HWVERSION="7.1" INSTANCE="{dma_name}" IPTYPE="PERIPHERAL"
-        MODCLASS="PERIPHERAL" MODTYPE="axi_dma" VLNV="xilinx.com:ip:axi_dma:7.1">
-      <PARAMETERS>
-{ps}
-      </PARAMETERS>
-    </MODULE>
-    <MODULE FULLNAME="/processing_system7_0" INSTANCE="processing_system7_0"
-        MODTYPE="processing_system7" VLNV="xilinx.com:ip:processing_system7:5.5">
-      <PARAMETERS>
-        <PARAMETER NAME="C_FCLK_CLK0_FREQ" VALUE="100000000"/>
-      </PARAMETERS>
-    </MODULE>
-  </MODULES>
-</EDKSYSTEM>
-"""
-    path.write_text(text)
-    return path

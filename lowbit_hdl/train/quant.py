@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..dtypes import DataType
+from ..runtime.dtypes import DataType
 
 __all__ = [
     "sign_ste",

@@ -13,10 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..flow.build import choose_folding
+from ..flow.folding import load_folding
 from ..netfile import load_network
-from .build import choose_folding
-from .folding import load_folding
-from .simulate import simulate_network
+from .network import simulate_network
 
 __all__ = ["add_arguments", "run"]
 

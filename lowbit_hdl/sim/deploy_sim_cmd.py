@@ -6,7 +6,7 @@
 
 The network is elaborated by the build flow (or a build folder's Verilog is taken), the
 runtime's :class:`Accelerator` drives it through
-:class:`~lowbit_hdl.runtime.simboard.SimBoard` (AXI DMA model + Verilator/Icarus), and
+:class:`~lowbit_hdl.sim.board.SimBoard` (AXI DMA model + Verilator/Icarus), and
 every output is compared with :func:`lowbit_hdl.golden.forward`. Prints the
 predictions, the accuracy when the images come with labels, simulated cycles per image and
 latency. Exit status 1 when any output differs from the golden model.
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cosim import SIMULATORS
 from ..netfile import load_network
+from ..tools import SIMULATORS
 
 __all__ = ["add_arguments", "run"]
 
@@ -51,9 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .backend import BackendError
-    from .layout import LayoutError
-    from .preprocess import PreprocessError
+    from ..runtime.backend import BackendError
+    from ..runtime.layout import LayoutError
+    from ..runtime.preprocess import PreprocessError
 
     try:
         return _run(args)
@@ -64,15 +64,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .. import golden
-    from .accelerator import Accelerator
-    from .preprocess import load_dataset, to_frames
-    from .simboard import SimBoard
+    from ..runtime.accelerator import Accelerator
+    from ..runtime.preprocess import load_dataset, to_frames
+    from .board import SimBoard
 
     if args.build is None and args.network is None:
         raise ValueError("give a network file or --build DIR")
     if args.build is not None:
         from ..netfile import load as load_npz
-        from .layout import DesignLayout
+        from ..runtime.layout import DesignLayout
 
         name = DesignLayout.load(Path(args.build) / "layout.json").network
         net = load_npz(Path(args.build) / f"{name}.npz")

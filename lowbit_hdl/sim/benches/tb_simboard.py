@@ -1,7 +1,7 @@
 """cocotb side of the simulated board: a cycle-level model of the AXI DMA (simple mode) in
 front of the generated design's AXI-Stream ports.
 
-Configuration (from :func:`lowbit_hdl.cosim.tb_config`):
+Configuration (from :func:`lowbit_hdl.sim.runner.tb_config`):
 
 * ``mm2s``: path of a ``.npy`` with the send buffer bytes; ``in_beat_bytes``,
   ``out_beat_bytes``, ``in_frame_beats`` (for cycle stamps);
@@ -27,8 +27,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from lowbit_hdl.cosim import tb_config
-from lowbit_hdl.tb import start_clock_reset
+from lowbit_hdl.sim.runner import tb_config
+from lowbit_hdl.sim.stream import start_clock_reset
 
 PORTS = ("s_axis__tdata", "s_axis__tvalid", "s_axis__tready", "s_axis__tlast",
          "m_axis__tdata", "m_axis__tvalid", "m_axis__tready", "m_axis__tlast", "clk", "rst")

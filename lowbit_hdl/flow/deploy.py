@@ -28,13 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from .layout import DesignLayout
+from .. import runtime
+from ..runtime.layout import DesignLayout
 
-__all__ = ["write_deploy_bundle", "RUNTIME_FILES", "PACKAGE"]
+__all__ = ["write_deploy_bundle", "RUNTIME_DIR", "RUNTIME_FILES", "PACKAGE"]
 
-#: the runtime modules that go on the board (numpy and the standard library only)
-RUNTIME_FILES = ("__init__.py", "layout.py", "hwh.py", "backend.py", "preprocess.py",
-                 "accelerator.py")
+#: the board runtime package, shipped whole (numpy and the standard library only)
+RUNTIME_DIR = Path(runtime.__file__).resolve().parent
+#: its modules, in sorted order
+RUNTIME_FILES = tuple(sorted(p.name for p in RUNTIME_DIR.glob("*.py")))
 #: name of the runtime package inside the bundle
 PACKAGE = "lowbit_runtime"
 
@@ -249,7 +251,7 @@ def _notebook(name: str, package: str) -> dict[str, Any]:
 
 def _samples(net: Any, layout: DesignLayout, samples: Any, count: int, seed: int
              ) -> tuple[np.ndarray, np.ndarray | None]:
-    from .preprocess import load_dataset
+    from ..runtime.preprocess import load_dataset
 
     if samples is None:
         c, h, w = layout.input.shape
@@ -279,8 +281,8 @@ def write_deploy_bundle(out_dir: str | Path, net: Any, layout: DesignLayout, *,
     they exist already. Rewrites the folder's files; leaves other files there alone.
     """
     from .. import golden, netfile
-    from .accelerator import read_network_info
-    from .preprocess import to_frames
+    from ..runtime.accelerator import read_network_info
+    from ..runtime.preprocess import to_frames
 
     out = Path(out_dir) / "deploy"
     if layout.network != net.name:
@@ -291,9 +293,8 @@ def write_deploy_bundle(out_dir: str | Path, net: Any, layout: DesignLayout, *,
         raise ValueError("layout input does not match the network input")
     pkg = out / PACKAGE
     pkg.mkdir(parents=True, exist_ok=True)
-    src = Path(__file__).resolve().parent
     for name in RUNTIME_FILES:
-        shutil.copyfile(src / name, pkg / name)
+        shutil.copyfile(RUNTIME_DIR / name, pkg / name)
 
     netfile.save(net, out / f"{net.name}.npz")
     built = Path(out_dir) / "layout.json"
@@ -337,7 +338,7 @@ def _same_layout(path: Path, layout: DesignLayout) -> bool:
 
 def frames_to_pixels(images: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """Sample images as uint8 N×C×H×W (the form samples.npz stores)."""
-    from .preprocess import _split_images
+    from ..runtime.preprocess import _split_images
 
     arr = np.asarray(images)
     if arr.dtype != np.uint8:

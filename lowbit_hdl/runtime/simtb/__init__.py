@@ -1,1 +1,0 @@
-"""cocotb testbench of the simulated board (run inside the simulator, development only)."""
