@@ -1,5 +1,5 @@
 """cocotb testbench for stream-in/stream-out compute units (MVTU, ThresholdUnit), several
-units in one top level (see ``sim/bundle.py``), all driven concurrently.
+units in one top level (see ``sim/units.py``), all driven concurrently.
 
 Configuration (``lowbit_hdl.sim.runner.tb_config()``): ``units``, a dict from the unit's port
 prefix ``k`` (ports ``k_i__*``, ``k_o__*``) to a dict with ``runs``, a list of phases run

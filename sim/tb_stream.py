@@ -1,5 +1,5 @@
 """Generic cocotb testbench for stream units (sliding window, max-pool, top-k, FIFO, width
-converter), several units in one top level (``sim/bundle.py``), all driven concurrently.
+converter), several units in one top level (``sim/units.py``), all driven concurrently.
 
 Configuration (``lowbit_hdl.sim.runner.tb_config()``): ``units`` maps the unit's port prefix ``k``
 (ports ``k_i__*``, ``k_o__*``) to a dict with
