@@ -8,13 +8,14 @@ Amaranth's Verilog backend names stream ports ``<name>__valid``, ``<name>__ready
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-__all__ = ["start_clock_reset", "StreamSource", "StreamSink", "pack", "unpack", "CLOCK_NS"]
+__all__ = ["start_clock_reset", "StreamSource", "StreamSink", "pack", "unpack", "cycle",
+           "CLOCK_NS", "STREAM", "AXIS"]
 
 CLOCK_NS = 10
 
@@ -48,35 +49,62 @@ async def start_clock_reset(dut, cycles: int = 3) -> None:
     dut.rst.value = 0
 
 
-def _cycle() -> int:
+def cycle() -> int:
+    """The current clock cycle (simulation time over :data:`CLOCK_NS`)."""
     from cocotb.utils import get_sim_time
 
     return int(get_sim_time(unit="ns")) // CLOCK_NS
 
 
-class StreamSource:
-    """Drives ``<prefix>__valid/payload``; holds valid until accepted (AXI rule).
+#: port names (valid, ready, data) of an Amaranth ``lib.stream`` interface
+STREAM = ("valid", "ready", "payload")
+#: port names (valid, ready, data) of an AXI-Stream interface (``tlast`` etc. as extras)
+AXIS = ("tvalid", "tready", "tdata")
 
-    ``stall`` is the probability of leaving valid low in a cycle where a word is pending.
+
+class StreamSource:
+    """Drives ``<prefix>__valid`` and the data port; holds valid until accepted (AXI rule).
+
+    Parameters
+    ----------
+    dut
+        The cocotb handle of the top level (with ``clk``).
+    prefix : str
+        Port prefix, e.g. ``"i"`` or ``"s_axis"``.
+    stall : float
+        Probability of leaving valid low in a cycle where a word is pending. With 0 the
+        source sleeps on ``ready`` edges instead of waking every cycle (same cycles, faster
+        for long runs).
+    seed
+        Seed of the stall pattern (anything :class:`random.Random` takes).
+    extra : sequence of str
+        Side-band ports driven with every word (e.g. ``("tlast",)``).
+    names : tuple of str
+        (valid, ready, data) port names: :data:`STREAM` (default) or :data:`AXIS`.
+    on_handshake : callable, optional
+        Called at every accepted word (e.g. a watchdog's kick).
+
     ``accepted_at`` records the cycle of every accepted word.
     """
 
-    def __init__(self, dut, prefix: str, stall: float = 0.0, seed: int = 1,
-                 extra: dict[str, Sequence[int]] | None = None) -> None:
-        self.dut = dut
+    def __init__(self, dut, prefix: str, stall: float = 0.0, seed=1,
+                 extra: Sequence[str] = (), names: tuple[str, str, str] = STREAM,
+                 on_handshake: Callable[[], None] | None = None) -> None:
         self.clk = dut.clk
-        self.valid = getattr(dut, f"{prefix}__valid")
-        self.ready = getattr(dut, f"{prefix}__ready")
-        self.payload = getattr(dut, f"{prefix}__payload", None)
-        self.extra = {k: getattr(dut, f"{prefix}__{k}") for k in (extra or {})}
+        valid, ready, data = names
+        self.valid = getattr(dut, f"{prefix}__{valid}")
+        self.ready = getattr(dut, f"{prefix}__{ready}")
+        self.payload = getattr(dut, f"{prefix}__{data}", None)
+        self.extra = {k: getattr(dut, f"{prefix}__{k}") for k in extra}
         self.stall = stall
         self.rng = random.Random(seed)
+        self.on_handshake = on_handshake
         self.accepted_at: list[int] = []
         self.valid.value = 0
 
     async def send(self, words: Sequence[int], extra: dict[str, Sequence[int]] | None = None
                    ) -> None:
-        """Send every word; returns after the last one was accepted."""
+        """Send every word (and its side-band values); returns after the last was accepted."""
         i, n = 0, len(words)
         valid = False
         while i < n:
@@ -90,37 +118,54 @@ class StreamSource:
                 for k, sig in self.extra.items():
                     sig.value = int((extra or {})[k][i])
             await ReadOnly()
-            if valid and int(self.ready.value):
-                self.accepted_at.append(_cycle())
-                i += 1
-                valid = False
+            if not valid:
+                continue
+            if not self.stall:
+                while not int(self.ready.value):
+                    await RisingEdge(self.ready)
+                    await ReadOnly()
+            elif not int(self.ready.value):
+                continue
+            self.accepted_at.append(cycle())
+            if self.on_handshake is not None:
+                self.on_handshake()
+            i += 1
+            valid = False
         await RisingEdge(self.clk)
         self.valid.value = 0
+        for sig in self.extra.values():
+            sig.value = 0
 
 
 class StreamSink:
-    """Accepts words on ``<prefix>__valid/ready/payload`` with random back-pressure.
+    """Accepts words on ``<prefix>__valid/ready`` and the data port with random back-pressure.
 
-    ``stall`` is the probability of deasserting ready in a cycle. Collected payloads are in
-    ``words``, the cycle of each in ``cycles``.
+    Parameters are those of :class:`StreamSource` (``stall`` is the probability of
+    deasserting ready in a cycle; with 0 the sink sleeps on ``valid`` edges). ``extra``
+    side-band ports are sampled with every word. Collected words are in ``words``, side-band
+    values in ``extra[name]``, the cycle of each word in ``cycles``.
     """
 
-    def __init__(self, dut, prefix: str, stall: float = 0.0, seed: int = 2,
-                 extra: Sequence[str] = ()) -> None:
+    def __init__(self, dut, prefix: str, stall: float = 0.0, seed=2,
+                 extra: Sequence[str] = (), names: tuple[str, str, str] = STREAM,
+                 on_handshake: Callable[[], None] | None = None) -> None:
         self.clk = dut.clk
-        self.valid = getattr(dut, f"{prefix}__valid")
-        self.ready = getattr(dut, f"{prefix}__ready")
-        self.payload = getattr(dut, f"{prefix}__payload", None)
+        valid, ready, data = names
+        self.valid = getattr(dut, f"{prefix}__{valid}")
+        self.ready = getattr(dut, f"{prefix}__{ready}")
+        self.payload = getattr(dut, f"{prefix}__{data}", None)
         self.extra_sigs = {k: getattr(dut, f"{prefix}__{k}") for k in extra}
         self.stall = stall
         self.rng = random.Random(seed)
+        self.on_handshake = on_handshake
         self.words: list[int] = []
         self.extra: dict[str, list[int]] = {k: [] for k in extra}
         self.cycles: list[int] = []
         self.ready.value = 0
 
-    async def receive(self, count: int, timeout_cycles: int = 1_000_000) -> list[int]:
-        """Collect ``count`` words; raise ``TimeoutError`` after ``timeout_cycles`` idle."""
+    async def receive(self, count: int, timeout_cycles: int | None = 1_000_000) -> list[int]:
+        """Collect ``count`` words; raise ``TimeoutError`` after ``timeout_cycles`` cycles
+        without a word (``None``: no limit, e.g. under an external watchdog)."""
         idle = 0
         start = len(self.words)
         while len(self.words) - start < count:
@@ -128,15 +173,21 @@ class StreamSink:
             ready = self.rng.random() >= self.stall
             self.ready.value = int(ready)
             await ReadOnly()
+            if ready and not self.stall and timeout_cycles is None:
+                while not int(self.valid.value):
+                    await RisingEdge(self.valid)
+                    await ReadOnly()
             if ready and int(self.valid.value):
                 self.words.append(int(self.payload.value) if self.payload is not None else 0)
                 for k, sig in self.extra_sigs.items():
                     self.extra[k].append(int(sig.value))
-                self.cycles.append(_cycle())
+                self.cycles.append(cycle())
+                if self.on_handshake is not None:
+                    self.on_handshake()
                 idle = 0
             else:
                 idle += 1
-                if idle > timeout_cycles:
+                if timeout_cycles is not None and idle > timeout_cycles:
                     raise TimeoutError(f"no output for {timeout_cycles} cycles after "
                                        f"{len(self.words) - start} of {count} words")
         await RisingEdge(self.clk)
