@@ -62,7 +62,28 @@ STREAM = ("valid", "ready", "payload")
 AXIS = ("tvalid", "tready", "tdata")
 
 
-class StreamSource:
+class _StreamEnd:
+    """The ports and stall generator shared by :class:`StreamSource` and :class:`StreamSink`."""
+
+    def __init__(self, dut, prefix: str, stall: float, seed, extra: Sequence[str],
+                 names: tuple[str, str, str], on_handshake: Callable[[], None] | None) -> None:
+        self.clk = dut.clk
+        valid, ready, data = names
+        self.valid = getattr(dut, f"{prefix}__{valid}")
+        self.ready = getattr(dut, f"{prefix}__{ready}")
+        self.payload = getattr(dut, f"{prefix}__{data}", None)
+        self.extra_sigs = {k: getattr(dut, f"{prefix}__{k}") for k in extra}
+        self.stall = stall
+        self.rng = random.Random(seed)
+        self.on_handshake = on_handshake
+
+    def _handshake(self, stamps: list[int]) -> None:
+        stamps.append(cycle())
+        if self.on_handshake is not None:
+            self.on_handshake()
+
+
+class StreamSource(_StreamEnd):
     """Drives ``<prefix>__valid`` and the data port; holds valid until accepted (AXI rule).
 
     Parameters
@@ -90,15 +111,7 @@ class StreamSource:
     def __init__(self, dut, prefix: str, stall: float = 0.0, seed=1,
                  extra: Sequence[str] = (), names: tuple[str, str, str] = STREAM,
                  on_handshake: Callable[[], None] | None = None) -> None:
-        self.clk = dut.clk
-        valid, ready, data = names
-        self.valid = getattr(dut, f"{prefix}__{valid}")
-        self.ready = getattr(dut, f"{prefix}__{ready}")
-        self.payload = getattr(dut, f"{prefix}__{data}", None)
-        self.extra = {k: getattr(dut, f"{prefix}__{k}") for k in extra}
-        self.stall = stall
-        self.rng = random.Random(seed)
-        self.on_handshake = on_handshake
+        super().__init__(dut, prefix, stall, seed, extra, names, on_handshake)
         self.accepted_at: list[int] = []
         self.valid.value = 0
 
@@ -115,7 +128,7 @@ class StreamSource:
             if valid:
                 if self.payload is not None:
                     self.payload.value = int(words[i])
-                for k, sig in self.extra.items():
+                for k, sig in self.extra_sigs.items():
                     sig.value = int((extra or {})[k][i])
             await ReadOnly()
             if not valid:
@@ -126,18 +139,16 @@ class StreamSource:
                     await ReadOnly()
             elif not int(self.ready.value):
                 continue
-            self.accepted_at.append(cycle())
-            if self.on_handshake is not None:
-                self.on_handshake()
+            self._handshake(self.accepted_at)
             i += 1
             valid = False
         await RisingEdge(self.clk)
         self.valid.value = 0
-        for sig in self.extra.values():
+        for sig in self.extra_sigs.values():
             sig.value = 0
 
 
-class StreamSink:
+class StreamSink(_StreamEnd):
     """Accepts words on ``<prefix>__valid/ready`` and the data port with random back-pressure.
 
     Parameters are those of :class:`StreamSource` (``stall`` is the probability of
@@ -149,15 +160,7 @@ class StreamSink:
     def __init__(self, dut, prefix: str, stall: float = 0.0, seed=2,
                  extra: Sequence[str] = (), names: tuple[str, str, str] = STREAM,
                  on_handshake: Callable[[], None] | None = None) -> None:
-        self.clk = dut.clk
-        valid, ready, data = names
-        self.valid = getattr(dut, f"{prefix}__{valid}")
-        self.ready = getattr(dut, f"{prefix}__{ready}")
-        self.payload = getattr(dut, f"{prefix}__{data}", None)
-        self.extra_sigs = {k: getattr(dut, f"{prefix}__{k}") for k in extra}
-        self.stall = stall
-        self.rng = random.Random(seed)
-        self.on_handshake = on_handshake
+        super().__init__(dut, prefix, stall, seed, extra, names, on_handshake)
         self.words: list[int] = []
         self.extra: dict[str, list[int]] = {k: [] for k in extra}
         self.cycles: list[int] = []
@@ -181,9 +184,7 @@ class StreamSink:
                 self.words.append(int(self.payload.value) if self.payload is not None else 0)
                 for k, sig in self.extra_sigs.items():
                     self.extra[k].append(int(sig.value))
-                self.cycles.append(cycle())
-                if self.on_handshake is not None:
-                    self.on_handshake()
+                self._handshake(self.cycles)
                 idle = 0
             else:
                 idle += 1
