@@ -12,6 +12,7 @@ from lowbit_hdl.runtime.preprocess import (
     load_image,
     load_test_set,
     quantize,
+    read_idx,
     resize_image,
     to_frames,
     topk,
@@ -208,3 +209,19 @@ def test_load_test_set_formats(tmp_path):
         load_test_set(tmp_path / "t.csv")
     with pytest.raises(FileNotFoundError):
         load_test_set(tmp_path / "missing.npz")
+
+
+def test_read_idx_is_the_one_idx_reader(tmp_path):
+    from lowbit_hdl.train import data
+
+    assert data.read_idx is read_idx  # the trainer's MNIST reader uses the runtime's
+    a = np.arange(-6, 6, dtype=">i2").reshape(3, 4)
+    head = bytes([0, 0, 0x0B, 2]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape)
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(head + a.tobytes())
+    np.testing.assert_array_equal(read_idx(tmp_path / "t10k-images-idx3-ubyte"), a)
+    # a test set of images must be unsigned bytes
+    with pytest.raises(PreprocessError, match="unsigned-byte"):
+        load_test_set(tmp_path / "t10k-images-idx3-ubyte")
+    (tmp_path / "odd").write_bytes(bytes([0, 0, 0x42, 1, 0, 0, 0, 1, 7]))
+    with pytest.raises(PreprocessError, match="element type 0x42"):
+        read_idx(tmp_path / "odd")
