@@ -25,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 from lowbit_hdl import FC, UINT, Network, TopK
 from lowbit_hdl.golden import forward
 from lowbit_hdl.runtime.layout import DesignLayout, StreamLayout
+from lowbit_hdl.runtime.words import words_from_bytes, words_to_bytes
 from lowbit_hdl.sim.fakepynq import FakeDevice, FakePynq, write_test_hwh
 
 
@@ -215,9 +216,7 @@ class SumStandIn(wiring.Component):
         mask = (1 << self.out_width) - 1
         out = []
         for frame in np.asarray(packed, np.uint8):
-            beats = [int.from_bytes(frame[i:i + in_beat_bytes].tobytes(), "little")
-                     for i in range(0, frame.size, in_beat_bytes)]
-            acc = sum(b & mask for b in beats) & mask
-            out.append(b"".join(((acc + j) & mask).to_bytes(out_beat_bytes, "little")
-                                for j in range(self.out_beats)))
+            acc = sum(b & mask for b in words_from_bytes(frame, in_beat_bytes)) & mask
+            out.append(words_to_bytes(((acc + j) & mask for j in range(self.out_beats)),
+                                      out_beat_bytes))
         return np.frombuffer(b"".join(out), np.uint8).reshape(len(out), -1)

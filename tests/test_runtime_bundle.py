@@ -1,7 +1,9 @@
-"""Numpy-only imports of the runtime and of the deployment bundle, the bundle's files, and
-its run.py / validate.py against the fake PYNQ in a process where only numpy can be
-imported."""
+"""Numpy-only imports of the runtime (a scan of its source and a blocked-import process), the
+deployment bundle's files (the runtime shipped whole, the scripts copied unchanged, the
+notebook made from its source), and its run.py / validate.py / deploy.ipynb against the fake
+PYNQ in a process where only numpy can be imported."""
 
+import ast
 import json
 import subprocess
 import sys
@@ -11,12 +13,21 @@ import numpy as np
 import pytest
 from helpers import images, tiny_layout, tiny_net
 
-from lowbit_hdl.flow.deploy import PACKAGE, RUNTIME_FILES, write_deploy_bundle
+from lowbit_hdl.flow.deploy import (
+    DEPLOY_FILES,
+    NOTEBOOK_SOURCE,
+    PACKAGE,
+    RUNTIME_FILES,
+    SCRIPTS,
+    notebook_from_source,
+    write_deploy_bundle,
+)
 from lowbit_hdl.golden import forward
 from lowbit_hdl.runtime.preprocess import quantize
 from lowbit_hdl.sim.fakepynq import write_test_hwh
 
 ROOT = Path(__file__).resolve().parent.parent
+RUNTIME = ROOT / "lowbit_hdl" / "runtime"
 
 BLOCKER = """
 import importlib.abc, sys
@@ -67,6 +78,121 @@ print("ok", sorted(m for m in sys.modules if m.startswith("lowbit_hdl")))
     assert "ok" in r.stdout and "lowbit_hdl.sim.board" not in r.stdout
 
 
+# --------------------------------------------------------------------------------------------
+# what the runtime imports, read from its source
+# --------------------------------------------------------------------------------------------
+
+#: optional packages a runtime module may import, only lazily (inside a function) and only
+#: within the named class or function: ``pynq`` when PynqBackend loads the overlay, Pillow
+#: when load_image reads an image file that is not .npy
+LAZY = {"pynq": "PynqBackend", "PIL": "load_image"}
+IMPORT_FUNCS = {"import_module", "__import__"}
+
+
+def runtime_import_problems(source: str, modules: set[str]) -> list[str]:
+    """Imports of ``source`` (a runtime module) that the board cannot satisfy: anything but
+    the standard library, numpy, the runtime's own ``modules`` (relatively, as the bundle
+    renames the package) and the :data:`LAZY` exceptions. ``importlib.import_module`` and
+    ``__import__`` count as imports; their argument must be a string literal."""
+    problems: list[str] = []
+
+    def check_absolute(name: str, scope: list[tuple[str, str]], line: int) -> None:
+        top = name.split(".")[0]
+        if top == "numpy" or top in sys.stdlib_module_names:
+            return
+        in_function = any(kind == "def" for _, kind in scope)
+        if top in LAZY and in_function and LAZY[top] in [n for n, _ in scope]:
+            return
+        where = ".".join(n for n, _ in scope) or "module level"
+        problems.append(f"line {line}: imports {name} ({where})")
+
+    def visit(node: ast.AST, scope: list[tuple[str, str]]) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = scope
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inner = [*scope, (child.name, "def")]
+            elif isinstance(child, ast.ClassDef):
+                inner = [*scope, (child.name, "class")]
+            if isinstance(child, ast.Import):
+                for alias in child.names:
+                    check_absolute(alias.name, scope, child.lineno)
+            elif isinstance(child, ast.ImportFrom):
+                if child.level == 0:
+                    check_absolute(child.module or "", scope, child.lineno)
+                elif child.level > 1:
+                    problems.append(f"line {child.lineno}: relative import beyond the runtime")
+                else:
+                    targets = [child.module.split(".")[0]] if child.module else \
+                        [a.name for a in child.names]
+                    problems.extend(f"line {child.lineno}: .{t} is not a runtime module"
+                                    for t in targets if t not in modules)
+            elif isinstance(child, ast.Call):
+                f = child.func
+                fname = f.attr if isinstance(f, ast.Attribute) else \
+                    f.id if isinstance(f, ast.Name) else None
+                if fname in IMPORT_FUNCS:
+                    arg = child.args[0] if child.args else None
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        check_absolute(arg.value, scope, child.lineno)
+                    else:
+                        problems.append(f"line {child.lineno}: {fname} of a computed name")
+            visit(child, inner)
+
+    visit(ast.parse(source), [])
+    return problems
+
+
+def test_runtime_imports_only_numpy_stdlib_and_itself():
+    modules = {p.stem for p in RUNTIME.glob("*.py")}
+    assert {"layout", "accelerator", "backend", "words"} <= modules
+    found_lazy = set()
+    for path in sorted(RUNTIME.glob("*.py")):
+        source = path.read_text()
+        assert runtime_import_problems(source, modules) == [], path.name
+        found_lazy |= {name for name in LAZY if f'"{name}"' in source or f"from {name} "
+                       in source}
+    assert found_lazy == set(LAZY)  # the exceptions are real, not stale
+
+
+def test_runtime_import_scan_catches_what_the_board_lacks():
+    bad = """
+import amaranth
+from lowbit_hdl import ir
+from ..flow import plan
+from .nothere import x
+import pynq
+import importlib
+importlib.import_module(name)
+def load_image(path):
+    import pynq
+class PynqBackend:
+    import pynq
+    def load(self):
+        from PIL import Image
+        importlib.import_module("torch")
+"""
+    problems = runtime_import_problems(bad, {"layout"})
+    assert len(problems) == 10, problems
+    for word in ("amaranth", "lowbit_hdl", "beyond", ".nothere", "computed", "torch"):
+        assert any(word in p for p in problems), word
+    # pynq at module level, in load_image and in PynqBackend's class body; PIL in the backend
+    assert sum("imports pynq" in p for p in problems) == 3
+    assert sum("imports PIL" in p for p in problems) == 1
+    ok = """
+from __future__ import annotations
+import gzip, json, xml.etree.ElementTree as ET
+import numpy as np
+from .layout import DesignLayout
+from . import layout
+class PynqBackend:
+    def pynq(self):
+        return importlib.import_module("pynq")
+def load_image(path):
+    from PIL import Image
+"""
+    assert runtime_import_problems(ok, {"layout"}) == []
+
+
 def _bundle(tmp_path, with_labels=True):
     net = tiny_net()
     lay = tiny_layout(net)
@@ -84,7 +210,17 @@ def _bundle(tmp_path, with_labels=True):
 def test_bundle_files(tmp_path):
     net, lay, d = _bundle(tmp_path)
     assert d == tmp_path / "build" / "deploy"
-    assert sorted(p.name for p in (d / PACKAGE).glob("*.py")) == sorted(RUNTIME_FILES)
+    # the runtime package ships whole and unchanged
+    shipped = [p for p in RUNTIME.iterdir() if p.name != "__pycache__"]
+    assert all(p.suffix == ".py" for p in shipped)
+    assert sorted(p.name for p in shipped) == sorted(RUNTIME_FILES)
+    assert sorted(p.name for p in (d / PACKAGE).iterdir()) == sorted(RUNTIME_FILES)
+    for p in shipped:
+        assert (d / PACKAGE / p.name).read_bytes() == p.read_bytes(), p.name
+    # the scripts are copies of the real files, nothing substituted per network
+    for script in SCRIPTS:
+        assert (d / script).read_bytes() == (DEPLOY_FILES / script).read_bytes(), script
+    assert "tiny" not in (DEPLOY_FILES / "run.py").read_text()
     for f in ("tiny.npz", "layout.json", "labels.txt", "samples.npz", "run.py", "validate.py",
               "deploy.ipynb", "README.md"):
         assert (d / f).is_file(), f
@@ -104,8 +240,10 @@ def test_bundle_files(tmp_path):
             assert cell["outputs"] == [] and cell["execution_count"] is None
             compile("".join(cell["source"]), "cell", "exec")
     assert len(ids) == len(nb["cells"])
+    assert nb == notebook_from_source((DEPLOY_FILES / NOTEBOOK_SOURCE).read_text())
     for script in ("run.py", "validate.py"):
         compile((d / script).read_text(), script, "exec")
+    assert json.loads((d / "layout.json").read_text())["ip_names"]["dma"] == "axi_dma_0"
     with pytest.raises(ValueError, match="layout is for"):
         write_deploy_bundle(tmp_path / "x", net, tiny_layout(net, network="other"))
 
@@ -169,3 +307,60 @@ def test_bundle_validate_py_numpy_only(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "batch 2: 12/12 images" in r.stdout
     assert "accuracy: 9/12 = 75.00%" in r.stdout
+
+
+# deploy.ipynb's code cells, run in order as Jupyter would (in the bundle folder, `import pynq`
+# finding the fake PYNQ)
+NOTEBOOK = """
+import json, os
+os.chdir({deploy!r})
+sys.path.insert(0, "")
+import numpy as np
+import lowbit_runtime as rt
+lay = rt.DesignLayout.load("layout.json")
+with np.load("samples.npz") as z:
+    table = {{lay.input.pack(rt.to_frames(im, lay.input.shape, "UINT8"))[0].tobytes():
+             lay.output.pack(e[None])[0] for im, e in zip(z["images"], z["expected"])}}
+dev = FakeDevice(lay.input.frame_bytes, lay.output.frame_bytes,
+                 lambda x: np.stack([table[r.tobytes()] for r in x]))
+fake = FakePynq(dev)
+sys.modules["pynq"] = fake
+ns = {{}}
+for cell in json.loads(open("deploy.ipynb").read())["cells"]:
+    if cell["cell_type"] == "code":
+        exec("".join(cell["source"]), ns)
+assert ns["status"] == 0
+assert not [m for m in sys.modules if m.split(".")[0] in BLOCK and m != "pynq"]
+assert fake.names().count("Overlay") == 1
+"""
+
+
+def test_bundle_notebook_numpy_only(tmp_path):
+    _, _, d = _bundle(tmp_path)
+    r = _run(NOTEBOOK.format(deploy=str(d)), HEAVY + ["lowbit_hdl"], cwd=tmp_path,
+             preload=FAKE_PYNQ)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert out.startswith("tiny\n")
+    assert "accuracy: 75.00% (12 images)" in out
+    assert "bit-exact with the golden model: 12 of 12 images" in out
+    assert "12 images in 1 batch(es)" in out and "12 images in 12 batch(es)" in out
+
+
+def test_notebook_from_source():
+    nb = notebook_from_source("# header, not a cell\n\n# %% [markdown]\n# # Title\n#\n# text\n"
+                              "\n# %%\nimport run\n\nx = 1\n\n\n# %%\nprint(x)\n")
+    cells = nb["cells"]
+    assert [c["cell_type"] for c in cells] == ["markdown", "code", "code"]
+    assert cells[0]["source"] == ["# Title\n", "\n", "text"]
+    assert cells[1]["source"] == ["import run\n", "\n", "x = 1"]
+    assert cells[1]["outputs"] == [] and cells[1]["execution_count"] is None
+    assert [c["id"] for c in cells] == ["cell-0", "cell-1", "cell-2"]
+    with pytest.raises(ValueError, match="no cells"):
+        notebook_from_source("print(1)\n")
+    with pytest.raises(ValueError, match="not a comment"):
+        notebook_from_source("# %% [markdown]\ntext\n")
+    with pytest.raises(ValueError, match="empty code cell"):
+        notebook_from_source("# %%\n\n# %%\nx = 1\n")
+    with pytest.raises(TypeError):
+        notebook_from_source(b"# %%\n")

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lowbit_hdl.runtime.layout import DesignLayout, LayoutError, StreamLayout
+from lowbit_hdl.runtime.layout import DesignLayout, IpNames, LayoutError, StreamLayout
 
 DTYPES = ["BIPOLAR", "UINT1", "UINT2", "UINT3", "UINT4", "UINT8", "INT2", "INT3", "INT8",
           "INT16", "UINT12"]
@@ -153,3 +153,31 @@ def test_kind_of_output():
     no_labels = _design(labels=None, output=StreamLayout((4, 1, 1), "UINT2", 1, 8))
     assert no_labels.kind_of_output() == "scores"
     assert _design(output_kind="raw").kind_of_output() == "raw"
+
+
+def test_ip_names_travel_in_the_layout(tmp_path):
+    # the build's cell names are the layout's defaults (one owner: IpNames)
+    from dataclasses import asdict
+
+    from lowbit_hdl.flow.plan import IP_NAMES
+
+    assert IP_NAMES == asdict(IpNames())
+    assert IpNames().dma == "axi_dma_0"
+    lay = _design(ip_names=IpNames(dma="dma_in_out"))
+    lay.save(tmp_path / "layout.json")
+    d = json.loads((tmp_path / "layout.json").read_text())
+    assert d["ip_names"] == {"dma": "dma_in_out", "accelerator": "lowbit_accel_0",
+                             "ps": "processing_system7_0"}
+    assert DesignLayout.load(tmp_path / "layout.json").ip_names.dma == "dma_in_out"
+    # layout files from before ip_names (or with some names) load with the defaults
+    del d["ip_names"]
+    assert DesignLayout.from_json(d).ip_names == IpNames()
+    d["ip_names"] = {"dma": "x"}
+    assert DesignLayout.from_json(d).ip_names == IpNames(dma="x")
+    for bad, msg in (({"dma": 3}, "must be a str"), ({"dma": ""}, "must not be empty"),
+                     ({"hls_ip": "a"}, "unknown cell"), (["axi_dma_0"], "must be an object")):
+        d["ip_names"] = bad
+        with pytest.raises(LayoutError, match=msg):
+            DesignLayout.from_json(d)
+    with pytest.raises(TypeError, match="IpNames"):
+        _design(ip_names={"dma": "x"})

@@ -9,9 +9,10 @@ import pytest
 from lowbit_hdl.runtime.preprocess import (
     PreprocessError,
     labels_of,
-    load_dataset,
     load_image,
+    load_test_set,
     quantize,
+    read_idx,
     resize_image,
     to_frames,
     topk,
@@ -173,19 +174,19 @@ def _idx(path, arr):
         path.write_bytes(data)
 
 
-def test_load_dataset_formats(tmp_path):
+def test_load_test_set_formats(tmp_path):
     x = _nchw(5, 1, 28, 28)
     y = RNG.integers(0, 10, 5)
     np.savez(tmp_path / "t.npz", images=x, labels=y)
-    xi, yi = load_dataset(tmp_path / "t.npz")
+    xi, yi = load_test_set(tmp_path / "t.npz")
     np.testing.assert_array_equal(xi, x)
     np.testing.assert_array_equal(yi, y)
     np.savez(tmp_path / "u.npz", x=x)
-    assert load_dataset(tmp_path / "u.npz")[1] is None
+    assert load_test_set(tmp_path / "u.npz")[1] is None
 
     _idx(tmp_path / "t10k-images-idx3-ubyte.gz", x[:, 0])
     _idx(tmp_path / "t10k-labels-idx1-ubyte.gz", y)
-    xi, yi = load_dataset(tmp_path / "t10k-images-idx3-ubyte.gz")
+    xi, yi = load_test_set(tmp_path / "t10k-images-idx3-ubyte.gz")
     np.testing.assert_array_equal(xi, x[:, 0])
     np.testing.assert_array_equal(yi, y)
 
@@ -193,18 +194,34 @@ def test_load_dataset_formats(tmp_path):
     cl = np.array([4, 0, 9], np.uint8)
     rec = np.concatenate([cl[:, None], c.reshape(3, -1)], axis=1)
     rec.tofile(tmp_path / "test_batch.bin")
-    xi, yi = load_dataset(tmp_path / "test_batch.bin")
+    xi, yi = load_test_set(tmp_path / "test_batch.bin")
     np.testing.assert_array_equal(xi, c)
     np.testing.assert_array_equal(yi, cl)
 
     np.savez(tmp_path / "bad.npz", images=x, labels=y[:3])
     with pytest.raises(PreprocessError, match="5 images but 3 labels"):
-        load_dataset(tmp_path / "bad.npz")
+        load_test_set(tmp_path / "bad.npz")
     np.savez(tmp_path / "nokey.npz", pixels=x)
     with pytest.raises(PreprocessError, match="no 'images'"):
-        load_dataset(tmp_path / "nokey.npz")
+        load_test_set(tmp_path / "nokey.npz")
     (tmp_path / "t.csv").write_text("1,2")
     with pytest.raises(PreprocessError, match="unknown test set format"):
-        load_dataset(tmp_path / "t.csv")
+        load_test_set(tmp_path / "t.csv")
     with pytest.raises(FileNotFoundError):
-        load_dataset(tmp_path / "missing.npz")
+        load_test_set(tmp_path / "missing.npz")
+
+
+def test_read_idx_is_the_one_idx_reader(tmp_path):
+    from lowbit_hdl.train import data
+
+    assert data.read_idx is read_idx  # the trainer's MNIST reader uses the runtime's
+    a = np.arange(-6, 6, dtype=">i2").reshape(3, 4)
+    head = bytes([0, 0, 0x0B, 2]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape)
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(head + a.tobytes())
+    np.testing.assert_array_equal(read_idx(tmp_path / "t10k-images-idx3-ubyte"), a)
+    # a test set of images must be unsigned bytes
+    with pytest.raises(PreprocessError, match="unsigned-byte"):
+        load_test_set(tmp_path / "t10k-images-idx3-ubyte")
+    (tmp_path / "odd").write_bytes(bytes([0, 0, 0x42, 1, 0, 0, 0, 1, 7]))
+    with pytest.raises(PreprocessError, match="element type 0x42"):
+        read_idx(tmp_path / "odd")

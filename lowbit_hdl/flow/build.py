@@ -49,7 +49,7 @@ from .folding import (
     save_folding,
     target_cycles,
 )
-from .plan import IP_NAMES, Plan, plan_network
+from .plan import Plan, plan_network
 from .report import make_report
 from .resources import XC7Z020, Estimate, device_for_part, estimate_plan, fit_check
 from .top import TOP_NAME, NetworkTop, elaborate_verilog
@@ -322,10 +322,8 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
         if synth:
             synth_info = {"error": "not run: no RTL (design does not fit)"}
 
-    layout = plan.layout()
-    lay_json = layout.to_json()
-    lay_json["ip_names"] = dict(IP_NAMES)
-    wrote(out / "layout.json").write_text(json.dumps(lay_json, indent=2, sort_keys=True) + "\n")
+    layout = plan.layout()  # with the block design's cell names (ip_names)
+    layout.save(wrote(out / "layout.json"))
     if deploy and rtl_written:
         from .deploy import write_deploy_bundle
 

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..cost import network_cost
 from ..ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
-from ..runtime.layout import DesignLayout, StreamLayout
+from ..runtime.layout import DesignLayout, IpNames, StreamLayout
 
 __all__ = [
     "DMA_WIDTHS",
@@ -54,8 +54,10 @@ __all__ = [
 ]
 
 DMA_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
-#: names of the block-design cells the Vivado flow creates (the runtime looks them up)
-IP_NAMES = {"dma": "axi_dma_0", "accelerator": "lowbit_accel_0", "ps": "processing_system7_0"}
+#: names of the block-design cells the Vivado flow creates: the runtime's
+#: :class:`~lowbit_hdl.runtime.layout.IpNames` defaults (layout.json records them, the runtime
+#: opens the DMA by its name)
+IP_NAMES: dict[str, str] = asdict(IpNames())
 #: FIFOs up to this many bits or words go to distributed RAM (LUT-RAM), others to block RAM
 FIFO_DISTRIBUTED_MAX_BITS = 4096
 FIFO_DISTRIBUTED_MAX_DEPTH = 64
@@ -142,7 +144,8 @@ class Plan:
         """The :class:`DesignLayout` the build writes to ``layout.json``."""
         labels = tuple(self.network.labels) if self.network.labels else None
         return DesignLayout(self.network.name, self.input, self.output, self.clock_mhz,
-                            self.cycles_per_frame, labels, self.output_kind)
+                            self.cycles_per_frame, labels, self.output_kind,
+                            IpNames(**IP_NAMES))
 
     @property
     def output_kind(self) -> str:

@@ -174,16 +174,15 @@ class MVTU(wiring.Component):
     def _weight_words(self, p: int) -> list[int]:
         """Weight memory of PE ``p``: address ``nf·SF + sf`` holds SIMD weights (lane ``s`` in
         bits ``[s·wbits, (s+1)·wbits)``)."""
+        from ..runtime.words import pack_word  # the one packing rule
+
         wb = self.weight_dtype.bits
         enc = self.weight_dtype.encode(self.weights).astype(np.int64)
         words = []
         for f in range(self.nf):
             row = enc[f * self.pe + p]
             for s in range(self.sf):
-                word = 0
-                for j, v in enumerate(row[s * self.simd:(s + 1) * self.simd]):
-                    word |= int(v) << (j * wb)
-                words.append(word)
+                words.append(pack_word(row[s * self.simd:(s + 1) * self.simd], wb))
         return words
 
     def _lane(self, x: Value, w: Value) -> Value:

@@ -20,6 +20,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..runtime.dtypes import INT, DataType, signed_bits_for_range
+from ..runtime.words import pack_word
 from .credit import CreditFIFO
 from .rom import rom_read
 
@@ -80,10 +81,7 @@ def clip_thresholds(t: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 def pack_thresholds(row: Sequence[int], shape: Shape) -> int:
     """Thresholds of one channel packed into one word (T_0 in the lowest bits)."""
-    word, w = 0, shape.width
-    for i, v in enumerate(row):
-        word |= (int(v) & ((1 << w) - 1)) << (i * w)
-    return word
+    return pack_word(row, shape.width)
 
 
 def threshold_activation(value: Value, word: Value, shape: Shape, act: DataType) -> Value:

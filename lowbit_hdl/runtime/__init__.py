@@ -1,10 +1,12 @@
 """The board runtime: exactly what ships to the PYNQ board, nothing else.
 
-Its modules (``dtypes``, ``layout``, ``hwh``, ``backend``, ``preprocess``, ``accelerator``)
-import only numpy, the standard library and each other (relatively); ``pynq`` itself is
-imported when a :class:`PynqBackend` loads its overlay. The deployment bundle copies this
-folder whole as ``lowbit_runtime/`` (:mod:`lowbit_hdl.flow.deploy`). The simulated board and
-the fake PYNQ of the development machine live in :mod:`lowbit_hdl.sim`.
+Its modules (``dtypes``, ``words``, ``layout``, ``hwh``, ``backend``, ``preprocess``,
+``accelerator``) import only numpy, the standard library and each other (relatively);
+``pynq`` itself is imported when a :class:`PynqBackend` loads its overlay (and Pillow, when
+installed, when :func:`~.preprocess.load_image` reads an image file other than ``.npy``).
+The deployment bundle copies this folder whole as ``lowbit_runtime/``
+(:mod:`lowbit_hdl.flow.deploy`). The simulated board and the fake PYNQ of the development
+machine live in :mod:`lowbit_hdl.sim`.
 """
 
 from .accelerator import Accelerator, ClassifyResult, Timing, read_network_info
@@ -16,14 +18,14 @@ from .backend import (
     StreamStats,
 )
 from .hwh import DmaConfig, HwhError, dma_config
-from .layout import DesignLayout, LayoutError, StreamLayout
-from .preprocess import PreprocessError, load_dataset, quantize, to_frames, topk
+from .layout import DesignLayout, IpNames, LayoutError, StreamLayout
+from .preprocess import PreprocessError, load_test_set, quantize, read_idx, to_frames, topk
 
 __all__ = [
     "Accelerator", "ClassifyResult", "Timing", "read_network_info",
     "Backend", "BackendError", "Framing",
     "PynqBackend", "StreamStats",
     "DmaConfig", "HwhError", "dma_config",
-    "DesignLayout", "LayoutError", "StreamLayout",
-    "PreprocessError", "load_dataset", "quantize", "to_frames", "topk",
+    "DesignLayout", "IpNames", "LayoutError", "StreamLayout",
+    "PreprocessError", "load_test_set", "quantize", "read_idx", "to_frames", "topk",
 ]

@@ -25,10 +25,7 @@ from .hwh import DmaConfig, HwhError, dma_config
 from .layout import DesignLayout, LayoutError
 from .preprocess import labels_of, to_frames, topk
 
-__all__ = ["Accelerator", "ClassifyResult", "Timing", "read_network_info", "DEFAULT_DMA"]
-
-#: instance name of the AXI DMA in the generated block design
-DEFAULT_DMA = "axi_dma_0"
+__all__ = ["Accelerator", "ClassifyResult", "Timing", "read_network_info"]
 
 
 @dataclass
@@ -164,8 +161,8 @@ class Accelerator:
     :class:`DesignLayout`; default: ``layout.json`` next to the bitstream); ``backend`` the
     board (default :class:`PynqBackend`). ``network`` (a saved ``.npz`` network, its JSON, or
     a ``Network``) is checked against the layout when given. ``dma_name`` defaults to the
-    DMA named in the layout file's ``ip_names`` (written by the build), else
-    ``axi_dma_0``. ``max_batch`` frames are sent
+    layout's ``ip_names.dma`` (the build records its block-design cell names; layout files
+    without them mean ``axi_dma_0``). ``max_batch`` frames are sent
     per DMA round trip at most (buffers for that many are allocated once, here);
     ``per_frame`` sends every frame in its own MM2S transfer; a DMA transfer that does not
     finish within ``timeout_s`` raises.
@@ -207,10 +204,7 @@ class Accelerator:
                     raise ValueError("give layout_json (the build's layout.json)")
                 layout_json = self.bitfile.with_name("layout.json")
             self.layout = DesignLayout.load(layout_json)
-            if dma_name is None:  # the build records its block-design cell names
-                names = json.loads(Path(layout_json).read_text()).get("ip_names") or {}
-                dma_name = names.get("dma") if isinstance(names, dict) else None
-        dma_name = dma_name or DEFAULT_DMA
+        dma_name = dma_name or self.layout.ip_names.dma
         self.dma_name = dma_name
         self._check_bitstream_name()
         if self.hwh is not None:

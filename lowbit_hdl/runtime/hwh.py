@@ -92,8 +92,9 @@ def read_hwh(path: str | Path) -> dict[str, HwhModule]:
     return mods
 
 
-def dma_config(path: str | Path, name: str = "axi_dma_0") -> DmaConfig:
-    """The AXI DMA instance ``name`` of a ``.hwh`` file; :class:`HwhError` when absent."""
+def dma_config(path: str | Path, name: str) -> DmaConfig:
+    """The AXI DMA instance ``name`` of a ``.hwh`` file (the layout's ``ip_names.dma``);
+    :class:`HwhError` when absent."""
     mods = read_hwh(path)
     mod = mods.get(name)
     if mod is None:

@@ -1,24 +1,28 @@
 """Stream layout of a generated design: how frames become AXI-Stream bytes and back.
 
 The build writes ``layout.json``; the runtime (on the board or against the simulated board)
-reads it. Numpy-only (numpy 1.x and 2.x), no other lowbit_hdl imports, so this file can be
-copied onto a PYNQ board as it is.
+reads it. Numpy-only (numpy 1.x and 2.x); it imports only its runtime siblings
+(:mod:`.dtypes`, :mod:`.words`), so it ships to a PYNQ board as it is.
 
 Packing rule: a frame (C, H, W) travels in (H, W, C) order, ``elems_per_beat`` elements per
 beat, element j of a beat in bits [j·elem_bits, (j+1)·elem_bits) of ``tdata``, ``tdata``
-zero-padded to ``tdata_bits`` (a multiple of 8) and sent little-endian. BIPOLAR values travel
-as 1 (+1) and 0 (-1); INTk as two's complement.
+zero-padded to ``tdata_bits`` (a multiple of 8) and sent little-endian (the word rule of
+:mod:`.words`). BIPOLAR values travel as 1 (+1) and 0 (-1); INTk as two's complement
+(:meth:`DataType.encode <.dtypes.DataType.encode>`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["StreamLayout", "DesignLayout", "LayoutError", "OUTPUT_KINDS"]
+from .dtypes import DataType, parse_dtype
+from .words import pack_beats, unpack_beats
+
+__all__ = ["StreamLayout", "DesignLayout", "IpNames", "LayoutError", "OUTPUT_KINDS"]
 
 OUTPUT_KINDS = ("indices", "scores", "raw")
 
@@ -27,17 +31,11 @@ class LayoutError(ValueError):
     """Data that does not match the design's stream layout."""
 
 
-def _dtype_range(dtype: str) -> tuple[str, int, int, int]:
-    d = dtype.upper()
-    if d == "BIPOLAR":
-        return "bipolar", 1, -1, 1
-    if d.startswith("UINT"):
-        b = int(d[4:])
-        return "uint", b, 0, (1 << b) - 1
-    if d.startswith("INT"):
-        b = int(d[3:])
-        return "int", b, -(1 << (b - 1)), (1 << (b - 1)) - 1
-    raise LayoutError(f"unknown data type {dtype!r}")
+def _dtype(text: str) -> DataType:
+    try:
+        return parse_dtype(text)
+    except ValueError as e:
+        raise LayoutError(str(e)) from e
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class StreamLayout:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
-        kind, bits, _, _ = _dtype_range(self.dtype)
+        bits = _dtype(self.dtype).bits
         if self.tdata_bits % 8 or self.tdata_bits < self.elems_per_beat * bits:
             raise LayoutError(f"tdata_bits={self.tdata_bits} must be a multiple of 8 holding "
                               f"{self.elems_per_beat}×{bits} bits")
@@ -60,8 +58,13 @@ class StreamLayout:
                               f"{self.frame_elems} elements of a frame")
 
     @property
+    def data_type(self) -> DataType:
+        """``dtype`` parsed."""
+        return _dtype(self.dtype)
+
+    @property
     def elem_bits(self) -> int:
-        return _dtype_range(self.dtype)[1]
+        return self.data_type.bits
 
     @property
     def frame_elems(self) -> int:
@@ -85,22 +88,14 @@ class StreamLayout:
         x = np.asarray(frames)
         if x.shape[1:] != self.shape:
             raise LayoutError(f"frames must be N×{self.shape} (NCHW), got shape {x.shape}")
-        kind, bits, lo, hi = _dtype_range(self.dtype)
+        dt = self.data_type
         xi = x.astype(np.int64)
-        if xi.size and (xi.min() < lo or xi.max() > hi or (kind == "bipolar" and np.any(xi == 0))):
+        if not dt.allowed(xi):
             raise LayoutError(f"values out of range for {self.dtype}: {xi.min()}..{xi.max()}")
         n = x.shape[0]
         flat = xi.transpose(0, 2, 3, 1).reshape(n, self.beats_per_frame, self.elems_per_beat)
-        enc = (flat > 0).astype(np.uint64) if kind == "bipolar" else \
-            (flat & ((1 << bits) - 1)).astype(np.uint64)
-        # element bits, little-endian within each element
-        shifts = np.arange(bits, dtype=np.uint64)
-        ebits = ((enc[..., None] >> shifts) & np.uint64(1)).astype(np.uint8)
-        beat = ebits.reshape(n, self.beats_per_frame, self.elems_per_beat * bits)
-        pad = self.tdata_bits - beat.shape[-1]
-        if pad:
-            beat = np.concatenate([beat, np.zeros(beat.shape[:-1] + (pad,), np.uint8)], axis=-1)
-        return np.packbits(beat, axis=-1, bitorder="little").reshape(n, self.frame_bytes)
+        beats = pack_beats(dt.encode(flat), dt.bits, self.beat_bytes)
+        return beats.reshape(n, self.frame_bytes)
 
     def unpack(self, data: np.ndarray | bytes) -> np.ndarray:
         """Stream bytes (N, frame_bytes) or a flat buffer → integer frames (N, C, H, W)."""
@@ -110,18 +105,48 @@ class StreamLayout:
             raise LayoutError(f"{raw.size} bytes is not a whole number of "
                               f"{self.frame_bytes}-byte frames")
         n = raw.size // self.frame_bytes
-        kind, bits, _, _ = _dtype_range(self.dtype)
+        dt = self.data_type
         beats = raw.reshape(n, self.beats_per_frame, self.beat_bytes)
-        allbits = np.unpackbits(beats, axis=-1, bitorder="little")
-        ebits = allbits[..., : self.elems_per_beat * bits].reshape(
-            n, self.beats_per_frame, self.elems_per_beat, bits).astype(np.int64)
-        vals = (ebits << np.arange(bits, dtype=np.int64)).sum(axis=-1)
-        if kind == "bipolar":
-            vals = 2 * vals - 1
-        elif kind == "int":
-            vals = np.where(vals >= (1 << (bits - 1)), vals - (1 << bits), vals)
+        vals = dt.decode(unpack_beats(beats, dt.bits, self.elems_per_beat))
         c, h, w = self.shape
         return vals.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+
+@dataclass(frozen=True)
+class IpNames:
+    """Instance names of the block-design cells the Vivado flow creates.
+
+    The defaults are the names every build uses (``lowbit_hdl.flow.plan.IP_NAMES`` is this
+    class's defaults as a dict); ``layout.json`` records them under ``ip_names`` and the
+    runtime opens the DMA by ``dma``. Layout files without them get the defaults.
+    """
+
+    dma: str = "axi_dma_0"
+    accelerator: str = "lowbit_accel_0"
+    ps: str = "processing_system7_0"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, str):
+                raise TypeError(f"ip_names.{f.name} must be a str, got {type(v).__name__}")
+            if not v:
+                raise ValueError(f"ip_names.{f.name} must not be empty")
+
+    @classmethod
+    def from_json(cls, d: object) -> IpNames:
+        """From ``layout.json``'s ``ip_names`` (missing names take the defaults)."""
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise LayoutError(f"ip_names must be an object, got {d!r}")
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise LayoutError(f"ip_names: unknown cell(s) {unknown}")
+        try:
+            return cls(**d)
+        except (TypeError, ValueError) as e:
+            raise LayoutError(str(e)) from e
 
 
 @dataclass(frozen=True)
@@ -138,8 +163,12 @@ class DesignLayout:
     #: "scores" (one value per class), "raw" (a feature map); ``None``: guessed, see
     #: :meth:`kind_of_output`
     output_kind: str | None = None
+    #: the block design's cell names (the DMA the runtime drives among them)
+    ip_names: IpNames = field(default_factory=IpNames)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.ip_names, IpNames):
+            raise TypeError(f"ip_names must be an IpNames, got {type(self.ip_names).__name__}")
         if self.output_kind not in (None, *OUTPUT_KINDS):
             raise LayoutError(f"output_kind={self.output_kind!r} must be one of "
                               f"{OUTPUT_KINDS} or None")
@@ -156,7 +185,7 @@ class DesignLayout:
         if h != 1 or w != 1:
             return "raw"
         n = len(self.labels) if self.labels else None
-        if self.output.dtype.upper().startswith("UINT") and (c < n if n else c == 1):
+        if self.output.data_type.kind == "uint" and (c < n if n else c == 1):
             return "indices"
         return "scores"
 
@@ -176,7 +205,7 @@ class DesignLayout:
             return cls(d["network"], StreamLayout(**d["input"]), StreamLayout(**d["output"]),
                        float(d["clock_mhz"]), int(d["cycles_per_frame"]),
                        tuple(d["labels"]) if d.get("labels") else None,
-                       d.get("output_kind"))
+                       d.get("output_kind"), IpNames.from_json(d.get("ip_names")))
         except (KeyError, TypeError) as e:
             raise LayoutError(f"layout file is missing or has a malformed field: {e}") from e
 

@@ -10,7 +10,10 @@ scale 1/255, generalised to other input types): a ``uint8`` pixel ``p`` becomes
 Accepted images: a single image as ``H×W`` (grayscale), ``H×W×C`` or ``C×H×W`` ``uint8``
 arrays; batches as ``N×H×W`` (grayscale), ``N×H×W×C`` or ``N×C×H×W``; a list of such images
 or of image files (Pillow, if installed; ``.npy`` files always). Sizes must match the
-network unless ``resize`` and/or ``crop`` are asked for. Numpy only.
+network unless ``resize`` and/or ``crop`` are asked for.
+
+Test sets (:func:`load_test_set`): ``.npz`` arrays, MNIST IDX files (:func:`read_idx`, which
+the trainer's dataset readers use as well) and CIFAR-10 binary batches. Numpy only.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from .dtypes import DataType, parse_dtype
+
 __all__ = [
     "PreprocessError",
     "quantize",
@@ -31,7 +36,8 @@ __all__ = [
     "center_crop",
     "topk",
     "labels_of",
-    "load_dataset",
+    "read_idx",
+    "load_test_set",
 ]
 
 
@@ -39,14 +45,11 @@ class PreprocessError(ValueError):
     """Images that cannot be turned into the network's input (shape, type, size)."""
 
 
-def _dtype_info(dtype: str) -> tuple[str, int]:
-    d = dtype.upper()
-    if d == "BIPOLAR":
-        return "bipolar", 1
-    for kind in ("UINT", "INT"):
-        if d.startswith(kind) and d[len(kind):].isdigit():
-            return kind.lower(), int(d[len(kind):])
-    raise PreprocessError(f"unknown input data type {dtype!r}")
+def _dtype(dtype: str) -> DataType:
+    try:
+        return parse_dtype(dtype)
+    except ValueError as e:
+        raise PreprocessError(f"unknown input data type {dtype!r}") from e
 
 
 def quantize(pixels: np.ndarray, dtype: str) -> np.ndarray:
@@ -54,23 +57,14 @@ def quantize(pixels: np.ndarray, dtype: str) -> np.ndarray:
     p = np.asarray(pixels)
     if p.dtype != np.uint8:
         raise PreprocessError(f"quantize expects uint8 pixels, got {p.dtype}")
-    kind, bits = _dtype_info(dtype)
+    dt = _dtype(dtype)
     x = p.astype(np.int64)
-    if kind == "bipolar":
+    if dt.is_bipolar:
         return np.where(x >= 128, 1, -1).astype(np.int64)
-    n = (1 << bits) - 1
+    n = (1 << dt.bits) - 1
     # round(x·n/255) in integers; x·n·2 is even and 255 odd, so there are no ties
     lv = (2 * x * n + 255) // 510
-    return lv - (1 << (bits - 1)) if kind == "int" else lv
-
-
-def _range(dtype: str) -> tuple[int, int]:
-    kind, bits = _dtype_info(dtype)
-    if kind == "bipolar":
-        return -1, 1
-    if kind == "uint":
-        return 0, (1 << bits) - 1
-    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return lv + dt.min
 
 
 def load_image(path: str | Path, channels: int | None = None) -> np.ndarray:
@@ -232,10 +226,8 @@ def to_frames(images: Any, shape: Sequence[int], dtype: str, *, resize: bool = F
             raise PreprocessError(f"quantized frames must be N×{c}×{h}×{w}, got {x.shape}")
         if not np.issubdtype(x.dtype, np.integer):
             raise PreprocessError(f"quantized frames must be integers, got {x.dtype}")
-        lo, hi = _range(dtype)
         xi = x.astype(np.int64)
-        if xi.size and (xi.min() < lo or xi.max() > hi
-                        or (dtype.upper() == "BIPOLAR" and np.any(xi == 0))):
+        if not _dtype(dtype).allowed(xi):
             raise PreprocessError(f"quantized frames out of range for {dtype}: "
                                   f"{xi.min()}..{xi.max()}")
         return xi
@@ -303,22 +295,46 @@ def labels_of(indices: np.ndarray, labels: Sequence[str] | None) -> list[Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
+#: IDX element type codes → numpy dtypes
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
+              0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """One IDX file (the MNIST format), raw or gzip-compressed (told by its magic bytes).
+
+    Raises :class:`PreprocessError` for a file that is not IDX, has an unknown element type
+    or is shorter than its dimensions say.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(2)
+    opener = gzip.open if head == b"\x1f\x8b" else open
     with opener(path, "rb") as f:
         data = f.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise PreprocessError(f"{path}: not an IDX file (bad magic)")
+    code, ndim = data[2], data[3]
+    if code not in _IDX_TYPES:
+        raise PreprocessError(f"{path}: unknown IDX element type 0x{code:02x}")
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    dt = np.dtype(_IDX_TYPES[code])
+    start = 4 + 4 * ndim
+    count = int(np.prod(dims)) if dims else 0
+    if len(data) - start < count * dt.itemsize:
+        raise PreprocessError(f"{path}: truncated IDX file ({dims} elements of {dt})")
+    return np.frombuffer(data, dtype=dt, count=count, offset=start).reshape(dims)
+
+
+def _read_idx_uint8(path: Path) -> np.ndarray:
+    arr = read_idx(path)
+    if arr.dtype != np.uint8:
         raise PreprocessError(f"{path.name}: not an unsigned-byte IDX file")
-    nd = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
-    arr = np.frombuffer(data, np.uint8, offset=4 + 4 * nd)
-    if arr.size != int(np.prod(dims)):
-        raise PreprocessError(f"{path.name}: {arr.size} values for dimensions {dims}")
-    return arr.reshape(dims)
+    return arr
 
 
-def load_dataset(path: str | Path, labels_path: str | Path | None = None
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
+def load_test_set(path: str | Path, labels_path: str | Path | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """A test set as (uint8 images, int64 labels or None).
 
     * ``.npz`` with ``images`` (or ``x``) and optionally ``labels`` (or ``y``),
@@ -340,11 +356,11 @@ def load_dataset(path: str | Path, labels_path: str | Path | None = None
             lkey = next((k for k in ("labels", "y", "y_test") if k in z), None)
             labels = z[lkey].astype(np.int64).reshape(-1) if lkey else None
     elif "idx3-ubyte" in name or "images-idx" in name:
-        images = _read_idx(path)
+        images = _read_idx_uint8(path)
         if labels_path is None:
             cand = path.parent / path.name.replace("images-idx3", "labels-idx1")
             labels_path = cand if cand.exists() else None
-        labels = _read_idx(Path(labels_path)).astype(np.int64) if labels_path else None
+        labels = _read_idx_uint8(Path(labels_path)).astype(np.int64) if labels_path else None
     elif name.endswith(".bin"):
         raw = np.fromfile(path, np.uint8)
         rec = 1 + 3 * 32 * 32

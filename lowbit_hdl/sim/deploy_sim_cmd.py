@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .. import golden
     from ..runtime.accelerator import Accelerator
-    from ..runtime.preprocess import load_dataset, to_frames
+    from ..runtime.preprocess import load_test_set, to_frames
     from .board import SimBoard
 
     if args.build is None and args.network is None:
@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("--count must be ≥ 1")
     labels = None
     if args.images:
-        images, labels = load_dataset(args.images)
+        images, labels = load_test_set(args.images)
         images = images[:args.count]
         labels = None if labels is None else labels[:args.count]
     else:

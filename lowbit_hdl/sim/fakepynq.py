@@ -7,6 +7,7 @@ Development machine only; the board runtime (:mod:`lowbit_hdl.runtime`) never im
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..runtime.hwh import DmaConfig, dma_config, read_hwh
+from ..runtime.layout import IpNames
 
 __all__ = ["FakePynq", "FakePynqError", "FakeDevice", "FakeBuffer", "write_test_hwh"]
 
@@ -321,7 +323,7 @@ class FakePynq:
         return {k: _FakeRail(k, v) for k, v in (self.rails or {}).items()}
 
 
-def write_test_hwh(path: str | Path, dma_name: str = "axi_dma_0", mm2s_tdata_bits: int = 8,
+def write_test_hwh(path: str | Path, dma_name: str = IpNames().dma, mm2s_tdata_bits: int = 8,
                    s2mm_tdata_bits: int = 8, sg_length_width: int = 26,
                    mem_bits: int = 64, scatter_gather: bool = False) -> Path:
     """Write a minimal ``.hwh`` with one AXI DMA, shaped like Vivado's (for tests and for
@@ -338,26 +340,26 @@ def write_test_hwh(path: str | Path, dma_name: str = "axi_dma_0", mm2s_tdata_bit
         "c_m_axi_mm2s_data_width": mem_bits, "c_m_axi_s2mm_data_width": mem_bits,
         "c_micro_dma": 0,
     }
-    ps = "\n".join(f'        <PARAMETER NAME="{k}" VALUE="{v}"/>' for k, v in params.items())
-    text = f"""<?xml version="1.0" encoding="UTF-8" standalone="no" ?>
-<EDKSYSTEM EDWVERSION="1.2" TIMESTAMP="Thu Jan  1 00:00:00 2026" VIVADOVERSION="2022.2">
-  <SYSTEMINFO ARCH="zynq" BOARD="tul.com.tw:pynq-z2:part0:1.0" DEVICE="7z020" NAME="top"
-    PACKAGE="clg400" SPEEDGRADE="-1"/>
-  <MODULES>
-    <MODULE FULLNAME="/{dma_name}" HWVERSION="7.1" INSTANCE="{dma_name}" IPTYPE="PERIPHERAL"
-        MODCLASS="PERIPHERAL" MODTYPE="axi_dma" VLNV="xilinx.com:ip:axi_dma:7.1">
-      <PARAMETERS>
-{ps}
-      </PARAMETERS>
-    </MODULE>
-    <MODULE FULLNAME="/processing_system7_0" INSTANCE="processing_system7_0"
-        MODTYPE="processing_system7" VLNV="xilinx.com:ip:processing_system7:5.5">
-      <PARAMETERS>
-        <PARAMETER NAME="C_FCLK_CLK0_FREQ" VALUE="100000000"/>
-      </PARAMETERS>
-    </MODULE>
-  </MODULES>
-</EDKSYSTEM>
-"""
-    path.write_text(text)
+    root = ET.Element("EDKSYSTEM", EDWVERSION="1.2", TIMESTAMP="Thu Jan  1 00:00:00 2026",
+                      VIVADOVERSION="2022.2")
+    ET.SubElement(root, "SYSTEMINFO", ARCH="zynq", BOARD="tul.com.tw:pynq-z2:part0:1.0",
+                  DEVICE="7z020", NAME="top", PACKAGE="clg400", SPEEDGRADE="-1")
+    modules = ET.SubElement(root, "MODULES")
+
+    def module(attrs: dict[str, str], parameters: dict[str, Any]) -> None:
+        mod = ET.SubElement(modules, "MODULE", attrs)
+        plist = ET.SubElement(mod, "PARAMETERS")
+        for k, v in parameters.items():
+            ET.SubElement(plist, "PARAMETER", NAME=k, VALUE=str(v))
+
+    module({"FULLNAME": f"/{dma_name}", "HWVERSION": "7.1", "INSTANCE": dma_name,
+            "IPTYPE": "PERIPHERAL", "MODCLASS": "PERIPHERAL", "MODTYPE": "axi_dma",
+            "VLNV": "xilinx.com:ip:axi_dma:7.1"}, params)
+    ps = IpNames().ps
+    module({"FULLNAME": f"/{ps}", "INSTANCE": ps, "MODTYPE": "processing_system7",
+            "VLNV": "xilinx.com:ip:processing_system7:5.5"},
+           {"C_FCLK_CLK0_FREQ": 100000000})
+    tree = ET.ElementTree(root)
+    ET.indent(tree, space="  ")
+    tree.write(path, encoding="UTF-8", xml_declaration=True)
     return path

@@ -26,6 +26,7 @@ import numpy as np
 from ..flow.plan import Plan, plan_network
 from ..golden import forward
 from ..ir import Network
+from ..runtime.words import words_from_bytes, words_to_bytes
 
 __all__ = ["SimResult", "simulate_network", "random_frames", "TB_MODULE"]
 
@@ -92,10 +93,9 @@ def random_frames(net: Network, n: int, seed: int = 0) -> np.ndarray:
     return rng.integers(dt.min, dt.max + 1, size=shape).astype(np.int64)
 
 
-def _words(data: np.ndarray, beat_bytes: int) -> list[str]:
-    """Stream bytes → one hex string per beat (little-endian)."""
-    beats = np.asarray(data, np.uint8).reshape(-1, beat_bytes)
-    return [format(int.from_bytes(b.tobytes(), "little"), "x") for b in beats]
+def _hex_words(data: np.ndarray, beat_bytes: int) -> list[str]:
+    """Stream bytes → one hex string per beat (the testbench's configuration form)."""
+    return [format(w, "x") for w in words_from_bytes(data, beat_bytes)]
 
 
 def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator",
@@ -124,7 +124,7 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
     frames = x.shape[0]
     expected = forward(net, x, keep=False).output
     lin, lout = plan.input, plan.output
-    in_words = _words(lin.pack(x), lin.beat_bytes)
+    in_words = _hex_words(lin.pack(x), lin.beat_bytes)
     out_beats = frames * lout.beats_per_frame
     if timeout_cycles is None:
         timeout_cycles = max(20_000, 4 * plan.cycles_per_frame
@@ -150,9 +150,8 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
     bpf = lout.beats_per_frame
     for p in res["passes"]:
         name = f"stall {p['stall']:g}"
-        data = np.frombuffer(b"".join(int(w, 16).to_bytes(lout.beat_bytes, "little")
-                                      for w in p["out_data"]), dtype=np.uint8)
-        got = lout.unpack(data.reshape(-1))
+        got = lout.unpack(words_to_bytes((int(w, 16) for w in p["out_data"]),
+                                         lout.beat_bytes))
         if outputs is None:
             outputs = got
         bad = np.nonzero(np.any(got.reshape(frames, -1) != expected.reshape(frames, -1),

@@ -1,5 +1,6 @@
 """cocotb-side helpers shared by every testbench: clock/reset, stream sources and sinks with
-random stalls, cycle stamps, and packing of integer vectors into stream words.
+random stalls, cycle stamps; :func:`pack` / :func:`unpack` (integer vectors ↔ stream words)
+are :func:`lowbit_hdl.runtime.words.pack_word` / ``unpack_word``, the one packing rule.
 
 Amaranth's Verilog backend names stream ports ``<name>__valid``, ``<name>__ready`` and
 ``<name>__payload``; the helpers take the prefix (e.g. ``"i"``).
@@ -14,30 +15,13 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from ..runtime.words import pack_word as pack
+from ..runtime.words import unpack_word as unpack
+
 __all__ = ["start_clock_reset", "StreamSource", "StreamSink", "pack", "unpack", "cycle",
            "CLOCK_NS", "STREAM", "AXIS"]
 
 CLOCK_NS = 10
-
-
-def pack(values: Sequence[int], width: int) -> int:
-    """Pack integers (element 0 in the least significant bits), masking each to ``width``."""
-    word, mask = 0, (1 << width) - 1
-    for i, v in enumerate(values):
-        word |= (int(v) & mask) << (i * width)
-    return word
-
-
-def unpack(word: int, width: int, count: int, signed: bool = False) -> list[int]:
-    """Inverse of :func:`pack`."""
-    mask = (1 << width) - 1
-    out = []
-    for i in range(count):
-        v = (word >> (i * width)) & mask
-        if signed and v >> (width - 1):
-            v -= 1 << width
-        out.append(v)
-    return out
 
 
 async def start_clock_reset(dut, cycles: int = 3) -> None:

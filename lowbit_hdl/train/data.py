@@ -1,16 +1,18 @@
-"""Dataset readers without torchvision: MNIST / Fashion-MNIST IDX files (raw or ``.gz``) and
-CIFAR-10 ``cifar-10-batches-py`` pickles. Images come back as uint8 NCHW arrays, labels as
-int64; the readers need only NumPy (augmentation, in :mod:`lowbit_hdl.train.loop`, uses torch).
+"""Dataset readers without torchvision: MNIST / Fashion-MNIST IDX files (raw or ``.gz``, read
+by :func:`lowbit_hdl.runtime.preprocess.read_idx`) and CIFAR-10 ``cifar-10-batches-py``
+pickles. Images come back as uint8 NCHW arrays, labels as int64; the readers need only NumPy
+(augmentation, in :mod:`lowbit_hdl.train.loop`, uses torch).
 """
 
 from __future__ import annotations
 
-import gzip
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..runtime.preprocess import read_idx  # the one IDX reader (it ships with the runtime)
 
 __all__ = [
     "Dataset",
@@ -30,8 +32,6 @@ _MNIST_FILES = {
     "test_x": "t10k-images-idx3-ubyte",
     "test_y": "t10k-labels-idx1-ubyte",
 }
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
-              0x0E: ">f8"}
 
 
 @dataclass
@@ -55,29 +55,6 @@ class Dataset:
     def __repr__(self) -> str:
         return (f"Dataset({self.name!r}, train {len(self.y_train)}, test {len(self.y_test)}, "
                 f"shape {self.shape})")
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read one IDX file (optionally gzip-compressed, by its ``.gz`` suffix or magic)."""
-    path = Path(path)
-    with open(path, "rb") as f:
-        head = f.read(2)
-    opener = gzip.open if head == b"\x1f\x8b" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (bad magic)")
-    code, ndim = data[2], data[3]
-    if code not in _IDX_TYPES:
-        raise ValueError(f"{path}: unknown IDX element type 0x{code:02x}")
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    dt = np.dtype(_IDX_TYPES[code])
-    start = 4 + 4 * ndim
-    count = int(np.prod(dims)) if dims else 0
-    if len(data) - start < count * dt.itemsize:
-        raise ValueError(f"{path}: truncated IDX file ({dims} elements of {dt})")
-    arr = np.frombuffer(data, dtype=dt, count=count, offset=start)
-    return arr.reshape(dims)
 
 
 def _find(root: Path, subdirs: list[str], stem: str) -> Path | None:

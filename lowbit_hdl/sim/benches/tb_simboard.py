@@ -27,6 +27,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from lowbit_hdl.runtime.words import words_from_bytes, words_to_bytes
 from lowbit_hdl.sim.runner import tb_config
 from lowbit_hdl.sim.stream import start_clock_reset
 
@@ -84,9 +85,7 @@ async def _run(dut, cfg: dict, results: dict) -> None:
     def beats_of(start: int, nbytes: int) -> list[int]:
         if nbytes % ib:
             raise BoardError(f"MM2S transfer of {nbytes} bytes is not whole {ib}-byte beats")
-        chunk = data[start:start + nbytes]
-        return [int.from_bytes(chunk[i:i + ib].tobytes(), "little")
-                for i in range(0, nbytes, ib)]
+        return words_from_bytes(data[start:start + nbytes], ib)
 
     si, words, sb, send_active, offered = 0, [], 0, False, False
     in_beats = 0
@@ -130,7 +129,7 @@ async def _run(dut, cfg: dict, results: dict) -> None:
             if not v.is_resolvable:
                 raise BoardError(f"m_axis__tdata is {v} (X/Z) on a valid beat, output frame "
                                  f"{ri}")
-            rbuf += v.to_unsigned().to_bytes(ob, "little")
+            rbuf += words_to_bytes([v.to_unsigned()], ob)
             last = int(m_last.value)
             progress = True
             start, nbytes = recvs[ri]
