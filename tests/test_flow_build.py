@@ -19,7 +19,7 @@ from lowbit_hdl.runtime.layout import DesignLayout
 
 FILES = ["folding.json", "layout.json", "network.json", "report.json", "rtl/lint.log",
          "rtl/lint_waivers.vlt", "rtl/lowbit_accel.v", "rtl/lowbit_top.v", "small_cnn.npz",
-         "vivado/build.tcl", "vivado/run.sh"]
+         "vivado/build.tcl", "vivado/config.tcl", "vivado/run.sh"]
 
 
 def _build(out, **kw):

@@ -1,8 +1,12 @@
+# amaranth: UnusedElaboratable=no
 """Vivado flow: the wrapper's ports against the generated top level, and the Tcl run under
 tclsh with every Vivado command stubbed by a recorder (lowbit_hdl.flow.tclcheck)."""
 
+import json
 import re
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from helpers import tiny_fc_net
@@ -14,11 +18,18 @@ from lowbit_hdl.flow.top import TOP_NAME
 from lowbit_hdl.flow.vivado import (
     IP_VLNV,
     TCL_VIVADO_COMMANDS,
+    VIVADO_FILES,
     WRAPPER_NAME,
     VivadoConfig,
-    build_tcl,
+    VivadoWrapper,
+    config_tcl,
+    tcl_list,
+    tcl_word,
+    vivado_file,
     wrapper_verilog,
 )
+
+DATA = Path(__file__).parent / "data"
 
 pytestmark = pytest.mark.skipif(not tclsh_available(), reason="tclsh not installed")
 
@@ -70,7 +81,11 @@ def test_wrapper_matches_top(built):
     for p in tp:
         if p.startswith(("s_axis__", "m_axis__")):
             assert conns[p] == p.replace("__", "_")
-    assert conns["clk"] == "ap_clk" and conns["rst"] == "!ap_rst_n"
+    # the top's active-high reset is the inverted ap_rst_n (through a wire named rst)
+    assert conns["clk"] == "ap_clk" and conns["rst"] == "rst"
+    assert re.search(r"assign\s+rst\s*=\s*~\s*ap_rst_n\s*;", wrap)
+    assert re.search(r"assign\s+m_axis_tkeep\s*=\s*\d+'h([0-9a-f]+)\s*;", wrap).group(1) == \
+        f"{(1 << lout.tdata_bits // 8) - 1:x}"
     # Vivado interface inference: every AXI port carries X_INTERFACE_INFO for its bus
     for p in wp:
         if p.startswith(("s_axis_", "m_axis_")):
@@ -80,7 +95,7 @@ def test_wrapper_matches_top(built):
 
 
 def test_wrapper_lints_clean_without_waivers(tmp_path, built):
-    """The hand-written wrapper passes -Wall on its own (the top as a black box)."""
+    """The wrapper passes -Wall on its own (the top as a black box)."""
     stub = tmp_path / f"{TOP_NAME}.v"
     lin, lout = built.plan.input.tdata_bits, built.plan.output.tdata_bits
     stub.write_text(
@@ -162,7 +177,7 @@ def test_tcl_dry_run(built):
             for p in c if p.startswith(acc + "/")}
     assert used == {"ap_clk", "ap_rst_n", "s_axis", "m_axis"}
     for p in ("ap_clk", "ap_rst_n"):
-        assert re.search(rf"input\s+wire\s+{p}\b", wrap)
+        assert re.search(rf"input\s+(?:wire\s+)?{p}\b", wrap)
     # one clock net reaches every clock pin, the accelerator's included
     clk_net = [c for c in run.named("connect_bd_net") if f"{IP_NAMES['ps']}/FCLK_CLK0" in c[0]]
     assert len(clk_net) == 1 and f"{acc}/ap_clk" in clk_net[0]
@@ -202,8 +217,69 @@ def test_unknown_command_is_an_error(tmp_path):
 
 def test_tcl_parameters():
     cfg = VivadoConfig("n", clock_mhz=142.5, in_width=64, out_width=8, jobs=2)
-    tcl = build_tcl(cfg, ["rtl/a.v"])
+    tcl = config_tcl(cfg, ["rtl/a.v"])
     assert "set fclk_mhz 142.5" in tcl and "set jobs 2" in tcl
-    assert "CONFIG.c_m_axi_s2mm_data_width {32}" in tcl  # ≥ 32 bits memory-mapped side
-    assert "CONFIG.c_m_axi_mm2s_data_width {64}" in tcl
-    assert "Vivado 2022.2" in tcl
+    assert "set s2mm_mm_width 32" in tcl  # ≥ 32 bits memory-mapped side
+    assert "set mm2s_mm_width 64" in tcl
+    assert "set tested_version 2022.2" in tcl
+    # only comments and `set name value` lines: the program is the static build.tcl
+    for line in tcl.splitlines():
+        assert line.startswith(("# ", "set ")), line
+
+
+def test_vivado_files_are_static(built):
+    """build.tcl and run.sh are the package's files; config.tcl is the build's settings."""
+    viv = built.out_dir / "vivado"
+    assert sorted(p.name for p in viv.iterdir()) == sorted(VIVADO_FILES)
+    for name in ("build.tcl", "run.sh"):
+        assert (viv / name).read_bytes() == vivado_file(name)
+    assert (viv / "run.sh").stat().st_mode & 0o111
+    assert "source [file join $script_dir config.tcl]" in vivado_file("build.tcl").decode()
+    cfg = VivadoConfig.from_plan(built.plan)
+    assert (viv / "config.tcl").read_text() == config_tcl(
+        cfg, [f"rtl/{TOP_NAME}.v", f"rtl/{WRAPPER_NAME}.v"])
+    with pytest.raises(ValueError, match="no flow file"):
+        vivado_file("nope.tcl")
+
+
+def _normalized(run) -> dict:
+    def n(s):
+        return s.replace(run.out_dir, "<out>")
+    return {"produced": run.produced, "stdout": n(run.stdout),
+            "calls": [[n(a) for a in c] for c in run.calls]}
+
+
+def test_tcl_calls_unchanged(built):
+    """The recorded Vivado calls, output and produced files equal those of the script as it
+    was before it became a static build.tcl + generated config.tcl (captured from that script
+    for this network, paths under the output folder as <out>)."""
+    expected = json.loads((DATA / "tiny_fc_vivado_calls.json").read_text())
+    tcl = built.out_dir / "vivado" / "build.tcl"
+    assert _normalized(dry_run(tcl)) == expected["no_board_files"]
+    assert _normalized(dry_run(tcl, board_parts="tul.com.tw:pynq-z2:part0:1.0")) == \
+        expected["board_files"]
+
+
+@pytest.mark.parametrize("value", [
+    "plain", "xc7z020clg400-1", "tul.com.tw:pynq-z2:part0:*", "", "two words", "a{b", "}",
+    "x\\", "$env(HOME)", "[exit 1]", "semi;colon", 'quote"d', "new\nline\ttab",
+    "back\\slash {brace}", "ünï cødé", "#hash", "100%",
+])
+def test_tcl_word_reads_back(tmp_path, value):
+    words = [value, "second"]
+    script = tmp_path / "q.tcl"
+    script.write_text(f"set v {tcl_word(value)}\nset l {tcl_list(words)}\n"
+                      "fconfigure stdout -encoding utf-8 -translation lf\n"
+                      "puts -nonewline [string length $v]:$v:[llength $l]:[lindex $l 0]\n",
+                      encoding="utf-8")
+    out = subprocess.run(["tclsh", str(script)], capture_output=True, check=True).stdout
+    assert out.decode("utf-8") == f"{len(value)}:{value}:2:{value}"
+
+
+def test_wrapper_arguments():
+    with pytest.raises(TypeError, match="in_width"):
+        VivadoWrapper(8.0, 8)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        VivadoWrapper(8, 12)
+    with pytest.raises(ValueError, match="positive"):
+        VivadoWrapper(0, 8)

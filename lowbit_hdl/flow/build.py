@@ -7,8 +7,9 @@ Output folder (every file deterministic: the same inputs give byte-identical fil
     rtl/lowbit_accel.v     Vivado wrapper: ap_clk, ap_rst_n, s_axis_*, m_axis_*
     rtl/lint_waivers.vlt   Verilator waivers for the generated file (LINT_WAIVERS)
     rtl/lint.log           verilator --lint-only -Wall output
-    vivado/build.tcl       project + PYNQ-Z2 block design + bitstream (Vivado 2022.2)
-    vivado/run.sh          vivado -mode batch -source build.tcl
+    vivado/build.tcl       project + PYNQ-Z2 block design + bitstream (Vivado 2022.2; static)
+    vivado/config.tcl      the build's settings build.tcl sources (network, widths, clock …)
+    vivado/run.sh          vivado -mode batch -source build.tcl (static)
     layout.json            stream layout for the runtime (DesignLayout) + IP names
     report.json            per-layer figures, estimate, fit check, Yosys counts (--synth)
     folding.json           the folding used ({layer: {pe, simd}})
@@ -53,7 +54,7 @@ from .plan import Plan, plan_network
 from .report import make_report
 from .resources import XC7Z020, Estimate, device_for_part, estimate_plan, fit_check
 from .top import TOP_NAME, NetworkTop, elaborate_verilog
-from .vivado import WRAPPER_NAME, VivadoConfig, build_tcl, run_script, wrapper_verilog
+from .vivado import WRAPPER_NAME, VivadoConfig, wrapper_verilog, write_vivado_files
 
 __all__ = [
     "BuildResult",
@@ -68,8 +69,8 @@ __all__ = [
 ]
 
 #: Verilator -Wall warnings waived for the generated Verilog, and why. All of them are about
-#: how Amaranth's backend (Yosys ``write_verilog``) spells a correct netlist; the hand-written
-#: wrapper is clean without any of them.
+#: how Amaranth's backend (Yosys ``write_verilog``) spells a correct netlist; the wrapper
+#: (rtl/lowbit_accel.v) is clean without any of them.
 LINT_WAIVERS = {
     "DECLFILENAME": "Amaranth writes every submodule into one file",
     "UNUSEDSIGNAL": "s_axis tlast and tdata padding bits are ignored by design; the backend "
@@ -161,7 +162,7 @@ def choose_folding(net: Network, *, folding: Folding | None = None,
 
 def lint_waiver_file(generated: list[str], waivers: dict[str, str] | None = None) -> str:
     """A Verilator configuration file that waives :data:`LINT_WAIVERS` in the generated
-    files only (hand-written files such as the wrapper get the full ``-Wall``)."""
+    files only (the wrapper gets the full ``-Wall``)."""
     waivers = LINT_WAIVERS if waivers is None else waivers
     lines = ["`verilator_config", "// lowbit-hdl: warnings waived in the Amaranth-generated "
              "Verilog only (see docs/build.md)"]
@@ -284,14 +285,10 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
                 "warnings, see rtl/lint.log"
             if not clean:
                 say("lint found warnings: see rtl/lint.log")
-        viv = out / "vivado"
-        viv.mkdir(exist_ok=True)
         cfg = VivadoConfig.from_plan(plan, part, vivado_jobs)
-        tcl = wrote(viv / "build.tcl")
-        tcl.write_text(build_tcl(cfg, rtl_info["files"]))
-        sh = wrote(viv / "run.sh")
-        sh.write_text(run_script())
-        sh.chmod(0o755)
+        for p in write_vivado_files(out / "vivado", cfg, rtl_info["files"]):
+            wrote(p)
+        tcl = out / "vivado" / "build.tcl"
         if check_tcl:
             from .tclcheck import dry_run, tclsh_available
 

@@ -1,6 +1,7 @@
-"""Dry run of the generated Vivado Tcl with ``tclsh``: every Vivado command is replaced by a
-recorder (a Tcl prelude), so the script's Tcl syntax, control flow and file handling run for
-real while its Vivado calls are captured for inspection.
+"""Dry run of the Vivado Tcl with ``tclsh``: every Vivado command is replaced by a recorder
+(a Tcl prelude, ``lowbit_hdl/flow/vivado_files/dry_run_prelude.tcl``), so the script's Tcl
+syntax, control flow and file handling run for real while its Vivado calls are captured for
+inspection.
 
 Commands in :data:`lowbit_hdl.flow.vivado.TCL_VIVADO_COMMANDS` are recorded (those whose
 result the script uses get a plausible one: a cell's name, ``100%`` progress, the tested
@@ -17,64 +18,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .vivado import TCL_VIVADO_COMMANDS, VIVADO_VERSION
+from .vivado import TCL_VIVADO_COMMANDS, VIVADO_VERSION, tcl_list, tcl_word, vivado_file
 
 __all__ = ["TclRun", "stub_prelude", "dry_run", "tclsh_available"]
-
-_PRELUDE = r"""
-# lowbit-hdl: Vivado command recorder for tclsh dry runs
-set ::lowbit_log [open $::env(LOWBIT_TCL_LOG) w]
-set ::lowbit_boards $::env(LOWBIT_TCL_BOARDS)
-set ::lowbit_vivado_cmds {%(commands)s}
-proc ::lowbit_record {name argv} {
-    puts $::lowbit_log [list $name {*}$argv]
-    flush $::lowbit_log
-}
-proc version {args} { ::lowbit_record version $args; return "%(version)s" }
-proc create_bd_cell {args} { ::lowbit_record create_bd_cell $args; return [lindex $args end] }
-proc get_bd_cells {args} { ::lowbit_record get_bd_cells $args; return [lindex $args end] }
-proc get_bd_pins {args} { ::lowbit_record get_bd_pins $args; return [lindex $args end] }
-proc get_bd_intf_pins {args} {
-    ::lowbit_record get_bd_intf_pins $args; return [lindex $args end]
-}
-proc get_board_parts {args} { ::lowbit_record get_board_parts $args; return $::lowbit_boards }
-proc get_files {args} { ::lowbit_record get_files $args; return [lindex $args end] }
-proc get_runs {args} { ::lowbit_record get_runs $args; return [lindex $args end] }
-proc current_project {args} { ::lowbit_record current_project $args; return project }
-proc current_fileset {args} { ::lowbit_record current_fileset $args; return sources_1 }
-proc make_wrapper {args} {
-    ::lowbit_record make_wrapper $args
-    return [file join $::proj_dir hdl ${::bd_name}_wrapper.v]
-}
-proc get_property {args} {
-    ::lowbit_record get_property $args
-    switch -- [lindex $args 0] {
-        PROGRESS { return "100%%" }
-        STATS.WNS { return "0.250" }
-        default { return "" }
-    }
-}
-proc wait_on_run {args} {
-    ::lowbit_record wait_on_run $args
-    if {[lindex $args end] eq "impl_1"} {
-        set d [file join $::proj_dir $::proj_name.runs impl_1]
-        file mkdir $d
-        set f [open [file join $d ${::bd_name}_wrapper.bit] w]; puts $f "bit"; close $f
-        set d [file join $::proj_dir $::proj_name.gen sources_1 bd $::bd_name hw_handoff]
-        file mkdir $d
-        set f [open [file join $d $::bd_name.hwh] w]; puts $f "<hwh/>"; close $f
-    }
-}
-rename unknown ::lowbit_tcl_unknown
-proc unknown {cmd args} {
-    if {[lsearch -exact $::lowbit_vivado_cmds $cmd] >= 0} {
-        ::lowbit_record $cmd $args
-        return ""
-    }
-    error "invalid command name \"$cmd\" (not a Vivado command this flow uses)"
-}
-"""
-
 
 @dataclass
 class TclRun:
@@ -83,6 +29,9 @@ class TclRun:
     calls: list[list[str]]
     stdout: str
     produced: list[str]
+    #: the temporary copy of the output folder the script ran in (deleted after the run;
+    #: recorded paths start with it)
+    out_dir: str = ""
 
     def named(self, command: str) -> list[list[str]]:
         """Argument lists of every call to ``command``."""
@@ -94,8 +43,12 @@ def tclsh_available() -> bool:
 
 
 def stub_prelude() -> str:
-    """The Tcl prelude that defines the recorders."""
-    return _PRELUDE % {"commands": " ".join(TCL_VIVADO_COMMANDS), "version": VIVADO_VERSION}
+    """The Tcl prelude that defines the recorders: two ``set`` lines (the commands of
+    :data:`~lowbit_hdl.flow.vivado.TCL_VIVADO_COMMANDS`, the Vivado version ``version``
+    answers) and the static ``dry_run_prelude.tcl``."""
+    head = (f"set ::lowbit_vivado_cmds {tcl_list(list(TCL_VIVADO_COMMANDS))}\n"
+            f"set ::lowbit_vivado_version {tcl_word(VIVADO_VERSION)}\n")
+    return head + vivado_file("dry_run_prelude.tcl").decode()
 
 
 def _parse_tcl_list(line: str) -> list[str]:
@@ -154,7 +107,8 @@ def dry_run(script: Path, board_parts: str = "", timeout: float = 60.0) -> TclRu
         prelude.write_text(stub_prelude())
         main = tmpd / "main.tcl"
         target = copy / script.parent.name / script.name
-        main.write_text(f"source {{{prelude}}}\nsource {{{target}}}\nclose $::lowbit_log\n")
+        main.write_text(f"source {tcl_word(prelude)}\nsource {tcl_word(target)}\n"
+                        "close $::lowbit_log\n")
         log = tmpd / "calls.log"
         env = {"LOWBIT_TCL_LOG": str(log), "LOWBIT_TCL_BOARDS": board_parts,
                "PATH": "/usr/bin:/bin"}
@@ -165,4 +119,4 @@ def dry_run(script: Path, board_parts: str = "", timeout: float = 60.0) -> TclRu
                                f"{proc.stderr[-3000:]}")
         calls = [_parse_tcl_list(line) for line in log.read_text().splitlines() if line]
         produced = sorted(p.name for p in copy.iterdir() if p.name not in before)
-    return TclRun(calls, proc.stdout, produced)
+    return TclRun(calls, proc.stdout, produced, str(copy))

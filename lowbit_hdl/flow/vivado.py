@@ -18,11 +18,23 @@ versions). The block design, in the way FINN's and hls4ml's PYNQ shells are buil
 It then runs synthesis, implementation and bitstream generation, writes utilisation and
 timing reports to ``vivado/reports/``, and copies the bitstream and the hardware handoff to
 ``<out>/<net>.bit`` and ``<out>/<net>.hwh``.
+
+Files: ``build.tcl`` (that script) and ``run.sh`` are static files shipped in
+``lowbit_hdl/flow/vivado_files/`` and copied into each build's ``vivado/``; the build writes
+``vivado/config.tcl`` next to them (:func:`config_tcl`: ``set name value`` lines with the
+build's settings), which ``build.tcl`` sources. The wrapper is an Amaranth component
+(:class:`VivadoWrapper`) written out with Amaranth's Verilog backend.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from amaranth.hdl import Instance, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from .plan import IP_NAMES, Plan
 from .top import TOP_NAME
@@ -31,10 +43,15 @@ __all__ = [
     "WRAPPER_NAME",
     "VIVADO_VERSION",
     "IP_VLNV",
+    "VIVADO_FILES",
     "VivadoConfig",
+    "VivadoWrapper",
     "wrapper_verilog",
-    "build_tcl",
-    "run_script",
+    "tcl_word",
+    "tcl_list",
+    "config_tcl",
+    "vivado_file",
+    "write_vivado_files",
     "TCL_VIVADO_COMMANDS",
 ]
 
@@ -49,6 +66,12 @@ IP_VLNV = {
     "proc_sys_reset": "xilinx.com:ip:proc_sys_reset:5.0",
 }
 PYNQ_Z2_BOARD = "tul.com.tw:pynq-z2:part0:*"
+#: what a build's ``vivado/`` holds: the static script, its generated settings, the runner
+VIVADO_FILES = ("build.tcl", "config.tcl", "run.sh")
+#: package folder (next to this module) of the static files
+_FILES_DIR = "vivado_files"
+#: characters that need no quoting in a Tcl word (besides ASCII letters and digits)
+_TCL_BARE = "_.:/*+-,=@%"
 
 #: every Vivado (non-Tcl) command the generated script may call; the tests stub these
 TCL_VIVADO_COMMANDS = (
@@ -65,7 +88,7 @@ TCL_VIVADO_COMMANDS = (
 
 @dataclass(frozen=True)
 class VivadoConfig:
-    """What the Tcl is generated for."""
+    """What the Vivado files are generated for (see :func:`config_tcl`)."""
 
     network: str
     part: str = "xc7z020clg400-1"
@@ -89,62 +112,85 @@ class VivadoConfig:
         return f"{self.network}_bd"
 
 
+class VivadoWrapper(wiring.Component):
+    """The Vivado-facing wrapper ``lowbit_accel`` of the generated top level ``lowbit_top``.
+
+    Ports ``ap_clk``, ``ap_rst_n`` (active low), ``s_axis_tdata/tvalid/tready/tlast`` and
+    ``m_axis_tdata/tkeep/tvalid/tready/tlast``, each with the ``X_INTERFACE_INFO`` (and, for
+    the clock and reset, ``X_INTERFACE_PARAMETER``) attribute from which IP integrator infers
+    one clock, one active-low reset and the AXI-Stream interfaces ``s_axis`` and ``m_axis``.
+    ``m_axis_tkeep`` is all ones; the top is an :class:`~amaranth.hdl.Instance` (its Verilog
+    is a separate file).
+
+    Parameters
+    ----------
+    in_width, out_width : int
+        ``tdata`` widths of the input and output streams (``out_width`` a multiple of 8).
+    """
+
+    def __init__(self, in_width: int, out_width: int) -> None:
+        for what, w in (("in_width", in_width), ("out_width", out_width)):
+            if not isinstance(w, int) or isinstance(w, bool):
+                raise TypeError(f"{what} must be an int, not {type(w).__name__}")
+            if w < 1:
+                raise ValueError(f"{what} must be positive, not {w}")
+        if out_width % 8:
+            raise ValueError(f"out_width must be a multiple of 8 (tkeep), not {out_width}")
+        super().__init__({
+            "ap_clk": In(1), "ap_rst_n": In(1),
+            "s_axis_tdata": In(in_width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
+            "s_axis_tlast": In(1),
+            "m_axis_tdata": Out(out_width), "m_axis_tkeep": Out(out_width // 8),
+            "m_axis_tvalid": Out(1), "m_axis_tready": In(1), "m_axis_tlast": Out(1),
+        })
+        self.ap_clk.attrs["X_INTERFACE_INFO"] = "xilinx.com:signal:clock:1.0 ap_clk CLK"
+        self.ap_clk.attrs["X_INTERFACE_PARAMETER"] = \
+            "ASSOCIATED_BUSIF s_axis:m_axis, ASSOCIATED_RESET ap_rst_n"
+        self.ap_rst_n.attrs["X_INTERFACE_INFO"] = "xilinx.com:signal:reset:1.0 ap_rst_n RST"
+        self.ap_rst_n.attrs["X_INTERFACE_PARAMETER"] = "POLARITY ACTIVE_LOW"
+        for bus in ("s_axis", "m_axis"):
+            for sig in ("tdata", "tkeep", "tvalid", "tready", "tlast"):
+                port = getattr(self, f"{bus}_{sig}", None)
+                if port is not None:
+                    port.attrs["X_INTERFACE_INFO"] = \
+                        f"xilinx.com:interface:axis:1.0 {bus} {sig.upper()}"
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        rst = Signal(name="rst")  # the top's synchronous active-high reset
+        m.d.comb += [rst.eq(~self.ap_rst_n), self.m_axis_tkeep.eq(-1)]
+        streams = {}
+        for bus in ("s_axis", "m_axis"):
+            for sig in ("tdata", "tvalid", "tready", "tlast"):
+                port = getattr(self, f"{bus}_{sig}")
+                # the top's port is s_axis__tdata etc.; directions follow the wrapper's
+                outward = (bus == "s_axis") == (sig != "tready")
+                streams[f"{'i' if outward else 'o'}_{bus}__{sig}"] = port
+        m.submodules.core = Instance(TOP_NAME, i_clk=self.ap_clk, i_rst=rst, **streams)
+        return m
+
+
 def wrapper_verilog(in_width: int, out_width: int, network: str = "") -> str:
-    """Verilog wrapper ``lowbit_accel``: ``ap_clk``/``ap_rst_n`` and ``s_axis_*``/``m_axis_*``
-    ports with ``X_INTERFACE_INFO`` attributes, so IP integrator infers one clock, one
-    active-low reset and two AXI-Stream interfaces; instantiates ``lowbit_top``."""
-    keep = out_width // 8
-    lines = [
-        f"// Generated by lowbit-hdl{' for network ' + network if network else ''}: "
-        f"Vivado-friendly wrapper of {TOP_NAME}.",
-        "// Ports follow Vivado naming (ap_clk, ap_rst_n, s_axis_*, m_axis_*) so that IP",
-        "// integrator infers the AXI-Stream interfaces; m_axis_tkeep is all ones.",
-        "`default_nettype none",
-        f"module {WRAPPER_NAME} (",
-        '    (* X_INTERFACE_INFO = "xilinx.com:signal:clock:1.0 ap_clk CLK" *)',
-        '    (* X_INTERFACE_PARAMETER = "ASSOCIATED_BUSIF s_axis:m_axis, '
-        'ASSOCIATED_RESET ap_rst_n" *)',
-        "    input  wire ap_clk,",
-        '    (* X_INTERFACE_INFO = "xilinx.com:signal:reset:1.0 ap_rst_n RST" *)',
-        '    (* X_INTERFACE_PARAMETER = "POLARITY ACTIVE_LOW" *)',
-        "    input  wire ap_rst_n,",
-        '    (* X_INTERFACE_INFO = "xilinx.com:interface:axis:1.0 s_axis TDATA" *)',
-        f"    input  wire [{in_width - 1}:0] s_axis_tdata,",
-        '    (* X_INTERFACE_INFO = "xilinx.com:interface:axis:1.0 s_axis TVALID" *)',
-        "    input  wire s_axis_tvalid,",
-        '    (* X_INTERFACE_INFO = "xilinx.com:interface:axis:1.0 s_axis TREADY" *)',
-        "    output wire s_axis_tready,",
-        '    (* X_INTERFACE_INFO = "xilinx.com:interface:axis:1.0 s_axis TLAST" *)',
-        "    input  wire s_axis_tlast,",
-        '    (* X_INTERFACE_INFO = "xilinx.com:interface:axis:1.0 m_axis TDATA" *)',
-        f"    output wire [{out_width - 1}:0] m_axis_tdata,",
-        '    (* X_INTERFACE_INFO = "xilinx.com:interface:axis:1.0 m_axis TKEEP" *)',
-        f"    output wire [{keep - 1}:0] m_axis_tkeep,",
-        '    (* X_INTERFACE_INFO = "xilinx.com:interface:axis:1.0 m_axis TVALID" *)',
-        "    output wire m_axis_tvalid,",
-        '    (* X_INTERFACE_INFO = "xilinx.com:interface:axis:1.0 m_axis TREADY" *)',
-        "    input  wire m_axis_tready,",
-        '    (* X_INTERFACE_INFO = "xilinx.com:interface:axis:1.0 m_axis TLAST" *)',
-        "    output wire m_axis_tlast",
-        ");",
-        f"    assign m_axis_tkeep = {{{keep}{{1'b1}}}};",
-        f"    {TOP_NAME} core (",
-        "        .clk(ap_clk),",
-        "        .rst(!ap_rst_n),",
-        "        .s_axis__tdata(s_axis_tdata),",
-        "        .s_axis__tvalid(s_axis_tvalid),",
-        "        .s_axis__tready(s_axis_tready),",
-        "        .s_axis__tlast(s_axis_tlast),",
-        "        .m_axis__tdata(m_axis_tdata),",
-        "        .m_axis__tvalid(m_axis_tvalid),",
-        "        .m_axis__tready(m_axis_tready),",
-        "        .m_axis__tlast(m_axis_tlast)",
-        "    );",
-        "endmodule",
-        "`default_nettype wire",
-        "",
-    ]
-    return "\n".join(lines)
+    """Verilog of :class:`VivadoWrapper` (module ``lowbit_accel``).
+
+    Parameters
+    ----------
+    in_width, out_width : int
+        ``tdata`` widths of the input and output streams.
+    network : str
+        Network name, for the comment on the first line.
+
+    Returns
+    -------
+    str
+        The module, elaborated with Amaranth's Verilog backend.
+    """
+    from amaranth.back import verilog
+
+    text = verilog.convert(VivadoWrapper(in_width, out_width), name=WRAPPER_NAME,
+                           emit_src=False, strip_internal_attrs=True)
+    what = f" for network {network}" if network else ""
+    return f"// lowbit-hdl{what}: Vivado-facing wrapper of {TOP_NAME}.\n{text}"
 
 
 def _mm_width(stream_width: int) -> int:
@@ -152,204 +198,93 @@ def _mm_width(stream_width: int) -> int:
     return max(32, stream_width)
 
 
-def build_tcl(cfg: VivadoConfig, rtl_files: list[str]) -> str:
-    """The Vivado batch script (``vivado -mode batch -source build.tcl`` from any folder).
+def tcl_word(value: object) -> str:
+    """``value`` (its ``str``) as one Tcl word that reads back as exactly that string.
 
-    ``rtl_files`` are paths relative to the build's output folder (the parent of
-    ``vivado/``).
+    Plain words (letters, digits and ``_ . : / * + - , = @ %``) stay bare; other text is
+    braced when it holds no brace or backslash, else every character that is not a letter or
+    digit is backslash-escaped (whitespace and control characters as ``\\uXXXX``).
     """
-    ps, dma, acc = IP_NAMES["ps"], IP_NAMES["dma"], IP_NAMES["accelerator"]
-    v = IP_VLNV
-    rtl = " ".join(f"[file join $out_dir {f}]" for f in rtl_files)
-    mhz = f"{cfg.clock_mhz:g}"
-    return f"""\
-# Generated by lowbit-hdl: Vivado project, PYNQ-Z2 block design and bitstream for network
-# {cfg.network}. Written for Vivado {VIVADO_VERSION}; run from any folder with
-#   vivado -mode batch -source vivado/build.tcl
-# Produces <out>/{cfg.network}.bit and <out>/{cfg.network}.hwh (the pair pynq.Overlay loads)
-# and utilisation/timing reports in vivado/reports/.
-
-set script_dir [file dirname [file normalize [info script]]]
-set out_dir [file dirname $script_dir]
-set net_name {cfg.network}
-set proj_name {cfg.project}
-set proj_dir [file join $script_dir $proj_name]
-set bd_name {cfg.bd}
-set part {cfg.part}
-set board_pattern {PYNQ_Z2_BOARD}
-set fclk_mhz {mhz}
-set in_width {cfg.in_width}
-set out_width {cfg.out_width}
-set jobs {cfg.jobs}
-if {{[info exists ::env(LOWBIT_VIVADO_JOBS)]}} {{ set jobs $::env(LOWBIT_VIVADO_JOBS) }}
-set accel_module {WRAPPER_NAME}
-set rtl_files [list {rtl}]
-
-set tested_version {VIVADO_VERSION}
-if {{[string first $tested_version [version -short]] != 0}} {{
-    puts "WARNING: written for Vivado $tested_version, running [version -short]: IP versions\
- in this script may need updating (see docs/build.md)"
-}}
-foreach f $rtl_files {{
-    if {{![file exists $f]}} {{ error "lowbit-hdl: missing RTL file $f" }}
-}}
-
-# ---- project ---------------------------------------------------------------------------
-create_project $proj_name $proj_dir -part $part -force
-set boards [get_board_parts -quiet -latest_file_version $board_pattern]
-set use_board [expr {{[llength $boards] > 0}}]
-if {{$use_board}} {{
-    set_property board_part [lindex $boards 0] [current_project]
-}} else {{
-    puts "INFO: PYNQ-Z2 board files not installed: configuring the PS by hand"
-}}
-add_files -norecurse $rtl_files
-update_compile_order -fileset sources_1
-
-# ---- block design ----------------------------------------------------------------------
-create_bd_design $bd_name
-
-create_bd_cell -type ip -vlnv {v["processing_system7"]} {ps}
-apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 \\
-    -config [list make_external "FIXED_IO, DDR" apply_board_preset $use_board \\
-             Master Disable Slave Disable] [get_bd_cells {ps}]
-if {{!$use_board}} {{
-    # PYNQ-Z2: 16-bit DDR3 MT41K256M16 RE-125, 50 MHz PS clock, UART0 on MIO 14..15
-    set_property -dict [list \\
-        CONFIG.PCW_CRYSTAL_PERIPHERAL_FREQMHZ {{50}} \\
-        CONFIG.PCW_UIPARAM_DDR_PARTNO {{MT41K256M16 RE-125}} \\
-        CONFIG.PCW_UIPARAM_DDR_BUS_WIDTH {{16 Bit}} \\
-        CONFIG.PCW_UART0_PERIPHERAL_ENABLE {{1}} \\
-        CONFIG.PCW_UART0_UART0_IO {{MIO 14 .. 15}} \\
-    ] [get_bd_cells {ps}]
-}}
-set_property -dict [list \\
-    CONFIG.PCW_USE_M_AXI_GP0 {{1}} \\
-    CONFIG.PCW_USE_S_AXI_HP0 {{1}} \\
-    CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {{64}} \\
-    CONFIG.PCW_EN_CLK0_PORT {{1}} \\
-    CONFIG.PCW_EN_RST0_PORT {{1}} \\
-    CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ $fclk_mhz \\
-] [get_bd_cells {ps}]
-
-create_bd_cell -type module -reference $accel_module {acc}
-
-create_bd_cell -type ip -vlnv {v["axi_dma"]} {dma}
-set_property -dict [list \\
-    CONFIG.c_include_sg {{0}} \\
-    CONFIG.c_sg_include_stscntrl_strm {{0}} \\
-    CONFIG.c_sg_length_width {{26}} \\
-    CONFIG.c_include_mm2s {{1}} \\
-    CONFIG.c_include_s2mm {{1}} \\
-    CONFIG.c_m_axis_mm2s_tdata_width $in_width \\
-    CONFIG.c_m_axi_mm2s_data_width {{{_mm_width(cfg.in_width)}}} \\
-    CONFIG.c_s_axis_s2mm_tdata_width $out_width \\
-    CONFIG.c_m_axi_s2mm_data_width {{{_mm_width(cfg.out_width)}}} \\
-    CONFIG.c_mm2s_burst_size {{16}} \\
-    CONFIG.c_s2mm_burst_size {{16}} \\
-] [get_bd_cells {dma}]
-
-create_bd_cell -type ip -vlnv {v["proc_sys_reset"]} rst_ps7_0
-create_bd_cell -type ip -vlnv {v["axi_interconnect"]} ps7_0_axi_periph
-set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{1}}] [get_bd_cells ps7_0_axi_periph]
-create_bd_cell -type ip -vlnv {v["smartconnect"]} axi_smc
-set_property -dict [list CONFIG.NUM_SI {{2}} CONFIG.NUM_MI {{1}}] [get_bd_cells axi_smc]
-
-# control: GP0 -> interconnect -> DMA registers
-connect_bd_intf_net [get_bd_intf_pins {ps}/M_AXI_GP0] \\
-    [get_bd_intf_pins ps7_0_axi_periph/S00_AXI]
-connect_bd_intf_net [get_bd_intf_pins ps7_0_axi_periph/M00_AXI] \\
-    [get_bd_intf_pins {dma}/S_AXI_LITE]
-# data: DMA memory masters -> SmartConnect -> HP0
-connect_bd_intf_net [get_bd_intf_pins {dma}/M_AXI_MM2S] [get_bd_intf_pins axi_smc/S00_AXI]
-connect_bd_intf_net [get_bd_intf_pins {dma}/M_AXI_S2MM] [get_bd_intf_pins axi_smc/S01_AXI]
-connect_bd_intf_net [get_bd_intf_pins axi_smc/M00_AXI] [get_bd_intf_pins {ps}/S_AXI_HP0]
-# streams: MM2S -> accelerator -> S2MM
-connect_bd_intf_net [get_bd_intf_pins {dma}/M_AXIS_MM2S] [get_bd_intf_pins {acc}/s_axis]
-connect_bd_intf_net [get_bd_intf_pins {acc}/m_axis] [get_bd_intf_pins {dma}/S_AXIS_S2MM]
-
-# one clock: FCLK_CLK0
-connect_bd_net [get_bd_pins {ps}/FCLK_CLK0] \\
-    [get_bd_pins {ps}/M_AXI_GP0_ACLK] \\
-    [get_bd_pins {ps}/S_AXI_HP0_ACLK] \\
-    [get_bd_pins rst_ps7_0/slowest_sync_clk] \\
-    [get_bd_pins ps7_0_axi_periph/ACLK] \\
-    [get_bd_pins ps7_0_axi_periph/S00_ACLK] \\
-    [get_bd_pins ps7_0_axi_periph/M00_ACLK] \\
-    [get_bd_pins axi_smc/aclk] \\
-    [get_bd_pins {dma}/s_axi_lite_aclk] \\
-    [get_bd_pins {dma}/m_axi_mm2s_aclk] \\
-    [get_bd_pins {dma}/m_axi_s2mm_aclk] \\
-    [get_bd_pins {acc}/ap_clk]
-# resets
-connect_bd_net [get_bd_pins {ps}/FCLK_RESET0_N] [get_bd_pins rst_ps7_0/ext_reset_in]
-connect_bd_net [get_bd_pins rst_ps7_0/interconnect_aresetn] \\
-    [get_bd_pins ps7_0_axi_periph/ARESETN]
-connect_bd_net [get_bd_pins rst_ps7_0/peripheral_aresetn] \\
-    [get_bd_pins ps7_0_axi_periph/S00_ARESETN] \\
-    [get_bd_pins ps7_0_axi_periph/M00_ARESETN] \\
-    [get_bd_pins axi_smc/aresetn] \\
-    [get_bd_pins {dma}/axi_resetn] \\
-    [get_bd_pins {acc}/ap_rst_n]
-
-assign_bd_address
-regenerate_bd_layout
-validate_bd_design
-save_bd_design
-
-set bd_file [get_files $bd_name.bd]
-generate_target all $bd_file
-set wrapper [make_wrapper -files $bd_file -top]
-add_files -norecurse $wrapper
-set_property top ${{bd_name}}_wrapper [current_fileset]
-update_compile_order -fileset sources_1
-
-# ---- synthesis, implementation, bitstream ----------------------------------------------
-launch_runs synth_1 -jobs $jobs
-wait_on_run synth_1
-if {{[get_property PROGRESS [get_runs synth_1]] ne "100%"}} {{
-    error "lowbit-hdl: synthesis failed (see $proj_dir/$proj_name.runs/synth_1/runme.log)"
-}}
-launch_runs impl_1 -to_step write_bitstream -jobs $jobs
-wait_on_run impl_1
-if {{[get_property PROGRESS [get_runs impl_1]] ne "100%"}} {{
-    error "lowbit-hdl: implementation failed (see $proj_dir/$proj_name.runs/impl_1/runme.log)"
-}}
-
-set report_dir [file join $script_dir reports]
-file mkdir $report_dir
-open_run impl_1
-report_utilization -file [file join $report_dir utilization.rpt]
-report_utilization -hierarchical -file [file join $report_dir utilization_hier.rpt]
-report_timing_summary -file [file join $report_dir timing.rpt]
-set wns [get_property STATS.WNS [get_runs impl_1]]
-if {{$wns ne "" && $wns < 0}} {{
-    puts "WARNING: timing not met at $fclk_mhz MHz (WNS $wns ns): lower --clock-mhz"
-}}
-
-# ---- bitstream + hardware handoff for PYNQ ---------------------------------------------
-set bit [file join $proj_dir $proj_name.runs impl_1 ${{bd_name}}_wrapper.bit]
-set hwh [lindex [concat \\
-    [glob -nocomplain [file join $proj_dir $proj_name.gen sources_1 bd $bd_name hw_handoff \\
-        $bd_name.hwh]] \\
-    [glob -nocomplain [file join $proj_dir $proj_name.srcs sources_1 bd $bd_name hw_handoff \\
-        $bd_name.hwh]]] 0]
-if {{![file exists $bit]}} {{ error "lowbit-hdl: bitstream $bit was not produced" }}
-if {{$hwh eq ""}} {{ error "lowbit-hdl: hardware handoff $bd_name.hwh was not produced" }}
-file copy -force $bit [file join $out_dir $net_name.bit]
-file copy -force $hwh [file join $out_dir $net_name.hwh]
-puts "lowbit-hdl: wrote [file join $out_dir $net_name.bit] and\
- [file join $out_dir $net_name.hwh]"
-close_project
-"""
+    s = str(value)
+    if s and all(c.isascii() and (c.isalnum() or c in _TCL_BARE) for c in s):
+        return s
+    if not any(c in "{}\\" for c in s):
+        return "{" + s + "}"
+    out = []
+    for c in s:
+        if c.isalnum():
+            out.append(c)
+        elif c.isspace() or not c.isprintable():
+            out.append(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else c)
+        else:
+            out.append("\\" + c)
+    return "".join(out)
 
 
-def run_script() -> str:
-    """``vivado/run.sh``: runs the Tcl in batch mode with logs kept in ``vivado/``."""
-    return """\
-#!/bin/sh
-# Generated by lowbit-hdl: build the bitstream (needs Vivado 2022.2 on PATH).
-set -e
-cd "$(dirname "$0")"
-exec vivado -mode batch -nojournal -log vivado.log -source build.tcl
-"""
+def tcl_list(items: list[str]) -> str:
+    """``items`` as one Tcl word holding a proper Tcl list of them."""
+    return tcl_word(" ".join(tcl_word(i) for i in items))
+
+
+def config_tcl(cfg: VivadoConfig, rtl_files: list[str]) -> str:
+    """``vivado/config.tcl``: the build's settings, sourced by the static ``build.tcl``.
+
+    Only ``set name value`` lines (values quoted with :func:`tcl_word`): network, project,
+    block design, part, board pattern, clock, stream and memory-mapped widths, jobs, the
+    wrapper module, the cell names (:data:`~lowbit_hdl.flow.plan.IP_NAMES`), the IP versions
+    (:data:`IP_VLNV`), the Vivado version they are for and ``rtl_sources`` (``rtl_files``:
+    paths relative to the build's output folder, the parent of ``vivado/``).
+    """
+    settings: list[tuple[str, object]] = [
+        ("net_name", cfg.network), ("proj_name", cfg.project), ("bd_name", cfg.bd),
+        ("part", cfg.part), ("board_pattern", PYNQ_Z2_BOARD),
+        ("fclk_mhz", f"{cfg.clock_mhz:g}"),
+        ("in_width", cfg.in_width), ("out_width", cfg.out_width),
+        ("mm2s_mm_width", _mm_width(cfg.in_width)), ("s2mm_mm_width", _mm_width(cfg.out_width)),
+        ("jobs", cfg.jobs), ("accel_module", WRAPPER_NAME),
+        ("rtl_sources", tcl_list(rtl_files)), ("tested_version", VIVADO_VERSION),
+    ]
+    settings += [(f"ip_name({k})", v) for k, v in sorted(IP_NAMES.items())]
+    settings += [(f"ip_vlnv({k})", v) for k, v in sorted(IP_VLNV.items())]
+    lines = [f"# Generated by lowbit-hdl for network {cfg.network}: the settings "
+             f"{VIVADO_FILES[0]} reads."]
+    for name, value in settings:
+        lines.append(f"set {name} {value if name == 'rtl_sources' else tcl_word(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def vivado_file(name: str) -> bytes:
+    """Contents of a static file of the flow (``build.tcl``, ``run.sh``,
+    ``dry_run_prelude.tcl``), shipped in ``lowbit_hdl/flow/vivado_files/``."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, not {type(name).__name__}")
+    res = resources.files(__package__).joinpath(_FILES_DIR, name)
+    if not res.is_file():
+        raise ValueError(f"no flow file {name!r} in {_FILES_DIR}/")
+    return res.read_bytes()
+
+
+def write_vivado_files(folder: str | Path, cfg: VivadoConfig, rtl_files: list[str]
+                       ) -> list[Path]:
+    """Write ``build.tcl`` and ``run.sh`` (static, ``run.sh`` executable) and the generated
+    ``config.tcl`` (:func:`config_tcl`) into ``folder`` (the build's ``vivado/``).
+
+    Returns
+    -------
+    list of Path
+        The files written: ``build.tcl``, ``config.tcl``, ``run.sh``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name in VIVADO_FILES:
+        p = folder / name
+        if name == "config.tcl":
+            p.write_text(config_tcl(cfg, rtl_files))
+        else:
+            p.write_bytes(vivado_file(name))
+        if name.endswith(".sh"):
+            p.chmod(0o755)
+        out.append(p)
+    return out
+
