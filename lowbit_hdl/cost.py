@@ -1,24 +1,255 @@
 """Analytic cost model: cycles per frame, memory and operations per layer and network.
 
-Cycle formulas (steady state, one frame after another, no stalls):
+This module is the one owner of the cycle formulas: the hardware modules
+(:mod:`lowbit_hdl.hw`), the auto-folder, the pipeline plan and the reports all call the
+functions below. Steady state, one frame after another, no stalls:
 
-* MVTU (conv/fc): ``NF · SF · vectors`` with ``NF = MH/PE``, ``SF = MW/SIMD``; a conv layer
-  is also bounded by its sliding window reading ``H · W · C / SIMD`` input beats, so
-  ``cycles = max(NF · SF · OH · OW, H · W · C / SIMD)``.
-* Max-pool: one input beat of PE channels per cycle, ``H · W · C / PE``.
-* Top-k: one input beat per cycle, ``N / fold``.
+* MVTU (:func:`mvtu_cycles`): ``NF · SF · vectors`` with ``NF = MH/PE``, ``SF = MW/SIMD``.
+* Sliding window (:func:`window_cycles`): ``max(OH·OW·K²·C/SIMD, H·W·C/SIMD)`` (output and
+  input beats per frame).
+* Conv layer = sliding window + MVTU: ``max(NF · SF · OH · OW, H · W · C / SIMD)`` (the
+  window's output beats, ``SF·OH·OW``, never exceed the MVTU's cycles).
+* Max-pool (:func:`pool_cycles`): one input beat of PE channels per cycle, ``H · W · C / PE``.
+* Top-k (:func:`topk_cycles`): one input beat per cycle, and a frame's last beat waits until
+  the previous frame's ``k`` indices have left, ``max(N / fold, k)``.
 
-The bottleneck layer sets the frame rate: ``fps = f_clk / max(cycles)``.
+:func:`layer_cycles` applies them to a layer (at its own or a trial folding). The bottleneck
+layer sets the frame rate: ``fps = f_clk / max(cycles)``.
+
+The sliding window's buffer rows (:func:`window_rows`) come from a cycle-exact model of its
+control (:func:`window_schedule`), pure Python so that the resource estimate and the
+hardware module (:class:`lowbit_hdl.hw.swu.SlidingWindow`) size the buffer the same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 from .ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
 
-__all__ = ["LayerCost", "NetworkCost", "layer_cost", "network_cost"]
+__all__ = [
+    "LayerCost",
+    "NetworkCost",
+    "WindowGeometry",
+    "layer_cost",
+    "layer_cycles",
+    "mvtu_cycles",
+    "network_cost",
+    "pool_cycles",
+    "topk_cycles",
+    "window_cycles",
+    "window_rows",
+    "window_schedule",
+]
 
+
+# -- cycle formulas ---------------------------------------------------------------------------
+
+def mvtu_cycles(mh: int, mw: int, pe: int, simd: int, vectors: int = 1) -> int:
+    """Steady-state cycles of an MVTU for ``vectors`` input vectors: ``NF·SF·vectors``.
+
+    Parameters
+    ----------
+    mh, mw : int
+        Matrix height (neurons) and width (synapses per neuron).
+    pe, simd : int
+        Processing elements (dividing ``mh``) and SIMD lanes (dividing ``mw``).
+    vectors : int
+        Input vectors (output pixels of a convolution, 1 for a fully connected layer).
+    """
+    return (mh // pe) * (mw // simd) * vectors
+
+
+@dataclass(frozen=True)
+class WindowGeometry:
+    """Geometry of a sliding window: input ``h × w`` pixels of ``cs = C/SIMD`` beats each,
+    ``k × k`` kernel, stride ``s`` and padding ``p``."""
+
+    h: int
+    w: int
+    cs: int
+    k: int
+    s: int
+    p: int
+
+    @property
+    def oh(self) -> int:
+        return (self.h + 2 * self.p - self.k) // self.s + 1
+
+    @property
+    def ow(self) -> int:
+        return (self.w + 2 * self.p - self.k) // self.s + 1
+
+    @property
+    def in_beats(self) -> int:
+        """Input beats per frame: ``H·W·C/SIMD``."""
+        return self.h * self.w * self.cs
+
+    @property
+    def out_beats(self) -> int:
+        """Output beats per frame: ``OH·OW·K²·C/SIMD``."""
+        return self.oh * self.ow * self.k * self.k * self.cs
+
+
+def window_cycles(g: WindowGeometry) -> int:
+    """Steady-state cycles per frame of a sliding window: ``max(OH·OW·K²·C/SIMD, H·W·C/SIMD)``."""
+    return max(g.in_beats, g.out_beats)
+
+
+def pool_cycles(in_shape: tuple[int, int, int], pe: int) -> int:
+    """Cycles per frame of a max-pool taking ``pe`` channels per beat: ``H·W·C/PE``."""
+    c, h, w = in_shape
+    return h * w * c // pe
+
+
+def topk_cycles(n: int, fold: int, k: int) -> int:
+    """Cycles per frame of a top-``k`` over ``n`` values, ``fold`` per beat: ``max(n/fold, k)``."""
+    return max(n // fold, k)
+
+
+def _conv_window(info: LayerInfo, simd: int) -> WindowGeometry:
+    lay = info.layer
+    c, h, w = info.in_shape
+    return WindowGeometry(h, w, c // simd, lay.kernel, lay.stride, lay.padding)
+
+
+def layer_cycles(info: LayerInfo, pe: int | None = None, simd: int | None = None) -> int:
+    """Cycles per frame of one layer (see the module docstring).
+
+    ``pe``/``simd`` default to the layer's own folding; an MVTU layer may be given another
+    (the auto-folder tries candidates). A max-pool or top-k runs at its input fold.
+    """
+    lay = info.layer
+    if isinstance(lay, (Conv, FC)):
+        pe = lay.pe if pe is None else pe
+        simd = lay.simd if simd is None else simd
+        cycles = mvtu_cycles(info.mh, info.mw, pe, simd, info.vectors)
+        if isinstance(lay, Conv):
+            cycles = max(cycles, window_cycles(_conv_window(info, simd)))
+        return cycles
+    if isinstance(lay, MaxPool):
+        return pool_cycles(info.in_shape, info.in_fold if pe is None else pe)
+    if isinstance(lay, TopK):
+        c, h, w = info.in_shape
+        return topk_cycles(c * h * w, info.in_fold, lay.k)
+    raise TypeError(f"layer_cycles: unknown layer type {type(lay).__name__}")
+
+
+# -- the sliding window's buffer rows -----------------------------------------------------------
+
+def window_schedule(g: WindowGeometry, rows: int, frames: int
+                    ) -> tuple[int, list[int]] | None:
+    """Cycle-exact model of the sliding window's control (:mod:`lowbit_hdl.hw.swu`) with no
+    stalls and a buffer of ``rows`` input rows.
+
+    Returns (cycle of the first accepted input beat, cycle of the last output beat of every
+    frame), or ``None`` when the control deadlocks (too few rows).
+    """
+    h, w, cs, k, s, p = g.h, g.w, g.cs, g.k, g.s, g.p
+    oh_n, ow_n = g.oh, g.ow
+    wr = wpos = wframes = 0
+    wcs = w * cs
+    d = 0
+    oh = ow = kh = kw = cg = 0
+    rframes = 0
+    pend = False
+    first_in = None
+    last_out: list[int] = []
+    outs = 0
+    per_frame = g.out_beats
+    limit = 4 * (g.in_beats + g.out_beats) * (frames + 1) + 100
+    cyc = 0
+    while len(last_out) < frames:
+        cyc += 1
+        if cyc > limit:
+            return None
+        row0 = oh * s - p
+        lo = min(max(row0, 0), h)  # rows of the next frame count from h
+        iready = wframes < frames and d != 2 and d * h + wr < lo + rows
+        row = row0 + kh
+        col = ow * s - p + kw
+        pad = row < 0 or row >= h or col < 0 or col >= w
+        last = cg == cs - 1 and kw == k - 1 and kh == k - 1 and ow == ow_n - 1 and oh == oh_n - 1
+        issue = rframes < frames and not (d == -1 and last) and (
+            pad or d >= 1 or (d == 0 and (row < wr or (row == wr and col * cs + cg < wpos))))
+        if pend:
+            outs += 1
+            if outs % per_frame == 0:
+                last_out.append(cyc)
+        pend = issue
+        wdone = rdone = False
+        if iready:
+            if first_in is None:
+                first_in = cyc
+            wpos += 1
+            if wpos == wcs:
+                wpos = 0
+                wr += 1
+                if wr == h:
+                    wr = 0
+                    wframes += 1
+                    wdone = True
+        if issue:
+            cg += 1
+            if cg == cs:
+                cg = 0
+                kw += 1
+                if kw == k:
+                    kw = 0
+                    kh += 1
+                    if kh == k:
+                        kh = 0
+                        ow += 1
+                        if ow == ow_n:
+                            ow = 0
+                            oh += 1
+                            if oh == oh_n:
+                                oh = 0
+                                rframes += 1
+                                rdone = True
+        d += int(wdone) - int(rdone)
+    return (first_in if first_in is not None else 1), last_out
+
+
+def window_rows_bound(g: WindowGeometry) -> int:
+    """An upper bound on :func:`window_rows`, used for windows too big to model quickly:
+    ``max(K + s, 2K − 2p + (H + 2p − K) mod s, 2)``, plus one when ``p ≥ K`` or ``s > K``."""
+    m = g.h + 2 * g.p - g.k
+    r = max(g.k + g.s, 2 * g.k - 2 * g.p + m % g.s, 2) + (1 if g.p >= g.k or g.s > g.k else 0)
+    return r
+
+
+def window_rows(g: WindowGeometry) -> int:
+    """Buffer rows of the sliding window: the smallest row count with which its control
+    (:func:`window_schedule`) sustains :func:`window_cycles` per frame.
+
+    The row count does not depend on ``C/SIMD`` (it is modelled with one beat per pixel);
+    windows too big to model quickly get :func:`window_rows_bound`. Pure Python: the
+    resource estimate calls it as well as :class:`lowbit_hdl.hw.swu.SlidingWindow`.
+    """
+    return _rows(g.h, g.w, g.k, g.s, g.p)
+
+
+@lru_cache(maxsize=256)
+def _rows(h: int, w: int, k: int, s: int, p: int) -> int:
+    g = WindowGeometry(h, w, 1, k, s, p)  # the row count does not depend on C/SIMD
+    lo = min(k, h)
+    hi = window_rows_bound(g)
+    per = window_cycles(g)
+    if (g.in_beats + g.out_beats) * 6 * (hi - lo + 1) > 4_000_000:
+        return max(lo, hi)  # too big to model quickly: a bound checked against the model
+    for r in range(lo, hi + 1):
+        res = window_schedule(g, r, 6)
+        if res is None:
+            continue
+        lasts = res[1]
+        if lasts[5] - lasts[2] <= 3 * per:
+            return r
+    return max(lo, hi)
+
+
+# -- per-layer and network figures -------------------------------------------------------------
 
 @dataclass
 class LayerCost:
@@ -105,27 +336,18 @@ class NetworkCost:
 def layer_cost(info: LayerInfo) -> LayerCost:
     """Analytic figures of one layer (see the module docstring for the formulas)."""
     lay = info.layer
-    c, h, w = info.in_shape
     pe = simd = mw = mh = nf = sf = macs = wbits = tbits = 0
     wdt = "-"
+    cycles = layer_cycles(info)
     if isinstance(lay, (Conv, FC)):
         pe, simd, mw, mh = lay.pe, lay.simd, info.mw, info.mh
         nf, sf = mh // pe, mw // simd
-        cycles = nf * sf * info.vectors
-        if isinstance(lay, Conv):
-            cycles = max(cycles, h * w * c // simd)
         macs = mw * mh * info.vectors
         wbits = mw * mh * lay.weight_dtype.bits
         tbits = mh * info.n_thresholds * info.acc_bits
         wdt = lay.weight_dtype.name
-    elif isinstance(lay, MaxPool):
+    else:  # max-pool, top-k: their input fold
         pe = info.in_fold
-        cycles = h * w * c // pe
-    elif isinstance(lay, TopK):
-        pe = info.in_fold
-        cycles = c * h * w // pe
-    else:  # pragma: no cover
-        raise TypeError(type(lay))
     return LayerCost(lay.name, lay.kind, info.in_shape, info.out_shape, info.in_dtype.name,
                      info.out_dtype.name, wdt, pe, simd, mw, mh, nf, sf, cycles, macs, wbits,
                      tbits, info.acc_bits)

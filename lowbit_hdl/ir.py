@@ -15,7 +15,7 @@ Tensor layout conventions (shared by the golden model, the hardware and the torc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 
 import numpy as np
 
@@ -108,9 +108,10 @@ Layer = Conv | FC | MaxPool | TopK
 RAM_STYLES = ("auto", "block", "distributed")
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayerInfo:
-    """Shapes and derived figures of one layer, from :meth:`Network.infer`."""
+    """Shapes and derived figures of one layer, from :meth:`Network.infer` (shared by every
+    caller of the same network, hence immutable)."""
 
     layer: Layer
     index: int
@@ -171,6 +172,18 @@ def _product_range(wdt: DataType, xdt: DataType) -> tuple[int, int]:
     return min(prods), max(prods)
 
 
+#: layer fields that are parameters, not structure: changing them needs no new inference
+_PARAM_FIELDS = ("weights", "thresholds")
+
+
+def _structure(lay: object) -> tuple:
+    """What shape inference reads of a layer: the layer object and its non-parameter fields."""
+    if not is_dataclass(lay):
+        return (id(lay), type(lay))
+    return (id(lay), type(lay),
+            *(getattr(lay, f.name) for f in fields(lay) if f.name not in _PARAM_FIELDS))
+
+
 class Network:
     """A network: name, input spec (C, H, W) with its data type, and a list of layers."""
 
@@ -193,6 +206,11 @@ class Network:
         self.layers = list(layers)
         self.description = description
         self.labels = labels
+        self._inferred: tuple[tuple, tuple[LayerInfo, ...]] | None = None
+
+    def __getstate__(self) -> dict:
+        # copies and pickles infer again (the cached infos refer to this network's layers)
+        return {**self.__dict__, "_inferred": None}
 
     def __repr__(self) -> str:
         return f"Network({self.name!r}, input={self.input_shape} {self.input_dtype}, " \
@@ -209,9 +227,29 @@ class Network:
     def infer(self, check_params: bool = False) -> list[LayerInfo]:
         """Infer shapes, data types and MVTU dimensions; validate every rule.
 
-        With ``check_params`` the attached weights and thresholds are checked too.
-        Raises :class:`NetworkError` naming the layer and the broken rule.
+        With ``check_params`` the attached weights and thresholds are checked too (every
+        call: they may have been replaced). Raises :class:`NetworkError` naming the layer and
+        the broken rule.
+
+        The inference is done once and shared by every later call until the network
+        changes: its input spec, its list of layers, or any layer field other than
+        ``weights``/``thresholds`` (e.g. a new folding). The :class:`LayerInfo` s are
+        immutable; the list is the caller's.
         """
+        key = (self.input_shape, self.input_dtype, self.input_fold,
+               tuple(_structure(lay) for lay in self.layers))
+        cached = getattr(self, "_inferred", None)
+        if cached is None or cached[0] != key:
+            cached = (key, tuple(self._infer_all()))
+            self._inferred = cached
+        infos = cached[1]
+        if check_params:
+            for info in infos:
+                self._check_params(info)
+        return list(infos)
+
+    def _infer_all(self) -> list[LayerInfo]:
+        """The inference behind :meth:`infer` (not cached)."""
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise NetworkError(f"network {self.name}: input_shape must be (C, H, W) > 0, "
                                f"got {self.input_shape}")
@@ -229,8 +267,6 @@ class Network:
         infos: list[LayerInfo] = []
         for i, lay in enumerate(self.layers):
             info = self._infer_layer(i, lay, shape, dtype, fold)
-            if check_params:
-                self._check_params(info)
             infos.append(info)
             shape, dtype, fold = info.out_shape, info.out_dtype, info.out_fold
         for info in infos[:-1]:

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from lowbit_hdl import BIPOLAR, FC, UINT, Conv, MaxPool, Network, NetworkError, TopK
-from lowbit_hdl.cost import network_cost
+from lowbit_hdl.cost import layer_cycles, network_cost
 from lowbit_hdl.flow.folding import (
+    Folding,
+    LayerFolding,
     _candidates,
     apply_folding,
     auto_fold,
@@ -17,11 +19,10 @@ from lowbit_hdl.flow.folding import (
     fold_for_budget,
     get_folding,
     load_folding,
-    mvtu_cycles,
     save_folding,
     target_cycles,
 )
-from lowbit_hdl.flow.resources import estimate_network, mvtu_resources
+from lowbit_hdl.flow.resources import XC7Z020, Device, estimate_network, mvtu_resources
 from lowbit_hdl.netfile import load_network
 
 NETWORKS = Path(__file__).resolve().parent.parent / "networks"
@@ -50,13 +51,38 @@ def test_target_cycles():
 def test_folding_file_round_trip(tmp_path):
     net = cnv()
     f = get_folding(net)
-    assert f["conv0"] == {"pe": 16, "simd": 3} and "pool0" not in f
+    assert f["conv0"] == LayerFolding(16, 3) and "pool0" not in f
     path = save_folding(f, tmp_path / "f.json")
     assert load_folding(path) == f
     assert path.read_text() == save_folding(f, tmp_path / "g.json").read_text()
-    f2 = dict(f, conv0={"pe": 8, "simd": 3}, pool0={"pe": 8})
+    # the file format: {layer: {"pe": P, "simd": S}}, sorted keys, two-space indent
+    assert json.loads(path.read_text())["conv0"] == {"pe": 16, "simd": 3}
+    assert path.read_text().startswith('{\n  "conv0": {\n    "pe": 16,\n    "simd": 3\n  },')
+    f2 = Folding({**f, "conv0": LayerFolding(8, 3), "pool0": LayerFolding(8)})
     net2 = apply_folding(net, f2)
     assert net2["conv0"].pe == 8 and net2["pool0"].pe == 8 and net["conv0"].pe == 16
+    assert get_folding(net2) == f2 and get_folding(net2) != f
+    assert get_folding(net2).to_json()["pool0"] == {"pe": 8}
+
+
+def test_folding_value():
+    f = Folding.from_json({"a": {"pe": 2, "simd": 4}, "p": {"pe": 2}})
+    assert f == Folding({"p": LayerFolding(pe=2), "a": LayerFolding(2, 4)})  # any order
+    assert hash(f) == hash(Folding.from_json(f.to_json()))
+    assert f.to_json() == {"a": {"pe": 2, "simd": 4}, "p": {"pe": 2}}
+    assert f != {"a": {"pe": 2, "simd": 4}, "p": {"pe": 2}}  # a typed value, not a dict
+    with pytest.raises(AttributeError):
+        f.extra = 1
+    with pytest.raises(TypeError):
+        f["a"] = LayerFolding(1, 1)  # type: ignore[index]
+    with pytest.raises(TypeError, match="pe must be an integer"):
+        LayerFolding(pe=2.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="simd must be ≥ 1"):
+        LayerFolding(simd=0)
+    with pytest.raises(TypeError, match="expected a LayerFolding"):
+        Folding({"a": {"pe": 2}})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="expected a Folding"):
+        apply_folding(cnv(), {"conv0": {"pe": 8}})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("folding,message", [
@@ -64,11 +90,15 @@ def test_folding_file_round_trip(tmp_path):
     ({"conv0": {"pe": 3}}, "layer conv0: MH=64 is not a multiple of PE=3"),
     ({"conv1": {"simd": 3}}, "layer conv1: SIMD=3 does not divide the 64 input channels"),
     ({"pool0": {"simd": 2}}, r"layer pool0 \(maxpool\) has no 'simd'"),
-    ({"conv0": {"pe": "4"}}, "pe must be an integer"),
+    ({"top": {"pe": 2}}, r"layer top \(topk\) has no 'pe' \(allowed: none\)"),
+    ({"conv0": {"pe": "4"}}, "layer conv0: pe must be an integer"),
+    ({"conv0": {"pe": 0}}, "layer conv0: pe must be ≥ 1"),
+    ({"conv0": {"pe": True}}, "layer conv0: pe must be an integer"),
+    ({"conv0": {"lanes": 4}}, "layer conv0: unknown key 'lanes' \\(allowed: pe, simd\\)"),
 ])
 def test_folding_errors(folding, message):
     with pytest.raises(NetworkError, match=message):
-        apply_folding(cnv(), folding)
+        apply_folding(cnv(), Folding.from_json(folding))
 
 
 def test_load_folding_errors(tmp_path):
@@ -80,6 +110,9 @@ def test_load_folding_errors(tmp_path):
     (tmp_path / "bad2.json").write_text("{")
     with pytest.raises(NetworkError, match="not valid JSON"):
         load_folding(tmp_path / "bad2.json")
+    (tmp_path / "bad3.json").write_text('{"conv0": {"pe": 1.5}}')
+    with pytest.raises(NetworkError, match="bad3.json: layer conv0: pe must be an integer"):
+        load_folding(tmp_path / "bad3.json")
 
 
 def _check_valid(net: Network, res, target: int) -> None:
@@ -115,7 +148,7 @@ def test_auto_fold_least_resources():
     res = auto_fold(net, target)
     auto_est = estimate_network(res.network).total
     hand_est = estimate_network(net).total
-    score = lambda r: r.lut / 53_200 + r.bram36 / 140  # noqa: E731
+    score = lambda r: r.lut / XC7Z020.lut + r.bram36 / XC7Z020.bram36  # noqa: E731
     assert score(auto_est) <= score(hand_est) + 1e-9
     infos = net.infer()
     rng = random.Random(3)
@@ -123,11 +156,11 @@ def test_auto_fold_least_resources():
         f = {}
         for info in infos:
             if info.is_mvtu:
-                ok = [ps for ps in _candidates(info) if mvtu_cycles(info, *ps) <= target]
+                ok = [ps for ps in _candidates(info) if layer_cycles(info, *ps) <= target]
                 pe, simd = rng.choice(ok)
-                f[info.name] = {"pe": pe, "simd": simd}
+                f[info.name] = LayerFolding(pe, simd)
         try:
-            other = apply_folding(net, f)
+            other = apply_folding(net, Folding(f))
         except NetworkError:
             continue
         if network_cost(other).cycles_per_frame > target:
@@ -146,13 +179,13 @@ def test_auto_fold_balanced():
     cost = network_cost(res.network)
     assert all(c.cycles <= target for c in cost.layers)
     assert cost.cycles_per_frame > target / 2
-    frac = lambda r: r.lut / 53_200 + r.bram36 / 140  # noqa: E731
+    frac = lambda r: r.lut / XC7Z020.lut + r.bram36 / XC7Z020.bram36  # noqa: E731
     for info, orig in zip(res.network.infer(), net.infer(), strict=True):
         if not info.is_mvtu:
             continue
         lay = info.layer
         mine = frac(mvtu_resources(orig, lay.pe, lay.simd))
-        feas = [ps for ps in _candidates(orig) if mvtu_cycles(orig, *ps) <= target]
+        feas = [ps for ps in _candidates(orig) if layer_cycles(orig, *ps) <= target]
         for pe, s in feas:
             cheaper = frac(mvtu_resources(orig, pe, s)) < mine - 1e-12
             assert not cheaper, (info.name, (lay.pe, lay.simd), (pe, s))
@@ -177,7 +210,7 @@ def test_auto_fold_cnv_limit():
     (conv1 fully parallel needs 9·784 = 7,056)."""
     res = auto_fold(cnv(), 2048)
     assert not res.met and res.unmet_layers == ["conv0", "conv1"]
-    assert res.folding["conv0"] == {"pe": 64, "simd": 3}
+    assert res.folding["conv0"] == LayerFolding(64, 3)
     assert res.cycles_per_frame == 8100
 
 
@@ -186,7 +219,7 @@ def test_auto_fold_unreachable():
                   UINT(8))
     res = auto_fold(net, 10)  # the conv reads 8·8·3/SIMD ≥ 64 input beats
     assert not res.met and "c" in res.unmet_layers
-    assert res.folding["c"]["simd"] == 3  # fastest possible
+    assert res.folding["c"].simd == 3  # fastest possible
     assert res.network["f"].pe * res.network["f"].simd >= 1
     with pytest.raises(ValueError):
         auto_fold(net, 0)
@@ -216,3 +249,16 @@ def test_build_with_target_fps(tmp_path):
     assert source.startswith("auto") and info["met"]
     assert network_cost(folded).fps >= 6000
     json.dumps(info)  # JSON-able for the report
+
+
+def test_auto_fold_device():
+    """Resources are weighed as fractions of the given device: twice the LUTs weigh LUTs half
+    (the default device is the xc7z020)."""
+    net = cnv()
+    big = Device("xc_test", 2 * XC7Z020.lut, XC7Z020.ff, XC7Z020.bram36, XC7Z020.dsp)
+    for target in (16384, 32768):
+        half = auto_fold(net, target, lut_weight=0.5).folding
+        assert auto_fold(net, target, device=big).folding == half
+        assert auto_fold(net, target, device=XC7Z020).folding == auto_fold(net, target).folding
+    assert any(auto_fold(net, t, lut_weight=0.5).folding != auto_fold(net, t).folding
+               for t in (16384, 32768))

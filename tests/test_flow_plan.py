@@ -10,6 +10,7 @@ from lowbit_hdl.cost import network_cost
 from lowbit_hdl.flow.plan import (
     DMA_WIDTHS,
     FIFO_MIN_DEPTH,
+    StageKind,
     axi_width,
     choose_input_elems,
     plan_network,
@@ -60,6 +61,42 @@ def test_stage_chain_and_links():
     assert (c1.in_elems, c1.out_elems, c1.in_bits) == (4, 8, 2)  # c0 PE=4 → c1 SIMD=8
     assert plan.stage("f0_mvtu_dwc").in_elems == 2 and plan.stage("f0_mvtu_dwc").out_elems == 16
     assert "p0_pool_dwc" not in [s.name for s in plan.stages]  # pool inherits PE 4
+
+
+def test_stage_kinds_are_typed():
+    """Stage kinds are StageKind members; reports and JSON carry their names unchanged."""
+    import json
+
+    from lowbit_hdl.flow.top import NetworkTop, default_library
+
+    plan = plan_network(small_cnn())
+    assert all(isinstance(s.kind, StageKind) for s in plan.stages)
+    assert [s.name for s in plan.of_kind(StageKind.SWU)] == ["c0_swu", "c1_swu"]
+    assert plan.of_kind("swu") == plan.of_kind(StageKind.SWU)
+    d = plan.to_dict()
+    assert [x["kind"] for x in d["stages"]][:4] == ["dwc", "fifo", "swu", "mvtu"]
+    assert all(type(x["kind"]) is str for x in d["stages"])
+    assert '"kind": "maxpool"' in json.dumps(d)
+    est = estimate_plan(plan)
+    assert {s.kind for s in est.stages} == {"dwc", "fifo", "swu", "mvtu", "maxpool", "topk",
+                                            "axis"}
+    assert set(default_library()) == set(StageKind)
+    lib = {**default_library(), "fifo": default_library()[StageKind.FIFO]}  # names work too
+    assert set(NetworkTop(small_cnn().randomize(0), library=lib).library) == set(StageKind)
+    with pytest.raises(ValueError, match="'fifoo' is not a valid StageKind"):
+        NetworkTop(small_cnn().randomize(0), library={"fifoo": None})
+
+
+def test_topk_waits_for_its_indices():
+    """A top-k emitting more indices than it reads beats takes k cycles per frame, in the
+    cost model, the plan and the hardware module alike (lowbit_hdl.cost.topk_cycles)."""
+    from lowbit_hdl.hw.topk import TopK as TopKUnit
+
+    net = Network("k", (1, 2, 2), [FC("f", 8, act=None, pe=8, simd=4), TopK("t", 5)], BIPOLAR)
+    info = net.infer()[1]
+    assert network_cost(net).layers[1].cycles == 5
+    assert plan_network(net).stage("t_topk").cycles == 5
+    assert TopKUnit.from_layer(info).cycles_per_frame == 5
 
 
 def test_fifo_depth_rule():

@@ -12,8 +12,9 @@ import random
 import numpy as np
 import pytest
 
+from lowbit_hdl.cost import WindowGeometry, window_rows, window_rows_bound, window_schedule
 from lowbit_hdl.golden import im2col
-from lowbit_hdl.hw.swu import SlidingWindow, _fallback_rows, _Geometry, _min_rows, schedule
+from lowbit_hdl.hw.swu import SlidingWindow
 from lowbit_hdl.ir import Conv, MaxPool, Network
 from lowbit_hdl.runtime.dtypes import BIPOLAR, UINT, DataType
 from lowbit_hdl.sim.runner import available_simulators, to_verilog
@@ -133,18 +134,39 @@ def test_schedule_sustains_rate(h, w, k, s, p):
     """With the chosen rows, the control model emits F frames in exactly F·cycles_per_frame
     plus a constant, for C/SIMD = 1 and 3; the analytic bound used for big layers is never
     below the modelled minimum."""
-    g1 = _Geometry(h, w, 1, k, s, p)
-    rows = _min_rows(g1)
-    assert min(k, h) <= rows <= _fallback_rows(g1)
+    g1 = WindowGeometry(h, w, 1, k, s, p)
+    rows = window_rows(g1)
+    assert min(k, h) <= rows <= window_rows_bound(g1)
     for cs in (1, 3):
-        g = _Geometry(h, w, cs, k, s, p)
+        g = WindowGeometry(h, w, cs, k, s, p)
         per = max(g.in_beats, g.out_beats)
-        first, lasts = schedule(g, rows, 6)
+        first, lasts = window_schedule(g, rows, 6)
         assert [b - a for a, b in zip(lasts[1:], lasts[2:], strict=False)] == [per] * 4
         # one row fewer is slower (the minimum is the minimum) or deadlocks
         if rows > min(k, h):
-            res = schedule(g1, rows - 1, 6)
+            res = window_schedule(g1, rows - 1, 6)
             assert res is None or res[1][5] - res[1][2] > 3 * max(g1.in_beats, g1.out_beats)
+
+
+@pytest.mark.parametrize("k,s,p", [(k, s, p) for k in (1, 2, 3, 4, 5) for s in (1, 2, 3)
+                                   for p in (0, 1, 2)])
+def test_buffer_depth_matches_estimate(k, s, p):
+    """The resource estimate sizes the sliding window's buffer exactly as the hardware module
+    does (one owner: lowbit_hdl.cost.window_rows), over many shapes and SIMD widths."""
+    from lowbit_hdl.flow.resources import memory_resources, swu_buffer
+
+    for h, w in ((1, 1), (2, 3), (3, 3), (5, 5), (7, 4), (8, 8), (12, 9), (16, 16), (30, 30)):
+        if k > h + 2 * p or k > w + 2 * p:
+            continue
+        for c, simd in ((1, 1), (4, 1), (4, 2), (6, 3), (8, 8)):
+            net = Network("n", (c, h, w), [Conv("c", 2, k, stride=s, padding=p, simd=simd)],
+                          input_dtype=UINT(2))
+            info = net.infer()[0]
+            unit = SlidingWindow((c, h, w), k, s, p, 0, simd, 2)  # as from_layer builds it
+            width, depth = swu_buffer(info)
+            assert (width, depth) == (simd * 2, unit.depth), (c, h, w, simd)
+            assert memory_resources(width, depth) == memory_resources(unit.buffer_bits // depth,
+                                                                      unit.depth)
 
 
 def test_from_layer():

@@ -71,6 +71,42 @@ def test_parameter_checks():
     net.infer(check_params=True)
 
 
+def test_inference_is_shared_until_the_network_changes():
+    """Every caller of an unchanged network shares one inference; a new folding, a replaced
+    or added layer or a new input spec infers again; parameters are checked on every call."""
+    import dataclasses
+
+    net = net_of(Conv("c", 8, 3, padding=1, pe=2, simd=3, act=UINT(2)), MaxPool("p"),
+                 FC("f", 4, act=None, simd=8), TopK("t")).randomize(0)
+    first = net.infer()
+    again = net.infer(check_params=True)
+    assert again == first and all(a is b for a, b in zip(again, first, strict=True))
+    again.append(None)  # the list is the caller's
+    assert len(net.infer()) == 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first[0].in_fold = 3  # shared, hence immutable
+    net["c"].pe = 4  # a new folding: the pool inherits it
+    assert net.infer()[0].out_fold == 4 and net.infer()[1].in_fold == 4
+    net.layers[2] = dataclasses.replace(net["f"], simd=16)
+    infos = net.infer()
+    assert infos[2].layer is net.layers[2] and infos[2].in_fold == 16
+    net.layers[2].simd = 3  # 3 does not divide MW = 128
+    with pytest.raises(NetworkError, match="layer f: MW=128 is not a multiple of SIMD=3"):
+        net.infer()
+    net.layers[2].simd = 8
+    net.input_shape = (3, 4, 4)
+    assert net.infer()[2].mw == 8 * 2 * 2
+    net.input_shape = (3, 8, 8)
+    net.infer(check_params=True)
+    net["f"].weights = net["f"].weights[:, :-1]  # parameters: checked on every call
+    net.infer()
+    with pytest.raises(NetworkError, match="layer f: weights have shape"):
+        net.infer(check_params=True)
+    twin = net.copy()  # a copy infers its own layers
+    assert [i.layer for i in twin.infer()] == twin.layers
+    assert all(a is b for a, b in zip((i.layer for i in twin.infer()), twin.layers, strict=True))
+
+
 def test_shapes_and_accumulator_bits():
     net = net_of(Conv("c", 16, 3, stride=2, padding=1, weight_dtype=INT(2), act=UINT(2),
                       simd=3, pe=4),

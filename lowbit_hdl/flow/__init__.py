@@ -14,7 +14,9 @@ bundle (simulation is :mod:`lowbit_hdl.sim`).
 
 from .build import BuildResult, build
 from .folding import (
+    Folding,
     FoldingResult,
+    LayerFolding,
     apply_folding,
     auto_fold,
     fold_for_budget,
@@ -22,15 +24,15 @@ from .folding import (
     load_folding,
     save_folding,
 )
-from .plan import IP_NAMES, Plan, Stage, plan_network
+from .plan import IP_NAMES, Plan, Stage, StageKind, plan_network
 from .resources import Estimate, Resources, estimate_network, estimate_plan, fit_check
 from .top import TOP_NAME, NetworkTop, StitchError, elaborate_verilog
 
 __all__ = [
     "BuildResult", "build",
-    "FoldingResult", "apply_folding", "auto_fold", "fold_for_budget", "get_folding",
-    "load_folding", "save_folding",
-    "IP_NAMES", "Plan", "Stage", "plan_network",
+    "Folding", "LayerFolding", "FoldingResult", "apply_folding", "auto_fold", "fold_for_budget",
+    "get_folding", "load_folding", "save_folding",
+    "IP_NAMES", "Plan", "Stage", "StageKind", "plan_network",
     "Estimate", "Resources", "estimate_network", "estimate_plan", "fit_check",
     "TOP_NAME", "NetworkTop", "StitchError", "elaborate_verilog",
 ]

@@ -52,7 +52,7 @@ from .folding import (
 )
 from .plan import Plan, plan_network
 from .report import make_report
-from .resources import XC7Z020, Estimate, device_for_part, estimate_plan, fit_check
+from .resources import XC7Z020, Device, Estimate, device_for_part, estimate_plan, fit_check
 from .top import TOP_NAME, NetworkTop, elaborate_verilog
 from .vivado import WRAPPER_NAME, VivadoConfig, wrapper_verilog, write_vivado_files
 
@@ -143,17 +143,18 @@ def default_samples(net: Network, source: Path | None) -> Path | None:
 
 def choose_folding(net: Network, *, folding: Folding | None = None,
                    target_fps: float | None = None, lut_budget: int | None = None,
-                   bram36_budget: float | None = None, clock_mhz: float = 100.0
-                   ) -> tuple[Network, str, dict]:
-    """Apply a folding file, an auto-folding for a frame rate or a budget, or keep the
-    network's own; returns (folded network, source description, auto-folding details)."""
+                   bram36_budget: float | None = None, clock_mhz: float = 100.0,
+                   device: Device = XC7Z020) -> tuple[Network, str, dict]:
+    """Apply a folding (e.g. from a file), an auto-folding for a frame rate or a budget, or
+    keep the network's own; returns (folded network, source description, auto-folding
+    details). The auto-folder weighs resources as fractions of ``device``."""
     if folding is not None:
         return apply_folding(net, folding), "file", {}
     if target_fps is not None:
-        res = auto_fold(net, target_cycles(clock_mhz, target_fps))
+        res = auto_fold(net, target_cycles(clock_mhz, target_fps), device=device)
         return res.network, f"auto (target {target_fps:g} frames/s)", res.to_dict()
     if lut_budget is not None or bram36_budget is not None:
-        res = fold_for_budget(net, lut_budget, bram36_budget)
+        res = fold_for_budget(net, lut_budget, bram36_budget, device=device)
         what = ", ".join(x for x in (f"{lut_budget:,} LUT" if lut_budget else "",
                                      f"{bram36_budget:g} BRAM36" if bram36_budget else "") if x)
         return res.network, f"auto (budget {what})", res.to_dict()
@@ -220,7 +221,7 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
     device = device_for_part(part)
     net, folding_source, auto = choose_folding(
         net, folding=folding, target_fps=target_fps, lut_budget=lut_budget,
-        bram36_budget=bram36_budget, clock_mhz=clock_mhz)
+        bram36_budget=bram36_budget, clock_mhz=clock_mhz, device=device)
     if auto and not auto.get("met", True):
         say(f"target not met by layers {', '.join(auto['unmet_layers'])} (fully parallel)")
     plan = plan_network(net, clock_mhz)
@@ -244,7 +245,8 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
     if source is not None and Path(source).suffix == ".py":
         (out / "source").mkdir(exist_ok=True)
         wrote(Path(shutil.copyfile(source, out / "source" / Path(source).name)))
-    wrote(save_folding(get_folding(net), out / "folding.json"))
+    used = get_folding(net)
+    wrote(save_folding(used, out / "folding.json"))
 
     rtl_info: dict = {}
     rtl_written = False
@@ -337,7 +339,7 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
                 wrote(p)
         rtl_info["deploy"] = {"folder": "deploy", "samples": Path(samples).name if samples
                               else f"{sample_count} random images"}
-    rep = make_report(plan, est, part=part, folding=get_folding(net),
+    rep = make_report(plan, est, part=part, folding=used,
                       folding_source=folding_source, synth=synth_info, rtl=rtl_info,
                       extra={"auto_folding": auto} if auto else None)
     wrote(out / "report.json").write_text(json.dumps(rep, indent=2, sort_keys=True) + "\n")

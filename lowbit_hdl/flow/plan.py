@@ -4,7 +4,7 @@ width converters, FIFO depths and the AXI-Stream layouts of the top level.
 The plan is plain data (no Amaranth): the stitcher (:mod:`lowbit_hdl.flow.top`) instantiates
 it, the resource estimate and the report read it, and the tests check its rules directly.
 
-Stages, per layer in order:
+Stages (their kind a :class:`StageKind`), per layer in order:
 
 * ``Conv``: sliding window (``swu``, SIMD channels of a pixel in, SIMD channels of the
   im2col vector out) → ``mvtu`` (SIMD in, PE out);
@@ -13,7 +13,8 @@ Stages, per layer in order:
 
 Between a producer emitting ``a`` elements per beat and a consumer taking ``b``, a width
 converter ``dwc`` (``a → b``) is inserted when ``a ≠ b``; then a ``fifo`` in front of the
-consumer sized by the FIFO depth rule (:func:`fifo_depth`).
+consumer sized by the FIFO depth rule (:func:`fifo_depth`). Cycles per frame of the layer
+stages are those of :mod:`lowbit_hdl.cost`.
 
 AXI-Stream widths. ``tdata`` widths are those the AXI DMA supports (8…1024 bits, powers of
 two), so the DMA can be configured to match without a converter:
@@ -36,13 +37,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 
-from ..cost import network_cost
+from ..cost import (
+    WindowGeometry,
+    mvtu_cycles,
+    network_cost,
+    pool_cycles,
+    topk_cycles,
+    window_cycles,
+)
 from ..ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
 from ..runtime.layout import DesignLayout, IpNames, StreamLayout
 
 __all__ = [
     "DMA_WIDTHS",
+    "StageKind",
     "Stage",
     "Plan",
     "plan_network",
@@ -68,6 +78,24 @@ FIFO_MIN_DEPTH = 2
 OUTPUT_FIFO_MAX_DEPTH = 512
 
 
+class StageKind(str, Enum):
+    """What a pipeline stage is; the value is the name written to ``report.json``.
+
+    A ``str`` enum, so that a stage-kind → constructor map (``NetworkTop``'s ``library``) may
+    be keyed by the member or by its name.
+    """
+
+    MVTU = "mvtu"
+    SWU = "swu"
+    POOL = "maxpool"
+    TOPK = "topk"
+    FIFO = "fifo"
+    DWC = "dwc"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Stage:
     """One hardware instance of the pipeline.
@@ -79,7 +107,7 @@ class Stage:
     """
 
     name: str
-    kind: str  # swu, mvtu, maxpool, topk, fifo, dwc
+    kind: StageKind
     layer: str | None
     in_elems: int
     in_bits: int
@@ -101,7 +129,7 @@ class Stage:
         return self.out_elems * self.out_bits
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "kind": self.kind.value}
 
 
 @dataclass
@@ -137,8 +165,8 @@ class Plan:
                 return s
         raise KeyError(name)
 
-    def of_kind(self, kind: str) -> list[Stage]:
-        return [s for s in self.stages if s.kind == kind]
+    def of_kind(self, kind: StageKind) -> list[Stage]:
+        return [s for s in self.stages if s.kind is StageKind(kind)]
 
     def layout(self) -> DesignLayout:
         """The :class:`DesignLayout` the build writes to ``layout.json``."""
@@ -214,7 +242,7 @@ def fifo_ram_style(width: int, depth: int) -> str:
     return "distributed" if small else "block"
 
 
-def fifo_depth(info: LayerInfo | None, consumer: str, beats_in: int) -> tuple[int, str]:
+def fifo_depth(info: LayerInfo | None, consumer: StageKind, beats_in: int) -> tuple[int, str]:
     """FIFO depth (in consumer beats) in front of ``consumer`` and the rule that set it.
 
     Rule (the pipeline is a single chain of ready/valid stages, so it cannot deadlock; the
@@ -230,10 +258,10 @@ def fifo_depth(info: LayerInfo | None, consumer: str, beats_in: int) -> tuple[in
     * before ``maxpool`` and ``topk``: they take one beat per cycle whenever their output is
       free, so two entries suffice.
     """
-    if consumer == "mvtu" and info is not None and isinstance(info.layer, FC):
+    if consumer is StageKind.MVTU and info is not None and isinstance(info.layer, FC):
         sf = info.mw // info.layer.simd
         return max(FIFO_MIN_DEPTH, sf), f"one input vector (SF={sf} beats)"
-    if consumer == "swu" and info is not None:
+    if consumer is StageKind.SWU and info is not None:
         c, h, w = info.in_shape
         row = w * c // info.layer.simd
         return max(FIFO_MIN_DEPTH, 2 * row), f"two input rows (2·{w}·{c}/SIMD={row * 2} beats)"
@@ -276,21 +304,22 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
 
     cur_elems, cur_bits, cur_frame = input_elems, in_bits, frame
 
-    def link(name: str, info: LayerInfo, consumer: str, need: int) -> None:
+    def link(name: str, info: LayerInfo, consumer: StageKind, need: int) -> None:
         """Converter (if widths differ) and FIFO in front of a consumer taking ``need``."""
         nonlocal cur_elems
         if cur_elems != need:
             beats_in, beats_out = cur_frame // cur_elems, cur_frame // need
-            stages.append(Stage(f"{name}_dwc", "dwc", info.name, cur_elems, cur_bits, need,
-                                cur_bits, beats_in, beats_out, max(beats_in, beats_out)))
+            stages.append(Stage(f"{name}_dwc", StageKind.DWC, info.name, cur_elems, cur_bits,
+                                need, cur_bits, beats_in, beats_out, max(beats_in, beats_out)))
             cur_elems = need
         beats = cur_frame // need
         depth, rule = fifo_depth(info, consumer, beats)
         if f"{name}_fifo" in overrides:
             depth, rule = overrides.pop(f"{name}_fifo"), "override"
         width = need * cur_bits
-        stages.append(Stage(f"{name}_fifo", "fifo", info.name, need, cur_bits, need, cur_bits,
-                            beats, beats, beats, depth, fifo_ram_style(width, depth), rule))
+        stages.append(Stage(f"{name}_fifo", StageKind.FIFO, info.name, need, cur_bits, need,
+                            cur_bits, beats, beats, beats, depth, fifo_ram_style(width, depth),
+                            rule))
 
     for info in infos:
         lay = info.layer
@@ -299,34 +328,35 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         ib, ob = info.in_dtype.bits, info.out_dtype.bits
         assert ib == cur_bits, (info.name, ib, cur_bits)
         if isinstance(lay, Conv):
-            k = lay.kernel
-            link(f"{lay.name}_swu", info, "swu", lay.simd)
-            in_beats = h * w * c // lay.simd
-            out_beats = oh * ow * k * k * c // lay.simd
-            stages.append(Stage(f"{lay.name}_swu", "swu", lay.name, lay.simd, ib, lay.simd, ib,
-                                in_beats, out_beats, max(in_beats, out_beats)))
-            nf, sf = info.mh // lay.pe, info.mw // lay.simd
-            stages.append(Stage(f"{lay.name}_mvtu", "mvtu", lay.name, lay.simd, ib, lay.pe, ob,
-                                out_beats, nf * info.vectors, nf * sf * info.vectors))
+            link(f"{lay.name}_swu", info, StageKind.SWU, lay.simd)
+            win = WindowGeometry(h, w, c // lay.simd, lay.kernel, lay.stride, lay.padding)
+            stages.append(Stage(f"{lay.name}_swu", StageKind.SWU, lay.name, lay.simd, ib,
+                                lay.simd, ib, win.in_beats, win.out_beats, window_cycles(win)))
+            nf = info.mh // lay.pe
+            stages.append(Stage(f"{lay.name}_mvtu", StageKind.MVTU, lay.name, lay.simd, ib,
+                                lay.pe, ob, win.out_beats, nf * info.vectors,
+                                mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd, info.vectors)))
             cur_elems = lay.pe
         elif isinstance(lay, FC):
-            link(f"{lay.name}_mvtu", info, "mvtu", lay.simd)
+            link(f"{lay.name}_mvtu", info, StageKind.MVTU, lay.simd)
             nf, sf = info.mh // lay.pe, info.mw // lay.simd
-            stages.append(Stage(f"{lay.name}_mvtu", "mvtu", lay.name, lay.simd, ib, lay.pe, ob,
-                                sf, nf, nf * sf))
+            stages.append(Stage(f"{lay.name}_mvtu", StageKind.MVTU, lay.name, lay.simd, ib,
+                                lay.pe, ob, sf, nf,
+                                mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd)))
             cur_elems = lay.pe
         elif isinstance(lay, MaxPool):
             pe = info.in_fold
-            link(f"{lay.name}_pool", info, "maxpool", pe)
-            stages.append(Stage(f"{lay.name}_pool", "maxpool", lay.name, pe, ib, pe, ob,
-                                h * w * c // pe, oh * ow * oc // pe, h * w * c // pe))
+            link(f"{lay.name}_pool", info, StageKind.POOL, pe)
+            stages.append(Stage(f"{lay.name}_pool", StageKind.POOL, lay.name, pe, ib, pe, ob,
+                                h * w * c // pe, oh * ow * oc // pe,
+                                pool_cycles(info.in_shape, pe)))
             cur_elems = pe
         elif isinstance(lay, TopK):
             fold = info.in_fold
-            link(f"{lay.name}_topk", info, "topk", fold)
+            link(f"{lay.name}_topk", info, StageKind.TOPK, fold)
             n = c * h * w
-            stages.append(Stage(f"{lay.name}_topk", "topk", lay.name, fold, ib, 1, ob,
-                                n // fold, lay.k, n // fold))
+            stages.append(Stage(f"{lay.name}_topk", StageKind.TOPK, lay.name, fold, ib, 1, ob,
+                                n // fold, lay.k, topk_cycles(n, fold, lay.k)))
             cur_elems = 1
         else:  # pragma: no cover - infer() rejects unknown layers
             raise TypeError(type(lay))
@@ -339,17 +369,17 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         narrow = max(e for e in range(1, cur_elems + 1)
                      if cur_frame % e == 0 and e * out_bits <= DMA_WIDTHS[-1])
         beats_in, beats_out = cur_frame // cur_elems, cur_frame // narrow
-        stages.append(Stage("output_dwc", "dwc", None, cur_elems, out_bits, narrow, out_bits,
-                            beats_in, beats_out, max(beats_in, beats_out)))
+        stages.append(Stage("output_dwc", StageKind.DWC, None, cur_elems, out_bits, narrow,
+                            out_bits, beats_in, beats_out, max(beats_in, beats_out)))
         cur_elems = narrow
     beats = cur_frame // cur_elems
     depth = max(FIFO_MIN_DEPTH, min(beats, OUTPUT_FIFO_MAX_DEPTH))
     rule = f"one output frame, at most {OUTPUT_FIFO_MAX_DEPTH} beats"
     if "output_fifo" in overrides:
         depth, rule = overrides.pop("output_fifo"), "override"
-    stages.append(Stage("output_fifo", "fifo", None, cur_elems, out_bits, cur_elems, out_bits,
-                        beats, beats, beats, depth, fifo_ram_style(cur_elems * out_bits, depth),
-                        rule))
+    stages.append(Stage("output_fifo", StageKind.FIFO, None, cur_elems, out_bits, cur_elems,
+                        out_bits, beats, beats, beats, depth,
+                        fifo_ram_style(cur_elems * out_bits, depth), rule))
     if overrides:
         raise KeyError(f"fifo_depths: no FIFO stages named {sorted(overrides)}")
     out_layout = StreamLayout(last.out_shape, last.out_dtype.name, cur_elems,

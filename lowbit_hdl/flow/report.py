@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..cost import network_cost
-from .plan import IP_NAMES, Plan
+from .folding import Folding
+from .plan import IP_NAMES, Plan, StageKind
 from .resources import SHELL, XC7Z020, Estimate, Resources, device_for_part, fit_check
 
 __all__ = ["REPORT_VERSION", "make_report", "format_report"]
@@ -24,6 +25,11 @@ def _shape(s) -> str:
     return "×".join(str(int(d)) for d in s)
 
 
+def _count(stages: list[dict], kind: StageKind) -> int:
+    """Stages of ``kind`` in the report's ``stream.stages``."""
+    return sum(1 for x in stages if x["kind"] == kind.value)
+
+
 def _bits(b: int) -> str:
     if b >= 8 * 1024 * 1024:
         return f"{b / 8 / 1024 / 1024:.2f} MiB"
@@ -33,10 +39,13 @@ def _bits(b: int) -> str:
 
 
 def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
-                folding: dict | None = None, folding_source: str = "network",
+                folding: Folding | None = None, folding_source: str = "network",
                 synth: dict | None = None, rtl: dict | None = None,
                 extra: dict | None = None) -> dict[str, Any]:
-    """Everything the build knows about the design, JSON-able and deterministic."""
+    """Everything the build knows about the design, JSON-able and deterministic.
+
+    ``folding`` is written as in the folding file (:meth:`Folding.to_json`).
+    """
     net = plan.network
     cost = network_cost(net, plan.clock_mhz)
     per_layer = estimate.by_layer()
@@ -56,7 +65,7 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
         "part": part,
         "clock_mhz": plan.clock_mhz,
         "folding_source": folding_source,
-        "folding": folding or {},
+        "folding": folding.to_json() if folding is not None else {},
         "layers": layers,
         "performance": {
             "cycles_per_frame": cpf,
@@ -158,8 +167,8 @@ def format_report(rep: dict[str, Any]) -> str:
         f"{s['output']['tdata_bits']}-bit tdata, {s['output']['elems_per_beat']}×"
         f"{s['output']['dtype']} per beat, {s['output']['beats_per_frame']:,} beats/frame "
         "(tlast on the last)",
-        f"FIFOs: {len([x for x in s['stages'] if x['kind'] == 'fifo'])}, width converters: "
-        f"{len([x for x in s['stages'] if x['kind'] == 'dwc'])}",
+        f"FIFOs: {_count(s['stages'], StageKind.FIFO)}, width converters: "
+        f"{_count(s['stages'], StageKind.DWC)}",
     ]
     fit = rep["fit"]
     util = fit["resources"]

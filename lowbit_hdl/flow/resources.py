@@ -17,10 +17,12 @@ Memories: a memory of ``depth`` words of ``width`` bits goes to
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from ..cost import WindowGeometry, window_rows
 from ..ir import Conv, LayerInfo, Network
-from .plan import Plan, Stage, ceil_div, log2_ceil, plan_network
+from .plan import Plan, Stage, StageKind, ceil_div, log2_ceil, plan_network
 
 __all__ = [
     "Resources",
@@ -34,6 +36,7 @@ __all__ = [
     "bram18_count",
     "memory_resources",
     "mvtu_resources",
+    "swu_buffer",
     "stage_resources",
     "estimate_plan",
     "estimate_network",
@@ -177,23 +180,25 @@ def mvtu_resources(info: LayerInfo, pe: int, simd: int) -> Resources:
     return res
 
 
-def _swu_rows(lay: Conv, h: int) -> int:
-    """Row slots of the sliding window's buffer (as :mod:`lowbit_hdl.hw.swu` sizes them)."""
-    k, s, p = lay.kernel, lay.stride, lay.padding
-    if s == 1:
-        rows = k if 2 * p >= k - 1 else 2 * k - 1
-    else:
-        rows = k + s
-    return max(min(k, h), rows)
-
-
-def _swu_resources(info: LayerInfo, stage: Stage) -> Resources:
+def swu_buffer(info: LayerInfo) -> tuple[int, int]:
+    """(width, depth) of a convolution's sliding-window buffer: ``SIMD·bits`` wide,
+    ``R·W·C/SIMD`` words, with ``R`` rows as :class:`lowbit_hdl.hw.swu.SlidingWindow` sizes
+    them (:func:`lowbit_hdl.cost.window_rows`)."""
     lay = info.layer
-    assert isinstance(lay, Conv)
+    if not isinstance(lay, Conv):
+        raise ValueError(f"layer {info.name}: a sliding window needs a Conv layer, got "
+                        f"{type(lay).__name__}")
+    c, h, w = info.in_shape
+    g = WindowGeometry(h, w, c // lay.simd, lay.kernel, lay.stride, lay.padding)
+    return lay.simd * info.in_dtype.bits, window_rows(g) * w * g.cs
+
+
+def _swu_resources(stage: Stage, info: LayerInfo | None) -> Resources:
+    assert info is not None
+    lay = info.layer
     c, h, w = info.in_shape
     k, simd, bits = lay.kernel, lay.simd, info.in_dtype.bits
-    depth = _swu_rows(lay, h) * w * c // simd
-    mem = memory_resources(simd * bits, depth)
+    mem = memory_resources(*swu_buffer(info))
     counters = 6 * log2_ceil(max(w + 2 * lay.padding, h + 2 * lay.padding, k, c // simd + 1))
     return mem + Resources(lut=60 + 2 * counters + simd * bits,
                            ff=20 + counters + simd * bits)
@@ -218,38 +223,56 @@ def _dwc_resources(a: int, b: int, bits: int) -> Resources:
     return Resources(lut=lut, ff=slots * bits + 2 * log2_ceil(slots))
 
 
+def _mvtu_stage(stage: Stage, info: LayerInfo | None) -> Resources:
+    assert info is not None
+    return mvtu_resources(info, info.layer.pe, info.layer.simd)
+
+
+def _pool_resources(stage: Stage, info: LayerInfo | None) -> Resources:
+    assert info is not None
+    c, h, w = info.in_shape
+    _, _, ow = info.out_shape
+    pe, bits = stage.in_elems, stage.in_bits
+    mem = memory_resources(pe * bits, ow * c // pe, "distributed")
+    return mem + Resources(lut=40 + 2 * pe * bits, ff=16 + pe * bits // 8)
+
+
+def _topk_resources(stage: Stage, info: LayerInfo | None) -> Resources:
+    assert info is not None
+    k = info.layer.k
+    idx = log2_ceil(info.in_shape[0] * info.in_shape[1] * info.in_shape[2])
+    fold, bits = stage.in_elems, stage.in_bits
+    return Resources(lut=30 + 2 * (fold + 1) * k * (bits + idx),
+                     ff=30 + 2 * k * (bits + idx) + fold * bits)
+
+
+def _fifo_resources(stage: Stage, info: LayerInfo | None) -> Resources:
+    width, depth = stage.in_width, stage.depth
+    ptr = log2_ceil(depth + 1)
+    if depth <= 2:
+        return Resources(lut=4 + width // 2, ff=2 * width + 4)
+    mem = memory_resources(width, depth, stage.ram_style)
+    return mem + Resources(lut=10 + 3 * ptr, ff=3 * ptr + 2)
+
+
+def _dwc_stage(stage: Stage, info: LayerInfo | None) -> Resources:
+    return _dwc_resources(stage.in_elems, stage.out_elems, stage.in_bits)
+
+
+#: the estimate of each stage kind
+_ESTIMATORS: dict[StageKind, Callable[[Stage, LayerInfo | None], Resources]] = {
+    StageKind.MVTU: _mvtu_stage,
+    StageKind.SWU: _swu_resources,
+    StageKind.POOL: _pool_resources,
+    StageKind.TOPK: _topk_resources,
+    StageKind.FIFO: _fifo_resources,
+    StageKind.DWC: _dwc_stage,
+}
+
+
 def stage_resources(stage: Stage, info: LayerInfo | None) -> Resources:
-    """Estimate of one planned stage."""
-    if stage.kind == "mvtu":
-        assert info is not None
-        return mvtu_resources(info, info.layer.pe, info.layer.simd)
-    if stage.kind == "swu":
-        assert info is not None
-        return _swu_resources(info, stage)
-    if stage.kind == "maxpool":
-        assert info is not None
-        c, h, w = info.in_shape
-        _, _, ow = info.out_shape
-        pe, bits = stage.in_elems, stage.in_bits
-        mem = memory_resources(pe * bits, ow * c // pe, "distributed")
-        return mem + Resources(lut=40 + 2 * pe * bits, ff=16 + pe * bits // 8)
-    if stage.kind == "topk":
-        assert info is not None
-        k = info.layer.k
-        idx = log2_ceil(info.in_shape[0] * info.in_shape[1] * info.in_shape[2])
-        fold, bits = stage.in_elems, stage.in_bits
-        return Resources(lut=30 + 2 * (fold + 1) * k * (bits + idx),
-                         ff=30 + 2 * k * (bits + idx) + fold * bits)
-    if stage.kind == "fifo":
-        width, depth = stage.in_width, stage.depth
-        ptr = log2_ceil(depth + 1)
-        if depth <= 2:
-            return Resources(lut=4 + width // 2, ff=2 * width + 4)
-        mem = memory_resources(width, depth, stage.ram_style)
-        return mem + Resources(lut=10 + 3 * ptr, ff=3 * ptr + 2)
-    if stage.kind == "dwc":
-        return _dwc_resources(stage.in_elems, stage.out_elems, stage.in_bits)
-    raise ValueError(f"unknown stage kind {stage.kind!r}")
+    """Estimate of one planned stage (``info``: its layer's, ``None`` for I/O stages)."""
+    return _ESTIMATORS[StageKind(stage.kind)](stage, info)
 
 
 @dataclass
@@ -289,7 +312,7 @@ class Estimate:
 def estimate_plan(plan: Plan) -> Estimate:
     """Estimate every stage of ``plan`` (plus the AXI adapters' output counter)."""
     infos = {i.name: i for i in plan.infos}
-    stages = [StageEstimate(s.name, s.kind, s.layer,
+    stages = [StageEstimate(s.name, s.kind.value, s.layer,
                             stage_resources(s, infos.get(s.layer) if s.layer else None))
               for s in plan.stages]
     cnt = log2_ceil(plan.output.beats_per_frame + 1)

@@ -26,7 +26,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ir import LayerInfo, Network
-from .plan import Plan, Stage, plan_network
+from .plan import Plan, Stage, StageKind, plan_network
 
 __all__ = [
     "axis_signature",
@@ -57,7 +57,7 @@ def axis_signature(width: int) -> wiring.Signature:
     })
 
 
-def default_library() -> dict[str, Factory]:
+def default_library() -> dict[StageKind, Factory]:
     """Stage kind → constructor, from the modules of :mod:`lowbit_hdl.hw`.
 
     Imported on first use so that planning and reporting work without them.
@@ -93,8 +93,8 @@ def default_library() -> dict[str, Factory]:
 
         return WidthConverter(stage.in_bits, stage.in_elems, stage.out_elems)
 
-    return {"mvtu": mvtu, "swu": swu, "maxpool": maxpool, "topk": topk, "fifo": fifo,
-            "dwc": dwc}
+    return {StageKind.MVTU: mvtu, StageKind.SWU: swu, StageKind.POOL: maxpool,
+            StageKind.TOPK: topk, StageKind.FIFO: fifo, StageKind.DWC: dwc}
 
 
 def _port(mod: Any, name: str, stage: Stage) -> Any:
@@ -108,16 +108,18 @@ def _port(mod: Any, name: str, stage: Stage) -> Any:
 class NetworkTop(wiring.Component):
     """The whole dataflow accelerator of a network, with AXI-Stream ports.
 
-    ``plan`` defaults to :func:`plan_network` of ``net``; ``library`` maps stage kinds to
+    ``plan`` defaults to :func:`plan_network` of ``net``; ``library`` maps stage kinds
+    (:class:`~lowbit_hdl.flow.plan.StageKind`, or their names such as ``"fifo"``) to
     constructors (default: :func:`default_library`). Parameters (weights, thresholds) must be
     attached to ``net``.
     """
 
     def __init__(self, net: Network, plan: Plan | None = None, clock_mhz: float = 100.0,
-                 library: Mapping[str, Factory] | None = None) -> None:
+                 library: Mapping[StageKind | str, Factory] | None = None) -> None:
         self.net = net
         self.plan = plan if plan is not None else plan_network(net, clock_mhz)
-        self.library = dict(default_library() if library is None else library)
+        lib = default_library() if library is None else library
+        self.library = {StageKind(kind): make for kind, make in lib.items()}
         self.net.infer(check_params=True)
         super().__init__({
             "s_axis": In(axis_signature(self.plan.input.tdata_bits)),
@@ -131,7 +133,7 @@ class NetworkTop(wiring.Component):
         for st in self.plan.stages:
             make = self.library.get(st.kind)
             if make is None:
-                raise StitchError(f"stage {st.name}: no module for kind {st.kind!r}")
+                raise StitchError(f"stage {st.name}: no module for kind {st.kind.value!r}")
             mod = make(st, infos.get(st.layer) if st.layer else None)
             i, o = _port(mod, "i", st), _port(mod, "o", st)
             wi, wo = len(Value.cast(i.payload)), len(Value.cast(o.payload))

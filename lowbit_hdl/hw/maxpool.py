@@ -23,6 +23,7 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..cost import pool_cycles
 from ..ir import LayerInfo
 from ..ir import MaxPool as MaxPoolLayer
 from ..runtime.dtypes import DataType
@@ -89,9 +90,8 @@ class MaxPool(wiring.Component):
 
     @property
     def cycles_per_frame(self) -> int:
-        """``H·W·C/PE``."""
-        c, h, w = self.in_shape
-        return h * w * c // self.pe
+        """``H·W·C/PE`` (:func:`lowbit_hdl.cost.pool_cycles`)."""
+        return pool_cycles(self.in_shape, self.pe)
 
     @property
     def buffer_bits(self) -> int:

@@ -41,6 +41,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..cost import mvtu_cycles
 from ..ir import LayerInfo
 from ..runtime.dtypes import INT, DataType, signed_bits_for_range
 from .addtree import fit, sum_tree
@@ -161,13 +162,13 @@ class MVTU(wiring.Component):
 
     @property
     def cycles_per_vector(self) -> int:
-        """Steady-state cycles per input vector: ``NF·SF``."""
-        return self.nf * self.sf
+        """Steady-state cycles per input vector: ``NF·SF`` (:func:`lowbit_hdl.cost.mvtu_cycles`)."""
+        return mvtu_cycles(self.mh, self.mw, self.pe, self.simd)
 
     def cycles(self, vectors: int) -> int:
         """Cycles from the first accepted input beat to the last output beat for ``vectors``
         back-to-back vectors with no stalls: ``NF·SF·vectors + LATENCY``."""
-        return self.nf * self.sf * vectors + self.LATENCY
+        return mvtu_cycles(self.mh, self.mw, self.pe, self.simd, vectors) + self.LATENCY
 
     # -- elaboration ---------------------------------------------------------------------------
 

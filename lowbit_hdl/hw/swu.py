@@ -20,10 +20,11 @@ Control
 * The reader emits a beat when it is a pad beat or its pixel's channels were written (a
   lexicographic compare of (row, column, channel group) with the writer's position). It runs
   at one beat per cycle whenever the consumer is ready.
-* ``R`` is the smallest row count for which this control sustains the contract rate
-  (found with a cycle-exact model of the control, :func:`schedule`): ``R = K`` for "same"
-  padding at stride 1, ``2K − 1`` rows without padding (the next frame's first ``K − 1`` rows
-  are prefetched while the last output row is emitted), ``K + 1 … K + stride`` for stride > 1.
+* ``R`` is the smallest row count for which this control sustains the contract rate, found
+  with a cycle-exact model of the control (:func:`lowbit_hdl.cost.window_rows`, which the
+  resource estimate uses too). Typically ``R = K`` for "same" padding at stride 1, ``2K − 1``
+  rows without padding (the next frame's first ``K − 1`` rows are prefetched while the last
+  output row is emitted), ``K + 1 … K + stride`` for stride > 1.
   ``rows=`` overrides it (at least ``min(K, H)``; fewer rows than the default cost throughput,
   never correctness).
 
@@ -38,141 +39,18 @@ used by any window).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..cost import WindowGeometry, window_cycles, window_rows, window_schedule
 from ..ir import Conv, LayerInfo
 
-__all__ = ["SlidingWindow", "schedule"]
+__all__ = ["SlidingWindow"]
 
 RAM_STYLES = ("auto", "block", "distributed")
-
-
-@dataclass(frozen=True)
-class _Geometry:
-    h: int
-    w: int
-    cs: int  # channel groups per pixel (C / SIMD)
-    k: int
-    s: int
-    p: int
-
-    @property
-    def oh(self) -> int:
-        return (self.h + 2 * self.p - self.k) // self.s + 1
-
-    @property
-    def ow(self) -> int:
-        return (self.w + 2 * self.p - self.k) // self.s + 1
-
-    @property
-    def in_beats(self) -> int:
-        return self.h * self.w * self.cs
-
-    @property
-    def out_beats(self) -> int:
-        return self.oh * self.ow * self.k * self.k * self.cs
-
-
-def schedule(g: _Geometry, rows: int, frames: int) -> tuple[int, list[int]] | None:
-    """Cycle-exact model of the sliding window's control with no stalls.
-
-    Returns (cycle of the first accepted input beat, cycle of the last output beat of every
-    frame), or ``None`` when the control deadlocks (too few rows).
-    """
-    h, w, cs, k, s, p = g.h, g.w, g.cs, g.k, g.s, g.p
-    oh_n, ow_n = g.oh, g.ow
-    wr = wpos = wframes = 0
-    wcs = w * cs
-    d = 0
-    oh = ow = kh = kw = cg = 0
-    rframes = 0
-    pend = False
-    first_in = None
-    last_out: list[int] = []
-    outs = 0
-    per_frame = g.out_beats
-    limit = 4 * (g.in_beats + g.out_beats) * (frames + 1) + 100
-    cyc = 0
-    while len(last_out) < frames:
-        cyc += 1
-        if cyc > limit:
-            return None
-        row0 = oh * s - p
-        lo = min(max(row0, 0), h)  # rows of the next frame count from h
-        iready = wframes < frames and d != 2 and d * h + wr < lo + rows
-        row = row0 + kh
-        col = ow * s - p + kw
-        pad = row < 0 or row >= h or col < 0 or col >= w
-        last = cg == cs - 1 and kw == k - 1 and kh == k - 1 and ow == ow_n - 1 and oh == oh_n - 1
-        issue = rframes < frames and not (d == -1 and last) and (
-            pad or d >= 1 or (d == 0 and (row < wr or (row == wr and col * cs + cg < wpos))))
-        if pend:
-            outs += 1
-            if outs % per_frame == 0:
-                last_out.append(cyc)
-        pend = issue
-        wdone = rdone = False
-        if iready:
-            if first_in is None:
-                first_in = cyc
-            wpos += 1
-            if wpos == wcs:
-                wpos = 0
-                wr += 1
-                if wr == h:
-                    wr = 0
-                    wframes += 1
-                    wdone = True
-        if issue:
-            cg += 1
-            if cg == cs:
-                cg = 0
-                kw += 1
-                if kw == k:
-                    kw = 0
-                    kh += 1
-                    if kh == k:
-                        kh = 0
-                        ow += 1
-                        if ow == ow_n:
-                            ow = 0
-                            oh += 1
-                            if oh == oh_n:
-                                oh = 0
-                                rframes += 1
-                                rdone = True
-        d += int(wdone) - int(rdone)
-    return (first_in if first_in is not None else 1), last_out
-
-
-def _fallback_rows(g: _Geometry) -> int:
-    m = g.h + 2 * g.p - g.k
-    r = max(g.k + g.s, 2 * g.k - 2 * g.p + m % g.s, 2) + (1 if g.p >= g.k or g.s > g.k else 0)
-    return r
-
-
-@lru_cache(maxsize=256)
-def _min_rows(g: _Geometry) -> int:
-    """Smallest row count with which the control sustains the contract rate."""
-    lo = min(g.k, g.h)
-    hi = _fallback_rows(g)
-    cheap = _Geometry(g.h, g.w, 1, g.k, g.s, g.p)  # the row count does not depend on C/SIMD
-    per = max(cheap.in_beats, cheap.out_beats)
-    if (cheap.in_beats + cheap.out_beats) * 6 * (hi - lo + 1) > 4_000_000:
-        return max(lo, hi)  # too big to model quickly: a bound checked against the model
-    for r in range(lo, hi + 1):
-        res = schedule(cheap, r, 6)
-        if res is None:
-            continue
-        lasts = res[1]
-        if lasts[5] - lasts[2] <= 3 * per:
-            return r
-    return max(lo, hi)
 
 
 class SlidingWindow(wiring.Component):
@@ -227,9 +105,9 @@ class SlidingWindow(wiring.Component):
         self.kernel, self.stride, self.padding = kernel, stride, padding
         self.pad_bits, self.simd, self.elem_bits = pad_bits, simd, elem_bits
         self.ram_style = ram_style
-        self._g = _Geometry(h, w, c // simd, kernel, stride, padding)
+        self._g = WindowGeometry(h, w, c // simd, kernel, stride, padding)
         if rows is None:
-            rows = _min_rows(self._g)
+            rows = window_rows(self._g)
         elif rows < min(kernel, h):
             raise ValueError(f"rows={rows} must be ≥ min(K, H) = {min(kernel, h)} (a window "
                              "needs that many input rows at once)")
@@ -267,8 +145,8 @@ class SlidingWindow(wiring.Component):
 
     @property
     def cycles_per_frame(self) -> int:
-        """``max(OH·OW·K²·C/SIMD, H·W·C/SIMD)``."""
-        return max(self._g.in_beats, self._g.out_beats)
+        """``max(OH·OW·K²·C/SIMD, H·W·C/SIMD)`` (:func:`lowbit_hdl.cost.window_cycles`)."""
+        return window_cycles(self._g)
 
     @property
     def depth(self) -> int:
@@ -283,11 +161,12 @@ class SlidingWindow(wiring.Component):
     @cached_property
     def latency(self) -> int:
         """Cycles beyond ``F·cycles_per_frame`` from the first accepted input beat to the last
-        output beat of F ≥ 2 back-to-back frames (no stalls); from :func:`schedule`.
+        output beat of F ≥ 2 back-to-back frames (no stalls); from
+        :func:`lowbit_hdl.cost.window_schedule`.
 
         Constant for the default ``rows``; with fewer rows every frame takes a little longer
         than ``cycles_per_frame`` and this is the excess of three frames."""
-        res = schedule(self._g, self.rows, 3)
+        res = window_schedule(self._g, self.rows, 3)
         if res is None:  # pragma: no cover - rows ≥ min(K, H) never deadlocks
             raise RuntimeError("sliding-window schedule deadlocked")
         first, lasts = res

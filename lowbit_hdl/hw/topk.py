@@ -26,6 +26,7 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..cost import topk_cycles
 from ..ir import LayerInfo
 from ..ir import TopK as TopKLayer
 from ..runtime.dtypes import DataType
@@ -78,8 +79,8 @@ class TopK(wiring.Component):
 
     @property
     def cycles_per_frame(self) -> int:
-        """``max(n/fold, k)``."""
-        return max(self.beats, self.k)
+        """``max(n/fold, k)`` (:func:`lowbit_hdl.cost.topk_cycles`)."""
+        return topk_cycles(self.n, self.fold, self.k)
 
     @property
     def latency(self) -> int:

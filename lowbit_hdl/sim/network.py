@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..flow.plan import Plan, plan_network
+from ..flow.plan import Plan, StageKind, plan_network
 from ..golden import forward
 from ..ir import Network
 from ..runtime.words import words_from_bytes, words_to_bytes
@@ -127,8 +127,8 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
     in_words = _hex_words(lin.pack(x), lin.beat_bytes)
     out_beats = frames * lout.beats_per_frame
     if timeout_cycles is None:
-        timeout_cycles = max(20_000, 4 * plan.cycles_per_frame
-                             + 4 * sum(s.cycles for s in plan.stages if s.kind != "fifo"))
+        work = sum(s.cycles for s in plan.stages if s.kind is not StageKind.FIFO)
+        timeout_cycles = max(20_000, 4 * plan.cycles_per_frame + 4 * work)
     passes = [{"stall": 0.0, "seed": seed}]
     if stall > 0:
         passes.append({"stall": float(stall), "seed": seed + 1})
