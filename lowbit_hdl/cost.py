@@ -356,3 +356,17 @@ def layer_cost(info: LayerInfo) -> LayerCost:
 def network_cost(net: Network, clock_mhz: float = 100.0) -> NetworkCost:
     """Analytic figures of every layer of ``net`` and of the whole pipeline."""
     return NetworkCost([layer_cost(i) for i in net.infer()], clock_mhz)
+
+
+def format_shape(shape) -> str:
+    """A shape as the tables print it: ``3×32×32``."""
+    return "×".join(str(int(d)) for d in shape)
+
+
+def format_bits(bits: int) -> str:
+    """A memory size as the tables print it: bits below 1 KiB, then KiB, then MiB."""
+    if bits >= 8 * 1024 * 1024:
+        return f"{bits / 8 / 1024 / 1024:.2f} MiB"
+    if bits >= 8 * 1024:
+        return f"{bits / 8 / 1024:.1f} KiB"
+    return f"{bits} b"

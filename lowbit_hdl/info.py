@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from .cost import NetworkCost, network_cost
+from .cost import NetworkCost, format_bits, format_shape, network_cost
 from .ir import Network
 from .netfile import load_network
 
 __all__ = ["format_table", "add_arguments", "run"]
 
 
-def _fmt_shape(s) -> str:
-    return "×".join(str(d) for d in s)
-
-
-def _fmt_bits(b: int) -> str:
-    if b >= 8 * 1024 * 1024:
-        return f"{b / 8 / 1024 / 1024:.2f} MiB"
-    if b >= 8 * 1024:
-        return f"{b / 8 / 1024:.1f} KiB"
-    return f"{b} b"
 
 
 def format_table(net: Network, cost: NetworkCost) -> str:
@@ -31,18 +21,18 @@ def format_table(net: Network, cost: NetworkCost) -> str:
     for c in cost.layers:
         mvtu = c.kind in ("conv", "fc")
         rows.append([
-            c.name + (" *" if c is cost.bottleneck else ""), c.kind, _fmt_shape(c.in_shape),
-            _fmt_shape(c.out_shape), c.in_dtype, c.weight_dtype, c.out_dtype,
+            c.name + (" *" if c is cost.bottleneck else ""), c.kind, format_shape(c.in_shape),
+            format_shape(c.out_shape), c.in_dtype, c.weight_dtype, c.out_dtype,
             str(c.mw) if mvtu else "-", str(c.mh) if mvtu else "-", str(c.pe),
             str(c.simd) if mvtu else "-", str(c.nf) if mvtu else "-",
             str(c.sf) if mvtu else "-", f"{c.cycles:,}", f"{c.macs:,}" if mvtu else "-",
-            _fmt_bits(c.weight_bits) if mvtu else "-",
-            _fmt_bits(c.threshold_bits) if mvtu else "-",
+            format_bits(c.weight_bits) if mvtu else "-",
+            format_bits(c.threshold_bits) if mvtu else "-",
         ])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(x.rjust(w) if i > 1 else x.ljust(w)  # noqa: E731
                                    for i, (x, w) in enumerate(zip(cells, widths, strict=True)))
-    out = [f"network {net.name}: input {_fmt_shape(net.input_shape)} {net.input_dtype}"
+    out = [f"network {net.name}: input {format_shape(net.input_shape)} {net.input_dtype}"
            + (f" — {net.description}" if net.description else ""),
            line(head), line(["-" * w for w in widths])]
     out += [line(r) for r in rows]
@@ -54,8 +44,8 @@ def format_table(net: Network, cost: NetworkCost) -> str:
         f"{cost.gops:,.1f} GOPS ({cost.ops_per_frame:,} ops per frame)",
         f"latency (upper bound, layers in sequence): {cost.latency_cycles:,} cycles = "
         f"{cost.latency_cycles / cost.clock_mhz:,.1f} µs",
-        f"memory: weights {_fmt_bits(cost.weight_bits)}, thresholds "
-        f"{_fmt_bits(cost.threshold_bits)}",
+        f"memory: weights {format_bits(cost.weight_bits)}, thresholds "
+        f"{format_bits(cost.threshold_bits)}",
     ]
     return "\n".join(out)
 

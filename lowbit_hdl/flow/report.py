@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cost import network_cost
+from ..cost import format_bits, format_shape, network_cost
 from .folding import Folding
 from .plan import IP_NAMES, Plan, StageKind
 from .resources import SHELL, XC7Z020, Estimate, Resources, device_for_part, fit_check
@@ -21,21 +21,11 @@ __all__ = ["REPORT_VERSION", "make_report", "format_report"]
 REPORT_VERSION = 1
 
 
-def _shape(s) -> str:
-    return "×".join(str(int(d)) for d in s)
-
 
 def _count(stages: list[dict], kind: StageKind) -> int:
     """Stages of ``kind`` in the report's ``stream.stages``."""
     return sum(1 for x in stages if x["kind"] == kind.value)
 
-
-def _bits(b: int) -> str:
-    if b >= 8 * 1024 * 1024:
-        return f"{b / 8 / 1024 / 1024:.2f} MiB"
-    if b >= 8 * 1024:
-        return f"{b / 8 / 1024:.1f} KiB"
-    return f"{b} b"
 
 
 def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
@@ -127,11 +117,11 @@ def format_report(rep: dict[str, Any]) -> str:
         e = lay["estimate"]
         rows.append([
             lay["name"] + (" *" if lay["name"] == perf["bottleneck"] else ""), lay["kind"],
-            _shape(lay["in_shape"]), _shape(lay["out_shape"]), lay["in_dtype"],
+            format_shape(lay["in_shape"]), format_shape(lay["out_shape"]), lay["in_dtype"],
             lay["weight_dtype"], lay["out_dtype"], str(lay["pe"]),
             str(lay["simd"]) if mvtu else "-", f"{lay['cycles']:,}",
-            _bits(lay["weight_bits"]) if mvtu else "-",
-            _bits(lay["threshold_bits"]) if mvtu else "-",
+            format_bits(lay["weight_bits"]) if mvtu else "-",
+            format_bits(lay["threshold_bits"]) if mvtu else "-",
             f"{e['lut']:,}", f"{e['ff']:,}", f"{e['bram36']:g}", str(e["dsp"]),
         ] + syn_cells(lay.get("synth")))
     io = rep["estimate"]["layers"].get("(io)")
@@ -159,8 +149,8 @@ def format_report(rep: dict[str, Any]) -> str:
         f"* above) → {perf['fps']:,.1f} frames/s at {clock:g} MHz, {perf['gops']:,.1f} GOPS",
         f"latency (upper bound, layers in sequence): {perf['latency_cycles_bound']:,} cycles "
         f"= {perf['latency_us_bound']:,.1f} µs",
-        f"memory: weights {_bits(rep['memory']['weight_bits'])}, thresholds "
-        f"{_bits(rep['memory']['threshold_bits'])}",
+        f"memory: weights {format_bits(rep['memory']['weight_bits'])}, thresholds "
+        f"{format_bits(rep['memory']['threshold_bits'])}",
         f"AXI-Stream in: {s['input']['tdata_bits']}-bit tdata, "
         f"{s['input']['elems_per_beat']}×{s['input']['dtype']} per beat, "
         f"{s['input']['beats_per_frame']:,} beats/frame;  out: "
