@@ -1,5 +1,5 @@
 """Accelerator: error paths (files, mismatched layouts, shapes, types), output kinds,
-results and the PYNQ-less and hung-board cases."""
+results and the PYNQ-less and hung-board cases (DMA faults: test_runtime_dma_faults.py)."""
 
 import json
 import sys
@@ -16,6 +16,7 @@ from lowbit_hdl.runtime import (
     Accelerator,
     BackendError,
     DesignLayout,
+    DmaTimeoutError,
     LayoutError,
     PreprocessError,
     PynqBackend,
@@ -169,45 +170,18 @@ def test_pynq_not_installed(monkeypatch, tmp_path):
         Accelerator(bit)
 
 
-class _Stuck:
-    """A DMA channel that never finishes (an accelerator that stalls)."""
-
-    idle = False
-    transferred = 0
-
-    def __init__(self):
-        self.calls = []
-
-    def transfer(self, *a, **k):
-        self.calls.append("transfer")
-
-    def stop(self):
-        self.calls.append("stop")
-
-    def start(self):
-        self.calls.append("start")
-
-    def wait(self):  # pragma: no cover - a real driver would spin here forever
-        raise AssertionError("must not be reached")
-
-
-class _StuckPynq:
-    def Overlay(self, path):  # noqa: N802
-        ns = type("DMA", (), {"sendchannel": _Stuck(), "recvchannel": _Stuck(),
-                              "buffer_max_size": 1 << 20})()
-        return type("OL", (), {"axi_dma_0": ns, "ip_dict": {}})()
-
-    def allocate(self, shape, dtype):
-        return np.zeros(shape, dtype)
-
-
 def test_hung_board_times_out(tmp_path):
-    bit = board_files(tmp_path, tiny_layout())
-    acc = Accelerator(bit, backend=PynqBackend(_StuckPynq()), timeout_s=0.05)
+    net = tiny_net()
+    lay = tiny_layout(net)
+    bit = board_files(tmp_path, lay)
+    fake = golden_fake(net, lay)
+    fake.device.stalled = True  # takes input, never outputs
+    acc = Accelerator(bit, backend=PynqBackend(fake), timeout_s=0.05)
     t = time.perf_counter()
-    with pytest.raises(BackendError, match="did not finish within 0.05 s"):
+    with pytest.raises(DmaTimeoutError, match="did not finish within 0.05 s") as e:
         acc.classify(images(1))
     assert time.perf_counter() - t < 5
-    dma = acc.backend._dma
-    assert dma.recvchannel.calls == ["transfer", "stop", "start"]  # aborted and restarted
-    assert dma.sendchannel.calls == ["transfer", "stop", "start"]
+    assert isinstance(e.value, BackendError) and e.value.channel == "S2MM"
+    assert ("dma.reset",) in fake.calls and fake.hangs == []  # reset, nothing spun forever
+    fake.device.stalled = False
+    assert acc.classify(images(3)).outputs.shape == (3, 2, 1, 1)  # usable after the reset

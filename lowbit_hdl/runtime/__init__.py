@@ -13,7 +13,12 @@ from .accelerator import Accelerator, ClassifyResult, Timing, read_network_info
 from .backend import (
     Backend,
     BackendError,
+    DmaError,
+    DmaResetError,
+    DmaTimeoutError,
     Framing,
+    FramingError,
+    OverlayError,
     PynqBackend,
     StreamStats,
 )
@@ -23,8 +28,8 @@ from .preprocess import PreprocessError, load_test_set, quantize, read_idx, to_f
 
 __all__ = [
     "Accelerator", "ClassifyResult", "Timing", "read_network_info",
-    "Backend", "BackendError", "Framing",
-    "PynqBackend", "StreamStats",
+    "Backend", "BackendError", "DmaError", "DmaResetError", "DmaTimeoutError", "Framing",
+    "FramingError", "OverlayError", "PynqBackend", "StreamStats",
     "DmaConfig", "HwhError", "dma_config",
     "DesignLayout", "IpNames", "LayoutError", "StreamLayout",
     "PreprocessError", "load_test_set", "quantize", "read_idx", "to_frames", "topk",

@@ -15,10 +15,24 @@ from typing import Any
 
 import numpy as np
 
+from ..runtime.backend import (
+    CHANNEL_BASE,
+    DMACR,
+    DMACR_RESET,
+    DMACR_RS,
+    DMASR,
+    DMASR_BITS,
+    DMASR_ERRORS,
+    DMASR_HALTED,
+    DMASR_IDLE,
+    LENGTH,
+    decode_status,
+)
 from ..runtime.hwh import DmaConfig, dma_config, read_hwh
 from ..runtime.layout import IpNames
 
-__all__ = ["FakePynq", "FakePynqError", "FakeDevice", "FakeBuffer", "write_test_hwh"]
+__all__ = ["FakePynq", "FakePynqError", "FakeDevice", "FakeBuffer", "INJECTABLE_ERRORS",
+           "write_test_hwh"]
 
 
 class FakePynqError(AssertionError):
@@ -63,14 +77,18 @@ class FakeDevice:
 
     ``capacity`` is how many frames the design can take in while its output is not being
     received (a send transfer larger than that only finishes as outputs are received).
+    ``out_frame_bytes`` may differ from what the runtime's layout says (a design that does
+    not match its ``layout.json``); a ``stalled`` device takes input and never outputs.
     """
 
     def __init__(self, in_frame_bytes: int, out_frame_bytes: int,
-                 fn: Callable[[np.ndarray], np.ndarray], capacity: int = 2) -> None:
+                 fn: Callable[[np.ndarray], np.ndarray], capacity: int = 2,
+                 stalled: bool = False) -> None:
         self.in_frame_bytes = in_frame_bytes
         self.out_frame_bytes = out_frame_bytes
         self.fn = fn
         self.capacity = capacity
+        self.stalled = stalled  # takes input, never outputs (a hung design)
         self.frames_in = 0
 
     @classmethod
@@ -89,21 +107,122 @@ class FakeDevice:
             raise FakePynqError(f"fake device returned {out.shape}, expected "
                                 f"{(n, self.out_frame_bytes)}")
         self.frames_in += n
-        return [out[i].tobytes() for i in range(n)]
+        return [] if self.stalled else [out[i].tobytes() for i in range(n)]
+
+
+#: DMACR and DMASR after a reset (PG021: IRQThreshold 1, channel halted)
+_DMACR_RESET_VALUE = 0x0001_0000
+_IOC_IRQ = 1 << DMASR_BITS["IOC_Irq"]
+_ERR_IRQ = 1 << DMASR_BITS["Err_Irq"]
+#: DMASR bits that software clears by writing 1 (IOC_Irq, Dly_Irq, Err_Irq)
+_DMASR_W1C = _IOC_IRQ | 1 << 13 | _ERR_IRQ
+#: the error bits a test may inject
+INJECTABLE_ERRORS = ("DMAIntErr", "DMASlvErr", "DMADecErr")
+#: pynq's wait() messages, by error bit (pynq/lib/dma.py, 2.7 to 3.1)
+_PYNQ_WAIT_ERRORS = {"DMAIntErr": "DMA Internal Error (transfer length 0?)",
+                     "DMASlvErr": "DMA Slave Error (cannot access memory map interface)",
+                     "DMADecErr": "DMA Decode Error (invalid address)"}
 
 
 class _FakeChannel:
+    """One channel of the AXI DMA in direct register mode: its registers (PG021) and
+    PYNQ's ``_SDMAChannel`` API on top of them (``running``, ``idle``, ``error``,
+    ``start``, ``stop``, ``transfer``, ``wait``, ``transferred``), with the driver's
+    behaviour: ``start()`` and ``stop()`` spin until the status register agrees, ``wait()``
+    until the channel is idle or shows an error."""
+
     def __init__(self, dma: _FakeDma, tx: bool) -> None:
         self.dma = dma
         self.tx = tx
         self.name = "send" if tx else "recv"
+        self.channel = "MM2S" if tx else "S2MM"
+        self.base = CHANNEL_BASE[self.channel]
+        self.dmacr = _DMACR_RESET_VALUE
+        self.dmasr = DMASR_HALTED
+        self.length = 0
+        # the transfer the hardware works on, or finished and not yet waited for
         self.active: dict[str, Any] | None = None
         self.transferred = 0
+        self._first_transfer = True
         self._max_size = dma.config.max_transfer_bytes
+        self.start()  # pynq's driver starts both channels when it is created
+
+    # -- registers -----------------------------------------------------------------------
+
+    def hw_reset(self) -> None:
+        self.dmacr = _DMACR_RESET_VALUE
+        self.dmasr = DMASR_HALTED
+        self.length = 0
+        self.active = None
+
+    def read_status(self) -> int:
+        act = self.active
+        if (self.tx and act is not None and not act["done"] and not self.dmasr & DMASR_HALTED
+                and self.dma.send_done()):
+            self.complete(act["nbytes"])
+        return self.dmasr
+
+    def complete(self, nbytes: int) -> None:
+        assert self.active is not None
+        self.active["done"] = True
+        self.length = nbytes
+        self.dmasr |= DMASR_IDLE | _IOC_IRQ
+
+    def fail(self, error: str) -> None:
+        """An error bit latches, the channel halts (PG021): until a reset."""
+        if self.active is not None:
+            self.active["done"] = True
+        self.dmacr &= ~DMACR_RS
+        self.dmasr = (self.dmasr | 1 << DMASR_BITS[error] | _ERR_IRQ | DMASR_HALTED) \
+            & ~DMASR_IDLE
+
+    def write_control(self, value: int) -> None:
+        if value & DMACR_RESET:
+            self.dma.start_reset()
+            return
+        self.dmacr = value
+        if value & DMACR_RS:
+            if not self.dmasr & DMASR_ERRORS:  # a latched error keeps the channel halted
+                self.dmasr &= ~DMASR_HALTED
+        elif self.active is None or self.active["done"]:
+            self.dmasr = (self.dmasr | DMASR_HALTED) & ~DMASR_IDLE
+        # else: the channel halts only when its transfer completes, which it may never do
+
+    # -- pynq's _SDMAChannel ---------------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        return True
+        return not self.read_status() & DMASR_HALTED
+
+    @property
+    def idle(self) -> bool:
+        return bool(self.read_status() & DMASR_IDLE)
+
+    @property
+    def error(self) -> bool:
+        return bool(self.read_status() & DMASR_ERRORS)
+
+    def _status_text(self) -> str:
+        st = self.read_status()
+        return f"DMASR=0x{st:08x} {list(decode_status(st))}"
+
+    def start(self) -> None:
+        self.dma.fake._record(f"{self.name}.start")
+        self.write_control(DMACR_RS)
+        if not self.running:
+            raise self.dma.fake.hang(f"{self.name}channel.start() would hang: the channel "
+                                     "stays halted while an error is latched "
+                                     f"({self._status_text()}); only a DMA reset (DMACR bit "
+                                     "2) clears it")
+        self._first_transfer = True
+
+    def stop(self) -> None:
+        self.dma.fake._record(f"{self.name}.stop")
+        self.write_control(0)
+        if self.running:
+            raise self.dma.fake.hang(f"{self.name}channel.stop() would hang: the channel "
+                                     "halts only when its transfer completes, and nothing "
+                                     "completes it")
 
     def _check_buffer(self, array: Any, start: int, nbytes: int) -> int:
         fake = self.dma.fake
@@ -129,52 +248,90 @@ class _FakeChannel:
         if (array.physical_address + start) % (mem_bits // 8):
             raise RuntimeError("DMA does not support unaligned transfers; Starting address "
                                f"must be aligned to {mem_bits // 8} bytes.")
-        if self.active is not None:
-            raise FakePynqError(f"{self.name}channel.transfer while the previous transfer was "
-                                "not waited for (DMA channel not idle)")
         return nbytes
 
     def transfer(self, array: Any, start: int = 0, nbytes: int = 0) -> None:
+        if self.active is not None and self.running:
+            raise FakePynqError(f"{self.name}channel.transfer while the previous transfer was "
+                                "not waited for (DMA channel not idle)")
+        if not self.running:
+            raise RuntimeError("DMA channel not started")
+        if not self.idle and not self._first_transfer:
+            raise RuntimeError("DMA channel not idle")
         nbytes = self._check_buffer(array, start, nbytes)
+        if self.tx:
+            self.dma.check_send(nbytes)
         self.dma.fake._record(f"{self.name}.transfer", array._index, start, nbytes)
         self.transferred = 0
+        self._first_transfer = False
+        self.dmasr &= ~DMASR_IDLE  # writing LENGTH starts the transfer
+        self.length = nbytes
+        self.active = {"buf": array, "start": start, "nbytes": nbytes, "done": False}
         if self.tx:
             self.dma.start_send(array, start, nbytes)
         else:
-            self.active = {"buf": array, "start": start, "nbytes": nbytes, "done": False,
-                           "error": None}
             self.dma.fill_recv()
-
-    @property
-    def idle(self) -> bool:
-        if self.active is None:
-            return True
-        if self.tx:
-            return self.dma.send_done()
-        return bool(self.active["done"])
 
     def wait(self) -> None:
         self.dma.fake._record(f"{self.name}.wait")
         if self.active is None:
             raise FakePynqError(f"{self.name}channel.wait() without a transfer")
-        if not self.idle:
+        if not self.running:
+            raise RuntimeError("DMA channel not started")
+        st = self.read_status()
+        for name in decode_status(st):
+            if name in _PYNQ_WAIT_ERRORS:  # not reached: an error halts the channel first
+                raise RuntimeError(_PYNQ_WAIT_ERRORS[name])
+        if not st & DMASR_IDLE:
             if self.tx:
-                raise FakePynqError(
+                raise self.dma.fake.hang(
                     "sendchannel.wait() would block forever: the design holds only "
                     f"{self.dma.device.capacity} frames while its outputs are not received; "
                     "receive the outputs before waiting for the send")
-            raise FakePynqError("recvchannel.wait() would block forever: no output frame is "
-                                "on its way (nothing was sent)")
+            raise self.dma.fake.hang("recvchannel.wait() would block forever: no output "
+                                     "frame is on its way")
         act = self.active
         self.active = None
-        if self.tx:
-            self.transferred = act["nbytes"]
-            return
-        if act["error"]:
-            raise RuntimeError(act["error"])
-        if self.dma.fake.implicit_cache_ops:  # pynq ≥ 2.6 invalidates in wait()
+        if not self.tx and self.dma.fake.implicit_cache_ops:  # pynq ≥ 2.6 invalidates
             act["buf"].view(np.ndarray)[...] = act["buf"]._dram
-        self.transferred = act["got"]
+        self.transferred = self.length
+
+
+class _FakeMmio:
+    """The DMA's register space as PYNQ's ``MMIO`` shows it (``read``/``write`` of 32-bit
+    words): control, status and length of both channels."""
+
+    def __init__(self, dma: _FakeDma) -> None:
+        self.dma = dma
+
+    def _reg(self, offset: int) -> tuple[_FakeChannel, int]:
+        for ch in (self.dma.sendchannel, self.dma.recvchannel):
+            if ch.base <= offset < ch.base + 0x30:
+                return ch, offset - ch.base
+        raise FakePynqError(f"MMIO offset 0x{offset:x} is outside the DMA's registers")
+
+    def read(self, offset: int, length: int = 4) -> int:
+        ch, reg = self._reg(offset)
+        if reg == DMACR:
+            return self.dma.read_control(ch)
+        if reg == DMASR:
+            return ch.read_status()
+        if reg == LENGTH:
+            return ch.length
+        raise FakePynqError(f"the fake DMA does not model register 0x{offset:x}")
+
+    def write(self, offset: int, data: int) -> None:
+        if type(data) is not int:  # pynq's MMIO.write takes an int or bytes
+            raise FakePynqError(f"MMIO.write of {type(data).__name__}: pass a Python int")
+        self.dma.fake._record("mmio.write", offset, data)
+        ch, reg = self._reg(offset)
+        if reg == DMACR:
+            ch.write_control(data)
+        elif reg == DMASR:
+            ch.dmasr &= ~(data & _DMASR_W1C)
+        else:
+            raise FakePynqError(f"the fake DMA takes transfers through channel.transfer, not "
+                                f"a write to 0x{offset:x}")
 
 
 class _FakeDma:
@@ -183,13 +340,38 @@ class _FakeDma:
         self.config = config
         self.device = fake.device
         self.buffer_max_size = config.max_transfer_bytes
+        self.mmio = _FakeMmio(self)
         self.packets: deque[bytes] = deque()
         self.sent_frames = 0
         self.delivered = 0
+        self.resetting: int | None = None  # reads of DMACR until the reset completes
         self.sendchannel = _FakeChannel(self, True)
         self.recvchannel = _FakeChannel(self, False)
 
-    def start_send(self, buf: FakeBuffer, start: int, nbytes: int) -> None:
+    def start_reset(self) -> None:
+        self.fake._record("dma.reset")
+        self.resetting = self.fake.reset_reads
+        for ch in (self.sendchannel, self.recvchannel):
+            ch.dmacr |= DMACR_RESET
+
+    def read_control(self, ch: _FakeChannel) -> int:
+        if self.resetting is not None:  # None in fake.reset_reads: the reset never completes
+            if self.fake.reset_reads is not None:
+                self.resetting -= 1
+                if self.resetting <= 0:
+                    self.finish_reset()
+        return ch.dmacr
+
+    def finish_reset(self) -> None:
+        """The whole DMA is reset: both channels halted, errors cleared, transfers and the
+        data in flight dropped."""
+        self.resetting = None
+        self.sendchannel.hw_reset()
+        self.recvchannel.hw_reset()
+        self.packets.clear()
+        self.sent_frames = self.delivered = 0
+
+    def check_send(self, nbytes: int) -> None:
         dev = self.device
         if dev is None:
             raise FakePynqError("FakePynq has no device to send to")
@@ -200,11 +382,20 @@ class _FakeDma:
         if nbytes % dev.in_frame_bytes:
             raise FakePynqError(f"send of {nbytes} bytes is not whole {dev.in_frame_bytes}-byte "
                                 "frames")
+
+    def start_send(self, buf: FakeBuffer, start: int, nbytes: int) -> None:
+        dev = self.device
+        assert dev is not None
+        sc = self.sendchannel
+        sc.active["first"] = self.sent_frames
+        sc.active["frames"] = nbytes // dev.in_frame_bytes
+        error = self.fake.injected.pop("MM2S", None)
+        if error is not None:  # the memory read fails: nothing reaches the design
+            sc.fail(error)
+            return
         if self.fake.implicit_cache_ops:  # pynq ≥ 2.6 flushes in transfer()
             buf._dram[...] = buf.view(np.ndarray)
         data = np.array(buf._dram[start:start + nbytes], dtype=np.uint8)
-        self.sendchannel.active = {"first": self.sent_frames,
-                                   "frames": nbytes // dev.in_frame_bytes, "nbytes": nbytes}
         self.sent_frames += nbytes // dev.in_frame_bytes
         self.packets.extend(dev.process(data))
         self.fill_recv()
@@ -215,19 +406,24 @@ class _FakeDma:
         return self.delivered >= act["first"] + act["frames"] - self.device.capacity
 
     def fill_recv(self) -> None:
-        act = self.recvchannel.active
-        if act is None or act["done"] or not self.packets:
+        rc = self.recvchannel
+        act = rc.active
+        if act is None or act["done"] or rc.dmasr & DMASR_HALTED or not self.packets:
             return
         pkt = self.packets.popleft()
         self.delivered += 1
-        act["done"] = True
-        if len(pkt) > act["nbytes"]:
-            act["error"] = "DMA Internal Error (transfer length 0?)"  # length before tlast
-            act["got"] = act["nbytes"]
+        error = self.fake.injected.pop("S2MM", None)
+        if error is not None:  # the memory write fails
+            rc.fail(error)
             return
+        n = min(len(pkt), act["nbytes"])
         buf = act["buf"]
-        buf._dram[act["start"]:act["start"] + len(pkt)] = np.frombuffer(pkt, np.uint8)
-        act["got"] = len(pkt)
+        buf._dram[act["start"]:act["start"] + n] = np.frombuffer(pkt[:n], np.uint8)
+        if len(pkt) > act["nbytes"]:  # the buffer is full before tlast (PG021: DMAIntErr)
+            rc.length = n
+            rc.fail("DMAIntErr")
+            return
+        rc.complete(len(pkt))
 
 
 class _FakeRail:
@@ -237,7 +433,7 @@ class _FakeRail:
 
 
 class _FakeOverlay:
-    def __init__(self, fake: FakePynq, bitfile: str) -> None:
+    def __init__(self, fake: FakePynq, bitfile: str, download: bool = True) -> None:
         path = Path(bitfile)
         if not path.exists():
             raise OSError(f"{bitfile} does not exist")
@@ -246,14 +442,22 @@ class _FakeOverlay:
             raise ValueError(f"Cannot find HWH file {hwh}")
         self._fake = fake
         self._hwh = hwh
+        self._bitfile = str(bitfile)
+        if download:
+            fake.loaded = self._bitfile
 
         self.ip_dict = {name: {"type": m.vlnv, "parameters": m.parameters}
                         for name, m in read_hwh(hwh).items()}
         self._dmas: dict[str, _FakeDma] = {}
 
+    def is_loaded(self) -> bool:
+        return self._fake.loaded == self._bitfile
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if not self.is_loaded():  # pynq's Overlay.__getattr__ (2.7 to 3.1)
+            raise RuntimeError("Overlay not currently loaded")
         entry = self.ip_dict.get(name)
         if entry is None or "axi_dma" not in entry["type"]:
             raise AttributeError(f"Could not find IP or hierarchy {name} in overlay")
@@ -280,18 +484,57 @@ class FakePynq:
     With ``implicit_cache_ops=False`` it behaves like PYNQ before 2.6, where ``transfer``
     does not flush and ``wait`` does not invalidate: data then only moves between the CPU
     view and DRAM through explicit ``flush``/``invalidate`` calls.
+
+    The DMA has the registers of PG021's direct register mode (``dma.mmio``: ``DMACR``,
+    ``DMASR``, ``LENGTH`` of both channels) and fails as the hardware does: an output frame
+    longer than the receive transfer sets ``DMAIntErr``, an error halts its channel
+    (``Halted`` set, ``Idle`` clear) and stays latched until a reset (``DMACR`` bit 2, which
+    clears after ``reset_reads`` reads of ``DMACR``; ``None``: never, an AXI transfer that
+    hangs); PYNQ's ``start()`` would spin forever on a latched error and ``stop()`` on a
+    transfer that never completes: both raise :class:`FakePynqError` instead and are listed
+    in :attr:`hangs`, as are waits that would never return. Memory errors
+    are injected with :meth:`inject_error`. ``loaded`` is the bitstream in the PL (pynq's
+    ``Overlay.__getattr__`` raises ``RuntimeError`` when it is not the overlay's own).
+    Writes to the registers are recorded as ``("mmio.write", offset, value)``, a reset as
+    ``("dma.reset",)``, ``start()``/``stop()`` as ``("send.start",)`` etc.
     """
 
     def __init__(self, device: FakeDevice | None = None,
                  rails: dict[str, float] | None = None,
-                 implicit_cache_ops: bool = True) -> None:
+                 implicit_cache_ops: bool = True, reset_reads: int | None = 1) -> None:
+        if reset_reads is not None and reset_reads < 1:
+            raise ValueError(f"reset_reads={reset_reads} must be ≥ 1 (or None: never)")
         self.device = device
         self.rails = rails
         self.implicit_cache_ops = implicit_cache_ops
+        self.reset_reads = reset_reads
         self.calls: list[tuple[Any, ...]] = []
         self.buffers: list[FakeBuffer] = []
         self.dma: _FakeDma | None = None
+        self.loaded: str | None = None
+        self.injected: dict[str, str] = {}
+        self.hangs: list[str] = []
         self._next_address = 0x1000_0000
+
+    def hang(self, message: str) -> FakePynqError:
+        """Where PYNQ would spin forever: remember it in :attr:`hangs` (a caller that
+        swallows the error cannot hide it) and return the error to raise."""
+        self.hangs.append(message)
+        return FakePynqError(message)
+
+    def inject_error(self, channel: str, error: str) -> None:
+        """Make the next transfer of ``channel`` (``"MM2S"``/``"send"`` or
+        ``"S2MM"``/``"recv"``) fail with the DMASR error bit ``error`` (``"DMASlvErr"``,
+        ``"DMADecErr"`` or ``"DMAIntErr"``): a send reads nothing, a receive loses the frame
+        it was writing."""
+        if not isinstance(channel, str) or not isinstance(error, str):
+            raise TypeError("channel and error must be str")
+        names = {"MM2S": "MM2S", "send": "MM2S", "S2MM": "S2MM", "recv": "S2MM"}
+        if channel not in names:
+            raise ValueError(f"channel {channel!r} is not one of {sorted(names)}")
+        if error not in INJECTABLE_ERRORS:
+            raise ValueError(f"error {error!r} is not one of {INJECTABLE_ERRORS}")
+        self.injected[names[channel]] = error
 
     def _record(self, *call: Any) -> None:
         self.calls.append(tuple(call))
@@ -302,7 +545,7 @@ class FakePynq:
 
     def Overlay(self, bitfile: str, download: bool = True) -> _FakeOverlay:  # noqa: N802
         self._record("Overlay", str(bitfile))
-        return _FakeOverlay(self, bitfile)
+        return _FakeOverlay(self, bitfile, download)
 
     def allocate(self, shape: Any, dtype: Any = np.uint8, **kwargs: Any) -> FakeBuffer:
         shape_t = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
