@@ -55,11 +55,12 @@ README = """# {name} on PYNQ
 Copy this folder to the board (for example to `/home/xilinx/jupyter_notebooks/{name}/`)
 together with `{name}.bit` and `{name}.hwh` from the Vivado build, then on the board:
 
-    sudo python3 run.py                       # the sample images: predictions, accuracy, timing
-    sudo python3 validate.py --dataset FILE   # a whole test set
+    sudo -E /usr/local/share/pynq-venv/bin/python3 run.py      # predictions, accuracy, timing
+    sudo -E /usr/local/share/pynq-venv/bin/python3 validate.py --dataset FILE  # a test set
     # or open deploy.ipynb in Jupyter
 
-Needs only numpy and pynq (present on PYNQ images). See docs/deploy.md of lowbit-hdl.
+PYNQ-Z2 images v2.7, v3.0 and v3.1 keep pynq in that virtual environment (PYNQ needs root).
+Needs only numpy and pynq. See docs/deploy.md of lowbit-hdl.
 """
 
 

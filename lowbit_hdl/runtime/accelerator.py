@@ -164,12 +164,18 @@ class Accelerator:
     layout's ``ip_names.dma`` (the build records its block-design cell names; layout files
     without them mean ``axi_dma_0``). ``max_batch`` frames are sent
     per DMA round trip at most (buffers for that many are allocated once, here);
-    ``per_frame`` sends every frame in its own MM2S transfer; a DMA transfer that does not
-    finish within ``timeout_s`` raises.
+    ``per_frame`` sends every frame in its own MM2S transfer; a batch whose DMA transfers do
+    not finish within ``timeout_s`` raises.
 
-    Raises ``FileNotFoundError`` for a missing bitstream, ``.hwh`` or layout file and
+    Raises ``FileNotFoundError`` for a missing bitstream, ``.hwh`` or layout file,
     :class:`LayoutError` when the layout does not match the bitstream's name, the DMA's
-    stream widths or the network.
+    stream widths or the network, and :class:`~.backend.OverlayError` when PYNQ cannot load
+    the bitstream. :meth:`classify` and :meth:`execute` raise the
+    :class:`~.backend.BackendError` kinds of the board: on PYNQ a
+    :class:`~.backend.DmaError` (an error bit in a DMA status register),
+    :class:`~.backend.FramingError` (an output frame shorter than the layout says) or
+    :class:`~.backend.DmaTimeoutError`, each after the DMA was reset, so the object can be
+    used again (open it anew to reset the accelerator itself).
     """
 
     def __init__(self, bitfile: str | Path | None = None,

@@ -333,9 +333,10 @@ class PynqBackend(Backend):
             try:
                 self._pynq = importlib.import_module("pynq")
             except ImportError as e:
-                raise BackendError("the pynq package is not installed: run on a PYNQ board, "
-                                   "or use the simulated board (python -m lowbit_hdl "
-                                   "deploy-sim) on a development machine") from e
+                raise BackendError("the pynq package is not installed: on a PYNQ board run "
+                                   "the image's Python (sudo -E /usr/local/share/pynq-venv/"
+                                   "bin/python3), on a development machine the simulated "
+                                   "board (python -m lowbit_hdl deploy-sim)") from e
         return self._pynq
 
     def load(self, bitfile: Path | None, dma_name: str) -> None:

@@ -4,7 +4,7 @@
 Run on the board, in this folder, next to <network>.bit and <network>.hwh (the network is
 the one named in layout.json):
 
-    sudo python3 run.py [--batch N] [--count N] [--per-frame]
+    sudo -E /usr/local/share/pynq-venv/bin/python3 run.py [--batch N] [--count N] [--per-frame]
 
 Prints the predictions, the accuracy on the labelled samples, whether every output equals
 the golden model's (computed when the bundle was written), the timing and, on boards that

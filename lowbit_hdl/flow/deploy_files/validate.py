@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Accuracy of this bundle's accelerator on a test set, on a PYNQ board.
 
-    sudo python3 validate.py --dataset t10k-images-idx3-ubyte [--labels FILE]
-    sudo python3 validate.py --dataset test.npz --batch 100
+    sudo -E /usr/local/share/pynq-venv/bin/python3 validate.py --dataset t10k-images-idx3-ubyte
+    sudo -E /usr/local/share/pynq-venv/bin/python3 validate.py --dataset test.npz --batch 100
+
+(``--labels FILE`` where the labels are not next to the images; the PYNQ images keep pynq
+in the virtual environment /usr/local/share/pynq-venv, and PYNQ needs root.)
 
 Test sets: .npz with "images" (and "labels"), MNIST IDX files (labels found next to the
 images), CIFAR-10 binary batches (test_batch.bin).
