@@ -263,7 +263,8 @@ with np.load({table!r}) as z:
 dev = FakeDevice(lay.input.frame_bytes, lay.output.frame_bytes,
                     lambda x: np.stack([table[r.tobytes()] for r in x]))
 fake = FakePynq(dev, rails={{"VCCINT": 0.3}})
-rc = script.main({argv!r}, backend=rt.PynqBackend(fake))
+{fault}
+rc = script.guarded(script.main, {argv!r}, backend=rt.PynqBackend(fake))
 assert not [m for m in sys.modules if m.split(".")[0] in BLOCK]
 assert fake.names().count("allocate") == 2
 sys.exit(rc)
@@ -273,7 +274,7 @@ sys.exit(rc)
 def test_bundle_run_py_numpy_only(tmp_path):
     _, _, d = _bundle(tmp_path)
     r = _run(BOARD.format(deploy=str(d), table=str(d / "samples.npz"), script="run",
-                      argv=["--batch", "5"]),
+                      argv=["--batch", "5"], fault=""),
              HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
@@ -292,9 +293,23 @@ def test_bundle_run_py_reports_mismatch(tmp_path):
     arrays["expected"][4] = (arrays["expected"][4] + 1) % 4  # pretend the golden differs
     np.savez(d / "samples.npz", **arrays)
     r = _run(BOARD.format(deploy=str(d), table=str(tmp_path / "device.npz"), script="run",
-                          argv=[]), HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
+                          argv=[], fault=""), HEAVY + ["lowbit_hdl"], cwd=tmp_path,
+             preload=FAKE_PYNQ)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "MISMATCH on images [4]" in r.stdout and "accuracy" not in r.stdout
+
+
+def test_bundle_run_py_reports_a_dma_fault_in_one_line(tmp_path):
+    """A board fault (here a DMA decode error on the receive side) ends run.py with one
+    named line and status 1, not a traceback."""
+    _, _, d = _bundle(tmp_path)
+    r = _run(BOARD.format(deploy=str(d), table=str(d / "samples.npz"), script="run", argv=[],
+                          fault='fake.inject_error("S2MM", "DMADecErr")'),
+             HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("-c: error: ") and "DMADecErr" in lines[0]
 
 
 def test_bundle_validate_py_numpy_only(tmp_path):
@@ -302,7 +317,7 @@ def test_bundle_validate_py_numpy_only(tmp_path):
     with np.load(d / "samples.npz") as z:
         np.savez(tmp_path / "test.npz", images=z["images"], labels=z["labels"])
     r = _run(BOARD.format(deploy=str(d), table=str(d / "samples.npz"), script="validate",
-                          argv=["--dataset", str(tmp_path / "test.npz"), "--batch", "4"]),
+                          argv=["--dataset", str(tmp_path / "test.npz"), "--batch", "4"], fault=""),
              HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "batch 2: 12/12 images" in r.stdout

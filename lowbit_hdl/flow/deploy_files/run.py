@@ -23,7 +23,17 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from lowbit_runtime import Accelerator, DesignLayout  # noqa: E402
+from lowbit_runtime import (  # noqa: E402
+    Accelerator,
+    BackendError,
+    DesignLayout,
+    HwhError,
+    LayoutError,
+    PreprocessError,
+)
+
+#: what the board, its files or the user's inputs can get wrong: reported in one line
+BOARD_ERRORS = (BackendError, HwhError, LayoutError, PreprocessError, OSError)
 
 
 def network_name() -> str:
@@ -84,6 +94,16 @@ def report(res, labels=None, expected=None) -> int:
     return status
 
 
+def guarded(main, *args, **kwargs) -> int:
+    """``main(*args, **kwargs)``, with the board's named errors (DMA faults, a missing or
+    mismatched bitstream, bad inputs) printed as one line instead of a traceback (status 1)."""
+    try:
+        return main(*args, **kwargs)
+    except BOARD_ERRORS as e:
+        print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
+        return 1
+
+
 def main(argv=None, backend=None) -> int:
     """Run the samples; ``backend`` replaces the PYNQ board (tests, simulated board)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -105,4 +125,4 @@ def main(argv=None, backend=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(guarded(main))

@@ -25,7 +25,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from lowbit_runtime import load_test_set  # noqa: E402
-from run import open_accelerator  # noqa: E402
+from run import guarded, open_accelerator  # noqa: E402
 
 
 def main(argv=None, backend=None) -> int:
@@ -70,4 +70,4 @@ def main(argv=None, backend=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(guarded(main))
