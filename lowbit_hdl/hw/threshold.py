@@ -30,6 +30,7 @@ __all__ = [
     "check_thresholds",
     "threshold_shape",
     "clip_thresholds",
+    "threshold_layout",
     "pack_thresholds",
     "threshold_activation",
     "ThresholdUnit",
