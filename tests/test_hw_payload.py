@@ -6,14 +6,18 @@ the shape-generic buffers (CreditFIFO, SkidBuffer)."""
 # (the line above: constructor checks build components that are never elaborated)
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from amaranth.hdl import signed, unsigned
 from amaranth.lib.data import ArrayLayout
 
 from lowbit_hdl.hw.credit import CreditFIFO
-from lowbit_hdl.hw.payload import elem_shape, payload_shape, vector
+from lowbit_hdl.hw.dwc import WidthConverter
+from lowbit_hdl.hw.payload import FlatArrayLayout, elem_shape, payload_shape, vector
 from lowbit_hdl.hw.skid import SkidBuffer
+from lowbit_hdl.hw.threshold import ThresholdUnit
 from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT
+from lowbit_hdl.sim.runner import to_verilog
 from lowbit_hdl.sim.stream import pack
 
 
@@ -26,6 +30,8 @@ def test_elem_shapes():
     assert vector(3, 2) == ArrayLayout(unsigned(3), 2)
     assert vector(signed(6), 2) == ArrayLayout(signed(6), 2)
     assert vector(UINT(2), 7).size == 14
+    assert isinstance(vector(UINT(2), 7), FlatArrayLayout)
+    assert repr(vector(INT(3), 2)) == "FlatArrayLayout(signed(3), 2)"
 
 
 @pytest.mark.parametrize("dt, values", [
@@ -63,3 +69,18 @@ def test_buffers_keep_the_layout():
     assert s.i.payload.shape() == s.o.payload.shape() == lay and s.width == 15
     assert SkidBuffer(6).o.payload.shape() == unsigned(6)
     assert CreditFIFO(4, 2).o.payload.shape() == unsigned(4)
+
+
+def test_no_element_alias_wires():
+    """Layout-typed signals (ports, registers, memories, the output FIFO's ports) appear in
+    Verilog as one flat vector each, without the per-element alias wires ``\\x[j]`` a plain
+    ArrayLayout gets (their names collide with bus-bit names in Yosys' ABC9 flow)."""
+    units = {
+        "dwc": WidthConverter(2, 3, 2),
+        "thr": ThresholdUnit(4, 2, INT(6), np.zeros((4, 3), int), UINT(2)),
+    }
+    for name, unit in units.items():
+        v = to_verilog(unit, name)
+        assert "i__payload" in v and "o__payload" in v
+        assert "\\i__payload[" not in v and "\\o__payload[" not in v, name
+        assert "\\w_data[" not in v and "\\acc[" not in v, name

@@ -4,17 +4,43 @@ A payload of ``count`` elements is an :class:`amaranth.lib.data.ArrayLayout`: el
 in the lowest bits, so the Verilog port is the flat vector of ``count·bits`` bits that
 :func:`lowbit_hdl.sim.stream.pack` builds and that :mod:`lowbit_hdl.runtime.layout` describes.
 Inside a module, ``payload[j]`` is element ``j`` with its own shape (signed for ``INTk``).
+
+The layouts are :class:`FlatArrayLayout` s: they behave as ``ArrayLayout`` but show a value as
+one number in the netlist and in waveforms, so the generated Verilog is exactly that of a
+flat ``unsigned(count·bits)`` payload (see the class for why).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Shape, ShapeCastable, signed, unsigned
+from amaranth.hdl import Format, Shape, ShapeCastable, Value, signed, unsigned
 from amaranth.lib import data
 
 from ..runtime.dtypes import DataType
 from .params import check_dtype, check_int
 
-__all__ = ["elem_shape", "vector", "payload_shape"]
+__all__ = ["FlatArrayLayout", "elem_shape", "vector", "payload_shape"]
+
+
+class FlatArrayLayout(data.ArrayLayout):
+    """An :class:`~amaranth.lib.data.ArrayLayout` whose values are formatted as one number.
+
+    For a signal of a plain ``ArrayLayout`` Amaranth adds one named alias wire per element to
+    the generated Verilog (``wire [7:0] \\x1[3] ; assign \\x1[3] = x1[31:24];``). Those
+    names are the very names synthesis gives to bus bits: Yosys 0.70's ABC9 flow aborts on
+    them (``Assert `count_id(wire->name) == 0'``), and they add thousands of lines to a
+    network's Verilog. Overriding :meth:`format` (the hook that describes a value for
+    debugging: Verilog field wires, VCD, ``Print``) leaves the whole signal as the only name.
+    Everything else (element shapes, ``payload[j]``, equality with ``ArrayLayout``) is
+    unchanged.
+    """
+
+    def __repr__(self) -> str:
+        return f"FlatArrayLayout({self.elem_shape!r}, {self.length})"
+
+    def format(self, value: object, format_spec: str) -> Format:
+        if format_spec != "":
+            raise ValueError(f"Format specifier {format_spec!r} is not supported for layouts")
+        return Format("{}", Value.cast(value))
 
 
 def elem_shape(dtype: DataType) -> Shape:
@@ -54,8 +80,9 @@ def vector(elem: DataType | Shape | int, count: int) -> data.ArrayLayout:
 
     Returns
     -------
-    amaranth.lib.data.ArrayLayout
-        ``ArrayLayout(shape, count)``; its size is ``count`` times the element width.
+    FlatArrayLayout
+        ``ArrayLayout(shape, count)`` (displayed flat); its size is ``count`` times the
+        element width.
 
     Raises
     ------
@@ -72,7 +99,7 @@ def vector(elem: DataType | Shape | int, count: int) -> data.ArrayLayout:
         shape = unsigned(check_int("elem", elem))
     else:
         raise TypeError(f"elem={elem!r} must be a DataType, an Amaranth Shape or a bit count")
-    return data.ArrayLayout(shape, check_int("count", count))
+    return FlatArrayLayout(shape, check_int("count", count))
 
 
 def payload_shape(shape: int | Shape | ShapeCastable, what: str) -> Shape | ShapeCastable:
