@@ -26,9 +26,9 @@ from synthlib import lut_ff_counts, print_table, synth  # noqa: E402
 
 from lowbit_hdl.hw.dwc import WidthConverter  # noqa: E402
 from lowbit_hdl.hw.fifo import StreamFIFO  # noqa: E402
-from lowbit_hdl.hw.maxpool import MaxPool  # noqa: E402
+from lowbit_hdl.hw.maxpool import MaxPoolUnit  # noqa: E402
 from lowbit_hdl.hw.swu import SlidingWindow  # noqa: E402
-from lowbit_hdl.hw.topk import TopK  # noqa: E402
+from lowbit_hdl.hw.topk import TopKUnit  # noqa: E402
 from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT  # noqa: E402
 from lowbit_hdl.sim.runner import to_verilog  # noqa: E402
 
@@ -45,14 +45,14 @@ CONFIGS: dict[str, tuple[Callable[[], object], str]] = {
     "swu_c16_28x28_k5p2_s1_u2": (
         lambda: SlidingWindow((16, 28, 28), 5, 1, 2, 0, 1, 2), "K=5, SIMD=1"),
     "pool_c64_28x28_k2_pe16_bin": (
-        lambda: MaxPool((64, 28, 28), 2, 2, 16, BIPOLAR), "CNV pool 1"),
+        lambda: MaxPoolUnit((64, 28, 28), 2, 2, 16, BIPOLAR), "CNV pool 1"),
     "pool_c128_10x10_k2_pe8_bin": (
-        lambda: MaxPool((128, 10, 10), 2, 2, 8, BIPOLAR), "CNV pool 2"),
+        lambda: MaxPoolUnit((128, 10, 10), 2, 2, 8, BIPOLAR), "CNV pool 2"),
     "pool_c32_15x15_k3s2_pe4_u2": (
-        lambda: MaxPool((32, 15, 15), 3, 2, 4, UINT(2)), "overlapping 3x3/2"),
-    "topk_n10_f10_k1_i10": (lambda: TopK(10, 10, 1, INT(10)), "argmax of 10, one beat"),
-    "topk_n10_f1_k3_i12": (lambda: TopK(10, 1, 3, INT(12)), "top-3 of 10, serial"),
-    "topk_n100_f10_k5_i16": (lambda: TopK(100, 10, 5, INT(16)), "top-5 of 100"),
+        lambda: MaxPoolUnit((32, 15, 15), 3, 2, 4, UINT(2)), "overlapping 3x3/2"),
+    "topk_n10_f10_k1_i10": (lambda: TopKUnit(10, 10, 1, INT(10)), "argmax of 10, one beat"),
+    "topk_n10_f1_k3_i12": (lambda: TopKUnit(10, 1, 3, INT(12)), "top-3 of 10, serial"),
+    "topk_n100_f10_k5_i16": (lambda: TopKUnit(100, 10, 5, INT(16)), "top-5 of 100"),
     "fifo_w8_d16": (lambda: StreamFIFO(8, 16), "auto"),
     "fifo_w64_d32_dist": (lambda: StreamFIFO(64, 32, "distributed"), "distributed"),
     "fifo_w256_d512_block": (lambda: StreamFIFO(256, 512, "block"), "block"),
@@ -69,9 +69,9 @@ def figures(unit: object) -> tuple[str, str]:
     """(buffer, cycles) columns for a unit."""
     if isinstance(unit, SlidingWindow):
         return f"{unit.rows} rows, {unit.buffer_bits} b", str(unit.cycles_per_frame)
-    if isinstance(unit, MaxPool):
+    if isinstance(unit, MaxPoolUnit):
         return f"{unit.buffer_bits} b", str(unit.cycles_per_frame)
-    if isinstance(unit, TopK):
+    if isinstance(unit, TopKUnit):
         bits = 2 * unit.fold * unit.lane_len * (1 + unit.dtype.bits + unit.idx_bits)
         return f"{bits} b", str(unit.cycles_per_frame)
     if isinstance(unit, StreamFIFO):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -105,11 +105,11 @@ def run_amaranth(dut: wiring.Component, inputs: list[int], n_out: int, stall: fl
             valid = i < len(inputs) and rng.random() >= stall
             ready = rng.random() >= stall
             ctx.set(dut.i.valid, valid)
-            if valid:
-                ctx.set(dut.i.payload, inputs[i])
+            if valid:  # a flat word, whatever the payload's layout (element 0 lowest)
+                ctx.set(Value.cast(dut.i.payload), inputs[i])
             ctx.set(dut.o.ready, ready)
             _, _, i_ready, o_valid, o_payload = await ctx.tick().sample(
-                dut.i.ready, dut.o.valid, dut.o.payload)
+                dut.i.ready, dut.o.valid, Value.cast(dut.o.payload))
             i += int(valid and i_ready)
             if ready and o_valid:
                 out.append(int(o_payload))

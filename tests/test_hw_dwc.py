@@ -12,6 +12,8 @@ import random
 
 import numpy as np
 import pytest
+from amaranth.hdl import unsigned
+from amaranth.lib.data import ArrayLayout
 
 from lowbit_hdl.hw.dwc import WidthConverter
 from lowbit_hdl.sim.runner import available_simulators
@@ -78,7 +80,8 @@ def test_buffer_sizes():
     assert WidthConverter(1, 3, 2).buffer_elems == 6
     assert WidthConverter(1, 4, 4).buffer_elems == 0
     u = WidthConverter(3, 5, 2)
-    assert len(u.i.payload) == 15 and len(u.o.payload) == 6
+    assert u.i.payload.shape() == ArrayLayout(unsigned(3), 5)
+    assert u.o.payload.shape() == ArrayLayout(unsigned(3), 2)
     assert u.cycles(100) == 50
 
 
@@ -89,4 +92,14 @@ def test_buffer_sizes():
 ])
 def test_constructor_checks(args, msg):
     with pytest.raises(ValueError, match=msg):
+        WidthConverter(*args)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (("1", 2, 4), "elem_bits='1' must be an int"),
+    ((1, 2, 4.0), "out_elems=4.0 must be an int"),
+    ((1, 2, 4, 8.0), "frame_elems=8.0 must be an int"),
+])
+def test_constructor_type_checks(args, msg):
+    with pytest.raises(TypeError, match=msg):
         WidthConverter(*args)

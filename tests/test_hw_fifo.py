@@ -85,3 +85,14 @@ def test_capacity_and_order_under_backpressure(depth):
 def test_constructor_checks(args, msg):
     with pytest.raises(ValueError, match=msg):
         StreamFIFO(*args)
+
+
+@pytest.mark.parametrize("make,exc,msg", [
+    (lambda: StreamFIFO(8.0, 4), TypeError, "width=8.0 must be an int"),
+    (lambda: StreamFIFO(8, 4, None), TypeError, "ram_style=None must be a str"),
+    (lambda: SkidBuffer("8"), TypeError, "SkidBuffer: shape='8' must be a bit count"),
+    (lambda: SkidBuffer(0), ValueError, "SkidBuffer: width=0 must be ≥ 1"),
+])
+def test_constructor_type_checks(make, exc, msg):
+    with pytest.raises(exc, match=msg):
+        make()

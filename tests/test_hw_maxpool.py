@@ -11,11 +11,12 @@ import random
 
 import numpy as np
 import pytest
+from amaranth.hdl import unsigned
+from amaranth.lib.data import ArrayLayout
 
 from lowbit_hdl.golden import maxpool
-from lowbit_hdl.hw.maxpool import MaxPool
-from lowbit_hdl.ir import Conv, Network
-from lowbit_hdl.ir import MaxPool as MaxPoolLayer
+from lowbit_hdl.hw.maxpool import MaxPoolUnit
+from lowbit_hdl.ir import Conv, MaxPool, Network
 from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT
 from lowbit_hdl.sim.runner import available_simulators, to_verilog
 from lowbit_hdl.sim.stream import pack
@@ -35,7 +36,7 @@ CONFIGS = {
 
 def build_case(name: str):
     shape, k, s, pe, dt = CONFIGS[name]
-    unit = MaxPool(shape, k, s, pe, dt)
+    unit = MaxPoolUnit(shape, k, s, pe, dt)
     c, h, w = shape
     rng = np.random.default_rng(sum(map(ord, name)))
     runs = []
@@ -74,29 +75,29 @@ def test_maxpool_random_configs(seed):
     x = dt.decode(np.random.default_rng(seed).integers(0, 1 << dt.bits, size=(2, h, w, c)))
     ins = [pack(v, dt.bits) for v in dt.encode(x).reshape(-1, pe)]
     expect = [pack(v, dt.bits) for v in dt.encode(maxpool(x, k, s)).reshape(-1, pe)]
-    got = run_amaranth(MaxPool((c, h, w), k, s, pe, dt), ins, len(expect), 0.3, seed)
+    got = run_amaranth(MaxPoolUnit((c, h, w), k, s, pe, dt), ins, len(expect), 0.3, seed)
     assert got == expect, f"C,H,W={c, h, w} k={k} s={s} PE={pe} {dt}"
 
 
 def test_figures():
-    u = MaxPool((64, 16, 16), 2, 2, 4, UINT(2))
+    u = MaxPoolUnit((64, 16, 16), 2, 2, 4, UINT(2))
     assert u.cycles_per_frame == 16 * 16 * 64 // 4
     assert u.out_shape == (64, 8, 8) and u.slots == 1
     assert u.buffer_bits == 1 * (8 + 1) * 64 * 2
-    assert len(u.i.payload) == 8 and len(u.o.payload) == 8
-    u3 = MaxPool((8, 7, 7), 3, 2, 8, BIPOLAR)
+    assert u.i.payload.shape() == u.o.payload.shape() == ArrayLayout(unsigned(2), 4)
+    u3 = MaxPoolUnit((8, 7, 7), 3, 2, 8, BIPOLAR)
     assert u3.out_shape == (8, 3, 3) and u3.slots == 2
     assert u3.last_output_beat() == 6 * 7 + 6  # pixel (6, 6) completes pooled pixel (2, 2)
 
 
 def test_from_layer():
     net = Network("n", (3, 9, 9), [Conv("c", 8, 3, pe=4, simd=3, act=UINT(2)),
-                                   MaxPoolLayer("p", 3, 2)], input_dtype=UINT(8))
-    u = MaxPool.from_layer(net.infer()[1])
+                                   MaxPool("p", 3, 2)], input_dtype=UINT(8))
+    u = MaxPoolUnit.from_layer(net.infer()[1])
     assert (u.in_shape, u.kernel, u.stride, u.pe, u.dtype) == ((8, 7, 7), 3, 2, 4, UINT(2))
     assert "module u_from_layer" in to_verilog(u, "u_from_layer")
     with pytest.raises(ValueError, match="needs a MaxPool layer"):
-        MaxPool.from_layer(net.infer()[0])
+        MaxPoolUnit.from_layer(net.infer()[0])
 
 
 @pytest.mark.parametrize("kwargs,msg", [
@@ -107,4 +108,14 @@ def test_from_layer():
 ])
 def test_constructor_checks(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
-        MaxPool(**kwargs)
+        MaxPoolUnit(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    ({"in_shape": (4, 8, 8), "pe": "2"}, "PE='2' must be an int"),
+    ({"in_shape": (4, 8, 8), "kernel": 2.0}, "kernel=2.0 must be an int"),
+    ({"in_shape": (4, 8, 8), "dtype": "UINT2"}, "dtype='UINT2' must be a lowbit_hdl DataType"),
+])
+def test_constructor_type_checks(kwargs, msg):
+    with pytest.raises(TypeError, match=msg):
+        MaxPoolUnit(**kwargs)

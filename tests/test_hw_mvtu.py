@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth.hdl import signed, unsigned
+from amaranth.lib.data import ArrayLayout
 
 from lowbit_hdl.golden import matvec, multithreshold
 from lowbit_hdl.hw.mvtu import MVTU
@@ -89,9 +91,12 @@ def test_mvtu_matches_golden(sim):
     vectors = 6 if sim == "verilator" else 4
     cases = {c[0]: build_case(c, vectors) for c in CONFIGS}
     for (u, _), c in zip(cases.values(), CONFIGS, strict=True):
-        act = c[7]
-        assert len(u.o.payload) == u.pe * (act.bits if act else u.acc_bits)
-        assert len(u.i.payload) == u.simd * c[6].bits
+        act, xdt = c[7], c[6]
+        # element j of a beat in bits [j·bits, (j+1)·bits); INTk elements are signed
+        out_elem = unsigned(act.bits) if act else signed(u.acc_bits)
+        assert u.o.payload.shape() == ArrayLayout(out_elem, u.pe)
+        in_elem = signed(xdt.bits) if xdt.kind == "int" else unsigned(xdt.bits)
+        assert u.i.payload.shape() == ArrayLayout(in_elem, u.simd)
     simulate_units(cases, "mvtu_bundle", sim,
                    out_signed={c[0]: c[7] is None for c in CONFIGS})
 
@@ -119,7 +124,7 @@ def _w(mh, mw, v=1):
 @pytest.mark.parametrize("kwargs, msg", [
     (dict(mw=576, simd=40), r"MW=576 is not a multiple of SIMD=40"),
     (dict(mh=10, pe=4), r"MH=10 is not a multiple of PE=4"),
-    (dict(pe=0), r"PE=0 must be an integer ≥ 1"),
+    (dict(pe=0), r"PE=0 must be ≥ 1"),
     (dict(weight_dtype=UINT(2)), r"weight_dtype=UINT2 is not supported"),
     (dict(weights=np.full((4, 8), 2)), r"weights: values must be BIPOLAR"),
     (dict(weights=np.ones((8, 4))), r"weights have shape \(8, 4\), expected \(MH, MW\)"),
@@ -148,3 +153,19 @@ def test_widths_and_cycle_formula():
     assert u.cycles(10) == 360 + MVTU.LATENCY
     u8 = MVTU(27, 16, 4, 3, INT(8), UINT(8), _w(16, 27), None, None)
     assert u8.acc_bits == 1 + (27 * 128 * 255).bit_length()
+
+
+@pytest.mark.parametrize("kwargs, msg", [
+    (dict(mw=8.0), r"MW=8.0 must be an int"),
+    (dict(pe=True), r"PE=True must be an int"),
+    (dict(weight_dtype="BIPOLAR"), r"weight_dtype='BIPOLAR' must be a lowbit_hdl DataType"),
+    (dict(in_dtype=1), r"in_dtype=1 must be a lowbit_hdl DataType"),
+    (dict(act="BIPOLAR"), r"act='BIPOLAR' must be a lowbit_hdl DataType"),
+    (dict(ram_style=None), r"ram_style=None must be a str"),
+])
+def test_constructor_type_errors(kwargs, msg):
+    args = dict(mw=8, mh=4, pe=2, simd=4, weight_dtype=BIPOLAR, in_dtype=BIPOLAR,
+                weights=_w(4, 8), thresholds=np.zeros((4, 1), int), act=BIPOLAR)
+    args.update(kwargs)
+    with pytest.raises(TypeError, match=msg):
+        MVTU(**args)

@@ -11,6 +11,8 @@ import random
 
 import numpy as np
 import pytest
+from amaranth.hdl import unsigned
+from amaranth.lib.data import ArrayLayout
 
 from lowbit_hdl.cost import WindowGeometry, window_rows, window_rows_bound, window_schedule
 from lowbit_hdl.golden import im2col
@@ -180,9 +182,10 @@ def test_from_layer():
     u = SlidingWindow.from_layer(infos[0])
     assert (u.in_shape, u.kernel, u.stride, u.padding, u.simd) == ((4, 9, 9), 3, 1, 1, 2)
     assert u.pad_bits == 0 and u.elem_bits == 1 and u.ram_style == "distributed"
-    assert len(u.i.payload) == 2 and len(u.o.payload) == 2
+    assert u.i.payload.shape() == u.o.payload.shape() == ArrayLayout(unsigned(1), 2)
     u2 = SlidingWindow.from_layer(infos[3])  # UINT2 input, pad value 0
-    assert u2.elem_bits == 2 and u2.pad_bits == 0 and len(u2.o.payload) == 16
+    assert u2.elem_bits == 2 and u2.pad_bits == 0
+    assert u2.o.payload.shape() == ArrayLayout(unsigned(2), 8)
     assert "module u_from_layer" in to_verilog(u, "u_from_layer")
     assert "module u2_from_layer" in to_verilog(u2, "u2_from_layer")
     with pytest.raises(ValueError, match="needs a Conv layer"):
@@ -200,4 +203,15 @@ def test_from_layer():
 ])
 def test_constructor_checks(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
+        SlidingWindow(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    ({"in_shape": (4, 8, 8), "kernel": 3.0}, "kernel=3.0 must be an int"),
+    ({"in_shape": (4, 8.5, 8), "kernel": 3}, "H=8.5 must be an int"),
+    ({"in_shape": (4, 8, 8), "kernel": 3, "ram_style": 1}, "ram_style=1 must be a str"),
+    ({"in_shape": (4, 8, 8), "kernel": 3, "rows": 3.0}, "rows=3.0 must be an int"),
+])
+def test_constructor_type_checks(kwargs, msg):
+    with pytest.raises(TypeError, match=msg):
         SlidingWindow(**kwargs)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth.hdl import signed, unsigned
+from amaranth.lib.data import ArrayLayout
 
 from lowbit_hdl.golden import multithreshold
 from lowbit_hdl.hw.threshold import ThresholdUnit
@@ -51,19 +53,23 @@ def test_threshold_unit_matches_golden(sim):
     frames = 8 if sim == "verilator" else 5
     cases = {c[0]: build_case(c, frames) for c in CONFIGS}
     for (u, _), c in zip(cases.values(), CONFIGS, strict=True):
-        assert len(u.i.payload) == c[2] * c[3].bits
-        assert len(u.o.payload) == c[2] * c[4].bits
+        idt, act = c[3], c[4]
+        in_elem = signed(idt.bits) if idt.signed else unsigned(idt.bits)
+        assert u.i.payload.shape() == ArrayLayout(in_elem, c[2])
+        assert u.o.payload.shape() == ArrayLayout(unsigned(act.bits), c[2])
     simulate_units(cases, "threshold_bundle", sim)
 
 
 def test_int_in_dtype_means_acc_bits():
     u = ThresholdUnit(4, 2, 9, np.zeros((4, 1), int), BIPOLAR)
-    assert u.in_dtype == INT(9) and len(u.i.payload) == 18 and len(u.o.payload) == 2
+    assert u.in_dtype == INT(9)
+    assert u.i.payload.shape() == ArrayLayout(signed(9), 2)
+    assert u.o.payload.shape() == ArrayLayout(unsigned(1), 2)
 
 
 @pytest.mark.parametrize("args, msg", [
     ((10, 4, INT(8), np.zeros((10, 1), int), BIPOLAR), r"channels=10 is not a multiple of PE=4"),
-    ((4, 0, INT(8), np.zeros((4, 1), int), BIPOLAR), r"PE=0 must be integers ≥ 1"),
+    ((4, 0, INT(8), np.zeros((4, 1), int), BIPOLAR), r"PE=0 must be ≥ 1"),
     ((4, 2, BIPOLAR, np.zeros((4, 1), int), BIPOLAR), r"in_dtype=BIPOLAR must be"),
     ((4, 2, INT(8), np.zeros((4, 2), int), BIPOLAR), r"expected \(4, 1\)"),
     ((4, 2, INT(8), np.zeros((4, 3), int), INT(2)), r"act=INT2 is not supported"),
@@ -73,4 +79,15 @@ def test_int_in_dtype_means_acc_bits():
 ])
 def test_constructor_errors(args, msg):
     with pytest.raises(ValueError, match=msg):
+        ThresholdUnit(*args)
+
+
+@pytest.mark.parametrize("args, msg", [
+    ((4.0, 2, INT(8), np.zeros((4, 1), int), BIPOLAR), r"channels=4.0 must be an int"),
+    ((4, "2", INT(8), np.zeros((4, 1), int), BIPOLAR), r"PE='2' must be an int"),
+    ((4, 2, "INT8", np.zeros((4, 1), int), BIPOLAR), r"in_dtype='INT8' must be"),
+    ((4, 2, INT(8), np.zeros((4, 1), int), "BIPOLAR"), r"act='BIPOLAR' must be"),
+])
+def test_constructor_type_errors(args, msg):
+    with pytest.raises(TypeError, match=msg):
         ThresholdUnit(*args)

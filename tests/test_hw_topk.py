@@ -11,11 +11,12 @@ import random
 
 import numpy as np
 import pytest
+from amaranth.hdl import signed
+from amaranth.lib.data import ArrayLayout
 
 from lowbit_hdl.golden import topk
-from lowbit_hdl.hw.topk import TopK
-from lowbit_hdl.ir import FC, Network
-from lowbit_hdl.ir import TopK as TopKLayer
+from lowbit_hdl.hw.topk import TopKUnit
+from lowbit_hdl.ir import FC, Network, TopK
 from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT
 from lowbit_hdl.sim.runner import available_simulators, to_verilog
 from lowbit_hdl.sim.stream import pack
@@ -35,7 +36,7 @@ CONFIGS = {
 
 def build_case(name: str):
     n, fold, k, dt, (lo, hi) = CONFIGS[name]
-    unit = TopK(n, fold, k, dt)
+    unit = TopKUnit(n, fold, k, dt)
     rng = np.random.default_rng(sum(map(ord, name)))
     runs = []
     for frames, stall in ((4, 0.0), (3, 0.3)):
@@ -68,37 +69,47 @@ def test_topk_random_configs(seed):
     x = np.random.default_rng(seed).integers(lo, hi + 1, size=(3, n))
     ins = [pack(v, dt.bits) for v in dt.encode(x).reshape(-1, fold)]
     expect = [int(v) for v in topk(x, k).reshape(-1)]
-    got = run_amaranth(TopK(n, fold, k, dt), ins, len(expect), 0.3, seed)
+    got = run_amaranth(TopKUnit(n, fold, k, dt), ins, len(expect), 0.3, seed)
     assert got == expect, f"n={n} fold={fold} k={k} {dt}"
 
 
 def test_figures():
-    u = TopK(100, 10, 5, INT(12))
+    u = TopKUnit(100, 10, 5, INT(12))
     assert (u.idx_bits, u.beats, u.lane_len, u.cycles_per_frame, u.latency) == (7, 10, 5, 10, 5)
-    assert len(u.i.payload) == 120 and len(u.o.payload) == 7
-    u1 = TopK(16, 16, 2, UINT(4))
+    assert u.i.payload.shape() == ArrayLayout(signed(12), 10) and len(u.o.payload) == 7
+    u1 = TopKUnit(16, 16, 2, UINT(4))
     assert (u1.beats, u1.lane_len, u1.cycles_per_frame, u1.latency) == (1, 1, 2, 1)
-    assert TopK(1, 1, 1, UINT(2)).idx_bits == 1
+    assert TopKUnit(1, 1, 1, UINT(2)).idx_bits == 1
 
 
 def test_from_layer():
-    net = Network("n", (1, 4, 4), [FC("f", 10, pe=5, simd=4, act=None), TopKLayer("t", 3)],
+    net = Network("n", (1, 4, 4), [FC("f", 10, pe=5, simd=4, act=None), TopK("t", 3)],
                   input_dtype=BIPOLAR)
     info = net.infer()[1]
-    u = TopK.from_layer(info)
+    u = TopKUnit.from_layer(info)
     assert (u.n, u.fold, u.k, u.dtype) == (10, 5, 3, info.in_dtype)
     assert u.idx_bits == info.out_dtype.bits
     assert "module u_from_layer" in to_verilog(u, "u_from_layer")
     with pytest.raises(ValueError, match="needs a TopK layer"):
-        TopK.from_layer(net.infer()[0])
+        TopKUnit.from_layer(net.infer()[0])
 
 
 @pytest.mark.parametrize("args,msg", [
     ((10, 3, 1, INT(4)), "fold=3 does not divide n=10"),
     ((10, 5, 11, INT(4)), "k=11 must be in 1..n=10"),
-    ((10, 5, 0, INT(4)), "must be in"),
+    ((10, 5, 0, INT(4)), "k=0 must be ≥ 1"),
     ((10, 5, 1, BIPOLAR), "not supported"),
 ])
 def test_constructor_checks(args, msg):
     with pytest.raises(ValueError, match=msg):
-        TopK(*args)
+        TopKUnit(*args)
+
+
+@pytest.mark.parametrize("args,msg", [
+    ((10.0, 5, 1, INT(4)), "n=10.0 must be an int"),
+    ((10, 5, None, INT(4)), "k=None must be an int"),
+    ((10, 5, 1, "INT4"), "dtype='INT4' must be a lowbit_hdl DataType"),
+])
+def test_constructor_type_checks(args, msg):
+    with pytest.raises(TypeError, match=msg):
+        TopKUnit(*args)

@@ -74,14 +74,14 @@ def default_library() -> dict[StageKind, Factory]:
         return SlidingWindow.from_layer(info)
 
     def maxpool(stage: Stage, info: LayerInfo | None):
-        from ..hw.maxpool import MaxPool
+        from ..hw.maxpool import MaxPoolUnit
 
-        return MaxPool.from_layer(info)
+        return MaxPoolUnit.from_layer(info)
 
     def topk(stage: Stage, info: LayerInfo | None):
-        from ..hw.topk import TopK
+        from ..hw.topk import TopKUnit
 
-        return TopK.from_layer(info)
+        return TopKUnit.from_layer(info)
 
     def fifo(stage: Stage, info: LayerInfo | None):
         from ..hw.fifo import StreamFIFO

@@ -8,37 +8,62 @@ down the pipeline. ``can_reserve`` depends on registers only (never on ``o.ready
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Shape, ShapeCastable, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
+
+from .params import check_int
+from .payload import payload_shape
 
 __all__ = ["CreditFIFO"]
 
 
 class CreditFIFO(wiring.Component):
-    """FIFO of ``depth`` words of ``width`` bits with slot reservation.
-
-    Ports: ``reserve`` (in, one slot per cycle), ``can_reserve`` (out, registered state),
-    ``w_en``/``w_data`` (in; a write must follow a reservation), ``o`` (output stream;
-    a written word is valid on ``o`` the next cycle).
+    """FIFO of ``depth`` words of shape ``shape`` with slot reservation.
 
     With a pipeline of ``L`` cycles from reservation to write and one reservation every
     ``interval`` cycles, ``depth = ceil((L + 1) / interval) + 1`` keeps it from ever
     throttling a sink that is always ready (see :func:`depth_for`).
+
+    Parameters
+    ----------
+    shape : int, Shape or ShapeCastable
+        Word shape: a bit count (unsigned), or e.g. the ``ArrayLayout`` of the owner's output
+        payload (then ``o`` can be connected to it directly).
+    depth : int
+        Words, ≥ 1.
+
+    Attributes
+    ----------
+    reserve : In(1)
+        Reserve one slot this cycle.
+    can_reserve : Out(1)
+        A slot is free (registered state, never depends on ``o.ready``).
+    w_en, w_data : In(1), In(shape)
+        Write a word; a write must follow a reservation.
+    o : Out(stream.Signature(shape))
+        Output stream; a written word is valid on ``o`` the next cycle.
+
+    Raises
+    ------
+    TypeError
+        If ``shape`` or ``depth`` has the wrong type.
+    ValueError
+        If the width or ``depth`` is below 1.
     """
 
-    def __init__(self, width: int, depth: int) -> None:
-        if width < 1 or depth < 1:
-            raise ValueError(f"CreditFIFO: width={width} and depth={depth} must be ≥ 1")
-        self.width = width
+    def __init__(self, shape: int | Shape | ShapeCastable, depth: int) -> None:
+        shape = payload_shape(shape, "CreditFIFO")
+        depth = check_int("CreditFIFO: depth", depth)
+        self.width = Shape.cast(shape).width
         self.depth = depth
         super().__init__({
             "reserve": In(1),
             "can_reserve": Out(1),
             "w_en": In(1),
-            "w_data": In(unsigned(width)),
-            "o": Out(stream.Signature(unsigned(width))),
+            "w_data": In(shape),
+            "o": Out(stream.Signature(shape)),
         })
 
     @staticmethod

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import math
 
-from amaranth import Cat, Module, Signal, unsigned
+from amaranth import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from .params import check_int
+from .payload import vector
 
 __all__ = ["WidthConverter"]
 
@@ -27,27 +30,49 @@ __all__ = ["WidthConverter"]
 class WidthConverter(wiring.Component):
     """Repack a stream of ``in_elems × elem_bits`` beats into ``out_elems × elem_bits`` beats.
 
-    ``frame_elems`` (optional) is the number of elements per frame; it must be a multiple of
-    ``lcm(in_elems, out_elems)``. With ``in_elems == out_elems`` the converter is a wire.
+    With ``in_elems == out_elems`` the converter is a wire.
+
+    Parameters
+    ----------
+    elem_bits : int
+        Bits per element (an opaque bit pattern).
+    in_elems, out_elems : int
+        Elements per input and per output beat.
+    frame_elems : int or None
+        Elements per frame, if known: checked to be a multiple of ``lcm(in_elems,
+        out_elems)``.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(ArrayLayout(unsigned(elem_bits), in_elems)))
+    o : Out(stream.Signature(ArrayLayout(unsigned(elem_bits), out_elems)))
+        Element 0 of a beat is the oldest.
+
+    Raises
+    ------
+    TypeError
+        If a parameter is not an int.
+    ValueError
+        If a count is below 1 or ``frame_elems`` would end a frame inside a beat.
     """
 
     latency = 1
 
     def __init__(self, elem_bits: int, in_elems: int, out_elems: int,
                  frame_elems: int | None = None) -> None:
-        if elem_bits < 1:
-            raise ValueError(f"elem_bits={elem_bits} must be ≥ 1")
-        if in_elems < 1 or out_elems < 1:
-            raise ValueError(f"in_elems={in_elems} and out_elems={out_elems} must be ≥ 1")
+        elem_bits = check_int("elem_bits", elem_bits)
+        in_elems, out_elems = check_int("in_elems", in_elems), check_int("out_elems", out_elems)
         lcm = math.lcm(in_elems, out_elems)
-        if frame_elems is not None and (frame_elems < 1 or frame_elems % lcm):
+        if frame_elems is not None:
+            frame_elems = check_int("frame_elems", frame_elems)
+        if frame_elems is not None and frame_elems % lcm:
             raise ValueError(f"frame_elems={frame_elems} is not a multiple of lcm(in_elems="
                              f"{in_elems}, out_elems={out_elems}) = {lcm}: a frame would end "
                              "inside a beat")
         self.elem_bits, self.in_elems, self.out_elems = elem_bits, in_elems, out_elems
         self.frame_elems = frame_elems
-        super().__init__({"i": In(stream.Signature(unsigned(in_elems * elem_bits))),
-                          "o": Out(stream.Signature(unsigned(out_elems * elem_bits)))})
+        super().__init__({"i": In(stream.Signature(vector(elem_bits, in_elems))),
+                          "o": Out(stream.Signature(vector(elem_bits, out_elems)))})
 
     @property
     def buffer_elems(self) -> int:
@@ -85,13 +110,14 @@ class WidthConverter(wiring.Component):
                 for v in range(0, size, math.gcd(a, size)):
                     with m.Case(v):
                         for j in range(a):
-                            m.d.sync += buf[(v + j) % size].eq(
-                                self.i.payload[j * eb:(j + 1) * eb])
+                            m.d.sync += buf[(v + j) % size].eq(self.i.payload[j])
                         m.d.sync += wptr.eq((v + a) % size)
         with m.Switch(rptr):
             for v in range(0, size, math.gcd(b, size)):
                 with m.Case(v):
-                    m.d.comb += self.o.payload.eq(Cat(*[buf[(v + j) % size] for j in range(b)]))
+                    # element 0 in the lowest bits: Cat of the elements in order
+                    m.d.comb += self.o.payload.eq(Cat(*[buf[(v + j) % size]
+                                                        for j in range(b)]))
         with m.If(pop):
             with m.Switch(rptr):
                 for v in range(0, size, math.gcd(b, size)):

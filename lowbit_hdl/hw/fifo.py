@@ -10,6 +10,8 @@ from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .params import check_choice, check_int
+
 __all__ = ["StreamFIFO"]
 
 RAM_STYLES = ("auto", "block", "distributed", "registers")
@@ -18,31 +20,38 @@ RAM_STYLES = ("auto", "block", "distributed", "registers")
 class StreamFIFO(wiring.Component):
     """First-in first-out stream buffer.
 
+    Throughput is one beat per cycle in and out (``cycles = beats``); a beat written into an
+    empty FIFO is valid on the output two cycles later (``latency = 2``).
+
     Parameters
     ----------
-    width:
-        Payload bits.
-    depth:
+    width : int
+        Payload bits (a flat word: the FIFO does not look inside beats).
+    depth : int
         Words of RAM (≥ 2). The FIFO holds up to ``depth + 1`` beats (RAM plus the output
         register).
-    ram_style:
+    ram_style : str
         ``"auto"`` (let synthesis choose), ``"block"``, ``"distributed"`` or ``"registers"``
         (the Xilinx ``ram_style`` attribute of the RAM).
 
-    Throughput is one beat per cycle in and out (``cycles = beats``); a beat written into an
-    empty FIFO is valid on the output two cycles later (``latency = 2``).
+    Attributes
+    ----------
+    i, o : In/Out(stream.Signature(unsigned(width)))
+
+    Raises
+    ------
+    TypeError
+        If ``width``/``depth`` is not an int or ``ram_style`` not a str.
+    ValueError
+        If ``width < 1``, ``depth < 2`` or ``ram_style`` is unknown.
     """
 
     latency = 2
 
     def __init__(self, width: int, depth: int, ram_style: str = "auto") -> None:
-        if width < 1:
-            raise ValueError(f"width={width} must be ≥ 1")
-        if depth < 2:
-            raise ValueError(f"depth={depth} must be ≥ 2 (one beat per cycle needs two RAM "
-                             "words)")
-        if ram_style not in RAM_STYLES:
-            raise ValueError(f"ram_style={ram_style!r} must be one of {RAM_STYLES}")
+        width = check_int("width", width)
+        depth = check_int("depth", depth, 2, "(one beat per cycle needs two RAM words)")
+        check_choice("ram_style", ram_style, RAM_STYLES)
         self.width, self.depth, self.ram_style = width, depth, ram_style
         super().__init__({"i": In(stream.Signature(unsigned(width))),
                           "o": Out(stream.Signature(unsigned(width)))})

@@ -19,17 +19,18 @@ pixel's beat is on the output one cycle after the input beat that completes it w
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, unsigned
-from amaranth.lib import memory, stream, wiring
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..cost import pool_cycles
-from ..ir import LayerInfo
-from ..ir import MaxPool as MaxPoolLayer
-from ..runtime.dtypes import DataType
+from ..ir import LayerInfo, MaxPool
+from ..runtime.dtypes import BIPOLAR, DataType
+from .params import check_dtype, check_int
+from .payload import vector
 from .skid import SkidBuffer
 
-__all__ = ["MaxPool"]
+__all__ = ["MaxPoolUnit"]
 
 
 def _windows(n: int, k: int, s: int, slots: int) -> list[list[tuple[bool, bool, bool]]]:
@@ -42,27 +43,50 @@ def _windows(n: int, k: int, s: int, slots: int) -> list[list[tuple[bool, bool, 
     return table
 
 
-class MaxPool(wiring.Component):
+class MaxPoolUnit(wiring.Component):
     """k×k max-pool, stride ``s`` (default k), ``pe`` channels per beat, BIPOLAR or UINT.
 
-    Ports: ``i`` and ``o`` carry ``pe·dtype.bits`` bits. ``cycles_per_frame`` is
-    ``H·W·C/PE``; ``buffer_bits`` is ``⌈k/s⌉·(OW + 1)·C·bits``.
+    ``cycles_per_frame`` is ``H·W·C/PE``; ``buffer_bits`` is ``⌈k/s⌉·(OW + 1)·C·bits``.
+
+    Parameters
+    ----------
+    in_shape : tuple of int
+        (C, H, W) of the input feature map.
+    kernel : int
+        Window size k.
+    stride : int or None
+        Stride s (default k; ``s < k`` overlaps windows).
+    pe : int
+        Channels per beat (must divide C).
+    dtype : DataType or None
+        BIPOLAR (default) or UINTk.
+
+    Attributes
+    ----------
+    i, o : In/Out(stream.Signature(ArrayLayout(unsigned(dtype.bits), pe)))
+        ``pe`` channels of one input pixel / one pooled pixel.
+
+    Raises
+    ------
+    TypeError
+        If a size is not an int or ``dtype`` is not a DataType.
+    ValueError
+        If a value breaks a constraint (sizes, divisibility, window larger than the input,
+        INTk ``dtype``).
     """
 
     def __init__(self, in_shape: tuple[int, int, int], kernel: int = 2,
                  stride: int | None = None, pe: int = 1, dtype: DataType | None = None) -> None:
-        from ..runtime.dtypes import BIPOLAR
-
-        dtype = BIPOLAR if dtype is None else dtype
-        stride = kernel if stride is None else stride
-        if len(in_shape) != 3 or min(in_shape) < 1:
+        dtype = BIPOLAR if dtype is None else check_dtype("dtype", dtype)
+        kernel = check_int("kernel", kernel)
+        stride = kernel if stride is None else check_int("stride", stride)
+        pe = check_int("PE", pe)
+        if not isinstance(in_shape, (tuple, list)) or len(in_shape) != 3:
             raise ValueError(f"in_shape={in_shape} must be (C, H, W) with every size ≥ 1")
-        c, h, w = (int(v) for v in in_shape)
-        if kernel < 1 or stride < 1:
-            raise ValueError(f"kernel={kernel} and stride={stride} must be ≥ 1")
+        c, h, w = (check_int(n, v) for n, v in zip("CHW", in_shape, strict=True))
         if kernel > h or kernel > w:
             raise ValueError(f"kernel {kernel}×{kernel} is larger than the input {h}×{w}")
-        if pe < 1 or c % pe:
+        if c % pe:
             raise ValueError(f"PE={pe} does not divide C={c}")
         if dtype.kind not in ("bipolar", "uint"):
             raise ValueError(f"dtype={dtype} is not supported (BIPOLAR or UINTk)")
@@ -70,16 +94,16 @@ class MaxPool(wiring.Component):
         self.kernel, self.stride, self.pe, self.dtype = kernel, stride, pe, dtype
         self.out_dims = ((h - kernel) // stride + 1, (w - kernel) // stride + 1)
         self.out_shape = (c, *self.out_dims)
-        width = pe * dtype.bits
-        super().__init__({"i": In(stream.Signature(unsigned(width))),
-                          "o": Out(stream.Signature(unsigned(width)))})
+        layout = vector(dtype, pe)
+        super().__init__({"i": In(stream.Signature(layout)),
+                          "o": Out(stream.Signature(layout))})
 
     @classmethod
-    def from_layer(cls, info: LayerInfo) -> MaxPool:
+    def from_layer(cls, info: LayerInfo) -> MaxPoolUnit:
         """The max-pool of a :class:`~lowbit_hdl.ir.MaxPool` layer (PE = ``info.in_fold``)."""
         lay = info.layer
-        if not isinstance(lay, MaxPoolLayer):
-            raise ValueError(f"layer {info.name}: MaxPool needs a MaxPool layer, got "
+        if not isinstance(lay, MaxPool):
+            raise ValueError(f"layer {info.name}: MaxPoolUnit needs a MaxPool layer, got "
                              f"{type(lay).__name__}")
         return cls(info.in_shape, lay.kernel, lay.stride, info.in_fold, info.in_dtype)
 
@@ -110,21 +134,20 @@ class MaxPool(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         c, h, w = self.in_shape
-        k, s, pe, eb = self.kernel, self.stride, self.pe, self.dtype.bits
+        k, s, pe = self.kernel, self.stride, self.pe
         cg_n = c // pe
         ow_n = self.out_dims[1]
         slots = self.slots
-        width = pe * eb
+        layout = self.i.payload.shape()
         bipolar = self.dtype.is_bipolar
 
-        def vmax(a, b):
-            if bipolar:
-                return a | b
-            return Cat(*[Mux(a[j * eb:(j + 1) * eb] > b[j * eb:(j + 1) * eb],
-                             a[j * eb:(j + 1) * eb], b[j * eb:(j + 1) * eb])
-                         for j in range(pe)])
+        def vmax(a: data.View, b: data.View) -> data.View:
+            """Element-wise max of two beats."""
+            if bipolar:  # 1-bit elements (+1 = 1): the max of all of them at once is the OR
+                return layout(a.as_value() | b.as_value())
+            return layout(Cat(*[Mux(a[j] > b[j], a[j], b[j]) for j in range(pe)]))
 
-        m.submodules.skid = skid = SkidBuffer(width)
+        m.submodules.skid = skid = SkidBuffer(layout)
         wiring.connect(m, wiring.flipped(self.o), skid.o)
 
         hrow = Signal(range(h))
@@ -155,13 +178,13 @@ class MaxPool(wiring.Component):
                             sig_last.eq(sum(int(la) << j for j, (_, _, la) in enumerate(flags)))]
 
         # horizontal stage: running max over the window's columns, per channel group
-        hres = Signal(width)
+        hres = Signal(layout)
         for j in range(slots):
-            mem = memory.Memory(shape=unsigned(width), depth=cg_n, init=[])
+            mem = memory.Memory(shape=layout, depth=cg_n, init=[])
             m.submodules[f"hacc{j}"] = mem
             rd = mem.read_port(domain="comb")
             wr = mem.write_port()
-            new = Signal(width, name=f"hnew{j}")
+            new = Signal(layout, name=f"hnew{j}")
             m.d.comb += [rd.addr.eq(cg), new.eq(Mux(h_first[j], x, vmax(rd.data, x))),
                          wr.addr.eq(cg), wr.data.eq(new), wr.en.eq(fire & h_act[j])]
             with m.If(h_last[j]):
@@ -170,13 +193,13 @@ class MaxPool(wiring.Component):
 
         # vertical stage: running max over the window's rows, per (output column, group)
         vaddr = vbase + cg
-        out = Signal(width)
+        out = Signal(layout)
         for j in range(slots):
-            mem = memory.Memory(shape=unsigned(width), depth=ow_n * cg_n, init=[])
+            mem = memory.Memory(shape=layout, depth=ow_n * cg_n, init=[])
             m.submodules[f"vacc{j}"] = mem
             rd = mem.read_port(domain="comb")
             wr = mem.write_port()
-            new = Signal(width, name=f"vnew{j}")
+            new = Signal(layout, name=f"vnew{j}")
             m.d.comb += [rd.addr.eq(vaddr), new.eq(Mux(v_first[j], hres, vmax(rd.data, hres))),
                          wr.addr.eq(vaddr), wr.data.eq(new),
                          wr.en.eq(fire & hvalid & v_act[j])]

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -47,6 +47,8 @@ from ..runtime.dtypes import INT, DataType, signed_bits_for_range
 from .addtree import fit, sum_tree
 from .bitmatrix import lane_terms, partial_products, sum_terms
 from .credit import CreditFIFO
+from .params import check_choice, check_dtype, check_int
+from .payload import vector
 from .popcount import xnor_popcount
 from .rom import RAM_STYLES, rom_read
 from .threshold import (
@@ -69,15 +71,40 @@ def _product_range(wdt: DataType, xdt: DataType) -> tuple[int, int]:
 class MVTU(wiring.Component):
     """Matrix-vector-threshold unit.
 
-    Parameters: ``mw``, ``mh`` (matrix width/height), ``pe``, ``simd`` (must divide ``mh``,
-    ``mw``), ``weight_dtype`` (BIPOLAR or INTk), ``in_dtype`` (BIPOLAR, UINTk or INTk),
-    ``weights`` (MH, MW) integers, ``thresholds`` (MH, T) ascending integers or ``None``,
-    ``act`` (BIPOLAR, UINTk ≤ 8 bits, or ``None`` for raw accumulators), ``ram_style`` for
-    the weight memories (``"auto"``, ``"block"``, ``"distributed"``).
+    Parameters
+    ----------
+    mw, mh : int
+        Matrix width (inputs) and height (outputs).
+    pe, simd : int
+        Processing elements (must divide ``mh``) and lanes per PE (must divide ``mw``).
+    weight_dtype : DataType
+        BIPOLAR or INTk.
+    in_dtype : DataType
+        BIPOLAR, UINTk or INTk.
+    weights : array_like
+        (MH, MW) integers of ``weight_dtype``.
+    thresholds : array_like or None
+        (MH, T) integers ascending per row, or ``None`` with ``act=None``.
+    act : DataType or None
+        BIPOLAR, UINTk with k ≤ 8, or ``None`` for raw accumulators.
+    ram_style : str
+        Weight memories: ``"auto"``, ``"block"`` or ``"distributed"``.
 
-    Ports: ``i``: ``simd·in_bits`` payload; ``o``: ``pe·out_bits`` payload with ``out_bits``
-    the activation bits (1 for BIPOLAR), or ``acc_bits`` (two's complement ``INT(acc_bits)``)
-    when ``act`` is ``None``.
+    Attributes
+    ----------
+    i : In(stream.Signature(ArrayLayout(elem_shape(in_dtype), simd)))
+        One beat: ``simd`` input elements (:func:`.payload.vector`; ``signed`` for INTk).
+    o : Out(stream.Signature(ArrayLayout(elem_shape(out_dtype), pe)))
+        One beat: ``pe`` outputs of ``out_dtype``: ``act`` (1 bit for BIPOLAR), or
+        ``INT(acc_bits)`` when ``act`` is ``None``.
+
+    Raises
+    ------
+    TypeError
+        If a size is not an integer or a dtype is not a DataType.
+    ValueError
+        If a value breaks a constraint (sizes, divisibility, supported types, shapes and
+        ranges of weights and thresholds, ``ram_style``).
     """
 
     LATENCY = 3
@@ -88,22 +115,18 @@ class MVTU(wiring.Component):
     def __init__(self, mw: int, mh: int, pe: int, simd: int, weight_dtype: DataType,
                  in_dtype: DataType, weights, thresholds=None, act: DataType | None = None,
                  ram_style: str = "auto") -> None:
-        for n, v in (("MW", mw), ("MH", mh), ("PE", pe), ("SIMD", simd)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{n}={v!r} must be an integer ≥ 1")
-        mw, mh, pe, simd = int(mw), int(mh), int(pe), int(simd)
+        mw, mh = check_int("MW", mw), check_int("MH", mh)
+        pe, simd = check_int("PE", pe), check_int("SIMD", simd)
         if mw % simd:
             raise ValueError(f"MW={mw} is not a multiple of SIMD={simd}")
         if mh % pe:
             raise ValueError(f"MH={mh} is not a multiple of PE={pe}")
-        if not isinstance(weight_dtype, DataType) or weight_dtype.kind == "uint":
+        if check_dtype("weight_dtype", weight_dtype).kind == "uint":
             raise ValueError(f"weight_dtype={weight_dtype} is not supported "
                              "(weights are BIPOLAR or INTk)")
-        if not isinstance(in_dtype, DataType):
-            raise ValueError(f"in_dtype={in_dtype!r} must be a lowbit_hdl DataType")
+        check_dtype("in_dtype", in_dtype)
         check_act(act)
-        if ram_style not in RAM_STYLES:
-            raise ValueError(f"ram_style={ram_style!r} must be one of {RAM_STYLES}")
+        check_choice("ram_style", ram_style, RAM_STYLES)
         w = np.asarray(weights)
         if w.shape != (mh, mw):
             raise ValueError(f"weights have shape {w.shape}, expected (MH, MW) = ({mh}, {mw})")
@@ -144,8 +167,8 @@ class MVTU(wiring.Component):
             self.mode, self.scale, self.offset = "mul", 1, 0
             self.u_range = (self.acc_min, self.acc_max)
         super().__init__({
-            "i": In(stream.Signature(unsigned(simd * self.in_bits))),
-            "o": Out(stream.Signature(unsigned(pe * self.out_bits))),
+            "i": In(stream.Signature(vector(in_dtype, simd))),
+            "o": Out(stream.Signature(vector(self.out_dtype, pe))),
         })
 
     @classmethod
@@ -173,39 +196,36 @@ class MVTU(wiring.Component):
     # -- elaboration ---------------------------------------------------------------------------
 
     def _weight_words(self, p: int) -> list[int]:
-        """Weight memory of PE ``p``: address ``nf·SF + sf`` holds SIMD weights (lane ``s`` in
-        bits ``[s·wbits, (s+1)·wbits)``)."""
-        from ..runtime.words import pack_word  # the one packing rule
-
-        wb = self.weight_dtype.bits
+        """Weight memory of PE ``p``: address ``nf·SF + sf`` holds the SIMD encoded weights
+        of that fold, lane ``s`` in element ``s`` of :func:`.payload.vector`."""
+        layout = vector(self.weight_dtype.bits, self.simd)
         enc = self.weight_dtype.encode(self.weights).astype(np.int64)
         words = []
         for f in range(self.nf):
             row = enc[f * self.pe + p]
             for s in range(self.sf):
-                words.append(pack_word(row[s * self.simd:(s + 1) * self.simd], wb))
+                lanes = row[s * self.simd:(s + 1) * self.simd]
+                words.append(layout.const([int(v) for v in lanes]).as_bits())
         return words
 
     def _lane(self, x: Value, w: Value) -> Value:
-        """One lane's product for the non-binary modes."""
-        wdt, xdt = self.weight_dtype, self.in_dtype
-        if wdt.is_bipolar:
-            xv = x.as_signed() if xdt.signed else x
-            return Mux(w[0], xv, -xv)
-        wv = w.as_signed()
-        if xdt.is_bipolar:
-            return Mux(x[0], wv, -wv)
-        xv = x.as_signed() if xdt.signed else x
-        return wv * xv
+        """One lane's product for the non-binary modes (``x``, ``w``: elements, INTk signed,
+        BIPOLAR the encoded bit, 1 = +1)."""
+        if self.weight_dtype.is_bipolar:
+            return Mux(w, x, -x)
+        if self.in_dtype.is_bipolar:
+            return Mux(x, w, -w)
+        return w * x
 
-    def _reduce(self, m: Module, x: Value, w: Value, p: int) -> tuple[Value, int, int]:
+    def _reduce(self, m: Module, x: data.View, w: data.View,
+                p: int) -> tuple[Value, int, int]:
         """One step of one PE in the accumulation domain ``U``: ``(value, lo, hi)``."""
         simd = self.simd
         if self.mode == "xnor":
-            return xnor_popcount(m, x, w, name=f"pc{p}"), 0, simd
-        xb, wb = self.in_bits, self.weight_dtype.bits
+            # 1-bit elements: the XNOR-popcount tree works on the flat bit vectors
+            return xnor_popcount(m, x.as_value(), w.as_value(), name=f"pc{p}"), 0, simd
         lo, hi = self.lane_range
-        lanes = [(x[s * xb:(s + 1) * xb], w[s * wb:(s + 1) * wb]) for s in range(simd)]
+        lanes = [(x[s], w[s]) for s in range(simd)]
         if self.mode == "bits":
             terms, c = [], 0
             for xs, ws in lanes:
@@ -219,9 +239,9 @@ class MVTU(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         pe, simd, nf, sf = self.pe, self.simd, self.nf, self.sf
-        xw, wb = simd * self.in_bits, self.weight_dtype.bits
+        x_layout, w_layout = self.i.payload.shape(), vector(self.weight_dtype, simd)
 
-        buf = m.submodules.buf = CreditFIFO(pe * self.out_bits,
+        buf = m.submodules.buf = CreditFIFO(self.o.payload.shape(),
                                             CreditFIFO.depth_for(self.LATENCY, sf))
         wiring.connect(m, wiring.flipped(self.o), buf.o)
 
@@ -252,13 +272,13 @@ class MVTU(wiring.Component):
         nf1 = Signal(range(nf))
         m.d.sync += [v1.eq(step), first1.eq(sfc == 0), last1.eq(sf_last), nf1.eq(nfc)]
         # x1 is a register, so the lane logic starts from flip-flops (and BRAM outputs)
-        x1 = Signal(xw)
+        x1 = Signal(x_layout)
         if nf == 1 or sf == 1:
             # NF=1: no reuse; SF=1: the register itself keeps the vector for later folds
             with m.If(step & nf_first):
                 m.d.sync += x1.eq(self.i.payload)
         else:
-            xbuf = Memory(shape=unsigned(xw), depth=sf, init=[])
+            xbuf = Memory(shape=x_layout, depth=sf, init=[])
             m.submodules.xbuf = xbuf
             wp = xbuf.write_port()
             rp = xbuf.read_port(domain="comb")
@@ -286,9 +306,9 @@ class MVTU(wiring.Component):
             reg_lo, reg_hi = acc_lo, acc_hi
         accs = []
         for p in range(pe):
-            wword = rom_read(m, f"w{p}", self._weight_words(p), simd * wb, waddr,
+            wword = rom_read(m, f"w{p}", self._weight_words(p), w_layout.size, waddr,
                              self.ram_style)
-            val, lo, hi = self._reduce(m, x1, wword, p)
+            val, lo, hi = self._reduce(m, x1, w_layout(wword), p)
             part = Signal(unsigned(max(1, hi.bit_length())) if lo >= 0
                           else signed(signed_bits_for_range(lo, hi)), name=f"part{p}")
             m.d.sync += part.eq(val)

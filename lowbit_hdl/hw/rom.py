@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from amaranth.hdl import Const, Module, Value, unsigned
 from amaranth.lib.memory import Memory
 
-__all__ = ["RAM_STYLES", "rom_read"]
+from ..ir import RAM_STYLES
 
-RAM_STYLES = ("auto", "block", "distributed")
+__all__ = ["RAM_STYLES", "rom_read"]
 
 
 def rom_read(m: Module, name: str, words: Sequence[int], width: int, addr: Value,

@@ -9,27 +9,42 @@ downstream ``ready``.
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, unsigned
+from amaranth import Module, Shape, ShapeCastable, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from .payload import payload_shape
 
 __all__ = ["SkidBuffer"]
 
 
 class SkidBuffer(wiring.Component):
-    """Two-entry stream buffer; ``i.ready`` and ``o.valid`` are registered, latency 1 cycle."""
+    """Two-entry stream buffer; ``i.ready`` and ``o.valid`` are registered, latency 1 cycle.
 
-    def __init__(self, width: int) -> None:
-        if width < 1:
-            raise ValueError(f"width={width} must be ≥ 1")
-        self.width = width
-        super().__init__({"i": In(stream.Signature(unsigned(width))),
-                          "o": Out(stream.Signature(unsigned(width)))})
+    Parameters
+    ----------
+    shape : int, Shape or ShapeCastable
+        Payload: a bit count (unsigned) or a shape such as the owner's ``ArrayLayout``.
+
+    Raises
+    ------
+    TypeError
+        If ``shape`` is neither a bit count nor an Amaranth shape.
+    ValueError
+        If it is less than one bit wide.
+    """
+
+    def __init__(self, shape: int | Shape | ShapeCastable) -> None:
+        shape = payload_shape(shape, "SkidBuffer")
+        self.shape = shape
+        self.width = Shape.cast(shape).width
+        super().__init__({"i": In(stream.Signature(shape)),
+                          "o": Out(stream.Signature(shape))})
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        head = Signal(self.width)
-        tail = Signal(self.width)
+        head = Signal(self.shape)
+        tail = Signal(self.shape)
         count = Signal(range(3))
         m.d.comb += [self.i.ready.eq(count != 2), self.o.valid.eq(count != 0),
                      self.o.payload.eq(head)]

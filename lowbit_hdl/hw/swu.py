@@ -41,16 +41,17 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..cost import WindowGeometry, window_cycles, window_rows, window_schedule
 from ..ir import Conv, LayerInfo
+from .params import check_choice, check_int
+from .payload import vector
+from .rom import RAM_STYLES
 
 __all__ = ["SlidingWindow"]
-
-RAM_STYLES = ("auto", "block", "distributed")
 
 
 class SlidingWindow(wiring.Component):
@@ -58,21 +59,30 @@ class SlidingWindow(wiring.Component):
 
     Parameters
     ----------
-    in_shape:
+    in_shape : tuple of int
         (C, H, W) of the input feature map.
-    kernel, stride, padding:
+    kernel, stride, padding : int
         Window size K, stride and zero-free padding on every side (pad elements are
         ``pad_bits``, generated on the fly).
-    pad_bits:
+    pad_bits : int
         The *encoded* pad element (``in_dtype.encode(pad_value)``), e.g. 0 for BIPOLAR −1.
-    simd:
+    simd : int
         Channels per beat (must divide C).
-    elem_bits:
-        Bits per element.
-    ram_style:
+    elem_bits : int
+        Bits per element; ``i`` and ``o`` payloads are ``ArrayLayout(unsigned(elem_bits),
+        simd)`` of encoded elements (:func:`.payload.vector`).
+    ram_style : str
         ``"auto"``, ``"block"`` or ``"distributed"`` (Xilinx ``ram_style`` of the buffer).
-    rows:
+    rows : int or None
         Buffer rows ``R`` (default: the smallest that sustains the contract rate).
+
+    Raises
+    ------
+    TypeError
+        If a size is not an int or ``ram_style`` is not a str.
+    ValueError
+        If a value breaks a constraint (sizes, divisibility, kernel larger than the padded
+        input, ``pad_bits`` range, ``ram_style``, ``rows``).
 
     Ports: ``i`` carries ``SIMD·elem_bits`` bits (one channel group of one pixel), ``o`` the
     same width (one channel group of one im2col vector). ``cycles_per_frame`` is
@@ -83,24 +93,22 @@ class SlidingWindow(wiring.Component):
     def __init__(self, in_shape: tuple[int, int, int], kernel: int, stride: int = 1,
                  padding: int = 0, pad_bits: int = 0, simd: int = 1, elem_bits: int = 1,
                  ram_style: str = "auto", rows: int | None = None) -> None:
-        if len(in_shape) != 3 or min(in_shape) < 1:
+        if not isinstance(in_shape, (tuple, list)) or len(in_shape) != 3:
             raise ValueError(f"in_shape={in_shape} must be (C, H, W) with every size ≥ 1")
-        c, h, w = (int(v) for v in in_shape)
-        if kernel < 1 or stride < 1 or padding < 0:
-            raise ValueError(f"kernel={kernel} and stride={stride} must be ≥ 1 and "
-                             f"padding={padding} ≥ 0")
+        c, h, w = (check_int(n, v) for n, v in zip("CHW", in_shape, strict=True))
+        kernel, stride = check_int("kernel", kernel), check_int("stride", stride)
+        padding = check_int("padding", padding, 0)
         if kernel > h + 2 * padding or kernel > w + 2 * padding:
             raise ValueError(f"kernel {kernel}×{kernel} is larger than the padded input "
                              f"{h + 2 * padding}×{w + 2 * padding}")
-        if simd < 1 or c % simd:
+        simd, elem_bits = check_int("SIMD", simd), check_int("elem_bits", elem_bits)
+        if c % simd:
             raise ValueError(f"SIMD={simd} does not divide C={c}")
-        if elem_bits < 1:
-            raise ValueError(f"elem_bits={elem_bits} must be ≥ 1")
-        if not 0 <= pad_bits < (1 << elem_bits):
+        pad_bits = check_int("pad_bits", pad_bits, 0)
+        if pad_bits >= 1 << elem_bits:
             raise ValueError(f"pad_bits={pad_bits} does not fit in elem_bits={elem_bits} "
                              "(pass the encoded pad element)")
-        if ram_style not in RAM_STYLES:
-            raise ValueError(f"ram_style={ram_style!r} must be one of {RAM_STYLES}")
+        check_choice("ram_style", ram_style, RAM_STYLES)
         self.in_shape = (c, h, w)
         self.kernel, self.stride, self.padding = kernel, stride, padding
         self.pad_bits, self.simd, self.elem_bits = pad_bits, simd, elem_bits
@@ -108,14 +116,14 @@ class SlidingWindow(wiring.Component):
         self._g = WindowGeometry(h, w, c // simd, kernel, stride, padding)
         if rows is None:
             rows = window_rows(self._g)
-        elif rows < min(kernel, h):
+        elif check_int("rows", rows) < min(kernel, h):
             raise ValueError(f"rows={rows} must be ≥ min(K, H) = {min(kernel, h)} (a window "
                              "needs that many input rows at once)")
         self.rows = rows
         self.out_shape = (kernel * kernel * c, self._g.oh, self._g.ow)
-        width = simd * elem_bits
-        super().__init__({"i": In(stream.Signature(unsigned(width))),
-                          "o": Out(stream.Signature(unsigned(width)))})
+        layout = vector(elem_bits, simd)
+        super().__init__({"i": In(stream.Signature(layout)),
+                          "o": Out(stream.Signature(layout))})
 
     @classmethod
     def from_layer(cls, info: LayerInfo, rows: int | None = None) -> SlidingWindow:
@@ -182,11 +190,10 @@ class SlidingWindow(wiring.Component):
         r = self.rows
         wcs = w * cs
         depth = r * wcs
-        width = self.simd * self.elem_bits
+        layout = self.i.payload.shape()
 
         attrs = {} if self.ram_style == "auto" else {"ram_style": self.ram_style}
-        m.submodules.buf = buf = memory.Memory(shape=unsigned(width), depth=depth, init=[],
-                                               attrs=attrs)
+        m.submodules.buf = buf = memory.Memory(shape=layout, depth=depth, init=[], attrs=attrs)
         wp = buf.write_port()
         rp = buf.read_port(domain="sync")
 
@@ -254,8 +261,7 @@ class SlidingWindow(wiring.Component):
         pad_q = Signal(name="pad_q")
         with m.If(adv):
             m.d.sync += [self.o.valid.eq(issue), pad_q.eq(pad)]
-        pad_word = Const(int(sum(self.pad_bits << (j * self.elem_bits)
-                                 for j in range(self.simd))), unsigned(width))
+        pad_word = layout.const([self.pad_bits] * self.simd)
         m.d.comb += self.o.payload.eq(Mux(pad_q, pad_word, rp.data))
 
         # next values of the window origin when a window / output row / frame finishes

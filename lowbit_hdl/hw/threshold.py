@@ -16,12 +16,13 @@ from collections.abc import Sequence
 
 import numpy as np
 from amaranth.hdl import Cat, Module, Shape, Signal, Value, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..runtime.dtypes import INT, DataType, signed_bits_for_range
-from ..runtime.words import pack_word
 from .credit import CreditFIFO
+from .params import check_dtype, check_int
+from .payload import vector
 from .rom import rom_read
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "check_thresholds",
     "threshold_shape",
     "clip_thresholds",
+    "threshold_layout",
     "pack_thresholds",
     "threshold_activation",
     "ThresholdUnit",
@@ -36,11 +38,18 @@ __all__ = [
 
 
 def check_act(act: DataType | None, what: str = "act") -> None:
-    """Activations are BIPOLAR or UINTk with k ≤ 8."""
+    """Check an activation type: BIPOLAR, UINTk with k ≤ 8, or ``None`` (raw outputs).
+
+    Raises
+    ------
+    TypeError
+        If ``act`` is neither a DataType nor ``None``.
+    ValueError
+        If it is INTk or wider than 8 bits.
+    """
     if act is None:
         return
-    if not isinstance(act, DataType):
-        raise ValueError(f"{what}={act!r} must be a lowbit_hdl DataType or None")
+    check_dtype(what, act)
     if act.kind == "int":
         raise ValueError(f"{what}={act} is not supported (activations are BIPOLAR or UINTk)")
     if act.kind == "uint" and act.bits > 8:
@@ -79,21 +88,24 @@ def clip_thresholds(t: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return np.clip(np.asarray(t, dtype=np.int64), lo, hi + 1)
 
 
+def threshold_layout(shape: Shape, count: int) -> data.ArrayLayout:
+    """Layout of one channel's threshold word: ``count`` thresholds of ``shape``, ``T_0`` in
+    the lowest bits."""
+    return vector(shape, count)
+
+
 def pack_thresholds(row: Sequence[int], shape: Shape) -> int:
-    """Thresholds of one channel packed into one word (T_0 in the lowest bits)."""
-    return pack_word(row, shape.width)
+    """Thresholds of one channel (clipped to ``shape``, see :func:`clip_thresholds`) packed
+    into one word of :func:`threshold_layout`."""
+    return threshold_layout(shape, len(row)).const([int(v) for v in row]).as_bits()
 
 
 def threshold_activation(value: Value, word: Value, shape: Shape, act: DataType) -> Value:
     """Activation bits (``act.bits`` wide) of ``value`` against the packed ``word`` of
     ascending thresholds of ``shape`` (see :func:`pack_thresholds`)."""
     nt = n_thresholds(act)
-    w = shape.width
-    cmp = []
-    for i in range(nt):
-        t = word[i * w:(i + 1) * w]
-        t = t.as_signed() if shape.signed else t
-        cmp.append(value >= t)
+    ts = threshold_layout(shape, nt)(word)
+    cmp = [value >= ts[i] for i in range(nt)]
     if act.is_bipolar:
         return cmp[0]
     bits = []
@@ -110,13 +122,35 @@ def threshold_activation(value: Value, word: Value, shape: Shape, act: DataType)
 class ThresholdUnit(wiring.Component):
     """Stand-alone multi-threshold unit for ``channels`` channels, ``pe`` per beat.
 
-    ``in_dtype`` is the accumulator type (``INT(acc_bits)``, or an ``int`` meaning exactly
-    that; ``UINTk`` also works). Ports: ``i`` carries ``pe`` accumulators of ``in_dtype.bits``
-    each, ``o`` ``pe`` activations of ``act.bits`` each (BIPOLAR: 1 bit, 1 = +1). Beat ``f``
-    of each group of ``channels/pe`` beats holds channels ``f·pe … f·pe + pe − 1``.
-
+    Beat ``f`` of each group of ``channels/pe`` beats holds channels ``f·pe … f·pe + pe − 1``.
     Throughput one beat per cycle; with no stalls the last output of ``B`` beats leaves
     ``B + LATENCY`` cycles after the first input was accepted (``LATENCY = 1``).
+
+    Parameters
+    ----------
+    channels, pe : int
+        Channels, and channels per beat (must divide ``channels``).
+    in_dtype : DataType or int
+        Accumulator type: ``INT(acc_bits)``, or an ``int`` meaning exactly that; ``UINTk``
+        also works.
+    thresholds : array_like
+        (channels, T) integers ascending per channel.
+    act : DataType
+        BIPOLAR or UINTk with k ≤ 8.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(ArrayLayout(elem_shape(in_dtype), pe)))
+        ``pe`` accumulators (``signed`` for INTk).
+    o : Out(stream.Signature(ArrayLayout(unsigned(act.bits), pe)))
+        ``pe`` activations (BIPOLAR: 1 bit, 1 = +1).
+
+    Raises
+    ------
+    TypeError
+        If a size is not an int, or ``in_dtype``/``act`` has the wrong type.
+    ValueError
+        If a value breaks a constraint (sizes, divisibility, types, threshold table).
     """
 
     LATENCY = 1
@@ -125,10 +159,9 @@ class ThresholdUnit(wiring.Component):
                  act: DataType) -> None:
         if isinstance(in_dtype, int) and not isinstance(in_dtype, bool):
             in_dtype = INT(in_dtype)
-        if not isinstance(in_dtype, DataType) or in_dtype.is_bipolar:
+        if check_dtype("in_dtype", in_dtype).is_bipolar:
             raise ValueError(f"in_dtype={in_dtype!r} must be INT(acc_bits) or UINTk")
-        if not isinstance(channels, int) or not isinstance(pe, int) or channels < 1 or pe < 1:
-            raise ValueError(f"channels={channels} and PE={pe} must be integers ≥ 1")
+        channels, pe = check_int("channels", channels), check_int("PE", pe)
         if channels % pe:
             raise ValueError(f"channels={channels} is not a multiple of PE={pe}")
         if act is None:
@@ -144,8 +177,8 @@ class ThresholdUnit(wiring.Component):
         self.in_bits = in_dtype.bits
         self.out_bits = act.bits
         super().__init__({
-            "i": In(stream.Signature(unsigned(pe * self.in_bits))),
-            "o": Out(stream.Signature(unsigned(pe * self.out_bits))),
+            "i": In(stream.Signature(vector(in_dtype, pe))),
+            "o": Out(stream.Signature(vector(act, pe))),
         })
 
     def cycles(self, beats: int) -> int:
@@ -154,11 +187,11 @@ class ThresholdUnit(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        pe, nf, ib = self.pe, self.nf, self.in_bits
+        pe, nf = self.pe, self.nf
         lo, hi = self.in_dtype.min, self.in_dtype.max
         tshape = threshold_shape(lo, hi)
         t = clip_thresholds(self.thresholds, lo, hi)
-        buf = m.submodules.buf = CreditFIFO(pe * self.out_bits,
+        buf = m.submodules.buf = CreditFIFO(self.o.payload.shape(),
                                             CreditFIFO.depth_for(self.LATENCY, 1))
         wiring.connect(m, wiring.flipped(self.o), buf.o)
 
@@ -171,7 +204,7 @@ class ThresholdUnit(wiring.Component):
                 with m.If(fold == nf - 1):
                     m.d.sync += fold.eq(0)
 
-        acc = Signal(unsigned(pe * ib))
+        acc = Signal(self.i.payload.shape())
         v1 = Signal()
         m.d.sync += v1.eq(step)
         with m.If(step):
@@ -181,8 +214,6 @@ class ThresholdUnit(wiring.Component):
             word = rom_read(m, f"thr{p}", [pack_thresholds(t[f * pe + p], tshape)
                                            for f in range(nf)],
                             tshape.width * t.shape[1], fold)
-            a = acc[p * ib:(p + 1) * ib]
-            a = a.as_signed() if self.in_dtype.signed else a
-            outs.append(threshold_activation(a, word, tshape, self.act))
+            outs.append(threshold_activation(acc[p], word, tshape, self.act))
         m.d.comb += [buf.w_en.eq(v1), buf.w_data.eq(Cat(*outs))]
         return m

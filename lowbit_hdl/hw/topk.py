@@ -22,47 +22,70 @@ from __future__ import annotations
 
 import math
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..cost import topk_cycles
-from ..ir import LayerInfo
-from ..ir import TopK as TopKLayer
+from ..ir import LayerInfo, TopK
 from ..runtime.dtypes import DataType
+from .params import check_dtype, check_int
+from .payload import vector
 from .skid import SkidBuffer
 
-__all__ = ["TopK"]
+__all__ = ["TopKUnit"]
 
 
-class TopK(wiring.Component):
+class TopKUnit(wiring.Component):
     """Top-k selection over ``n`` values arriving ``fold`` per beat.
 
-    ``dtype`` is the value type: ``INT(bits)`` (signed accumulators) or ``UINT(bits)``.
-    Ports: ``i`` carries ``fold·dtype.bits`` bits, ``o`` carries ``idx_bits =
-    max(1, ⌈log2 n⌉)`` bits (``LayerInfo.out_dtype.bits``).
+    Parameters
+    ----------
+    n : int
+        Values per frame.
+    fold : int
+        Values per input beat (must divide ``n``).
+    k : int
+        Indices to output per frame, ``1 ≤ k ≤ n``.
+    dtype : DataType
+        Value type: ``INT(bits)`` (signed accumulators) or ``UINT(bits)``.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(ArrayLayout(elem_shape(dtype), fold)))
+        ``fold`` values (``signed`` for INTk); value ``j`` of beat ``b`` has index
+        ``b·fold + j``.
+    o : Out(stream.Signature(unsigned(idx_bits)))
+        One index per beat, ``idx_bits = max(1, ⌈log2 n⌉)`` (``LayerInfo.out_dtype.bits``).
+
+    Raises
+    ------
+    TypeError
+        If a size is not an int or ``dtype`` is not a DataType.
+    ValueError
+        If a value breaks a constraint (sizes, divisibility, ``k`` range, BIPOLAR ``dtype``).
     """
 
     def __init__(self, n: int, fold: int, k: int, dtype: DataType) -> None:
-        if n < 1:
-            raise ValueError(f"n={n} must be ≥ 1")
-        if fold < 1 or n % fold:
+        n, fold, k = check_int("n", n), check_int("fold", fold), check_int("k", k)
+        check_dtype("dtype", dtype)
+        if n % fold:
             raise ValueError(f"fold={fold} does not divide n={n}")
-        if not 1 <= k <= n:
+        if k > n:
             raise ValueError(f"k={k} must be in 1..n={n}")
         if dtype.kind not in ("int", "uint"):
             raise ValueError(f"dtype={dtype} is not supported (INTk accumulators or UINTk)")
         self.n, self.fold, self.k, self.dtype = n, fold, k, dtype
         self.idx_bits = max(1, math.ceil(math.log2(n)))
-        super().__init__({"i": In(stream.Signature(unsigned(fold * dtype.bits))),
+        super().__init__({"i": In(stream.Signature(vector(dtype, fold))),
                           "o": Out(stream.Signature(unsigned(self.idx_bits)))})
 
     @classmethod
-    def from_layer(cls, info: LayerInfo) -> TopK:
+    def from_layer(cls, info: LayerInfo) -> TopKUnit:
         """The top-k of a :class:`~lowbit_hdl.ir.TopK` layer (fold = ``info.in_fold``)."""
         lay = info.layer
-        if not isinstance(lay, TopKLayer):
-            raise ValueError(f"layer {info.name}: TopK needs a TopK layer, got "
+        if not isinstance(lay, TopK):
+            raise ValueError(f"layer {info.name}: TopKUnit needs a TopK layer, got "
                              f"{type(lay).__name__}")
         c, h, w = info.in_shape
         return cls(c * h * w, info.in_fold, lay.k, info.in_dtype)
@@ -89,9 +112,9 @@ class TopK(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        fold, k, vb, ib = self.fold, self.k, self.dtype.bits, self.idx_bits
+        fold, k, ib = self.fold, self.k, self.idx_bits
         beats, depth = self.beats, self.lane_len
-        vshape = signed(vb) if self.dtype.kind == "int" else unsigned(vb)
+        vshape = self.i.payload.shape().elem_shape
 
         m.submodules.skid = skid = SkidBuffer(ib)
         wiring.connect(m, wiring.flipped(self.o), skid.o)
@@ -155,7 +178,7 @@ class TopK(wiring.Component):
         first = beat == 0
         for j in range(fold):
             x = Signal(vshape, name=f"x{j}")
-            m.d.comb += x.eq(self.i.payload[j * vb:(j + 1) * vb])
+            m.d.comb += x.eq(self.i.payload[j])
             idx = base + j
             cur = [(e[0] & ~first, e[1], e[2]) for e in acc[j]]  # a new frame starts empty
             gt = [~v | (x > val) for v, val, _ in cur]
