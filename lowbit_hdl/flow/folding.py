@@ -214,8 +214,8 @@ def load_folding(path: str | Path) -> Folding:
     if not path.exists():
         raise FileNotFoundError(f"folding file {path} does not exist")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise NetworkError(f"folding file {path}: not valid JSON ({e})") from None
     return Folding.from_json(data, f"folding file {path}")
 
