@@ -201,7 +201,9 @@ def load(path: str | Path) -> Network:
         net.check_params(allow_missing=True)
     except NetworkError as e:
         raise _in_file(path, e) if not str(e).startswith(str(path)) else e from None
-    except _NPZ_ERRORS as e:
+    except (*_NPZ_ERRORS, OSError) as e:
+        if isinstance(e, (PermissionError, FileNotFoundError, IsADirectoryError)):
+            raise
         raise NetworkFileError(f"{path}: damaged or not a .npz archive "
                                f"({type(e).__name__}: {e})") from None
     return net

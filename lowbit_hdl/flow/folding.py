@@ -224,7 +224,9 @@ def target_cycles(clock_mhz: float, fps: float) -> int:
     """Largest whole number of cycles per frame that still reaches ``fps`` at the clock."""
     if fps <= 0 or clock_mhz <= 0:
         raise ValueError("target frames/s and clock must be positive")
-    return max(1, math.floor(clock_mhz * 1e6 / fps * (1 + 1e-12)))
+    cycles = clock_mhz * 1e6 / fps * (1 + 1e-12)
+    # a frame rate so low that no folding misses it (the quotient may even overflow)
+    return max(1, math.floor(cycles)) if cycles < 2 ** 62 else 2 ** 62
 
 
 @dataclass

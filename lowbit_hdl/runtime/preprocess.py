@@ -352,7 +352,9 @@ def _read_npz_test_set(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             labels = z[lkey] if lkey else None
     except PreprocessError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError) as e:
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, OSError) as e:
+        if isinstance(e, (PermissionError, FileNotFoundError, IsADirectoryError)):
+            raise
         raise PreprocessError(f"{path.name}: damaged or not a .npz archive "
                               f"({type(e).__name__}: {e})") from None
     if labels is not None and not np.issubdtype(labels.dtype, np.integer):
