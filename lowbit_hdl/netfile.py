@@ -327,8 +327,11 @@ def load_network(path: str | Path, seed: int | None = None, *,
         net.randomize(seed, layers=missing)
     elif missing and require_params:
         have = [i.name for i in net.infer() if i.is_mvtu and i.name not in missing]
-        what = (f"layers {', '.join(missing)} have no weights or thresholds "
-                f"(layers {', '.join(have)} have)" if have else
+        def layers(names: list[str]) -> str:
+            return ("layer " if len(names) == 1 else "layers ") + ", ".join(names)
+
+        what = (f"{layers(missing)} {'has' if len(missing) == 1 else 'have'} no weights or "
+                f"thresholds ({layers(have)} {'has' if len(have) == 1 else 'have'})" if have else
                 "the network has no weights or thresholds (no PARAMS file, none attached)")
         raise MissingParametersError(
             f"{path}: {what}; attach trained ones (PARAMS, see docs/topologies.md) or ask "

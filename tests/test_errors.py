@@ -75,7 +75,7 @@ def test_partial_weights_are_an_error_naming_the_layers(tmp_path, capsys):
                 ["deploy-sim", str(path)]):
         rc, _, err = cli(cmd, capsys)
         assert rc == 1
-        assert "layers fc1 have no weights or thresholds (layers fc0 have)" in err
+        assert "layer fc1 has no weights or thresholds (layer fc0 has)" in err
         assert "--random-weights" in err and str(path) in err
     assert not out_dir.exists()
     with pytest.raises(MissingParametersError) as e:
