@@ -245,7 +245,11 @@ def _structure(lay: object) -> tuple:
 
 
 class Network:
-    """A network: name, input spec (C, H, W) with its data type, and a list of layers."""
+    """A network: name, input spec (C, H, W) with its data type, and a list of layers.
+
+    :attr:`random_weights` (``{layer: seed}``) records the layers whose parameters
+    :meth:`randomize` made; it is saved with the network and reported by the build.
+    """
 
     def __init__(
         self,
