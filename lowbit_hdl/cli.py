@@ -2,6 +2,12 @@
 
 Each command lives in its own module exposing ``add_arguments(parser)`` and ``run(args)``;
 commands whose module is not part of this installation report that and exit with status 2.
+
+A user's mistake (:class:`lowbit_hdl.errors.UserError`: a network, parameter, folding or
+output path that breaks a rule) or a file that cannot be read or written is reported as one
+line ``lowbit_hdl <command>: error: <message>``; the exit status is 1, or 2 for option values
+(argparse's own usage errors also exit with 2). Option values are checked when parsed
+(:func:`lowbit_hdl.errors.positive_float` and friends).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import argparse
 import importlib
 import sys
 
-from .ir import NetworkError
+from .errors import UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("lowbit_hdl.info", "print the per-layer table of a network"),
@@ -65,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(mod.run(args) or 0)  # type: ignore[attr-defined]
-    except (NetworkError, FileNotFoundError) as e:
+    except UserError as e:
+        print(f"lowbit_hdl {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_status
+    except OSError as e:  # a file that is missing, unreadable or cannot be written
         print(f"lowbit_hdl {args.command}: error: {e}", file=sys.stderr)
         return 1
 

@@ -5,12 +5,27 @@ from __future__ import annotations
 import argparse
 
 from .cost import NetworkCost, format_bits, format_shape, network_cost
+from .errors import positive_float
 from .ir import Network
-from .netfile import load_network
+from .netfile import load_network, random_weights_note
 
-__all__ = ["format_table", "add_arguments", "run"]
+__all__ = ["format_table", "parameters_line", "add_arguments", "run"]
 
 
+def parameters_line(net: Network) -> str:
+    """Which layers have weights and thresholds: all, some (naming the others), none, or
+    random ones (a network saved by a build with ``--random-weights``)."""
+    missing = net.check_params(allow_missing=True)
+    mvtu = [i.name for i in net.infer() if i.is_mvtu]
+    if not mvtu:
+        return "parameters: none needed (no conv or fc layers)"
+    if missing == mvtu:
+        return ("parameters: none attached (build, sim and deploy-sim need trained ones or "
+                "--random-weights)")
+    if missing:
+        return (f"parameters: missing in layers {', '.join(missing)} (build, sim and "
+                "deploy-sim refuse the network unless --random-weights fills them)")
+    return "parameters: " + (random_weights_note(net) or "attached to every layer")
 
 
 def format_table(net: Network, cost: NetworkCost) -> str:
@@ -46,13 +61,15 @@ def format_table(net: Network, cost: NetworkCost) -> str:
         f"{cost.latency_cycles / cost.clock_mhz:,.1f} µs",
         f"memory: weights {format_bits(cost.weight_bits)}, thresholds "
         f"{format_bits(cost.threshold_bits)}",
+        parameters_line(net),
     ]
     return "\n".join(out)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("network", help="networks/<net>.py topology or saved .npz network")
-    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for frames/s")
+    p.add_argument("--clock-mhz", type=positive_float, default=100.0,
+                   help="clock for frames/s (MHz, > 0)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
@@ -62,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
     net = load_network(args.network, seed=None)
     cost = network_cost(net, args.clock_mhz)
     if args.json:
-        print(json.dumps(cost.to_dict(), indent=2))
+        missing = net.check_params(allow_missing=True)
+        print(json.dumps({**cost.to_dict(), "parameters": {
+            "missing": missing, "random_weights": dict(net.random_weights)}}, indent=2))
     else:
         print(format_table(net, cost))
     return 0

@@ -15,10 +15,12 @@ Tensor layout conventions (shared by the golden model, the hardware and the torc
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, is_dataclass
 
 import numpy as np
 
+from .errors import NetworkError, NetworkTypeError
 from .runtime.dtypes import BIPOLAR, DataType, signed_bits_for_range
 
 __all__ = [
@@ -30,11 +32,8 @@ __all__ = [
     "Network",
     "LayerInfo",
     "NetworkError",
+    "NetworkTypeError",
 ]
-
-
-class NetworkError(ValueError):
-    """An invalid network description; the message names the layer and the broken rule."""
 
 
 @dataclass
@@ -176,6 +175,67 @@ def _product_range(wdt: DataType, xdt: DataType) -> tuple[int, int]:
 _PARAM_FIELDS = ("weights", "thresholds")
 
 
+#: what a layer field's annotation asks for (``"int | None"`` also allows ``None``)
+_FIELD_TYPES: dict[str, tuple[type, str]] = {
+    "int": (int, "an int"), "str": (str, "a str"), "DataType": (DataType, "a DataType")}
+#: a network's name: it names files, folders and the Vivado project
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_layer_fields(i: int, lay: object) -> None:
+    """Raise :class:`NetworkTypeError` when ``lay`` is not a layer or one of its fields has
+    the wrong type (e.g. ``pe=2.0``: no field is ever rounded)."""
+    if not isinstance(lay, (Conv, FC, MaxPool, TopK)):
+        raise NetworkTypeError(f"layers[{i}]: expected a layer (Conv, FC, MaxPool or TopK), "
+                               f"got {type(lay).__name__} {str(lay)[:40]!r}")
+    if not isinstance(lay.name, str):
+        raise NetworkTypeError(f"layers[{i}]: name must be a str, got {lay.name!r}")
+    for f in fields(lay):
+        if f.name in _PARAM_FIELDS:
+            continue
+        value = getattr(lay, f.name)
+        ann = str(f.type)
+        optional = ann.endswith("| None")
+        want, what = _FIELD_TYPES[ann.split("|")[0].strip()]
+        if value is None and optional:
+            continue
+        if not isinstance(value, want) or (want is int and not _is_int(value)):
+            raise NetworkTypeError(
+                f"layer {lay.name}: {f.name}={value!r} must be {what}"
+                f"{' or None' if optional else ''}, got {type(value).__name__}")
+
+
+_INT64 = np.iinfo(np.int64)
+
+
+def _param_array(value: object, what: str) -> np.ndarray:
+    """A weight or threshold array as numbers; :class:`NetworkTypeError` for anything else
+    (strings, objects, booleans, complex numbers)."""
+    try:
+        a = np.asarray(value)
+    except Exception as e:  # ragged nested lists and the like
+        raise NetworkTypeError(f"{what}: not a numeric array ({e})") from None
+    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer)
+                                   or np.issubdtype(a.dtype, np.floating)):
+        raise NetworkTypeError(f"{what}: must be an integer array, got dtype {a.dtype}")
+    return a
+
+
+def _allowed_mask(values: np.ndarray, dtype: DataType) -> np.ndarray:
+    """Which elements are values of ``dtype`` (whole numbers in its range; ±1 for BIPOLAR)."""
+    v = np.asarray(values)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(v) & (np.mod(v, 1) == 0) if v.dtype.kind == "f" else \
+            np.ones(v.shape, bool)
+        if dtype.is_bipolar:
+            return whole & ((v == 1) | (v == -1))
+        return whole & (v >= dtype.min) & (v <= dtype.max)
+
+
 def _structure(lay: object) -> tuple:
     """What shape inference reads of a layer: the layer object and its non-parameter fields."""
     if not is_dataclass(lay):
@@ -185,7 +245,11 @@ def _structure(lay: object) -> tuple:
 
 
 class Network:
-    """A network: name, input spec (C, H, W) with its data type, and a list of layers."""
+    """A network: name, input spec (C, H, W) with its data type, and a list of layers.
+
+    :attr:`random_weights` (``{layer: seed}``) records the layers whose parameters
+    :meth:`randomize` made; it is saved with the network and reported by the build.
+    """
 
     def __init__(
         self,
@@ -200,12 +264,18 @@ class Network:
         from .runtime.dtypes import UINT
 
         self.name = name
-        self.input_shape = tuple(int(d) for d in input_shape)
+        # numpy integers become ints; anything else is kept for infer() to reject (never
+        # rounded: (1, 28.5, 28) is an error, not a 28-pixel image)
+        self.input_shape = tuple(int(d) if isinstance(d, np.integer) else d
+                                 for d in input_shape) \
+            if isinstance(input_shape, (tuple, list)) else input_shape
         self.input_dtype = input_dtype if input_dtype is not None else UINT(8)
         self.input_fold = input_fold
         self.layers = list(layers)
         self.description = description
         self.labels = labels
+        #: layers whose weights and thresholds :meth:`randomize` made: name → seed
+        self.random_weights: dict[str, int] = {}
         self._inferred: tuple[tuple, tuple[LayerInfo, ...]] | None = None
 
     def __getstate__(self) -> dict:
@@ -250,11 +320,11 @@ class Network:
 
     def _infer_all(self) -> list[LayerInfo]:
         """The inference behind :meth:`infer` (not cached)."""
-        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
-            raise NetworkError(f"network {self.name}: input_shape must be (C, H, W) > 0, "
-                               f"got {self.input_shape}")
+        self._check_network_fields()
         if not self.layers:
             raise NetworkError(f"network {self.name}: has no layers")
+        for i, lay in enumerate(self.layers):
+            _check_layer_fields(i, lay)
         names = [lay.name for lay in self.layers]
         for n in names:
             if not isinstance(n, str) or not n.isidentifier():
@@ -279,6 +349,34 @@ class Network:
                         f"layer {info.name}: act=None (raw accumulators) is only allowed on "
                         f"the last MVTU layer, before TopK or at the network output")
         return infos
+
+    def _check_network_fields(self) -> None:
+        """The network's own fields: name, input spec, labels (types and ranges)."""
+        name = self.name
+        if not isinstance(name, str) or not name or not set(name) <= _NAME_CHARS \
+                or not name[0].isalpha():
+            raise NetworkError(f"network name {name!r}: must be a str of letters, digits, "
+                               "'_' and '-' starting with a letter (it names files)")
+        shape = self.input_shape
+        if not isinstance(shape, tuple) or len(shape) != 3 or \
+                not all(_is_int(d) and d >= 1 for d in shape):
+            raise NetworkError(f"network {name}: input_shape must be (C, H, W), three ints "
+                               f"≥ 1, got {shape!r}")
+        if not isinstance(self.input_dtype, DataType):
+            raise NetworkTypeError(f"network {name}: input_dtype must be a DataType, got "
+                                   f"{self.input_dtype!r}")
+        fold = self.input_fold
+        if fold is not None and not (_is_int(fold) and fold >= 1):
+            raise NetworkError(f"network {name}: input_fold must be an int ≥ 1 or None, got "
+                               f"{fold!r}")
+        if not isinstance(self.layers, list):
+            raise NetworkTypeError(f"network {name}: layers must be a list, got "
+                                   f"{type(self.layers).__name__}")
+        if self.labels is not None and (not isinstance(self.labels, (list, tuple)) or
+                                        not all(isinstance(x, str) for x in self.labels)):
+            raise NetworkTypeError(f"network {name}: labels must be a list of str or None")
+        if not isinstance(self.description, str):
+            raise NetworkTypeError(f"network {name}: description must be a str")
 
     def _infer_layer(self, i: int, lay: Layer, shape, dtype: DataType,
                      fold: int | None) -> LayerInfo:
@@ -372,63 +470,99 @@ class Network:
                          mh=mh, vectors=vectors, acc_bits=acc_bits, acc_min=acc_min,
                          acc_max=acc_max, pad_value=pad_value)
 
-    def _check_params(self, info: LayerInfo) -> None:
+    def _check_params(self, info: LayerInfo, allow_missing: bool = False) -> bool:
+        """Check one layer's attached weights and thresholds against its shapes and types;
+        False when it has none at all and ``allow_missing``."""
         lay = info.layer
         if not info.is_mvtu:
-            return
+            return True
+        err = lambda msg: NetworkError(f"layer {lay.name}: {msg}")  # noqa: E731
         if lay.weights is None:
-            raise NetworkError(f"layer {lay.name}: no weights attached")
-        w = np.asarray(lay.weights)
+            if allow_missing and lay.thresholds is None:
+                return False
+            raise err("no weights attached" + ("" if lay.thresholds is None else
+                                               " (only thresholds)"))
+        w = _param_array(lay.weights, f"layer {lay.name}: weights")
         if w.shape != info.weight_shape:
-            raise NetworkError(f"layer {lay.name}: weights have shape {w.shape}, expected "
-                               f"{info.weight_shape}")
-        lay.weight_dtype.check(w, f"layer {lay.name} weights")
+            raise err(f"weights have shape {w.shape}, expected {info.weight_shape}")
+        ok = _allowed_mask(w, lay.weight_dtype)
+        if not ok.all():
+            wdt = lay.weight_dtype
+            bad = np.unique(w[~ok])[:3]
+            raise err(f"weights must be {wdt.name} values "
+                      f"({'±1' if wdt.is_bipolar else f'whole numbers {wdt.min}..{wdt.max}'})"
+                      f", got {', '.join(f'{v:g}' for v in bad)}"
+                      f"{' …' if np.unique(w[~ok]).size > 3 else ''}")
         if lay.act is None:
             if lay.thresholds is not None:
-                raise NetworkError(f"layer {lay.name}: act=None but thresholds attached")
-            return
+                raise err("act=None but thresholds attached")
+            return True
         if lay.thresholds is None:
-            raise NetworkError(f"layer {lay.name}: no thresholds attached")
-        t = np.asarray(lay.thresholds)
+            raise err("no thresholds attached")
+        t = _param_array(lay.thresholds, f"layer {lay.name}: thresholds")
         if t.shape != info.threshold_shape:
-            raise NetworkError(f"layer {lay.name}: thresholds have shape {t.shape}, expected "
-                               f"{info.threshold_shape}")
+            raise err(f"thresholds have shape {t.shape}, expected {info.threshold_shape}")
         if not np.issubdtype(t.dtype, np.integer):
-            raise NetworkError(f"layer {lay.name}: thresholds must be integers")
-        if t.shape[1] > 1 and np.any(np.diff(t, axis=1) < 0):
-            raise NetworkError(f"layer {lay.name}: thresholds must ascend within each channel")
+            raise NetworkTypeError(f"layer {lay.name}: thresholds must be integers, got "
+                                   f"{t.dtype}")
+        if t.size and (t.min() < _INT64.min or t.max() > _INT64.max):
+            raise err("thresholds must fit 64-bit signed integers")
+        if t.shape[1] > 1 and np.any(t[:, 1:] < t[:, :-1]):
+            raise err("thresholds must ascend within each channel")
+        return True
+
+    def check_params(self, allow_missing: bool = False) -> list[str]:
+        """Check every attached weight and threshold array (shape, type, values, order)
+        and return the names of the MVTU layers that have none (an error unless
+        ``allow_missing``). Raises :class:`NetworkError` naming the layer and the rule."""
+        return [info.name for info in self.infer()
+                if not self._check_params(info, allow_missing)]
 
     # -- parameters ---------------------------------------------------------------------------
 
-    def randomize(self, seed: int = 0) -> Network:
-        """Attach random weights and thresholds that give well-spread activations."""
+    def randomize(self, seed: int = 0, layers: Iterable[str] | None = None) -> Network:
+        """Attach random weights and thresholds that give well-spread activations, to the
+        MVTU layers named in ``layers`` (default: all of them), and record them in
+        :attr:`random_weights`. A layer gets the same values whichever others are chosen.
+        """
+        if not _is_int(seed):
+            raise TypeError(f"randomize: seed must be an int, got {seed!r}")
+        chosen = None if layers is None else set(layers)
         rng = np.random.default_rng(seed)
         for info in self.infer():
             lay = info.layer
             if not info.is_mvtu:
                 continue
-            wdt = lay.weight_dtype
-            if wdt.is_bipolar:
-                w = rng.choice(np.array([-1, 1]), size=info.weight_shape)
-            else:
-                w = rng.integers(wdt.min, wdt.max + 1, size=info.weight_shape)
-            lay.weights = w.astype(np.int64)
-            if lay.act is None:
-                lay.thresholds = None
+            if chosen is not None and lay.name not in chosen:
+                self._random_params(info, rng)  # keep every layer's draw the same
                 continue
-            # centre thresholds on the typical accumulator spread
-            xdt = info.in_dtype
-            xmean = 0.0 if xdt.is_bipolar else (xdt.min + xdt.max) / 2
-            xvar = 1.0 if xdt.is_bipolar else ((xdt.max - xdt.min + 1) ** 2 - 1) / 12
-            wvar = float(np.mean(w.astype(np.float64) ** 2))
-            centre = float(np.mean(w)) * xmean * info.mw
-            sd = math.sqrt(max(1.0, info.mw * wvar * (xvar + xmean ** 2) - centre ** 2 / info.mw))
-            n = info.n_thresholds
-            t = rng.normal(centre, sd, size=(info.mh, n))
-            t = np.sort(np.round(t), axis=1)
-            t = np.clip(t, info.acc_min, info.acc_max + 1)
-            lay.thresholds = t.astype(np.int64)
+            lay.weights, lay.thresholds = self._random_params(info, rng)
+            self.random_weights[lay.name] = seed
         return self
+
+    @staticmethod
+    def _random_params(info: LayerInfo, rng: np.random.Generator
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Random (weights, thresholds) of one MVTU layer."""
+        lay = info.layer
+        wdt = lay.weight_dtype
+        if wdt.is_bipolar:
+            w = rng.choice(np.array([-1, 1]), size=info.weight_shape)
+        else:
+            w = rng.integers(wdt.min, wdt.max + 1, size=info.weight_shape)
+        w = w.astype(np.int64)
+        if lay.act is None:
+            return w, None
+        # centre thresholds on the typical accumulator spread
+        xdt = info.in_dtype
+        xmean = 0.0 if xdt.is_bipolar else (xdt.min + xdt.max) / 2
+        xvar = 1.0 if xdt.is_bipolar else ((xdt.max - xdt.min + 1) ** 2 - 1) / 12
+        wvar = float(np.mean(w.astype(np.float64) ** 2))
+        centre = float(np.mean(w)) * xmean * info.mw
+        sd = math.sqrt(max(1.0, info.mw * wvar * (xvar + xmean ** 2) - centre ** 2 / info.mw))
+        t = rng.normal(centre, sd, size=(info.mh, info.n_thresholds))
+        t = np.clip(np.sort(np.round(t), axis=1), info.acc_min, info.acc_max + 1)
+        return w, t.astype(np.int64)
 
     def copy(self) -> Network:
         import copy

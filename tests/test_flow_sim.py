@@ -93,7 +93,7 @@ class _Broken(wiring.Component):
 
 def test_sim_command(capsys):
     assert main(["sim", str(NETWORKS / "tfc_w1a2.py"), "--frames", "4", "--simulator", SIM,
-                 "--stall", "0"]) == 0
+                 "--stall", "0", "--random-weights"]) == 0
     out = capsys.readouterr().out
     assert "all outputs bit-exact" in out and "analytic 64" in out
 

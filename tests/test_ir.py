@@ -55,7 +55,7 @@ def test_parameter_checks():
     with pytest.raises(NetworkError, match="layer f: no weights attached"):
         net.infer(check_params=True)
     net.layers[0].weights = np.zeros((4, 4), dtype=int)
-    with pytest.raises(ValueError, match="layer f weights: values must be BIPOLAR"):
+    with pytest.raises(NetworkError, match=r"layer f: weights must be BIPOLAR values \(±1\)"):
         net.infer(check_params=True)
     net.layers[0].weights = np.ones((4, 3), dtype=int)
     with pytest.raises(NetworkError, match=r"weights have shape \(4, 3\), expected \(4, 4\)"):

@@ -18,7 +18,7 @@ PKG = Path(__file__).resolve().parent.parent / "lowbit_hdl"
 #: layer of each module (the longest matching dotted prefix wins)
 LAYER_OF = {
     "lowbit_hdl.runtime": "runtime",
-    "lowbit_hdl": "core",  # __init__, ir, golden, cost, netfile, tools
+    "lowbit_hdl": "core",  # __init__, ir, golden, cost, netfile, tools, errors
     "lowbit_hdl.hw": "hw",
     "lowbit_hdl.train": "train",
     "lowbit_hdl.flow": "flow",

@@ -203,7 +203,7 @@ def test_deploy_sim_command(tmp_path, capsys, flow_library):
     from lowbit_hdl.netfile import load_network
 
     (tmp_path / "clinet.py").write_text(TOPOLOGY)
-    net = load_network(tmp_path / "clinet.py")
+    net = load_network(tmp_path / "clinet.py", seed=0)  # what --random-weights gives
     imgs = images(7, seed=21)[:, None]
     gold = forward(net, imgs.astype(np.int64)).output.reshape(7, 4)
     labels = np.argmax(gold, axis=1)
@@ -211,7 +211,7 @@ def test_deploy_sim_command(tmp_path, capsys, flow_library):
     np.savez(tmp_path / "samples.npz", images=imgs, labels=labels)
     rc = main(["deploy-sim", str(tmp_path / "clinet.py"), "--images",
                str(tmp_path / "samples.npz"), "--count", "6", "--simulator", FAST,
-               "--stall", "0.2", "--batch", "4"])
+               "--stall", "0.2", "--batch", "4", "--random-weights"])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "network clinet: 6 images through the simulated board" in out
@@ -233,7 +233,7 @@ def test_deploy_sim_reports_golden_mismatch(tmp_path, capsys, flow_library, monk
         return r
     monkeypatch.setattr(golden, "forward", off_by_one)
     rc = main(["deploy-sim", str(tmp_path / "clinet.py"), "--count", "3", "--simulator",
-               FAST])
+               FAST, "--random-weights"])
     out = capsys.readouterr().out
     assert rc == 1
     assert "MISMATCH with the golden model on 1 of 3 images: [1]" in out

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import netfile
+from ..errors import OutputError, UsageError, UserError
 from ..ir import Network
 from .folding import (
     Folding,
@@ -58,7 +60,10 @@ from .vivado import WRAPPER_NAME, VivadoConfig, wrapper_verilog, write_vivado_fi
 
 __all__ = [
     "BuildResult",
+    "DesignPlan",
     "build",
+    "check_out_dir",
+    "plan_design",
     "choose_folding",
     "lint_verilog",
     "lint_waiver_file",
@@ -198,6 +203,108 @@ def lint_verilog(files: list[Path], top: str, waiver_file: Path | None = None
     return proc.returncode == 0 and "%Warning" not in log and "%Error" not in log, log
 
 
+def check_out_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` as a Path when it can be the build's output folder (an existing folder,
+    or a path whose nearest existing parent is a folder); raises :class:`OutputError`
+    otherwise. Nothing is created."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output folder {out} is a file")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"output folder {out}: {parent} is a file, not a folder")
+            break
+    return out
+
+
+def _check_options(clock_mhz: object, target_fps: object, lut_budget: object,
+                   bram36_budget: object, vivado_jobs: object, sample_count: object) -> None:
+    """The numbers of a build: finite, positive (budgets: ≥ 0), ints where counted."""
+    def bad(name: str, value: object, rule: str) -> UsageError:
+        return UsageError(f"{name}={value!r} must be {rule}")
+
+    def number(v: object) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    for name, v, rule in (("clock_mhz", clock_mhz, "a number > 0 (MHz)"),
+                          ("target_fps", target_fps, "a number > 0 (frames/s)")):
+        if (v is not None or name == "clock_mhz") and not (number(v) and v > 0):  # type: ignore[operator]
+            raise bad(name, v, rule)
+    if bram36_budget is not None and not (number(bram36_budget) and bram36_budget >= 0):  # type: ignore[operator]
+        raise bad("bram36_budget", bram36_budget, "a number ≥ 0")
+    for name, v, lo in (("lut_budget", lut_budget, 0), ("vivado_jobs", vivado_jobs, 1),
+                        ("sample_count", sample_count, 1)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < lo):
+            raise bad(name, v, f"an int ≥ {lo}")
+
+
+def _check_samples(samples: str | Path, net: Network, count: int) -> None:
+    """The deployment bundle's sample images: a readable test set of the network's input
+    size (:class:`UserError` otherwise), checked before the build writes anything."""
+    from ..runtime.preprocess import PreprocessError, load_test_set, to_frames
+
+    try:
+        images, _ = load_test_set(samples)
+        to_frames(images[:count], net.input_shape, net.input_dtype.name)
+    except (PreprocessError, ValueError, OSError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise UserError(f"sample images {samples}: {e}") from None
+
+
+@dataclass
+class DesignPlan:
+    """What a build decides before it writes anything: the folded network, its stream plan,
+    the estimate and the fit on the part (:func:`plan_design`)."""
+
+    network: Network
+    plan: Plan
+    estimate: Estimate
+    fit: dict
+    clearly_over: list[str]
+    folding_source: str
+    auto: dict
+
+    def report(self, part: str, **kwargs: object) -> dict:
+        """:func:`~lowbit_hdl.flow.report.make_report` of this design."""
+        auto = self.auto
+        return make_report(self.plan, self.estimate, part=part,
+                           folding=get_folding(self.network),
+                           folding_source=self.folding_source,
+                           extra={"auto_folding": auto} if auto else None,
+                           **kwargs)  # type: ignore[arg-type]
+
+
+def plan_design(net: Network, *, clock_mhz: float = 100.0, part: str = XC7Z020.part,
+                folding: Folding | None = None, target_fps: float | None = None,
+                lut_budget: int | None = None, bram36_budget: float | None = None,
+                progress: Progress | None = None) -> DesignPlan:
+    """Check ``net`` (parameters attached and valid) and the options, fold, plan, estimate:
+    everything :func:`build` does before writing a file. Raises a
+    :class:`~lowbit_hdl.errors.UserError` (naming the layer and rule) for a bad input."""
+    say = progress or (lambda _msg: None)
+    _check_options(clock_mhz, target_fps, lut_budget, bram36_budget, 1, 1)
+    net.infer(check_params=True)
+    try:
+        device = device_for_part(part)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    net, folding_source, auto = choose_folding(
+        net, folding=folding, target_fps=target_fps, lut_budget=lut_budget,
+        bram36_budget=bram36_budget, clock_mhz=clock_mhz, device=device)
+    if auto and not auto.get("met", True):
+        say(f"target not met by layers {', '.join(auto['unmet_layers'])} (fully parallel)")
+    plan = plan_network(net, clock_mhz)
+    est = estimate_plan(plan)
+    fit = fit_check(est.total, device)
+    # the estimate is good to about ±20 % in LUTs: only designs clearly over the part skip
+    # the RTL (elaborating e.g. 80 Mbit of ImageNet weights takes long and fits nothing)
+    clearly_over = [k for k, m in ESTIMATE_MARGIN.items()
+                    if fit["resources"][k]["total"] > m * fit["resources"][k]["available"]]
+    return DesignPlan(net, plan, est, fit, clearly_over, folding_source, auto)
+
+
 def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
           part: str = XC7Z020.part, folding: Folding | None = None,
           target_fps: float | None = None, lut_budget: int | None = None,
@@ -208,30 +315,31 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
           progress: Progress | None = _stderr_progress) -> BuildResult:
     """Build ``net`` (parameters attached) into ``out_dir``; see the module docstring.
 
+    Every input is checked before anything is written (:func:`plan_design`,
+    :func:`check_out_dir`); a bad one raises a :class:`~lowbit_hdl.errors.UserError`.
+    Random parameters (:attr:`Network.random_weights`) are announced and recorded in
+    ``report.json`` and the deployment bundle.
     ``library`` replaces stage constructors (see :class:`~lowbit_hdl.flow.top.NetworkTop`).
     ``deploy`` writes the deployment bundle (``deploy/``, see
     :func:`lowbit_hdl.flow.deploy.write_deploy_bundle`) with ``sample_count`` images from
     ``samples`` (a test-set file; default :func:`default_samples`, else random images).
     """
     say = progress or (lambda _msg: None)
-    out = Path(out_dir)
+    _check_options(clock_mhz, target_fps, lut_budget, bram36_budget, vivado_jobs, sample_count)
+    design = plan_design(net, clock_mhz=clock_mhz, part=part, folding=folding,
+                         target_fps=target_fps, lut_budget=lut_budget,
+                         bram36_budget=bram36_budget, progress=say)
+    if deploy and samples is not None:
+        _check_samples(samples, design.network, sample_count)
+    note = netfile.random_weights_note(design.network)
+    if note:
+        say(note)
+    out = check_out_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    net.infer(check_params=True)
-    device = device_for_part(part)
-    net, folding_source, auto = choose_folding(
-        net, folding=folding, target_fps=target_fps, lut_budget=lut_budget,
-        bram36_budget=bram36_budget, clock_mhz=clock_mhz, device=device)
-    if auto and not auto.get("met", True):
-        say(f"target not met by layers {', '.join(auto['unmet_layers'])} (fully parallel)")
-    plan = plan_network(net, clock_mhz)
-    est = estimate_plan(plan)
-    fit = fit_check(est.total, device)
+    net, plan, est, fit = design.network, design.plan, design.estimate, design.fit
+    clearly_over = design.clearly_over
     fits = fit["fits"]
-    # the estimate is good to about ±20 % in LUTs: only designs clearly over the part skip
-    # the RTL (elaborating e.g. 80 Mbit of ImageNet weights takes long and fits nothing)
-    clearly_over = [k for k, m in ESTIMATE_MARGIN.items()
-                    if fit["resources"][k]["total"] > m * fit["resources"][k]["available"]]
     files: list[Path] = []
 
     def wrote(p: Path) -> Path:
@@ -339,8 +447,6 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
                 wrote(p)
         rtl_info["deploy"] = {"folder": "deploy", "samples": Path(samples).name if samples
                               else f"{sample_count} random images"}
-    rep = make_report(plan, est, part=part, folding=used,
-                      folding_source=folding_source, synth=synth_info, rtl=rtl_info,
-                      extra={"auto_folding": auto} if auto else None)
+    rep = design.report(part, synth=synth_info, rtl=rtl_info)
     wrote(out / "report.json").write_text(json.dumps(rep, indent=2, sort_keys=True) + "\n")
     return BuildResult(out, net, plan, est, rep, rtl_written, files, timings)

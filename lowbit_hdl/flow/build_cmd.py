@@ -1,18 +1,21 @@
 """``python -m lowbit_hdl build NET [--out DIR] [--clock-mhz F] [--target-fps N | --folding
-FILE | --lut-budget N --bram-budget N] [--part PART] [--synth] [--seed S]``.
+FILE | --lut-budget N --bram-budget N] [--part PART] [--synth] [--random-weights [--seed S]]
+[--dry-run]``.
 
 Generates the Verilog, the Vivado flow, ``layout.json``, ``report.json`` and the network
 files into the output folder (see :mod:`lowbit_hdl.flow.build`) and prints the report table.
+Every input is checked before anything is written; ``--dry-run`` stops there and prints the
+report of the estimate.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from ..errors import UsageError, nonnegative_float, positive_float, positive_int
 from ..netfile import load_network
-from .build import build
+from .build import build, check_out_dir, plan_design
 from .folding import load_folding
 from .report import format_report
 from .resources import device_for_part
@@ -23,22 +26,28 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("network", help="networks/<net>.py topology or saved .npz network")
     p.add_argument("--out", type=Path, default=None, help="output folder (build/<net>)")
-    p.add_argument("--clock-mhz", type=float, default=100.0,
+    p.add_argument("--clock-mhz", type=positive_float, default=100.0,
                    help="clock (FCLK_CLK0) in MHz (default 100)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--target-fps", type=float, default=None,
+    g.add_argument("--target-fps", type=positive_float, default=None,
                    help="auto-fold every layer to reach this many frames/s")
     g.add_argument("--folding", type=Path, default=None,
                    help="folding JSON {layer: {pe, simd}} to apply")
-    g.add_argument("--lut-budget", type=int, default=None,
+    g.add_argument("--lut-budget", type=positive_int, default=None,
                    help="auto-fold for the highest frame rate within this many LUTs")
-    p.add_argument("--bram-budget", type=float, default=None,
+    p.add_argument("--bram-budget", type=nonnegative_float, default=None,
                    help="with --lut-budget (or alone): BRAM36 budget for auto-folding")
     p.add_argument("--part", default="xc7z020clg400-1", help="FPGA part (PYNQ-Z2 default)")
     p.add_argument("--synth", action="store_true",
                    help="run Yosys synth_xilinx for real LUT/FF/BRAM/DSP counts")
+    p.add_argument("--random-weights", action="store_true",
+                   help="give layers without trained weights random ones (from --seed); "
+                        "without it such a network is an error")
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of the random parameters for topologies without trained ones")
+                   help="seed of the random weights (--random-weights)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the inputs and print the report (estimate) without writing "
+                        "anything")
     p.add_argument("--force-rtl", action="store_true",
                    help="write RTL and Vivado files even when the design does not fit")
     p.add_argument("--no-lint", action="store_true", help="skip the Verilator lint")
@@ -48,22 +57,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "else random images)")
     p.add_argument("--no-deploy", action="store_true",
                    help="do not write the deployment bundle (deploy/)")
-    p.add_argument("--jobs", type=int, default=4, help="Vivado jobs in the generated Tcl")
+    p.add_argument("--jobs", type=positive_int, default=4,
+                   help="Vivado jobs in the generated Tcl (≥ 1)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.target_fps is not None and args.bram_budget is not None:
+        raise UsageError("--bram-budget goes with --lut-budget, not --target-fps")
     try:
         device_for_part(args.part)
     except ValueError as e:
-        print(f"lowbit_hdl build: error: {e}", file=sys.stderr)
-        return 2
-    net = load_network(args.network, seed=args.seed)
+        raise UsageError(str(e)) from None
+    if args.out is not None:
+        check_out_dir(args.out)
+    net = load_network(args.network, seed=args.seed if args.random_weights else None,
+                       require_params=True)
     out = args.out if args.out is not None else Path("build") / net.name
+    check_out_dir(out)
     folding = load_folding(args.folding) if args.folding else None
-    if args.target_fps is not None and args.bram_budget is not None:
-        print("lowbit_hdl build: error: --bram-budget goes with --lut-budget, not "
-              "--target-fps", file=sys.stderr)
-        return 2
+    if args.dry_run:
+        design = plan_design(net, clock_mhz=args.clock_mhz, part=args.part, folding=folding,
+                             target_fps=args.target_fps, lut_budget=args.lut_budget,
+                             bram36_budget=args.bram_budget)
+        print(format_report(design.report(args.part, rtl={"skipped": "dry run (--dry-run)"})))
+        print(f"\ndry run: the inputs are valid; nothing was written (would write {out}/)")
+        return 0
     res = build(net, out, clock_mhz=args.clock_mhz, part=args.part, folding=folding,
                 target_fps=args.target_fps, lut_budget=args.lut_budget,
                 bram36_budget=args.bram_budget, synth=args.synth,

@@ -4,7 +4,8 @@
 
     deploy/
       lowbit_runtime/     the runtime package (numpy only), copied from lowbit_hdl/runtime
-      <net>.npz           the network with its integer weights (lowbit_hdl.netfile format)
+      <net>.npz           the network with its integer weights (lowbit_hdl.netfile format;
+                          layers with random weights listed under ``random_weights``)
       layout.json         the design's stream layout
       labels.txt          class names, one per line (when the network has labels)
       samples.npz         sample images (uint8 N×C×H×W), their labels when known, and the
@@ -13,7 +14,8 @@
                           bit-exactness against the golden outputs, timing, power
       validate.py         accuracy on a whole test set (.npz, MNIST IDX, CIFAR-10 .bin)
       deploy.ipynb        run.py's steps as a Jupyter notebook (its cells call run.py)
-      README.md           what to copy where and what to run
+      README.md           what to copy where and what to run (and a warning when the
+                          weights are random)
       <net>.bit/.hwh      copied when the caller passes the bitstream
 
 run.py and validate.py are copied unchanged from ``deploy_files/`` (they find the network's
@@ -177,7 +179,10 @@ def write_deploy_bundle(out_dir: str | Path, net: Any, layout: DesignLayout, *,
         shutil.copyfile(DEPLOY_FILES / script, out / script)
     notebook = notebook_from_source((DEPLOY_FILES / NOTEBOOK_SOURCE).read_text())
     (out / "deploy.ipynb").write_text(json.dumps(notebook, indent=1) + "\n")
-    (out / "README.md").write_text(README.format(name=net.name))
+    note = netfile.random_weights_note(net)
+    (out / "README.md").write_text(README.format(name=net.name) + (
+        f"\n**{note}.** The design was built with `--random-weights`; `{net.name}.npz` lists "
+        "the layers under `random_weights`.\n" if note else ""))
     if bitfile is not None:
         bit = Path(bitfile)
         for p in (bit, bit.with_suffix(".hwh")):

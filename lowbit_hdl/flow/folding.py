@@ -214,8 +214,8 @@ def load_folding(path: str | Path) -> Folding:
     if not path.exists():
         raise FileNotFoundError(f"folding file {path} does not exist")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise NetworkError(f"folding file {path}: not valid JSON ({e})") from None
     return Folding.from_json(data, f"folding file {path}")
 
@@ -224,7 +224,9 @@ def target_cycles(clock_mhz: float, fps: float) -> int:
     """Largest whole number of cycles per frame that still reaches ``fps`` at the clock."""
     if fps <= 0 or clock_mhz <= 0:
         raise ValueError("target frames/s and clock must be positive")
-    return max(1, math.floor(clock_mhz * 1e6 / fps * (1 + 1e-12)))
+    cycles = clock_mhz * 1e6 / fps * (1 + 1e-12)
+    # a frame rate so low that no folding misses it (the quotient may even overflow)
+    return max(1, math.floor(cycles)) if cycles < 2 ** 62 else 2 ** 62
 
 
 @dataclass

@@ -3,8 +3,8 @@
 Per layer: shapes, data types, folding, cycles per frame, weight/threshold memory and the
 analytic resource estimate (its stages summed); for the design: the bottleneck, frames/s and
 latency at the clock, the AXI-Stream layouts, FIFOs and converters, the fit check on the
-part (with the Zynq shell's share reserved) and, after ``--synth``, Yosys's counts beside
-the estimate.
+part (with the Zynq shell's share reserved), which layers have random parameters
+(``parameters``) and, after ``--synth``, Yosys's counts beside the estimate.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..cost import format_bits, format_shape, network_cost
+from ..netfile import random_weights_note
 from .folding import Folding
 from .plan import IP_NAMES, Plan, StageKind
 from .resources import SHELL, XC7Z020, Estimate, Resources, device_for_part, fit_check
@@ -75,6 +76,10 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
         "rtl": rtl or {},
         "synth": synth or {},
         "notes": list(plan.notes),
+        # random weights and thresholds ({layer: seed}; empty for trained ones) and the line
+        # that announces them
+        "parameters": {"random_weights": dict(net.random_weights),
+                       "note": random_weights_note(net)},
     }
     if synth and synth.get("stages"):
         layer_of = {st.name: st.layer or "(io)" for st in plan.stages}
@@ -189,4 +194,7 @@ def format_report(rep: dict[str, Any]) -> str:
                    f"{rtl['deploy']['samples']})")
     for n in rep.get("notes", []):
         out.append(f"note: {n}")
+    note = (rep.get("parameters") or {}).get("note")
+    if note:
+        out.append(f"parameters: {note}")
     return "\n".join(out)

@@ -333,6 +333,35 @@ def _read_idx_uint8(path: Path) -> np.ndarray:
     return arr
 
 
+def _read_npz_test_set(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``images`` (or ``x``, ``x_test``) and ``labels`` (or ``y``, ``y_test``) of a .npz;
+    :class:`PreprocessError` for a damaged or foreign file."""
+    import zipfile
+    import zlib
+
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise PreprocessError(f"{path.name}: a single array, not a .npz archive")
+        with z:
+            key = next((k for k in ("images", "x", "x_test") if k in z.files), None)
+            if key is None:
+                raise PreprocessError(f"{path.name}: no 'images' array (keys: {z.files})")
+            images = z[key]
+            lkey = next((k for k in ("labels", "y", "y_test") if k in z.files), None)
+            labels = z[lkey] if lkey else None
+    except PreprocessError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, OSError) as e:
+        if isinstance(e, (PermissionError, FileNotFoundError, IsADirectoryError)):
+            raise
+        raise PreprocessError(f"{path.name}: damaged or not a .npz archive "
+                              f"({type(e).__name__}: {e})") from None
+    if labels is not None and not np.issubdtype(labels.dtype, np.integer):
+        raise PreprocessError(f"{path.name}: labels must be integers, got {labels.dtype}")
+    return images, None if labels is None else labels.astype(np.int64).reshape(-1)
+
+
 def load_test_set(path: str | Path, labels_path: str | Path | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """A test set as (uint8 images, int64 labels or None).
@@ -348,13 +377,7 @@ def load_test_set(path: str | Path, labels_path: str | Path | None = None
         raise FileNotFoundError(f"test set {path} does not exist")
     name = path.name.lower()
     if name.endswith(".npz"):
-        with np.load(path) as z:
-            key = next((k for k in ("images", "x", "x_test") if k in z), None)
-            if key is None:
-                raise PreprocessError(f"{path.name}: no 'images' array (keys: {list(z)})")
-            images = z[key]
-            lkey = next((k for k in ("labels", "y", "y_test") if k in z), None)
-            labels = z[lkey].astype(np.int64).reshape(-1) if lkey else None
+        images, labels = _read_npz_test_set(path)
     elif "idx3-ubyte" in name or "images-idx" in name:
         images = _read_idx_uint8(path)
         if labels_path is None:

@@ -15,12 +15,21 @@ latency. Exit status 1 when any output differs from the golden model.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..netfile import load_network
+from ..errors import (
+    UsageError,
+    UserError,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
+from ..netfile import load_network, random_weights_note
 from ..tools import SIMULATORS
 
 __all__ = ["add_arguments", "run"]
@@ -37,17 +46,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="test images: .npz with 'images' (uint8, N×C×H×W or N×H×W[×C]) and "
                         "optionally 'labels', MNIST IDX or CIFAR-10 .bin (default: random "
                         "images)")
-    p.add_argument("--count", type=int, default=8, help="number of images (default 8)")
-    p.add_argument("--batch", type=int, default=None,
+    p.add_argument("--count", type=positive_int, default=8,
+                   help="number of images (default 8)")
+    p.add_argument("--batch", type=positive_int, default=None,
                    help="frames per DMA round trip (default: all in one)")
     p.add_argument("--simulator", choices=SIMULATORS, default="verilator")
-    p.add_argument("--stall", type=float, default=0.0,
+    p.add_argument("--stall", type=nonnegative_float, default=0.0,
                    help="probability per cycle of the DMA stalling either stream")
     p.add_argument("--per-frame", action="store_true",
                    help="one MM2S transfer per frame (tlast on every input frame)")
-    p.add_argument("--clock-mhz", type=float, default=100.0)
-    p.add_argument("--seed", type=int, default=0, help="random images and stalls")
-    p.add_argument("--show", type=int, default=10, help="print this many predictions")
+    p.add_argument("--clock-mhz", type=positive_float, default=100.0)
+    p.add_argument("--random-weights", action="store_true",
+                   help="give layers without trained weights random ones (from --seed)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random images, stalls and weights (--random-weights)")
+    p.add_argument("--show", type=nonnegative_int, default=10,
+                   help="print this many predictions")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return _run(args)
+    except UserError:
+        raise  # reported by the command line
     except (BackendError, LayoutError, PreprocessError, ValueError) as e:
-        print(f"lowbit_hdl deploy-sim: error: {e}")
+        print(f"lowbit_hdl deploy-sim: error: {e}", file=sys.stderr)
         return 1
 
 
@@ -69,22 +85,28 @@ def _run(args: argparse.Namespace) -> int:
     from .board import SimBoard
 
     if args.build is None and args.network is None:
-        raise ValueError("give a network file or --build DIR")
+        raise UsageError("give a network file or --build DIR")
+    if args.stall >= 1:
+        raise UsageError(f"--stall must be in [0, 1), got {args.stall:g}")
+    seed = args.seed if args.random_weights else None
     if args.build is not None:
         from ..netfile import load as load_npz
         from ..runtime.layout import DesignLayout
 
         name = DesignLayout.load(Path(args.build) / "layout.json").network
         net = load_npz(Path(args.build) / f"{name}.npz")
-        if args.network is not None and load_network(args.network).name != name:
+        if args.network is not None and load_network(args.network, seed).name != name:
             raise ValueError(f"{args.network} is not the network of {args.build} ({name})")
     else:
-        net = load_network(args.network)
-    if args.count < 1:
-        raise ValueError("--count must be ≥ 1")
+        net = load_network(args.network, seed, require_params=True)
+    if net.random_weights:
+        print(random_weights_note(net))
     labels = None
     if args.images:
         images, labels = load_test_set(args.images)
+        if images.ndim not in (3, 4) or len(images) == 0:
+            raise UsageError(f"--images {args.images}: expected a batch of images "
+                             f"(N×C×H×W or N×H×W[×C]), got an array of shape {images.shape}")
         images = images[:args.count]
         labels = None if labels is None else labels[:args.count]
     else:

@@ -1,5 +1,5 @@
 """``python -m lowbit_hdl sim NET --frames N [--simulator verilator|icarus] [--stall P]
-[--seed S] [--clock-mhz F] [--folding FILE | --target-fps N]``.
+[--random-weights] [--seed S] [--clock-mhz F] [--folding FILE | --target-fps N]``.
 
 Builds the top level, streams N frames through it under cocotb (no stalls, then with random
 stalls at both AXI-Stream ends when ``--stall`` > 0), checks every output bit-exactly
@@ -13,9 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import positive_float
 from ..flow.build import choose_folding
 from ..flow.folding import load_folding
-from ..netfile import load_network
+from ..netfile import load_network, random_weights_note
 from .network import simulate_network
 
 __all__ = ["add_arguments", "run"]
@@ -28,23 +29,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stall", type=float, default=0.3,
                    help="probability per cycle of a pause on each AXI-Stream side in the "
                         "stall pass (0: no stall pass; default 0.3)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="give layers without trained weights random ones (from --seed)")
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of the random parameters (if the topology has none), frames "
-                        "and stalls")
-    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for frames/s")
+                   help="seed of the random parameters (--random-weights), frames and stalls")
+    p.add_argument("--clock-mhz", type=positive_float, default=100.0,
+                   help="clock for frames/s (MHz, > 0)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--folding", type=Path, default=None, help="folding JSON to apply")
-    g.add_argument("--target-fps", type=float, default=None, help="auto-fold for this rate")
+    g.add_argument("--target-fps", type=positive_float, default=None,
+                   help="auto-fold for this rate")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.frames < 1:
-        print("lowbit_hdl sim: --frames must be ≥ 1", file=sys.stderr)
+        print("lowbit_hdl sim: error: --frames must be ≥ 1", file=sys.stderr)
         return 2
     if not 0.0 <= args.stall < 1.0:
-        print("lowbit_hdl sim: --stall must be in [0, 1)", file=sys.stderr)
+        print("lowbit_hdl sim: error: --stall must be in [0, 1)", file=sys.stderr)
         return 2
-    net = load_network(args.network, seed=args.seed)
+    net = load_network(args.network, seed=args.seed if args.random_weights else None,
+                       require_params=True)
+    if net.random_weights:
+        print(f"[sim] {random_weights_note(net)}", file=sys.stderr, flush=True)
     folding = load_folding(args.folding) if args.folding else None
     net, source, _ = choose_folding(net, folding=folding, target_fps=args.target_fps,
                                     clock_mhz=args.clock_mhz)
