@@ -278,6 +278,7 @@ def test_bundle_run_py_numpy_only(tmp_path):
              HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
+    assert "NOTE: layers fc0, fc1 have RANDOM weights and thresholds" in out
     assert "network tiny: 12 images" in out
     assert "accuracy: 75.00% (12 images)" in out
     assert "bit-exact with the golden model: 12 of 12 images" in out

@@ -142,14 +142,17 @@ def read_network_info(network: Any) -> dict[str, Any]:
                   for lay in network.layers]
         d = {"name": network.name, "input_shape": list(network.input_shape),
              "input_dtype": str(network.input_dtype), "labels": network.labels,
-             "layers": layers}
+             "layers": layers, "random_weights": getattr(network, "random_weights", {})}
     try:
         last = d["layers"][-1] if d.get("layers") else {}
         return {"name": d["name"], "input_shape": tuple(int(s) for s in d["input_shape"]),
                 "input_dtype": str(d["input_dtype"]).upper(),
                 "labels": tuple(d["labels"]) if d.get("labels") else None,
-                "topk": int(last["k"]) if last.get("kind") == "topk" else None}
-    except (KeyError, TypeError) as e:
+                "topk": int(last["k"]) if last.get("kind") == "topk" else None,
+                # layers whose weights and thresholds are random, not trained: {layer: seed}
+                "random_weights": {str(k): int(v)
+                                   for k, v in dict(d.get("random_weights") or {}).items()}}
+    except (KeyError, TypeError, ValueError) as e:
         raise LayoutError(f"not a lowbit-hdl network description ({e})") from e
 
 

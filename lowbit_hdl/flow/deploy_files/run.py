@@ -30,6 +30,7 @@ from lowbit_runtime import (  # noqa: E402
     HwhError,
     LayoutError,
     PreprocessError,
+    read_network_info,
 )
 
 #: what the board, its files or the user's inputs can get wrong: reported in one line
@@ -39,6 +40,16 @@ BOARD_ERRORS = (BackendError, HwhError, LayoutError, PreprocessError, OSError)
 def network_name() -> str:
     """The bundle's network: layout.json names it; <name>.npz/.bit/.hwh sit next to it."""
     return DesignLayout.load(HERE / "layout.json").network
+
+
+def random_weights_note() -> str | None:
+    """A line saying which layers carry random (not trained) weights, when any do: the build
+    recorded them in the bundle's network file."""
+    rnd = read_network_info(HERE / f"{network_name()}.npz")["random_weights"]
+    if not rnd:
+        return None
+    return (f"NOTE: layers {', '.join(sorted(rnd))} have RANDOM weights and thresholds (not "
+            "trained): outputs can be checked bit for bit, predictions mean nothing")
 
 
 def open_accelerator(bitfile=None, backend=None, per_frame=False) -> Accelerator:
@@ -115,6 +126,9 @@ def main(argv=None, backend=None) -> int:
     args = p.parse_args(argv)
 
     images, labels, expected = load_samples(args.samples, args.count)
+    note = random_weights_note()
+    if note:
+        print(note)
     acc = open_accelerator(args.bitfile, backend, per_frame=args.per_frame)
     try:
         res = acc.classify(images, batch=args.batch)
