@@ -90,7 +90,7 @@ def test_stage_kinds_are_typed():
 def test_topk_waits_for_its_indices():
     """A top-k emitting more indices than it reads beats takes k cycles per frame, in the
     cost model, the plan and the hardware module alike (lowbit_hdl.cost.topk_cycles)."""
-    from lowbit_hdl.hw.topk import TopK as TopKUnit
+    from lowbit_hdl.hw.topk import TopKUnit
 
     net = Network("k", (1, 2, 2), [FC("f", 8, act=None, pe=8, simd=4), TopK("t", 5)], BIPOLAR)
     info = net.infer()[1]
