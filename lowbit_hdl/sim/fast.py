@@ -176,13 +176,14 @@ class PendingRun:
 def run_harness(exe: Path, stream: np.ndarray, in_beat_bytes: int, out_beat_bytes: int,
                 in_frame_beats: int, sends: np.ndarray, recvs: int, recv_beats: int,
                 stall: float = 0.0, seed: int = 1, timeout_cycles: int = 100_000,
-                rearm_cycles: int = 0, drain_cycles: int = 64, wait: bool = True
-                ) -> HarnessRun | PendingRun:
+                rearm_cycles: int = 0, drain_cycles: int = 64, wait: bool = True,
+                extra_args: tuple[str, ...] = ()) -> HarnessRun | PendingRun:
     """Run the harness once (see ``harness/stream_harness.cpp`` for the DMA model).
 
     ``stream`` holds the input beats' bytes; ``sends`` is (transfers, 3) int64 rows
     ``(first_beat, beats, after_recv)``; ``recvs`` receive transfers of up to
-    ``recv_beats`` beats each end at ``tlast``.
+    ``recv_beats`` beats each end at ``tlast``. ``extra_args`` go to the Verilated model
+    (e.g. ``+verilator+rand+reset+2``).
     """
     if not 0.0 <= stall < 1.0:
         raise ValueError(f"stall={stall} must be in [0, 1)")
@@ -194,7 +195,7 @@ def run_harness(exe: Path, stream: np.ndarray, in_beat_bytes: int, out_beat_byte
             f"out_beat_bytes={out_beat_bytes}", f"in_frame_beats={in_frame_beats}",
             f"recvs={recvs}", f"recv_beats={recv_beats}", f"stall={stall!r}",
             f"seed={seed}", f"timeout={timeout_cycles}", f"rearm={rearm_cycles}",
-            f"drain={drain_cycles}"]
+            f"drain={drain_cycles}", *extra_args]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     pending = PendingRun(proc, work, out_beat_bytes)
     return pending.wait() if wait else pending
@@ -234,8 +235,8 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
                   library: dict | None = None, chunk: int | None = None,
                   expected: np.ndarray | None = None,
                   progress: Callable[[int, int, int, float], None] | None = None,
-                  log: Callable[[str], None] | None = None, threads: int | None = None
-                  ) -> FastSimResult:
+                  log: Callable[[str], None] | None = None, threads: int | None = None,
+                  x_initial: str = "fast") -> FastSimResult:
     """:func:`~lowbit_hdl.sim.network.simulate_network` on the fast path.
 
     Same arguments and checks: a no-stall pass (measured cycles per frame, latency) and,
@@ -246,7 +247,9 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
     input cycles' worth), the design reset at the start of each chunk; the steady-state
     figure is the frame-weighted mean of the chunks'. ``expected`` replaces the golden
     model's outputs (e.g. to plant a mismatch). ``progress(done, total, sim_cycles,
-    sim_seconds)`` is called after every chunk.
+    sim_seconds)`` is called after every chunk. ``x_initial="unique"`` builds with
+    ``--x-initial unique`` and starts every run from random initial state
+    (``+verilator+rand+reset+2``, seeded), to check that reset defines all state.
     """
     from ..flow.top import TOP_NAME, NetworkTop, elaborate_verilog
 
@@ -255,7 +258,8 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
         plan = plan_network(net, clock_mhz)
     if verilog is None:
         verilog = elaborate_verilog(NetworkTop(net, plan, library=library), TOP_NAME)
-    exe = build_harness(verilog, TOP_NAME, build_root, threads=threads, log=log)
+    exe = build_harness(verilog, TOP_NAME, build_root, threads=threads, x_initial=x_initial,
+                        log=log)
     build_s = time.monotonic() - t0
     x = random_frames(net, frames, seed) if images is None else np.asarray(images, np.int64)
     n = x.shape[0]
@@ -272,6 +276,8 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
     bpf_in, bpf_out = lin.beats_per_frame, lout.beats_per_frame
     passes = [(0.0, seed)] + ([(float(stall), seed + 1)] if stall > 0 else [])
     bounds = [(s, min(n, s + chunk)) for s in range(0, n, chunk)]
+    rand = ("+verilator+rand+reset+2", f"+verilator+seed+{seed + 1}") \
+        if x_initial == "unique" else ()
     jobs = [(p, c) for p in range(len(passes)) for c in range(len(bounds))]
 
     def launch(job: tuple[int, int]) -> PendingRun:
@@ -283,7 +289,7 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
         return run_harness(exe, lin.pack(x[lo:hi]), lin.beat_bytes, lout.beat_bytes, bpf_in,
                            sends, recvs=k, recv_beats=bpf_out, stall=passes[p][0],
                            seed=passes[p][1] * 100_003 + c + 1, timeout_cycles=timeout_cycles,
-                           drain_cycles=2 * bpf_out + 32, wait=False)
+                           drain_cycles=2 * bpf_out + 32, wait=False, extra_args=rand)
 
     outputs = np.zeros((n, *lout.shape), np.int64)
     gold = np.zeros_like(outputs) if expected is None else np.asarray(expected, np.int64)
@@ -354,3 +360,82 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
                          sorted(mismatched), framing, per_frame, plan.cycles_per_frame,
                          latency, totals, time.monotonic() - t0, sim_cycles=sim_cycles,
                          sim_seconds=sim_seconds, build_seconds=build_s)
+
+
+_PORT_RE = r"(?:input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s+)?{name}\s*[;,)]"
+
+
+def port_width(verilog: str, toplevel: str, name: str) -> int | None:
+    """Width of port ``name`` of module ``toplevel`` in Verilog text (``None``: no such port)."""
+    import re
+
+    start = verilog.find(f"module {toplevel}")
+    body = verilog[start:verilog.find("endmodule", start)] if start >= 0 else ""
+    m = re.search(_PORT_RE.format(name=re.escape(name)), body)
+    if m is None:
+        return None
+    return int(m.group(1)) + 1 if m.group(1) else 1
+
+
+def dma_transfers(exe: Path, send: np.ndarray, sends: list[list[int]],
+                  recvs: list[list[int]], in_beat_bytes: int, out_beat_bytes: int,
+                  in_frame_beats: int, stall: float, seed: int, rearm_cycles: int,
+                  timeout_cycles: int, drain_cycles: int) -> dict:
+    """The simulated board's DMA transfers on the fast path.
+
+    ``sends`` are MM2S transfers ``[start_byte, nbytes, after_recv]`` out of ``send``,
+    ``recvs`` S2MM transfers ``[start_byte, nbytes]`` (the model of
+    ``benches/tb_simboard.py``). Returns what that bench writes: ``recvs`` (per completed
+    receive transfer its ``start``, ``bytes`` as hex, ``transferred`` and the ``cycle`` of
+    its last beat), ``in_first_cycles`` and ``cycles``, or ``error`` with a message.
+    """
+    parts, rows, beat = [], [], 0
+    for start, nbytes, after in sends:
+        if nbytes % in_beat_bytes:
+            return {"error": f"MM2S transfer of {nbytes} bytes is not whole "
+                             f"{in_beat_bytes}-byte beats"}
+        parts.append(np.asarray(send[start:start + nbytes], np.uint8))
+        rows.append((beat, nbytes // in_beat_bytes, after))
+        beat += nbytes // in_beat_bytes
+    recv_bytes = {n for _, n in recvs}
+    if len(recv_bytes) != 1 or next(iter(recv_bytes)) % out_beat_bytes:
+        raise ValueError("the fast path needs receive transfers of one size in whole beats")
+    nbytes = recv_bytes.pop()
+    run = run_harness(exe, np.concatenate(parts), in_beat_bytes, out_beat_bytes,
+                      in_frame_beats, np.array(rows, np.int64), len(recvs),
+                      nbytes // out_beat_bytes, stall, seed, timeout_cycles, rearm_cycles,
+                      drain_cycles)
+    assert isinstance(run, HarnessRun)
+    res: dict = {"recvs": [], "in_first_cycles": run.in_first.tolist(), "cycles": run.cycles}
+    i = 0
+    ends = run.out_last.astype(bool)
+    for ri, (start, n) in enumerate(recvs):  # a transfer ends at tlast or when full
+        j = i
+        while j < len(ends) and not ends[j] and (j - i + 1) * out_beat_bytes < n:
+            j += 1
+        if j >= len(ends):
+            break
+        got = run.out_data[i:j + 1].reshape(-1)
+        if not ends[j]:
+            res["error"] = (f"S2MM transfer {ri} ({n} bytes) filled before tlast: the design "
+                            "sends longer frames than layout.json says (the DMA flags an "
+                            "internal error)")
+            return res
+        if len(got) < n:
+            res["error"] = (f"output frame {ri}: tlast after {len(got)} bytes, layout.json "
+                            f"says {n} bytes per frame")
+            return res
+        res["recvs"].append({"start": start, "bytes": got.tobytes().hex(),
+                             "transferred": len(got), "cycle": int(run.out_cycles[j])})
+        i = j + 1
+    if run.status != "ok":
+        res["error"] = (f"no handshake for {timeout_cycles} cycles: sent "
+                        f"{len(run.in_first)} input frame(s) of {len(sends)} transfer(s), "
+                        f"received {len(res['recvs'])} of {len(recvs)} output frames")
+    elif run.inputs_left:
+        res["error"] = (f"the design produced all {len(recvs)} output frames before every "
+                        "input beat was taken")
+    elif run.extra_beats:
+        res["error"] = (f"the design sent {run.extra_beats} output beat(s) more than "
+                        f"{len(recvs)} frames")
+    return res
