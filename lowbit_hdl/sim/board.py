@@ -9,9 +9,10 @@ beats with ``tlast`` on each transfer's last beat (every frame's last beat with
 ``per_frame``), one S2MM transfer per output frame ending at ``tlast`` — with optional random
 stalls on both sides. With ``engine="fast"`` the same DMA model runs in the C++ harness of
 :mod:`lowbit_hdl.sim.fast` (Verilator only, no Python per cycle). The received bytes go back
-into the receive buffer and through the same unpacking code as on the board; a wrong ``tlast`` position, too many or too few output
-beats, X/Z data or a stall raise :class:`SimBoardError`. The number of simulated clock
-cycles comes back in the stream statistics.
+into the receive buffer and through the same unpacking code as on the board; a wrong
+``tlast`` position, too many or too few output beats, X/Z data (cocotb engine only:
+Verilator's fast build is two-state) or a stall raise :class:`SimBoardError`. The number of
+simulated clock cycles comes back in the stream statistics.
 
 Development machine only: imports cocotb and Amaranth (through the build flow) lazily.
 """

@@ -35,7 +35,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -206,17 +206,26 @@ class FastSimResult(SimResult):
     """:class:`~lowbit_hdl.sim.network.SimResult` of the fast path, plus its speed."""
 
     sim_cycles: int = 0  # simulated cycles over every pass and chunk
-    sim_seconds: float = 0.0  # wall time of the harness cycle loops
+    sim_seconds: float = 0.0  # wall time from the first harness start to the last one's end
+    harness_seconds: float = 0.0  # the harness runs' cycle loops, added up
+    workers: int = 1  # harness processes run side by side
     build_seconds: float = 0.0  # elaboration and (uncached) compilation
 
     @property
     def cycles_per_second(self) -> float:
-        """Simulated cycles per second of the harness itself."""
+        """Simulated cycles per wall-clock second of the simulation phase (all workers)."""
         return self.sim_cycles / self.sim_seconds if self.sim_seconds else 0.0
+
+    @property
+    def cycles_per_second_per_process(self) -> float:
+        """Simulated cycles per second of one harness process's cycle loop."""
+        return self.sim_cycles / self.harness_seconds if self.harness_seconds else 0.0
 
     def summary(self, clock_mhz: float = 100.0) -> str:
         return (super().summary(clock_mhz) + f"\nsimulated {self.sim_cycles:,} cycles in "
-                f"{self.sim_seconds:.1f} s: {self.cycles_per_second:,.0f} cycles/s")
+                f"{self.sim_seconds:.1f} s: {self.cycles_per_second:,.0f} cycles/s "
+                f"({self.workers} harness process(es), "
+                f"{self.cycles_per_second_per_process:,.0f} cycles/s each)")
 
 
 def _steady_cycles(ends: np.ndarray) -> float | None:
@@ -236,15 +245,16 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
                   expected: np.ndarray | None = None,
                   progress: Callable[[int, int, int, float], None] | None = None,
                   log: Callable[[str], None] | None = None, threads: int | None = None,
-                  x_initial: str = "fast") -> FastSimResult:
+                  x_initial: str = "fast", workers: int = 1) -> FastSimResult:
     """:func:`~lowbit_hdl.sim.network.simulate_network` on the fast path.
 
     Same arguments and checks: a no-stall pass (measured cycles per frame, latency) and,
     with ``stall > 0``, a second pass over the same frames with random stalls on both sides;
     every output beat compared with the golden model, ``tlast`` on exactly the last beat of
     every output frame, no surplus beats. ``images`` are NCHW integer frames of the network
-    input type. Frames go through in chunks of ``chunk`` (default: all at once up to 4M
-    input cycles' worth), the design reset at the start of each chunk; the steady-state
+    input type. Frames go through in chunks of ``chunk`` frames (default: an even share per
+    worker, at most about 4M cycles' worth), the design reset at the start of each chunk, up
+    to ``workers`` harness processes side by side; the steady-state
     figure is the frame-weighted mean of the chunks'. ``expected`` replaces the golden
     model's outputs (e.g. to plant a mismatch). ``progress(done, total, sim_cycles,
     sim_seconds)`` is called after every chunk. ``x_initial="unique"`` builds with
@@ -268,8 +278,9 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
     if expected is not None and len(expected) != n:
         raise ValueError(f"{len(expected)} expected outputs for {n} frames")
     lin, lout = plan.input, plan.output
+    workers = max(1, workers)
     if chunk is None:
-        chunk = max(1, min(n, (4 << 20) // max(1, plan.cycles_per_frame)))
+        chunk = max(1, min(-(-n // workers), (4 << 20) // max(1, plan.cycles_per_frame)))
     if timeout_cycles is None:
         timeout_cycles = max(20_000, 4 * plan.cycles_per_frame
                              + 4 * sum(s.cycles for s in plan.stages if s.kind != "fifo"))
@@ -298,27 +309,43 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
     measured: list[tuple[float, int]] = []
     latency = None
     totals: dict[str, int] = {}
-    sim_cycles, sim_seconds, done = 0, 0.0, 0
-    pending = launch(jobs[0])
+    sim_cycles, harness_s, done = 0, 0.0, 0
+    running: dict[int, PendingRun] = {}
+    queued = iter(range(len(jobs)))
+
+    def fill() -> None:
+        while len(running) < workers:
+            j = next(queued, None)
+            if j is None:
+                return
+            running[j] = launch(jobs[j])
+
+    def stop_all() -> None:
+        for r in running.values():
+            r.proc.kill()
+            r.wait()
+        running.clear()
+
+    t_sim = time.monotonic()
+    fill()
     for j, (p, c) in enumerate(jobs):
         lo, hi = bounds[c]
         k = hi - lo
-        if p == 0 and expected is None:  # golden model while the harness runs
-            gold[lo:hi] = forward(net, x[lo:hi], keep=False).output
         try:
-            run = pending.wait()
-        finally:
-            pending = None
-        if j + 1 < len(jobs):
-            pending = launch(jobs[j + 1])
+            if p == 0 and expected is None:  # golden model while the harness runs
+                gold[lo:hi] = forward(net, x[lo:hi], keep=False).output
+            run = running.pop(j).wait()
+            fill()
+        except BaseException:
+            stop_all()
+            raise
         name = f"stall {passes[p][0]:g}"
         where = f"{name}, frames {lo}..{hi - 1}"
         sim_cycles += run.cycles
-        sim_seconds += run.seconds
+        harness_s += run.seconds
+        sim_seconds = time.monotonic() - t_sim
         if run.status != "ok":
-            if pending is not None:
-                pending.proc.kill()
-                pending.wait()
+            stop_all()
             raise CosimError(f"{net.name} ({where}): no AXI-Stream handshake for "
                              f"{timeout_cycles} cycles: {len(run.in_first)} of {k} input "
                              f"frames started, {len(run.out_cycles)} of {k * bpf_out} output "
@@ -359,7 +386,8 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
     return FastSimResult(net.name, "verilator-fast", n, stall, outputs, gold,
                          sorted(mismatched), framing, per_frame, plan.cycles_per_frame,
                          latency, totals, time.monotonic() - t0, sim_cycles=sim_cycles,
-                         sim_seconds=sim_seconds, build_seconds=build_s)
+                         sim_seconds=sim_seconds, harness_seconds=harness_s,
+                         workers=min(workers, len(jobs)), build_seconds=build_s)
 
 
 _PORT_RE = r"(?:input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s+)?{name}\s*[;,)]"

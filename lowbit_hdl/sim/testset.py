@@ -15,6 +15,7 @@ live line on a terminal, a line every ``PROGRESS_EVERY_S`` seconds otherwise.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import TextIO
@@ -48,7 +49,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cocotb testbench (Python drives every cycle; slow)")
     p.add_argument("--chunk", type=int, default=None,
                    help="frames per harness run on the fast path (default: about 4M "
-                        "cycles' worth)")
+                        "cycles' worth, shared among the workers)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="harness processes side by side on the fast path (default: one per "
+                        "CPU)")
 
 
 def load_frames(net: Network, images: str | None, dataset: str | None, count: int | None
@@ -109,6 +113,7 @@ def run(args: argparse.Namespace, net: Network) -> int:
     if engine == "fast":
         res = simulate_fast(net, stall=stall, seed=args.seed, images=frames,
                             clock_mhz=args.clock_mhz, chunk=args.chunk,
+                            workers=args.workers or os.cpu_count() or 1,
                             progress=Progress(net.name),
                             log=lambda m: print(f"[sim] {m}", file=sys.stderr, flush=True))
     else:
