@@ -42,12 +42,13 @@ def test_fast_path_chunks_and_initial_state():
     chunked = simulate_fast(net, 12, seed=3, chunk=5)
     seen = []
     rand = simulate_fast(net, 12, seed=3, x_initial="unique", stall=0.2,
-                         progress=lambda *a: seen.append(a))
+                         progress=seen.append)
     for r in (one, chunked, rand):
         assert r.ok, r.summary()
         np.testing.assert_array_equal(r.outputs, one.outputs)
     assert chunked.cycles_per_frame == one.cycles_per_frame == rand.cycles_per_frame
-    assert seen[-1][:2] == (24, 24)  # two passes of 12 frames
+    assert (seen[-1].done, seen[-1].total, seen[-1].mismatches) == (24, 24, 0)  # 2 passes
+    assert len(seen[-1].outputs) == 12
 
 
 def test_planted_mismatch_reported():
@@ -92,7 +93,7 @@ def test_sim_command_on_test_images(tmp_path, capsys):
     assert "accuracy: 62.50% on 8 images (golden model: 62.50%)" in cap.out
     assert "bit-exact with the golden model on all 8 images" in cap.out
     assert "cycles/s" in cap.out and "cycles per frame: measured 16.0" in cap.out
-    assert "8/8 frames" in cap.err  # progress
+    assert "8/8 frames, 0 mismatch(es), accuracy 62.50% of 8" in cap.err  # progress
 
 
 # --- the simulated board on the fast engine (stand-in design, see test_runtime_simboard) ---

@@ -47,8 +47,9 @@ from ..tools import ToolError, setup_simulator_env
 from .network import SimResult, random_frames
 from .runner import DEFAULT_BUILD_ROOT, CosimError
 
-__all__ = ["HARNESS_SOURCE", "FastSimResult", "HarnessRun", "PendingRun", "build_harness",
-           "fast_available", "run_harness", "simulate_fast", "verilator_options"]
+__all__ = ["HARNESS_SOURCE", "FastProgress", "FastSimResult", "HarnessRun", "PendingRun",
+           "build_harness", "dma_transfers", "fast_available", "port_width", "run_harness",
+           "simulate_fast", "verilator_options"]
 
 #: the C++ harness, shipped as package data
 HARNESS_SOURCE = Path(__file__).resolve().parent / "harness" / "stream_harness.cpp"
@@ -208,6 +209,7 @@ class FastSimResult(SimResult):
     sim_cycles: int = 0  # simulated cycles over every pass and chunk
     sim_seconds: float = 0.0  # wall time from the first harness start to the last one's end
     harness_seconds: float = 0.0  # the harness runs' cycle loops, added up
+    harness_cpu_seconds: float = 0.0  # CPU time of the harness processes (load-independent)
     workers: int = 1  # harness processes run side by side
     build_seconds: float = 0.0  # elaboration and (uncached) compilation
 
@@ -221,11 +223,38 @@ class FastSimResult(SimResult):
         """Simulated cycles per second of one harness process's cycle loop."""
         return self.sim_cycles / self.harness_seconds if self.harness_seconds else 0.0
 
+    @property
+    def cycles_per_cpu_second(self) -> float:
+        """Simulated cycles per CPU second of the harness processes: what one process gets
+        from a core of its own, whatever else the machine is doing."""
+        return self.sim_cycles / self.harness_cpu_seconds if self.harness_cpu_seconds else 0.0
+
     def summary(self, clock_mhz: float = 100.0) -> str:
         return (super().summary(clock_mhz) + f"\nsimulated {self.sim_cycles:,} cycles in "
                 f"{self.sim_seconds:.1f} s: {self.cycles_per_second:,.0f} cycles/s "
                 f"({self.workers} harness process(es), "
-                f"{self.cycles_per_second_per_process:,.0f} cycles/s each)")
+                f"{self.cycles_per_second_per_process:,.0f} cycles/s each; "
+                f"{self.cycles_per_cpu_second:,.0f} cycles per CPU second)")
+
+
+@dataclass
+class FastProgress:
+    """Where :func:`simulate_fast` stands after a chunk."""
+
+    done: int  # frames through, over all passes
+    total: int  # frames to go through, over all passes
+    sim_cycles: int  # simulated cycles so far
+    sim_seconds: float  # wall time of the simulation phase so far
+    mismatches: int  # frames that differ from the golden model so far
+    outputs: np.ndarray  # outputs of the first frames of the no-stall pass (the ones done)
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished child processes (the harness runs)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def _steady_cycles(ends: np.ndarray) -> float | None:
@@ -243,7 +272,7 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
                   build_root: Path | None = None, timeout_cycles: int | None = None,
                   library: dict | None = None, chunk: int | None = None,
                   expected: np.ndarray | None = None,
-                  progress: Callable[[int, int, int, float], None] | None = None,
+                  progress: Callable[[FastProgress], None] | None = None,
                   log: Callable[[str], None] | None = None, threads: int | None = None,
                   x_initial: str = "fast", workers: int = 1) -> FastSimResult:
     """:func:`~lowbit_hdl.sim.network.simulate_network` on the fast path.
@@ -256,8 +285,8 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
     worker, at most about 4M cycles' worth), the design reset at the start of each chunk, up
     to ``workers`` harness processes side by side; the steady-state
     figure is the frame-weighted mean of the chunks'. ``expected`` replaces the golden
-    model's outputs (e.g. to plant a mismatch). ``progress(done, total, sim_cycles,
-    sim_seconds)`` is called after every chunk. ``x_initial="unique"`` builds with
+    model's outputs (e.g. to plant a mismatch). ``progress`` is called with a
+    :class:`FastProgress` after every chunk. ``x_initial="unique"`` builds with
     ``--x-initial unique`` and starts every run from random initial state
     (``+verilator+rand+reset+2``, seeded), to check that reset defines all state.
     """
@@ -327,6 +356,7 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
         running.clear()
 
     t_sim = time.monotonic()
+    cpu0 = _children_cpu()
     fill()
     for j, (p, c) in enumerate(jobs):
         lo, hi = bounds[c]
@@ -380,13 +410,15 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
         totals[name] = totals.get(name, 0) + int(run.out_cycles[-1] + 1 if beats else 0)
         done += k
         if progress is not None:
-            progress(done, n * len(passes), sim_cycles, sim_seconds)
+            progress(FastProgress(done, n * len(passes), sim_cycles, sim_seconds,
+                                  len(mismatched), outputs[:min(done, n)]))
     per_frame = (sum(m * k for m, k in measured) / sum(k for _, k in measured)
                  if measured else None)
     return FastSimResult(net.name, "verilator-fast", n, stall, outputs, gold,
                          sorted(mismatched), framing, per_frame, plan.cycles_per_frame,
                          latency, totals, time.monotonic() - t0, sim_cycles=sim_cycles,
                          sim_seconds=sim_seconds, harness_seconds=harness_s,
+                         harness_cpu_seconds=_children_cpu() - cpu0,
                          workers=min(workers, len(jobs)), build_seconds=build_s)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..golden import decide
 from ..ir import Network
+from .fast import FastProgress
 
 __all__ = ["Progress", "add_arguments", "load_frames", "run"]
 
@@ -71,24 +72,35 @@ def load_frames(net: Network, images: str | None, dataset: str | None, count: in
 
 
 class Progress:
-    """Frames done, simulated cycles per second and time left, on one line."""
+    """Frames done, mismatches and accuracy so far, simulated cycles per second and time
+    left, on one line (a :func:`~lowbit_hdl.sim.fast.simulate_fast` progress callback)."""
 
-    def __init__(self, label: str, out: TextIO = sys.stderr) -> None:
-        self.label = label
+    def __init__(self, net: Network, labels: np.ndarray | None = None,
+                 out: TextIO = sys.stderr) -> None:
+        self.net = net
+        self.label = net.name
+        self.labels = labels
         self.out = out
         self.live = out.isatty()
         self.t0 = time.monotonic()
         self.last = 0.0
 
-    def __call__(self, done: int, total: int, cycles: int, sim_seconds: float) -> None:
+    def __call__(self, p: FastProgress) -> None:
+        done, total, cycles, sim_seconds = p.done, p.total, p.sim_cycles, p.sim_seconds
         now = time.monotonic() - self.t0
         if not self.live and now - self.last < PROGRESS_EVERY_S and done < total:
             return
         self.last = now
         rate = cycles / sim_seconds if sim_seconds else 0.0
         left = now * (total - done) / done if done else 0.0
-        line = (f"[sim] {self.label}: {done:,}/{total:,} frames, {cycles:,} cycles, "
-                f"{rate:,.0f} cycles/s, {now:.0f} s elapsed, ~{left:.0f} s left")
+        acc = ""
+        if self.labels is not None and len(p.outputs):
+            k = len(p.outputs)
+            hits = int(np.sum(decide(self.net, p.outputs) == self.labels[:k]))
+            acc = f", accuracy {hits / k:.2%} of {k:,}"
+        line = (f"[sim] {self.label}: {done:,}/{total:,} frames, {p.mismatches} mismatch(es)"
+                f"{acc}, {cycles:,} cycles, {rate:,.0f} cycles/s, {now:.0f} s elapsed, "
+                f"~{left:.0f} s left")
         if self.live:
             self.out.write("\r" + line + ("\n" if done >= total else ""))
         else:
@@ -114,7 +126,7 @@ def run(args: argparse.Namespace, net: Network) -> int:
         res = simulate_fast(net, stall=stall, seed=args.seed, images=frames,
                             clock_mhz=args.clock_mhz, chunk=args.chunk,
                             workers=args.workers or os.cpu_count() or 1,
-                            progress=Progress(net.name),
+                            progress=Progress(net, labels),
                             log=lambda m: print(f"[sim] {m}", file=sys.stderr, flush=True))
     else:
         res = simulate_network(net, simulator=args.simulator, stall=stall, seed=args.seed,
