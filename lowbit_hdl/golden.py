@@ -21,6 +21,7 @@ from .runtime.dtypes import DataType
 
 __all__ = [
     "top1",
+    "decide",
     "popcount",
     "xnor_popcount_dot",
     "matvec",
@@ -223,9 +224,15 @@ def forward(net: Network, images: np.ndarray, exact: bool = False,
     return ForwardResult(inter[infos[-1].name], inter)
 
 
-def top1(net: Network, images: np.ndarray) -> np.ndarray:
-    """Class decision per image: the first index of a final TopK, else the argmax of the last
-    layer's flattened output (first index on ties). Keeps no intermediate layer."""
-    out = forward(net, images, keep=False).output
-    scores = out.reshape(out.shape[0], -1)
+def decide(net: Network, output: np.ndarray) -> np.ndarray:
+    """Class decision per image from ``net``'s output (N×C×H×W, the golden model's or the
+    hardware's): the first index of a final TopK, else the argmax of the flattened output
+    (first index on ties)."""
+    scores = np.asarray(output).reshape(len(output), -1)
     return scores[:, 0] if net.layers[-1].kind == "topk" else scores.argmax(1)
+
+
+def top1(net: Network, images: np.ndarray) -> np.ndarray:
+    """Class decision per image (:func:`decide` of :func:`forward`). Keeps no intermediate
+    layer."""
+    return decide(net, forward(net, images, keep=False).output)

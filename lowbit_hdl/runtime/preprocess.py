@@ -333,6 +333,39 @@ def _read_idx_uint8(path: Path) -> np.ndarray:
     return arr
 
 
+#: files a test-set folder is searched for, in order (MNIST IDX, CIFAR-10 binary or JPEG copy)
+_TEST_SET_FILES = ("t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz", "test_batch.bin",
+                   "cifar10_jpeg.npz")
+
+
+def _find_test_set(folder: Path) -> Path:
+    for sub in (".", "raw", "MNIST/raw", "cifar-10-batches-bin"):
+        for fname in _TEST_SET_FILES:
+            cand = folder / sub / fname
+            if cand.is_file():
+                return cand
+    raise PreprocessError(f"{folder}: no test set found (looked for {', '.join(_TEST_SET_FILES)}"
+                          " in it and in raw/, MNIST/raw/, cifar-10-batches-bin/)")
+
+
+def _decode_jpeg_split(z: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """A split of a JPEG-scan archive (``jpeg_header`` + ``<split>_scans`` +
+    ``<split>_offsets`` + ``<split>_labels``, e.g. the CIFAR-10 copy of the project's shared
+    datasets) → N×H×W×C uint8 images and labels. Needs Pillow."""
+    import io
+
+    try:
+        from PIL import Image
+    except ImportError as e:
+        raise PreprocessError("decoding a JPEG test set needs Pillow (pip install pillow)") from e
+    header = z["jpeg_header"].tobytes()
+    scans, offsets = z[f"{split}_scans"], z[f"{split}_offsets"]
+    images = [np.asarray(Image.open(io.BytesIO(header + scans[offsets[i]:offsets[i + 1]]
+                                               .tobytes())).convert("RGB"), dtype=np.uint8)
+              for i in range(len(offsets) - 1)]
+    return np.stack(images), z[f"{split}_labels"].astype(np.int64).reshape(-1)
+
+
 def _read_npz_test_set(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """``images`` (or ``x``, ``x_test``) and ``labels`` (or ``y``, ``y_test``) of a .npz;
     :class:`PreprocessError` for a damaged or foreign file."""
@@ -344,6 +377,8 @@ def _read_npz_test_set(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise PreprocessError(f"{path.name}: a single array, not a .npz archive")
         with z:
+            if "jpeg_header" in z.files and "test_scans" in z.files:
+                return _decode_jpeg_split(z, "test")
             key = next((k for k in ("images", "x", "x_test") if k in z.files), None)
             if key is None:
                 raise PreprocessError(f"{path.name}: no 'images' array (keys: {z.files})")
@@ -367,14 +402,21 @@ def load_test_set(path: str | Path, labels_path: str | Path | None = None
     """A test set as (uint8 images, int64 labels or None).
 
     * ``.npz`` with ``images`` (or ``x``) and optionally ``labels`` (or ``y``),
+    * ``.npz`` of JPEG scans sharing one header (``jpeg_header``, ``test_scans``,
+      ``test_offsets``, ``test_labels``: the CIFAR-10 copy ``cifar10_jpeg.npz``) → its test
+      split, N×32×32×3 (decoding needs Pillow),
     * MNIST IDX files (``t10k-images-idx3-ubyte[.gz]``; labels from ``labels_path`` or the
       matching ``…labels-idx1-ubyte`` file next to it) → N×28×28,
     * CIFAR-10 binary batches (``test_batch.bin``: 1 label byte + 3×32×32 bytes per record)
-      → N×3×32×32.
+      → N×3×32×32,
+    * a folder holding one of those test files (also under ``raw/``, ``MNIST/raw/`` or
+      ``cifar-10-batches-bin/``).
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"test set {path} does not exist")
+    if path.is_dir():
+        path = _find_test_set(path)
     name = path.name.lower()
     if name.endswith(".npz"):
         images, labels = _read_npz_test_set(path)

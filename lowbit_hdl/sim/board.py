@@ -7,10 +7,12 @@ Each :meth:`SimBoard.stream` call is one simulation (builds are cached by
 :class:`~lowbit_hdl.runtime.backend.PynqBackend` drives it — MM2S transfers become ``tdata``
 beats with ``tlast`` on each transfer's last beat (every frame's last beat with
 ``per_frame``), one S2MM transfer per output frame ending at ``tlast`` — with optional random
-stalls on both sides. The received bytes go back into the receive buffer and through the
-same unpacking code as on the board; a wrong ``tlast`` position, too many or too few output
-beats, X/Z data or a stall raise :class:`SimBoardError`. The number of simulated clock
-cycles comes back in the stream statistics.
+stalls on both sides. With ``engine="fast"`` the same DMA model runs in the C++ harness of
+:mod:`lowbit_hdl.sim.fast` (Verilator only, no Python per cycle). The received bytes go back
+into the receive buffer and through the same unpacking code as on the board; a wrong
+``tlast`` position, too many or too few output beats, X/Z data (cocotb engine only:
+Verilator's fast build is two-state) or a stall raise :class:`SimBoardError`. The number of
+simulated clock cycles comes back in the stream statistics.
 
 Development machine only: imports cocotb and Amaranth (through the build flow) lazily.
 """
@@ -51,7 +53,8 @@ class SimBoard(Backend):
     design's :class:`DesignLayout` (checked against the ports at the first transfer).
     ``stall`` is the probability per cycle of the DMA pausing either stream;
     ``rearm_cycles`` the cycles between two receive transfers (the CPU re-arming S2MM;
-    0 by default so that cycles per image measure the design).
+    0 by default so that cycles per image measure the design). ``engine`` is ``"cocotb"``
+    (the cocotb bench) or ``"fast"`` (the Verilator C++ harness, same DMA model).
     """
 
     requires_bitstream = False
@@ -61,9 +64,15 @@ class SimBoard(Backend):
                  toplevel: str = "lowbit_top", simulator: str = "verilator",
                  stall: float = 0.0, seed: int = 1, rearm_cycles: int = 0,
                  timeout_cycles: int = 100_000, build_root: Path | None = None,
-                 max_transfer_bytes: int = MAX_TRANSFER_BYTES) -> None:
+                 max_transfer_bytes: int = MAX_TRANSFER_BYTES, engine: str = "cocotb") -> None:
         if not 0.0 <= stall < 1.0:
             raise ValueError(f"stall={stall} must be in [0, 1)")
+        if engine not in ("cocotb", "fast"):
+            raise ValueError(f"engine={engine!r} must be 'cocotb' or 'fast'")
+        if engine == "fast" and simulator != "verilator":
+            raise ValueError("the fast engine runs on Verilator only")
+        self.engine = engine
+        self._exe: Path | None = None
         self.verilog = verilog
         self.layout = layout
         self.toplevel = toplevel
@@ -135,9 +144,6 @@ class SimBoard(Backend):
 
     def stream(self, send: np.ndarray, recv: np.ndarray, frames: int, framing: Framing,
                timeout_s: float = 10.0) -> StreamStats:
-        from .benches import BENCH_DIR
-        from .runner import CosimError, run_cocotb
-
         if not self.loaded:
             raise SimBoardError("load() the (simulated) overlay before streaming")
         f = framing
@@ -150,6 +156,43 @@ class SimBoard(Backend):
             if n > self.max_transfer_bytes:
                 raise SimBoardError(f"MM2S transfer of {n} bytes exceeds the DMA maximum "
                                     f"{self.max_transfer_bytes}")
+        if self.engine == "fast":
+            res = self._stream_fast(send, sends, recvs, f)
+        else:
+            res = self._stream_cocotb(send, sends, recvs, f, frames)
+        return self._collect(res, recv, frames, f, len(sends), len(recvs))
+
+    def _stream_fast(self, send: np.ndarray, sends: list, recvs: list, f: Framing) -> dict:
+        from .fast import build_harness, dma_transfers, port_width
+
+        if self._exe is None:
+            text = self.verilog if isinstance(self.verilog, str) else "".join(
+                Path(p).read_text() for p in ([self.verilog] if isinstance(self.verilog, Path)
+                                              else self.verilog))
+            for port, nbytes in (("s_axis__tdata", f.in_beat_bytes),
+                                 ("m_axis__tdata", f.out_beat_bytes)):
+                width = port_width(text, self.toplevel, port)
+                if width is None:
+                    raise SimBoardError(f"the design has no port {port}; the top level needs "
+                                        "s_axis__*/m_axis__* AXI-Stream ports, clk and rst")
+                if width != 8 * nbytes:
+                    raise SimBoardError(f"{port} is {width} bits wide but layout.json says "
+                                        f"{8 * nbytes} bits")
+            self._exe = build_harness(text, self.toplevel, self.build_root)
+        res = dma_transfers(self._exe, send, sends, recvs, f.in_beat_bytes, f.out_beat_bytes,
+                            f.in_frame_bytes // f.in_beat_bytes, self.stall,
+                            self.seed + self.runs, self.rearm_cycles, self.timeout_cycles,
+                            2 * (f.out_frame_bytes // f.out_beat_bytes) + 32)
+        self.runs += 1
+        if "error" in res:
+            raise SimBoardError(res["error"])
+        return res
+
+    def _stream_cocotb(self, send: np.ndarray, sends: list, recvs: list, f: Framing,
+                       frames: int) -> dict:
+        from .benches import BENCH_DIR
+        from .runner import CosimError, run_cocotb
+
         work = Path(tempfile.mkdtemp(prefix="simboard-"))
         try:
             np.save(work / "mm2s.npy", np.asarray(send[:f.send_bytes(frames)], np.uint8))
@@ -178,7 +221,10 @@ class SimBoard(Backend):
             res = json.loads((work / "results.json").read_text())
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        return res
 
+    def _collect(self, res: dict, recv: np.ndarray, frames: int, f: Framing, nsends: int,
+                 nrecvs: int) -> StreamStats:
         got = res["recvs"]
         if len(got) != frames:
             raise SimBoardError(f"{len(got)} output frames received, {frames} expected")
@@ -193,6 +239,6 @@ class SimBoard(Backend):
         cycles = done[-1] - first_in[0] + 1
         latency = [d - s + 1 for s, d in zip(first_in, done, strict=True)]
         self.total_cycles += cycles
-        return StreamStats(frames, cycles / (self.layout.clock_mhz * 1e6), len(sends),
-                           len(recvs), simulated=True, cycles=cycles, latency_cycles=latency,
+        return StreamStats(frames, cycles / (self.layout.clock_mhz * 1e6), nsends,
+                           nrecvs, simulated=True, cycles=cycles, latency_cycles=latency,
                            extra={"sim_cycles_total": res.get("cycles")})

@@ -1,13 +1,15 @@
 """``deploy-sim``: classify images through the on-board runtime against the simulated board.
 
     python -m lowbit_hdl deploy-sim networks/<net>.py [--images FILE.npz] [--count N]
-        [--simulator verilator|icarus] [--batch N] [--stall P] [--per-frame]
+        [--simulator verilator|icarus] [--batch N] [--stall P] [--per-frame] [--fast]
     python -m lowbit_hdl deploy-sim --build build/<net> [...]
 
 The network is elaborated by the build flow (or a build folder's Verilog is taken), the
 runtime's :class:`Accelerator` drives it through
 :class:`~lowbit_hdl.sim.board.SimBoard` (AXI DMA model + Verilator/Icarus), and
-every output is compared with :func:`lowbit_hdl.golden.forward`. Prints the
+every output is compared with :func:`lowbit_hdl.golden.forward`. ``--fast`` runs the same DMA
+model (per-transfer ``tlast``, one S2MM transfer per output frame) in the Verilator C++ harness
+of :mod:`lowbit_hdl.sim.fast` instead of cocotb. Prints the
 predictions, the accuracy when the images come with labels, simulated cycles per image and
 latency. Exit status 1 when any output differs from the golden model.
 """
@@ -55,6 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="probability per cycle of the DMA stalling either stream")
     p.add_argument("--per-frame", action="store_true",
                    help="one MM2S transfer per frame (tlast on every input frame)")
+    p.add_argument("--fast", action="store_true",
+                   help="run the DMA model in the Verilator C++ harness (no Python per cycle)")
     p.add_argument("--clock-mhz", type=positive_float, default=100.0)
     p.add_argument("--random-weights", action="store_true",
                    help="give layers without trained weights random ones (from --seed)")
@@ -115,7 +119,8 @@ def _run(args: argparse.Namespace) -> int:
         images = rng.integers(0, 256, size=(args.count, c, h, w), dtype=np.uint8)
 
     t0 = time.perf_counter()
-    sim_args = dict(simulator=args.simulator, stall=args.stall, seed=args.seed + 1)
+    sim_args = dict(simulator=args.simulator, stall=args.stall, seed=args.seed + 1,
+                    engine="fast" if args.fast else "cocotb")
     if args.build is not None:
         board = SimBoard.from_build(args.build, **sim_args)
     else:
@@ -132,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     same = np.all(res.outputs.reshape(n, -1) == gold.reshape(n, -1), axis=1)
 
     print(f"network {net.name}: {n} images through the simulated board "
-          f"({args.simulator}, stall {args.stall:g}"
+          f"({args.simulator}{' fast harness' if args.fast else ''}, stall {args.stall:g}"
           f"{', one transfer per frame' if args.per_frame else ''})")
     print(f"  input  {lay.input.shape} {lay.input.dtype}: {lay.input.beats_per_frame} beats × "
           f"{lay.input.tdata_bits} bits per frame")

@@ -1,0 +1,501 @@
+"""Fast whole-network simulation: the generated Verilog compiled by Verilator together with a
+C++ harness (``harness/stream_harness.cpp``) that drives the AXI-Stream ports itself, so no
+Python runs per clock cycle.
+
+The harness plays the AXI DMA in simple mode: MM2S transfers (``tlast`` on each transfer's
+last beat), S2MM transfers of a fixed number of beats ending at ``tlast``, random stalls on
+both sides from a seeded generator (``tvalid`` never depends on ``tready``; a beat is held
+until accepted), a watchdog, and a drain phase that catches surplus output beats. It records
+every output beat with its cycle and ``tlast``, and the cycle at which each input frame's
+first beat was accepted. Python packs the inputs (:class:`~lowbit_hdl.runtime.layout.StreamLayout`)
+and compares the outputs with the golden model in bulk.
+
+* :func:`build_harness` compiles (cached by a hash of the Verilog, the harness source, the
+  options and the Verilator version; parallel callers share one build).
+* :func:`run_harness` runs one batch of transfers (one process, the design reset at its
+  start) and returns a :class:`HarnessRun`; ``wait=False`` returns a handle so the caller can
+  compute the golden model meanwhile.
+* :func:`simulate_fast` is :func:`lowbit_hdl.sim.network.simulate_network` on the fast path
+  (same passes, same checks, same steady-state measurement), streaming big image sets in
+  chunks of ``chunk`` frames so memory stays bounded and progress can be reported.
+
+Cycle stamps differ from the cocotb bench's by a constant offset (the reset sequence), so
+differences between stamps, and thus cycles per frame and latency, are identical.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..flow.plan import Plan, plan_network
+from ..golden import forward
+from ..ir import Network
+from ..tools import ToolError, setup_simulator_env
+from .network import SimResult, random_frames
+from .runner import DEFAULT_BUILD_ROOT, CosimError
+
+__all__ = ["HARNESS_SOURCE", "FastProgress", "FastSimResult", "HarnessRun", "PendingRun",
+           "build_harness", "dma_transfers", "fast_available", "port_width", "run_harness",
+           "simulate_fast", "verilator_options"]
+
+#: the C++ harness, shipped as package data
+HARNESS_SOURCE = Path(__file__).resolve().parent / "harness" / "stream_harness.cpp"
+
+_WARNINGS = ("-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-UNOPTFLAT",
+             "-Wno-PINCONNECTEMPTY", "-Wno-CASEINCOMPLETE")
+
+
+def verilator_options(threads: int | None = None, x_initial: str = "fast") -> list[str]:
+    """Verilator options of a fast build: ``-O3``, ``--x-assign fast``, ``--x-initial``
+    (``fast`` by default: every register of the generated design has an initial value and a
+    synchronous reset, so no state is left undefined; ``unique`` with the runtime option
+    ``+verilator+rand+reset+2`` randomises what is not, to check that), C++ at ``-O2``."""
+    opts = ["-O3", "--x-assign", "fast", "--x-initial", x_initial, *_WARNINGS,
+            "-CFLAGS", "-O2", "-MAKEFLAGS", "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2"]
+    if threads and threads > 1:
+        opts += ["--threads", str(threads)]
+    return opts
+
+
+def fast_available() -> bool:
+    """Whether Verilator (and a C++ compiler) are here for the fast path."""
+    try:
+        setup_simulator_env("verilator")
+    except ToolError:
+        return False
+    return shutil.which(os.environ.get("CXX", "g++")) is not None
+
+
+def _verilator_version() -> str:
+    out = subprocess.run(["verilator", "--version"], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def build_harness(verilog: str, toplevel: str = "lowbit_top", build_root: Path | None = None,
+                  threads: int | None = None, x_initial: str = "fast",
+                  log: Callable[[str], None] | None = None) -> Path:
+    """Compile ``verilog`` (top module ``toplevel``) with the stream harness; returns the
+    executable. Cached under ``build_root`` (default: the cocotb runner's ``sim_build``) by
+    a hash of the Verilog, the harness, the options and the Verilator version."""
+    try:
+        setup_simulator_env("verilator")
+    except ToolError as e:
+        raise CosimError(str(e)) from None
+    opts = verilator_options(threads, x_initial)
+    harness = HARNESS_SOURCE.read_text()
+    h = hashlib.sha256()
+    for part in (toplevel, verilog, harness, " ".join(opts), _verilator_version()):
+        h.update(part.encode())
+        h.update(b"\0")
+    root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
+    build_dir = root / f"fast-{toplevel}-{h.hexdigest()[:16]}"
+    exe = build_dir / "Vharness"
+    if exe.exists():
+        return exe
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as lock:  # parallel callers share one build
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if exe.exists():
+            return exe
+        src = build_dir / f"{toplevel}.v"
+        src.write_text(verilog)
+        shutil.copyfile(HARNESS_SOURCE, build_dir / HARNESS_SOURCE.name)
+        cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 2),
+               "--top-module", toplevel, "--prefix", "Vtop", "--Mdir", str(build_dir / "obj"),
+               "-o", str(exe), *opts, str(src), str(build_dir / HARNESS_SOURCE.name)]
+        if log is not None:
+            log(f"compiling {toplevel} with Verilator (once; cached in {build_dir})")
+        t0 = time.monotonic()
+        with open(build_dir / "build.log", "w") as out:
+            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+        if proc.returncode != 0 or not exe.exists():
+            tail = (build_dir / "build.log").read_text(errors="replace")[-4000:]
+            raise CosimError(f"building the fast harness of {toplevel} failed:\n{tail}")
+        (build_dir / "build_seconds").write_text(f"{time.monotonic() - t0:.1f}\n")
+        shutil.rmtree(build_dir / "obj", ignore_errors=True)  # keep the executable only
+    return exe
+
+
+@dataclass
+class HarnessRun:
+    """What one harness run recorded (cycles count from the first cycle after reset)."""
+
+    out_data: np.ndarray  # (beats, out_beat_bytes) uint8
+    out_cycles: np.ndarray  # (beats,) int64
+    out_last: np.ndarray  # (beats,) uint8
+    in_first: np.ndarray  # (input frames started,) int64
+    status: str  # "ok" or "timeout"
+    cycles: int  # simulated cycles after reset, drain included
+    inputs_left: bool  # the receive transfers completed before every input was taken
+    extra_beats: int  # output beats seen in the drain phase
+    seconds: float  # wall time of the cycle loop (harness's own clock)
+    stderr: str = ""
+
+
+@dataclass
+class PendingRun:
+    """A harness run in progress (:func:`run_harness` with ``wait=False``)."""
+
+    proc: subprocess.Popen
+    work: Path
+    out_beat_bytes: int
+
+    def wait(self) -> HarnessRun:
+        try:
+            _, err = self.proc.communicate()
+            prefix = self.work / "out"
+            summary_path = prefix.with_suffix(".json")
+            if not summary_path.exists():
+                raise CosimError(f"the fast harness failed (exit status "
+                                 f"{self.proc.returncode}):\n{err[-4000:]}")
+            s = json.loads(summary_path.read_text())
+            data = np.fromfile(prefix.with_suffix(".data"), np.uint8)
+            return HarnessRun(
+                data.reshape(-1, self.out_beat_bytes),
+                np.fromfile(prefix.with_suffix(".cycle"), np.int64),
+                np.fromfile(prefix.with_suffix(".last"), np.uint8),
+                np.fromfile(prefix.with_suffix(".infirst"), np.int64),
+                s["status"], int(s["cycles"]), bool(s["inputs_left"]),
+                int(s["extra_beats"]), float(s["seconds"]), err)
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def run_harness(exe: Path, stream: np.ndarray, in_beat_bytes: int, out_beat_bytes: int,
+                in_frame_beats: int, sends: np.ndarray, recvs: int, recv_beats: int,
+                stall: float = 0.0, seed: int = 1, timeout_cycles: int = 100_000,
+                rearm_cycles: int = 0, drain_cycles: int = 64, wait: bool = True,
+                extra_args: tuple[str, ...] = ()) -> HarnessRun | PendingRun:
+    """Run the harness once (see ``harness/stream_harness.cpp`` for the DMA model).
+
+    ``stream`` holds the input beats' bytes; ``sends`` is (transfers, 3) int64 rows
+    ``(first_beat, beats, after_recv)``; ``recvs`` receive transfers of up to
+    ``recv_beats`` beats each end at ``tlast``. ``extra_args`` go to the Verilated model
+    (e.g. ``+verilator+rand+reset+2``).
+    """
+    if not 0.0 <= stall < 1.0:
+        raise ValueError(f"stall={stall} must be in [0, 1)")
+    work = Path(tempfile.mkdtemp(prefix="lowbit_fast_"))
+    np.ascontiguousarray(stream, np.uint8).tofile(work / "in.bin")
+    np.ascontiguousarray(sends, np.int64).reshape(-1, 3).tofile(work / "sends.bin")
+    args = [str(exe), f"in={work / 'in.bin'}", f"sends={work / 'sends.bin'}",
+            f"out={work / 'out'}", f"in_beat_bytes={in_beat_bytes}",
+            f"out_beat_bytes={out_beat_bytes}", f"in_frame_beats={in_frame_beats}",
+            f"recvs={recvs}", f"recv_beats={recv_beats}", f"stall={stall!r}",
+            f"seed={seed}", f"timeout={timeout_cycles}", f"rearm={rearm_cycles}",
+            f"drain={drain_cycles}", *extra_args]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    pending = PendingRun(proc, work, out_beat_bytes)
+    return pending.wait() if wait else pending
+
+
+@dataclass
+class FastSimResult(SimResult):
+    """:class:`~lowbit_hdl.sim.network.SimResult` of the fast path, plus its speed."""
+
+    sim_cycles: int = 0  # simulated cycles over every pass and chunk
+    sim_seconds: float = 0.0  # wall time from the first harness start to the last one's end
+    harness_seconds: float = 0.0  # the harness runs' cycle loops, added up
+    harness_cpu_seconds: float = 0.0  # CPU time of the harness processes (load-independent)
+    workers: int = 1  # harness processes run side by side
+    build_seconds: float = 0.0  # elaboration and (uncached) compilation
+
+    @property
+    def cycles_per_second(self) -> float:
+        """Simulated cycles per wall-clock second of the simulation phase (all workers)."""
+        return self.sim_cycles / self.sim_seconds if self.sim_seconds else 0.0
+
+    @property
+    def cycles_per_second_per_process(self) -> float:
+        """Simulated cycles per second of one harness process's cycle loop."""
+        return self.sim_cycles / self.harness_seconds if self.harness_seconds else 0.0
+
+    @property
+    def cycles_per_cpu_second(self) -> float:
+        """Simulated cycles per CPU second of the harness processes: what one process gets
+        from a core of its own, whatever else the machine is doing."""
+        return self.sim_cycles / self.harness_cpu_seconds if self.harness_cpu_seconds else 0.0
+
+    def summary(self, clock_mhz: float = 100.0) -> str:
+        return (super().summary(clock_mhz) + f"\nsimulated {self.sim_cycles:,} cycles in "
+                f"{self.sim_seconds:.1f} s: {self.cycles_per_second:,.0f} cycles/s "
+                f"({self.workers} harness process(es), "
+                f"{self.cycles_per_second_per_process:,.0f} cycles/s each; "
+                f"{self.cycles_per_cpu_second:,.0f} cycles per CPU second)")
+
+
+@dataclass
+class FastProgress:
+    """Where :func:`simulate_fast` stands after a chunk."""
+
+    done: int  # frames through, over all passes
+    total: int  # frames to go through, over all passes
+    sim_cycles: int  # simulated cycles so far
+    sim_seconds: float  # wall time of the simulation phase so far
+    mismatches: int  # frames that differ from the golden model so far
+    outputs: np.ndarray  # outputs of the first frames of the no-stall pass (the ones done)
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished child processes (the harness runs)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _steady_cycles(ends: np.ndarray) -> float | None:
+    """Steady-state spacing of frame ends (the rule of simulate_network)."""
+    n = len(ends)
+    if n < 2:
+        return None
+    k = math.ceil((n - 1) / 2)
+    return float(ends[-1] - ends[-1 - k]) / k
+
+
+def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int = 0,
+                  images: np.ndarray | None = None, clock_mhz: float = 100.0,
+                  plan: Plan | None = None, verilog: str | None = None,
+                  build_root: Path | None = None, timeout_cycles: int | None = None,
+                  library: dict | None = None, chunk: int | None = None,
+                  expected: np.ndarray | None = None,
+                  progress: Callable[[FastProgress], None] | None = None,
+                  log: Callable[[str], None] | None = None, threads: int | None = None,
+                  x_initial: str = "fast", workers: int = 1) -> FastSimResult:
+    """:func:`~lowbit_hdl.sim.network.simulate_network` on the fast path.
+
+    Same arguments and checks: a no-stall pass (measured cycles per frame, latency) and,
+    with ``stall > 0``, a second pass over the same frames with random stalls on both sides;
+    every output beat compared with the golden model, ``tlast`` on exactly the last beat of
+    every output frame, no surplus beats. ``images`` are NCHW integer frames of the network
+    input type. Frames go through in chunks of ``chunk`` frames (default: an even share per
+    worker, at most about 4M cycles' worth), the design reset at the start of each chunk, up
+    to ``workers`` harness processes side by side; the steady-state
+    figure is the frame-weighted mean of the chunks'. ``expected`` replaces the golden
+    model's outputs (e.g. to plant a mismatch). ``progress`` is called with a
+    :class:`FastProgress` after every chunk. ``x_initial="unique"`` builds with
+    ``--x-initial unique`` and starts every run from random initial state
+    (``+verilator+rand+reset+2``, seeded), to check that reset defines all state.
+    """
+    from ..flow.top import TOP_NAME, NetworkTop, elaborate_verilog
+
+    t0 = time.monotonic()
+    if plan is None:
+        plan = plan_network(net, clock_mhz)
+    if verilog is None:
+        verilog = elaborate_verilog(NetworkTop(net, plan, library=library), TOP_NAME)
+    exe = build_harness(verilog, TOP_NAME, build_root, threads=threads, x_initial=x_initial,
+                        log=log)
+    build_s = time.monotonic() - t0
+    x = random_frames(net, frames, seed) if images is None else np.asarray(images, np.int64)
+    n = x.shape[0]
+    if n < 1:
+        raise ValueError("no frames to simulate")
+    if expected is not None and len(expected) != n:
+        raise ValueError(f"{len(expected)} expected outputs for {n} frames")
+    lin, lout = plan.input, plan.output
+    workers = max(1, workers)
+    if chunk is None:
+        chunk = max(1, min(-(-n // workers), (4 << 20) // max(1, plan.cycles_per_frame)))
+    if timeout_cycles is None:
+        timeout_cycles = max(20_000, 4 * plan.cycles_per_frame
+                             + 4 * sum(s.cycles for s in plan.stages if s.kind != "fifo"))
+    bpf_in, bpf_out = lin.beats_per_frame, lout.beats_per_frame
+    passes = [(0.0, seed)] + ([(float(stall), seed + 1)] if stall > 0 else [])
+    bounds = [(s, min(n, s + chunk)) for s in range(0, n, chunk)]
+    rand = ("+verilator+rand+reset+2", f"+verilator+seed+{seed + 1}") \
+        if x_initial == "unique" else ()
+    jobs = [(p, c) for p in range(len(passes)) for c in range(len(bounds))]
+
+    def launch(job: tuple[int, int]) -> PendingRun:
+        p, c = job
+        lo, hi = bounds[c]
+        k = hi - lo
+        sends = np.stack([np.arange(k) * bpf_in, np.full(k, bpf_in), np.zeros(k, np.int64)],
+                         axis=1)
+        return run_harness(exe, lin.pack(x[lo:hi]), lin.beat_bytes, lout.beat_bytes, bpf_in,
+                           sends, recvs=k, recv_beats=bpf_out, stall=passes[p][0],
+                           seed=passes[p][1] * 100_003 + c + 1, timeout_cycles=timeout_cycles,
+                           drain_cycles=2 * bpf_out + 32, wait=False, extra_args=rand)
+
+    outputs = np.zeros((n, *lout.shape), np.int64)
+    gold = np.zeros_like(outputs) if expected is None else np.asarray(expected, np.int64)
+    mismatched: set[int] = set()
+    framing: list[str] = []
+    measured: list[tuple[float, int]] = []
+    latency = None
+    totals: dict[str, int] = {}
+    sim_cycles, harness_s, done = 0, 0.0, 0
+    running: dict[int, PendingRun] = {}
+    queued = iter(range(len(jobs)))
+
+    def fill() -> None:
+        while len(running) < workers:
+            j = next(queued, None)
+            if j is None:
+                return
+            running[j] = launch(jobs[j])
+
+    def stop_all() -> None:
+        for r in running.values():
+            r.proc.kill()
+            r.wait()
+        running.clear()
+
+    t_sim = time.monotonic()
+    cpu0 = _children_cpu()
+    fill()
+    for j, (p, c) in enumerate(jobs):
+        lo, hi = bounds[c]
+        k = hi - lo
+        try:
+            if p == 0 and expected is None:  # golden model while the harness runs
+                gold[lo:hi] = forward(net, x[lo:hi], keep=False).output
+            run = running.pop(j).wait()
+            fill()
+        except BaseException:
+            stop_all()
+            raise
+        name = f"stall {passes[p][0]:g}"
+        where = f"{name}, frames {lo}..{hi - 1}"
+        sim_cycles += run.cycles
+        harness_s += run.seconds
+        sim_seconds = time.monotonic() - t_sim
+        if run.status != "ok":
+            stop_all()
+            raise CosimError(f"{net.name} ({where}): no AXI-Stream handshake for "
+                             f"{timeout_cycles} cycles: {len(run.in_first)} of {k} input "
+                             f"frames started, {len(run.out_cycles)} of {k * bpf_out} output "
+                             "beats received")
+        beats = len(run.out_last)
+        want_last = (np.arange(k * bpf_out) + 1) % bpf_out == 0
+        if beats != k * bpf_out:
+            framing.append(f"{where}: {beats} output beats, {k * bpf_out} expected")
+        elif not np.array_equal(run.out_last.astype(bool), want_last):
+            wrong = np.flatnonzero(run.out_last.astype(bool) != want_last)
+            framing.append(f"{where}: tlast wrong on output beats {(wrong[:8]).tolist()}")
+        if run.inputs_left:
+            framing.append(f"{where}: all outputs arrived before every input was taken")
+        if run.extra_beats:
+            framing.append(f"{where}: {run.extra_beats} output beat(s) after the last frame")
+        whole = min(k, beats // bpf_out)
+        got = lout.unpack(run.out_data[:whole * bpf_out].reshape(-1)) if whole else \
+            np.zeros((0, *lout.shape), np.int64)
+        bad = np.flatnonzero(np.any(got.reshape(whole, -1)
+                                    != gold[lo:lo + whole].reshape(whole, -1), axis=1))
+        mismatched.update(int(lo + b) for b in bad)
+        mismatched.update(range(lo + whole, hi))
+        if p == 0:
+            outputs[lo:lo + whole] = got
+            if beats == k * bpf_out:
+                ends = run.out_cycles[bpf_out - 1::bpf_out]
+                m = _steady_cycles(ends)
+                if m is not None:
+                    measured.append((m, k))
+                if c == 0 and len(run.in_first):
+                    latency = int(ends[0] - run.in_first[0])
+        totals[name] = totals.get(name, 0) + int(run.out_cycles[-1] + 1 if beats else 0)
+        done += k
+        if progress is not None:
+            progress(FastProgress(done, n * len(passes), sim_cycles, sim_seconds,
+                                  len(mismatched), outputs[:min(done, n)]))
+    per_frame = (sum(m * k for m, k in measured) / sum(k for _, k in measured)
+                 if measured else None)
+    return FastSimResult(net.name, "verilator-fast", n, stall, outputs, gold,
+                         sorted(mismatched), framing, per_frame, plan.cycles_per_frame,
+                         latency, totals, time.monotonic() - t0, sim_cycles=sim_cycles,
+                         sim_seconds=sim_seconds, harness_seconds=harness_s,
+                         harness_cpu_seconds=_children_cpu() - cpu0,
+                         workers=min(workers, len(jobs)), build_seconds=build_s)
+
+
+_PORT_RE = r"(?:input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s+)?{name}\s*[;,)]"
+
+
+def port_width(verilog: str, toplevel: str, name: str) -> int | None:
+    """Width of port ``name`` of module ``toplevel`` in Verilog text (``None``: no such port)."""
+    import re
+
+    start = verilog.find(f"module {toplevel}")
+    body = verilog[start:verilog.find("endmodule", start)] if start >= 0 else ""
+    m = re.search(_PORT_RE.format(name=re.escape(name)), body)
+    if m is None:
+        return None
+    return int(m.group(1)) + 1 if m.group(1) else 1
+
+
+def dma_transfers(exe: Path, send: np.ndarray, sends: list[list[int]],
+                  recvs: list[list[int]], in_beat_bytes: int, out_beat_bytes: int,
+                  in_frame_beats: int, stall: float, seed: int, rearm_cycles: int,
+                  timeout_cycles: int, drain_cycles: int) -> dict:
+    """The simulated board's DMA transfers on the fast path.
+
+    ``sends`` are MM2S transfers ``[start_byte, nbytes, after_recv]`` out of ``send``,
+    ``recvs`` S2MM transfers ``[start_byte, nbytes]`` (the model of
+    ``benches/tb_simboard.py``). Returns what that bench writes: ``recvs`` (per completed
+    receive transfer its ``start``, ``bytes`` as hex, ``transferred`` and the ``cycle`` of
+    its last beat), ``in_first_cycles`` and ``cycles``, or ``error`` with a message.
+    """
+    parts, rows, beat = [], [], 0
+    for start, nbytes, after in sends:
+        if nbytes % in_beat_bytes:
+            return {"error": f"MM2S transfer of {nbytes} bytes is not whole "
+                             f"{in_beat_bytes}-byte beats"}
+        parts.append(np.asarray(send[start:start + nbytes], np.uint8))
+        rows.append((beat, nbytes // in_beat_bytes, after))
+        beat += nbytes // in_beat_bytes
+    recv_bytes = {n for _, n in recvs}
+    if len(recv_bytes) != 1 or next(iter(recv_bytes)) % out_beat_bytes:
+        raise ValueError("the fast path needs receive transfers of one size in whole beats")
+    nbytes = recv_bytes.pop()
+    run = run_harness(exe, np.concatenate(parts), in_beat_bytes, out_beat_bytes,
+                      in_frame_beats, np.array(rows, np.int64), len(recvs),
+                      nbytes // out_beat_bytes, stall, seed, timeout_cycles, rearm_cycles,
+                      drain_cycles)
+    assert isinstance(run, HarnessRun)
+    res: dict = {"recvs": [], "in_first_cycles": run.in_first.tolist(), "cycles": run.cycles}
+    i = 0
+    ends = run.out_last.astype(bool)
+    for ri, (start, n) in enumerate(recvs):  # a transfer ends at tlast or when full
+        j = i
+        while j < len(ends) and not ends[j] and (j - i + 1) * out_beat_bytes < n:
+            j += 1
+        if j >= len(ends):
+            break
+        got = run.out_data[i:j + 1].reshape(-1)
+        if not ends[j]:
+            res["error"] = (f"S2MM transfer {ri} ({n} bytes) filled before tlast: the design "
+                            "sends longer frames than layout.json says (the DMA flags an "
+                            "internal error)")
+            return res
+        if len(got) < n:
+            res["error"] = (f"output frame {ri}: tlast after {len(got)} bytes, layout.json "
+                            f"says {n} bytes per frame")
+            return res
+        res["recvs"].append({"start": start, "bytes": got.tobytes().hex(),
+                             "transferred": len(got), "cycle": int(run.out_cycles[j])})
+        i = j + 1
+    if run.status != "ok":
+        res["error"] = (f"no handshake for {timeout_cycles} cycles: sent "
+                        f"{len(run.in_first)} input frame(s) of {len(sends)} transfer(s), "
+                        f"received {len(res['recvs'])} of {len(recvs)} output frames")
+    elif run.inputs_left:
+        res["error"] = (f"the design produced all {len(recvs)} output frames before every "
+                        "input beat was taken")
+    elif run.extra_beats:
+        res["error"] = (f"the design sent {run.extra_beats} output beat(s) more than "
+                        f"{len(recvs)} frames")
+    return res
