@@ -84,8 +84,9 @@ print("ok", sorted(m for m in sys.modules if m.startswith("lowbit_hdl")))
 
 #: optional packages a runtime module may import, only lazily (inside a function) and only
 #: within the named class or function: ``pynq`` when PynqBackend loads the overlay, Pillow
-#: when load_image reads an image file that is not .npy
-LAZY = {"pynq": "PynqBackend", "PIL": "load_image"}
+#: when load_image reads an image file that is not .npy and when a test set of JPEG scans is
+#: decoded
+LAZY = {"pynq": ("PynqBackend",), "PIL": ("load_image", "_decode_jpeg_split")}
 IMPORT_FUNCS = {"import_module", "__import__"}
 
 
@@ -101,7 +102,7 @@ def runtime_import_problems(source: str, modules: set[str]) -> list[str]:
         if top == "numpy" or top in sys.stdlib_module_names:
             return
         in_function = any(kind == "def" for _, kind in scope)
-        if top in LAZY and in_function and LAZY[top] in [n for n, _ in scope]:
+        if top in LAZY and in_function and set(LAZY[top]) & {n for n, _ in scope}:
             return
         where = ".".join(n for n, _ in scope) or "module level"
         problems.append(f"line {line}: imports {name} ({where})")

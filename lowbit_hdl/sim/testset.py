@@ -76,12 +76,12 @@ class Progress:
     left, on one line (a :func:`~lowbit_hdl.sim.fast.simulate_fast` progress callback)."""
 
     def __init__(self, net: Network, labels: np.ndarray | None = None,
-                 out: TextIO = sys.stderr) -> None:
+                 out: TextIO | None = None) -> None:
         self.net = net
         self.label = net.name
         self.labels = labels
-        self.out = out
-        self.live = out.isatty()
+        self.out = out if out is not None else sys.stderr  # the stream of the moment
+        self.live = self.out.isatty()
         self.t0 = time.monotonic()
         self.last = 0.0
 
