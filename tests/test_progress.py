@@ -184,3 +184,17 @@ def test_harness_runs_die_with_their_parent(monkeypatch, tmp_path):
         fast.run_harness(tmp_path / "Vharness", np.zeros(4, np.uint8), 1, 1, 4,
                          np.zeros((1, 3), np.int64), 1, 1)
     assert seen.get("preexec_fn") is fast._die_with_parent
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog not installed")
+def test_deploy_sim_wave_per_batch(tmp_path, capsys):
+    save(tiny_fc_net(), tmp_path / "tiny_fc.npz")
+    wave = tmp_path / "board.fst"
+    rc = main(["deploy-sim", str(tmp_path / "tiny_fc.npz"), "--simulator", "icarus",
+               "--count", "2", "--batch", "1", "--wave", str(wave)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    for f in (wave, tmp_path / "board.batch1.fst"):
+        start, end = fst_times(f)
+        assert end > start
+    assert "[deploy-sim] batch 2/2: 1 frame(s)" in err

@@ -1,5 +1,5 @@
 """``python -m lowbit_hdl sim NET --frames N [--simulator verilator|icarus] [--stall P]
-[--random-weights] [--seed S] [--clock-mhz F] [--folding FILE | --target-fps N]``
+[--random-weights] [--seed S] [--clock-mhz F] [--folding FILE | --target-fps N] [--wave FILE]``
 ``python -m lowbit_hdl sim NET --images FILE | --dataset DIR [--count N] [--fast | --cocotb]``.
 
 Builds the top level, streams N frames through it under cocotb (no stalls, then with random
