@@ -2,6 +2,7 @@
 
     python -m lowbit_hdl deploy-sim networks/<net>.py [--images FILE.npz] [--count N]
         [--simulator verilator|icarus] [--batch N] [--stall P] [--per-frame] [--fast]
+        [--wave FILE]
     python -m lowbit_hdl deploy-sim --build build/<net> [...]
 
 The network is elaborated by the build flow (or a build folder's Verilog is taken), the
