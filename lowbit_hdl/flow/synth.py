@@ -199,10 +199,9 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
     log = workdir / "yosys.log"
     exe = yosys_command()
     t0 = time.monotonic()
-    if progress:
-        progress(f"synthesising {top} with Yosys synth_xilinx (this can take minutes)")
+    # progress: a line with the elapsed time and Yosys's current pass (stderr)
     ticking = (Reporter("[build]").ticking(f"Yosys synth_xilinx of {top}",
-                                           lambda: current_pass(log))
+                                                      lambda: current_pass(log))
                if progress else contextlib.nullcontext())
     with ticking:
         proc = _run_yosys(exe, script, log, workdir, timeout)
