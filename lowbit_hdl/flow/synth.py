@@ -201,7 +201,7 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
     t0 = time.monotonic()
     # progress: a line with the elapsed time and Yosys's current pass (stderr)
     ticking = (Reporter("[build]").ticking(f"Yosys synth_xilinx of {top}",
-                                                      lambda: current_pass(log))
+                                           lambda: current_pass(log))
                if progress else contextlib.nullcontext())
     with ticking:
         proc = _run_yosys(exe, script, log, workdir, timeout)
