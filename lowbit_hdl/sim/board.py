@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..progress import Reporter
 from ..runtime.backend import Backend, BackendError, Framing, StreamStats
 from ..runtime.layout import DesignLayout
 
@@ -55,6 +56,10 @@ class SimBoard(Backend):
     ``rearm_cycles`` the cycles between two receive transfers (the CPU re-arming S2MM;
     0 by default so that cycles per image measure the design). ``engine`` is ``"cocotb"``
     (the cocotb bench) or ``"fast"`` (the Verilator C++ harness, same DMA model).
+    ``waves`` (cocotb engine only) records a waveform of every :meth:`stream` call: the first
+    to that file, the ``k``-th (from 1) to ``<stem>.batch<k><suffix>`` beside it.
+    ``reporter`` shows each call (a DMA round trip, one batch) as a progress line; ``batches``
+    is the number of calls expected, for the line's ``k/N``.
     """
 
     requires_bitstream = False
@@ -64,13 +69,20 @@ class SimBoard(Backend):
                  toplevel: str = "lowbit_top", simulator: str = "verilator",
                  stall: float = 0.0, seed: int = 1, rearm_cycles: int = 0,
                  timeout_cycles: int = 100_000, build_root: Path | None = None,
-                 max_transfer_bytes: int = MAX_TRANSFER_BYTES, engine: str = "cocotb") -> None:
+                 max_transfer_bytes: int = MAX_TRANSFER_BYTES, engine: str = "cocotb",
+                 waves: Path | None = None, reporter: Reporter | None = None,
+                 batches: int | None = None) -> None:
         if not 0.0 <= stall < 1.0:
             raise ValueError(f"stall={stall} must be in [0, 1)")
         if engine not in ("cocotb", "fast"):
             raise ValueError(f"engine={engine!r} must be 'cocotb' or 'fast'")
         if engine == "fast" and simulator != "verilator":
             raise ValueError("the fast engine runs on Verilator only")
+        if engine == "fast" and waves is not None:
+            raise ValueError("the fast engine records no waveforms: use the cocotb engine")
+        self.waves = None if waves is None else Path(waves)
+        self.reporter = reporter
+        self.batches = batches
         self.engine = engine
         self._exe: Path | None = None
         self.verilog = verilog
@@ -156,9 +168,15 @@ class SimBoard(Backend):
             if n > self.max_transfer_bytes:
                 raise SimBoardError(f"MM2S transfer of {n} bytes exceeds the DMA maximum "
                                     f"{self.max_transfer_bytes}")
+        what = (f"batch {self.runs + 1}{f'/{self.batches}' if self.batches else ''}: "
+                f"{frames} frame(s) through the simulated board ({self.engine})")
         if self.engine == "fast":
-            res = self._stream_fast(send, sends, recvs, f)
-        else:
+            with (self.reporter.ticking(what) if self.reporter is not None
+                  else contextlib.nullcontext()):
+                res = self._stream_fast(send, sends, recvs, f)
+        else:  # run_cocotb reports its build and run on the same reporter
+            if self.reporter is not None:
+                self.reporter.update(what, force=True)
             res = self._stream_cocotb(send, sends, recvs, f, frames)
         return self._collect(res, recv, frames, f, len(sends), len(recvs))
 
@@ -205,12 +223,15 @@ class SimBoard(Backend):
                 "timeout_cycles": self.timeout_cycles,
                 "drain_cycles": 2 * (f.out_frame_bytes // f.out_beat_bytes) + 32,
             }
+            waves = self.waves
+            if waves is not None and self.runs:
+                waves = waves.with_name(f"{waves.stem}.batch{self.runs}{waves.suffix}")
             self.runs += 1
             try:
                 with self._first_build_lock():
                     run_cocotb(self.verilog, self.toplevel, "tb_simboard", BENCH_DIR, config,
                                simulator=self.simulator, build_root=self.build_root,
-                               seed=self.seed)
+                               seed=self.seed, waves=waves, reporter=self.reporter)
             except CosimError as e:
                 res_path = work / "results.json"
                 if res_path.exists():

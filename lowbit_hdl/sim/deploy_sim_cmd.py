@@ -2,6 +2,7 @@
 
     python -m lowbit_hdl deploy-sim networks/<net>.py [--images FILE.npz] [--count N]
         [--simulator verilator|icarus] [--batch N] [--stall P] [--per-frame] [--fast]
+        [--wave FILE]
     python -m lowbit_hdl deploy-sim --build build/<net> [...]
 
 The network is elaborated by the build flow (or a build folder's Verilog is taken), the
@@ -9,7 +10,9 @@ runtime's :class:`Accelerator` drives it through
 :class:`~lowbit_hdl.sim.board.SimBoard` (AXI DMA model + Verilator/Icarus), and
 every output is compared with :func:`lowbit_hdl.golden.forward`. ``--fast`` runs the same DMA
 model (per-transfer ``tlast``, one S2MM transfer per output frame) in the Verilator C++ harness
-of :mod:`lowbit_hdl.sim.fast` instead of cocotb. Prints the
+of :mod:`lowbit_hdl.sim.fast` instead of cocotb. ``--wave FILE`` records a waveform of
+each batch (cocotb only: Verilator VCD, Icarus FST; batch k ≥ 1 goes to
+``<stem>.batch<k><suffix>``). Each batch shows a progress line on stderr. Prints the
 predictions, the accuracy when the images come with labels, simulated cycles per image and
 latency. Exit status 1 when any output differs from the golden model.
 """
@@ -32,6 +35,7 @@ from ..errors import (
     positive_int,
 )
 from ..netfile import load_network, random_weights_note
+from ..progress import Reporter
 from ..tools import SIMULATORS
 
 __all__ = ["add_arguments", "run"]
@@ -59,6 +63,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="one MM2S transfer per frame (tlast on every input frame)")
     p.add_argument("--fast", action="store_true",
                    help="run the DMA model in the Verilator C++ harness (no Python per cycle)")
+    p.add_argument("--wave", type=Path, default=None, metavar="FILE",
+                   help="write a waveform of the simulation to FILE (.vcd with Verilator, "
+                        ".fst with Icarus; more batches: FILE's stem + .batch<k>; not with "
+                        "--fast)")
     p.add_argument("--clock-mhz", type=positive_float, default=100.0)
     p.add_argument("--random-weights", action="store_true",
                    help="give layers without trained weights random ones (from --seed)")
@@ -92,6 +100,13 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("give a network file or --build DIR")
     if args.stall >= 1:
         raise UsageError(f"--stall must be in [0, 1), got {args.stall:g}")
+    if args.wave is not None:
+        from .runner import check_wave_file
+
+        if args.fast:
+            raise UsageError("--wave: the fast harness (--fast) records no waveforms; run "
+                             "without --fast (cocotb)")
+        args.wave = check_wave_file(args.wave, args.simulator)
     seed = args.seed if args.random_weights else None
     if args.build is not None:
         from ..netfile import load as load_npz
@@ -119,8 +134,10 @@ def _run(args: argparse.Namespace) -> int:
         images = rng.integers(0, 256, size=(args.count, c, h, w), dtype=np.uint8)
 
     t0 = time.perf_counter()
+    batch = args.batch or len(images)
     sim_args = dict(simulator=args.simulator, stall=args.stall, seed=args.seed + 1,
-                    engine="fast" if args.fast else "cocotb")
+                    engine="fast" if args.fast else "cocotb", waves=args.wave,
+                    reporter=Reporter("[deploy-sim]"), batches=-(-len(images) // batch))
     if args.build is not None:
         board = SimBoard.from_build(args.build, **sim_args)
     else:
@@ -128,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     lay = board.layout
     acc = Accelerator(None, lay, board, network=net, per_frame=args.per_frame,
                       max_batch=max(len(images), args.batch or 1))
-    res = acc.classify(images, batch=args.batch or len(images))
+    res = acc.classify(images, batch=batch)
     wall = time.perf_counter() - t0
 
     frames = to_frames(images, lay.input.shape, lay.input.dtype)

@@ -31,7 +31,9 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -43,6 +45,7 @@ import numpy as np
 from ..flow.plan import Plan, plan_network
 from ..golden import forward
 from ..ir import Network
+from ..progress import Reporter
 from ..tools import ToolError, setup_simulator_env
 from .network import SimResult, random_frames
 from .runner import DEFAULT_BUILD_ROOT, CosimError
@@ -119,14 +122,31 @@ def build_harness(verilog: str, toplevel: str = "lowbit_top", build_root: Path |
         if log is not None:
             log(f"compiling {toplevel} with Verilator (once; cached in {build_dir})")
         t0 = time.monotonic()
-        with open(build_dir / "build.log", "w") as out:
-            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+        with open(build_dir / "build.log", "w") as out, \
+                Reporter("[sim]").ticking(f"building the fast harness of {toplevel}"):
+            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                  preexec_fn=_die_with_parent)
         if proc.returncode != 0 or not exe.exists():
             tail = (build_dir / "build.log").read_text(errors="replace")[-4000:]
             raise CosimError(f"building the fast harness of {toplevel} failed:\n{tail}")
         (build_dir / "build_seconds").write_text(f"{time.monotonic() - t0:.1f}\n")
         shutil.rmtree(build_dir / "obj", ignore_errors=True)  # keep the executable only
     return exe
+
+
+def _die_with_parent() -> None:
+    """In a child process before ``exec``: get SIGTERM when the parent dies (Linux
+    ``prctl(PR_SET_PDEATHSIG)``), so that killing a simulation stops its harness processes
+    and compilers. Elsewhere nothing is done."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 @dataclass
@@ -197,7 +217,8 @@ def run_harness(exe: Path, stream: np.ndarray, in_beat_bytes: int, out_beat_byte
             f"recvs={recvs}", f"recv_beats={recv_beats}", f"stall={stall!r}",
             f"seed={seed}", f"timeout={timeout_cycles}", f"rearm={rearm_cycles}",
             f"drain={drain_cycles}", *extra_args]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_die_with_parent)
     pending = PendingRun(proc, work, out_beat_bytes)
     return pending.wait() if wait else pending
 

@@ -102,13 +102,15 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
                      stall: float = 0.0, seed: int = 0, images: np.ndarray | None = None,
                      clock_mhz: float = 100.0, plan: Plan | None = None,
                      verilog: str | None = None, build_root: Path | None = None,
-                     timeout_cycles: int | None = None, library: dict | None = None
-                     ) -> SimResult:
+                     timeout_cycles: int | None = None, library: dict | None = None,
+                     waves: Path | None = None) -> SimResult:
     """Simulate the generated design of ``net`` on ``frames`` frames (see the module doc).
 
     ``images`` (NCHW) replaces the random frames; ``verilog`` reuses an elaborated top level
     (``lowbit_top``) of the same ``plan``; ``library`` replaces the stage constructors (see
-    :class:`~lowbit_hdl.flow.top.NetworkTop`). Raises :class:`lowbit_hdl.sim.runner.CosimError` when
+    :class:`~lowbit_hdl.flow.top.NetworkTop`); ``waves`` writes a waveform of the run there
+    (see :func:`~lowbit_hdl.sim.runner.run_cocotb`). Progress (frames received) goes to
+    stderr. Raises :class:`lowbit_hdl.sim.runner.CosimError` when
     the simulation fails (e.g. the watchdog sees no handshake for ``timeout_cycles``).
     """
     from ..flow.top import TOP_NAME, NetworkTop, elaborate_verilog
@@ -134,12 +136,19 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
         passes.append({"stall": float(stall), "seed": seed + 1})
     with tempfile.TemporaryDirectory(prefix="lowbit_sim_") as tmp:
         result_path = Path(tmp) / "result.json"
+        progress_path = Path(tmp) / "progress"
         cfg = {"in_words": in_words, "in_beats_per_frame": lin.beats_per_frame,
                "out_beats": out_beats, "passes": passes, "timeout_cycles": timeout_cycles,
-               "result_path": str(result_path)}
+               "result_path": str(result_path), "progress_path": str(progress_path)}
+
+        def detail() -> str:
+            p, np_, got, _ = (int(v) for v in progress_path.read_text().split())
+            return (f"pass {p + 1}/{np_}, {got // lout.beats_per_frame:,}/{frames:,} "
+                    "frames")
+
         run_cocotb(verilog, TOP_NAME, TB_MODULE, BENCH_DIR, cfg, simulator=simulator,
                    build_root=build_root, seed=seed + 1,
-                   timeout_note=f" (network {net.name})")
+                   timeout_note=f" (network {net.name})", waves=waves, detail=detail)
         res = json.loads(result_path.read_text())
     mismatched: set[int] = set()
     framing: list[str] = []

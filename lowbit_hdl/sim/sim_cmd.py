@@ -1,5 +1,5 @@
 """``python -m lowbit_hdl sim NET --frames N [--simulator verilator|icarus] [--stall P]
-[--random-weights] [--seed S] [--clock-mhz F] [--folding FILE | --target-fps N]``
+[--random-weights] [--seed S] [--clock-mhz F] [--folding FILE | --target-fps N] [--wave FILE]``
 ``python -m lowbit_hdl sim NET --images FILE | --dataset DIR [--count N] [--fast | --cocotb]``.
 
 Builds the top level, streams N frames through it under cocotb (no stalls, then with random
@@ -10,6 +10,11 @@ Exit status 1 when an output differs or the framing is wrong.
 With ``--images``/``--dataset`` real test images go through the RTL instead
 (:mod:`lowbit_hdl.sim.testset`), by default on the fast path (:mod:`lowbit_hdl.sim.fast`);
 ``--fast`` also runs the random frames on the fast path.
+
+``--wave FILE`` records a waveform of the cocotb run (Verilator: VCD, Icarus: FST; see
+:data:`lowbit_hdl.sim.runner.WAVE_SUFFIX`); the fast path records none, so ``--wave`` with
+``--fast`` is an error and ``--wave`` makes ``--images``/``--dataset`` default to cocotb.
+Progress (builds, frames) goes to stderr.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import positive_float
+from ..errors import UsageError, positive_float
 from ..flow.build import choose_folding
 from ..flow.folding import load_folding
 from ..netfile import load_network, random_weights_note
 from . import testset
 from .network import simulate_network
+from .runner import check_wave_file
 
 __all__ = ["add_arguments", "run"]
 
@@ -45,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--folding", type=Path, default=None, help="folding JSON to apply")
     g.add_argument("--target-fps", type=positive_float, default=None,
                    help="auto-fold for this rate")
+    p.add_argument("--wave", type=Path, default=None, metavar="FILE",
+                   help="write a waveform of the cocotb run to FILE (.vcd with Verilator, "
+                        ".fst with Icarus; not with --fast)")
     testset.add_arguments(p)
 
 
@@ -58,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.stall < 1.0:
         print("lowbit_hdl sim: error: --stall must be in [0, 1)", file=sys.stderr)
         return 2
+    if args.wave is not None:
+        if args.engine == "fast":
+            raise UsageError("--wave: the fast path (--fast) records no waveforms; use "
+                             "--cocotb")
+        args.engine = "cocotb"
+        args.wave = check_wave_file(args.wave, args.simulator)
     net = load_network(args.network, seed=args.seed if args.random_weights else None,
                        require_params=True)
     if net.random_weights:
@@ -77,6 +92,6 @@ def run(args: argparse.Namespace) -> int:
           f"{args.simulator}" + (f" (then again with stall {args.stall:g})"
                                  if args.stall else ""), file=sys.stderr, flush=True)
     res = simulate_network(net, args.frames, args.simulator, args.stall, args.seed,
-                           clock_mhz=args.clock_mhz)
+                           clock_mhz=args.clock_mhz, waves=args.wave)
     print(res.summary(args.clock_mhz))
     return 0 if res.ok else 1

@@ -8,8 +8,9 @@ then streamed through the design on the fast path (:func:`lowbit_hdl.sim.fast.si
 the default when Verilator is here) or under cocotb
 (:func:`lowbit_hdl.sim.network.simulate_network`). Reported: accuracy when the test set has
 labels, bit-exact agreement with the golden model (mismatch count and first indices),
-steady-state cycles per frame, and simulated cycles per second. Progress goes to stderr: a
-live line on a terminal, a line every ``PROGRESS_EVERY_S`` seconds otherwise.
+steady-state cycles per frame, and simulated cycles per second. Progress goes to stderr
+(:class:`lowbit_hdl.progress.Reporter`): a live line on a terminal, a line every
+``PROGRESS_EVERY_S`` seconds otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..golden import decide
 from ..ir import Network
+from ..progress import Reporter
 from .fast import FastProgress
 
 __all__ = ["Progress", "add_arguments", "load_frames", "run"]
@@ -80,17 +82,12 @@ class Progress:
         self.net = net
         self.label = net.name
         self.labels = labels
-        self.out = out if out is not None else sys.stderr  # the stream of the moment
-        self.live = self.out.isatty()
+        self.reporter = Reporter("[sim]", out, every=PROGRESS_EVERY_S)
         self.t0 = time.monotonic()
-        self.last = 0.0
 
     def __call__(self, p: FastProgress) -> None:
         done, total, cycles, sim_seconds = p.done, p.total, p.sim_cycles, p.sim_seconds
         now = time.monotonic() - self.t0
-        if not self.live and now - self.last < PROGRESS_EVERY_S and done < total:
-            return
-        self.last = now
         rate = cycles / sim_seconds if sim_seconds else 0.0
         left = now * (total - done) / done if done else 0.0
         acc = ""
@@ -98,14 +95,13 @@ class Progress:
             k = len(p.outputs)
             hits = int(np.sum(decide(self.net, p.outputs) == self.labels[:k]))
             acc = f", accuracy {hits / k:.2%} of {k:,}"
-        line = (f"[sim] {self.label}: {done:,}/{total:,} frames, {p.mismatches} mismatch(es)"
+        line = (f"{self.label}: {done:,}/{total:,} frames, {p.mismatches} mismatch(es)"
                 f"{acc}, {cycles:,} cycles, {rate:,.0f} cycles/s, {now:.0f} s elapsed, "
                 f"~{left:.0f} s left")
-        if self.live:
-            self.out.write("\r" + line + ("\n" if done >= total else ""))
+        if done >= total:
+            self.reporter.finish(line)
         else:
-            self.out.write(line + "\n")
-        self.out.flush()
+            self.reporter.update(line)
 
 
 def run(args: argparse.Namespace, net: Network) -> int:
@@ -130,7 +126,8 @@ def run(args: argparse.Namespace, net: Network) -> int:
                             log=lambda m: print(f"[sim] {m}", file=sys.stderr, flush=True))
     else:
         res = simulate_network(net, simulator=args.simulator, stall=stall, seed=args.seed,
-                               images=frames, clock_mhz=args.clock_mhz)
+                               images=frames, clock_mhz=args.clock_mhz,
+                               waves=getattr(args, "wave", None))
     print(res.summary(args.clock_mhz))
     if labels is not None:
         acc = float(np.mean(decide(net, res.outputs) == labels))

@@ -5,7 +5,9 @@ sink plays S2MM; both can pause at random (``stall`` = probability per cycle).
 Configuration (``LOWBIT_TB_CONFIG``, see :func:`lowbit_hdl.sim.runner.tb_config`):
 ``in_words`` (input beats as hex strings), ``in_beats_per_frame``, ``out_beats`` (beats to
 collect), ``passes`` (a list of ``{"stall": p, "seed": s}``), ``timeout_cycles`` (no
-handshake on either side for that long fails the run) and ``result_path``. Every pass
+handshake on either side for that long fails the run), ``result_path`` and optionally
+``progress_path`` (rewritten as the run goes: pass, passes, output beats received and
+expected). Every pass
 resets the design, streams all frames and records the output beats (``tdata``, ``tlast``)
 and the cycle of every handshake; the Python side (:func:`lowbit_hdl.sim.network.simulate_network`)
 compares them with the golden model and measures the frame rate.
@@ -71,8 +73,12 @@ async def stream_frames(dut) -> None:
         src = cocotb.start_soon(source.send(words, {"tlast": lasts}))
         snk = cocotb.start_soon(sink.receive(count, timeout_cycles=None))
         # watchdog: wake every `limit` cycles (not every cycle) and check for progress
+        step = max(1, min(limit, 20_000))
         while not snk.done():
-            await First(snk.complete, Timer(limit * CLOCK_NS, unit="ns"))
+            await First(snk.complete, Timer(step * CLOCK_NS, unit="ns"))
+            if cfg.get("progress_path"):
+                Path(cfg["progress_path"]).write_text(
+                    f"{npass} {len(cfg['passes'])} {len(out_stamps)} {count}")
             if not snk.done() and cycle() - dog.last >= limit:
                 src.cancel()
                 snk.cancel()
