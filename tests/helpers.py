@@ -220,3 +220,20 @@ class SumStandIn(wiring.Component):
             out.append(words_to_bytes(((acc + j) & mask for j in range(self.out_beats)),
                                       out_beat_bytes))
         return np.frombuffer(b"".join(out), np.uint8).reshape(len(out), -1)
+
+
+#: the stream layout of the default :class:`SumStandIn`: 16 UINT8 pixels in 4 beats of 32 bits
+#: in, 4 UINT8 "scores" out in 4 beats of 8 bits
+STANDIN_LAYOUT = DesignLayout("standin", StreamLayout((1, 4, 4), "UINT8", 4, 32),
+                              StreamLayout((4, 1, 1), "UINT8", 1, 8), 100.0, 8, None, "scores")
+
+
+def standin(name: str = "standin", **kw):
+    """A :class:`SumStandIn` (default: the shape of :data:`STANDIN_LAYOUT`, ``kw`` overrides)
+    and its Verilog with top module ``name``."""
+    from lowbit_hdl.sim.runner import to_verilog
+
+    args = dict(in_width=32, out_width=8, in_beats=4, out_beats=4)
+    args.update(kw)
+    dut = SumStandIn(**args)
+    return dut, to_verilog(dut, name)

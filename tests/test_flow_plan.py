@@ -4,8 +4,9 @@ resource estimate / fit check, for hand-made networks and every example network.
 from pathlib import Path
 
 import pytest
+from helpers import small_cnn
 
-from lowbit_hdl import BIPOLAR, FC, INT, UINT, Conv, MaxPool, Network, TopK
+from lowbit_hdl import BIPOLAR, FC, Network, TopK
 from lowbit_hdl.cost import network_cost
 from lowbit_hdl.flow.plan import (
     DMA_WIDTHS,
@@ -29,15 +30,6 @@ from lowbit_hdl.runtime.layout import DesignLayout
 NETWORKS = Path(__file__).resolve().parent.parent / "networks"
 EXAMPLES = sorted(p for p in NETWORKS.glob("*.py") if p.stem != "bnn_pynq")
 
-
-def small_cnn() -> Network:
-    return Network("small", (3, 8, 8), [
-        Conv("c0", 8, 3, padding=1, pe=4, simd=3, weight_dtype=INT(2), act=UINT(2)),
-        MaxPool("p0", 2),
-        Conv("c1", 8, 3, pe=2, simd=8, act=BIPOLAR),
-        FC("f0", 10, act=None, pe=5, simd=16),
-        TopK("top", 1),
-    ], UINT(8))
 
 
 def test_stage_chain_and_links():

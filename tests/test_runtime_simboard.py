@@ -6,34 +6,25 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import SumStandIn, hw_library, images, scores_net, tiny_net
+from helpers import STANDIN_LAYOUT, hw_library, images, scores_net, standin, tiny_net
 
 from lowbit_hdl.flow.plan import plan_network
 from lowbit_hdl.golden import forward
 from lowbit_hdl.runtime import Accelerator, DesignLayout, StreamLayout
 from lowbit_hdl.runtime.preprocess import quantize
 from lowbit_hdl.sim.board import SimBoard, SimBoardError
-from lowbit_hdl.sim.runner import available_simulators, to_verilog
+from lowbit_hdl.sim.runner import available_simulators
 
 SIMS = available_simulators()
 FAST = "icarus" if "icarus" in SIMS else SIMS[0]
 pytestmark = pytest.mark.skipif(not SIMS, reason="no HDL simulator")
 
-# stand-in: 16 UINT8 pixels in 4 beats of 32 bits, 4 UINT8 "scores" out in 4 beats of 8 bits
-LAYOUT = DesignLayout("standin", StreamLayout((1, 4, 4), "UINT8", 4, 32),
-                      StreamLayout((4, 1, 1), "UINT8", 1, 8), 100.0, 8, None, "scores")
-
-
-def _standin(name="standin", **kw):
-    args = dict(in_width=32, out_width=8, in_beats=4, out_beats=4)
-    args.update(kw)
-    dut = SumStandIn(**args)
-    return dut, to_verilog(dut, name)
+LAYOUT = STANDIN_LAYOUT
 
 
 @pytest.mark.parametrize("stall,per_frame", [(0.0, False), (0.4, False), (0.0, True)])
 def test_standin_framing(stall, per_frame):
-    dut, v = _standin()
+    dut, v = standin()
     board = SimBoard(v, LAYOUT, toplevel="standin", simulator=FAST, stall=stall, seed=3)
     acc = Accelerator(None, LAYOUT, board, per_frame=per_frame, max_batch=7)
     frames = np.random.default_rng(int(stall * 10)).integers(0, 256, (12, 1, 4, 4))
@@ -59,7 +50,7 @@ def test_standin_framing(stall, per_frame):
     ({"in_beats": 5}, "no handshake for 300 cycles: sent 12 of 12 input beats, received 2 of 3"),
 ])
 def test_standin_faults_detected(fault, message):
-    _, v = _standin("standin_fault", **fault)
+    _, v = standin("standin_fault", **fault)
     board = SimBoard(v, LAYOUT, toplevel="standin_fault", simulator=FAST, timeout_cycles=300)
     acc = Accelerator(None, LAYOUT, board)
     with pytest.raises(SimBoardError, match=message):
@@ -69,14 +60,14 @@ def test_standin_faults_detected(fault, message):
 def test_extra_beats_after_last_frame_detected():
     # a design that ends each frame right but sends 4 more beats after every frame: the
     # last frame's extra beats would land in the next batch
-    _, v = _standin("standin_tail", out_beats=4, extra_beats=4)
+    _, v = standin("standin_tail", out_beats=4, extra_beats=4)
     board = SimBoard(v, LAYOUT, toplevel="standin_tail", simulator=FAST)
     with pytest.raises(SimBoardError):
         Accelerator(None, LAYOUT, board).execute(np.zeros((1, 1, 4, 4), np.int64))
 
 
 def test_layout_not_matching_ports():
-    _, v = _standin()
+    _, v = standin()
     wide = DesignLayout("standin", StreamLayout((1, 4, 4), "UINT8", 8, 64), LAYOUT.output,
                         100.0, 8, None, "scores")
     board = SimBoard(v, wide, toplevel="standin", simulator=FAST)

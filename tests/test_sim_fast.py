@@ -5,14 +5,13 @@ and framing faults are reported; the ``sim --images`` command and the simulated 
 
 import numpy as np
 import pytest
-from helpers import SumStandIn, small_cnn, tiny_fc_net
+from helpers import STANDIN_LAYOUT, small_cnn, standin, tiny_fc_net
 
 from lowbit_hdl.golden import forward
 from lowbit_hdl.runtime import Accelerator, DesignLayout, StreamLayout
 from lowbit_hdl.sim.board import SimBoard, SimBoardError
 from lowbit_hdl.sim.fast import fast_available, port_width, simulate_fast
 from lowbit_hdl.sim.network import random_frames, simulate_network
-from lowbit_hdl.sim.runner import to_verilog
 
 pytestmark = pytest.mark.skipif(not fast_available(), reason="Verilator not installed")
 
@@ -98,20 +97,12 @@ def test_sim_command_on_test_images(tmp_path, capsys):
 
 # --- the simulated board on the fast engine (stand-in design, see test_runtime_simboard) ---
 
-LAYOUT = DesignLayout("standin", StreamLayout((1, 4, 4), "UINT8", 4, 32),
-                      StreamLayout((4, 1, 1), "UINT8", 1, 8), 100.0, 8, None, "scores")
-
-
-def _standin(name="standin", **kw):
-    args = dict(in_width=32, out_width=8, in_beats=4, out_beats=4)
-    args.update(kw)
-    dut = SumStandIn(**args)
-    return dut, to_verilog(dut, name)
+LAYOUT = STANDIN_LAYOUT
 
 
 @pytest.mark.parametrize("stall,per_frame", [(0.0, False), (0.4, False), (0.3, True)])
 def test_board_fast_engine_framing(stall, per_frame):
-    dut, v = _standin()
+    dut, v = standin()
     board = SimBoard(v, LAYOUT, toplevel="standin", stall=stall, seed=3, engine="fast")
     acc = Accelerator(None, LAYOUT, board, per_frame=per_frame, max_batch=7)
     frames = np.random.default_rng(int(stall * 10)).integers(0, 256, (12, 1, 4, 4))
@@ -133,7 +124,7 @@ def test_board_fast_engine_framing(stall, per_frame):
     ({"extra_beats": 4}, "4 output beat\\(s\\) more than 1 frames"),
 ])
 def test_board_fast_engine_faults(fault, message):
-    _, v = _standin("standin_fault", **fault)
+    _, v = standin("standin_fault", **fault)
     board = SimBoard(v, LAYOUT, toplevel="standin_fault", timeout_cycles=300, engine="fast")
     n = 1 if "extra_beats" in fault else 3
     with pytest.raises(SimBoardError, match=message):
@@ -141,7 +132,7 @@ def test_board_fast_engine_faults(fault, message):
 
 
 def test_board_fast_engine_checks_ports():
-    _, v = _standin()
+    _, v = standin()
     assert port_width(v, "standin", "s_axis__tdata") == 32
     assert port_width(v, "standin", "s_axis__tvalid") == 1
     wide = DesignLayout("standin", StreamLayout((1, 4, 4), "UINT8", 8, 64), LAYOUT.output,
