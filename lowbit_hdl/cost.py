@@ -108,6 +108,18 @@ def topk_cycles(n: int, fold: int, k: int) -> int:
     return max(n // fold, k)
 
 
+def replay_cycles(block: int, repeats: int, buffers: int) -> int:
+    """Cycles per block of a replay buffer (:mod:`lowbit_hdl.hw.replay`): ``block·repeats``
+    output beats, plus the ``block`` input beats when single-buffered (no overlap)."""
+    return block * repeats + (block if buffers == 1 else 0)
+
+
+def transpose_cycles(rows: int, cols: int) -> int:
+    """Cycles per frame of a transpose buffer (:mod:`lowbit_hdl.hw.transpose`):
+    ``rows·cols`` beats in and out."""
+    return rows * cols
+
+
 def _conv_window(info: LayerInfo, simd: int) -> WindowGeometry:
     lay = info.layer
     c, h, w = info.in_shape

@@ -44,10 +44,13 @@ from ..cost import (
     mvtu_cycles,
     network_cost,
     pool_cycles,
+    replay_cycles,
     topk_cycles,
+    transpose_cycles,
     window_cycles,
 )
 from ..ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
+from ..runtime.ddrimage import DdrImageLayout
 from ..runtime.layout import DesignLayout, IpNames, StreamLayout
 
 __all__ = [
@@ -61,6 +64,8 @@ __all__ = [
     "choose_input_elems",
     "axi_width",
     "IP_NAMES",
+    "PLACEMENTS",
+    "placement_of",
 ]
 
 DMA_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
@@ -78,6 +83,22 @@ FIFO_MIN_DEPTH = 2
 OUTPUT_FIFO_MAX_DEPTH = 512
 
 
+#: where a DDR layer's weights go per layer kind (hybrid designs): FC layers stream their
+#: weights once per frame, convolutions keep one weight tile on chip and replay their input
+PLACEMENTS = {"fc": "stream", "conv": "tiled"}
+#: the feature-map buffer of a tiled convolution holds one frame (latency over throughput)
+TILED_FM_BUFFERS = 1
+#: the weight-tile cache is double-buffered: the next tile loads while one is replayed
+TILE_CACHE_BUFFERS = 2
+
+
+def placement_of(info: LayerInfo) -> str:
+    """Placement of a DDR layer's weights: ``stream`` (FC) or ``tiled`` (Conv)."""
+    if not info.is_mvtu:
+        raise ValueError(f"layer {info.name}: only Conv and FC layers have weights in DDR")
+    return PLACEMENTS[info.layer.kind]
+
+
 class StageKind(str, Enum):
     """What a pipeline stage is; the value is the name written to ``report.json``.
 
@@ -91,6 +112,8 @@ class StageKind(str, Enum):
     TOPK = "topk"
     FIFO = "fifo"
     DWC = "dwc"
+    REPLAY = "replay"
+    TRANSPOSE = "transpose"
 
     def __str__(self) -> str:
         return self.value
@@ -119,6 +142,7 @@ class Stage:
     depth: int = 0
     ram_style: str = ""
     rule: str = ""
+    placement: str = ""  # MVTU stages of the hybrid design: "stream" or "tiled"
 
     @property
     def in_width(self) -> int:
@@ -144,6 +168,13 @@ class Plan:
     clock_mhz: float
     layer_cycles: int  # bottleneck of the layers (lowbit_hdl.cost)
     notes: list[str] = field(default_factory=list)
+    #: hybrid designs: the DDR regions of the layers whose weights are read from DDR
+    ddr: DdrImageLayout | None = None
+
+    @property
+    def arch(self) -> str:
+        """``dataflow`` (every weight on chip) or ``hybrid`` (some read from DDR)."""
+        return "hybrid" if self.ddr is not None and self.ddr.regions else "dataflow"
 
     @property
     def io_cycles(self) -> int:
@@ -193,6 +224,8 @@ class Plan:
             "layer_cycles": self.layer_cycles,
             "stages": [s.to_dict() for s in self.stages],
             "notes": list(self.notes),
+            "arch": self.arch,
+            **({"ddr": self.ddr.to_json()} if self.arch == "hybrid" else {}),
         }
 
 
@@ -274,15 +307,31 @@ def _frame_elems(shape: tuple[int, int, int]) -> int:
 
 
 def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None = None,
-                 fifo_depths: dict[str, int] | None = None) -> Plan:
+                 fifo_depths: dict[str, int] | None = None,
+                 ddr_layers: list[str] | tuple[str, ...] = (), hp_ports: int = 1) -> Plan:
     """Plan the stitched pipeline of ``net`` (validated with :meth:`Network.infer`).
 
     ``input_elems`` overrides the elements per input beat; ``fifo_depths`` overrides the
     depth rule for FIFOs by stage name (e.g. ``{"fc1_mvtu_fifo": 2}``; for experiments and
     tests — unknown names raise ``KeyError``).
+
+    ``ddr_layers`` names the Conv/FC layers whose weights are read from DDR (a hybrid
+    design, :func:`placement_of`), over ``hp_ports`` Zynq HP ports:
+
+    * an FC layer (``stream``) is one MVTU stage whose weight port is fed by its own read
+      master; its cycles are unchanged while DDR keeps up;
+    * a convolution (``tiled``) becomes ``replay`` (the input frame, replayed ``NF`` times)
+      → ``swu`` (``NF`` frames) → ``mvtu`` (tile order) → ``transpose`` (back to pixel-major
+      order); its weight tiles come from its read master through a tile cache.
     """
     overrides = dict(fifo_depths or {})
     infos = net.infer()
+    by_name = {i.name: i for i in infos}
+    for name in ddr_layers:
+        if name not in by_name or not by_name[name].is_mvtu:
+            raise ValueError(f"ddr_layers: {name!r} is not a Conv or FC layer of {net.name}")
+    ddr_set = set(ddr_layers)
+    ddr_regions: list[tuple[str, str, int, int]] = []
     cost = network_cost(net, clock_mhz)
     bottleneck = cost.cycles_per_frame
     stages: list[Stage] = []
@@ -327,7 +376,30 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         oc, oh, ow = info.out_shape
         ib, ob = info.in_dtype.bits, info.out_dtype.bits
         assert ib == cur_bits, (info.name, ib, cur_bits)
-        if isinstance(lay, Conv):
+        placement = placement_of(info) if lay.name in ddr_set else ""
+        if placement:
+            nf, sf = info.mh // lay.pe, info.mw // lay.simd
+            ddr_regions.append((lay.name, placement, lay.pe * lay.simd * lay.weight_dtype.bits,
+                                nf * sf))
+        if placement == "tiled":
+            nf = info.mh // lay.pe
+            link(f"{lay.name}_fm", info, StageKind.REPLAY, lay.simd)
+            win = WindowGeometry(h, w, c // lay.simd, lay.kernel, lay.stride, lay.padding)
+            stages.append(Stage(f"{lay.name}_fm", StageKind.REPLAY, lay.name, lay.simd, ib,
+                                lay.simd, ib, win.in_beats, win.in_beats * nf,
+                                replay_cycles(win.in_beats, nf, TILED_FM_BUFFERS)))
+            stages.append(Stage(f"{lay.name}_swu", StageKind.SWU, lay.name, lay.simd, ib,
+                                lay.simd, ib, win.in_beats * nf, win.out_beats * nf,
+                                window_cycles(win) * nf))
+            stages.append(Stage(f"{lay.name}_mvtu", StageKind.MVTU, lay.name, lay.simd, ib,
+                                lay.pe, ob, win.out_beats * nf, nf * info.vectors,
+                                mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd, info.vectors),
+                                placement=placement))
+            stages.append(Stage(f"{lay.name}_tr", StageKind.TRANSPOSE, lay.name, lay.pe, ob,
+                                lay.pe, ob, nf * info.vectors, nf * info.vectors,
+                                transpose_cycles(info.vectors, nf)))
+            cur_elems = lay.pe
+        elif isinstance(lay, Conv):
             link(f"{lay.name}_swu", info, StageKind.SWU, lay.simd)
             win = WindowGeometry(h, w, c // lay.simd, lay.kernel, lay.stride, lay.padding)
             stages.append(Stage(f"{lay.name}_swu", StageKind.SWU, lay.name, lay.simd, ib,
@@ -342,7 +414,8 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             nf, sf = info.mh // lay.pe, info.mw // lay.simd
             stages.append(Stage(f"{lay.name}_mvtu", StageKind.MVTU, lay.name, lay.simd, ib,
                                 lay.pe, ob, sf, nf,
-                                mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd)))
+                                mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd),
+                                placement=placement))
             cur_elems = lay.pe
         elif isinstance(lay, MaxPool):
             pe = info.in_fold
@@ -384,7 +457,8 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         raise KeyError(f"fifo_depths: no FIFO stages named {sorted(overrides)}")
     out_layout = StreamLayout(last.out_shape, last.out_dtype.name, cur_elems,
                               axi_width(cur_elems * out_bits))
-    plan = Plan(net, infos, stages, in_layout, out_layout, clock_mhz, bottleneck, notes)
+    ddr = DdrImageLayout.plan(ddr_regions, hp_ports) if ddr_set else None
+    plan = Plan(net, infos, stages, in_layout, out_layout, clock_mhz, bottleneck, notes, ddr)
     if out_layout.beats_per_frame > bottleneck:
         notes.append(f"output-bound: {out_layout.beats_per_frame} output beats per frame exceed "
                      f"the {bottleneck} cycles of the slowest layer")

@@ -1,0 +1,148 @@
+"""The DDR image of a hybrid design: where each DDR layer's weights lie and how the image is
+laid out (numpy and stdlib only: the board runtime builds the image at load time).
+
+A hybrid design (``build --arch hybrid``) reads the weights of some layers from DDR instead of
+keeping them on chip. Each such layer owns one *region* of the image: its weights in the
+order the MVTU consumes them, packed into 64-bit little-endian words by
+:mod:`lowbit_hdl.runtime.ddr` (the one owner of the beat and word format). Every frame, the
+layer's AXI4 read master reads its whole region once, from ``base + offset``.
+
+Rules (checked here, so the build and the runtime agree):
+
+* regions start at multiples of :data:`REGION_ALIGN` bytes (bursts never cross a 4 KiB page
+  at a region start; the read master splits the rest);
+* a region holds a whole number of 64-bit words: ``MH·MW·weight_bits`` must be a multiple of
+  :data:`WORD_BITS` (else the width converter would carry the pad bits into the next frame);
+* ``port`` is the index of the read master (one per DDR layer) and ``hp`` the Zynq HP port it
+  is connected to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["WORD_BITS", "REGION_ALIGN", "DdrRegion", "DdrImageLayout", "DdrLayoutError",
+           "region_bytes"]
+
+#: AXI data width of the read masters (bits); one DDR word
+WORD_BITS = 64
+#: alignment of every region's start (bytes)
+REGION_ALIGN = 4096
+
+
+class DdrLayoutError(ValueError):
+    """A DDR image layout that breaks a rule of this module."""
+
+
+def region_bytes(weight_bits: int, layer: str = "?") -> int:
+    """Bytes of a region holding ``weight_bits`` bits of weights (whole 64-bit words only)."""
+    if weight_bits <= 0 or weight_bits % WORD_BITS:
+        raise DdrLayoutError(f"layer {layer}: {weight_bits} weight bits are not a whole number "
+                             f"of {WORD_BITS}-bit DDR words (MH·MW·weight bits must be a "
+                             f"multiple of {WORD_BITS})")
+    return weight_bits // 8
+
+
+@dataclass(frozen=True)
+class DdrRegion:
+    """One DDR layer's weights in the image.
+
+    ``beat_bits`` is the MVTU weight beat (``PE·SIMD·weight_bits``), ``beats`` the beats per
+    frame (``NF·SF``), ``placement`` ``"stream"`` (FC) or ``"tiled"`` (convolution).
+    """
+
+    layer: str
+    placement: str
+    offset: int
+    nbytes: int
+    beat_bits: int
+    beats: int
+    port: int
+    hp: int
+
+    def __post_init__(self) -> None:
+        if self.placement not in ("stream", "tiled"):
+            raise DdrLayoutError(f"layer {self.layer}: placement {self.placement!r} must be "
+                                 "'stream' or 'tiled'")
+        if self.offset < 0 or self.offset % REGION_ALIGN:
+            raise DdrLayoutError(f"layer {self.layer}: offset {self.offset} is not a multiple "
+                                 f"of {REGION_ALIGN}")
+        if self.nbytes * 8 != self.beat_bits * self.beats or self.nbytes * 8 % WORD_BITS:
+            raise DdrLayoutError(f"layer {self.layer}: {self.nbytes} bytes do not hold "
+                                 f"{self.beats} beats of {self.beat_bits} bits in whole "
+                                 f"{WORD_BITS}-bit words")
+
+    @property
+    def words(self) -> int:
+        """64-bit words the read master fetches per frame."""
+        return self.nbytes * 8 // WORD_BITS
+
+
+@dataclass(frozen=True)
+class DdrImageLayout:
+    """All regions of one design, in port order, and the image size."""
+
+    regions: tuple[DdrRegion, ...]
+    hp_ports: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regions", tuple(self.regions))
+        end = 0
+        for k, r in enumerate(self.regions):
+            if r.port != k:
+                raise DdrLayoutError(f"layer {r.layer}: port {r.port}, expected {k} (regions "
+                                     "are in port order)")
+            if r.offset < end:
+                raise DdrLayoutError(f"layer {r.layer}: region at {r.offset} overlaps the "
+                                     "previous one")
+            if not 0 <= r.hp < self.hp_ports:
+                raise DdrLayoutError(f"layer {r.layer}: HP port {r.hp} of {self.hp_ports}")
+            end = r.offset + r.nbytes
+
+    @classmethod
+    def plan(cls, layers: list[tuple[str, str, int, int]], hp_ports: int = 1
+             ) -> DdrImageLayout:
+        """Lay out regions for ``(layer, placement, beat_bits, beats)`` in order, each at the
+        next :data:`REGION_ALIGN` boundary; read master ``k`` goes to HP port ``k mod
+        hp_ports``."""
+        if hp_ports not in (1, 2, 4):
+            raise DdrLayoutError(f"hp_ports={hp_ports} must be 1, 2 or 4")
+        regions, offset = [], 0
+        for k, (name, placement, beat_bits, beats) in enumerate(layers):
+            nbytes = region_bytes(beat_bits * beats, name)
+            regions.append(DdrRegion(name, placement, offset, nbytes, beat_bits, beats, k,
+                                     k % hp_ports))
+            offset += -(-nbytes // REGION_ALIGN) * REGION_ALIGN
+        return cls(tuple(regions), hp_ports)
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of the whole image (the end of the last region)."""
+        return max((r.offset + r.nbytes for r in self.regions), default=0)
+
+    @property
+    def bytes_per_frame(self) -> int:
+        """DDR bytes read per frame (every region once)."""
+        return sum(r.nbytes for r in self.regions)
+
+    def region(self, layer: str) -> DdrRegion:
+        for r in self.regions:
+            if r.layer == layer:
+                return r
+        raise KeyError(layer)
+
+    def to_json(self) -> dict:
+        return {"hp_ports": self.hp_ports, "total_bytes": self.total_bytes,
+                "regions": [asdict(r) for r in self.regions]}
+
+    @classmethod
+    def from_json(cls, d: object) -> DdrImageLayout:
+        if not isinstance(d, dict) or not isinstance(d.get("regions"), list):
+            raise DdrLayoutError("ddr: expected an object with a 'regions' list")
+        try:
+            regions = tuple(DdrRegion(**{k: r[k] for k in (
+                "layer", "placement", "offset", "nbytes", "beat_bits", "beats", "port", "hp")})
+                for r in d["regions"])
+            return cls(regions, int(d.get("hp_ports", 1)))
+        except (KeyError, TypeError) as e:
+            raise DdrLayoutError(f"ddr: malformed region ({e})") from None
