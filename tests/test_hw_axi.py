@@ -94,9 +94,11 @@ def test_lite_registers_cosim():
 
 def _amaranth_read(dut: AXI4ReadMaster, commands: list[tuple[int, int]], seed: int,
                    stall: float, ar_pause: float, r_pause: float, latency: int,
-                   max_cycles: int = 20000) -> tuple[list[int], list[str], int]:
-    """Run ``commands`` through ``dut`` against a memory whose byte ``a`` is ``a * 7 % 251``;
-    returns the output words, bus rule violations and the cycle count."""
+                   max_cycles: int = 20000, resp=lambda a: 0, after=None
+                   ) -> tuple[list[int], list[str], int]:
+    """Run ``commands`` through ``dut`` against a memory whose byte ``a`` is ``a * 7 % 251``
+    and whose beat at ``a`` answers ``RRESP = resp(a)``; returns the output words, bus rule
+    violations and the cycle count. ``after(ctx)`` runs once every word is out."""
     rng = random.Random(seed)
     bpb = dut.data_width // 8
     axi = dut.m_axi
@@ -130,6 +132,7 @@ def _amaranth_read(dut: AXI4ReadMaster, commands: list[tuple[int, int]], seed: i
                 ctx.set(axi.rvalid, 1)
                 ctx.set(axi.rdata, word_at(r_beat[1]))
                 ctx.set(axi.rlast, r_beat[2] == 1)
+                ctx.set(axi.rresp, resp(r_beat[1]))
             o_ready = rng.random() >= stall
             ctx.set(dut.o.ready, o_ready)
             (_, _, cmd_ready, arvalid, araddr, arlen, rready, o_valid, o_payload) = await \
@@ -163,6 +166,8 @@ def _amaranth_read(dut: AXI4ReadMaster, commands: list[tuple[int, int]], seed: i
             state["cycles"] += 1
             if state["cycles"] > max_cycles:
                 raise TimeoutError(f"{len(words)} of {total} words after {max_cycles} cycles")
+        if after is not None:
+            await after(ctx)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -186,6 +191,37 @@ def test_read_master_configs(params):
     _, errors, _ = _amaranth_read(dut, commands, 1, stall=0.4, ar_pause=0.3, r_pause=0.3,
                                   latency=3)
     assert not errors, errors[:5]
+
+
+def test_read_master_error_codes():
+    """The first failing response's code is kept (SLVERR before DECERR here, then DECERR alone
+    after ``clear``); every word still comes out; ``busy`` falls."""
+    seen = {}
+
+    def run(resp, key):
+        dut = AXI4ReadMaster(data_width=32, max_burst=4, max_outstanding=2)
+
+        async def after(ctx):
+            for _ in range(8):
+                await ctx.tick()
+            seen[key] = (ctx.get(dut.error), ctx.get(dut.error_code), ctx.get(dut.busy),
+                         ctx.get(dut.bytes_read))
+            ctx.set(dut.clear, 1)
+            await ctx.tick()
+            ctx.set(dut.clear, 0)
+            await ctx.tick()
+            seen[key + "_clear"] = (ctx.get(dut.error), ctx.get(dut.error_code),
+                                    ctx.get(dut.bytes_read))
+
+        _, errors, _ = _amaranth_read(dut, [(0x100, 12), (0x200, 9)], 2, 0.2, 0.2, 0.2, 2,
+                                      resp=resp, after=after)
+        assert not errors
+
+    run(lambda a: 2 if 0x108 <= a < 0x110 else 3 if a >= 0x200 else 0, "mixed")
+    run(lambda a: 3 if a == 0x204 else 1 if a == 0x100 else 0, "decerr")  # EXOKAY is fine
+    assert seen["mixed"] == (1, 2, 0, 21 * 4)
+    assert seen["decerr"] == (1, 3, 0, 21 * 4)
+    assert seen["mixed_clear"] == seen["decerr_clear"] == (0, 0, 0)
 
 
 def test_read_master_cycles_amaranth():
