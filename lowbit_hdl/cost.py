@@ -12,6 +12,9 @@ functions below. Steady state, one frame after another, no stalls:
 * Max-pool (:func:`pool_cycles`): one input beat of PE channels per cycle, ``H · W · C / PE``.
 * Top-k (:func:`topk_cycles`): one input beat per cycle, and a frame's last beat waits until
   the previous frame's ``k`` indices have left, ``max(N / fold, k)``.
+* AXI4 read master (:func:`axi_read_cycles`, :func:`ddr_read_cycles`): ``N`` beats read in
+  ``N + L_mem + 4`` cycles (one beat per cycle after the memory's latency ``L_mem`` and the
+  master's own :data:`AXI_READ_MASTER_LATENCY`).
 
 :func:`layer_cycles` applies them to a layer (at its own or a trial folding). The bottleneck
 layer sets the frame rate: ``fps = f_clk / max(cycles)``.
@@ -29,9 +32,13 @@ from functools import lru_cache
 from .ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
 
 __all__ = [
+    "AXI_READ_MASTER_LATENCY",
+    "DDR_READ_LATENCY",
     "LayerCost",
     "NetworkCost",
     "WindowGeometry",
+    "axi_read_cycles",
+    "ddr_read_cycles",
     "layer_cost",
     "layer_cycles",
     "mvtu_cycles",
@@ -118,6 +125,59 @@ def transpose_cycles(rows: int, cols: int) -> int:
     """Cycles per frame of a transpose buffer (:mod:`lowbit_hdl.hw.transpose`):
     ``rows·cols`` beats in and out."""
     return rows * cols
+
+#: cycles :class:`lowbit_hdl.hw.axi.AXI4ReadMaster` adds to the memory's latency: command
+#: register, address register, FIFO write, FIFO output register
+AXI_READ_MASTER_LATENCY = 4
+#: planning assumption (not a measurement): fabric cycles from a read address handshake on a
+#: Zynq-7000 HP port to its first data beat, DDR3 page miss included
+DDR_READ_LATENCY = 40
+
+
+def axi_read_cycles(beats: int, mem_latency: int = DDR_READ_LATENCY) -> int:
+    """Cycles of an :class:`~lowbit_hdl.hw.axi.AXI4ReadMaster` reading ``beats`` words:
+    ``beats + mem_latency + AXI_READ_MASTER_LATENCY`` (0 for no beats).
+
+    Counted from the command handshake to the last output beat, both included, with the
+    consumer always ready and a memory that answers ``mem_latency`` cycles after an address
+    handshake and then returns one beat per cycle (commands queued back to back count as one
+    of their total length).
+
+    Parameters
+    ----------
+    beats : int
+        Words of ``data_width`` bits (≥ 0).
+    mem_latency : int
+        Memory latency in cycles (≥ 0), default :data:`DDR_READ_LATENCY`.
+    """
+    if beats < 0 or mem_latency < 0:
+        raise ValueError(f"axi_read_cycles: beats={beats} and mem_latency={mem_latency} "
+                         "must be ≥ 0")
+    return beats + mem_latency + AXI_READ_MASTER_LATENCY if beats else 0
+
+
+def ddr_read_cycles(nbytes: int, ports: int = 1, data_width: int = 64,
+                    mem_latency: int = DDR_READ_LATENCY) -> int:
+    """Cycles to read ``nbytes`` from DDR over ``ports`` AXI4 read masters working in
+    parallel on equal shares: :func:`axi_read_cycles` of ``ceil(nbytes / (ports ·
+    data_width/8))`` beats.
+
+    Parameters
+    ----------
+    nbytes : int
+        Bytes to read (≥ 0).
+    ports : int
+        HP ports, each with its own master (≥ 1).
+    data_width : int
+        Bits per beat of a port (a multiple of 8; 64 on the Zynq-7000 HP ports).
+    mem_latency : int
+        Memory latency in cycles, default :data:`DDR_READ_LATENCY`.
+    """
+    if nbytes < 0 or ports < 1 or data_width < 8 or data_width % 8:
+        raise ValueError(f"ddr_read_cycles: nbytes={nbytes} must be ≥ 0, ports={ports} ≥ 1 "
+                         f"and data_width={data_width} a multiple of 8")
+    per_cycle = ports * data_width // 8
+    return axi_read_cycles(-(-nbytes // per_cycle), mem_latency)
 
 
 def _conv_window(info: LayerInfo, simd: int) -> WindowGeometry:

@@ -28,10 +28,11 @@ SIM_DIR = Path(__file__).resolve().parent
 
 
 def simulate(component, toplevel: str, testbench: str, config: dict[str, Any],
-             simulator: str = "verilator", seed: int = 1) -> None:
-    """Run ``sim/<testbench>.py`` against ``component`` elaborated as ``toplevel``."""
+             simulator: str = "verilator", seed: int = 1, testcase: str | None = None) -> None:
+    """Run ``sim/<testbench>.py`` (only its test ``testcase`` if given) against ``component``
+    elaborated as ``toplevel``."""
     run_cocotb(to_verilog(component, toplevel), toplevel, testbench, SIM_DIR, config,
-               simulator=simulator, seed=seed)
+               simulator=simulator, seed=seed, testcase=testcase)
 
 
 class Bundle(wiring.Component):
