@@ -331,7 +331,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         if name not in by_name or not by_name[name].is_mvtu:
             raise ValueError(f"ddr_layers: {name!r} is not a Conv or FC layer of {net.name}")
     ddr_set = set(ddr_layers)
-    ddr_regions: list[tuple[str, str, int, int]] = []
+    ddr_regions: list[tuple[str, str, int, int, int, int, str]] = []
     cost = network_cost(net, clock_mhz)
     bottleneck = cost.cycles_per_frame
     stages: list[Stage] = []
@@ -378,9 +378,8 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         assert ib == cur_bits, (info.name, ib, cur_bits)
         placement = placement_of(info) if lay.name in ddr_set else ""
         if placement:
-            nf, sf = info.mh // lay.pe, info.mw // lay.simd
-            ddr_regions.append((lay.name, placement, lay.pe * lay.simd * lay.weight_dtype.bits,
-                                nf * sf))
+            ddr_regions.append((lay.name, placement, info.mh, info.mw, lay.pe, lay.simd,
+                                lay.weight_dtype.name))
         if placement == "tiled":
             nf = info.mh // lay.pe
             link(f"{lay.name}_fm", info, StageKind.REPLAY, lay.simd)

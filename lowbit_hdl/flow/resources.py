@@ -22,7 +22,15 @@ from dataclasses import asdict, dataclass, field
 
 from ..cost import WindowGeometry, window_rows
 from ..ir import Conv, LayerInfo, Network
-from .plan import Plan, Stage, StageKind, ceil_div, log2_ceil, plan_network
+from .plan import (
+    TILED_FM_BUFFERS,
+    Plan,
+    Stage,
+    StageKind,
+    ceil_div,
+    log2_ceil,
+    plan_network,
+)
 
 __all__ = [
     "Resources",
@@ -157,8 +165,12 @@ def _dot_luts(simd: int, wbits: int, abits: int, wbipolar: bool, abipolar: bool)
     return bits + bits // 2 + (wbits + abits) * log2_ceil(simd), 0
 
 
-def mvtu_resources(info: LayerInfo, pe: int, simd: int) -> Resources:
-    """Estimate of one MVTU (dot products, accumulators, thresholds, weight memory)."""
+def mvtu_resources(info: LayerInfo, pe: int, simd: int, placement: str = "") -> Resources:
+    """Estimate of one MVTU (dot products, accumulators, thresholds, weight memory).
+
+    ``placement`` ``"stream"``/``"tiled"`` (hybrid designs): the weights come through the
+    ``w`` port, so there is no weight memory (the DDR path is :func:`ddr_path_resources`);
+    a tiled MVTU has no input-vector buffer either (every vector is used for one tile)."""
     lay = info.layer
     w, a = lay.weight_dtype, info.in_dtype
     nf, sf = info.mh // pe, info.mw // simd
@@ -172,10 +184,11 @@ def mvtu_resources(info: LayerInfo, pe: int, simd: int) -> Resources:
     res = Resources(lut=ctrl + pe * per_pe_lut, ff=ctrl + pe * per_pe_ff, dsp=pe * dsp)
     style = lay.ram_style
     for _ in range(pe):  # one weight and one threshold memory per PE (lowbit_hdl.hw.mvtu)
-        res += memory_resources(simd * w.bits, nf * sf, style, rom=True)
+        if not placement:
+            res += memory_resources(simd * w.bits, nf * sf, style, rom=True)
         if t:
             res += memory_resources(t * acc, nf, rom=True)
-    if nf > 1 and sf > 1:  # input vector buffer reused across the neuron folds
+    if nf > 1 and sf > 1 and placement != "tiled":  # input vector buffer reused across folds
         res += memory_resources(simd * a.bits, sf)
     return res
 
@@ -225,7 +238,45 @@ def _dwc_resources(a: int, b: int, bits: int) -> Resources:
 
 def _mvtu_stage(stage: Stage, info: LayerInfo | None) -> Resources:
     assert info is not None
-    return mvtu_resources(info, info.layer.pe, info.layer.simd)
+    return mvtu_resources(info, info.layer.pe, info.layer.simd, stage.placement)
+
+
+def _replay_resources(stage: Stage, info: LayerInfo | None) -> Resources:
+    """A tiled convolution's feature-map buffer: one frame of input beats (single-buffered,
+    :data:`~lowbit_hdl.flow.plan.TILED_FM_BUFFERS`), block RAM, plus counters."""
+    mem = memory_resources(stage.in_width, stage.in_beats * TILED_FM_BUFFERS, "block")
+    cnt = 2 * log2_ceil(stage.out_beats + 1)
+    return mem + Resources(lut=30 + cnt + stage.in_width // 2, ff=20 + cnt + stage.in_width)
+
+
+def _transpose_resources(stage: Stage, info: LayerInfo | None) -> Resources:
+    """A tiled convolution's output reorder buffer: one frame of output beats."""
+    mem = memory_resources(stage.in_width, stage.in_beats, "block")
+    cnt = 3 * log2_ceil(stage.in_beats + 1)
+    return mem + Resources(lut=30 + cnt + stage.in_width // 2, ff=20 + cnt + stage.in_width)
+
+
+#: one AXI4 read master (Yosys, bench/synth_axi.py: 211 LUT + 88 LUTRAM, 217 FF with the
+#: 64-word FIFO) plus its region fetcher's frame counter and address (about 40 LUT, 70 FF)
+READ_MASTER = Resources(lut=340, ff=290)
+#: the hybrid design's AXI4-Lite registers (Yosys: 339 LUT, 212 FF) plus the run logic and
+#: its three 32-bit performance counters (about 120 LUT, 100 FF)
+CONTROL_BLOCK = Resources(lut=460, ff=320)
+
+
+def ddr_path_resources(plan: Plan) -> Resources:
+    """The DDR side of a hybrid plan: per DDR layer a read master, a 64-bit → weight-beat
+    width converter and (tiled layers) a double-buffered weight-tile cache of ``SF`` beats;
+    plus the control block. Zero for a dataflow plan."""
+    if plan.arch != "hybrid":
+        return Resources()
+    res = CONTROL_BLOCK
+    for r in plan.ddr.regions:
+        wbits = r.beat_bits // (r.pe * r.simd)
+        res += READ_MASTER + _dwc_resources(64 // wbits, r.pe * r.simd, wbits)
+        if r.placement == "tiled":
+            res += memory_resources(r.beat_bits, 2 * (r.mw // r.simd), "block")
+    return res
 
 
 def _pool_resources(stage: Stage, info: LayerInfo | None) -> Resources:
@@ -267,6 +318,8 @@ _ESTIMATORS: dict[StageKind, Callable[[Stage, LayerInfo | None], Resources]] = {
     StageKind.TOPK: _topk_resources,
     StageKind.FIFO: _fifo_resources,
     StageKind.DWC: _dwc_stage,
+    StageKind.REPLAY: _replay_resources,
+    StageKind.TRANSPOSE: _transpose_resources,
 }
 
 
@@ -317,6 +370,8 @@ def estimate_plan(plan: Plan) -> Estimate:
               for s in plan.stages]
     cnt = log2_ceil(plan.output.beats_per_frame + 1)
     stages.append(StageEstimate("axis", "axis", None, Resources(lut=cnt + 4, ff=cnt + 1)))
+    if plan.arch == "hybrid":
+        stages.append(StageEstimate("ddr", "ddr", None, ddr_path_resources(plan)))
     total = Resources()
     for s in stages:
         total += s.res

@@ -21,12 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from amaranth import Module, Signal, Value
+from amaranth import Cat, Module, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ir import LayerInfo, Network
-from .plan import Plan, Stage, StageKind, plan_network
+from ..runtime.ddrimage import WORD_BITS
+from .plan import TILE_CACHE_BUFFERS, TILED_FM_BUFFERS, Plan, Stage, StageKind, plan_network
 
 __all__ = [
     "axis_signature",
@@ -39,6 +40,8 @@ __all__ = [
 
 #: Verilog module name of the generated top level (the Vivado wrapper instantiates it)
 TOP_NAME = "lowbit_top"
+#: address bits of the hybrid design's AXI4-Lite control port (a 4 KiB window)
+CONTROL_ADDR_BITS = 12
 
 Factory = Callable[[Stage, LayerInfo | None], Any]
 
@@ -66,6 +69,9 @@ def default_library() -> dict[StageKind, Factory]:
     def mvtu(stage: Stage, info: LayerInfo | None):
         from ..hw.mvtu import MVTU
 
+        if stage.placement:  # hybrid: weights from DDR through the `w` port
+            order = "tile" if stage.placement == "tiled" else "pixel"
+            return MVTU.from_layer(info, weight_source="stream", order=order)
         return MVTU.from_layer(info)
 
     def swu(stage: Stage, info: LayerInfo | None):
@@ -93,8 +99,21 @@ def default_library() -> dict[StageKind, Factory]:
 
         return WidthConverter(stage.in_bits, stage.in_elems, stage.out_elems)
 
+    def replay(stage: Stage, info: LayerInfo | None):
+        from ..hw.replay import ReplayBuffer
+
+        return ReplayBuffer(unsigned(stage.in_width), block=stage.in_beats,
+                            repeats=stage.out_beats // stage.in_beats, buffers=TILED_FM_BUFFERS)
+
+    def transpose(stage: Stage, info: LayerInfo | None):
+        from ..hw.transpose import TransposeBuffer
+
+        return TransposeBuffer(unsigned(stage.in_width), rows=info.vectors,
+                               cols=info.mh // info.layer.pe)
+
     return {StageKind.MVTU: mvtu, StageKind.SWU: swu, StageKind.POOL: maxpool,
-            StageKind.TOPK: topk, StageKind.FIFO: fifo, StageKind.DWC: dwc}
+            StageKind.TOPK: topk, StageKind.FIFO: fifo, StageKind.DWC: dwc,
+            StageKind.REPLAY: replay, StageKind.TRANSPOSE: transpose}
 
 
 def _port(mod: Any, name: str, stage: Stage) -> Any:
@@ -121,10 +140,17 @@ class NetworkTop(wiring.Component):
         lib = default_library() if library is None else library
         self.library = {StageKind(kind): make for kind, make in lib.items()}
         self.net.infer(check_params=True)
-        super().__init__({
+        members = {
             "s_axis": In(axis_signature(self.plan.input.tdata_bits)),
             "m_axis": Out(axis_signature(self.plan.output.tdata_bits)),
-        })
+        }
+        if self.plan.arch == "hybrid":
+            from ..hw.axi import axi4_read_signature, axi4lite_signature
+
+            members["s_axil"] = In(axi4lite_signature(CONTROL_ADDR_BITS, 32))
+            for r in self.plan.ddr.regions:
+                members[f"m_axi{r.port}"] = Out(axi4_read_signature(32, WORD_BITS))
+        super().__init__(members)
 
     def build_stages(self) -> list[tuple[Stage, Any]]:
         """Instantiate every stage and check its port widths against the plan."""
@@ -181,7 +207,87 @@ class NetworkTop(wiring.Component):
             m.d.sync += count.eq(0 if beats == 1 else (count + 1))
             with m.If(is_last):
                 m.d.sync += count.eq(0)
+        if plan.arch == "hybrid":
+            self._elaborate_ddr(m, dict((st.name, mod) for st, mod in stages),
+                                self.m_axis.tvalid & self.m_axis.tready & is_last)
         return m
+
+    def _elaborate_ddr(self, m: Module, mods: dict[str, Any], frame_out: Value) -> None:
+        """Hybrid designs: control registers, one region fetcher per DDR layer, its width
+        converter (64-bit words → the MVTU's weight beats) and, for tiled convolutions, the
+        weight-tile cache; the run/done/performance-counter logic of
+        :mod:`lowbit_hdl.runtime.regs`."""
+        from ..hw.axi import AXI4LiteRegisters
+        from ..hw.ddrfetch import RegionFetcher
+        from ..hw.dwc import WidthConverter
+        from ..hw.replay import ReplayBuffer
+        from ..runtime import regs
+
+        infos = {i.name: i for i in self.plan.infos}
+        m.submodules.control = ctl = AXI4LiteRegisters(regs.CONTROL_REGISTERS,
+                                                       CONTROL_ADDR_BITS)
+        wiring.connect(m, wiring.flipped(self.s_axil), ctl.s_axil)
+        start = Signal()
+        soft = Signal()
+        m.d.comb += [start.eq(ctl.ctrl[0]), soft.eq(ctl.ctrl[1])]
+
+        fetchers, starving = [], []
+        for r in self.plan.ddr.regions:
+            info = infos[r.layer]
+            lay = info.layer
+            wbits = lay.weight_dtype.bits
+            f = RegionFetcher(r.words, r.offset)
+            m.submodules[f"{r.layer}_fetch"] = f
+            wiring.connect(m, wiring.flipped(getattr(self, f"m_axi{r.port}")), f.m_axi)
+            m.d.comb += [f.base.eq(ctl.weights_base_lo), f.frames.eq(ctl.frames),
+                         f.start.eq(start & ~busy), f.clear.eq((start & ~busy) | soft)]
+            dwc = WidthConverter(wbits, WORD_BITS // wbits, lay.pe * lay.simd)
+            m.submodules[f"{r.layer}_wdwc"] = dwc
+            m.d.comb += [Value.cast(dwc.i.payload).eq(f.o.payload),
+                         dwc.i.valid.eq(f.o.valid), f.o.ready.eq(dwc.i.ready)]
+            src = dwc.o
+            if r.placement == "tiled":
+                cache = ReplayBuffer(unsigned(r.beat_bits), block=info.mw // lay.simd,
+                                     repeats=info.vectors, buffers=TILE_CACHE_BUFFERS)
+                m.submodules[f"{r.layer}_tiles"] = cache
+                m.d.comb += [Value.cast(cache.i.payload).eq(Value.cast(src.payload)),
+                             cache.i.valid.eq(src.valid), src.ready.eq(cache.i.ready)]
+                src = cache.o
+            mv = mods[f"{r.layer}_mvtu"]
+            m.d.comb += [Value.cast(mv.w.payload).eq(Value.cast(src.payload)),
+                         mv.w.valid.eq(src.valid), src.ready.eq(mv.w.ready)]
+            starving.append(mv.i.valid & ~mv.w.valid)
+            fetchers.append(f)
+
+        busy, done, err = Signal(), Signal(), Signal()
+        code = Signal(2)
+        left = Signal(32)
+        cycles, stalls = Signal(32), Signal(32)
+        m.d.comb += [
+            ctl.status.eq(busy * regs.STATUS_BUSY | done * regs.STATUS_DONE
+                          | err * regs.STATUS_ERROR),
+            ctl.error.eq(code),
+            ctl.cycles.eq(cycles),
+            ctl.stall_cycles.eq(stalls),
+            ctl.bytes_read.eq(sum(f.bytes_read for f in fetchers)),
+            ctl.id.eq(regs.ID_VALUE),
+            err.eq(Cat(*(f.error for f in fetchers)).any()),
+        ]
+        for f in reversed(fetchers):  # the first failing port's code
+            with m.If(f.error):
+                m.d.comb += code.eq(f.error_code)
+        with m.If(busy):
+            m.d.sync += [cycles.eq(cycles + 1),
+                         stalls.eq(stalls + Cat(*starving).any())]
+            with m.If(frame_out):
+                m.d.sync += left.eq(left - 1)
+                with m.If(left == 1):
+                    m.d.sync += [busy.eq(0), done.eq(1)]
+        with m.If(start & ~busy):
+            m.d.sync += [busy.eq(ctl.frames != 0), done.eq(ctl.frames == 0),
+                         left.eq(ctl.frames), cycles.eq(0), stalls.eq(0)]
+        with m.If(soft):
+            m.d.sync += [busy.eq(0), done.eq(0)]
 
 
 def elaborate_verilog(top: NetworkTop, name: str = TOP_NAME) -> str:

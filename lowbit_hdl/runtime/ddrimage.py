@@ -19,10 +19,14 @@ Rules (checked here, so the build and the runtime agree):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from .dtypes import parse_dtype
 
 __all__ = ["WORD_BITS", "REGION_ALIGN", "DdrRegion", "DdrImageLayout", "DdrLayoutError",
-           "region_bytes"]
+           "region_bytes", "pack_image"]
 
 #: AXI data width of the read masters (bits); one DDR word
 WORD_BITS = 64
@@ -48,7 +52,9 @@ class DdrRegion:
     """One DDR layer's weights in the image.
 
     ``beat_bits`` is the MVTU weight beat (``PE·SIMD·weight_bits``), ``beats`` the beats per
-    frame (``NF·SF``), ``placement`` ``"stream"`` (FC) or ``"tiled"`` (convolution).
+    frame (``NF·SF``), ``placement`` ``"stream"`` (FC) or ``"tiled"`` (convolution); ``mh``,
+    ``mw``, ``pe``, ``simd`` and ``weight_dtype`` are what :func:`pack_image` needs to lay
+    the layer's (MH, MW) weight matrix out.
     """
 
     layer: str
@@ -59,6 +65,11 @@ class DdrRegion:
     beats: int
     port: int
     hp: int
+    mh: int
+    mw: int
+    pe: int
+    simd: int
+    weight_dtype: str
 
     def __post_init__(self) -> None:
         if self.placement not in ("stream", "tiled"):
@@ -67,6 +78,12 @@ class DdrRegion:
         if self.offset < 0 or self.offset % REGION_ALIGN:
             raise DdrLayoutError(f"layer {self.layer}: offset {self.offset} is not a multiple "
                                  f"of {REGION_ALIGN}")
+        wbits = parse_dtype(self.weight_dtype).bits
+        if self.beat_bits != self.pe * self.simd * wbits or \
+                self.beats * self.pe * self.simd != self.mh * self.mw:
+            raise DdrLayoutError(f"layer {self.layer}: {self.beats} beats of {self.beat_bits} "
+                                 f"bits do not match MH={self.mh}, MW={self.mw}, PE={self.pe}, "
+                                 f"SIMD={self.simd}, {self.weight_dtype} weights")
         if self.nbytes * 8 != self.beat_bits * self.beats or self.nbytes * 8 % WORD_BITS:
             raise DdrLayoutError(f"layer {self.layer}: {self.nbytes} bytes do not hold "
                                  f"{self.beats} beats of {self.beat_bits} bits in whole "
@@ -100,18 +117,20 @@ class DdrImageLayout:
             end = r.offset + r.nbytes
 
     @classmethod
-    def plan(cls, layers: list[tuple[str, str, int, int]], hp_ports: int = 1
+    def plan(cls, layers: list[tuple[str, str, int, int, int, int, str]], hp_ports: int = 1
              ) -> DdrImageLayout:
-        """Lay out regions for ``(layer, placement, beat_bits, beats)`` in order, each at the
-        next :data:`REGION_ALIGN` boundary; read master ``k`` goes to HP port ``k mod
-        hp_ports``."""
+        """Lay out regions for ``(layer, placement, mh, mw, pe, simd, weight_dtype)`` in
+        order, each at the next :data:`REGION_ALIGN` boundary; read master ``k`` goes to HP
+        port ``k mod hp_ports``."""
         if hp_ports not in (1, 2, 4):
             raise DdrLayoutError(f"hp_ports={hp_ports} must be 1, 2 or 4")
         regions, offset = [], 0
-        for k, (name, placement, beat_bits, beats) in enumerate(layers):
+        for k, (name, placement, mh, mw, pe, simd, wdt) in enumerate(layers):
+            beat_bits = pe * simd * parse_dtype(wdt).bits
+            beats = (mh // pe) * (mw // simd)
             nbytes = region_bytes(beat_bits * beats, name)
             regions.append(DdrRegion(name, placement, offset, nbytes, beat_bits, beats, k,
-                                     k % hp_ports))
+                                     k % hp_ports, mh, mw, pe, simd, wdt))
             offset += -(-nbytes // REGION_ALIGN) * REGION_ALIGN
         return cls(tuple(regions), hp_ports)
 
@@ -140,9 +159,35 @@ class DdrImageLayout:
         if not isinstance(d, dict) or not isinstance(d.get("regions"), list):
             raise DdrLayoutError("ddr: expected an object with a 'regions' list")
         try:
-            regions = tuple(DdrRegion(**{k: r[k] for k in (
-                "layer", "placement", "offset", "nbytes", "beat_bits", "beats", "port", "hp")})
-                for r in d["regions"])
+            regions = tuple(DdrRegion(**{k: r[k] for k in _REGION_FIELDS})
+                            for r in d["regions"])
             return cls(regions, int(d.get("hp_ports", 1)))
         except (KeyError, TypeError) as e:
             raise DdrLayoutError(f"ddr: malformed region ({e})") from None
+
+
+_REGION_FIELDS = tuple(f.name for f in fields(DdrRegion))
+
+
+def pack_image(layout: DdrImageLayout, weights: dict[str, np.ndarray]) -> bytes:
+    """The DDR image: every region's (MH, MW) weight matrix (``weights[layer]``, integer
+    values of the region's weight type) in MVTU consumption order, at its offset; the gaps
+    between regions are zero. Raises :class:`DdrLayoutError` for a missing layer or a matrix
+    of the wrong shape (values out of range: ``ValueError`` from the type's encoder)."""
+    from .ddr import pack_words, weight_beats
+
+    image = bytearray(layout.total_bytes)
+    for r in layout.regions:
+        if r.layer not in weights:
+            raise DdrLayoutError(f"layer {r.layer}: no weights given for its DDR region")
+        w = np.asarray(weights[r.layer])
+        if w.shape != (r.mh, r.mw):
+            raise DdrLayoutError(f"layer {r.layer}: weights of shape {w.shape}, the region "
+                                 f"holds ({r.mh}, {r.mw})")
+        beats = weight_beats(w, parse_dtype(r.weight_dtype), r.pe, r.simd)
+        data = np.asarray(pack_words(beats, r.beat_bits, WORD_BITS), dtype="<u8").tobytes()
+        if len(data) != r.nbytes:
+            raise DdrLayoutError(f"layer {r.layer}: packed {len(data)} bytes, the region holds "
+                                 f"{r.nbytes}")
+        image[r.offset:r.offset + r.nbytes] = data
+    return bytes(image)

@@ -50,6 +50,8 @@ class SimResult:
     first_frame_latency: int | None
     total_cycles: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    #: hybrid designs: the control block's read-only registers after each pass
+    registers: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -91,6 +93,26 @@ def random_frames(net: Network, n: int, seed: int = 0) -> np.ndarray:
     if dt.is_bipolar:
         return rng.choice(np.array([-1, 1]), size=shape).astype(np.int64)
     return rng.integers(dt.min, dt.max + 1, size=shape).astype(np.int64)
+
+
+#: where the simulated DDR holds the image of a hybrid design (not 0, so the base register
+#: is exercised)
+SIM_DDR_BASE = 0x10000
+
+
+def _ddr_config(net: Network, plan: Plan, frames: int, folder: Path) -> dict:
+    """The DDR part of the bench configuration: the packed image in a file, its base, the
+    memory size and the number of read ports."""
+    from ..runtime.ddrimage import REGION_ALIGN, pack_image
+
+    infos = {i.name: i for i in plan.infos}
+    image = pack_image(plan.ddr, {r.layer: infos[r.layer].weight_matrix()
+                                  for r in plan.ddr.regions})
+    path = folder / "ddr_image.bin"
+    path.write_bytes(image)
+    size = -(-(SIM_DDR_BASE + len(image) + REGION_ALIGN) // REGION_ALIGN) * REGION_ALIGN
+    return {"image_path": str(path), "base": SIM_DDR_BASE, "size": size,
+            "ports": len(plan.ddr.regions), "frames": frames}
 
 
 def _hex_words(data: np.ndarray, beat_bytes: int) -> list[str]:
@@ -140,6 +162,8 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
         cfg = {"in_words": in_words, "in_beats_per_frame": lin.beats_per_frame,
                "out_beats": out_beats, "passes": passes, "timeout_cycles": timeout_cycles,
                "result_path": str(result_path), "progress_path": str(progress_path)}
+        if plan.arch == "hybrid":
+            cfg["ddr"] = _ddr_config(net, plan, frames, Path(tmp))
 
         def detail() -> str:
             p, np_, got, _ = (int(v) for v in progress_path.read_text().split())
@@ -156,6 +180,7 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
     measured = None
     latency = None
     totals: dict[str, int] = {}
+    registers: dict[str, dict[str, int]] = {}
     bpf = lout.beats_per_frame
     for p in res["passes"]:
         name = f"stall {p['stall']:g}"
@@ -173,6 +198,8 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
             framing.append(f"{name}: tlast wrong on output beats {wrong[:8]}")
         ends = [c for c, last in zip(p["out_cycles"], want_last, strict=True) if last]
         totals[name] = p["out_cycles"][-1] - p["start_cycle"]
+        if p.get("registers"):
+            registers[name] = p["registers"]
         if p["stall"] == 0.0:
             if frames >= 2:
                 k = math.ceil((frames - 1) / 2)
@@ -181,4 +208,4 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
     assert outputs is not None
     return SimResult(net.name, simulator, frames, stall, outputs, expected,
                      sorted(mismatched), framing, measured, plan.cycles_per_frame, latency,
-                     totals, time.monotonic() - t0)
+                     totals, time.monotonic() - t0, registers)

@@ -12,6 +12,13 @@ resets the design, streams all frames and records the output beats (``tdata``, `
 and the cycle of every handshake; the Python side (:func:`lowbit_hdl.sim.network.simulate_network`)
 compares them with the golden model and measures the frame rate.
 
+Hybrid designs (``ddr`` in the configuration: ``image_path``, ``base``, ``size``, ``ports``,
+``frames``): every ``m_axi<k>`` read port is served by a cocotbext-axi ``AxiRamRead`` over one
+shared memory holding the DDR image at ``base``, pausing its AR and R channels at random with
+the pass's ``stall``; before streaming, an ``AxiLiteMaster`` writes ``WEIGHTS_BASE_LO``,
+``FRAMES`` and ``CTRL.START``, and after the last output it reads the status and performance
+registers into the pass's result (``registers``).
+
 With ``stall == 0`` the drivers sleep on edges of ``tready``/``tvalid`` instead of waking
 every cycle, which keeps long no-stall runs (CNV: ~33k cycles per frame) fast.
 """
@@ -28,6 +35,54 @@ from cocotb.triggers import First, RisingEdge, Timer
 
 from lowbit_hdl.sim.runner import tb_config
 from lowbit_hdl.sim.stream import AXIS, CLOCK_NS, StreamSink, StreamSource, cycle
+
+
+def _pauses(rng: random.Random, p: float):
+    """Endless pause pattern: True with probability ``p`` each cycle."""
+    while True:
+        yield rng.random() < p
+
+
+class _Ddr:
+    """The DDR model and the control master of a hybrid design."""
+
+    def __init__(self, dut, cfg: dict) -> None:
+        import mmap
+
+        from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiRamRead, AxiReadBus
+
+        self.cfg = cfg
+        size = int(cfg["size"])
+        self.mem = mmap.mmap(-1, size)
+        image = Path(cfg["image_path"]).read_bytes()
+        base = int(cfg["base"])
+        self.mem[base:base + len(image)] = image
+        self.rams = [AxiRamRead(AxiReadBus.from_prefix(dut, f"m_axi{k}", bus_separator="__"),
+                                dut.clk, dut.rst, size=size, mem=self.mem)
+                     for k in range(int(cfg["ports"]))]
+        self.lite = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__"),
+                                  dut.clk, dut.rst)
+
+    def set_stall(self, stall: float, rng: random.Random) -> None:
+        for ram in self.rams:
+            for ch in (ram.ar_channel, ram.r_channel):
+                if stall > 0:
+                    ch.set_pause_generator(_pauses(random.Random(rng.random()), stall))
+                else:
+                    ch.clear_pause_generator()
+
+    async def start(self) -> None:
+        from lowbit_hdl.runtime import regs
+
+        await self.lite.write_dword(regs.offset("WEIGHTS_BASE_LO"), int(self.cfg["base"]))
+        await self.lite.write_dword(regs.offset("FRAMES"), int(self.cfg["frames"]))
+        await self.lite.write_dword(regs.offset("CTRL"), regs.CTRL_START)
+
+    async def registers(self) -> dict[str, int]:
+        from lowbit_hdl.runtime import regs
+
+        return {r.name: int(await self.lite.read_dword(regs.offset(r.name)))
+                for r in regs.CONTROL_REGISTERS if r.access == "ro"}
 
 
 class _Progress:
@@ -50,6 +105,7 @@ async def stream_frames(dut) -> None:
     lasts = [int((i + 1) % per_frame == 0) for i in range(len(words))]
     limit = int(cfg.get("timeout_cycles", 200_000))
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    ddr = _Ddr(dut, cfg["ddr"]) if cfg.get("ddr") else None
     results = []
     for npass, p in enumerate(cfg["passes"]):
         stall = float(p.get("stall", 0.0))
@@ -63,6 +119,9 @@ async def stream_frames(dut) -> None:
             await RisingEdge(dut.clk)
         dut.rst.value = 0
         await RisingEdge(dut.clk)
+        if ddr is not None:
+            ddr.set_stall(stall, rng)
+            await ddr.start()
         dog = _Progress()
         start = cycle()
         source = StreamSource(dut, "s_axis", stall, rng.random(), extra=("tlast",), names=AXIS,
@@ -94,5 +153,6 @@ async def stream_frames(dut) -> None:
                                      f"{len(in_stamps)} of {len(words)} inputs were taken")
         results.append({"stall": stall, "start_cycle": start, "in_cycles": in_stamps,
                         "out_data": [format(w, "x") for w in sink.words],
-                        "out_last": sink.extra["tlast"], "out_cycles": out_stamps})
+                        "out_last": sink.extra["tlast"], "out_cycles": out_stamps,
+                        "registers": await ddr.registers() if ddr is not None else {}})
     Path(cfg["result_path"]).write_text(json.dumps({"passes": results}))
