@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .backend import Backend, Framing, PynqBackend
+from .control import DDR_WEIGHTS_FILE, HybridControl, load_ddr_weights
 from .hwh import DmaConfig, HwhError, dma_config
 from .layout import DesignLayout, LayoutError
 from .preprocess import labels_of, to_frames, topk
@@ -45,6 +46,9 @@ class Timing:
     clock_mhz: float = 100.0
     cycles: int | None = None  # simulated: sum over calls of first input … last output
     latency_cycles: list[int] = field(default_factory=list)  # simulated, per image
+    #: hybrid designs: the control block's performance counters summed over the calls
+    #: (CYCLES, STALL_CYCLES, BYTES_READ)
+    counters: dict[str, int] = field(default_factory=dict)
 
     @property
     def per_image_s(self) -> float:
@@ -185,7 +189,7 @@ class Accelerator:
                  layout_json: str | Path | DesignLayout | None = None,
                  backend: Backend | None = None, *, network: Any = None,
                  dma_name: str | None = None, max_batch: int = 256, per_frame: bool = False,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, ddr_weights: str | Path | dict | None = None) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch={max_batch} must be ≥ 1")
         self.backend = backend if backend is not None else PynqBackend()
@@ -222,6 +226,19 @@ class Accelerator:
             self.check_network(network)
 
         self.backend.load(self.bitfile, dma_name)
+        #: hybrid designs (weights in DDR): the DDR image and control registers
+        self.control: HybridControl | None = None
+        if self.layout.ddr is not None:
+            if ddr_weights is None:
+                if self.bitfile is None and not isinstance(layout_json, (str, Path)):
+                    raise ValueError("a hybrid design needs ddr_weights (the bundle's "
+                                     f"{DDR_WEIGHTS_FILE})")
+                ddr_weights = Path(self.bitfile if self.bitfile is not None
+                                   else layout_json).with_name(DDR_WEIGHTS_FILE)
+            weights = ddr_weights if isinstance(ddr_weights, dict) else \
+                load_ddr_weights(ddr_weights)
+            self.control = HybridControl(self.backend, self.layout.ddr, weights,
+                                         self.layout.ip_names.accelerator)
         self.framing = Framing.for_layout(self.layout, per_frame)
         limits = [m for m in (self.backend.max_transfer_bytes,
                               self.dma.max_transfer_bytes if self.dma else None) if m]
@@ -304,7 +321,13 @@ class Accelerator:
                     packed[s:s + m]
             else:
                 self._send[:m * f.in_frame_bytes] = packed[s:s + m].reshape(-1)
+            if self.control is not None:
+                self.control.start(m)
             st = self.backend.stream(self._send, self._recv, m, f, self.timeout_s)
+            if self.control is not None:
+                counters = self.control.finish(self.timeout_s)
+                for key, v in counters.items():
+                    timing.counters[key] = timing.counters.get(key, 0) + v
             out[s:s + m] = np.asarray(self._recv[:m * f.out_stride]).reshape(
                 m, f.out_stride)[:, :f.out_frame_bytes]
             timing.calls += 1

@@ -295,6 +295,26 @@ class Backend(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to free by default
         """Free buffers and other resources."""
 
+    # -- hybrid designs: the accelerator's AXI4-Lite control port and DDR buffers -------------
+
+    def open_control(self, name: str) -> None:
+        """Find the accelerator's control port (block-design cell ``name``); a design whose
+        weights live in DDR needs it (:mod:`lowbit_hdl.runtime.control`)."""
+        raise BackendError(f"{type(self).__name__} has no control port: it cannot run a "
+                           "design that reads weights from DDR")
+
+    def read_control(self, offset: int) -> int:
+        """One 32-bit control register (after :meth:`open_control`)."""
+        raise BackendError(f"{type(self).__name__} has no control port")
+
+    def write_control(self, offset: int, value: int) -> None:
+        """Write one 32-bit control register (after :meth:`open_control`)."""
+        raise BackendError(f"{type(self).__name__} has no control port")
+
+    def physical_address(self, buf: np.ndarray) -> int:
+        """Bus address of a buffer from :meth:`allocate` (what the design's DMA reads)."""
+        raise BackendError(f"{type(self).__name__} has no physical addresses")
+
 
 def _cache_op(buf: Any, op: str) -> None:
     fn = getattr(buf, op, None)
@@ -326,6 +346,7 @@ class PynqBackend(Backend):
         self._regs: DmaRegisters | None = None
         self._broken: str | None = None  # why the DMA cannot be used until load() again
         self._buffers: list[Any] = []
+        self._ctrl: Any = None  # the accelerator's AXI4-Lite port (hybrid designs)
 
     @property
     def pynq(self) -> Any:
@@ -479,6 +500,30 @@ class PynqBackend(Backend):
         t1 = time.perf_counter()
         _cache_op(recv, "invalidate")
         return StreamStats(frames, t1 - t0, n_send, n_recv)
+
+    def open_control(self, name: str) -> None:
+        if self._overlay is None:
+            raise BackendError("load() the overlay before opening the control port")
+        try:
+            self._ctrl = getattr(self._overlay, name)
+        except AttributeError as e:
+            names = sorted(getattr(self._overlay, "ip_dict", {}) or {})
+            raise OverlayError(f"overlay has no control port {name!r} (IP: {names}): the "
+                               "bitstream is not a hybrid (DDR-weights) design") from e
+
+    def read_control(self, offset: int) -> int:
+        return int(self._ctrl.read(offset))
+
+    def write_control(self, offset: int, value: int) -> None:
+        self._ctrl.write(offset, int(value))
+
+    def physical_address(self, buf: np.ndarray) -> int:
+        addr = getattr(buf, "physical_address", None)
+        if addr is None:
+            addr = getattr(buf, "device_address", None)
+        if addr is None:
+            raise BackendError("the buffer has no physical address (not from pynq.allocate)")
+        return int(addr)
 
     def power(self) -> dict[str, float] | None:
         get_rails = getattr(self.pynq, "get_rails", None)

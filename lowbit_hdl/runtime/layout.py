@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .ddrimage import DdrImageLayout, DdrLayoutError
 from .dtypes import DataType, parse_dtype
 from .words import pack_beats, unpack_beats
 
@@ -165,8 +166,12 @@ class DesignLayout:
     output_kind: str | None = None
     #: the block design's cell names (the DMA the runtime drives among them)
     ip_names: IpNames = field(default_factory=IpNames)
+    #: hybrid designs: the DDR image of the layers whose weights the design reads from DDR
+    ddr: DdrImageLayout | None = None
 
     def __post_init__(self) -> None:
+        if self.ddr is not None and not isinstance(self.ddr, DdrImageLayout):
+            raise TypeError(f"ddr must be a DdrImageLayout, got {type(self.ddr).__name__}")
         if not isinstance(self.ip_names, IpNames):
             raise TypeError(f"ip_names must be an IpNames, got {type(self.ip_names).__name__}")
         if self.output_kind not in (None, *OUTPUT_KINDS):
@@ -195,6 +200,7 @@ class DesignLayout:
         d["input"]["shape"] = list(self.input.shape)
         d["output"]["shape"] = list(self.output.shape)
         d["labels"] = list(self.labels) if self.labels else None
+        d["ddr"] = self.ddr.to_json() if self.ddr is not None else None
         return d
 
     @classmethod
@@ -205,7 +211,10 @@ class DesignLayout:
             return cls(d["network"], StreamLayout(**d["input"]), StreamLayout(**d["output"]),
                        float(d["clock_mhz"]), int(d["cycles_per_frame"]),
                        tuple(d["labels"]) if d.get("labels") else None,
-                       d.get("output_kind"), IpNames.from_json(d.get("ip_names")))
+                       d.get("output_kind"), IpNames.from_json(d.get("ip_names")),
+                       DdrImageLayout.from_json(d["ddr"]) if d.get("ddr") else None)
+        except DdrLayoutError as e:
+            raise LayoutError(f"layout file: {e}") from e
         except (KeyError, TypeError) as e:
             raise LayoutError(f"layout file is missing or has a malformed field: {e}") from e
 
