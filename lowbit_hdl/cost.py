@@ -12,6 +12,8 @@ functions below. Steady state, one frame after another, no stalls:
 * Max-pool (:func:`pool_cycles`): one input beat of PE channels per cycle, ``H · W · C / PE``.
 * Top-k (:func:`topk_cycles`): one input beat per cycle, and a frame's last beat waits until
   the previous frame's ``k`` indices have left, ``max(N / fold, k)``.
+* Replay buffer (:func:`replay_period`): ``block·repeats`` per block; transpose buffer
+  (:func:`transpose_period`): ``rows·cols`` per frame when double-buffered.
 
 :func:`layer_cycles` applies them to a layer (at its own or a trial folding). The bottleneck
 layer sets the frame rate: ``fps = f_clk / max(cycles)``.
@@ -37,7 +39,13 @@ __all__ = [
     "mvtu_cycles",
     "network_cost",
     "pool_cycles",
+    "replay_bits",
+    "replay_cycles",
+    "replay_period",
     "topk_cycles",
+    "transpose_bits",
+    "transpose_cycles",
+    "transpose_period",
     "window_cycles",
     "window_rows",
     "window_schedule",
@@ -106,6 +114,63 @@ def pool_cycles(in_shape: tuple[int, int, int], pe: int) -> int:
 def topk_cycles(n: int, fold: int, k: int) -> int:
     """Cycles per frame of a top-``k`` over ``n`` values, ``fold`` per beat: ``max(n/fold, k)``."""
     return max(n // fold, k)
+
+
+# -- buffers of the tiled convolution (hw/replay.py, hw/transpose.py) --------------------------
+# Counted with the producer always valid and the consumer always ready, from the first accepted
+# input beat to the last output beat (as the benches measure).
+
+def replay_period(block: int, repeats: int, buffers: int) -> int:
+    """Steady-state cycles per block of a replay buffer: ``block·repeats``.
+
+    The buffer stores ``block`` beats and emits them ``repeats`` times. With ``buffers=2`` the
+    next block is written while the current one is replayed; with ``buffers=1`` the next block
+    is written behind the reader during the last replay, so a fast producer keeps the output
+    busy too, except for ``block = 1`` (one more cycle per block: the single word is written
+    after its last read).
+    """
+    return block * repeats + (1 if buffers == 1 and block == 1 else 0)
+
+
+def replay_cycles(block: int, repeats: int, buffers: int, blocks: int = 1) -> int:
+    """Cycles of ``blocks`` back-to-back blocks through a replay buffer:
+    ``(blocks − 1)·replay_period + block·repeats + 1`` (the ``+ 1``: an output beat is valid
+    two cycles after its input beat was accepted)."""
+    return (blocks - 1) * replay_period(block, repeats, buffers) + block * repeats + 1
+
+
+def replay_bits(width: int, block: int, buffers: int) -> int:
+    """RAM bits of a replay buffer: ``buffers·block·width``."""
+    return buffers * block * width
+
+
+def transpose_period(rows: int, cols: int, buffers: int) -> int:
+    """Steady-state cycles per frame of a transpose buffer (``rows·cols`` beats in column-major
+    order, out in row-major order).
+
+    ``buffers=2``: ``rows·cols``, the writer never waits. ``buffers=1``: the next frame is
+    written only after the last read of the current one, ``2·rows·cols − rows − cols + 2``.
+    """
+    n = rows * cols
+    return n if buffers == 2 else 2 * n - rows - cols + 2
+
+
+def transpose_cycles(rows: int, cols: int, buffers: int, frames: int = 1) -> int:
+    """Cycles of ``frames`` back-to-back frames through a transpose buffer:
+    ``(frames − 1)·transpose_period + 2·rows·cols − rows − cols + 2``.
+
+    Output beat (r, c) needs input beat ``c·rows + r``; the reader emits row 0 as soon as the
+    first beat of the last column is in, and from then on keeps pace with the writer (``cols``
+    output beats per input beat of the last column), so a frame's last output beat leaves
+    ``rows·cols − rows − cols + 3`` cycles after its last input beat was accepted.
+    """
+    n = rows * cols
+    return (frames - 1) * transpose_period(rows, cols, buffers) + 2 * n - rows - cols + 2
+
+
+def transpose_bits(width: int, rows: int, cols: int, buffers: int) -> int:
+    """RAM bits of a transpose buffer: ``buffers·rows·cols·width``."""
+    return buffers * rows * cols * width
 
 
 def _conv_window(info: LayerInfo, simd: int) -> WindowGeometry:
