@@ -114,9 +114,10 @@ def build_transpose(name: str, rng: random.Random):
     for frames, stall in ((4, 0.0), (3, 0.3), (2, 0.6)):
         words = [rng.getrandbits(unit.width) for _ in range(frames * rows * cols)]
         checks = {}
-        if stall == 0:
+        if stall == 0:  # with 2 buffers the writer never waits
             checks = {"cycles": unit.cycles(frames),
-                      "period": [rows * cols, unit.cycles_per_frame]}
+                      "period": [rows * cols, unit.cycles_per_frame],
+                      "input_every_cycle": buffers == 2}
         runs.append(phase(words, transposed(words, rows, cols), stall, **checks))
     return unit, runs, []
 
@@ -219,6 +220,73 @@ def test_replay_producer_waits():
         sim.add_testbench(bench)
         sim.run()
         assert len(accepted) == 4 * buffers, buffers
+
+
+def slow_producer(dut, n_in: int, n_out: int, interval: int) -> tuple[int, list[int]]:
+    """Feed ``n_in`` beats, each offered ``interval`` cycles after the previous one was accepted
+    (a producer such as the MVTU in tile order or a DDR read), into an always-ready consumer.
+    Returns (cycles the producer waited with a beat, cycles of the output beats)."""
+    from amaranth.sim import Simulator
+
+    waited, outs = [0], []
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+
+    async def bench(ctx):
+        i = due = cyc = 0
+        ctx.set(dut.o.ready, 1)
+        while len(outs) < n_out:
+            valid = i < n_in and cyc >= due
+            ctx.set(dut.i.valid, valid)
+            ctx.set(dut.i.payload, i & 0xF)
+            _, _, i_ready, o_valid = await ctx.tick().sample(dut.i.ready, dut.o.valid)
+            if valid and i_ready:
+                i, due = i + 1, cyc + interval
+            elif valid:
+                waited[0] += 1
+            if o_valid:
+                outs.append(cyc)
+            cyc += 1
+            assert cyc < 50 * (n_in + n_out)
+
+    sim.add_testbench(bench)
+    sim.run()
+    return waited[0], outs
+
+
+def periods(outs: list[int], beats: int) -> list[int]:
+    """Cycles between the last beats of consecutive groups of ``beats`` output beats."""
+    lasts = outs[beats - 1::beats]
+    return [b - a for a, b in zip(lasts[:-1], lasts[1:], strict=True)]
+
+
+@pytest.mark.parametrize("block,repeats,interval", [(4, 3, 1), (4, 3, 2), (4, 3, 3), (5, 2, 5),
+                                                    (6, 4, 5)])
+def test_replay_double_buffer_slow_producer(block, repeats, interval):
+    """With ``buffers=2`` and a producer offering a beat every ``interval`` cycles, a block takes
+    ``block·max(repeats, interval)`` cycles, and the producer never waits when it is not faster
+    than the replay (``interval ≥ repeats``): the weight-tile cache fed from DDR."""
+    blocks = 5
+    waited, outs = slow_producer(ReplayBuffer(4, block, repeats, 2), blocks * block,
+                                 blocks * block * repeats, interval)
+    assert set(periods(outs, block * repeats)) == {block * max(repeats, interval)}
+    assert (waited == 0) == (interval >= repeats)
+
+
+@pytest.mark.parametrize("rows,cols", [(3, 4), (5, 3), (4, 1), (1, 4)])
+def test_transpose_slow_producer(rows, cols):
+    """A producer offering a beat every ``max(cols, 2)`` cycles (the MVTU in tile order offers one
+    every SF cycles) never waits with ``buffers=1``; one at full rate never waits with
+    ``buffers=2``; frames take ``rows·cols·interval`` cycles."""
+    frames, n = 3, rows * cols
+    for buffers, interval in ((1, max(cols, 2)), (2, 1)):
+        waited, outs = slow_producer(TransposeBuffer(4, rows, cols, buffers), frames * n,
+                                     frames * n, interval)
+        assert waited == 0, (buffers, interval)
+        assert set(periods(outs, n)) == {n * interval}, (buffers, interval)
+    if rows >= cols > 2:  # faster than one beat per cols cycles: single-buffered, it waits
+        assert slow_producer(TransposeBuffer(4, rows, cols, 1), frames * n, frames * n,
+                             cols - 1)[0] > 0
 
 
 # -- the tiled convolution's dataflow -----------------------------------------------------------
