@@ -85,7 +85,7 @@ def figures(unit: object) -> tuple[str, str]:
     if isinstance(unit, StreamFIFO):
         return f"{unit.capacity} x {unit.width} b", "1/beat"
     if isinstance(unit, ReplayBuffer):
-        return f"{unit.buffers} x {unit.block} x {unit.width} b", str(unit.cycles_per_block)
+        return f"{unit.buffers} x {unit.block} x {unit.width} b", f"{unit.cycles_per_block} / block"
     if isinstance(unit, TransposeBuffer):
         return (f"{unit.buffers} x {unit.frame_beats} x {unit.width} b",
                 str(unit.cycles_per_frame))
