@@ -1,5 +1,5 @@
 """Synthesis benchmark of the stream modules (sliding window, max-pool, top-k, FIFO, width
-converter) for Xilinx 7-series (not a test).
+converter, replay and transpose buffers) for Xilinx 7-series (not a test).
 
 Elaborates each configuration, synthesises it with Yosys ``synth_xilinx -family xc7 -flatten`` and
 prints a table of LUTs (logic), LUTRAM (LUTs used as RAM), flip-flops and block RAMs, with the
@@ -27,8 +27,10 @@ from synthlib import lut_ff_counts, print_table, synth  # noqa: E402
 from lowbit_hdl.hw.dwc import WidthConverter  # noqa: E402
 from lowbit_hdl.hw.fifo import StreamFIFO  # noqa: E402
 from lowbit_hdl.hw.maxpool import MaxPoolUnit  # noqa: E402
+from lowbit_hdl.hw.replay import ReplayBuffer  # noqa: E402
 from lowbit_hdl.hw.swu import SlidingWindow  # noqa: E402
 from lowbit_hdl.hw.topk import TopKUnit  # noqa: E402
+from lowbit_hdl.hw.transpose import TransposeBuffer  # noqa: E402
 from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT  # noqa: E402
 from lowbit_hdl.sim.runner import to_verilog  # noqa: E402
 
@@ -61,6 +63,12 @@ CONFIGS: dict[str, tuple[Callable[[], object], str]] = {
     "dwc_b2_32to4": (lambda: WidthConverter(2, 32, 4), "PE 32 → SIMD 4"),
     "dwc_b8_4to3": (lambda: WidthConverter(8, 4, 3), "32-bit AXI → 3 bytes/pixel"),
     "dwc_b1_1to8": (lambda: WidthConverter(1, 1, 8), "bits → byte"),
+    "replay_w64_b1352_r16_x1": (
+        lambda: ReplayBuffer(64, 13 * 13 * 8, 16, 1), "FM 13x13x256 u2, SIMD 32, NF 16"),
+    "replay_w512_b72_r169_x2": (
+        lambda: ReplayBuffer(512, 72, 169, 2), "weight tile PE16·SIMD32, SF 72"),
+    "transpose_w32_r169_c16_x2": (
+        lambda: TransposeBuffer(32, 169, 16, 2), "P 169 × NF 16, PE 16 u2"),
 }
 
 
@@ -76,6 +84,11 @@ def figures(unit: object) -> tuple[str, str]:
         return f"{bits} b", str(unit.cycles_per_frame)
     if isinstance(unit, StreamFIFO):
         return f"{unit.capacity} x {unit.width} b", "1/beat"
+    if isinstance(unit, ReplayBuffer):
+        return f"{unit.buffers} x {unit.block} x {unit.width} b", f"{unit.cycles_per_block} / block"
+    if isinstance(unit, TransposeBuffer):
+        return (f"{unit.buffers} x {unit.frame_beats} x {unit.width} b",
+                str(unit.cycles_per_frame))
     if isinstance(unit, WidthConverter):
         return f"{unit.buffer_elems * unit.elem_bits} b", "max(N/in, N/out)"
     return "", ""

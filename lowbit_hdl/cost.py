@@ -15,6 +15,8 @@ functions below. Steady state, one frame after another, no stalls:
 * AXI4 read master (:func:`axi_read_cycles`, :func:`ddr_read_cycles`): ``N`` beats read in
   ``N + L_mem + 4`` cycles (one beat per cycle after the memory's latency ``L_mem`` and the
   master's own :data:`AXI_READ_MASTER_LATENCY`).
+* Replay buffer (:func:`replay_period`): ``block·repeats`` per block; transpose buffer
+  (:func:`transpose_period`): ``rows·cols`` per frame when double-buffered.
 
 :func:`layer_cycles` applies them to a layer (at its own or a trial folding). The bottleneck
 layer sets the frame rate: ``fps = f_clk / max(cycles)``.
@@ -44,7 +46,13 @@ __all__ = [
     "mvtu_cycles",
     "network_cost",
     "pool_cycles",
+    "replay_bits",
+    "replay_cycles",
+    "replay_period",
     "topk_cycles",
+    "transpose_bits",
+    "transpose_cycles",
+    "transpose_period",
     "window_cycles",
     "window_rows",
     "window_schedule",
@@ -115,17 +123,6 @@ def topk_cycles(n: int, fold: int, k: int) -> int:
     return max(n // fold, k)
 
 
-def replay_cycles(block: int, repeats: int, buffers: int) -> int:
-    """Cycles per block of a replay buffer (:mod:`lowbit_hdl.hw.replay`): ``block·repeats``
-    output beats, plus the ``block`` input beats when single-buffered (no overlap)."""
-    return block * repeats + (block if buffers == 1 else 0)
-
-
-def transpose_cycles(rows: int, cols: int) -> int:
-    """Cycles per frame of a transpose buffer (:mod:`lowbit_hdl.hw.transpose`):
-    ``rows·cols`` beats in and out."""
-    return rows * cols
-
 #: cycles :class:`lowbit_hdl.hw.axi.AXI4ReadMaster` adds to the memory's latency: command
 #: register, address register, FIFO write, FIFO output register
 AXI_READ_MASTER_LATENCY = 4
@@ -178,6 +175,63 @@ def ddr_read_cycles(nbytes: int, ports: int = 1, data_width: int = 64,
                          f"and data_width={data_width} a multiple of 8")
     per_cycle = ports * data_width // 8
     return axi_read_cycles(-(-nbytes // per_cycle), mem_latency)
+
+
+# -- buffers of the tiled convolution (hw/replay.py, hw/transpose.py) --------------------------
+# Counted with the producer always valid and the consumer always ready, from the first accepted
+# input beat to the last output beat (as the benches measure).
+
+def replay_period(block: int, repeats: int, buffers: int) -> int:
+    """Steady-state cycles per block of a replay buffer: ``block·repeats``.
+
+    The buffer stores ``block`` beats and emits them ``repeats`` times. With ``buffers=2`` the
+    next block is written while the current one is replayed; with ``buffers=1`` the next block
+    is written behind the reader during the last replay, so a fast producer keeps the output
+    busy too, except for ``block = 1`` (one more cycle per block: the single word is written
+    after its last read).
+    """
+    return block * repeats + (1 if buffers == 1 and block == 1 else 0)
+
+
+def replay_cycles(block: int, repeats: int, buffers: int, blocks: int = 1) -> int:
+    """Cycles of ``blocks`` back-to-back blocks through a replay buffer:
+    ``(blocks − 1)·replay_period + block·repeats + 1`` (the ``+ 1``: an output beat is valid
+    two cycles after its input beat was accepted)."""
+    return (blocks - 1) * replay_period(block, repeats, buffers) + block * repeats + 1
+
+
+def replay_bits(width: int, block: int, buffers: int) -> int:
+    """RAM bits of a replay buffer: ``buffers·block·width``."""
+    return buffers * block * width
+
+
+def transpose_period(rows: int, cols: int, buffers: int) -> int:
+    """Steady-state cycles per frame of a transpose buffer (``rows·cols`` beats in column-major
+    order, out in row-major order).
+
+    ``buffers=2``: ``rows·cols``, the writer never waits. ``buffers=1``: the next frame is
+    written only after the last read of the current one, ``2·rows·cols − rows − cols + 2``.
+    """
+    n = rows * cols
+    return n if buffers == 2 else 2 * n - rows - cols + 2
+
+
+def transpose_cycles(rows: int, cols: int, buffers: int, frames: int = 1) -> int:
+    """Cycles of ``frames`` back-to-back frames through a transpose buffer:
+    ``(frames − 1)·transpose_period + 2·rows·cols − rows − cols + 2``.
+
+    Output beat (r, c) needs input beat ``c·rows + r``; the reader emits row 0 as soon as the
+    first beat of the last column is in, and from then on keeps pace with the writer (``cols``
+    output beats per input beat of the last column), so a frame's last output beat leaves
+    ``rows·cols − rows − cols + 3`` cycles after its last input beat was accepted.
+    """
+    n = rows * cols
+    return (frames - 1) * transpose_period(rows, cols, buffers) + 2 * n - rows - cols + 2
+
+
+def transpose_bits(width: int, rows: int, cols: int, buffers: int) -> int:
+    """RAM bits of a transpose buffer: ``buffers·rows·cols·width``."""
+    return buffers * rows * cols * width
 
 
 def _conv_window(info: LayerInfo, simd: int) -> WindowGeometry:

@@ -6,7 +6,8 @@ configuration set): unit ``k`` gets the ports ``k_i__*`` and ``k_o__*``. A unit 
 phase by phase (:func:`phase`): input words, expected output words, random stalls on both
 sides and optional cycle checks. :func:`simulate_units` runs ``tb_mvtu`` (MVTU and threshold
 units), :func:`simulate_streams` runs ``tb_stream`` (sliding window, pool, top-k, FIFO, width
-converter) and :func:`run_amaranth` is the quick path through Amaranth's own simulator.
+converter) and :func:`run_amaranth` (:func:`run_amaranth_timed` with cycles) is the quick path
+through Amaranth's own simulator.
 Simulator builds and runs go through :func:`lowbit_hdl.sim.runner.run_cocotb`.
 """
 
@@ -22,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from lowbit_hdl.sim.runner import run_cocotb, to_verilog
 
 __all__ = ["Bundle", "phase", "simulate", "simulate_units", "simulate_streams", "run_amaranth",
-           "SIM_DIR"]
+           "run_amaranth_timed", "SIM_DIR"]
 
 SIM_DIR = Path(__file__).resolve().parent
 
@@ -90,12 +91,23 @@ def run_amaranth(dut: wiring.Component, inputs: list[int], n_out: int, stall: fl
     """Drive ``dut.i`` with ``inputs`` and collect ``n_out`` beats from ``dut.o`` in Amaranth's
     Python simulator (no build: for quick sweeps over many small configurations), with random
     valid/ready stalls of probability ``stall``. Raises ``TimeoutError`` past ``max_cycles``."""
+    return run_amaranth_timed(dut, inputs, n_out, stall, seed, max_cycles)[0]
+
+
+def run_amaranth_timed(dut: wiring.Component, inputs: list[int], n_out: int,
+                       stall: float = 0.3, seed: int = 0, max_cycles: int | None = None
+                       ) -> tuple[list[int], int]:
+    """:func:`run_amaranth` that also returns the cycles from the start (the first accepted
+    input, or the cycle before the first output if that is earlier) to the last output, as
+    ``tb_stream``'s ``cycles`` check counts them."""
     import random
 
     from amaranth.sim import Simulator
 
     limit = max_cycles if max_cycles is not None else 20 * (len(inputs) + n_out) + 100
     out: list[int] = []
+    first_in: list[int] = []
+    out_at: list[int] = []
     sim = Simulator(dut)
     sim.add_clock(1e-8)
 
@@ -111,13 +123,19 @@ def run_amaranth(dut: wiring.Component, inputs: list[int], n_out: int, stall: fl
             ctx.set(dut.o.ready, ready)
             _, _, i_ready, o_valid, o_payload = await ctx.tick().sample(
                 dut.i.ready, dut.o.valid, Value.cast(dut.o.payload))
-            i += int(valid and i_ready)
+            if valid and i_ready:
+                i += 1
+                if not first_in:
+                    first_in.append(cycles)
             if ready and o_valid:
                 out.append(int(o_payload))
+                out_at.append(cycles)
             cycles += 1
             if cycles > limit:
                 raise TimeoutError(f"{len(out)} of {n_out} output beats after {cycles} cycles")
 
     sim.add_testbench(bench)
     sim.run()
-    return out
+    if not out_at:
+        return out, 0
+    return out, out_at[-1] - min(first_in + [out_at[0] - 1])

@@ -44,9 +44,9 @@ from ..cost import (
     mvtu_cycles,
     network_cost,
     pool_cycles,
-    replay_cycles,
+    replay_period,
     topk_cycles,
-    transpose_cycles,
+    transpose_period,
     window_cycles,
 )
 from ..ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
@@ -88,6 +88,9 @@ OUTPUT_FIFO_MAX_DEPTH = 512
 PLACEMENTS = {"fc": "stream", "conv": "tiled"}
 #: the feature-map buffer of a tiled convolution holds one frame (latency over throughput)
 TILED_FM_BUFFERS = 1
+#: the output reorder buffer of a tiled convolution holds one frame (its period,
+#: 2·P·NF − P − NF + 2 cycles, stays below the MVTU's NF·P·SF unless SF is 1)
+TRANSPOSE_BUFFERS = 1
 #: the weight-tile cache is double-buffered: the next tile loads while one is replayed
 TILE_CACHE_BUFFERS = 2
 
@@ -386,7 +389,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             win = WindowGeometry(h, w, c // lay.simd, lay.kernel, lay.stride, lay.padding)
             stages.append(Stage(f"{lay.name}_fm", StageKind.REPLAY, lay.name, lay.simd, ib,
                                 lay.simd, ib, win.in_beats, win.in_beats * nf,
-                                replay_cycles(win.in_beats, nf, TILED_FM_BUFFERS)))
+                                replay_period(win.in_beats, nf, TILED_FM_BUFFERS)))
             stages.append(Stage(f"{lay.name}_swu", StageKind.SWU, lay.name, lay.simd, ib,
                                 lay.simd, ib, win.in_beats * nf, win.out_beats * nf,
                                 window_cycles(win) * nf))
@@ -396,7 +399,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
                                 placement=placement))
             stages.append(Stage(f"{lay.name}_tr", StageKind.TRANSPOSE, lay.name, lay.pe, ob,
                                 lay.pe, ob, nf * info.vectors, nf * info.vectors,
-                                transpose_cycles(info.vectors, nf)))
+                                transpose_period(info.vectors, nf, TRANSPOSE_BUFFERS)))
             cur_elems = lay.pe
         elif isinstance(lay, Conv):
             link(f"{lay.name}_swu", info, StageKind.SWU, lay.simd)

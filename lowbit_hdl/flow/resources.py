@@ -24,6 +24,7 @@ from ..cost import WindowGeometry, window_rows
 from ..ir import Conv, LayerInfo, Network
 from .plan import (
     TILED_FM_BUFFERS,
+    TRANSPOSE_BUFFERS,
     Plan,
     Stage,
     StageKind,
@@ -251,7 +252,7 @@ def _replay_resources(stage: Stage, info: LayerInfo | None) -> Resources:
 
 def _transpose_resources(stage: Stage, info: LayerInfo | None) -> Resources:
     """A tiled convolution's output reorder buffer: one frame of output beats."""
-    mem = memory_resources(stage.in_width, stage.in_beats, "block")
+    mem = memory_resources(stage.in_width, stage.in_beats * TRANSPOSE_BUFFERS, "block")
     cnt = 3 * log2_ceil(stage.in_beats + 1)
     return mem + Resources(lut=30 + cnt + stage.in_width // 2, ff=20 + cnt + stage.in_width)
 

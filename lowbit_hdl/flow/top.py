@@ -27,7 +27,15 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir import LayerInfo, Network
 from ..runtime.ddrimage import WORD_BITS
-from .plan import TILE_CACHE_BUFFERS, TILED_FM_BUFFERS, Plan, Stage, StageKind, plan_network
+from .plan import (
+    TILE_CACHE_BUFFERS,
+    TILED_FM_BUFFERS,
+    TRANSPOSE_BUFFERS,
+    Plan,
+    Stage,
+    StageKind,
+    plan_network,
+)
 
 __all__ = [
     "axis_signature",
@@ -109,7 +117,7 @@ def default_library() -> dict[StageKind, Factory]:
         from ..hw.transpose import TransposeBuffer
 
         return TransposeBuffer(unsigned(stage.in_width), rows=info.vectors,
-                               cols=info.mh // info.layer.pe)
+                               cols=info.mh // info.layer.pe, buffers=TRANSPOSE_BUFFERS)
 
     return {StageKind.MVTU: mvtu, StageKind.SWU: swu, StageKind.POOL: maxpool,
             StageKind.TOPK: topk, StageKind.FIFO: fifo, StageKind.DWC: dwc,
@@ -229,6 +237,7 @@ class NetworkTop(wiring.Component):
         wiring.connect(m, wiring.flipped(self.s_axil), ctl.s_axil)
         start = Signal()
         soft = Signal()
+        busy, done, err = Signal(), Signal(), Signal()
         m.d.comb += [start.eq(ctl.ctrl[0]), soft.eq(ctl.ctrl[1])]
 
         fetchers, starving = [], []
@@ -259,7 +268,6 @@ class NetworkTop(wiring.Component):
             starving.append(mv.i.valid & ~mv.w.valid)
             fetchers.append(f)
 
-        busy, done, err = Signal(), Signal(), Signal()
         code = Signal(2)
         left = Signal(32)
         cycles, stalls = Signal(32), Signal(32)
