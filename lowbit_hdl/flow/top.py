@@ -79,7 +79,8 @@ def default_library() -> dict[StageKind, Factory]:
 
         if stage.placement:  # hybrid: weights from DDR through the `w` port
             order = "tile" if stage.placement == "tiled" else "pixel"
-            return MVTU.from_layer(info, weight_source="stream", order=order)
+            return MVTU.from_layer(info, weight_source="stream", order=order,
+                                  tile_vectors=info.vectors if order == "tile" else None)
         return MVTU.from_layer(info)
 
     def swu(stage: Stage, info: LayerInfo | None):
