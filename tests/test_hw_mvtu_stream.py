@@ -103,6 +103,9 @@ def build_case(cfg):
         ins, wts, outs = stream_phase_words(unit, w, x, y)
         runs.append(phase(ins, outs, stall, weights=wts,
                           cycles=unit.cycles(len(x)) if stall == 0 else None))
+    if source == "stream":
+        # a slow weight stream only (the step waits on the weight buffer)
+        runs.append({**runs[0], "cycles": None, "stall_w": 0.7})
     return unit, runs
 
 
