@@ -42,6 +42,9 @@ class Config:
     xdt: DataType
     act: DataType | None
     ram_style: str = "block"
+    weight_source: str = "rom"
+    order: str = "pixel"
+    tile_vectors: int | None = None
 
 
 CONFIGS = [
@@ -54,13 +57,22 @@ CONFIGS = [
     Config("bw_u8_27x64_p16s3", 27, 64, 16, 3, BIPOLAR, UINT(8), BIPOLAR, "auto"),
     Config("i2_u2_576x64_p16s16", 576, 64, 16, 16, INT(2), UINT(2), UINT(2)),
     Config("i8_u8_27x64_p16s3", 27, 64, 16, 3, INT(8), UINT(8), BIPOLAR, "auto"),
+    # weights from DDR (port w): AlexNet fc0-like FC, a tiled 3x3 conv, the INT8 last layer
+    Config("stream_bu2_6400x4096_p8s8", 6400, 4096, 8, 8, BIPOLAR, UINT(2), UINT(2),
+           weight_source="stream"),
+    Config("tile_bu2_2304x384_p8s8", 2304, 384, 8, 8, BIPOLAR, UINT(2), UINT(2),
+           weight_source="stream", order="tile", tile_vectors=169),
+    Config("stream_i8u2_4096x1000_p1s8", 4096, 1000, 1, 8, INT(8), UINT(2), None,
+           weight_source="stream"),
 ]
 
 
 
 def random_unit(c: Config, seed: int = 0) -> MVTU:
     rng = np.random.default_rng(seed)
-    if c.wdt.is_bipolar:
+    if c.weight_source == "stream":
+        w = None
+    elif c.wdt.is_bipolar:
         w = rng.choice(np.array([-1, 1]), size=(c.mh, c.mw))
     else:
         w = rng.integers(c.wdt.min, c.wdt.max + 1, size=(c.mh, c.mw))
@@ -69,7 +81,8 @@ def random_unit(c: Config, seed: int = 0) -> MVTU:
         n = 1 if c.act.is_bipolar else (1 << c.act.bits) - 1
         span = c.mw * max(abs(c.xdt.min), abs(c.xdt.max), 1)
         t = np.sort(rng.integers(-span // 4, span // 4 + 1, size=(c.mh, n)), axis=1)
-    return MVTU(c.mw, c.mh, c.pe, c.simd, c.wdt, c.xdt, w, t, c.act, c.ram_style)
+    return MVTU(c.mw, c.mh, c.pe, c.simd, c.wdt, c.xdt, w, t, c.act, c.ram_style,
+                weight_source=c.weight_source, order=c.order, tile_vectors=c.tile_vectors)
 
 
 def summarise(c: Config, unit: MVTU, cells: dict[str, int]) -> dict[str, object]:

@@ -5,7 +5,8 @@ Configuration (``lowbit_hdl.sim.runner.tb_config()``): ``units``, a dict from th
 prefix ``k`` (ports ``k_i__*``, ``k_o__*``) to a dict with ``runs``, a list of phases run
 back to back, each with ``inputs`` (input words), ``expected`` (output words),
 ``stall_in``/``stall_out`` (probabilities) and ``cycles`` (exact cycles from the first
-accepted input to the last output, checked when not ``None``); and ``out_bits``,
+accepted input to the last output, checked when not ``None``), and optionally ``weights``
+(words for the weight stream ``k_w__*``, with ``stall_w``); and ``out_bits``,
 ``out_count``, ``out_signed`` to print mismatches element-wise.
 """
 
@@ -22,6 +23,9 @@ async def check_unit(dut, name: str, cfg: dict, seed: int) -> None:
         src = StreamSource(dut, f"{name}_i", stall=ph["stall_in"], seed=seed + 2 * k)
         snk = StreamSink(dut, f"{name}_o", stall=ph["stall_out"], seed=seed + 2 * k + 1)
         cocotb.start_soon(src.send(ph["inputs"]))
+        if "weights" in ph:
+            wsrc = StreamSource(dut, f"{name}_w", stall=ph["stall_w"], seed=seed + 2 * k + 50)
+            cocotb.start_soon(wsrc.send(ph["weights"]))
         got = await snk.receive(len(ph["expected"]), timeout_cycles=5000)
         assert len(got) == len(ph["expected"])
         for j, (g, e) in enumerate(zip(got, ph["expected"], strict=True)):

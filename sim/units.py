@@ -2,9 +2,11 @@
 helpers that run them; used by ``tests/`` only.
 
 Several units of one kind go into one top level (:class:`Bundle`, one simulator build per
-configuration set): unit ``k`` gets the ports ``k_i__*`` and ``k_o__*``. A unit is checked
+configuration set): unit ``k`` gets the ports ``k_i__*`` and ``k_o__*`` (and ``k_w__*`` when
+it has a weight stream ``w``). A unit is checked
 phase by phase (:func:`phase`): input words, expected output words, random stalls on both
-sides and optional cycle checks. :func:`simulate_units` runs ``tb_mvtu`` (MVTU and threshold
+sides and optional cycle checks. :class:`WordFedMVTU` is an MVTU fed with DDR words through
+a width converter. :func:`simulate_units` runs ``tb_mvtu`` (MVTU and threshold
 units), :func:`simulate_streams` runs ``tb_stream`` (sliding window, pool, top-k, FIFO, width
 converter) and :func:`run_amaranth` (:func:`run_amaranth_timed` with cycles) is the quick path
 through Amaranth's own simulator.
@@ -13,6 +15,7 @@ Simulator builds and runs go through :func:`lowbit_hdl.sim.runner.run_cocotb`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +23,13 @@ from amaranth.hdl import Module, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from lowbit_hdl.hw.dwc import WidthConverter
+from lowbit_hdl.hw.mvtu import MVTU
+from lowbit_hdl.runtime.ddr import WORD_BITS, beat_bits, converter_geometry
 from lowbit_hdl.sim.runner import run_cocotb, to_verilog
 
-__all__ = ["Bundle", "phase", "simulate", "simulate_units", "simulate_streams", "run_amaranth",
-           "run_amaranth_timed", "SIM_DIR"]
+__all__ = ["Bundle", "WordFedMVTU", "phase", "simulate", "simulate_units", "simulate_streams",
+           "run_amaranth", "run_amaranth_timed", "SIM_DIR"]
 
 SIM_DIR = Path(__file__).resolve().parent
 
@@ -37,7 +43,8 @@ def simulate(component, toplevel: str, testbench: str, config: dict[str, Any],
 
 
 class Bundle(wiring.Component):
-    """Wraps ``units`` (name → component with stream ports ``i`` and ``o``)."""
+    """Wraps ``units`` (name → component with stream ports ``i`` and ``o``, and ``w`` if it
+    has one)."""
 
     def __init__(self, units: dict[str, wiring.Component]) -> None:
         self.units = dict(units)
@@ -47,6 +54,8 @@ class Bundle(wiring.Component):
                 raise ValueError(f"unit name {k!r} must be an identifier")
             members[f"{k}_i"] = In(stream.Signature(u.i.payload.shape()))
             members[f"{k}_o"] = Out(stream.Signature(u.o.payload.shape()))
+            if "w" in u.signature.members:
+                members[f"{k}_w"] = In(stream.Signature(u.w.payload.shape()))
         super().__init__(members)
 
     def elaborate(self, platform) -> Module:
@@ -55,14 +64,53 @@ class Bundle(wiring.Component):
             m.submodules[k] = u
             wiring.connect(m, wiring.flipped(getattr(self, f"{k}_i")), u.i)
             wiring.connect(m, wiring.flipped(getattr(self, f"{k}_o")), u.o)
+            if "w" in u.signature.members:
+                wiring.connect(m, wiring.flipped(getattr(self, f"{k}_w")), u.w)
         return m
 
 
-def phase(inputs, expected, stall: float = 0.0, **checks: Any) -> dict:
-    """One phase: input and expected output words, the same stall probability on both sides,
-    and optional checks (``cycles``, ``period``, ``input_every_cycle``; see tb_stream)."""
-    return {"inputs": [int(v) for v in inputs], "expected": [int(v) for v in expected],
-            "stall_in": stall, "stall_out": stall, **checks}
+class WordFedMVTU(wiring.Component):
+    """An MVTU with ``weight_source="stream"`` whose weights arrive as ``word_bits``-bit DDR
+    words (:func:`lowbit_hdl.runtime.ddr.pack_words`) through the width converter of
+    :func:`lowbit_hdl.runtime.ddr.converter_geometry`.
+
+    Ports ``i`` and ``o`` are the MVTU's; ``w`` takes the words (element 0 in the low bits).
+    ``pe`` and ``out_bits`` are the MVTU's (for :func:`simulate_units`).
+    """
+
+    def __init__(self, unit: MVTU, word_bits: int = WORD_BITS) -> None:
+        if unit.weight_source != "stream":
+            raise ValueError("WordFedMVTU needs an MVTU with weight_source='stream'")
+        self.unit = unit
+        self.dwc = WidthConverter(*converter_geometry(
+            beat_bits(unit.weight_dtype, unit.pe, unit.simd), word_bits))
+        self.pe, self.out_bits = unit.pe, unit.out_bits
+        super().__init__({"i": In(stream.Signature(unit.i.payload.shape())),
+                          "w": In(stream.Signature(self.dwc.i.payload.shape())),
+                          "o": Out(stream.Signature(unit.o.payload.shape()))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.mvtu, m.submodules.dwc = self.unit, self.dwc
+        wiring.connect(m, wiring.flipped(self.i), self.unit.i)
+        wiring.connect(m, wiring.flipped(self.o), self.unit.o)
+        wiring.connect(m, wiring.flipped(self.w), self.dwc.i)
+        w, d = self.unit.w, self.dwc.o
+        m.d.comb += [w.valid.eq(d.valid), d.ready.eq(w.ready),
+                     w.payload.as_value().eq(d.payload.as_value())]
+        return m
+
+
+def phase(inputs, expected, stall: float = 0.0, weights: Sequence[int] | None = None,
+          **checks: Any) -> dict:
+    """One phase: input and expected output words, the same stall probability on every side,
+    optional weight-stream words (port ``w``, tb_mvtu) and optional checks (``cycles``,
+    ``period``, ``input_every_cycle``; see tb_stream)."""
+    ph = {"inputs": [int(v) for v in inputs], "expected": [int(v) for v in expected],
+          "stall_in": stall, "stall_out": stall, **checks}
+    if weights is not None:
+        ph.update(weights=[int(v) for v in weights], stall_w=stall)
+    return ph
 
 
 def simulate_units(units: dict[str, tuple[wiring.Component, list[dict]]], toplevel: str,

@@ -31,6 +31,23 @@ output; ``i.ready`` and ``o.valid`` depend on registers only.
 
 Timing: with no stalls, ``V`` vectors take ``NF·SF·V + LATENCY`` cycles from the first
 accepted input beat to the last output beat, ``LATENCY = 3``.
+
+Weight source (``weight_source``): ``"rom"`` builds the weights into per-PE memories;
+``"stream"`` takes them from the port ``w``, one beat of ``PE·SIMD`` weights per step in the
+order of :mod:`lowbit_hdl.runtime.ddr` (the DDR weight format). A beat accepted on ``w`` sits
+in a one-beat buffer and is used from the next cycle on, so ``w.ready`` (``buffer empty or
+step``) never depends on ``w.valid`` and ``i.ready`` still depends on registers only. A step
+needs a buffered weight beat; with the weight stream valid (one beat per cycle) the timing is
+that of the ROM, the first weight beat accepted at least one cycle before the first input.
+
+Loop order (``order``): ``"pixel"`` (above) uses each input vector for all ``NF`` neuron
+folds. ``"tile"`` runs ``for nf: for v in P vectors: for sf`` with ``P = tile_vectors``: the
+upstream replays the ``P`` vectors of a frame ``NF`` times (``NF·P·SF`` input beats), each
+input vector serves one fold only (no input buffer), and vector ``v`` of tile ``nf`` gives one
+output beat (neurons ``nf·PE …``): ``NF·P`` output beats per frame, tile-major. The weights
+are ``SF`` beats per vector (``NF·P·SF`` per frame, the tile replayed upstream) from the
+stream, or from the ROM at ``nf·SF + sf``. Cycles per frame: ``NF·P·SF``, the formula above
+with ``V = P``.
 """
 
 from __future__ import annotations
@@ -43,7 +60,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..cost import mvtu_cycles
 from ..ir import LayerInfo
+from ..runtime.ddr import weight_codes
 from ..runtime.dtypes import INT, DataType, signed_bits_for_range
+from ..runtime.words import pack_word
 from .addtree import fit, sum_tree
 from .bitmatrix import lane_terms, partial_products, sum_terms
 from .credit import CreditFIFO
@@ -81,14 +100,21 @@ class MVTU(wiring.Component):
         BIPOLAR or INTk.
     in_dtype : DataType
         BIPOLAR, UINTk or INTk.
-    weights : array_like
-        (MH, MW) integers of ``weight_dtype``.
+    weights : array_like or None
+        (MH, MW) integers of ``weight_dtype``; may be ``None`` with ``weight_source="stream"``.
     thresholds : array_like or None
         (MH, T) integers ascending per row, or ``None`` with ``act=None``.
     act : DataType or None
         BIPOLAR, UINTk with k ≤ 8, or ``None`` for raw accumulators.
     ram_style : str
         Weight memories: ``"auto"``, ``"block"`` or ``"distributed"``.
+    weight_source : str
+        ``"rom"`` (weights built in) or ``"stream"`` (port ``w``).
+    order : str
+        ``"pixel"`` (each vector through all neuron folds) or ``"tile"`` (neuron fold major
+        over ``tile_vectors`` replayed vectors).
+    tile_vectors : int or None
+        Vectors per frame ``P`` for ``order="tile"``; ``None`` otherwise.
 
     Attributes
     ----------
@@ -97,6 +123,9 @@ class MVTU(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(elem_shape(out_dtype), pe)))
         One beat: ``pe`` outputs of ``out_dtype``: ``act`` (1 bit for BIPOLAR), or
         ``INT(acc_bits)`` when ``act`` is ``None``.
+    w : In(stream.Signature(ArrayLayout(elem_shape(weight_dtype), pe·simd)))
+        Only with ``weight_source="stream"``: one beat per step, element ``p·simd + s`` the
+        weight of PE ``p``, lane ``s`` (:func:`lowbit_hdl.runtime.ddr.weight_beats`).
 
     Raises
     ------
@@ -104,17 +133,21 @@ class MVTU(wiring.Component):
         If a size is not an integer or a dtype is not a DataType.
     ValueError
         If a value breaks a constraint (sizes, divisibility, supported types, shapes and
-        ranges of weights and thresholds, ``ram_style``).
+        ranges of weights and thresholds, ``ram_style``, ``weight_source``, ``order``,
+        ``tile_vectors``).
     """
 
     LATENCY = 3
+    WEIGHT_SOURCES = ("rom", "stream")
+    ORDERS = ("pixel", "tile")
     #: lanes with at most this many 1-bit partial products use the bit-matrix form
     #: (LUTs); wider ones (e.g. INT8×UINT8) multiply, which maps to DSPs
     MAX_BIT_PRODUCTS = 16
 
     def __init__(self, mw: int, mh: int, pe: int, simd: int, weight_dtype: DataType,
                  in_dtype: DataType, weights, thresholds=None, act: DataType | None = None,
-                 ram_style: str = "auto") -> None:
+                 ram_style: str = "auto", *, weight_source: str = "rom", order: str = "pixel",
+                 tile_vectors: int | None = None) -> None:
         mw, mh = check_int("MW", mw), check_int("MH", mh)
         pe, simd = check_int("PE", pe), check_int("SIMD", simd)
         if mw % simd:
@@ -127,11 +160,24 @@ class MVTU(wiring.Component):
         check_dtype("in_dtype", in_dtype)
         check_act(act)
         check_choice("ram_style", ram_style, RAM_STYLES)
-        w = np.asarray(weights)
-        if w.shape != (mh, mw):
-            raise ValueError(f"weights have shape {w.shape}, expected (MH, MW) = ({mh}, {mw})")
-        weight_dtype.check(w, "weights")
-        w = w.astype(np.int64)
+        check_choice("weight_source", weight_source, self.WEIGHT_SOURCES)
+        check_choice("order", order, self.ORDERS)
+        if order == "tile":
+            if tile_vectors is None:
+                raise ValueError("order='tile' needs tile_vectors (vectors per frame)")
+            tile_vectors = check_int("tile_vectors", tile_vectors)
+        elif tile_vectors is not None:
+            raise ValueError(f"tile_vectors={tile_vectors!r} is only for order='tile'")
+        if weights is None and weight_source == "rom":
+            raise ValueError("weight_source='rom' needs the weights")
+        w = None
+        if weights is not None:
+            w = np.asarray(weights)
+            if w.shape != (mh, mw):
+                raise ValueError(f"weights have shape {w.shape}, expected (MH, MW) = "
+                                 f"({mh}, {mw})")
+            weight_dtype.check(w, "weights")
+            w = w.astype(np.int64)
         if act is None:
             if thresholds is not None:
                 raise ValueError("act=None (raw accumulators) but thresholds were given")
@@ -146,6 +192,7 @@ class MVTU(wiring.Component):
         self.weight_dtype, self.in_dtype, self.act = weight_dtype, in_dtype, act
         self.weights, self.thresholds = w, t
         self.ram_style = ram_style
+        self.weight_source, self.order, self.tile_vectors = weight_source, order, tile_vectors
         self.binary = weight_dtype.is_bipolar and in_dtype.is_bipolar
         lo, hi = _product_range(weight_dtype, in_dtype)
         self.lane_range = (lo, hi)
@@ -166,20 +213,26 @@ class MVTU(wiring.Component):
         else:
             self.mode, self.scale, self.offset = "mul", 1, 0
             self.u_range = (self.acc_min, self.acc_max)
-        super().__init__({
+        ports = {
             "i": In(stream.Signature(vector(in_dtype, simd))),
             "o": Out(stream.Signature(vector(self.out_dtype, pe))),
-        })
+        }
+        if weight_source == "stream":
+            ports["w"] = In(stream.Signature(vector(weight_dtype, pe * simd)))
+        super().__init__(ports)
 
     @classmethod
-    def from_layer(cls, info: LayerInfo) -> MVTU:
-        """MVTU of a ``Conv``/``FC`` layer from :meth:`Network.infer` (weights attached)."""
+    def from_layer(cls, info: LayerInfo, *, weight_source: str = "rom", order: str = "pixel",
+                   tile_vectors: int | None = None) -> MVTU:
+        """MVTU of a ``Conv``/``FC`` layer from :meth:`Network.infer` (weights attached);
+        the keywords are those of the constructor."""
         if not info.is_mvtu:
             raise ValueError(f"layer {info.name}: {type(info.layer).__name__} is not an MVTU "
                              "layer (Conv or FC)")
         lay = info.layer
         unit = cls(info.mw, info.mh, lay.pe, lay.simd, lay.weight_dtype, info.in_dtype,
-                   info.weight_matrix(), lay.thresholds, lay.act, lay.ram_style)
+                   info.weight_matrix(), lay.thresholds, lay.act, lay.ram_style,
+                   weight_source=weight_source, order=order, tile_vectors=tile_vectors)
         assert unit.acc_bits == info.acc_bits, (unit.acc_bits, info.acc_bits)
         return unit
 
@@ -190,23 +243,20 @@ class MVTU(wiring.Component):
 
     def cycles(self, vectors: int) -> int:
         """Cycles from the first accepted input beat to the last output beat for ``vectors``
-        back-to-back vectors with no stalls: ``NF·SF·vectors + LATENCY``."""
+        back-to-back vectors with no stalls: ``NF·SF·vectors + LATENCY`` (with
+        ``order="tile"``, ``vectors`` counts distinct vectors, ``tile_vectors`` per frame, each
+        replayed ``NF`` times)."""
         return mvtu_cycles(self.mh, self.mw, self.pe, self.simd, vectors) + self.LATENCY
 
     # -- elaboration ---------------------------------------------------------------------------
 
-    def _weight_words(self, p: int) -> list[int]:
-        """Weight memory of PE ``p``: address ``nf·SF + sf`` holds the SIMD encoded weights
-        of that fold, lane ``s`` in element ``s`` of :func:`.payload.vector`."""
-        layout = vector(self.weight_dtype.bits, self.simd)
-        enc = self.weight_dtype.encode(self.weights).astype(np.int64)
-        words = []
-        for f in range(self.nf):
-            row = enc[f * self.pe + p]
-            for s in range(self.sf):
-                lanes = row[s * self.simd:(s + 1) * self.simd]
-                words.append(layout.const([int(v) for v in lanes]).as_bits())
-        return words
+    def _weight_words(self) -> list[list[int]]:
+        """Weight memories, one per PE: in that of PE ``p`` address ``nf·SF + sf`` holds the
+        SIMD encoded weights of that fold, lane ``s`` in element ``s``: PE ``p``'s slice of
+        the DDR beat (:func:`lowbit_hdl.runtime.ddr.weight_codes`)."""
+        codes = weight_codes(self.weights, self.weight_dtype, self.pe, self.simd)
+        return [[pack_word(row[p].tolist(), self.weight_dtype.bits) for row in codes]
+                for p in range(self.pe)]
 
     def _lane(self, x: Value, w: Value) -> Value:
         """One lane's product for the non-binary modes (``x``, ``w``: elements, INTk signed,
@@ -246,26 +296,66 @@ class MVTU(wiring.Component):
         wiring.connect(m, wiring.flipped(self.o), buf.o)
 
         # -- stage 0: issue ----------------------------------------------------------------
+        rom, tile = self.weight_source == "rom", self.order == "tile"
         sfc = Signal(range(sf), name="sf")
         nfc = Signal(range(nf), name="nf")
-        waddr = Signal(range(nf * sf))
+        if rom:
+            waddr = Signal(range(nf * sf))
         sf_last = sfc == sf - 1
         nf_first = nfc == 0
         issue_ok = ~sf_last | buf.can_reserve
         step = Signal()
-        m.d.comb += [
-            step.eq(issue_ok & (~nf_first | self.i.valid)),
-            self.i.ready.eq(nf_first & issue_ok),
-            buf.reserve.eq(step & sf_last),
-        ]
-        with m.If(step):
-            m.d.sync += [sfc.eq(sfc + 1), waddr.eq(waddr + 1)]
-            with m.If(sf_last):
-                m.d.sync += [sfc.eq(0), nfc.eq(nfc + 1)]
-                with m.If(nfc == nf - 1):
-                    m.d.sync += nfc.eq(0)
-            with m.If(waddr == nf * sf - 1):
-                m.d.sync += waddr.eq(0)
+        if not rom:
+            # one-beat weight buffer: w.ready never depends on w.valid, and a step (and
+            # i.ready) waits on a register
+            wfull = Signal()
+            wbeat = Signal(self.w.payload.shape())
+            m.d.comb += self.w.ready.eq(~wfull | step)
+            with m.If(self.w.ready):
+                m.d.sync += wfull.eq(self.w.valid)
+            with m.If(self.w.valid & self.w.ready):
+                m.d.sync += wbeat.eq(self.w.payload)
+            issue_ok = issue_ok & wfull
+        if tile:
+            # every input beat is used once: i.ready depends on registers only
+            m.d.comb += [step.eq(issue_ok & self.i.valid), self.i.ready.eq(issue_ok)]
+        else:
+            m.d.comb += [step.eq(issue_ok & (~nf_first | self.i.valid)),
+                         self.i.ready.eq(nf_first & issue_ok)]
+        m.d.comb += buf.reserve.eq(step & sf_last)
+        if tile:
+            vc = Signal(range(self.tile_vectors), name="v")
+            v_last = vc == self.tile_vectors - 1
+            if rom:
+                wbase = Signal(range(nf * sf))  # nf·SF
+            with m.If(step):
+                m.d.sync += sfc.eq(sfc + 1)
+                if rom:
+                    m.d.sync += waddr.eq(waddr + 1)
+                with m.If(sf_last):
+                    m.d.sync += [sfc.eq(0), vc.eq(vc + 1)]
+                    if rom:
+                        m.d.sync += waddr.eq(wbase)  # the same tile for the next vector
+                    with m.If(v_last):
+                        m.d.sync += [vc.eq(0), nfc.eq(nfc + 1)]
+                        if rom:
+                            m.d.sync += [waddr.eq(waddr + 1), wbase.eq(waddr + 1)]
+                        with m.If(nfc == nf - 1):
+                            m.d.sync += nfc.eq(0)
+                            if rom:
+                                m.d.sync += [waddr.eq(0), wbase.eq(0)]
+        else:
+            with m.If(step):
+                m.d.sync += sfc.eq(sfc + 1)
+                if rom:
+                    m.d.sync += waddr.eq(waddr + 1)
+                with m.If(sf_last):
+                    m.d.sync += [sfc.eq(0), nfc.eq(nfc + 1)]
+                    with m.If(nfc == nf - 1):
+                        m.d.sync += nfc.eq(0)
+                if rom:
+                    with m.If(waddr == nf * sf - 1):
+                        m.d.sync += waddr.eq(0)
 
         # -- stage 1: operands (memory read latency 1) -------------------------------------
         v1, first1, last1 = Signal(), Signal(), Signal()
@@ -273,9 +363,10 @@ class MVTU(wiring.Component):
         m.d.sync += [v1.eq(step), first1.eq(sfc == 0), last1.eq(sf_last), nf1.eq(nfc)]
         # x1 is a register, so the lane logic starts from flip-flops (and BRAM outputs)
         x1 = Signal(x_layout)
-        if nf == 1 or sf == 1:
-            # NF=1: no reuse; SF=1: the register itself keeps the vector for later folds
-            with m.If(step & nf_first):
+        if tile or nf == 1 or sf == 1:
+            # tile order and NF=1: no reuse; SF=1: the register itself keeps the vector for
+            # later folds
+            with m.If(step if tile else step & nf_first):
                 m.d.sync += x1.eq(self.i.payload)
         else:
             xbuf = Memory(shape=x_layout, depth=sf, init=[])
@@ -286,6 +377,13 @@ class MVTU(wiring.Component):
                          wp.en.eq(step & nf_first), rp.addr.eq(sfc)]
             with m.If(step):
                 m.d.sync += x1.eq(Mux(nf_first, self.i.payload, rp.data))
+        if rom:
+            weight_words = self._weight_words()
+        else:
+            # the weight operand register (the ROM's read register for weight_source="rom")
+            w1 = Signal(self.w.payload.shape().size)
+            with m.If(step):
+                m.d.sync += w1.eq(wbeat)
 
         # -- stage 2: lanes + adder tree -> partial sums -----------------------------------
         v2, first2, last2 = Signal(), Signal(), Signal()
@@ -306,8 +404,11 @@ class MVTU(wiring.Component):
             reg_lo, reg_hi = acc_lo, acc_hi
         accs = []
         for p in range(pe):
-            wword = rom_read(m, f"w{p}", self._weight_words(p), w_layout.size, waddr,
-                             self.ram_style)
+            if rom:
+                wword = rom_read(m, f"w{p}", weight_words[p], w_layout.size, waddr,
+                                 self.ram_style)
+            else:
+                wword = w1[p * w_layout.size:(p + 1) * w_layout.size]
             val, lo, hi = self._reduce(m, x1, w_layout(wword), p)
             part = Signal(unsigned(max(1, hi.bit_length())) if lo >= 0
                           else signed(signed_bits_for_range(lo, hi)), name=f"part{p}")

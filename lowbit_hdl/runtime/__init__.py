@@ -1,7 +1,8 @@
 """The board runtime: exactly what ships to the PYNQ board, nothing else.
 
-Its modules (``dtypes``, ``words``, ``layout``, ``hwh``, ``backend``, ``preprocess``,
-``accelerator``) import only numpy, the standard library and each other (relatively);
+Its modules (``dtypes``, ``words``, ``ddr``, ``ddrimage``, ``regs``, ``layout``, ``hwh``,
+``backend``, ``control``, ``preprocess``, ``accelerator``) import only numpy, the standard
+library and each other (relatively);
 ``pynq`` itself is imported when a :class:`PynqBackend` loads its overlay (and Pillow, when
 installed, when :func:`~.preprocess.load_image` reads an image file other than ``.npy``).
 The deployment bundle copies this folder whole as ``lowbit_runtime/``

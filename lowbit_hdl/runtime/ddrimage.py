@@ -23,13 +23,12 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from .ddr import WORD_BITS
 from .dtypes import parse_dtype
 
 __all__ = ["WORD_BITS", "REGION_ALIGN", "DdrRegion", "DdrImageLayout", "DdrLayoutError",
            "region_bytes", "pack_image"]
 
-#: AXI data width of the read masters (bits); one DDR word
-WORD_BITS = 64
 #: alignment of every region's start (bytes)
 REGION_ALIGN = 4096
 
