@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..cost import WindowGeometry, window_rows
 from ..ir import Conv, LayerInfo, Network
+from ..runtime.ddr import converter_geometry
 from .plan import (
     TILED_FM_BUFFERS,
     TRANSPOSE_BUFFERS,
@@ -273,8 +274,8 @@ def ddr_path_resources(plan: Plan) -> Resources:
         return Resources()
     res = CONTROL_BLOCK
     for r in plan.ddr.regions:
-        wbits = r.beat_bits // (r.pe * r.simd)
-        res += READ_MASTER + _dwc_resources(64 // wbits, r.pe * r.simd, wbits)
+        g, a, b = converter_geometry(r.beat_bits)
+        res += READ_MASTER + _dwc_resources(a, b, g)
         if r.placement == "tiled":
             res += memory_resources(r.beat_bits, 2 * (r.mw // r.simd), "block")
     return res

@@ -26,7 +26,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ir import LayerInfo, Network
-from ..runtime.ddrimage import WORD_BITS
+from ..runtime.ddr import WORD_BITS
 from .plan import (
     TILE_CACHE_BUFFERS,
     TILED_FM_BUFFERS,
@@ -231,6 +231,7 @@ class NetworkTop(wiring.Component):
         from ..hw.dwc import WidthConverter
         from ..hw.replay import ReplayBuffer
         from ..runtime import regs
+        from ..runtime.ddr import converter_geometry
 
         infos = {i.name: i for i in self.plan.infos}
         m.submodules.control = ctl = AXI4LiteRegisters(regs.CONTROL_REGISTERS,
@@ -245,13 +246,12 @@ class NetworkTop(wiring.Component):
         for r in self.plan.ddr.regions:
             info = infos[r.layer]
             lay = info.layer
-            wbits = lay.weight_dtype.bits
             f = RegionFetcher(r.words, r.offset)
             m.submodules[f"{r.layer}_fetch"] = f
             wiring.connect(m, wiring.flipped(getattr(self, f"m_axi{r.port}")), f.m_axi)
             m.d.comb += [f.base.eq(ctl.weights_base_lo), f.frames.eq(ctl.frames),
                          f.start.eq(start & ~busy), f.clear.eq((start & ~busy) | soft)]
-            dwc = WidthConverter(wbits, WORD_BITS // wbits, lay.pe * lay.simd)
+            dwc = WidthConverter(*converter_geometry(r.beat_bits, WORD_BITS))
             m.submodules[f"{r.layer}_wdwc"] = dwc
             m.d.comb += [Value.cast(dwc.i.payload).eq(f.o.payload),
                          dwc.i.valid.eq(f.o.valid), f.o.ready.eq(dwc.i.ready)]
