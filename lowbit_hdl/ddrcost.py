@@ -60,11 +60,11 @@ one after another. Its window emits a kernel row (``K·C`` values) per group of 
 conv takes ``ceil(MH/PE) · K·ceil(K·C/SIMD) · OH·OW`` cycles and an FC
 ``ceil(MH/PE) · ceil(MW/SIMD)`` (unused lanes are lost when a dimension is not a multiple);
 max-pools and top-k run on the output stream of the layer before them (no cycles of their
-own). Weights always come from DDR (once per frame; a layer whose weights exceed the weight
-buffer is split into output-channel tiles). Activations stay in an on-chip ping-pong buffer
-when the (pooled) map fits it, else they are written to DDR and read back, once per weight
-tile. Each layer adds ``overhead`` cycles (descriptor fetch, pipeline fill and drain). A
-layer takes ``max(compute, ddr) + overhead``; the frame is the sum.
+own). Weights and thresholds always come from DDR (once per frame; a layer whose weights
+exceed the weight buffer is split into output-channel tiles). Activations stay in an on-chip
+ping-pong buffer when the (pooled) map fits it, else they are written to DDR and read back,
+once per weight tile. Each layer adds ``overhead`` cycles (descriptor fetch, pipeline fill
+and drain). A layer takes ``max(compute, ddr) + overhead``; the frame is the sum.
 
 Neither architecture counts the image's input DMA or the result's output DMA as DDR traffic
 (150 KB for a 224×224×3 image, against megabytes of weights).
@@ -434,7 +434,7 @@ class EngineLayer:
     tiles: int
     act_in: str
     act_out: str
-    weight_bytes: int
+    weight_bytes: int  # weights and thresholds
     act_bytes: int
     ddr_bytes: int
     ddr_cycles: int
@@ -528,6 +528,7 @@ def engine_cost(net: Network, cfg: EngineConfig | None = None, ports: int = 1,
         compute = nf * sf * info.vectors
         wb = weight_bytes(info)
         tiles = max(1, -(-wb * 8 // cfg.weight_buffer_bits))
+        wb += -(-info.mh * info.n_thresholds * info.acc_bits // 8)  # thresholds, per layer
         out_info = fused[-1] if fused else info
         last = n == len(groups) - 1
         out_bits = _map_bits(out_info.out_shape, out_info.out_dtype.bits)

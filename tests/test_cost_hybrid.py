@@ -130,28 +130,36 @@ def test_placement_rule():
 def test_engine_conv():
     cfg = EngineConfig(pe=4, simd=8, dsp_pe=1, dsp_simd=1, act_buffer_bits=64,
                        weight_buffer_bits=1024, overhead=10)
-    cost = engine_cost(conv_net(), cfg, 1)
+    net = conv_net()
+    i0, i1 = net.infer()
+    # one BIPOLAR threshold per neuron, acc_bits wide: MH·acc/8 bytes (rounded up)
+    t0, t1 = -(-8 * i0.acc_bits // 8), -(-16 * i1.acc_bits // 8)
+    assert (t0, t1) == (i0.acc_bits, 2 * i1.acc_bits)
+    cost = engine_cost(net, cfg, 1)
     c0, c1 = cost.layers
     # c0: K·ceil(K·C/SIMD) = 3·2, ceil(8/4) = 2, 16 pixels → 192; output 128 bits > 64:
-    # written to DDR (16 bytes); weights 36 bytes → 52 bytes = 7 cycles
-    assert (c0.compute, c0.tiles, c0.act_out, c0.ddr_bytes, c0.ddr_cycles) == (
-        192, 1, "ddr", 52, 7)
+    # written to DDR (16 bytes); weights 36 bytes
+    assert (c0.compute, c0.tiles, c0.act_out, c0.ddr_bytes) == (192, 1, "ddr", 52 + t0)
+    assert c0.ddr_cycles == -(-(52 + t0) // 8)
     assert (c0.cycles, c0.bound) == (202, "compute")
     # c1: 4·ceil(32/8) = 16, ceil(16/4) = 4 → 64; 2048 weight bits = 2 tiles, so the
-    # spilled input (16 bytes) is read twice: 256 + 32 bytes = 36 cycles
+    # spilled input (16 bytes) is read twice: 256 + 32 bytes
     assert (c1.compute, c1.tiles, c1.act_in, c1.act_out) == (64, 2, "ddr", "out")
-    assert (c1.ddr_bytes, c1.ddr_cycles, c1.cycles) == (288, 36, 74)
-    assert cost.latency_cycles == 276 and cost.ddr_bytes == 340
-    # 2 ports: c1 needs 18 cycles of DDR, still compute-bound
-    assert engine_cost(conv_net(), cfg, 2).layers[1].ddr_cycles == 18
+    assert (c1.ddr_bytes, c1.ddr_cycles, c1.cycles) == (288 + t1, -(-(288 + t1) // 8), 74)
+    assert cost.latency_cycles == 276 and cost.ddr_bytes == 340 + t0 + t1
+    assert engine_cost(net, cfg, 2).layers[1].ddr_cycles == -(-(288 + t1) // 16)
 
 
 def test_engine_fc_ddr_bound():
     cfg = EngineConfig(pe=8, simd=16, dsp_pe=1, dsp_simd=1, overhead=0)
-    cost = engine_cost(fc_net(), cfg, 1)
-    # fc0: 4·4 = 16 cycles against 256 bytes = 32 cycles at one port
+    net = fc_net()
+    acc0 = net.infer()[0].acc_bits
+    cost = engine_cost(net, cfg, 1)
+    # fc0: 4·4 = 16 cycles against 256 bytes + 32 thresholds (at least 33 cycles at one
+    # port); fc1 (no thresholds): 2·2 = 4 cycles against 64 bytes = 8 cycles
+    d0 = -(-(256 + 32 * acc0 // 8) // 8)
     assert [(c.compute, c.ddr_cycles, c.cycles, c.bound) for c in cost.layers] == [
-        (16, 32, 32, "ddr"), (2 * 2, 8, 8, "ddr")]
+        (16, d0, d0, "ddr"), (2 * 2, 8, 8, "ddr")]
 
 
 def cli(args, capsys):

@@ -84,6 +84,10 @@ class Resources:
         return Resources(self.lut + other.lut, self.ff + other.ff,
                          self.bram36 + other.bram36, self.dsp + other.dsp)
 
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(self.lut - other.lut, self.ff - other.ff,
+                         self.bram36 - other.bram36, self.dsp - other.dsp)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
