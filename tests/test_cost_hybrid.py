@@ -190,3 +190,43 @@ def test_info_arch_hybrid(capsys):
     assert rc == 2 and "lowbit_hdl info: error: --placement" in err
     rc, out, err = cli(["info", net], capsys)  # default: today's table
     assert rc == 0 and "bottleneck" in out
+
+
+def big_fc_net() -> Network:
+    # fc0: 1024 × 512 BIPOLAR = 64 KiB of weights; fc1 small
+    return Network("bfc", (1024, 1, 1), [FC("fc0", 512, pe=8, simd=32),
+                                         FC("fc1", 16, act=None, pe=2, simd=8)], BIPOLAR)
+
+
+def test_placement_resources_and_rule_with_the_estimate():
+    from lowbit_hdl.flow.resources import (
+        SHELL,
+        Device,
+        hybrid_placements,
+        memory_resources,
+        mvtu_resources,
+        placement_resources,
+    )
+
+    net = big_fc_net()
+    fc0 = net.infer()[0]
+    on = placement_resources(fc0, "onchip")
+    st = placement_resources(fc0, "stream", ports=2)
+    assert on == mvtu_resources(fc0, 8, 32)
+    # stream: no weight memories (8 PE × 32 bits × 2048 words, two BRAM36 each: 16 in all),
+    # plus the DDR weight path's FIFO (512 words of 2 · 64 bits: four 18-Kbit halves)
+    weights = memory_resources(32, 2048, rom=True)
+    assert weights.bram36 == 2 and on.bram36 == 16
+    assert memory_resources(128, 512).bram36 == 2
+    assert st.bram36 == on.bram36 - 8 * weights.bram36 + 2
+    assert st.lut > mvtu_resources(fc0, 8, 32, weights=False).lut  # read master, converter
+    with pytest.raises(ValueError):
+        placement_resources(fc0, "tiled")
+    # conv tiled: replay (4·6·6 values), weight tile and transpose buffers on top
+    c1 = conv_net().infer()[1]
+    assert placement_resources(c1, "tiled").lut > mvtu_resources(c1, 16, 8, weights=False).lut
+    # the rule with a roomy device keeps everything on chip; with a tight one fc0 streams
+    roomy = hybrid_placements(net)
+    assert roomy == {"fc0": "onchip", "fc1": "onchip"}
+    tight = Device("tight", 53_200, 106_400, int(SHELL.bram36) + 2, 220)
+    assert hybrid_placements(net, device=tight) == {"fc0": "stream", "fc1": "onchip"}
