@@ -41,6 +41,7 @@ from enum import Enum
 
 from ..cost import (
     WindowGeometry,
+    ddr_placement,
     mvtu_cycles,
     network_cost,
     pool_cycles,
@@ -64,8 +65,6 @@ __all__ = [
     "choose_input_elems",
     "axi_width",
     "IP_NAMES",
-    "PLACEMENTS",
-    "placement_of",
 ]
 
 DMA_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
@@ -83,9 +82,6 @@ FIFO_MIN_DEPTH = 2
 OUTPUT_FIFO_MAX_DEPTH = 512
 
 
-#: where a DDR layer's weights go per layer kind (hybrid designs): FC layers stream their
-#: weights once per frame, convolutions keep one weight tile on chip and replay their input
-PLACEMENTS = {"fc": "stream", "conv": "tiled"}
 #: the feature-map buffer of a tiled convolution holds one frame (latency over throughput)
 TILED_FM_BUFFERS = 1
 #: the output reorder buffer of a tiled convolution holds one frame (its period,
@@ -93,13 +89,6 @@ TILED_FM_BUFFERS = 1
 TRANSPOSE_BUFFERS = 1
 #: the weight-tile cache is double-buffered: the next tile loads while one is replayed
 TILE_CACHE_BUFFERS = 2
-
-
-def placement_of(info: LayerInfo) -> str:
-    """Placement of a DDR layer's weights: ``stream`` (FC) or ``tiled`` (Conv)."""
-    if not info.is_mvtu:
-        raise ValueError(f"layer {info.name}: only Conv and FC layers have weights in DDR")
-    return PLACEMENTS[info.layer.kind]
 
 
 class StageKind(str, Enum):
@@ -319,7 +308,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     tests — unknown names raise ``KeyError``).
 
     ``ddr_layers`` names the Conv/FC layers whose weights are read from DDR (a hybrid
-    design, :func:`placement_of`), over ``hp_ports`` Zynq HP ports:
+    design, :func:`lowbit_hdl.cost.ddr_placement`), over ``hp_ports`` Zynq HP ports:
 
     * an FC layer (``stream``) is one MVTU stage whose weight port is fed by its own read
       master; its cycles are unchanged while DDR keeps up;
@@ -379,7 +368,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         oc, oh, ow = info.out_shape
         ib, ob = info.in_dtype.bits, info.out_dtype.bits
         assert ib == cur_bits, (info.name, ib, cur_bits)
-        placement = placement_of(info) if lay.name in ddr_set else ""
+        placement = ddr_placement(info) if lay.name in ddr_set else ""
         if placement:
             ddr_regions.append((lay.name, placement, info.mh, info.mw, lay.pe, lay.simd,
                                 lay.weight_dtype.name))
