@@ -51,6 +51,7 @@ from ..cost import (
     window_cycles,
 )
 from ..ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
+from ..runtime.ddr import WORD_BITS
 from ..runtime.ddrimage import DdrImageLayout
 from ..runtime.layout import DesignLayout, IpNames, StreamLayout
 
@@ -174,9 +175,22 @@ class Plan:
         return max(self.input.beats_per_frame, self.output.beats_per_frame)
 
     @property
+    def ddr_port_cycles(self) -> int:
+        """Hybrid designs: the busiest Zynq HP port's 64-bit words per frame (the read
+        masters sharing a port share its one word per cycle); 0 for dataflow designs."""
+        if self.arch != "hybrid":
+            return 0
+        per_port = [0] * self.ddr.hp_ports
+        for r in self.ddr.regions:
+            per_port[r.hp] += r.words
+        return max(per_port)
+
+    @property
     def cycles_per_frame(self) -> int:
-        """Steady-state cycles per frame of the whole design: its slowest stage."""
-        return max([self.layer_cycles, self.io_cycles] + [s.cycles for s in self.stages])
+        """Steady-state cycles per frame of the whole design: its slowest stage (or, in a
+        hybrid design, its busiest DDR port)."""
+        return max([self.layer_cycles, self.io_cycles, self.ddr_port_cycles]
+                   + [s.cycles for s in self.stages])
 
     @property
     def fps(self) -> float:
@@ -369,6 +383,9 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         ib, ob = info.in_dtype.bits, info.out_dtype.bits
         assert ib == cur_bits, (info.name, ib, cur_bits)
         placement = ddr_placement(info) if lay.name in ddr_set else ""
+        # a DDR layer is also bound by its read master: one 64-bit word per cycle at best
+        ddr_words = -(-(info.mh * info.mw * lay.weight_dtype.bits) // WORD_BITS) \
+            if placement else 0
         if placement:
             ddr_regions.append((lay.name, placement, info.mh, info.mw, lay.pe, lay.simd,
                                 lay.weight_dtype.name))
@@ -384,7 +401,8 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
                                 window_cycles(win) * nf))
             stages.append(Stage(f"{lay.name}_mvtu", StageKind.MVTU, lay.name, lay.simd, ib,
                                 lay.pe, ob, win.out_beats * nf, nf * info.vectors,
-                                mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd, info.vectors),
+                                max(ddr_words, mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd,
+                                                           info.vectors)),
                                 placement=placement))
             stages.append(Stage(f"{lay.name}_tr", StageKind.TRANSPOSE, lay.name, lay.pe, ob,
                                 lay.pe, ob, nf * info.vectors, nf * info.vectors,
@@ -405,7 +423,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             nf, sf = info.mh // lay.pe, info.mw // lay.simd
             stages.append(Stage(f"{lay.name}_mvtu", StageKind.MVTU, lay.name, lay.simd, ib,
                                 lay.pe, ob, sf, nf,
-                                mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd),
+                                max(ddr_words, mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd)),
                                 placement=placement))
             cur_elems = lay.pe
         elif isinstance(lay, MaxPool):
