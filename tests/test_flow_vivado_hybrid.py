@@ -256,6 +256,9 @@ def test_config_arguments():
         VivadoConfig("h", weight_hp=(0,), hp_ports=5)
     with pytest.raises(ValueError, match=r"HP ports \[2\]"):
         VivadoConfig("h", weight_hp=(0, 2), hp_ports=2)
+    VivadoConfig("h", weight_hp=(0,) * 14, hp_ports=1)  # + the DMA's 2: 16, the most
+    with pytest.raises(ValueError, match="HP0 would join 17 masters"):
+        VivadoConfig("h", weight_hp=(0,) * 15, hp_ports=1)
     with pytest.raises(TypeError, match="weight_hp"):
         VivadoConfig("h", weight_hp=(0.0,), hp_ports=1)
     with pytest.raises(TypeError, match="hp_ports"):

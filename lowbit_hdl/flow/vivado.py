@@ -100,6 +100,9 @@ CONTROL_OFFSET = 0x43C0_0000
 CONTROL_RANGE = 1 << CONTROL_ADDR_BITS
 #: the Zynq-7000's S_AXI_HP ports
 HP_PORTS = 4
+#: slave ports of one SmartConnect, and the DMA's memory masters on HP0's (S00, S01)
+SMARTCONNECT_MAX_SI = 16
+DMA_MASTERS = 2
 
 
 def _control_signature() -> wiring.Signature:
@@ -162,6 +165,12 @@ class VivadoConfig:
         if bad:
             raise ValueError(f"weight_hp {list(self.weight_hp)}: HP ports {bad} are not in 0 "
                              f"to hp_ports − 1 = {self.hp_ports - 1}")
+        for h in set(self.weight_hp):
+            n = self.weight_hp.count(h) + (DMA_MASTERS if h == 0 else 0)
+            if n > SMARTCONNECT_MAX_SI:
+                raise ValueError(f"HP{h} would join {n} masters in one SmartConnect (at most "
+                                 f"{SMARTCONNECT_MAX_SI}): spread the DDR layers over more "
+                                 "HP ports")
 
     @classmethod
     def from_plan(cls, plan: Plan, part: str = "xc7z020clg400-1", jobs: int = 4

@@ -28,7 +28,7 @@ set acc $ip_name(accelerator)
 # masters (HP0: the DMA's axi_smc, whose S00/S01 are the DMA's) and its next free slave port
 set periph_mi 1
 set hp_smc(0) axi_smc
-set smc_si(0) 2
+set smc_si(0) 2  ;# the DMA's two memory masters (S00, S01)
 set hp_used [list]
 if {$hybrid} {
     set periph_mi 2
