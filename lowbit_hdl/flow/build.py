@@ -57,7 +57,13 @@ from .plan import Plan, plan_network
 from .report import make_report
 from .resources import XC7Z020, Device, Estimate, device_for_part, estimate_plan, fit_check
 from .top import TOP_NAME, NetworkTop, elaborate_verilog
-from .vivado import WRAPPER_NAME, VivadoConfig, wrapper_verilog, write_vivado_files
+from .vivado import (
+    WRAPPER_NAME,
+    VivadoConfig,
+    weight_ports_of,
+    wrapper_verilog,
+    write_vivado_files,
+)
 
 __all__ = [
     "BuildResult",
@@ -431,7 +437,7 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
         top_v.write_text(text)
         wrap_v = wrote(rtl / f"{WRAPPER_NAME}.v")
         wrap_v.write_text(wrapper_verilog(plan.input.tdata_bits, plan.output.tdata_bits,
-                                          net.name))
+                                          net.name, weight_ports_of(plan)))
         rtl_info = {"top": TOP_NAME, "wrapper": WRAPPER_NAME,
                     "files": [f"rtl/{TOP_NAME}.v", f"rtl/{WRAPPER_NAME}.v"],
                     "verilog_bytes": len(text)}
