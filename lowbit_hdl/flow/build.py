@@ -355,6 +355,11 @@ def plan_design(net: Network, *, clock_mhz: float = 100.0, part: str = XC7Z020.p
     if auto and not auto.get("met", True):
         say(f"target not met by layers {', '.join(auto['unmet_layers'])} (fully parallel)")
     plan = _plan_arch(net, arch, ddr_layers, hp_ports, clock_mhz, device, say)
+    if plan.arch == "hybrid":
+        try:  # the block design's limits (e.g. masters per SmartConnect), before any file
+            VivadoConfig.from_plan(plan, part)
+        except ValueError as e:
+            raise UserError(f"hybrid design: {e}") from None
     est = estimate_plan(plan)
     fit = fit_check(est.total, device)
     # the estimate is good to about ±20 % in LUTs: only designs clearly over the part skip
