@@ -30,10 +30,10 @@ from lowbit_hdl.runtime.layout import DesignLayout
 
 
 def hybrid_cnn(seed: int = 3) -> Network:
-    """INT2-weight first conv on chip → pool → padded conv → stride-2 conv → INT8 FC → top-1;
-    c1, c2 (tiled) and f0 (stream) fit whole 64-bit DDR words."""
+    """UINT8 pixels × INT8 weights in the first conv (padded) → pool → padded conv →
+    stride-2 conv → INT8 FC → top-1; every Conv/FC layer fills whole 64-bit DDR words."""
     return Network("hyb_cnn", (3, 8, 8), [
-        Conv("c0", 8, 3, padding=1, pe=4, simd=3, weight_dtype=INT(2), act=UINT(2)),
+        Conv("c0", 8, 3, padding=1, pe=4, simd=3, weight_dtype=INT(8), act=UINT(2)),
         MaxPool("p0", 2),
         Conv("c1", 16, 3, padding=1, pe=4, simd=8, act=BIPOLAR),
         Conv("c2", 16, 3, stride=2, pe=4, simd=16, act=UINT(2)),
@@ -42,6 +42,8 @@ def hybrid_cnn(seed: int = 3) -> Network:
 
 
 DDR = ["c1", "c2", "f0"]
+#: every layer in DDR, the INT8 first layer included (tiled, DSP products)
+ALL_DDR = ["c0", "c1", "c2", "f0"]
 
 
 def test_plan_stages_and_regions():
@@ -95,8 +97,10 @@ def test_plan_errors():
     net = hybrid_cnn()
     with pytest.raises(ValueError, match="'p0' is not a Conv or FC"):
         plan_network(net, ddr_layers=["p0"])
+    odd = Network("odd", (3, 8, 8), [Conv("c0", 8, 3, pe=4, simd=3, weight_dtype=INT(2))],
+                  UINT(8))
     with pytest.raises(DdrLayoutError, match="layer c0: 432 weight bits"):
-        plan_network(net, ddr_layers=["c0"])  # 8·27·2 bits: not whole 64-bit words
+        plan_network(odd, ddr_layers=["c0"])  # 8·27·2 bits: not whole 64-bit words
     with pytest.raises(DdrLayoutError, match="hp_ports=3"):
         plan_network(net, ddr_layers=["c1"], hp_ports=3)
 
@@ -159,8 +163,11 @@ def test_build_arch_options(tmp_path, capsys):
     rc, _, err = cli(["build", str(path), "--arch", "hybrid", "--ddr-layers", "p0",
                       "--dry-run"], capsys)
     assert rc and "'p0' is not a Conv or FC layer" in err
-    rc, _, err = cli(["build", str(path), "--arch", "hybrid", "--ddr-layers", "c0",
-                      "--dry-run"], capsys)
+    odd = Network("odd", (3, 8, 8), [Conv("c0", 8, 3, pe=4, simd=3, weight_dtype=INT(2))],
+                  UINT(8)).randomize(0)
+    save(odd, tmp_path / "odd.npz")
+    rc, _, err = cli(["build", str(tmp_path / "odd.npz"), "--arch", "hybrid", "--ddr-layers",
+                      "c0", "--dry-run"], capsys)
     assert rc and "layer c0: 432 weight bits are not a whole number" in err
 
 
@@ -180,15 +187,16 @@ def test_build_writes_hybrid_layout(tmp_path):
 
 
 def test_hybrid_cosim_bit_exact():
-    """Tiled convolutions (padding, stride 2), an INT8 streamed FC and an on-chip first
-    layer: several frames bit-exact under random AXI-Stream stalls and AR/R pauses, cycles
-    per frame as planned, and the control block's counters."""
+    """Every layer's weights in DDR: tiled convolutions (the UINT8×INT8 first layer, padding,
+    stride 2) and an INT8 streamed FC: several frames bit-exact under random AXI-Stream
+    stalls and AR/R pauses, cycles per frame as planned, and the control block's counters."""
     from lowbit_hdl.sim.network import simulate_network
 
     net = hybrid_cnn()
-    plan = plan_network(net, ddr_layers=DDR, hp_ports=4)
+    plan = plan_network(net, ddr_layers=ALL_DDR, hp_ports=4)
     frames = 3
-    res = simulate_network(net, frames=frames, stall=0.3, plan=plan, seed=5)
+    res = simulate_network(net, frames=frames, stall=0.3, plan=plan, seed=5,
+                           simulator="icarus")
     assert res.ok, res.summary()
     assert res.cycles_per_frame == plan.cycles_per_frame
     for regs in res.registers.values():
