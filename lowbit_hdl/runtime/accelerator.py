@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, Framing, PynqBackend
+from .backend import Backend, BackendError, Framing, PynqBackend
 from .control import DDR_WEIGHTS_FILE, HybridControl, load_ddr_weights
 from .hwh import DmaConfig, HwhError, dma_config
 from .layout import DesignLayout, LayoutError
@@ -323,7 +323,12 @@ class Accelerator:
                 self._send[:m * f.in_frame_bytes] = packed[s:s + m].reshape(-1)
             if self.control is not None:
                 self.control.start(m)
-            st = self.backend.stream(self._send, self._recv, m, f, self.timeout_s)
+            try:
+                st = self.backend.stream(self._send, self._recv, m, f, self.timeout_s)
+            except BackendError:
+                if self.control is not None:  # the run cannot finish: stop it
+                    self.control.abort()
+                raise
             if self.control is not None:
                 counters = self.control.finish(self.timeout_s)
                 for key, v in counters.items():
