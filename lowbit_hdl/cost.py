@@ -24,6 +24,11 @@ layer sets the frame rate: ``fps = f_clk / max(cycles)``.
 The sliding window's buffer rows (:func:`window_rows`) come from a cycle-exact model of its
 control (:func:`window_schedule`), pure Python so that the resource estimate and the
 hardware module (:class:`lowbit_hdl.hw.swu.SlidingWindow`) size the buffer the same way.
+
+The architectures for networks larger than the chip (hybrid dataflow with weights streamed
+from DDR, and the one-engine alternative) are costed in :mod:`lowbit_hdl.ddrcost`; this
+module re-exports its API (``hybrid_cost``, ``engine_cost``, ``choose_placements``, …), so
+callers import every cost formula from here.
 """
 
 from __future__ import annotations
@@ -496,3 +501,47 @@ def format_bits(bits: int) -> str:
     if bits >= 8 * 1024:
         return f"{bits / 8 / 1024:.1f} KiB"
     return f"{bits} b"
+
+
+# the DDR architectures' cost (it builds on the formulas above, hence imported last)
+from .ddrcost import (  # noqa: E402
+    ENGINE_LOWBIT_ABITS,
+    PLACEMENTS,
+    PORT_BYTES,
+    EngineConfig,
+    EngineCost,
+    EngineLayer,
+    HybridCost,
+    HybridLayer,
+    TiledPhases,
+    choose_placements,
+    ddr_cycles,
+    ddr_placement,
+    engine_array,
+    engine_cost,
+    engine_lanes,
+    hybrid_cost,
+    tiled_phases,
+    weight_bytes,
+)
+
+__all__ += [
+    "PLACEMENTS",
+    "PORT_BYTES",
+    "ENGINE_LOWBIT_ABITS",
+    "EngineConfig",
+    "EngineCost",
+    "EngineLayer",
+    "HybridCost",
+    "HybridLayer",
+    "TiledPhases",
+    "choose_placements",
+    "ddr_cycles",
+    "ddr_placement",
+    "engine_array",
+    "engine_cost",
+    "engine_lanes",
+    "hybrid_cost",
+    "tiled_phases",
+    "weight_bytes",
+]

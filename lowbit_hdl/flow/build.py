@@ -43,6 +43,7 @@ from pathlib import Path
 from .. import netfile
 from ..errors import OutputError, UsageError, UserError
 from ..ir import Network
+from ..runtime.ddrimage import DdrLayoutError
 from .folding import (
     Folding,
     apply_folding,
@@ -276,13 +277,65 @@ class DesignPlan:
                            **kwargs)  # type: ignore[arg-type]
 
 
+#: ``--arch`` choices: today's all-on-chip pipeline, the hybrid (some layers' weights in
+#: DDR), or the dataflow design when it fits and the hybrid otherwise
+ARCHS = ("dataflow", "hybrid", "auto")
+
+
+def _plan_arch(net: Network, arch: str, ddr_layers: list[str] | None, hp_ports: int,
+               clock_mhz: float, device: Device, say: Callable[[str], None]) -> Plan:
+    """The stream plan of ``net`` for ``arch`` (see :data:`ARCHS`)."""
+    if arch not in ARCHS:
+        raise UsageError(f"--arch {arch!r}: must be one of {', '.join(ARCHS)}")
+    if hp_ports not in (1, 2, 4):
+        raise UsageError(f"--hp-ports {hp_ports}: must be 1, 2 or 4")
+    if ddr_layers and arch == "dataflow":
+        raise UsageError("--ddr-layers needs --arch hybrid (or auto)")
+    mvtu = {i.name: i for i in net.infer() if i.is_mvtu}
+    for name in ddr_layers or ():
+        if name not in mvtu:
+            raise UsageError(f"--ddr-layers: {name!r} is not a Conv or FC layer of "
+                             f"{net.name} (those are: {', '.join(mvtu)})")
+    dataflow = plan_network(net, clock_mhz)
+    if arch == "dataflow":
+        return dataflow
+    if arch == "auto" and not ddr_layers:
+        fit = fit_check(estimate_plan(dataflow).total, device)
+        if fit["fits"]:
+            say("--arch auto: the dataflow design fits the part; weights stay on chip")
+            return dataflow
+    if ddr_layers:
+        names = list(ddr_layers)
+    else:
+        from .resources import hybrid_placements
+
+        placed = hybrid_placements(net, hp_ports, device)
+        names = [n for n, p in placed.items() if p != "onchip"]
+    if not names:
+        say(f"--arch {arch}: every layer's weights fit on chip; building the dataflow design")
+        return dataflow
+    try:
+        plan = plan_network(net, clock_mhz, ddr_layers=names, hp_ports=hp_ports)
+    except DdrLayoutError as e:
+        raise UserError(f"hybrid design: {e}") from None
+    say(f"--arch {arch}: weights of {', '.join(names)} read from DDR "
+        f"({plan.ddr.bytes_per_frame / 1e6:.2f} MB per frame over {hp_ports} HP port(s))")
+    return plan
+
+
 def plan_design(net: Network, *, clock_mhz: float = 100.0, part: str = XC7Z020.part,
                 folding: Folding | None = None, target_fps: float | None = None,
                 lut_budget: int | None = None, bram36_budget: float | None = None,
-                progress: Progress | None = None) -> DesignPlan:
+                progress: Progress | None = None, arch: str = "dataflow",
+                ddr_layers: list[str] | None = None, hp_ports: int = 1) -> DesignPlan:
     """Check ``net`` (parameters attached and valid) and the options, fold, plan, estimate:
     everything :func:`build` does before writing a file. Raises a
-    :class:`~lowbit_hdl.errors.UserError` (naming the layer and rule) for a bad input."""
+    :class:`~lowbit_hdl.errors.UserError` (naming the layer and rule) for a bad input.
+
+    ``arch`` (:data:`ARCHS`), ``ddr_layers`` and ``hp_ports``: where weights live. A hybrid
+    design reads the weights of ``ddr_layers`` (default: the layers the BRAM-budget rule of
+    :func:`lowbit_hdl.flow.resources.hybrid_placements` moves) from DDR over ``hp_ports``
+    Zynq HP ports."""
     say = progress or (lambda _msg: None)
     _check_options(clock_mhz, target_fps, lut_budget, bram36_budget, 1, 1)
     net.infer(check_params=True)
@@ -295,7 +348,7 @@ def plan_design(net: Network, *, clock_mhz: float = 100.0, part: str = XC7Z020.p
         bram36_budget=bram36_budget, clock_mhz=clock_mhz, device=device)
     if auto and not auto.get("met", True):
         say(f"target not met by layers {', '.join(auto['unmet_layers'])} (fully parallel)")
-    plan = plan_network(net, clock_mhz)
+    plan = _plan_arch(net, arch, ddr_layers, hp_ports, clock_mhz, device, say)
     est = estimate_plan(plan)
     fit = fit_check(est.total, device)
     # the estimate is good to about ±20 % in LUTs: only designs clearly over the part skip
@@ -312,7 +365,8 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
           source: Path | None = None, force_rtl: bool = False, lint: bool = True,
           check_tcl: bool = True, vivado_jobs: int = 4, library: dict | None = None,
           deploy: bool = True, samples: str | Path | None = None, sample_count: int = 100,
-          progress: Progress | None = _stderr_progress) -> BuildResult:
+          progress: Progress | None = _stderr_progress, arch: str = "dataflow",
+          ddr_layers: list[str] | None = None, hp_ports: int = 1) -> BuildResult:
     """Build ``net`` (parameters attached) into ``out_dir``; see the module docstring.
 
     Every input is checked before anything is written (:func:`plan_design`,
@@ -328,7 +382,8 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
     _check_options(clock_mhz, target_fps, lut_budget, bram36_budget, vivado_jobs, sample_count)
     design = plan_design(net, clock_mhz=clock_mhz, part=part, folding=folding,
                          target_fps=target_fps, lut_budget=lut_budget,
-                         bram36_budget=bram36_budget, progress=say)
+                         bram36_budget=bram36_budget, progress=say, arch=arch,
+                         ddr_layers=ddr_layers, hp_ports=hp_ports)
     if deploy and samples is not None:
         _check_samples(samples, design.network, sample_count)
     note = netfile.random_weights_note(design.network)

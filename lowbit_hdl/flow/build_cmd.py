@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import UsageError, nonnegative_float, positive_float, positive_int
 from ..netfile import load_network
-from .build import build, check_out_dir, plan_design
+from .build import ARCHS, build, check_out_dir, plan_design
 from .folding import load_folding
 from .report import format_report
 from .resources import device_for_part
@@ -57,8 +57,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "else random images)")
     p.add_argument("--no-deploy", action="store_true",
                    help="do not write the deployment bundle (deploy/)")
+    p.add_argument("--arch", choices=ARCHS, default="dataflow",
+                   help="dataflow: every weight on chip (default); hybrid: the weights of "
+                        "--ddr-layers (default: the layers that do not fit the BRAM) are "
+                        "read from DDR; auto: dataflow when it fits, else hybrid")
+    p.add_argument("--ddr-layers", type=_names, default=None, metavar="A,B,…",
+                   help="hybrid: the Conv/FC layers whose weights live in DDR")
+    p.add_argument("--hp-ports", type=int, choices=(1, 2, 4), default=1,
+                   help="hybrid: Zynq HP ports for the weight reads (default 1)")
     p.add_argument("--jobs", type=positive_int, default=4,
                    help="Vivado jobs in the generated Tcl (≥ 1)")
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected layer names separated by commas")
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         design = plan_design(net, clock_mhz=args.clock_mhz, part=args.part, folding=folding,
                              target_fps=args.target_fps, lut_budget=args.lut_budget,
-                             bram36_budget=args.bram_budget)
+                             bram36_budget=args.bram_budget, arch=args.arch,
+                             ddr_layers=args.ddr_layers, hp_ports=args.hp_ports)
         print(format_report(design.report(args.part, rtl={"skipped": "dry run (--dry-run)"})))
         print(f"\ndry run: the inputs are valid; nothing was written (would write {out}/)")
         return 0
@@ -86,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
                 target_fps=args.target_fps, lut_budget=args.lut_budget,
                 bram36_budget=args.bram_budget, synth=args.synth,
                 source=Path(args.network), force_rtl=args.force_rtl, lint=not args.no_lint,
-                vivado_jobs=args.jobs, deploy=not args.no_deploy, samples=args.samples)
+                vivado_jobs=args.jobs, deploy=not args.no_deploy, samples=args.samples,
+                arch=args.arch, ddr_layers=args.ddr_layers, hp_ports=args.hp_ports)
     print(format_report(res.report))
     print(f"\nwrote {len(res.files)} files to {res.out_dir}/"
           + ("" if res.rtl_written else " (no RTL: see above)"))

@@ -41,6 +41,7 @@ from enum import Enum
 
 from ..cost import (
     WindowGeometry,
+    ddr_placement,
     mvtu_cycles,
     network_cost,
     pool_cycles,
@@ -50,6 +51,7 @@ from ..cost import (
     window_cycles,
 )
 from ..ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
+from ..runtime.ddr import WORD_BITS
 from ..runtime.ddrimage import DdrImageLayout
 from ..runtime.layout import DesignLayout, IpNames, StreamLayout
 
@@ -64,8 +66,6 @@ __all__ = [
     "choose_input_elems",
     "axi_width",
     "IP_NAMES",
-    "PLACEMENTS",
-    "placement_of",
 ]
 
 DMA_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
@@ -83,9 +83,6 @@ FIFO_MIN_DEPTH = 2
 OUTPUT_FIFO_MAX_DEPTH = 512
 
 
-#: where a DDR layer's weights go per layer kind (hybrid designs): FC layers stream their
-#: weights once per frame, convolutions keep one weight tile on chip and replay their input
-PLACEMENTS = {"fc": "stream", "conv": "tiled"}
 #: the feature-map buffer of a tiled convolution holds one frame (latency over throughput)
 TILED_FM_BUFFERS = 1
 #: the output reorder buffer of a tiled convolution holds one frame (its period,
@@ -93,13 +90,6 @@ TILED_FM_BUFFERS = 1
 TRANSPOSE_BUFFERS = 1
 #: the weight-tile cache is double-buffered: the next tile loads while one is replayed
 TILE_CACHE_BUFFERS = 2
-
-
-def placement_of(info: LayerInfo) -> str:
-    """Placement of a DDR layer's weights: ``stream`` (FC) or ``tiled`` (Conv)."""
-    if not info.is_mvtu:
-        raise ValueError(f"layer {info.name}: only Conv and FC layers have weights in DDR")
-    return PLACEMENTS[info.layer.kind]
 
 
 class StageKind(str, Enum):
@@ -185,9 +175,22 @@ class Plan:
         return max(self.input.beats_per_frame, self.output.beats_per_frame)
 
     @property
+    def ddr_port_cycles(self) -> int:
+        """Hybrid designs: the busiest Zynq HP port's 64-bit words per frame (the read
+        masters sharing a port share its one word per cycle); 0 for dataflow designs."""
+        if self.arch != "hybrid":
+            return 0
+        per_port = [0] * self.ddr.hp_ports
+        for r in self.ddr.regions:
+            per_port[r.hp] += r.words
+        return max(per_port)
+
+    @property
     def cycles_per_frame(self) -> int:
-        """Steady-state cycles per frame of the whole design: its slowest stage."""
-        return max([self.layer_cycles, self.io_cycles] + [s.cycles for s in self.stages])
+        """Steady-state cycles per frame of the whole design: its slowest stage (or, in a
+        hybrid design, its busiest DDR port)."""
+        return max([self.layer_cycles, self.io_cycles, self.ddr_port_cycles]
+                   + [s.cycles for s in self.stages])
 
     @property
     def fps(self) -> float:
@@ -319,7 +322,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     tests — unknown names raise ``KeyError``).
 
     ``ddr_layers`` names the Conv/FC layers whose weights are read from DDR (a hybrid
-    design, :func:`placement_of`), over ``hp_ports`` Zynq HP ports:
+    design, :func:`lowbit_hdl.cost.ddr_placement`), over ``hp_ports`` Zynq HP ports:
 
     * an FC layer (``stream``) is one MVTU stage whose weight port is fed by its own read
       master; its cycles are unchanged while DDR keeps up;
@@ -379,7 +382,10 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         oc, oh, ow = info.out_shape
         ib, ob = info.in_dtype.bits, info.out_dtype.bits
         assert ib == cur_bits, (info.name, ib, cur_bits)
-        placement = placement_of(info) if lay.name in ddr_set else ""
+        placement = ddr_placement(info) if lay.name in ddr_set else ""
+        # a DDR layer is also bound by its read master: one 64-bit word per cycle at best
+        ddr_words = -(-(info.mh * info.mw * lay.weight_dtype.bits) // WORD_BITS) \
+            if placement else 0
         if placement:
             ddr_regions.append((lay.name, placement, info.mh, info.mw, lay.pe, lay.simd,
                                 lay.weight_dtype.name))
@@ -395,7 +401,8 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
                                 window_cycles(win) * nf))
             stages.append(Stage(f"{lay.name}_mvtu", StageKind.MVTU, lay.name, lay.simd, ib,
                                 lay.pe, ob, win.out_beats * nf, nf * info.vectors,
-                                mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd, info.vectors),
+                                max(ddr_words, mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd,
+                                                           info.vectors)),
                                 placement=placement))
             stages.append(Stage(f"{lay.name}_tr", StageKind.TRANSPOSE, lay.name, lay.pe, ob,
                                 lay.pe, ob, nf * info.vectors, nf * info.vectors,
@@ -416,7 +423,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             nf, sf = info.mh // lay.pe, info.mw // lay.simd
             stages.append(Stage(f"{lay.name}_mvtu", StageKind.MVTU, lay.name, lay.simd, ib,
                                 lay.pe, ob, sf, nf,
-                                mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd),
+                                max(ddr_words, mvtu_cycles(info.mh, info.mw, lay.pe, lay.simd)),
                                 placement=placement))
             cur_elems = lay.pe
         elif isinstance(lay, MaxPool):

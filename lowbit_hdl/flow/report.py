@@ -29,6 +29,18 @@ def _count(stages: list[dict], kind: StageKind) -> int:
 
 
 
+def _bottleneck(plan: Plan, layer: str) -> str:
+    """What sets the frame rate: the slowest layer by the cost model, a slower stage of the
+    plan (its layer), the busiest DDR port (``ddr``) or the AXI-Stream ports (``io``)."""
+    cpf = plan.cycles_per_frame
+    if cpf == plan.layer_cycles:
+        return layer
+    slow = [s for s in plan.stages if s.cycles == cpf]
+    if slow:
+        return slow[0].layer or slow[0].name
+    return "ddr" if cpf == plan.ddr_port_cycles else "io"
+
+
 def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
                 folding: Folding | None = None, folding_source: str = "network",
                 synth: dict | None = None, rtl: dict | None = None,
@@ -61,7 +73,7 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
         "performance": {
             "cycles_per_frame": cpf,
             "layer_bottleneck_cycles": plan.layer_cycles,
-            "bottleneck": cost.bottleneck.name if cpf == plan.layer_cycles else "io",
+            "bottleneck": _bottleneck(plan, cost.bottleneck.name),
             "fps": plan.clock_mhz * 1e6 / cpf,
             "latency_cycles_bound": cost.latency_cycles,
             "latency_us_bound": cost.latency_cycles / plan.clock_mhz,
@@ -99,6 +111,13 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
     if extra:
         rep.update(extra)
     return rep
+
+
+def _port_words(ddr: dict) -> int:
+    per = [0] * ddr["hp_ports"]
+    for r in ddr["regions"]:
+        per[r["hp"]] += r["nbytes"] // 8
+    return max(per)
 
 
 def format_report(rep: dict[str, Any]) -> str:
@@ -165,6 +184,15 @@ def format_report(rep: dict[str, Any]) -> str:
         f"FIFOs: {_count(s['stages'], StageKind.FIFO)}, width converters: "
         f"{_count(s['stages'], StageKind.DWC)}",
     ]
+    if s.get("arch") == "hybrid":
+        ddr = s["ddr"]
+        regions = ddr["regions"]
+        out.append(
+            f"hybrid: weights of {len(regions)} layer(s) from DDR ("
+            + ", ".join(f"{r['layer']} {r['placement']}" for r in regions)
+            + f"), {sum(r['nbytes'] for r in regions) / 1e6:,.3f} MB per frame over "
+            f"{ddr['hp_ports']} HP port(s); busiest port {_port_words(ddr):,} words per frame; "
+            f"DDR image {ddr['total_bytes']:,} bytes")
     fit = rep["fit"]
     util = fit["resources"]
     out.append(

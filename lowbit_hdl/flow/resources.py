@@ -20,8 +20,16 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from ..cost import WindowGeometry, window_rows
-from ..ir import Conv, LayerInfo, Network
+from ..cost import (
+    EngineConfig,
+    WindowGeometry,
+    choose_placements,
+    ddr_placement,
+    engine_array,
+    engine_lanes,
+    window_rows,
+)
+from ..ir import Conv, LayerInfo, Network, TopK
 from ..runtime.ddr import converter_geometry
 from .plan import (
     TILED_FM_BUFFERS,
@@ -47,10 +55,18 @@ __all__ = [
     "memory_resources",
     "mvtu_resources",
     "swu_buffer",
+    "window_resources",
     "stage_resources",
     "estimate_plan",
     "estimate_network",
     "fit_check",
+    "AXI_READ_MASTER",
+    "DDR_CONTROL",
+    "HP_PORT",
+    "placement_resources",
+    "hybrid_placements",
+    "estimate_hybrid",
+    "estimate_engine",
 ]
 
 #: (depth, width) of one 18-Kbit block RAM in simple dual-port mode
@@ -77,6 +93,10 @@ class Resources:
     def __add__(self, other: Resources) -> Resources:
         return Resources(self.lut + other.lut, self.ff + other.ff,
                          self.bram36 + other.bram36, self.dsp + other.dsp)
+
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(self.lut - other.lut, self.ff - other.ff,
+                         self.bram36 - other.bram36, self.dsp - other.dsp)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -210,6 +230,11 @@ def swu_buffer(info: LayerInfo) -> tuple[int, int]:
 
 def _swu_resources(stage: Stage, info: LayerInfo | None) -> Resources:
     assert info is not None
+    return window_resources(info)
+
+
+def window_resources(info: LayerInfo) -> Resources:
+    """Estimate of a convolution's sliding window (its buffer and counters)."""
     lay = info.layer
     c, h, w = info.in_shape
     k, simd, bits = lay.kernel, lay.simd, info.in_dtype.bits
@@ -397,3 +422,170 @@ def fit_check(res: Resources, device: Device = XC7Z020, shell: Resources = SHELL
                      "percent": round(100.0 * used / avail, 1)}
     return {"part": device.part, "fits": all(r["total"] <= r["available"] for r in rows.values()),
             "resources": rows}
+
+
+# -- the architectures for networks larger than the chip (lowbit_hdl.ddrcost) -----------------
+# Uncalibrated first guesses (no Yosys run of these blocks exists yet): an AXI4 read master
+# with bursts and a few outstanding reads, the AXI4-Lite registers and counters, and the
+# interconnect of one HP port.
+
+#: one AXI4 read master (address generator, burst counter, outstanding-read tracking)
+AXI_READ_MASTER = Resources(lut=450, ff=700)
+#: AXI4-Lite control registers and performance counters (once per design)
+DDR_CONTROL = Resources(lut=700, ff=1_100)
+#: interconnect to one HP port (arbitration of the read masters, register slices)
+HP_PORT = Resources(lut=600, ff=900)
+#: depth of the weight FIFO behind a read master (64-bit words per port)
+WEIGHT_FIFO_DEPTH = 512
+
+
+def _ddr_weight_path(info: LayerInfo, ports: int) -> Resources:
+    """Read master, FIFO and 64·ports → PE·SIMD·wbits width converter of a DDR layer."""
+    lay = info.layer
+    beat = lay.pe * lay.simd * lay.weight_dtype.bits
+    bus = 64 * ports
+    g = math.gcd(bus, beat)
+    return (AXI_READ_MASTER + memory_resources(bus, WEIGHT_FIFO_DEPTH)
+            + _dwc_resources(bus // g, beat // g, g))
+
+
+def placement_resources(info: LayerInfo, placement: str, ports: int = 1) -> Resources:
+    """The MVTU of a Conv/FC layer at a placement (:data:`lowbit_hdl.cost.PLACEMENTS`),
+    with the buffers the placement adds (the sliding window is counted apart):
+
+    * ``onchip``: :func:`mvtu_resources` as today;
+    * ``stream``: the MVTU without weight memories, plus the DDR weight path;
+    * ``tiled``: the same, plus the replay buffer (the whole input map), the
+      double-buffered weight tile (``2·SF`` words of ``PE·SIMD·wbits``) and the transpose
+      buffer (``P·NF`` words of ``PE·obits``).
+    """
+    lay = info.layer
+    if placement == "onchip":
+        return mvtu_resources(info, lay.pe, lay.simd)
+    if placement != ddr_placement(info):
+        raise ValueError(f"layer {info.name}: placement {placement!r} must be 'onchip' or "
+                         f"{ddr_placement(info)!r}")
+    res = mvtu_resources(info, lay.pe, lay.simd, "stream") + _ddr_weight_path(info, ports)
+    if placement == "tiled":
+        c, h, w = info.in_shape
+        nf, sf = info.mh // lay.pe, info.mw // lay.simd
+        obits = info.out_dtype.bits
+        res += memory_resources(lay.simd * info.in_dtype.bits, h * w * c // lay.simd)
+        res += memory_resources(lay.pe * lay.simd * lay.weight_dtype.bits, 2 * sf)
+        res += memory_resources(lay.pe * obits, info.vectors * nf)
+    return res
+
+
+def hybrid_placements(net: Network, ports: int = 1, device: Device = XC7Z020,
+                      shell: Resources = SHELL, given: dict[str, str] | None = None
+                      ) -> dict[str, str]:
+    """Placements by :func:`lowbit_hdl.cost.choose_placements` with this module's block-RAM
+    estimate, the budget being the device's BRAM36 less the shell's."""
+    plan = plan_network(net)
+    infos = net.infer()
+    by_name = {i.name: i for i in infos}
+    fixed = sum(stage_resources(s, by_name.get(s.layer) if s.layer else None).bram36
+                for s in plan.stages if s.kind != StageKind.MVTU)
+    return choose_placements(infos, device.bram36 - shell.bram36,
+                             lambda i, pl: placement_resources(i, pl, ports).bram36,
+                             fixed, given)
+
+
+def estimate_hybrid(net: Network, placements: dict[str, str], ports: int = 1) -> Estimate:
+    """Estimate of the hybrid pipeline: today's stages, each MVTU at its placement
+    (:func:`placement_resources`), plus the DDR control and the HP ports when any layer
+    reads DDR."""
+    plan = plan_network(net)
+    infos = {i.name: i for i in plan.infos}
+    stages = []
+    for s in plan.stages:
+        info = infos.get(s.layer) if s.layer else None
+        if s.kind == StageKind.MVTU and info is not None:
+            res = placement_resources(info, placements.get(info.name, "onchip"), ports)
+        else:
+            res = stage_resources(s, info)
+        stages.append(StageEstimate(s.name, s.kind.value, s.layer, res))
+    if any(p != "onchip" for p in placements.values()):
+        ctl = DDR_CONTROL
+        for _ in range(ports):
+            ctl += HP_PORT
+        stages.append(StageEstimate("ddr", "ddr", None, ctl))
+    total = Resources()
+    for st in stages:
+        total += st.res
+    return Estimate(stages, total)
+
+
+def estimate_engine(net: Network, cfg: EngineConfig, ports: int = 1) -> Estimate:
+    """Estimate of the one-engine architecture (:func:`lowbit_hdl.cost.engine_cost`) for
+    ``net``'s layers: the low-bit and DSP lane arrays sized for the widest layer they run,
+    threshold memories for the largest layer, the weight tile (double-buffered), the two
+    activation buffers, a runtime-configured sliding window as large as the largest
+    layer's, a max-pool and top-k on the output, three AXI masters (weights, activations
+    in and out), the control and ``ports`` HP ports."""
+    infos = net.infer()
+    mvtu = [i for i in infos if i.is_mvtu]
+    stages: list[StageEstimate] = []
+    abits_max = 1
+    for dsp in (False, True):
+        group = [i for i in mvtu if engine_array(i) == ("dsp" if dsp else "lowbit")]
+        if not group:
+            continue
+        pe, simd = engine_lanes(group[0], cfg)
+        wb = max(i.layer.weight_dtype.bits for i in group)
+        ab = max(i.in_dtype.bits for i in group)
+        wbip = all(i.layer.weight_dtype.is_bipolar for i in group)
+        abip = all(i.in_dtype.is_bipolar for i in group)
+        acc = max(i.acc_bits for i in group)
+        t = max(i.n_thresholds for i in group)
+        dot, dsps = _dot_luts(simd, wb, ab, wbip, abip)
+        thr_cmp = t * ceil_div(acc, 2) + (ab if t > 1 else 0)
+        per_pe = Resources(lut=dot + acc + thr_cmp, ff=2 * acc + 8 + 4, dsp=dsps)
+        res = Resources(lut=200, ff=200)  # runtime counters (NF, SF, vectors per layer)
+        for _ in range(pe):
+            res += per_pe
+        if t:
+            thr_words = max(-(-i.mh // pe) for i in group if i.n_thresholds)
+            for _ in range(pe):
+                res += memory_resources(t * acc, thr_words)
+        res += memory_resources(simd * ab, 2 * max(-(-i.mw // simd) for i in group))
+        stages.append(StageEstimate("dsp_array" if dsp else "lowbit_array", "mvtu", None, res))
+        if not dsp:
+            abits_max = ab
+            wbeat = pe * simd * wb
+            stages.append(StageEstimate("weight_tile", "memory", None, memory_resources(
+                wbeat, ceil_div(2 * cfg.weight_buffer_bits, wbeat))))
+            stages.append(StageEstimate("activations", "memory", None, memory_resources(
+                simd * ab, 2 * ceil_div(cfg.act_buffer_bits, simd * ab))))
+    convs = [i for i in mvtu if isinstance(i.layer, Conv)]
+    if convs:
+        bits = 0
+        for i in convs:
+            c, h, w = i.in_shape
+            g = WindowGeometry(h, w, c, i.layer.kernel, i.layer.stride, i.layer.padding)
+            bits = max(bits, window_rows(g) * w * c * i.in_dtype.bits)
+        width = cfg.simd * abits_max
+        swu = memory_resources(width, ceil_div(bits, width)) + Resources(lut=400, ff=300)
+        stages.append(StageEstimate("window", "swu", None, swu))
+        row = max(i.out_shape[0] * i.out_shape[2] for i in convs)
+        pool = memory_resources(cfg.pe * abits_max, ceil_div(row, cfg.pe), "distributed")
+        stages.append(StageEstimate("pool", "maxpool", None, pool + Resources(
+            lut=40 + 2 * cfg.pe * abits_max, ff=16 + cfg.pe * abits_max)))
+    top = [i for i in infos if isinstance(i.layer, TopK)]
+    if top:
+        i = top[0]
+        k = i.layer.k
+        idx = log2_ceil(i.in_shape[0] * i.in_shape[1] * i.in_shape[2])
+        fold, bits = cfg.dsp_pe, i.in_dtype.bits
+        stages.append(StageEstimate("topk", "topk", None, Resources(
+            lut=30 + 2 * (fold + 1) * k * (bits + idx), ff=30 + 2 * k * (bits + idx))))
+    ctl = DDR_CONTROL
+    for _ in range(ports):
+        ctl += HP_PORT
+    for _ in range(3):
+        ctl += AXI_READ_MASTER
+    stages.append(StageEstimate("ddr", "ddr", None, ctl))
+    total = Resources()
+    for st in stages:
+        total += st.res
+    return Estimate(stages, total)

@@ -1,0 +1,198 @@
+"""Hybrid designs (weights of some layers in DDR): the plan, the DDR image layout, the build
+options and a whole-network co-simulation against cocotbext-axi DDR models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_errors import cli
+
+from lowbit_hdl import BIPOLAR, FC, INT, UINT, Conv, MaxPool, Network, TopK
+from lowbit_hdl.cost import (
+    WindowGeometry,
+    mvtu_cycles,
+    replay_period,
+    transpose_period,
+    window_cycles,
+)
+from lowbit_hdl.flow.plan import TILED_FM_BUFFERS, TRANSPOSE_BUFFERS, StageKind, plan_network
+from lowbit_hdl.flow.resources import estimate_plan
+from lowbit_hdl.netfile import save
+from lowbit_hdl.runtime.ddr import unpack_words, weight_beats
+from lowbit_hdl.runtime.ddrimage import (
+    REGION_ALIGN,
+    DdrLayoutError,
+    pack_image,
+)
+from lowbit_hdl.runtime.layout import DesignLayout
+
+
+def hybrid_cnn(seed: int = 3) -> Network:
+    """INT2-weight first conv on chip → pool → padded conv → stride-2 conv → INT8 FC → top-1;
+    c1, c2 (tiled) and f0 (stream) fit whole 64-bit DDR words."""
+    return Network("hyb_cnn", (3, 8, 8), [
+        Conv("c0", 8, 3, padding=1, pe=4, simd=3, weight_dtype=INT(2), act=UINT(2)),
+        MaxPool("p0", 2),
+        Conv("c1", 16, 3, padding=1, pe=4, simd=8, act=BIPOLAR),
+        Conv("c2", 16, 3, stride=2, pe=4, simd=16, act=UINT(2)),
+        FC("f0", 10, act=None, pe=5, simd=16, weight_dtype=INT(8)),
+        TopK("top", 1)], UINT(8)).randomize(seed)
+
+
+DDR = ["c1", "c2", "f0"]
+
+
+def test_plan_stages_and_regions():
+    net = hybrid_cnn()
+    plan = plan_network(net, ddr_layers=DDR, hp_ports=2)
+    assert plan.arch == "hybrid"
+    kinds = [(s.name, s.kind, s.placement) for s in plan.stages if s.layer == "c1"
+             and s.kind not in (StageKind.FIFO, StageKind.DWC)]
+    assert kinds == [("c1_fm", StageKind.REPLAY, ""), ("c1_swu", StageKind.SWU, ""),
+                     ("c1_mvtu", StageKind.MVTU, "tiled"), ("c1_tr", StageKind.TRANSPOSE, "")]
+    assert plan.stage("f0_mvtu").placement == "stream"
+    assert plan.stage("c0_mvtu").placement == ""  # on chip
+    infos = {i.name: i for i in net.infer()}
+    c1 = infos["c1"]
+    nf, sf, p = 16 // 4, c1.mw // 8, c1.vectors
+    fm = plan.stage("c1_fm")
+    assert (fm.in_beats, fm.out_beats) == (4 * 4 * 8 // 8, 4 * 4 * nf)
+    assert fm.cycles == replay_period(fm.in_beats, nf, TILED_FM_BUFFERS)
+    assert plan.stage("c1_mvtu").cycles == mvtu_cycles(16, c1.mw, 4, 8, p) == nf * p * sf
+    assert plan.stage("c1_tr").cycles == transpose_period(p, nf, TRANSPOSE_BUFFERS)
+    swu = plan.stage("c1_swu")
+    assert swu.out_beats == nf * p * sf
+    assert swu.cycles == nf * window_cycles(WindowGeometry(4, 4, 1, 3, 1, 1))
+    # regions: MVTU consumption order, 4 KiB aligned, masters round-robin over the HP ports
+    regs = plan.ddr.regions
+    assert [r.layer for r in regs] == DDR and [r.port for r in regs] == [0, 1, 2]
+    assert [r.hp for r in regs] == [0, 1, 0]
+    assert all(r.offset % REGION_ALIGN == 0 for r in regs)
+    f0 = plan.ddr.region("f0")
+    assert (f0.beat_bits, f0.beats, f0.nbytes) == (5 * 16 * 8, 2, 10 * 16)
+    assert plan.ddr.bytes_per_frame == sum(i.mh * i.mw * i.layer.weight_dtype.bits // 8
+                                           for i in infos.values() if i.name in DDR)
+    # the busiest HP port bounds the frame: port 0 carries c1 and f0
+    assert plan.ddr_port_cycles == (regs[0].nbytes + regs[2].nbytes) // 8
+    assert plan.cycles_per_frame >= plan.ddr_port_cycles
+
+
+def test_ddr_bound_stage_cycles():
+    """A streamed layer wider than a 64-bit word per cycle is bound by its read master."""
+    net = Network("wide", (1, 8, 8), [FC("fc0", 64, pe=8, simd=64),
+                                      FC("fc1", 8, act=None, pe=8, simd=64)], UINT(2))
+    net.randomize(0)
+    plan = plan_network(net, ddr_layers=["fc0"])
+    st = plan.stage("fc0_mvtu")
+    assert st.cycles == 64 * 64 // 64 == max(64 * 64 // 64, mvtu_cycles(64, 64, 8, 64))
+    plan2 = plan_network(net, ddr_layers=["fc0", "fc1"], hp_ports=1)
+    assert plan2.ddr_port_cycles == (64 * 64 + 8 * 64) // 64
+
+
+def test_plan_errors():
+    net = hybrid_cnn()
+    with pytest.raises(ValueError, match="'p0' is not a Conv or FC"):
+        plan_network(net, ddr_layers=["p0"])
+    with pytest.raises(DdrLayoutError, match="layer c0: 432 weight bits"):
+        plan_network(net, ddr_layers=["c0"])  # 8·27·2 bits: not whole 64-bit words
+    with pytest.raises(DdrLayoutError, match="hp_ports=3"):
+        plan_network(net, ddr_layers=["c1"], hp_ports=3)
+
+
+def test_pack_image_regions():
+    net = hybrid_cnn()
+    plan = plan_network(net, ddr_layers=DDR)
+    infos = {i.name: i for i in net.infer()}
+    weights = {n: infos[n].weight_matrix() for n in DDR}
+    image = pack_image(plan.ddr, weights)
+    assert len(image) == plan.ddr.total_bytes
+    for r in plan.ddr.regions:
+        info = infos[r.layer]
+        words = np.frombuffer(image[r.offset:r.offset + r.nbytes], "<u8")
+        beats = unpack_words(words, r.beat_bits, r.beats)
+        assert beats == weight_beats(weights[r.layer], info.layer.weight_dtype, r.pe, r.simd)
+    gap = image[plan.ddr.regions[0].nbytes:plan.ddr.regions[1].offset]
+    assert gap == bytes(len(gap))
+    with pytest.raises(DdrLayoutError, match="no weights given"):
+        pack_image(plan.ddr, {"c1": weights["c1"]})
+    with pytest.raises(DdrLayoutError, match="shape"):
+        pack_image(plan.ddr, {**weights, "f0": weights["f0"][:, :8]})
+
+
+def test_layout_json_round_trip(tmp_path):
+    plan = plan_network(hybrid_cnn(), ddr_layers=DDR, hp_ports=2)
+    lay = plan.layout()
+    assert lay.ddr == plan.ddr
+    lay.save(tmp_path / "layout.json")
+    back = DesignLayout.load(tmp_path / "layout.json")
+    assert back == lay and back.ddr.hp_ports == 2
+    d = json.loads((tmp_path / "layout.json").read_text())
+    d["ddr"]["regions"][1]["offset"] = 100  # not 4 KiB aligned
+    (tmp_path / "bad.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="offset 100 is not a multiple of 4096"):
+        DesignLayout.load(tmp_path / "bad.json")
+    # a dataflow design has no DDR section
+    assert plan_network(hybrid_cnn()).layout().ddr is None
+
+
+def test_estimate_drops_weight_memories():
+    net = hybrid_cnn()
+    flow = estimate_plan(plan_network(net))
+    hyb = estimate_plan(plan_network(net, ddr_layers=DDR))
+    assert {s.stage for s in hyb.stages} >= {"c1_fm", "c1_tr", "ddr"}
+    assert hyb.total.lut > flow.total.lut  # read masters, converters, control
+
+
+def test_build_arch_options(tmp_path, capsys):
+    path = tmp_path / "hyb_cnn.npz"
+    save(hybrid_cnn(), path)
+    rc, out, _ = cli(["build", str(path), "--arch", "hybrid", "--ddr-layers", "c1,c2,f0",
+                      "--hp-ports", "2", "--dry-run"], capsys)
+    assert rc == 0
+    assert "hybrid: weights of 3 layer(s) from DDR (c1 tiled, c2 tiled, f0 stream)" in out
+    rc, out, err = cli(["build", str(path), "--arch", "auto", "--dry-run"], capsys)
+    assert rc == 0 and "hybrid:" not in out  # fits on chip: dataflow
+    rc, _, err = cli(["build", str(path), "--ddr-layers", "c1", "--dry-run"], capsys)
+    assert rc and "--ddr-layers needs --arch hybrid" in err
+    rc, _, err = cli(["build", str(path), "--arch", "hybrid", "--ddr-layers", "p0",
+                      "--dry-run"], capsys)
+    assert rc and "'p0' is not a Conv or FC layer" in err
+    rc, _, err = cli(["build", str(path), "--arch", "hybrid", "--ddr-layers", "c0",
+                      "--dry-run"], capsys)
+    assert rc and "layer c0: 432 weight bits are not a whole number" in err
+
+
+def test_build_writes_hybrid_layout(tmp_path):
+    from lowbit_hdl.flow.build import build
+
+    res = build(hybrid_cnn(), tmp_path / "out", arch="hybrid", ddr_layers=DDR, hp_ports=2,
+                deploy=False, lint=False, progress=None)
+    lay = DesignLayout.load(tmp_path / "out" / "layout.json")
+    assert lay.ddr == res.plan.ddr
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert rep["stream"]["arch"] == "hybrid"
+    assert rep["stream"]["ddr"]["regions"][2]["layer"] == "f0"
+    top = (tmp_path / "out" / "rtl" / "lowbit_top.v").read_text()
+    for port in ("s_axil__awaddr", "m_axi0__araddr", "m_axi2__rdata"):
+        assert port in top
+
+
+def test_hybrid_cosim_bit_exact():
+    """Tiled convolutions (padding, stride 2), an INT8 streamed FC and an on-chip first
+    layer: several frames bit-exact under random AXI-Stream stalls and AR/R pauses, cycles
+    per frame as planned, and the control block's counters."""
+    from lowbit_hdl.sim.network import simulate_network
+
+    net = hybrid_cnn()
+    plan = plan_network(net, ddr_layers=DDR, hp_ports=4)
+    frames = 3
+    res = simulate_network(net, frames=frames, stall=0.3, plan=plan, seed=5)
+    assert res.ok, res.summary()
+    assert res.cycles_per_frame == plan.cycles_per_frame
+    for regs in res.registers.values():
+        assert regs["STATUS"] == 0b010  # done, not busy, no error
+        assert regs["ERROR"] == 0
+        assert regs["BYTES_READ"] == frames * plan.ddr.bytes_per_frame
+        assert regs["CYCLES"] > frames * plan.cycles_per_frame
