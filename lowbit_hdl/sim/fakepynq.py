@@ -144,7 +144,9 @@ class FakeAccelerator:
     def __init__(self, layout: DdrImageLayout | None = None, *, ident: int = regs.ID_VALUE,
                  fail: int | None = None, never_done: bool = False,
                  cycles_per_frame: int = 100, stall_cycles_per_frame: int = 0) -> None:
-        if layout is not None and not isinstance(layout, DdrImageLayout):
+        # duck-typed: the deployment bundle's copy of the runtime has its own class
+        if layout is not None and not all(hasattr(layout, a) for a in
+                                          ("total_bytes", "bytes_per_frame", "regions")):
             raise TypeError(f"layout must be a DdrImageLayout, not {type(layout).__name__}")
         if fail is not None and fail not in regs.ERROR_CODES or fail == regs.ERROR_NONE:
             raise ValueError(f"fail={fail!r} must be an error code of regs.ERROR_CODES")
