@@ -34,27 +34,24 @@ def _expected(net, imgs):
 
 
 @pytest.mark.skipif(SIM is None, reason="no HDL simulator")
-def test_hybrid_runs_bit_exact_with_counters():
-    net, plan, board, weights = _hybrid(stall=0.3, seed=2)
+def test_hybrid_runs_errs_and_recovers():
+    """A batch bit-exact with the counters; an AXI error on the weight reads reported (not
+    hung); the next batch bit-exact again. Six simulations: the ID read and the first STATUS
+    read (each with no frames), then one per batch."""
+    net, plan, board, weights = _hybrid(stall=0.3, seed=2, timeout_cycles=5000)
     assert board.layout.ddr is not None
-    acc = Accelerator(None, board.layout, board, ddr_weights=weights, max_batch=4)
-    # the ID came from the RTL's register file (a simulation without frames)
+    acc = Accelerator(None, board.layout, board, ddr_weights=weights, timeout_s=0.5)
     assert acc.control.base == board._buffers[0].physical_address
-    imgs = images(6, seed=1)
+    imgs = images(5, seed=1)
     res = acc.classify(imgs)
     np.testing.assert_array_equal(res.outputs, _expected(net, imgs))
-    assert board.runs == res.timing.calls == 2  # batches of 4 and 2
+    assert board.runs == res.timing.calls == 1
     c = res.timing.counters
     # BYTES_READ: every weight once per frame; CYCLES: START to the last output frame
-    assert c["BYTES_READ"] == plan.ddr.bytes_per_frame * 6
-    assert c["CYCLES"] >= plan.cycles_per_frame * 6
+    assert c["BYTES_READ"] == plan.ddr.bytes_per_frame * 5
+    assert c["CYCLES"] >= plan.cycles_per_frame * 5
     assert 0 <= c["STALL_CYCLES"] < c["CYCLES"]
 
-
-@pytest.mark.skipif(SIM is None, reason="no HDL simulator")
-def test_axi_error_reported_not_hung():
-    net, plan, board, weights = _hybrid(timeout_cycles=5000)
-    acc = Accelerator(None, board.layout, board, ddr_weights=weights, timeout_s=0.5)
     # the weight image's address goes wrong: the RTL's reads hit no memory (SLVERR) and
     # complete with zero data; the run finishes with STATUS.ERROR
     board.write_control(regs.offset("WEIGHTS_BASE_LO"), 0x0100_0000)
@@ -64,8 +61,9 @@ def test_axi_error_reported_not_hung():
     assert time.perf_counter() - t0 < 120
     # the runtime soft-reset the block; with the right address the next batch is correct
     board.write_control(regs.offset("WEIGHTS_BASE_LO"), acc.control.base)
-    imgs = images(2, seed=4)
+    imgs = images(3, seed=4)
     np.testing.assert_array_equal(acc.classify(imgs).outputs, _expected(net, imgs))
+    assert board.runs == 3
 
 
 def test_hybrid_needs_weights_and_cocotb():
@@ -76,3 +74,50 @@ def test_hybrid_needs_weights_and_cocotb():
     with pytest.raises(SimBoardError, match="fast engine .* hybrid design"):
         Accelerator(None, board.layout, fast, ddr_weights=weights)
     assert "cocotb" in FAST_HYBRID_NOTE
+
+
+def _cli(args, capsys):
+    from lowbit_hdl.cli import main
+
+    try:
+        rc = main(args)
+    except SystemExit as e:
+        rc = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.skipif(SIM is None, reason="no HDL simulator")
+def test_deploy_sim_hybrid_cli(tmp_path, capsys):
+    """deploy-sim of a small CNN whose conv c1 (tiled) and fc f0 (stream) read their weights
+    from DDR, with random stalls on the DMA and the DDR ports: bit-exact, counters shown."""
+    from helpers import small_cnn
+
+    from lowbit_hdl import netfile
+
+    path = netfile.save(small_cnn(), tmp_path / "small_cnn.npz")
+    rc, out, err = _cli(["deploy-sim", str(path), "--arch", "hybrid", "--ddr-layers", "c1,f0",
+                         "--simulator", SIM, "--count", "3", "--stall", "0.2"],
+                        capsys)
+    assert rc == 0, out + err
+    assert "weights of c1, f0 read from DDR" in err
+    assert "bit-exact with the golden model on all 3 images" in out
+    # c1: 8×72 one-bit weights (72 bytes), f0: 10×32 (40 bytes), read once per frame
+    assert "bytes read from DDR (112 per image)" in out
+    assert "accelerator counters (sum over 1 batch(es))" in out
+
+
+def test_deploy_sim_hybrid_refusals(tmp_path, capsys):
+    from lowbit_hdl import netfile
+
+    path = netfile.save(tiny_net(), tmp_path / "tiny.npz")
+    rc, _, err = _cli(["deploy-sim", str(path), "--arch", "hybrid", "--ddr-layers", "fc0",
+                       "--fast"], capsys)
+    assert rc == 2 and "--fast: the fast engine" in err and "use the cocotb engine" in err
+    rc, _, err = _cli(["deploy-sim", "--build", str(tmp_path), "--arch", "hybrid"], capsys)
+    assert rc == 2 and "a --build folder's design is already chosen" in err
+    rc, _, err = _cli(["deploy-sim", str(path), "--ddr-layers", "fc0"], capsys)
+    assert rc == 2 and "--ddr-layers needs --arch hybrid" in err
+    rc, _, err = _cli(["deploy-sim", str(path), "--arch", "hybrid", "--ddr-layers", "top"],
+                      capsys)
+    assert rc == 2 and "'top' is not a Conv or FC layer" in err
