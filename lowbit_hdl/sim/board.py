@@ -34,7 +34,9 @@ simulations, because each simulation starts from reset:
 What differs from the board: registers are read after the batch, not while it runs (the
 runtime only reads them before ``START`` and after its DMA transfers, so it sees the same
 values); a run started without frames does not outlive its simulation; a read outside every
-buffer answers ``SLVERR`` (the Zynq interconnect answers ``DECERR``).
+buffer answers ``SLVERR`` (the Zynq interconnect answers ``DECERR``); every read port has
+its own memory model (ports sharing an HP port on the board do not share its bandwidth
+here) with the model's latency, not DDR's.
 
 Development machine only: imports cocotb and Amaranth (through the build flow) lazily.
 """
