@@ -57,7 +57,13 @@ from .plan import Plan, plan_network
 from .report import make_report
 from .resources import XC7Z020, Device, Estimate, device_for_part, estimate_plan, fit_check
 from .top import TOP_NAME, NetworkTop, elaborate_verilog
-from .vivado import WRAPPER_NAME, VivadoConfig, wrapper_verilog, write_vivado_files
+from .vivado import (
+    WRAPPER_NAME,
+    VivadoConfig,
+    weight_ports_of,
+    wrapper_verilog,
+    write_vivado_files,
+)
 
 __all__ = [
     "BuildResult",
@@ -349,6 +355,11 @@ def plan_design(net: Network, *, clock_mhz: float = 100.0, part: str = XC7Z020.p
     if auto and not auto.get("met", True):
         say(f"target not met by layers {', '.join(auto['unmet_layers'])} (fully parallel)")
     plan = _plan_arch(net, arch, ddr_layers, hp_ports, clock_mhz, device, say)
+    if plan.arch == "hybrid":
+        try:  # the block design's limits (e.g. masters per SmartConnect), before any file
+            VivadoConfig.from_plan(plan, part)
+        except ValueError as e:
+            raise UserError(f"hybrid design: {e}") from None
     est = estimate_plan(plan)
     fit = fit_check(est.total, device)
     # the estimate is good to about ±20 % in LUTs: only designs clearly over the part skip
@@ -431,7 +442,7 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
         top_v.write_text(text)
         wrap_v = wrote(rtl / f"{WRAPPER_NAME}.v")
         wrap_v.write_text(wrapper_verilog(plan.input.tdata_bits, plan.output.tdata_bits,
-                                          net.name))
+                                          net.name, weight_ports_of(plan)))
         rtl_info = {"top": TOP_NAME, "wrapper": WRAPPER_NAME,
                     "files": [f"rtl/{TOP_NAME}.v", f"rtl/{WRAPPER_NAME}.v"],
                     "verilog_bytes": len(text)}

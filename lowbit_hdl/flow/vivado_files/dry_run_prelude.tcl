@@ -15,6 +15,12 @@ proc get_bd_pins {args} { ::lowbit_record get_bd_pins $args; return [lindex $arg
 proc get_bd_intf_pins {args} {
     ::lowbit_record get_bd_intf_pins $args; return [lindex $args end]
 }
+proc get_bd_addr_spaces {args} {
+    ::lowbit_record get_bd_addr_spaces $args; return [lindex $args end]
+}
+proc get_bd_addr_segs {args} {
+    ::lowbit_record get_bd_addr_segs $args; return [lindex $args end]
+}
 proc get_board_parts {args} { ::lowbit_record get_board_parts $args; return $::lowbit_boards }
 proc get_files {args} { ::lowbit_record get_files $args; return [lindex $args end] }
 proc get_runs {args} { ::lowbit_record get_runs $args; return [lindex $args end] }
