@@ -381,3 +381,82 @@ def test_notebook_from_source():
         notebook_from_source("# %%\n\n# %%\nx = 1\n")
     with pytest.raises(TypeError):
         notebook_from_source(b"# %%\n")
+
+
+def _hybrid_bundle(tmp_path):
+    from lowbit_hdl.flow.plan import plan_network
+
+    net = tiny_net()
+    lay = plan_network(net, ddr_layers=["fc0"]).layout()
+    imgs = images(6, seed=9)
+    d = write_deploy_bundle(tmp_path / "build", net, lay, samples=(imgs, None))
+    (d / "tiny.bit").write_bytes(b"\0")
+    write_test_hwh(d / "tiny.hwh", mm2s_tdata_bits=32, s2mm_tdata_bits=8,
+                   accelerator=lay.ip_names.accelerator)
+    return net, lay, d
+
+
+def test_bundle_ddr_weights(tmp_path):
+    from lowbit_hdl.runtime.control import DDR_WEIGHTS_FILE, load_ddr_weights
+    from lowbit_hdl.runtime.ddrimage import DdrLayoutError
+
+    net, lay, d = _hybrid_bundle(tmp_path)
+    w = load_ddr_weights(d / DDR_WEIGHTS_FILE)
+    info = {i.name: i for i in net.infer()}
+    assert sorted(w) == ["fc0"]
+    np.testing.assert_array_equal(w["fc0"], info["fc0"].weight_matrix())
+    assert w["fc0"].shape == (8, 16)
+    assert "reads the weights of fc0 from DDR" in (d / "README.md").read_text()
+    # a dataflow bundle has none
+    _, _, d2 = _bundle(tmp_path / "df")
+    assert not (d2 / DDR_WEIGHTS_FILE).exists()
+    # a layout whose region does not match the network is refused
+    from dataclasses import replace
+
+    from lowbit_hdl.flow.deploy import write_ddr_weights
+
+    bad = replace(lay.ddr, regions=(replace(lay.ddr.regions[0], mh=16, mw=8),))
+    with pytest.raises(DdrLayoutError, match=r"weights of shape \(8, 16\)"):
+        write_ddr_weights(tmp_path / "x.npz", net, replace(lay, ddr=bad))
+
+
+HYBRID_BOARD = """
+sys.path.insert(0, {deploy!r})
+import numpy as np
+import lowbit_runtime as rt
+import run as script
+lay = rt.DesignLayout.load({deploy!r} + "/layout.json")
+with np.load({deploy!r} + "/samples.npz") as z:
+    table = {{lay.input.pack(rt.to_frames(im, lay.input.shape, "UINT8"))[0].tobytes():
+             lay.output.pack(e[None])[0] for im, e in zip(z["images"], z["expected"])}}
+dev = FakeDevice(lay.input.frame_bytes, lay.output.frame_bytes,
+                 lambda x: np.stack([table[r.tobytes()] for r in x]))
+fake = FakePynq(dev, accelerator=FakeAccelerator(lay.ddr, fail={fail}))
+rc = script.guarded(script.main, ["--batch", "4"], backend=rt.PynqBackend(fake))
+assert not [m for m in sys.modules if m.split(".")[0] in BLOCK]
+assert fake.names().count("allocate") == 3
+if rc == 0:
+    w = rt.control.load_ddr_weights({deploy!r} + "/ddr_weights.npz")
+    assert fake.accelerator.image == rt.ddrimage.pack_image(lay.ddr, w)
+    assert fake.accelerator.runs == 2
+sys.exit(rc)
+"""
+FAKE_PYNQ_ACCEL = FAKE_PYNQ.replace("import FakeDevice, FakePynq",
+                                    "import FakeAccelerator, FakeDevice, FakePynq")
+
+
+@pytest.mark.parametrize("fail", [None, 2])
+def test_bundle_run_py_hybrid(tmp_path, fail):
+    """run.py of a hybrid bundle finds ddr_weights.npz, the DDR image reaches the
+    accelerator; an AXI error ends run.py with one named line and status 1."""
+    _, _, d = _hybrid_bundle(tmp_path)
+    r = _run(HYBRID_BOARD.format(deploy=str(d), fail=fail), HEAVY + ["lowbit_hdl"],
+             cwd=tmp_path, preload=FAKE_PYNQ_ACCEL)
+    if fail is None:
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "bit-exact with the golden model: 6 of 6 images" in r.stdout
+    else:
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "Traceback" not in r.stderr, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "DDR read error" in lines[0] and "SLVERR" in lines[0]

@@ -7,6 +7,9 @@
       <net>.npz           the network with its integer weights (lowbit_hdl.netfile format;
                           layers with random weights listed under ``random_weights``)
       layout.json         the design's stream layout
+      ddr_weights.npz     hybrid designs only: {layer: (MH, MW) integer weight matrix} of
+                          every layer whose weights the design reads from DDR (the runtime
+                          packs them into the DDR image at load)
       labels.txt          class names, one per line (when the network has labels)
       samples.npz         sample images (uint8 N×C×H×W), their labels when known, and the
                           golden model's outputs for them ("expected")
@@ -33,10 +36,11 @@ from typing import Any
 import numpy as np
 
 from .. import runtime
+from ..runtime.control import DDR_WEIGHTS_FILE
 from ..runtime.layout import DesignLayout
 
-__all__ = ["write_deploy_bundle", "notebook_from_source", "RUNTIME_DIR", "RUNTIME_FILES",
-           "PACKAGE", "DEPLOY_FILES", "SCRIPTS", "NOTEBOOK_SOURCE"]
+__all__ = ["write_deploy_bundle", "write_ddr_weights", "notebook_from_source", "RUNTIME_DIR",
+           "RUNTIME_FILES", "PACKAGE", "DEPLOY_FILES", "SCRIPTS", "NOTEBOOK_SOURCE"]
 
 #: the board runtime package, shipped whole (numpy and the standard library only)
 RUNTIME_DIR = Path(runtime.__file__).resolve().parent
@@ -160,6 +164,8 @@ def write_deploy_bundle(out_dir: str | Path, net: Any, layout: DesignLayout, *,
 
     netfile.save(net, out / f"{net.name}.npz")
     layout.save(out / "layout.json")  # the build's layout.json, ip_names included
+    if layout.ddr is not None:
+        write_ddr_weights(out / DDR_WEIGHTS_FILE, net, layout)
     labels = layout.labels or (tuple(net.labels) if net.labels else None)
     if labels:
         (out / "labels.txt").write_text("".join(f"{x}\n" for x in labels))
@@ -180,7 +186,11 @@ def write_deploy_bundle(out_dir: str | Path, net: Any, layout: DesignLayout, *,
     notebook = notebook_from_source((DEPLOY_FILES / NOTEBOOK_SOURCE).read_text())
     (out / "deploy.ipynb").write_text(json.dumps(notebook, indent=1) + "\n")
     note = netfile.random_weights_note(net)
-    (out / "README.md").write_text(README.format(name=net.name) + (
+    hybrid = "" if layout.ddr is None else (
+        f"\nThis design reads the weights of {', '.join(r.layer for r in layout.ddr.regions)} "
+        f"from DDR: keep `{DDR_WEIGHTS_FILE}` next to `layout.json`; the runtime packs them "
+        f"into one {layout.ddr.total_bytes:,}-byte DDR image when it opens the accelerator.\n")
+    (out / "README.md").write_text(README.format(name=net.name) + hybrid + (
         f"\n**{note}.** The design was built with `--random-weights`; `{net.name}.npz` lists "
         "the layers under `random_weights`.\n" if note else ""))
     if bitfile is not None:
@@ -189,6 +199,31 @@ def write_deploy_bundle(out_dir: str | Path, net: Any, layout: DesignLayout, *,
             if p.exists():
                 shutil.copyfile(p, out / f"{net.name}{p.suffix}")
     return out
+
+
+def write_ddr_weights(path: str | Path, net: Any, layout: DesignLayout) -> Path:
+    """Write the weight matrices of the layout's DDR regions (``{layer: (MH, MW)}``, the
+    runtime's :data:`~lowbit_hdl.runtime.control.DDR_WEIGHTS_FILE`) to ``path``; checked
+    against the regions by packing the image once here
+    (:func:`~lowbit_hdl.runtime.ddrimage.pack_image` raises for a missing layer or a wrong
+    shape)."""
+    from ..runtime.ddrimage import pack_image
+
+    if layout.ddr is None:
+        raise ValueError(f"the design of {layout.network} reads no weights from DDR (no "
+                         "ddr in its layout)")
+    infos = {i.name: i for i in net.infer()}
+    weights = {}
+    for r in layout.ddr.regions:
+        if r.layer not in infos:
+            raise ValueError(f"the layout's DDR region {r.layer!r} is not a layer of "
+                             f"{net.name}")
+        weights[r.layer] = np.asarray(infos[r.layer].weight_matrix()).astype(np.int64)
+    pack_image(layout.ddr, weights)
+    path = Path(path)
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **weights)
+    return path
 
 
 def frames_to_pixels(images: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

@@ -23,6 +23,7 @@ from .backend import (
     PynqBackend,
     StreamStats,
 )
+from .control import DDR_WEIGHTS_FILE, AcceleratorError, HybridControl
 from .hwh import DmaConfig, HwhError, dma_config
 from .layout import DesignLayout, IpNames, LayoutError, StreamLayout
 from .preprocess import PreprocessError, load_test_set, quantize, read_idx, to_frames, topk
@@ -31,6 +32,7 @@ __all__ = [
     "Accelerator", "ClassifyResult", "Timing", "read_network_info",
     "Backend", "BackendError", "DmaError", "DmaResetError", "DmaTimeoutError", "Framing",
     "FramingError", "OverlayError", "PynqBackend", "StreamStats",
+    "DDR_WEIGHTS_FILE", "AcceleratorError", "HybridControl",
     "DmaConfig", "HwhError", "dma_config",
     "DesignLayout", "IpNames", "LayoutError", "StreamLayout",
     "PreprocessError", "load_test_set", "quantize", "read_idx", "to_frames", "topk",

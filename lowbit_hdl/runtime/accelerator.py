@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, Framing, PynqBackend
+from .backend import Backend, BackendError, Framing, PynqBackend
 from .control import DDR_WEIGHTS_FILE, HybridControl, load_ddr_weights
 from .hwh import DmaConfig, HwhError, dma_config
 from .layout import DesignLayout, LayoutError
@@ -174,6 +174,16 @@ class Accelerator:
     ``per_frame`` sends every frame in its own MM2S transfer; a batch whose DMA transfers do
     not finish within ``timeout_s`` raises.
 
+    Hybrid designs (``layout.ddr``: some layers' weights in DDR) also need ``ddr_weights``:
+    ``{layer: (MH, MW) weight matrix}`` or a ``.npz`` of them (default: the bundle's
+    ``ddr_weights.npz`` next to ``layout.json``, or next to the bitstream when the layout is
+    given as an object). They are packed into one DDR image in a buffer of the backend, once,
+    here, and every batch runs under :class:`~.control.HybridControl` (``FRAMES``,
+    ``CTRL.START``, then ``STATUS.DONE`` and the performance counters, summed into
+    :attr:`Timing.counters`); an AXI error on the weight reads, or a run that does not finish
+    within ``timeout_s``, raises :class:`~.control.AcceleratorError` after a soft reset of
+    the accelerator, and so does a control port whose ID register does not match.
+
     Raises ``FileNotFoundError`` for a missing bitstream, ``.hwh`` or layout file,
     :class:`LayoutError` when the layout does not match the bitstream's name, the DMA's
     stream widths or the network, and :class:`~.backend.OverlayError` when PYNQ cannot load
@@ -229,12 +239,12 @@ class Accelerator:
         #: hybrid designs (weights in DDR): the DDR image and control registers
         self.control: HybridControl | None = None
         if self.layout.ddr is not None:
-            if ddr_weights is None:
-                if self.bitfile is None and not isinstance(layout_json, (str, Path)):
+            if ddr_weights is None:  # the bundle's file, next to layout.json
+                where = layout_json if isinstance(layout_json, (str, Path)) else self.bitfile
+                if where is None:
                     raise ValueError("a hybrid design needs ddr_weights (the bundle's "
                                      f"{DDR_WEIGHTS_FILE})")
-                ddr_weights = Path(self.bitfile if self.bitfile is not None
-                                   else layout_json).with_name(DDR_WEIGHTS_FILE)
+                ddr_weights = Path(where).with_name(DDR_WEIGHTS_FILE)
             weights = ddr_weights if isinstance(ddr_weights, dict) else \
                 load_ddr_weights(ddr_weights)
             self.control = HybridControl(self.backend, self.layout.ddr, weights,
@@ -323,7 +333,12 @@ class Accelerator:
                 self._send[:m * f.in_frame_bytes] = packed[s:s + m].reshape(-1)
             if self.control is not None:
                 self.control.start(m)
-            st = self.backend.stream(self._send, self._recv, m, f, self.timeout_s)
+            try:
+                st = self.backend.stream(self._send, self._recv, m, f, self.timeout_s)
+            except BackendError:
+                if self.control is not None:  # the run cannot finish: stop it
+                    self.control.abort()
+                raise
             if self.control is not None:
                 counters = self.control.finish(self.timeout_s)
                 for key, v in counters.items():

@@ -85,6 +85,11 @@ class HybridControl:
         self.backend.write_control(regs.offset("FRAMES"), int(frames))
         self.backend.write_control(regs.offset("CTRL"), regs.CTRL_START)
 
+    def abort(self) -> None:
+        """End a run whose frames did not all get through (a DMA error): ``SOFT_RESET``,
+        so that the next :meth:`start` does not find the accelerator busy."""
+        self.backend.write_control(regs.offset("CTRL"), regs.CTRL_SOFT_RESET)
+
     def finish(self, timeout_s: float = 1.0) -> dict[str, int]:
         """Wait for ``DONE`` (at most ``timeout_s``); the performance counters."""
         deadline = time.perf_counter() + timeout_s

@@ -14,6 +14,30 @@ into the receive buffer and through the same unpacking code as on the board; a w
 Verilator's fast build is two-state) or a stall raise :class:`SimBoardError`. The number of
 simulated clock cycles comes back in the stream statistics.
 
+Hybrid designs (``layout.ddr``: weights in DDR) run on the cocotb engine: the board's
+:meth:`~SimBoard.allocate` buffers get distinct, 4 KiB aligned fake physical addresses, and
+every simulation serves the design's ``m_axi<k>`` read ports from that physical memory (the
+DDR image the runtime wrote, at the address it wrote to ``WEIGHTS_BASE``). The runtime's
+control-register accesses (:class:`~lowbit_hdl.runtime.control.HybridControl`) reach the
+RTL's own register file through the bench's AXI4-Lite master, batched around the
+simulations, because each simulation starts from reset:
+
+* :meth:`~SimBoard.write_control` queues the write; the next simulation performs, after the
+  reset and before any DMA transfer, first the writes to read/write registers of earlier
+  simulations (the latest value of each: the state the register file would hold), then the
+  queued writes in order (e.g. ``FRAMES`` and ``CTRL.START`` of the batch);
+* after the batch's last output frame the bench polls ``STATUS`` (bounded) for ``DONE`` or
+  ``ERROR`` and reads every register; :meth:`~SimBoard.read_control` answers from that
+  snapshot; a read while writes are queued (or before any simulation: the ``ID`` check)
+  runs a short simulation without frames that performs them and reads the registers.
+
+What differs from the board: registers are read after the batch, not while it runs (the
+runtime only reads them before ``START`` and after its DMA transfers, so it sees the same
+values); a run started without frames does not outlive its simulation; a read outside every
+buffer answers ``SLVERR`` (the Zynq interconnect answers ``DECERR``); every read port has
+its own memory model (ports sharing an HP port on the board do not share its bandwidth
+here) with the model's latency, not DDR's.
+
 Development machine only: imports cocotb and Amaranth (through the build flow) lazily.
 """
 
@@ -35,12 +59,24 @@ from ..progress import Reporter
 from ..runtime.backend import Backend, BackendError, Framing, StreamStats
 from ..runtime.layout import DesignLayout
 
-__all__ = ["SimBoard", "SimBoardError", "MAX_TRANSFER_BYTES"]
+__all__ = ["SimBoard", "SimBoardError", "MAX_TRANSFER_BYTES", "FAST_HYBRID_NOTE"]
 
 #: the Vivado flow sets a 26-bit DMA length register
 MAX_TRANSFER_BYTES = (1 << 26) - 1
+#: why the fast engine refuses hybrid designs
+FAST_HYBRID_NOTE = ("the fast engine (Verilator C++ harness) models the AXI DMA only, not "
+                    "the DDR read ports and AXI4-Lite control port of a hybrid design "
+                    "(weights in DDR): use the cocotb engine")
+#: the first fake physical address of the board's buffers
+_FIRST_ADDRESS = 0x1000_0000
+#: cycles the bench polls STATUS for DONE/ERROR after a batch's last output frame
+_POLL_CYCLES = 2000
 
 
+class _SimBuffer(np.ndarray):
+    """A buffer of the simulated board: an ndarray with a fake ``physical_address``."""
+
+    physical_address: int
 
 
 class SimBoardError(BackendError):
@@ -98,18 +134,29 @@ class SimBoard(Backend):
         self.loaded = False
         self.runs = 0
         self.total_cycles = 0
+        self._buffers: list[_SimBuffer] = []
+        self._next_address = _FIRST_ADDRESS
+        self._control: str | None = None
+        #: queued control writes (offset, value), performed by the next simulation
+        self._pending: list[tuple[int, int]] = []
+        #: read/write registers written in earlier simulations: {offset: value}
+        self._rw_state: dict[int, int] = {}
+        #: the register file as read at the end of the last simulation: {offset: value}
+        self._registers: dict[int, int] | None = None
 
     @classmethod
     def from_network(cls, net: Any, clock_mhz: float = 100.0, library: dict | None = None,
-                     **kwargs: Any) -> SimBoard:
+                     plan: Any = None, **kwargs: Any) -> SimBoard:
         """Elaborate ``net`` (parameters attached) with the build flow
         (:class:`lowbit_hdl.flow.top.NetworkTop`, the same top level ``build`` writes to
         ``rtl/``) and simulate that. ``library`` replaces stage constructors (see
-        ``NetworkTop``). The board's :attr:`layout` is the one the build writes to
-        layout.json."""
+        ``NetworkTop``); ``plan`` is the design's :class:`~lowbit_hdl.flow.plan.Plan`
+        (default: :func:`~lowbit_hdl.flow.plan.plan_network` of ``net``, a dataflow design;
+        pass a hybrid plan for weights in DDR). The board's :attr:`layout` is the one the
+        build writes to layout.json."""
         from ..flow.top import TOP_NAME, NetworkTop, elaborate_verilog
 
-        top = NetworkTop(net, clock_mhz=clock_mhz, library=library)
+        top = NetworkTop(net, plan, clock_mhz=clock_mhz, library=library)
         layout = top.plan.layout()
         return cls(elaborate_verilog(top, TOP_NAME), layout, toplevel=TOP_NAME, **kwargs)
 
@@ -127,7 +174,69 @@ class SimBoard(Backend):
         self.loaded = True
 
     def allocate(self, nbytes: int) -> np.ndarray:
-        return np.zeros(int(nbytes), dtype=np.uint8)
+        buf = np.zeros(int(nbytes), dtype=np.uint8).view(_SimBuffer)
+        buf.physical_address = self._next_address
+        self._next_address += -(-max(buf.nbytes, 1) // 4096) * 4096 + 4096
+        self._buffers.append(buf)
+        return buf
+
+    def physical_address(self, buf: np.ndarray) -> int:
+        if not any(buf is b for b in self._buffers):
+            raise SimBoardError("the buffer was not allocated by this board (allocate())")
+        return int(buf.physical_address)
+
+    # -- the control port of hybrid designs ------------------------------------------------
+
+    def _check_hybrid(self) -> None:
+        if self.layout.ddr is None:
+            raise SimBoardError("the design has no control port: layout.json describes no "
+                                "DDR image (not a hybrid design)")
+        if self.engine == "fast":
+            raise SimBoardError(FAST_HYBRID_NOTE)
+
+    def open_control(self, name: str) -> None:
+        if not self.loaded:
+            raise SimBoardError("load() the (simulated) overlay before opening the control "
+                                "port")
+        self._check_hybrid()
+        self._control = name
+
+    def read_control(self, offset: int) -> int:
+        if self._control is None:
+            raise SimBoardError("open_control() before reading control registers")
+        if self._registers is None or self._pending:
+            self._stream_cocotb(np.zeros(0, np.uint8), [], [], None, 0)
+        assert self._registers is not None
+        if offset not in self._registers:
+            raise SimBoardError(f"no control register at offset 0x{offset:X}")
+        return self._registers[offset]
+
+    def write_control(self, offset: int, value: int) -> None:
+        if self._control is None:
+            raise SimBoardError("open_control() before writing control registers")
+        self._pending.append((int(offset), int(value)))
+
+    def _control_config(self) -> dict:
+        """The bench's ``control`` entry: the replayed writes (rw state, then queued)."""
+        from ..runtime import regs
+
+        writes = [[o, v] for o, v in self._rw_state.items()] + \
+            [[o, v] for o, v in self._pending]
+        for o, v in self._pending:
+            if regs.CONTROL_REGISTERS[o // regs.REGISTER_BYTES].access == "rw":
+                self._rw_state[o] = v
+        self._pending = []
+        return {"writes": writes, "poll_cycles": _POLL_CYCLES}
+
+    def _ddr_config(self, work: Path) -> dict:
+        """The bench's ``ddr`` entry: every buffer at its physical address."""
+        assert self.layout.ddr is not None
+        buffers = []
+        for k, buf in enumerate(self._buffers):
+            path = work / f"buffer{k}.npy"
+            np.save(path, np.asarray(buf, np.uint8).reshape(-1))
+            buffers.append([int(buf.physical_address), str(path)])
+        return {"ports": len(self.layout.ddr.regions), "buffers": buffers}
 
     # -- one simulation per call -------------------------------------------------------------
 
@@ -168,6 +277,8 @@ class SimBoard(Backend):
             if n > self.max_transfer_bytes:
                 raise SimBoardError(f"MM2S transfer of {n} bytes exceeds the DMA maximum "
                                     f"{self.max_transfer_bytes}")
+        if self.layout.ddr is not None and self.engine == "fast":
+            raise SimBoardError(FAST_HYBRID_NOTE)
         what = (f"batch {self.runs + 1}{f'/{self.batches}' if self.batches else ''}: "
                 f"{frames} frame(s) through the simulated board ({self.engine})")
         if self.engine == "fast":
@@ -206,13 +317,17 @@ class SimBoard(Backend):
             raise SimBoardError(res["error"])
         return res
 
-    def _stream_cocotb(self, send: np.ndarray, sends: list, recvs: list, f: Framing,
+    def _stream_cocotb(self, send: np.ndarray, sends: list, recvs: list, f: Framing | None,
                        frames: int) -> dict:
+        """One simulation; ``f`` is ``None`` for a control-register access without frames."""
         from .benches import BENCH_DIR
         from .runner import CosimError, run_cocotb
 
         work = Path(tempfile.mkdtemp(prefix="simboard-"))
         try:
+            lay = self.layout
+            if f is None:  # no frames: the layout's beats (the bench checks the widths)
+                f = Framing.for_layout(lay)
             np.save(work / "mm2s.npy", np.asarray(send[:f.send_bytes(frames)], np.uint8))
             config = {
                 "mm2s": str(work / "mm2s.npy"), "results": str(work / "results.json"),
@@ -223,10 +338,17 @@ class SimBoard(Backend):
                 "timeout_cycles": self.timeout_cycles,
                 "drain_cycles": 2 * (f.out_frame_bytes // f.out_beat_bytes) + 32,
             }
+            if lay.ddr is not None:
+                config["ddr"] = self._ddr_config(work)
+                if self._control is not None:
+                    config["control"] = self._control_config()
             waves = self.waves
             if waves is not None and self.runs:
                 waves = waves.with_name(f"{waves.stem}.batch{self.runs}{waves.suffix}")
-            self.runs += 1
+            if frames:
+                self.runs += 1
+            else:  # a control-register access: no waveform, not a batch
+                waves = None
             try:
                 with self._first_build_lock():
                     run_cocotb(self.verilog, self.toplevel, "tb_simboard", BENCH_DIR, config,
@@ -242,6 +364,8 @@ class SimBoard(Backend):
             res = json.loads((work / "results.json").read_text())
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        if res.get("registers"):
+            self._registers = {int(o): int(v) for o, v in res["registers"].items()}
         return res
 
     def _collect(self, res: dict, recv: np.ndarray, frames: int, f: Framing, nsends: int,

@@ -2,7 +2,7 @@
 
     python -m lowbit_hdl deploy-sim networks/<net>.py [--images FILE.npz] [--count N]
         [--simulator verilator|icarus] [--batch N] [--stall P] [--per-frame] [--fast]
-        [--wave FILE]
+        [--wave FILE] [--arch dataflow|hybrid|auto] [--ddr-layers A,B] [--hp-ports N]
     python -m lowbit_hdl deploy-sim --build build/<net> [...]
 
 The network is elaborated by the build flow (or a build folder's Verilog is taken), the
@@ -15,6 +15,13 @@ each batch (cocotb only: Verilator VCD, Icarus FST; batch k ≥ 1 goes to
 ``<stem>.batch<k><suffix>``). Each batch shows a progress line on stderr. Prints the
 predictions, the accuracy when the images come with labels, simulated cycles per image and
 latency. Exit status 1 when any output differs from the golden model.
+
+``--arch``, ``--ddr-layers`` and ``--hp-ports`` choose the design as ``build`` does
+(:func:`lowbit_hdl.flow.build.plan_design`). A hybrid design (weights in DDR) runs on the
+cocotb engine only: the runtime packs the DDR layers' weights (computed from the network,
+or the build's ``deploy/ddr_weights.npz`` with ``--build``) into a DDR image in the
+simulated board's memory, and its control-register accesses reach the RTL's register file
+(see :mod:`lowbit_hdl.sim.board`); the performance counters are printed.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from ..errors import (
     positive_float,
     positive_int,
 )
+from ..flow.build import ARCHS
 from ..netfile import load_network, random_weights_note
 from ..progress import Reporter
 from ..tools import SIMULATORS
@@ -74,6 +82,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="random images, stalls and weights (--random-weights)")
     p.add_argument("--show", type=nonnegative_int, default=10,
                    help="print this many predictions")
+    p.add_argument("--arch", choices=ARCHS, default="dataflow",
+                   help="as for build: dataflow (default), hybrid (the weights of "
+                        "--ddr-layers in DDR) or auto")
+    p.add_argument("--ddr-layers", type=_names, default=None, metavar="A,B,…",
+                   help="hybrid: the Conv/FC layers whose weights live in DDR")
+    p.add_argument("--hp-ports", type=int, choices=(1, 2, 4), default=1,
+                   help="hybrid: Zynq HP ports for the weight reads (default 1)")
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected layer names separated by commas")
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,10 +116,13 @@ def _run(args: argparse.Namespace) -> int:
     from .. import golden
     from ..runtime.accelerator import Accelerator
     from ..runtime.preprocess import load_test_set, to_frames
-    from .board import SimBoard
+    from .board import FAST_HYBRID_NOTE, SimBoard
 
     if args.build is None and args.network is None:
         raise UsageError("give a network file or --build DIR")
+    if args.build is not None and (args.arch != "dataflow" or args.ddr_layers):
+        raise UsageError("--arch/--ddr-layers choose the design to build: a --build "
+                         "folder's design is already chosen")
     if args.stall >= 1:
         raise UsageError(f"--stall must be in [0, 1), got {args.stall:g}")
     if args.wave is not None:
@@ -141,10 +166,22 @@ def _run(args: argparse.Namespace) -> int:
     if args.build is not None:
         board = SimBoard.from_build(args.build, **sim_args)
     else:
-        board = SimBoard.from_network(net, clock_mhz=args.clock_mhz, **sim_args)
+        from ..flow.build import plan_design
+
+        design = plan_design(net, clock_mhz=args.clock_mhz, arch=args.arch,
+                             ddr_layers=args.ddr_layers, hp_ports=args.hp_ports,
+                             progress=lambda msg: print(msg, file=sys.stderr))
+        if design.plan.arch == "hybrid" and args.fast:
+            raise UsageError(f"--fast: {FAST_HYBRID_NOTE}")
+        net = design.network
+        board = SimBoard.from_network(net, clock_mhz=args.clock_mhz, plan=design.plan,
+                                      **sim_args)
     lay = board.layout
+    if lay.ddr is not None and args.fast:
+        raise UsageError(f"--fast: {FAST_HYBRID_NOTE}")
     acc = Accelerator(None, lay, board, network=net, per_frame=args.per_frame,
-                      max_batch=max(len(images), args.batch or 1))
+                      max_batch=max(len(images), args.batch or 1),
+                      ddr_weights=_ddr_weights(args.build, net, lay))
     res = acc.classify(images, batch=batch)
     wall = time.perf_counter() - t0
 
@@ -176,6 +213,11 @@ def _run(args: argparse.Namespace) -> int:
     if t.latency_cycles:
         print(f"latency: {t.latency_cycles[0]:,} cycles for the first image, "
               f"{np.mean(t.latency_cycles):,.1f} on average in the batch")
+    if t.counters:
+        c = t.counters
+        print(f"accelerator counters (sum over {t.calls} batch(es)): {c['CYCLES']:,} cycles "
+              f"START→DONE, {c['STALL_CYCLES']:,} weight-stall cycles, "
+              f"{c['BYTES_READ']:,} bytes read from DDR ({c['BYTES_READ'] / n:,.0f} per image)")
     print(f"wall time {wall:.1f} s")
     if not same.all():
         bad = np.flatnonzero(~same)
@@ -184,3 +226,16 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     print(f"bit-exact with the golden model on all {n} images")
     return 0
+
+
+def _ddr_weights(build: str | None, net, lay) -> dict | Path | None:
+    """A hybrid design's DDR weights: the build's bundle file when there is one, else the
+    network's weight matrices of the layout's DDR layers."""
+    from ..runtime.control import DDR_WEIGHTS_FILE
+
+    if lay.ddr is None:
+        return None
+    if build is not None and (Path(build) / "deploy" / DDR_WEIGHTS_FILE).exists():
+        return Path(build) / "deploy" / DDR_WEIGHTS_FILE
+    infos = {i.name: i for i in net.infer()}
+    return {r.layer: infos[r.layer].weight_matrix() for r in lay.ddr.regions}

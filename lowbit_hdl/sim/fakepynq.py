@@ -1,6 +1,9 @@
 """A fake PYNQ for tests and the simulated board: it records every call the runtime makes and
 checks it the way the hardware and the driver would (buffer ownership, cache flushes, DMA
 arming order, transfer lengths), and :func:`write_test_hwh` writes the ``.hwh`` it reads.
+Hybrid designs (weights in DDR) also get the accelerator's AXI4-Lite control block
+(:class:`FakeAccelerator`, the register map of :mod:`lowbit_hdl.runtime.regs`), which reads
+the DDR image from the fake physical memory of the ``pynq.allocate`` buffers.
 
 Development machine only; the board runtime (:mod:`lowbit_hdl.runtime`) never imports it.
 """
@@ -15,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..runtime import regs
 from ..runtime.backend import (
     CHANNEL_BASE,
     DMACR,
@@ -28,11 +32,16 @@ from ..runtime.backend import (
     LENGTH,
     decode_status,
 )
+from ..runtime.ddrimage import DdrImageLayout
 from ..runtime.hwh import DmaConfig, dma_config, read_hwh
 from ..runtime.layout import IpNames
 
-__all__ = ["FakePynq", "FakePynqError", "FakeDevice", "FakeBuffer", "INJECTABLE_ERRORS",
-           "write_test_hwh"]
+__all__ = ["FakePynq", "FakePynqError", "FakeDevice", "FakeBuffer", "FakeAccelerator",
+           "INJECTABLE_ERRORS", "ACCEL_VLNV", "write_test_hwh"]
+
+#: the VLNV of the accelerator cell in a hybrid design's ``.hwh`` (a Vivado module reference
+#: of the wrapper ``lowbit_accel``)
+ACCEL_VLNV = "xilinx.com:module_ref:lowbit_accel:1.0"
 
 
 class FakePynqError(AssertionError):
@@ -108,6 +117,128 @@ class FakeDevice:
                                 f"{(n, self.out_frame_bytes)}")
         self.frames_in += n
         return [] if self.stalled else [out[i].tobytes() for i in range(n)]
+
+
+class FakeAccelerator:
+    """The control block of a hybrid design as PYNQ shows it (``overlay.<cell>.read`` /
+    ``.write`` of 32-bit registers, :mod:`lowbit_hdl.runtime.regs`), with the hardware's
+    run logic reduced to what the runtime can observe.
+
+    ``CTRL.START`` (when not busy) begins a run of ``FRAMES`` frames: the block reads the DDR
+    image (``layout.total_bytes``, or nothing without a ``layout``) at ``WEIGHTS_BASE`` from
+    the DRAM side of the ``pynq.allocate`` buffers (so an image the CPU has not flushed is
+    read stale) into :attr:`image`; an address range outside every buffer is a decode error
+    (``ERROR_AXI_DECERR``), as on the board's interconnect. The run is done once the fake
+    DMA has delivered ``FRAMES`` input frames to the device after the START; then
+    ``CYCLES = cycles_per_frame · FRAMES``, ``STALL_CYCLES = stall_cycles_per_frame ·
+    FRAMES`` and ``BYTES_READ = layout.bytes_per_frame · FRAMES``. ``fail`` (an
+    :data:`~lowbit_hdl.runtime.regs.ERROR_CODES` code) makes every run's weight reads fail
+    with that response: ``STATUS.ERROR`` and ``ERROR`` are set and, like the hardware's read
+    masters, the run still completes. ``never_done`` keeps a run busy forever (a hung
+    design). ``CTRL.SOFT_RESET`` clears BUSY, DONE and the error. ``ident`` is what the ID
+    register reads.
+
+    Writes are recorded on the fake PYNQ as ``("ctrl.write", offset, value)``.
+    """
+
+    def __init__(self, layout: DdrImageLayout | None = None, *, ident: int = regs.ID_VALUE,
+                 fail: int | None = None, never_done: bool = False,
+                 cycles_per_frame: int = 100, stall_cycles_per_frame: int = 0) -> None:
+        # duck-typed: the deployment bundle's copy of the runtime has its own class
+        if layout is not None and not all(hasattr(layout, a) for a in
+                                          ("total_bytes", "bytes_per_frame", "regions")):
+            raise TypeError(f"layout must be a DdrImageLayout, not {type(layout).__name__}")
+        if fail is not None and fail not in regs.ERROR_CODES or fail == regs.ERROR_NONE:
+            raise ValueError(f"fail={fail!r} must be an error code of regs.ERROR_CODES")
+        self.layout = layout
+        self.ident = ident
+        self.fail = fail
+        self.never_done = never_done
+        self.cycles_per_frame = cycles_per_frame
+        self.stall_cycles_per_frame = stall_cycles_per_frame
+        self.fake: FakePynq | None = None
+        self.values = {r.name: r.reset for r in regs.CONTROL_REGISTERS}
+        self.busy = self.done = False
+        self.error = regs.ERROR_NONE
+        self.runs = 0
+        self.image: bytes | None = None
+        self._frames_at_start = 0
+
+    def _device_frames(self) -> int:
+        fake = self.fake
+        return 0 if fake is None or fake.device is None else fake.device.frames_in
+
+    def _update(self) -> None:
+        """Finish a busy run whose frames have all gone in."""
+        if self.busy and not self.never_done:
+            frames = self.values["FRAMES"]
+            if self._device_frames() - self._frames_at_start >= frames:
+                self.busy, self.done = False, True
+                per = self.layout.bytes_per_frame if self.layout is not None else 0
+                self.values["CYCLES"] = self.cycles_per_frame * frames
+                self.values["STALL_CYCLES"] = self.stall_cycles_per_frame * frames
+                self.values["BYTES_READ"] = per * frames
+
+    def _start(self) -> None:
+        self.runs += 1
+        frames = self.values["FRAMES"]
+        self.busy, self.done = frames != 0, frames == 0
+        self.error = regs.ERROR_NONE
+        for name in ("CYCLES", "STALL_CYCLES", "BYTES_READ"):
+            self.values[name] = 0
+        self._frames_at_start = self._device_frames()
+        if self.layout is not None and frames:
+            base = self.values["WEIGHTS_BASE_LO"] | self.values["WEIGHTS_BASE_HI"] << 32
+            data = None if self.fake is None else self.fake.read_dram(
+                base, self.layout.total_bytes)
+            if data is None:
+                self.error = regs.ERROR_AXI_DECERR
+            else:
+                self.image = data
+        if self.fail is not None and frames:
+            self.error = self.fail
+
+    def _check(self, offset: int) -> str:
+        if type(offset) is not int or offset % regs.REGISTER_BYTES or not \
+                0 <= offset < regs.REGISTER_BYTES * len(regs.CONTROL_REGISTERS):
+            raise FakePynqError(f"control register offset {offset!r} is not one of the "
+                                f"register map's (0x0..0x{4 * len(regs.OFFSETS) - 4:X}, "
+                                "4-byte aligned)")
+        return regs.CONTROL_REGISTERS[offset // regs.REGISTER_BYTES].name
+
+    def read(self, offset: int, length: int = 4) -> int:
+        name = self._check(offset)
+        self._update()
+        if name == "ID":
+            return self.ident
+        if name == "STATUS":
+            return (self.busy * regs.STATUS_BUSY | self.done * regs.STATUS_DONE
+                    | bool(self.error) * regs.STATUS_ERROR)
+        if name == "ERROR":
+            return self.error
+        if name == "CTRL":
+            return 0
+        return self.values[name]
+
+    def write(self, offset: int, data: int) -> None:
+        if type(data) is not int:  # pynq's MMIO.write takes an int or bytes
+            raise FakePynqError(f"control write of {type(data).__name__}: pass a Python int")
+        name = self._check(offset)
+        if not 0 <= data < 1 << 32:
+            raise FakePynqError(f"control write of {data}: registers are 32 bits")
+        if self.fake is not None:
+            self.fake._record("ctrl.write", offset, data)
+        access = regs.register(name).access
+        if access == "rw":
+            self.values[name] = data
+        elif name == "CTRL":
+            self._update()
+            if data & regs.CTRL_START and not self.busy:
+                self._start()
+            if data & regs.CTRL_SOFT_RESET:
+                self.busy = self.done = False
+                self.error = regs.ERROR_NONE
+        # writes to read-only registers are ignored, as by the hardware's register file
 
 
 #: DMACR and DMASR after a reset (PG021: IRQThreshold 1, channel halted)
@@ -459,6 +590,8 @@ class _FakeOverlay:
         if not self.is_loaded():  # pynq's Overlay.__getattr__ (2.7 to 3.1)
             raise RuntimeError("Overlay not currently loaded")
         entry = self.ip_dict.get(name)
+        if entry is not None and entry["type"] == ACCEL_VLNV:
+            return self._fake.accelerator
         if entry is None or "axi_dma" not in entry["type"]:
             raise AttributeError(f"Could not find IP or hierarchy {name} in overlay")
         if name not in self._dmas:
@@ -497,11 +630,17 @@ class FakePynq:
     ``Overlay.__getattr__`` raises ``RuntimeError`` when it is not the overlay's own).
     Writes to the registers are recorded as ``("mmio.write", offset, value)``, a reset as
     ``("dma.reset",)``, ``start()``/``stop()`` as ``("send.start",)`` etc.
+
+    A ``.hwh`` with an accelerator cell (``write_test_hwh(..., accelerator=...)``) shows
+    ``accelerator`` (a :class:`FakeAccelerator`; a default one without a DDR layout when not
+    given) as that cell. Buffers get distinct, 4 KiB aligned ``physical_address`` values;
+    :meth:`read_dram` reads the memory behind them by address.
     """
 
     def __init__(self, device: FakeDevice | None = None,
                  rails: dict[str, float] | None = None,
-                 implicit_cache_ops: bool = True, reset_reads: int | None = 1) -> None:
+                 implicit_cache_ops: bool = True, reset_reads: int | None = 1,
+                 accelerator: FakeAccelerator | None = None) -> None:
         if reset_reads is not None and reset_reads < 1:
             raise ValueError(f"reset_reads={reset_reads} must be ≥ 1 (or None: never)")
         self.device = device
@@ -515,6 +654,8 @@ class FakePynq:
         self.injected: dict[str, str] = {}
         self.hangs: list[str] = []
         self._next_address = 0x1000_0000
+        self.accelerator = accelerator if accelerator is not None else FakeAccelerator()
+        self.accelerator.fake = self
 
     def hang(self, message: str) -> FakePynqError:
         """Where PYNQ would spin forever: remember it in :attr:`hangs` (a caller that
@@ -561,6 +702,17 @@ class FakePynq:
         self.buffers.append(buf)
         return buf
 
+    def read_dram(self, address: int, nbytes: int) -> bytes | None:
+        """``nbytes`` of the memory behind the buffers at physical ``address`` (what a bus
+        master reads: the DRAM side, not the CPU's cached view); ``None`` when the range is
+        not inside one live buffer."""
+        for buf in self.buffers:
+            lo = buf.physical_address
+            if not buf.freed and lo <= address and address + nbytes <= lo + buf.nbytes:
+                raw = buf._dram.reshape(-1).view(np.uint8)
+                return raw[address - lo:address - lo + nbytes].tobytes()
+        return None
+
     def get_rails(self) -> dict[str, _FakeRail]:
         self._record("get_rails")
         return {k: _FakeRail(k, v) for k, v in (self.rails or {}).items()}
@@ -568,9 +720,11 @@ class FakePynq:
 
 def write_test_hwh(path: str | Path, dma_name: str = IpNames().dma, mm2s_tdata_bits: int = 8,
                    s2mm_tdata_bits: int = 8, sg_length_width: int = 26,
-                   mem_bits: int = 64, scatter_gather: bool = False) -> Path:
+                   mem_bits: int = 64, scatter_gather: bool = False,
+                   accelerator: str | None = None) -> Path:
     """Write a minimal ``.hwh`` with one AXI DMA, shaped like Vivado's (for tests and for
-    the fake PYNQ; a real one comes from the Vivado flow)."""
+    the fake PYNQ; a real one comes from the Vivado flow); ``accelerator`` adds the cell of a
+    hybrid design's accelerator (its control port) under that name."""
     path = Path(path)
     params = {
         "C_INCLUDE_SG": int(scatter_gather), "c_include_sg": int(scatter_gather),
@@ -602,6 +756,9 @@ def write_test_hwh(path: str | Path, dma_name: str = IpNames().dma, mm2s_tdata_b
     module({"FULLNAME": f"/{ps}", "INSTANCE": ps, "MODTYPE": "processing_system7",
             "VLNV": "xilinx.com:ip:processing_system7:5.5"},
            {"C_FCLK_CLK0_FREQ": 100000000})
+    if accelerator is not None:
+        module({"FULLNAME": f"/{accelerator}", "INSTANCE": accelerator, "IPTYPE": "PERIPHERAL",
+                "MODCLASS": "PERIPHERAL", "MODTYPE": "lowbit_accel", "VLNV": ACCEL_VLNV}, {})
     tree = ET.ElementTree(root)
     ET.indent(tree, space="  ")
     tree.write(path, encoding="UTF-8", xml_declaration=True)

@@ -24,6 +24,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from lowbit_runtime import (  # noqa: E402
+    DDR_WEIGHTS_FILE,
     Accelerator,
     BackendError,
     DesignLayout,
@@ -58,8 +59,9 @@ def open_accelerator(bitfile=None, backend=None, per_frame=False) -> Accelerator
     name = network_name()
     need_bit = backend is None or backend.requires_bitstream
     bit = (bitfile or HERE / f"{name}.bit") if need_bit else None
+    weights = HERE / DDR_WEIGHTS_FILE  # hybrid designs: the weights read from DDR
     return Accelerator(bit, HERE / "layout.json", backend, network=HERE / f"{name}.npz",
-                       per_frame=per_frame)
+                       per_frame=per_frame, ddr_weights=weights if weights.exists() else None)
 
 
 def load_samples(path=None, count=None):

@@ -15,6 +15,19 @@ Configuration (from :func:`lowbit_hdl.sim.runner.tb_config`):
 * ``stall``: probability per cycle of MM2S holding ``tvalid`` low and S2MM ``tready`` low;
 * ``timeout_cycles``: cycles without any handshake before giving up;
 * ``results``: path of the JSON written at the end (also on failure, with ``error``).
+
+Hybrid designs (weights in DDR) also get:
+
+* ``ddr``: ``{"ports": k, "buffers": [[physical_address, path of a .npy], ...]}``: every
+  ``m_axi<k>`` read port is served by a cocotbext-axi ``AxiSlaveRead`` over the physical
+  memory made of those buffers (the runtime's ``allocate`` buffers at their addresses); a
+  read outside every buffer answers ``SLVERR``; with ``stall`` its AR and R channels pause
+  at random too;
+* ``control``: ``{"writes": [[offset, value], ...], "poll_cycles": n}``: after the reset an
+  ``AxiLiteMaster`` on ``s_axil`` performs the writes in order (the runtime's register writes,
+  replayed) before the first DMA transfer; after the last output frame it polls ``STATUS``
+  until ``DONE`` or ``ERROR`` (at most ``poll_cycles`` cycles, only when frames ran) and reads
+  every register into ``registers`` (``{offset: value}``) of the results.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from lowbit_hdl.runtime.words import words_from_bytes, words_to_bytes
 from lowbit_hdl.sim.runner import tb_config
+from lowbit_hdl.sim.stream import cycle as cycle_now
 from lowbit_hdl.sim.stream import start_clock_reset
 
 PORTS = ("s_axis__tdata", "s_axis__tvalid", "s_axis__tready", "s_axis__tlast",
@@ -42,7 +56,8 @@ class BoardError(AssertionError):
 @cocotb.test()
 async def board(dut) -> None:
     cfg = tb_config()
-    results: dict = {"recvs": [], "in_first_cycles": [], "send_done_cycles": []}
+    results: dict = {"recvs": [], "in_first_cycles": [], "send_done_cycles": [],
+                     "registers": {}}
     try:
         await _run(dut, cfg, results)
     except BoardError as e:
@@ -80,7 +95,14 @@ async def _run(dut, cfg: dict, results: dict) -> None:
     s_last.value = 0
     s_data.value = 0
     m_ready.value = 0
+    lite = _attach_ddr(dut, cfg, rng, stall) if cfg.get("ddr") else None
     await start_clock_reset(dut)
+    control = cfg.get("control")
+    if control is not None:
+        if lite is None:
+            raise BoardError("control register writes need the design's DDR ports (ddr)")
+        for off, value in control["writes"]:
+            await lite.write_dword(int(off), int(value))
 
     def beats_of(start: int, nbytes: int) -> list[int]:
         if nbytes % ib:
@@ -169,3 +191,61 @@ async def _run(dut, cfg: dict, results: dict) -> None:
         raise BoardError(f"the design sent {extra} output beat(s) more than "
                          f"{len(recvs)} frames")
     results["cycles"] = cycle
+    if control is not None:
+        results["registers"] = await _read_registers(lite, int(control.get("poll_cycles", 0))
+                                                     if recvs else 0)
+
+
+class _PhysicalMemory:
+    """The runtime's buffers at their (fake) physical addresses, read by the AXI slaves;
+    an address outside every buffer raises, which the slave answers with SLVERR."""
+
+    def __init__(self, buffers: list) -> None:
+        self.buffers = sorted((int(a), bytes(np.load(path).astype(np.uint8).tobytes()))
+                              for a, path in buffers)
+
+    async def read(self, address: int, length: int) -> bytes:
+        for lo, data in self.buffers:
+            if lo <= address and address + length <= lo + len(data):
+                return data[address - lo:address - lo + length]
+        raise BoardError(f"DDR read of {length} bytes at 0x{address:X}: no buffer there")
+
+
+def _pauses(rng: random.Random, p: float):
+    while True:
+        yield rng.random() < p
+
+
+def _attach_ddr(dut, cfg: dict, rng: random.Random, stall: float):
+    """AXI4 read slaves on every ``m_axi<k>`` port and an AXI4-Lite master on ``s_axil``."""
+    from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiReadBus, AxiSlaveRead
+
+    ddr = cfg["ddr"]
+    memory = _PhysicalMemory(ddr["buffers"])
+    for k in range(int(ddr["ports"])):
+        if not hasattr(dut, f"m_axi{k}__araddr"):
+            raise BoardError(f"the design has no port m_axi{k}__araddr but layout.json has a "
+                             f"DDR region on read port {k}")
+        slave = AxiSlaveRead(AxiReadBus.from_prefix(dut, f"m_axi{k}", bus_separator="__"),
+                             dut.clk, dut.rst, target=memory)
+        if stall > 0:
+            for ch in (slave.ar_channel, slave.r_channel):
+                ch.set_pause_generator(_pauses(random.Random(rng.random()), stall))
+    if not hasattr(dut, "s_axil__awaddr"):
+        raise BoardError("the design has no AXI4-Lite control port s_axil__* but layout.json "
+                         "describes a DDR image (a hybrid design)")
+    return AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__"),
+                         dut.clk, dut.rst)
+
+
+async def _read_registers(lite, poll_cycles: int) -> dict[str, int]:
+    """Poll STATUS (DONE or ERROR, at most ``poll_cycles`` cycles), then read every
+    register; ``{offset (as str): value}``."""
+    from lowbit_hdl.runtime import regs
+
+    t0 = cycle_now()
+    while cycle_now() - t0 < poll_cycles:
+        st = int(await lite.read_dword(regs.offset("STATUS")))
+        if st & (regs.STATUS_DONE | regs.STATUS_ERROR):
+            break
+    return {str(off): int(await lite.read_dword(off)) for off in regs.OFFSETS.values()}
