@@ -3,8 +3,8 @@ frames back to back through the generated RTL under Verilator, against cocotbext
 models with random AR/R pauses and random AXI-Stream stalls, bit-exact against the golden
 model; prints measured against planned cycles per frame and the control block's counters.
 
-    python bench/hybrid_cosim.py                       # CNV-W1A1 and LFC-W1A1
-    python bench/hybrid_cosim.py cnv --frames 3 --stall 0.3
+    python bench/hybrid_cosim.py                  # LFC-W1A1 and CNV-W1A1, every layer in DDR
+    python bench/hybrid_cosim.py cnv-mixed --frames 3 --stall 0.3   # conv4, conv5, fc0, fc1
 
 Each run builds the design with Verilator first (minutes for CNV). The DDR models give every
 read master its own port, so the design is planned with one HP port per DDR layer (up to 4)
@@ -25,20 +25,27 @@ from lowbit_hdl.netfile import load_network  # noqa: E402
 from lowbit_hdl.sim.network import simulate_network  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-#: network file and the layers whose weights go to DDR
+#: network file and the layers whose weights go to DDR (None: every Conv/FC layer)
 CASES = {
-    "cnv": ("networks/cnv_w1a1.py", ["conv4", "conv5", "fc0", "fc1"]),
-    "lfc": ("networks/lfc_w1a1.py", ["fc1", "fc2"]),
+    "cnv": ("networks/cnv_w1a1.py", None),
+    "lfc": ("networks/lfc_w1a1.py", None),
+    "cnv-mixed": ("networks/cnv_w1a1.py", ["conv4", "conv5", "fc0", "fc1"]),
 }
 
 
-def run(name: str, frames: int, stall: float, seed: int) -> bool:
+def run(name: str, frames: int, stall: float, seed: int, simulator: str) -> bool:
     path, ddr = CASES[name]
     net = load_network(ROOT / path, seed=seed)
+    if ddr is None:
+        ddr = [i.name for i in net.infer() if i.is_mvtu]
     ports = 4 if len(ddr) > 2 else 2
     plan = plan_network(net, ddr_layers=ddr, hp_ports=ports)
     t0 = time.monotonic()
-    res = simulate_network(net, frames=frames, stall=stall, plan=plan, seed=seed)
+    if plan.ddr_port_cycles >= plan.cycles_per_frame:
+        print(f"note: the plan is bound by a shared HP port ({plan.ddr_port_cycles:,} words per "
+              "frame); the DDR models give every read master its own port")
+    res = simulate_network(net, frames=frames, stall=stall, plan=plan, seed=seed,
+                           simulator=simulator)
     layers = ", ".join(f"{r.layer} {r.placement}" for r in plan.ddr.regions)
     print(f"\n== {net.name}, hybrid: {layers} ({plan.ddr.bytes_per_frame:,} DDR bytes per "
           f"frame, {ports} HP ports)")
@@ -52,12 +59,13 @@ def run(name: str, frames: int, stall: float, seed: int) -> bool:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("nets", nargs="*", choices=sorted(CASES), default=["cnv", "lfc"])
+    ap.add_argument("nets", nargs="*", choices=sorted(CASES), default=["lfc", "cnv"])
+    ap.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
     ap.add_argument("--frames", type=int, default=3)
     ap.add_argument("--stall", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    ok = [run(n, a.frames, a.stall, a.seed) for n in a.nets]
+    ok = [run(n, a.frames, a.stall, a.seed, a.simulator) for n in a.nets]
     return 0 if all(ok) else 1
 
 
