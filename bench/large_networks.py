@@ -9,6 +9,9 @@ foldings (bench/foldings/*.json) and placements below are applied on top.
     python bench/large_networks.py                 # the study, with the proposed foldings
     python bench/large_networks.py --as-is         # the networks' own foldings
     python bench/large_networks.py --search        # re-run the folding search and print it
+    python bench/large_networks.py --measure tfc_w1a1 cnv_w1a1
+        # one frame's latency: the model against a Verilator run of today's dataflow design
+        # (the hybrid with every layer onchip); builds the design (minutes)
 """
 
 from __future__ import annotations
@@ -396,8 +399,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--as-is", action="store_true", help="use the networks' own foldings")
     p.add_argument("--search", action="store_true",
                    help="run the folding search and write bench/foldings/NET.hybrid.json")
+    p.add_argument("--measure", action="store_true",
+                   help="simulate today's dataflow design of each network (random weights, "
+                   "3 frames, no stalls) and print the model's one-frame latency beside the "
+                   "measured one")
     p.add_argument("networks", nargs="*", default=list(NETWORKS))
     args = p.parse_args(argv)
+    if args.measure:
+        from lowbit_hdl.sim.fast import simulate_fast
+
+        for name in args.networks:
+            net = load_network(str(ROOT / "networks" / f"{name}.py"), seed=0)
+            if net.check_params(allow_missing=True):
+                net = net.randomize(0)
+            r = simulate_fast(net, frames=3, stall=0.0, seed=0)
+            model = hybrid_cost(net, 1)
+            lat = r.first_frame_latency
+            print(f"{name}: one frame, model {model.latency_cycles:,} cycles, measured "
+                  f"{lat:,} ({(model.latency_cycles - lat) / lat:+.1%}); cycles per frame, "
+                  f"model {model.interval:,}, measured {r.cycles_per_frame:,.0f}")
+        return 0
     if args.search:
         for name in args.networks:
             if name not in TARGET_MS:

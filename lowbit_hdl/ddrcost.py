@@ -118,7 +118,8 @@ def ddr_cycles(nbytes: int, ports: int) -> int:
 
 
 def weight_bytes(info: LayerInfo) -> int:
-    """Bytes of a Conv/FC layer's weights as packed in DDR: ``ceil(MH·MW·wbits / 8)``."""
+    """Bytes of a Conv/FC layer's weights in DDR: ``ceil(MH·MW·wbits / 8)``, i.e. packed
+    densely (a layout that pads each ``PE·SIMD`` beat to whole 64-bit words reads more)."""
     if not info.is_mvtu:
         return 0
     return -(-info.mh * info.mw * info.layer.weight_dtype.bits // 8)
