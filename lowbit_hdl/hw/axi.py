@@ -140,9 +140,11 @@ class AXI4ReadMaster(wiring.Component):
     A command of 0 beats is accepted and does nothing.
 
     Cycles: with the consumer always ready, a memory that answers an address ``L_mem`` cycles
-    after its handshake and then returns one beat per cycle, and enough FIFO to cover the
-    round trip (``fifo_depth ≥ L_mem + max_burst + 4`` or so), a command of ``N`` beats (or
-    commands queued back to back, ``N`` beats in all, each of at least 2 beats) takes
+    after its handshake and then returns one beat per cycle, and bursts in flight and FIFO
+    enough for the round trip (:func:`lowbit_hdl.cost.axi_read_full_rate`:
+    ``max_outstanding · max_burst ≥ L_mem + max_burst + 1``, ``fifo_depth ≥ L_mem +
+    max_burst + 3``), a command of ``N`` beats (or commands queued back to back, ``N`` beats
+    in all, each of at least 2 beats) takes
     ``N + L_mem + 4`` cycles from the first command handshake to the last output beat, both
     counted (:func:`lowbit_hdl.cost.axi_read_cycles`; the 4 are
     :data:`~lowbit_hdl.cost.AXI_READ_MASTER_LATENCY`: command register, address register,
