@@ -284,8 +284,14 @@ def test_register_spec_checks():
         regs.Register("X", "ro", reset=3)
     with pytest.raises(TypeError):
         regs.Register("X", "rw", reset=1.5)
-    with pytest.raises(TypeError):
-        AXI4LiteRegisters([("X", "rw", 0)])
+    with pytest.raises(TypeError, match="register spec"):
+        AXI4LiteRegisters([("X",)])
+    with pytest.raises(TypeError, match="register spec"):
+        AXI4LiteRegisters([["X", "rw"]])
+    with pytest.raises(ValueError, match="access"):
+        AXI4LiteRegisters([("X", "wo")])
+    assert AXI4LiteRegisters([("A", "rw", 5), ("B", "ro")]).registers == (
+        regs.Register("A", "rw", 5), regs.Register("B", "ro"))
     with pytest.raises(ValueError, match="repeat"):
         AXI4LiteRegisters([regs.Register("X", "rw"), regs.Register("X", "ro")])
     with pytest.raises(ValueError, match="address bits"):
