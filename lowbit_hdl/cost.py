@@ -45,6 +45,7 @@ __all__ = [
     "NetworkCost",
     "WindowGeometry",
     "axi_read_cycles",
+    "axi_read_full_rate",
     "ddr_read_cycles",
     "layer_cost",
     "layer_cycles",
@@ -141,9 +142,10 @@ def axi_read_cycles(beats: int, mem_latency: int = DDR_READ_LATENCY) -> int:
     ``beats + mem_latency + AXI_READ_MASTER_LATENCY`` (0 for no beats).
 
     Counted from the command handshake to the last output beat, both included, with the
-    consumer always ready and a memory that answers ``mem_latency`` cycles after an address
-    handshake and then returns one beat per cycle (commands queued back to back count as one
-    of their total length).
+    consumer always ready, a memory that answers ``mem_latency`` cycles after an address
+    handshake and then returns one beat per cycle, and a master sized for that latency
+    (:func:`axi_read_full_rate`). Commands queued back to back, each of at least 2 beats,
+    count as one of their total length.
 
     Parameters
     ----------
@@ -156,6 +158,19 @@ def axi_read_cycles(beats: int, mem_latency: int = DDR_READ_LATENCY) -> int:
         raise ValueError(f"axi_read_cycles: beats={beats} and mem_latency={mem_latency} "
                          "must be ≥ 0")
     return beats + mem_latency + AXI_READ_MASTER_LATENCY if beats else 0
+
+
+def axi_read_full_rate(mem_latency: int, max_burst: int, max_outstanding: int,
+                       fifo_depth: int) -> bool:
+    """Whether an :class:`~lowbit_hdl.hw.axi.AXI4ReadMaster` keeps one beat per cycle (so
+    :func:`axi_read_cycles` holds) behind a memory of latency ``mem_latency``: the bursts in
+    flight and the FIFO credits must cover the round trip,
+    ``max_outstanding · max_burst ≥ mem_latency + max_burst + 1`` and
+    ``fifo_depth ≥ mem_latency + max_burst + 3`` (exact bounds for full-length bursts,
+    measured in the tests). The defaults (16 × 4, 64 words) hold up to 45 cycles.
+    """
+    return (max_outstanding * max_burst >= mem_latency + max_burst + 1
+            and fifo_depth >= mem_latency + max_burst + 3)
 
 
 def ddr_read_cycles(nbytes: int, ports: int = 1, data_width: int = 64,

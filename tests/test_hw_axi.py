@@ -237,6 +237,29 @@ def test_read_master_cycles_amaranth():
         assert cycles == cost.axi_read_cycles(n, lat), (n, lat, cycles)
 
 
+@pytest.mark.parametrize("lat, burst", [(11, 4), (12, 4), (30, 16)])
+def test_read_master_full_rate_bounds(lat, burst):
+    """``cost.axi_read_full_rate`` is exact: at its bounds on bursts in flight and FIFO depth
+    the formula holds, one burst or one word less and the master is slower."""
+    n = 320
+
+    def cycles(outstanding: int, depth: int) -> int:
+        dut = AXI4ReadMaster(64, 32, burst, outstanding, depth)
+        _, errors, c = _amaranth_read(dut, [(0, n)], 0, 0.0, 0.0, 0.0, lat)
+        assert not errors
+        return c
+
+    o_min = -(-(lat + burst + 1) // burst)
+    d_min = lat + burst + 3
+    assert cost.axi_read_full_rate(lat, burst, o_min, d_min)
+    assert not cost.axi_read_full_rate(lat, burst, o_min - 1, d_min)
+    assert not cost.axi_read_full_rate(lat, burst, o_min, d_min - 1)
+    assert cycles(o_min, 512) == cost.axi_read_cycles(n, lat)
+    assert cycles(o_min - 1, 512) > cost.axi_read_cycles(n, lat)
+    assert cycles(64, d_min) == cost.axi_read_cycles(n, lat)
+    assert cycles(64, d_min - 1) > cost.axi_read_cycles(n, lat)
+
+
 # -- register map, cost formulas, checks -------------------------------------------------------
 
 def test_control_register_map():
@@ -261,8 +284,14 @@ def test_register_spec_checks():
         regs.Register("X", "ro", reset=3)
     with pytest.raises(TypeError):
         regs.Register("X", "rw", reset=1.5)
-    with pytest.raises(TypeError):
-        AXI4LiteRegisters([("X", "rw", 0)])
+    with pytest.raises(TypeError, match="register spec"):
+        AXI4LiteRegisters([("X",)])
+    with pytest.raises(TypeError, match="register spec"):
+        AXI4LiteRegisters([["X", "rw"]])
+    with pytest.raises(ValueError, match="access"):
+        AXI4LiteRegisters([("X", "wo")])
+    assert AXI4LiteRegisters([("A", "rw", 5), ("B", "ro")]).registers == (
+        regs.Register("A", "rw", 5), regs.Register("B", "ro"))
     with pytest.raises(ValueError, match="repeat"):
         AXI4LiteRegisters([regs.Register("X", "rw"), regs.Register("X", "ro")])
     with pytest.raises(ValueError, match="address bits"):

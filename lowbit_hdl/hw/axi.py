@@ -140,9 +140,11 @@ class AXI4ReadMaster(wiring.Component):
     A command of 0 beats is accepted and does nothing.
 
     Cycles: with the consumer always ready, a memory that answers an address ``L_mem`` cycles
-    after its handshake and then returns one beat per cycle, and enough FIFO to cover the
-    round trip (``fifo_depth ≥ L_mem + max_burst + 4`` or so), a command of ``N`` beats (or
-    commands queued back to back, ``N`` beats in all, each of at least 2 beats) takes
+    after its handshake and then returns one beat per cycle, and bursts in flight and FIFO
+    enough for the round trip (:func:`lowbit_hdl.cost.axi_read_full_rate`:
+    ``max_outstanding · max_burst ≥ L_mem + max_burst + 1``, ``fifo_depth ≥ L_mem +
+    max_burst + 3``), a command of ``N`` beats (or commands queued back to back, ``N`` beats
+    in all, each of at least 2 beats) takes
     ``N + L_mem + 4`` cycles from the first command handshake to the last output beat, both
     counted (:func:`lowbit_hdl.cost.axi_read_cycles`; the 4 are
     :data:`~lowbit_hdl.cost.AXI_READ_MASTER_LATENCY`: command register, address register,
@@ -151,7 +153,8 @@ class AXI4ReadMaster(wiring.Component):
     Errors: a beat with ``RRESP ≠ OKAY`` sets ``error`` (sticky until ``clear``) and stores
     its ``RRESP`` in ``error_code`` (the first one). The master still completes every
     command and delivers every beat (as the slave returned it, zeros from most), so a
-    consumer counting beats never hangs; the owner reports the error.
+    consumer counting beats never hangs; the owner reports the error. There is no abort: a
+    reset while bursts are in flight breaks the AXI protocol, so wait for ``busy`` to fall.
 
     Parameters
     ----------
@@ -293,6 +296,16 @@ class AXI4ReadMaster(wiring.Component):
         return m
 
 
+def _as_register(spec: object) -> Register:
+    """A :class:`Register`, or one made from a ``(name, access[, reset])`` tuple."""
+    if isinstance(spec, Register):
+        return spec
+    if isinstance(spec, tuple) and 2 <= len(spec) <= 3:
+        return Register(*spec)
+    raise TypeError(f"register spec {spec!r} must be a lowbit_hdl.runtime.regs.Register or "
+                    "a (name, access[, reset]) tuple")
+
+
 def _port_name(reg: Register) -> str:
     return reg.name.lower()
 
@@ -317,8 +330,9 @@ class AXI4LiteRegisters(wiring.Component):
 
     Parameters
     ----------
-    registers : sequence of lowbit_hdl.runtime.regs.Register
-        The map (e.g. :data:`lowbit_hdl.runtime.regs.CONTROL_REGISTERS`).
+    registers : sequence of lowbit_hdl.runtime.regs.Register or (name, access, reset) tuples
+        The map (e.g. :data:`lowbit_hdl.runtime.regs.CONTROL_REGISTERS`); ``access`` is
+        ``"rw"``, ``"ro"`` or ``"w1s"``.
     addr_width : int
         Address bits of the slave port (≥ the bits the map needs; default 12, a 4 KiB window).
 
@@ -332,7 +346,7 @@ class AXI4LiteRegisters(wiring.Component):
     Raises
     ------
     TypeError
-        If ``registers`` holds something other than :class:`Register` s.
+        If ``registers`` holds something other than register specs.
     ValueError
         If it is empty, names repeat or clash with ``s_axil``, or ``addr_width`` is too small.
     """
@@ -340,10 +354,7 @@ class AXI4LiteRegisters(wiring.Component):
     def __init__(self, registers: Sequence[Register], addr_width: int = 12) -> None:
         if isinstance(registers, (str, bytes)) or not isinstance(registers, Sequence):
             raise TypeError(f"registers={registers!r} must be a sequence of Register")
-        regs = tuple(registers)
-        for r in regs:
-            if not isinstance(r, Register):
-                raise TypeError(f"registers: {r!r} is not a lowbit_hdl.runtime.regs.Register")
+        regs = tuple(_as_register(r) for r in registers)
         if not regs:
             raise ValueError("registers must not be empty")
         names = [_port_name(r) for r in regs]
