@@ -16,7 +16,8 @@ refresh are not modelled.
 
 * ``onchip``: today's MVTU, weights on chip: :func:`lowbit_hdl.cost.layer_cycles`.
 * ``stream`` (FC only): weights read from DDR once per frame, in MVTU order:
-  ``max(NF·SF, ddr)`` with ``ddr = ddr_cycles(weight bytes)``.
+  ``max(NF·SF, ddr)`` with ``ddr = ddr_cycles(weight bytes, 1)``: each DDR layer has its own
+  64-bit read master (:mod:`lowbit_hdl.hw.ddrfetch`), on one HP port.
 * ``tiled`` (Conv only, :func:`tiled_phases`): the whole input map is written into a replay
   buffer (``fill = H·W·C/SIMD`` beats), replayed ``NF`` times through the sliding window
   while one weight tile (``PE`` rows) at a time is used (``compute = NF·SF·P``, the next tile
@@ -35,8 +36,8 @@ the ports are shared, so a frame every ``max(max_l cycles_l, ddr_cycles(Σ bytes
 
 Latency of ONE frame through an empty pipeline (:func:`_timeline`): each layer has a first
 and a last output cycle ``[s, e]``, computed from its input's ``[s_in, e_in]`` and its own
-steady-state time ``T`` (then no other layer uses DDR: the DDR layers of one frame run one
-after another, see below, so each gets all the ports):
+steady-state time ``T`` (the DDR layers of one frame run one after another, see below, so
+each has its HP port to itself; its read master moves one 64-bit word per cycle):
 
 * sliding-window conv (``onchip``) and max-pool: the first output row needs the first
   ``K − pad`` input rows, so ``s = s_in + (K − pad)/H · (e_in − s_in)``; the last output row
@@ -214,10 +215,11 @@ class HybridCost:
 
     @property
     def bound(self) -> str:
-        """What limits the throughput: ``compute (layer)`` or ``ddr (shared ports)``."""
+        """What limits the throughput: ``compute (layer)``, ``ddr (layer)`` (a layer's own
+        read master) or ``ddr (shared ports)``."""
         if self.ddr_cycles > self.bottleneck.cycles:
             return "ddr (shared ports)"
-        return f"compute ({self.bottleneck.name})"
+        return f"{self.bottleneck.bound} ({self.bottleneck.name})"
 
     @property
     def fps(self) -> float:
@@ -307,7 +309,8 @@ def _hybrid_layer(info: LayerInfo, placement: str, ports: int) -> HybridLayer:
         return HybridLayer(lay.name, lay.kind, placement, lay.pe, lay.simd, cyc, 0, 0, cyc,
                            "compute")
     nbytes = weight_bytes(info)
-    d = ddr_cycles(nbytes, ports)
+    # one 64-bit AXI4 read master per DDR layer (lowbit_hdl.hw.ddrfetch): one port's rate
+    d = ddr_cycles(nbytes, 1)
     bound = "ddr" if d > mv else "compute"
     if placement == "stream":
         return HybridLayer(lay.name, lay.kind, placement, lay.pe, lay.simd, mv, nbytes, d,

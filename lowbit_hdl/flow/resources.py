@@ -32,6 +32,7 @@ from ..cost import (
 from ..ir import Conv, LayerInfo, Network, TopK
 from ..runtime.ddr import converter_geometry
 from .plan import (
+    TILE_CACHE_BUFFERS,
     TILED_FM_BUFFERS,
     TRANSPOSE_BUFFERS,
     Plan,
@@ -60,9 +61,13 @@ __all__ = [
     "estimate_plan",
     "estimate_network",
     "fit_check",
-    "AXI_READ_MASTER",
-    "DDR_CONTROL",
+    "READ_MASTER",
+    "CONTROL_BLOCK",
     "HP_PORT",
+    "region_path_resources",
+    "replay_resources",
+    "transpose_resources",
+    "ddr_path_resources",
     "placement_resources",
     "hybrid_placements",
     "estimate_hybrid",
@@ -268,19 +273,28 @@ def _mvtu_stage(stage: Stage, info: LayerInfo | None) -> Resources:
     return mvtu_resources(info, info.layer.pe, info.layer.simd, stage.placement)
 
 
+def replay_resources(width: int, block: int, repeats: int) -> Resources:
+    """A tiled convolution's feature-map buffer: ``block`` input beats of ``width`` bits
+    (:data:`~lowbit_hdl.flow.plan.TILED_FM_BUFFERS` of them), block RAM, plus counters."""
+    mem = memory_resources(width, block * TILED_FM_BUFFERS, "block")
+    cnt = 2 * log2_ceil(block * repeats + 1)
+    return mem + Resources(lut=30 + cnt + width // 2, ff=20 + cnt + width)
+
+
+def transpose_resources(width: int, beats: int) -> Resources:
+    """A tiled convolution's output reorder buffer: one frame of ``beats`` output beats
+    (:data:`~lowbit_hdl.flow.plan.TRANSPOSE_BUFFERS` of them)."""
+    mem = memory_resources(width, beats * TRANSPOSE_BUFFERS, "block")
+    cnt = 3 * log2_ceil(beats + 1)
+    return mem + Resources(lut=30 + cnt + width // 2, ff=20 + cnt + width)
+
+
 def _replay_resources(stage: Stage, info: LayerInfo | None) -> Resources:
-    """A tiled convolution's feature-map buffer: one frame of input beats (single-buffered,
-    :data:`~lowbit_hdl.flow.plan.TILED_FM_BUFFERS`), block RAM, plus counters."""
-    mem = memory_resources(stage.in_width, stage.in_beats * TILED_FM_BUFFERS, "block")
-    cnt = 2 * log2_ceil(stage.out_beats + 1)
-    return mem + Resources(lut=30 + cnt + stage.in_width // 2, ff=20 + cnt + stage.in_width)
+    return replay_resources(stage.in_width, stage.in_beats, stage.out_beats // stage.in_beats)
 
 
 def _transpose_resources(stage: Stage, info: LayerInfo | None) -> Resources:
-    """A tiled convolution's output reorder buffer: one frame of output beats."""
-    mem = memory_resources(stage.in_width, stage.in_beats * TRANSPOSE_BUFFERS, "block")
-    cnt = 3 * log2_ceil(stage.in_beats + 1)
-    return mem + Resources(lut=30 + cnt + stage.in_width // 2, ff=20 + cnt + stage.in_width)
+    return transpose_resources(stage.in_width, stage.in_beats)
 
 
 #: one AXI4 read master (Yosys, bench/synth_axi.py: 211 LUT + 88 LUTRAM, 217 FF with the
@@ -289,20 +303,33 @@ READ_MASTER = Resources(lut=340, ff=290)
 #: the hybrid design's AXI4-Lite registers (Yosys: 339 LUT, 212 FF) plus the run logic and
 #: its three 32-bit performance counters (about 120 LUT, 100 FF)
 CONTROL_BLOCK = Resources(lut=460, ff=320)
+#: interconnect to one HP port in the block design (a SmartConnect: arbitration of the read
+#: masters, register slices); an uncalibrated guess, no Vivado here
+HP_PORT = Resources(lut=600, ff=900)
+
+
+def region_path_resources(beat_bits: int, sf: int, placement: str) -> Resources:
+    """One DDR layer's weight path: its read master, the 64-bit → ``beat_bits`` width
+    converter and, for a tiled layer, the weight-tile cache of ``SF`` beats
+    (:data:`~lowbit_hdl.flow.plan.TILE_CACHE_BUFFERS` of them)."""
+    g, a, b = converter_geometry(beat_bits)
+    res = READ_MASTER + _dwc_resources(a, b, g)
+    if placement == "tiled":
+        res += memory_resources(beat_bits, TILE_CACHE_BUFFERS * sf, "block")
+    return res
 
 
 def ddr_path_resources(plan: Plan) -> Resources:
-    """The DDR side of a hybrid plan: per DDR layer a read master, a 64-bit → weight-beat
-    width converter and (tiled layers) a double-buffered weight-tile cache of ``SF`` beats;
-    plus the control block. Zero for a dataflow plan."""
+    """The DDR side of a hybrid plan: every DDR layer's weight path
+    (:func:`region_path_resources`), the control block and an interconnect per HP port in
+    use (:data:`HP_PORT`). Zero for a dataflow plan."""
     if plan.arch != "hybrid":
         return Resources()
     res = CONTROL_BLOCK
+    for _ in {r.hp for r in plan.ddr.regions}:
+        res += HP_PORT
     for r in plan.ddr.regions:
-        g, a, b = converter_geometry(r.beat_bits)
-        res += READ_MASTER + _dwc_resources(a, b, g)
-        if r.placement == "tiled":
-            res += memory_resources(r.beat_bits, 2 * (r.mw // r.simd), "block")
+        res += region_path_resources(r.beat_bits, r.mw // r.simd, r.placement)
     return res
 
 
@@ -425,39 +452,19 @@ def fit_check(res: Resources, device: Device = XC7Z020, shell: Resources = SHELL
 
 
 # -- the architectures for networks larger than the chip (lowbit_hdl.ddrcost) -----------------
-# Uncalibrated first guesses (no Yosys run of these blocks exists yet): an AXI4 read master
-# with bursts and a few outstanding reads, the AXI4-Lite registers and counters, and the
-# interconnect of one HP port.
-
-#: one AXI4 read master (address generator, burst counter, outstanding-read tracking)
-AXI_READ_MASTER = Resources(lut=450, ff=700)
-#: AXI4-Lite control registers and performance counters (once per design)
-DDR_CONTROL = Resources(lut=700, ff=1_100)
-#: interconnect to one HP port (arbitration of the read masters, register slices)
-HP_PORT = Resources(lut=600, ff=900)
-#: depth of the weight FIFO behind a read master (64-bit words per port)
-WEIGHT_FIFO_DEPTH = 512
-
-
-def _ddr_weight_path(info: LayerInfo, ports: int) -> Resources:
-    """Read master, FIFO and 64·ports → PE·SIMD·wbits width converter of a DDR layer."""
-    lay = info.layer
-    beat = lay.pe * lay.simd * lay.weight_dtype.bits
-    bus = 64 * ports
-    g = math.gcd(bus, beat)
-    return (AXI_READ_MASTER + memory_resources(bus, WEIGHT_FIFO_DEPTH)
-            + _dwc_resources(bus // g, beat // g, g))
-
 
 def placement_resources(info: LayerInfo, placement: str, ports: int = 1) -> Resources:
     """The MVTU of a Conv/FC layer at a placement (:data:`lowbit_hdl.cost.PLACEMENTS`),
-    with the buffers the placement adds (the sliding window is counted apart):
+    with what the placement adds in the hybrid design (the sliding window is counted apart),
+    from the same estimators as :func:`estimate_plan` of a hybrid plan:
 
     * ``onchip``: :func:`mvtu_resources` as today;
-    * ``stream``: the MVTU without weight memories, plus the DDR weight path;
-    * ``tiled``: the same, plus the replay buffer (the whole input map), the
-      double-buffered weight tile (``2·SF`` words of ``PE·SIMD·wbits``) and the transpose
-      buffer (``P·NF`` words of ``PE·obits``).
+    * ``stream``: the MVTU without weight memories, plus the layer's read master and width
+      converter (:func:`region_path_resources`);
+    * ``tiled``: the same, plus the weight-tile cache, the replay buffer (the whole input
+      frame) and the transpose buffer (``P·NF`` words of ``PE·obits``).
+
+    ``ports`` does not change a layer's own path: every DDR layer has one 64-bit master.
     """
     lay = info.layer
     if placement == "onchip":
@@ -465,14 +472,13 @@ def placement_resources(info: LayerInfo, placement: str, ports: int = 1) -> Reso
     if placement != ddr_placement(info):
         raise ValueError(f"layer {info.name}: placement {placement!r} must be 'onchip' or "
                          f"{ddr_placement(info)!r}")
-    res = mvtu_resources(info, lay.pe, lay.simd, "stream") + _ddr_weight_path(info, ports)
+    res = mvtu_resources(info, lay.pe, lay.simd, placement) + region_path_resources(
+        lay.pe * lay.simd * lay.weight_dtype.bits, info.mw // lay.simd, placement)
     if placement == "tiled":
         c, h, w = info.in_shape
-        nf, sf = info.mh // lay.pe, info.mw // lay.simd
-        obits = info.out_dtype.bits
-        res += memory_resources(lay.simd * info.in_dtype.bits, h * w * c // lay.simd)
-        res += memory_resources(lay.pe * lay.simd * lay.weight_dtype.bits, 2 * sf)
-        res += memory_resources(lay.pe * obits, info.vectors * nf)
+        nf = info.mh // lay.pe
+        res += replay_resources(lay.simd * info.in_dtype.bits, h * w * c // lay.simd, nf)
+        res += transpose_resources(lay.pe * info.out_dtype.bits, info.vectors * nf)
     return res
 
 
@@ -492,28 +498,10 @@ def hybrid_placements(net: Network, ports: int = 1, device: Device = XC7Z020,
 
 
 def estimate_hybrid(net: Network, placements: dict[str, str], ports: int = 1) -> Estimate:
-    """Estimate of the hybrid pipeline: today's stages, each MVTU at its placement
-    (:func:`placement_resources`), plus the DDR control and the HP ports when any layer
-    reads DDR."""
-    plan = plan_network(net)
-    infos = {i.name: i for i in plan.infos}
-    stages = []
-    for s in plan.stages:
-        info = infos.get(s.layer) if s.layer else None
-        if s.kind == StageKind.MVTU and info is not None:
-            res = placement_resources(info, placements.get(info.name, "onchip"), ports)
-        else:
-            res = stage_resources(s, info)
-        stages.append(StageEstimate(s.name, s.kind.value, s.layer, res))
-    if any(p != "onchip" for p in placements.values()):
-        ctl = DDR_CONTROL
-        for _ in range(ports):
-            ctl += HP_PORT
-        stages.append(StageEstimate("ddr", "ddr", None, ctl))
-    total = Resources()
-    for st in stages:
-        total += st.res
-    return Estimate(stages, total)
+    """Estimate of the hybrid design with ``placements`` (``{layer: onchip|stream|tiled}``)
+    over ``ports`` HP ports: :func:`estimate_plan` of its plan."""
+    ddr = [n for n, p in placements.items() if p != "onchip"]
+    return estimate_plan(plan_network(net, ddr_layers=ddr, hp_ports=ports))
 
 
 def estimate_engine(net: Network, cfg: EngineConfig, ports: int = 1) -> Estimate:
@@ -579,11 +567,11 @@ def estimate_engine(net: Network, cfg: EngineConfig, ports: int = 1) -> Estimate
         fold, bits = cfg.dsp_pe, i.in_dtype.bits
         stages.append(StageEstimate("topk", "topk", None, Resources(
             lut=30 + 2 * (fold + 1) * k * (bits + idx), ff=30 + 2 * k * (bits + idx))))
-    ctl = DDR_CONTROL
+    ctl = CONTROL_BLOCK
     for _ in range(ports):
         ctl += HP_PORT
-    for _ in range(3):
-        ctl += AXI_READ_MASTER
+    for _ in range(3):  # weights, activations in; activations out taken as a read's size
+        ctl += READ_MASTER
     stages.append(StageEstimate("ddr", "ddr", None, ctl))
     total = Resources()
     for st in stages:
