@@ -41,7 +41,7 @@ def run(name: str, frames: int, stall: float, seed: int, simulator: str) -> bool
     ports = 4 if len(ddr) > 2 else 2
     plan = plan_network(net, ddr_layers=ddr, hp_ports=ports)
     t0 = time.monotonic()
-    if plan.ddr_port_cycles >= plan.cycles_per_frame:
+    if plan.ddr_port_cycles > max(s.cycles for s in plan.stages):
         print(f"note: the plan is bound by a shared HP port ({plan.ddr_port_cycles:,} words per "
               "frame); the DDR models give every read master its own port")
     res = simulate_network(net, frames=frames, stall=stall, plan=plan, seed=seed,
