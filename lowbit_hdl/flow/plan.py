@@ -349,7 +349,8 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             link(f"{lay.name}_pool", info, StageKind.POOL, pe)
             stages.append(Stage(f"{lay.name}_pool", StageKind.POOL, lay.name, pe, ib, pe, ob,
                                 h * w * c // pe, oh * ow * oc // pe,
-                                pool_cycles(info.in_shape, pe)))
+                                pool_cycles(info.in_shape, pe, lay.kernel, lay.stride,
+                                            info.pads)))
             cur_elems = pe
         elif isinstance(lay, TopK):
             fold = info.in_fold
