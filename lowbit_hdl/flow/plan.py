@@ -256,7 +256,11 @@ def fifo_depth(info: LayerInfo | None, consumer: StageKind, beats_in: int) -> tu
       frame); two rows cover that gap at the producer's rate, whose output of one row takes
       at least as long as the window's emission of one output row.
     * before ``maxpool`` and ``topk``: they take one beat per cycle whenever their output is
-      free, so two entries suffice.
+      free, so two entries suffice. A padded max-pool that generates padded positions
+      (:func:`lowbit_hdl.cost.pool_extra`) pauses its input for them, ``E_w·C/PE`` cycles
+      after each row and ``E_h·(W + E_w)·C/PE`` after the frame; a producer that is the
+      bottleneck loses at most those cycles per frame (Tiny-YOLO's sixth pool: 864 of the
+      1.56 M cycles of its bottleneck), not worth a FIFO of a frame's pause.
     """
     if consumer is StageKind.MVTU and info is not None and isinstance(info.layer, FC):
         sf = info.mw // info.layer.simd
