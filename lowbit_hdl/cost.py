@@ -9,7 +9,9 @@ functions below. Steady state, one frame after another, no stalls:
   input beats per frame).
 * Conv layer = sliding window + MVTU: ``max(NF · SF · OH · OW, H · W · C / SIMD)`` (the
   window's output beats, ``SF·OH·OW``, never exceed the MVTU's cycles).
-* Max-pool (:func:`pool_cycles`): one input beat of PE channels per cycle, ``H · W · C / PE``.
+* Max-pool (:func:`pool_cycles`): one input beat of PE channels per cycle, ``H · W · C / PE``;
+  with bottom/right padding that two windows would share, plus one cycle per generated
+  padded position (:func:`pool_extra`): ``(H + E_h) · (W + E_w) · C / PE``.
 * Top-k (:func:`topk_cycles`): one input beat per cycle, and a frame's last beat waits until
   the previous frame's ``k`` indices have left, ``max(N / fold, k)``.
 * AXI4 read master (:func:`axi_read_cycles`, :func:`ddr_read_cycles`): ``N`` beats read in
@@ -52,6 +54,7 @@ __all__ = [
     "mvtu_cycles",
     "network_cost",
     "pool_cycles",
+    "pool_extra",
     "replay_bits",
     "replay_cycles",
     "replay_period",
@@ -118,10 +121,39 @@ def window_cycles(g: WindowGeometry) -> int:
     return max(g.in_beats, g.out_beats)
 
 
-def pool_cycles(in_shape: tuple[int, int, int], pe: int) -> int:
-    """Cycles per frame of a max-pool taking ``pe`` channels per beat: ``H·W·C/PE``."""
+def pool_extra(n: int, kernel: int, stride: int, before: int, after: int) -> int:
+    """Padded positions past the end of an axis of ``n`` pixels that a max-pool steps through.
+
+    Padding holds the input type's minimum, so it never changes a max: a window is clipped
+    to its real pixels and completes at its last one. Only where two windows would then
+    complete at the same pixel (the last two ending in the padding) does the unit step
+    through the first ``E = (OH − 2)·s − before + k + 1 − n`` padded positions after the
+    axis (``OH`` pooled pixels), so that each window completes at a step of its own;
+    ``E = 0`` otherwise (and always ``E ≤ after``). E.g. k = 2, s = 1, "same" on 13 pixels
+    (Tiny-YOLO's sixth pool): E = 1; k = 3, s = 2, "same" on 54 or 27 pixels: E = 0.
+    """
+    out = (n + before + after - kernel) // stride + 1
+    if out < 2:
+        return 0
+    return max(0, (out - 2) * stride - before + kernel + 1 - n)
+
+
+def pool_cycles(in_shape: tuple[int, int, int], pe: int, kernel: int = 1,
+                stride: int | None = None, pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+                ) -> int:
+    """Cycles per frame of a max-pool taking ``pe`` channels per beat:
+    ``(H + E_h)·(W + E_w)·C/PE`` with ``E`` the padded rows (columns) it steps through
+    (:func:`pool_extra`; 0 without padding, giving ``H·W·C/PE``).
+
+    ``pads`` is (top, bottom, left, right) (``LayerInfo.pads``); ``stride`` defaults to
+    ``kernel``.
+    """
     c, h, w = in_shape
-    return h * w * c // pe
+    s = kernel if stride is None else stride
+    pt, pb, pl, pr = pads
+    eh = pool_extra(h, kernel, s, pt, pb) if pt or pb else 0
+    ew = pool_extra(w, kernel, s, pl, pr) if pl or pr else 0
+    return (h + eh) * (w + ew) * c // pe
 
 
 def topk_cycles(n: int, fold: int, k: int) -> int:
@@ -275,7 +307,8 @@ def layer_cycles(info: LayerInfo, pe: int | None = None, simd: int | None = None
             cycles = max(cycles, window_cycles(_conv_window(info, simd)))
         return cycles
     if isinstance(lay, MaxPool):
-        return pool_cycles(info.in_shape, info.in_fold if pe is None else pe)
+        return pool_cycles(info.in_shape, info.in_fold if pe is None else pe, lay.kernel,
+                           lay.stride, info.pads)
     if isinstance(lay, TopK):
         c, h, w = info.in_shape
         return topk_cycles(c * h * w, info.in_fold, lay.k)

@@ -144,9 +144,20 @@ def conv2d(x: np.ndarray, w: np.ndarray, wdt: DataType, xdt: DataType, stride: i
     return matvec(wm, cols, wdt, xdt, exact).reshape(n, oh, ow, oc)
 
 
-def maxpool(x: np.ndarray, kernel: int, stride: int | None = None) -> np.ndarray:
-    """k×k max-pool of an NHWC tensor (for BIPOLAR ±1 values this is an OR)."""
+def maxpool(x: np.ndarray, kernel: int, stride: int | None = None,
+            pads: tuple[int, int, int, int] = (0, 0, 0, 0), pad_value: int = 0) -> np.ndarray:
+    """k×k max-pool of an NHWC tensor (for BIPOLAR ±1 values this is an OR).
+
+    ``pads`` is (top, bottom, left, right), filled with ``pad_value`` (a network uses its
+    input type's minimum, ``LayerInfo.pad_value``, so padding never wins); the output has
+    ``(H + top + bottom − k)//s + 1`` rows (likewise columns).
+    """
     s = kernel if stride is None else stride
+    if len(pads) != 4 or min(pads) < 0:
+        raise ValueError(f"maxpool: pads={pads} must be (top, bottom, left, right), each ≥ 0")
+    if any(pads):
+        pt, pb, pl, pr = pads
+        x = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=pad_value)
     n, h, w, c = x.shape
     oh, ow = (h - kernel) // s + 1, (w - kernel) // s + 1
     out = None
@@ -175,7 +186,7 @@ def layer_forward(info: LayerInfo, x: np.ndarray, exact: bool = True) -> np.ndar
         acc = matvec(info.weight_matrix(), flat, lay.weight_dtype, info.in_dtype, exact)
         acc = acc.reshape(x.shape[0], 1, 1, -1)
     elif isinstance(lay, MaxPool):
-        return maxpool(x, lay.kernel, lay.stride)
+        return maxpool(x, lay.kernel, lay.stride, info.pads, info.pad_value)
     elif isinstance(lay, TopK):
         return topk(x.reshape(x.shape[0], -1), lay.k).reshape(x.shape[0], 1, 1, lay.k)
     else:  # pragma: no cover - infer() rejects unknown layers

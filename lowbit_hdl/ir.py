@@ -14,6 +14,7 @@ Tensor layout conventions (shared by the golden model, the hardware and the torc
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -32,6 +33,9 @@ __all__ = [
     "Network",
     "LayerInfo",
     "NetworkError",
+    "pool_padding",
+    "pool_out_size",
+    "same_padding",
     "NetworkTypeError",
 ]
 
@@ -83,11 +87,25 @@ class FC:
 @dataclass
 class MaxPool:
     """k×k max-pool with stride (default: kernel). ``pe`` channels are handled per cycle
-    (``None``: as many as the upstream layer delivers per beat)."""
+    (``None``: as many as the upstream layer delivers per beat).
+
+    ``padding`` (resolved by :func:`pool_padding` into ``LayerInfo.pads``):
+
+    * ``0`` or ``"valid"`` (default): no padding, ``OH = (H − k)//s + 1``;
+    * an int ``p``: ``p`` rows/columns on every side;
+    * a 4-tuple ``(top, bottom, left, right)``;
+    * ``"same"`` (TensorFlow / Darknet): ``OH = ⌈H/s⌉``, total padding
+      ``max((OH − 1)·s + k − H, 0)``, top ``total//2``, bottom the rest (likewise columns).
+
+    With explicit padding ``OH = (H + top + bottom − k)//s + 1``. Every side's padding must
+    be below ``k`` (each window holds at least one real pixel). Padded positions hold the
+    minimum of the input type (−1 for BIPOLAR, 0 for UINTk): padding never wins the max.
+    """
 
     name: str
     kernel: int = 2
     stride: int | None = None
+    padding: int | str | tuple = 0
     pe: int | None = None
 
     kind = "maxpool"
@@ -127,6 +145,8 @@ class LayerInfo:
     acc_min: int = 0
     acc_max: int = 0
     pad_value: int = 0
+    #: resolved padding (top, bottom, left, right) of a Conv (symmetric) or MaxPool
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     @property
     def name(self) -> str:
@@ -166,6 +186,47 @@ class LayerInfo:
         return np.asarray(w).reshape(self.mh, self.mw)
 
 
+POOL_PADDINGS = ("valid", "same")
+
+
+def same_padding(n: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow / Darknet "same" padding of one axis of ``n`` pixels: (before, after).
+
+    ``out = ⌈n/s⌉``, ``total = max((out − 1)·s + k − n, 0)``, ``before = total//2``,
+    ``after = total − before``.
+    """
+    out = -(-n // stride)
+    total = max((out - 1) * stride + kernel - n, 0)
+    return total // 2, total - total // 2
+
+
+def pool_padding(padding: object, kernel: int, stride: int, h: int, w: int
+                 ) -> tuple[int, int, int, int]:
+    """A :class:`MaxPool` ``padding`` field as (top, bottom, left, right) for an ``h × w``
+    input; ``ValueError`` for a value that is none of the accepted forms."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "same":
+            return (*same_padding(h, kernel, stride), *same_padding(w, kernel, stride))
+        raise ValueError(f"padding={padding!r} must be one of {POOL_PADDINGS}, an int or "
+                         "(top, bottom, left, right)")
+    if _is_int(padding):
+        if padding < 0:
+            raise ValueError(f"padding={padding} must be ≥ 0")
+        return (padding,) * 4
+    if isinstance(padding, (tuple, list)) and len(padding) == 4 and \
+            all(_is_int(p) and p >= 0 for p in padding):
+        return tuple(padding)
+    raise ValueError(f"padding={padding!r} must be an int ≥ 0, 'valid', 'same' or a tuple "
+                     "(top, bottom, left, right) of ints ≥ 0")
+
+
+def pool_out_size(n: int, kernel: int, stride: int, before: int, after: int) -> int:
+    """Pooled pixels along one axis: ``(n + before + after − k)//s + 1``."""
+    return (n + before + after - kernel) // stride + 1
+
+
 def _product_range(wdt: DataType, xdt: DataType) -> tuple[int, int]:
     prods = [a * b for a in (wdt.min, wdt.max) for b in (xdt.min, xdt.max)]
     return min(prods), max(prods)
@@ -202,6 +263,14 @@ def _check_layer_fields(i: int, lay: object) -> None:
         optional = ann.endswith("| None")
         want, what = _FIELD_TYPES[ann.split("|")[0].strip()]
         if value is None and optional:
+            continue
+        if f.name == "padding" and isinstance(lay, MaxPool):
+            ok = isinstance(value, str) or _is_int(value) or (
+                isinstance(value, tuple) and all(_is_int(p) for p in value))
+            if not ok:
+                raise NetworkTypeError(
+                    f"layer {lay.name}: padding={value!r} must be an int, a str or a tuple "
+                    f"(top, bottom, left, right) of ints, got {type(value).__name__}")
             continue
         if not isinstance(value, want) or (want is int and not _is_int(value)):
             raise NetworkTypeError(
@@ -414,8 +483,9 @@ class Network:
                 pad_value = -1 if dtype.is_bipolar else 0
             if p and not dtype.allowed(np.array([pad_value])):
                 raise err(f"pad_value={pad_value} is not a {dtype} value")
-            return self._mvtu_info(i, lay, shape, (mh, oh, ow), dtype, fold, mw, mh, oh * ow,
+            info = self._mvtu_info(i, lay, shape, (mh, oh, ow), dtype, fold, mw, mh, oh * ow,
                                    pad_value, err)
+            return dataclasses.replace(info, pads=(p, p, p, p))
         if isinstance(lay, FC):
             mw, mh = c * h * w, lay.out_features
             if mh < 1:
@@ -426,15 +496,25 @@ class Network:
             s = lay.stride if lay.stride is not None else k
             if k < 1 or s < 1:
                 raise err(f"kernel={k} and stride={s} must be ≥ 1")
-            if k > h or k > w:
-                raise err(f"kernel {k}×{k} is larger than the input {h}×{w}")
+            try:
+                pads = pool_padding(lay.padding, k, s, h, w)
+            except ValueError as e:
+                raise err(str(e)) from None
+            pt, pb, pl, pr = pads
+            if max(pads) >= k:
+                raise err(f"padding (top, bottom, left, right)={pads}: each side must be "
+                          f"below the kernel {k} (a window must hold a real pixel)")
+            if k > h + pt + pb or k > w + pl + pr:
+                raise err(f"kernel {k}×{k} is larger than the "
+                          f"{'padded ' if any(pads) else ''}input {h + pt + pb}×{w + pl + pr}")
             if dtype.kind not in ("bipolar", "uint"):
                 raise err(f"input type {dtype} not supported (BIPOLAR or UINTk)")
             pe = lay.pe if lay.pe is not None else (fold or c)
             if pe < 1 or c % pe:
                 raise err(f"PE={pe} does not divide the {c} channels")
-            oh, ow = (h - k) // s + 1, (w - k) // s + 1
-            return LayerInfo(lay, i, shape, (c, oh, ow), dtype, dtype, pe, pe)
+            oh, ow = pool_out_size(h, k, s, pt, pb), pool_out_size(w, k, s, pl, pr)
+            return LayerInfo(lay, i, shape, (c, oh, ow), dtype, dtype, pe, pe,
+                             pad_value=dtype.min, pads=pads)
         if isinstance(lay, TopK):
             n = c * h * w
             if not 1 <= lay.k <= n:

@@ -85,6 +85,8 @@ def _layer_from_dict(i: int, ld: object) -> Layer:
     for k in ("weight_dtype", "act"):
         if k in ld and ld[k] is not None:
             ld[k] = _dtype(ld[k], f"layer {name}: {k}")
+    if cls is MaxPool and isinstance(ld.get("padding"), list):
+        ld["padding"] = tuple(ld["padding"])  # (top, bottom, left, right), a list in JSON
     try:
         return cls(**ld)
     except TypeError as e:  # a required field missing

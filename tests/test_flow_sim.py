@@ -124,3 +124,27 @@ def test_other_shapes():
     res = simulate_network(net, 6, SIM, stall=0.3, seed=3)
     assert res.ok, res.summary()
     assert res.cycles_per_frame == pytest.approx(res.analytic_cycles, rel=0.02)
+
+
+def test_padded_pools():
+    """"same" max-pools in a whole network: Tiny-YOLO's 2×2 stride 1 (one generated padded
+    row and column per frame) after BIPOLAR activations, DoReFa's 3×3 stride 2 on an even
+    size (the extra padding at the bottom/right) after UINT activations, bit-exact with stalls
+    and at the analytic rate (the pools' cycle formula counts the generated positions)."""
+    from lowbit_hdl import UINT, Conv, MaxPool
+
+    net = Network("pads", (2, 6, 6), [
+        Conv("c0", 4, 1, pe=4, simd=2, act=BIPOLAR),  # 36 cycles per frame
+        MaxPool("p0", 2, stride=1, padding="same"),  # 7·7 steps: the bottleneck
+        Conv("c1", 4, 1, pe=4, simd=4, act=UINT(2)),
+        MaxPool("p1", 3, stride=2, padding="same"),
+        FC("f0", 4, act=None, pe=2, simd=4),
+    ], UINT(8)).randomize(4)
+    infos = {i.name: i for i in net.infer()}
+    assert infos["p0"].pads == (0, 1, 0, 1) and infos["p1"].pads == (0, 1, 0, 1)
+    assert infos["p1"].out_shape == (4, 3, 3)
+    plan = plan_network(net)
+    assert plan.stage("p0_pool").cycles == plan.cycles_per_frame == 7 * 7
+    res = simulate_network(net, 6, SIM, stall=0.3, seed=4)
+    assert res.ok, res.summary()
+    assert res.cycles_per_frame == pytest.approx(res.analytic_cycles, rel=0.02)

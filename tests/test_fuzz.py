@@ -83,7 +83,9 @@ def layer_source(draw, i: int) -> str:
         keys = {"pe": small, "simd": small, "weight_dtype": DTYPE_SRC,
                 "act": st.one_of(DTYPE_SRC, st.none())}
     elif kind == "MaxPool":
-        args, keys = [], {"kernel": small, "stride": small, "pe": small}
+        args, keys = [], {"kernel": small, "stride": small, "pe": small, "padding": st.one_of(
+            small, st.sampled_from(["'same'", "'valid'", "'full'", "(0, 1, 0, 1)", "(1, 2)",
+                                    "(0, 1, 0, 1.0)", "(0, 5, 0, 0)"]))}
     elif kind == "TopK":
         args, keys = [], {"k": small}
     else:

@@ -137,6 +137,35 @@ def test_maxpool_definition(h, w, c, k, s, seed):
     assert np.array_equal(bits, ref)
 
 
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 3), k=st.integers(1, 4),
+       s=st.integers(1, 3), same=st.booleans(), data=st.data())
+def test_padded_maxpool_is_the_max_over_real_pixels(h, w, c, k, s, same, data):
+    """Padding with the type's minimum = the max over each window's real pixels (naive
+    reference), and "same" gives ⌈H/s⌉ × ⌈W/s⌉ outputs."""
+    from lowbit_hdl.ir import pool_padding
+
+    if same:
+        pads = pool_padding("same", k, s, h, w)
+    else:
+        pads = tuple(data.draw(st.integers(0, k - 1)) for _ in range(4))
+    assume(k <= h + pads[0] + pads[1] and k <= w + pads[2] + pads[3])
+    dt = data.draw(st.sampled_from([BIPOLAR, UINT(1), UINT(3)]))
+    x = dt.decode(np.random.default_rng(k + 7 * s).integers(0, 1 << dt.bits,
+                                                            size=(2, h, w, c)))
+    got = g.maxpool(x, k, s, pads, dt.min)
+    pt, pb, pl, pr = pads
+    oh, ow = (h + pt + pb - k) // s + 1, (w + pl + pr - k) // s + 1
+    if same:
+        assert (oh, ow) == (-(-h // s), -(-w // s))
+    assert got.shape == (2, oh, ow, c)
+    for i in range(oh):
+        for j in range(ow):
+            r0, r1 = max(i * s - pt, 0), min(i * s - pt + k, h)
+            c0, c1 = max(j * s - pl, 0), min(j * s - pl + k, w)
+            assert np.array_equal(got[:, i, j], x[:, r0:r1, c0:c1].max((1, 2)))
+
+
 def test_topk_ties_lower_index_first():
     x = np.array([[3, 7, 7, 1, 7], [0, 0, 0, 0, 0]])
     assert g.topk(x, 3).tolist() == [[1, 2, 4], [0, 1, 2]]

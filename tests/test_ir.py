@@ -214,3 +214,89 @@ def test_topology_guide_example_is_valid():
     exec(code, scope)  # noqa: S102 - our own documentation
     infos = scope["network"].infer()
     assert infos[-1].out_shape == (1, 1, 1)
+
+
+@pytest.mark.parametrize("padding,shape,pads,out", [
+    ("same", (4, 13, 13), (0, 1, 0, 1), (4, 13, 13)),  # Tiny-YOLO's sixth pool (k2 s1)
+    (0, (4, 13, 13), (0, 0, 0, 0), (4, 12, 12)),
+    ("valid", (4, 13, 13), (0, 0, 0, 0), (4, 12, 12)),
+    (1, (4, 5, 7), (1, 1, 1, 1), (4, 6, 8)),
+    ((1, 0, 0, 1), (4, 5, 7), (1, 0, 0, 1), (4, 5, 7)),
+    ([0, 1, 1, 0], (4, 5, 7), (0, 1, 1, 0), None),  # a list is not a padding (JSON: netfile)
+])
+def test_maxpool_padding_shapes(padding, shape, pads, out):
+    net = Network("t", shape, [MaxPool("p", 2, 1, padding=padding)], UINT(2))
+    if out is None:
+        with pytest.raises(NetworkError, match="layer p: padding=.* must be an int"):
+            net.infer()
+        return
+    info = net.infer()[0]
+    assert info.pads == pads and info.out_shape == out and info.pad_value == 0
+
+
+@pytest.mark.parametrize("n,k,s", [(54, 3, 2), (27, 3, 2), (13, 2, 1), (416, 2, 2),
+                                   (7, 3, 1), (8, 4, 3), (1, 3, 2)])
+def test_same_padding_is_tensorflows(n, k, s):
+    """ceil(n/s) outputs; total padding (out−1)·s + k − n; the smaller half before."""
+    from lowbit_hdl.ir import pool_out_size, same_padding
+
+    before, after = same_padding(n, k, s)
+    out = -(-n // s)
+    assert pool_out_size(n, k, s, before, after) == out
+    assert before + after == max(0, (out - 1) * s + k - n) and after - before in (0, 1)
+
+
+def test_same_pool_sizes_of_the_seed_networks():
+    """DoReFa AlexNet: 3×3/2 "same" pools take 54 → 27 and 27 → 14, the valid one 14 → 6."""
+    net = Network("t", (2, 54, 54), [MaxPool("p0", 3, 2, padding="same"),
+                                     MaxPool("p1", 3, 2, padding="same"),
+                                     MaxPool("p2", 3, 2)], BIPOLAR)
+    infos = net.infer()
+    assert [i.out_shape[1:] for i in infos] == [(27, 27), (14, 14), (6, 6)]
+    assert infos[0].pads == (0, 1, 0, 1) and infos[1].pads == (1, 1, 1, 1)
+    assert infos[0].pad_value == -1  # BIPOLAR's minimum: padding never wins
+
+
+@pytest.mark.parametrize("padding,message", [
+    ("full", r"layer p: padding='full' must be one of \('valid', 'same'\)"),
+    ((0, 1), r"layer p: padding=\(0, 1\) must be an int ≥ 0, 'valid', 'same' or a tuple"),
+    (-1, r"layer p: padding=-1 must be ≥ 0"),
+    (2, r"layer p: padding \(top, bottom, left, right\)=\(2, 2, 2, 2\): each side must be "
+        r"below the kernel 2"),
+    ((0, 0, 0, 3), "each side must be below the kernel 2"),
+])
+def test_maxpool_padding_errors(padding, message):
+    net = Network("t", (1, 4, 4), [MaxPool("p", 2, padding=padding)], UINT(2))
+    with pytest.raises(NetworkError, match=message):
+        net.infer()
+
+
+def test_maxpool_padding_type_error():
+    from lowbit_hdl.errors import NetworkTypeError
+
+    for bad in (1.5, (0, 1.0, 0, 0), None):
+        with pytest.raises(NetworkTypeError, match="layer p: padding=.* must be an int, a str"):
+            Network("t", (1, 4, 4), [MaxPool("p", 2, padding=bad)], UINT(2)).infer()
+
+
+def test_padded_pool_roundtrip_and_golden(tmp_path):
+    """Padding survives save/load (a tuple becomes a JSON list and back) and the golden model
+    pads with the input type's minimum."""
+    net = Network("t", (2, 5, 5), [
+        Conv("c", 4, 3, padding=1, weight_dtype=BIPOLAR, act=BIPOLAR, simd=2),
+        MaxPool("p0", 2, 1, padding="same"),
+        MaxPool("p1", 3, 2, padding=(1, 0, 2, 1)),
+        FC("f", 3, act=None)], BIPOLAR).randomize(3)
+    back = load(save(net, tmp_path / "n.npz"))
+    assert [lay.padding for lay in back.layers[1:3]] == ["same", (1, 0, 2, 1)]
+    x = np.random.default_rng(0).choice([-1, 1], size=(4, 2, 5, 5))
+    res = golden.forward(back, x)
+    assert res.intermediates["p0"].shape == (4, 4, 5, 5)
+    assert res.intermediates["p1"].shape == (4, 4, 2, 3)
+    assert set(np.unique(res.intermediates["p1"])) <= {-1, 1}  # never a padding value
+    c = res.intermediates["c"]  # NCHW: the max over each window's real pixels
+    assert np.array_equal(res.intermediates["p0"][:, :, 4, 4], c[:, :, 4, 4])
+    assert np.array_equal(res.intermediates["p0"][:, :, 0, 4], c[:, :, 0:2, 4].max(axis=2))
+    p0 = res.intermediates["p0"]  # p1's first window: rows −1..1, columns −2..0
+    assert np.array_equal(res.intermediates["p1"][:, :, 0, 0], p0[:, :, 0:2, 0:1].max(axis=(2, 3)))
+    assert np.array_equal(golden.forward(net, x).output, res.output)

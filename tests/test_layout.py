@@ -53,8 +53,9 @@ THIRD_PARTY = {
     "bundle": {"numpy", "lowbit_runtime", "run"},
 }
 #: packages a layer may import only inside a function, where they are optional: the runtime
-#: reads JPEG/PNG files with Pillow when it is there (PYNQ images ship it)
-LAZY_OPTIONAL = {"runtime": {"PIL"}}
+#: reads JPEG/PNG files with Pillow when it is there (PYNQ images ship it), and so does
+#: training from an image folder
+LAZY_OPTIONAL = {"runtime": {"PIL"}, "train": {"PIL"}}
 
 
 def _module_name(path: Path) -> str:

@@ -226,3 +226,34 @@ def test_fixed_range_int_weights_start_alive(init, alive):
             assert set(lv.unique().tolist()) == {-1.0, 0.0, 1.0}
     with pytest.raises(ValueError, match="weight init"):
         build_model(net, weight_init="glorot")
+
+
+def test_same_padded_pools_match_golden():
+    """The torch model pads max-pools like the golden model (the input type's minimum never
+    wins): "same" 2×2 stride 1 (Tiny-YOLO) after BIPOLAR and UINT activations, "same" 3×3
+    stride 2 (DoReFa AlexNet) and an explicit asymmetric padding."""
+    torch.manual_seed(7)
+    net = Network("pads", (3, 9, 9), [
+        Conv("c0", 8, 3, padding=1, weight_dtype=INT(4), act=BIPOLAR),
+        MaxPool("p0", 2, 1, padding="same"),  # BIPOLAR: pads with −1
+        Conv("c1", 8, 3, padding=1, weight_dtype=BIPOLAR, act=UINT(3)),
+        MaxPool("p1", 3, 2, padding="same"),  # 9 → 5, pads (1, 1, 1, 1)
+        MaxPool("p2", 2, 1, padding="same"),  # UINT: pads with 0; 5 → 5, pads (0, 1, 0, 1)
+        MaxPool("p3", 3, 2, padding=(2, 0, 0, 1)),
+        FC("f", 5, weight_dtype=BIPOLAR, act=None),
+    ])
+    infos = {i.name: i for i in net.infer()}
+    assert infos["p1"].out_shape == (8, 5, 5) and infos["p2"].pads == (0, 1, 0, 1)
+    model = build_model(net)
+    x = torch.randint(0, 256, (64, 3, 9, 9), dtype=torch.uint8)
+    with torch.no_grad():
+        for mod in model.mvtu.values():
+            mod.weight.uniform_(-1, 1)
+    _spread_stats(model, x)
+    int_net = export(model)
+    mism = compare_with_golden(model, int_net, x.numpy())
+    assert set(mism) == {lay.name for lay in net.layers}
+    assert all(v == 0 for v in mism.values()), mism
+    inter = model.intermediates(x)
+    assert set(np.unique(inter["p0"])) == {-1, 1}  # not degenerate, never a pad value
+    assert len(np.unique(inter["p2"])) >= 3

@@ -286,7 +286,8 @@ def auto_fold(net: Network, target: int, *, device: Device = XC7Z020, lut_weight
         def cycles(pe: int, simd: int, info=info, pool=pool) -> int:
             cyc = layer_cycles(info, pe, simd)
             if pool is not None:
-                cyc = max(cyc, pool_cycles(pool.in_shape, pe))
+                cyc = max(cyc, pool_cycles(pool.in_shape, pe, pool.layer.kernel,
+                                           pool.layer.stride, pool.pads))
             return cyc
 
         def cost(ps: tuple[int, int], info=info) -> tuple[float, int, int]:

@@ -295,7 +295,11 @@ def fifo_depth(info: LayerInfo | None, consumer: StageKind, beats_in: int) -> tu
       frame); two rows cover that gap at the producer's rate, whose output of one row takes
       at least as long as the window's emission of one output row.
     * before ``maxpool`` and ``topk``: they take one beat per cycle whenever their output is
-      free, so two entries suffice.
+      free, so two entries suffice. A padded max-pool that generates padded positions
+      (:func:`lowbit_hdl.cost.pool_extra`) pauses its input for them, ``E_w·C/PE`` cycles
+      after each row and ``E_h·(W + E_w)·C/PE`` after the frame; a producer that is the
+      bottleneck loses at most those cycles per frame (Tiny-YOLO's sixth pool: 864 of the
+      1.56 M cycles of its bottleneck), not worth a FIFO of a frame's pause.
     """
     if consumer is StageKind.MVTU and info is not None and isinstance(info.layer, FC):
         sf = info.mw // info.layer.simd
@@ -431,7 +435,8 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             link(f"{lay.name}_pool", info, StageKind.POOL, pe)
             stages.append(Stage(f"{lay.name}_pool", StageKind.POOL, lay.name, pe, ib, pe, ob,
                                 h * w * c // pe, oh * ow * oc // pe,
-                                pool_cycles(info.in_shape, pe)))
+                                pool_cycles(info.in_shape, pe, lay.kernel, lay.stride,
+                                            info.pads)))
             cur_elems = pe
         elif isinstance(lay, TopK):
             fold = info.in_fold

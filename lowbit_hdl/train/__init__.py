@@ -18,7 +18,7 @@ __all__ = [
     "build_model", "QuantNet", "QuantMVTU",
     "export", "integer_thresholds", "compare_with_golden",
     "WeightQuant", "ActQuant", "GradQuant",
-    "load_dataset", "Dataset",
+    "load_dataset", "load_image_folder", "Dataset", "FolderImages",
     "fit", "train_epoch", "evaluate",
 ]
 
@@ -27,7 +27,8 @@ _WHERE = {
     "export": "exporter", "integer_thresholds": "exporter",
     "compare_with_golden": "exporter",
     "WeightQuant": "quant", "ActQuant": "quant", "GradQuant": "quant",
-    "load_dataset": "data", "Dataset": "data",
+    "load_dataset": "data", "load_image_folder": "data", "Dataset": "data",
+    "FolderImages": "data",
     "fit": "loop", "train_epoch": "loop", "evaluate": "loop",
 }
 

@@ -1,6 +1,7 @@
 """``train``: quantization-aware training of a network file on MNIST / Fashion-MNIST /
-CIFAR-10, checkpoints, exact export to an integer ``.npz`` network, and the test accuracy of
-both the torch model and the exported golden model (they must agree image for image).
+CIFAR-10 or an ImageNet-style image folder, checkpoints, exact export to an integer ``.npz``
+network, and the test accuracy of both the torch model and the exported golden model (they
+must agree image for image).
 
     python -m lowbit_hdl train networks/tfc_w1a1.py --data DIR --epochs 10 --out tfc.npz
 
@@ -26,11 +27,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("network", help="networks/<net>.py topology or saved .npz network (only "
                    "its layer list is used: training starts from random weights)")
     p.add_argument("--data", required=True, metavar="DIR",
-                   help="dataset folder: MNIST IDX files (DIR or DIR/MNIST/raw, raw or .gz) "
-                        "or CIFAR-10 pickles (DIR or DIR/cifar-10-batches-py)")
+                   help="dataset folder: MNIST IDX files (DIR or DIR/MNIST/raw, raw or .gz), "
+                        "CIFAR-10 pickles (DIR or DIR/cifar-10-batches-py) or an "
+                        "ImageNet-style folder (DIR/train/<class>/*.JPEG, DIR/val/<class>/)")
     p.add_argument("--dataset", choices=("auto", *DATASETS), default="auto",
-                   help="dataset (default: from the input shape, 1×28×28 → mnist, "
-                        "3×32×32 → cifar10)")
+                   help="dataset (default: folder when DIR/train/ has class folders, else "
+                        "from the input shape, 1×28×28 → mnist, 3×32×32 → cifar10)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="threads decoding an image folder's files (default: min(8, CPUs))")
     p.add_argument("--epochs", type=int, default=10, help="total epochs (default 10)")
     p.add_argument("--device", default=None, help="torch device, e.g. cuda or cpu "
                    "(default: cuda when available)")
@@ -129,11 +133,12 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import netfile
     from ..golden import top1 as golden_top1
-    from .data import dataset_for_shape, load_dataset
+    from .data import FolderImages, dataset_for_shape, is_image_folder, load_dataset
     from .exporter import export
     from .loop import (
         EpochStats,
         ProgressLine,
+        as_device,
         evaluate,
         fit,
         make_optimizer,
@@ -151,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
     if args.eval_every < 1:
         print(f"train: --eval-every must be ≥ 1, got {args.eval_every}", file=sys.stderr)
         return 2
+    if args.workers is not None and args.workers < 1:
+        print(f"train: --workers must be ≥ 1, got {args.workers}", file=sys.stderr)
+        return 2
     t_start = time.perf_counter()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -158,9 +166,12 @@ def run(args: argparse.Namespace) -> int:
     infos = net.infer()
     t0 = time.perf_counter()
     try:
-        name = args.dataset if args.dataset != "auto" else dataset_for_shape(net.input_shape)
-        ds = load_dataset(name, args.data)
-    except ValueError as e:
+        name = args.dataset
+        if name == "auto":
+            name = "folder" if is_image_folder(args.data) else \
+                dataset_for_shape(net.input_shape)
+        ds = load_dataset(name, args.data, net.input_shape, args.seed, args.workers)
+    except (ValueError, FileNotFoundError) as e:
         print(f"train: {e}", file=sys.stderr)
         return 2
     if ds.shape != net.input_shape:
@@ -175,7 +186,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"dataset {ds.name}: {len(ds.y_train)} train, {len(ds.y_test)} test images "
           f"({time.perf_counter() - t0:.1f} s)")
     if args.test_limit is not None:
-        ds.x_test, ds.y_test = ds.x_test[:args.test_limit], ds.y_test[:args.test_limit]
+        ds.x_test = ds.x_test.head(args.test_limit) if isinstance(ds.x_test, FolderImages) \
+            else ds.x_test[:args.test_limit]
+        ds.y_test = ds.y_test[:args.test_limit]
         print(f"evaluating on the first {len(ds.y_test)} test images only")
     dropout = args.dropout
     device = pick_device(args.device)
@@ -259,18 +272,23 @@ def run(args: argparse.Namespace) -> int:
               f"{best_epoch} (the exported model is the last epoch's)")
 
     model.eval()
-    x_test = torch.as_tensor(ds.x_test).to(device)
+    x_test = as_device(ds.x_test, device)
     y_test = torch.as_tensor(ds.y_test)
     torch_acc, torch_pred = evaluate(model, x_test, y_test)
     if args.recalibrate_bn:
         t1 = time.perf_counter()
-        recalibrate_bn(model, torch.as_tensor(ds.x_train).to(device))
+        x_train = ds.x_train.evaluation() if isinstance(ds.x_train, FolderImages) \
+            else ds.x_train  # unaugmented
+        recalibrate_bn(model, as_device(x_train, device))
         before = torch_acc
         torch_acc, torch_pred = evaluate(model, x_test, y_test)
         print(f"BatchNorm statistics recalibrated on {len(ds.y_train)} training images "
               f"({time.perf_counter() - t1:.1f} s): test {100 * before:.2f}% → "
               f"{100 * torch_acc:.2f}%")
     int_net = export(model)
+    score_mh = [i for i in int_net.infer() if i.is_mvtu][-1].mh
+    if int_net.labels is None and ds.labels is not None and len(ds.labels) == score_mh:
+        int_net.labels = list(ds.labels)  # an image folder's class folder names
     netfile.save(int_net, out)
     print(f"exported integer network to {out} ({out.stat().st_size:,} bytes)")
     n_test = len(ds.y_test)
@@ -295,7 +313,12 @@ def run(args: argparse.Namespace) -> int:
               + (f" --summary {args.summary}" if args.summary else ""))
         return 0
     t1 = time.perf_counter()
-    gold_pred = golden_top1(netfile.load(out), ds.x_test)
+    saved = netfile.load(out)
+    if isinstance(ds.x_test, FolderImages):  # decoded chunk by chunk
+        gold_pred = np.concatenate([golden_top1(saved, ds.x_test[s:s + 500])
+                                    for s in range(0, len(ds.x_test), 500)])
+    else:
+        gold_pred = golden_top1(saved, ds.x_test)
     gold_acc = float((gold_pred == ds.y_test).mean())
     agree = int((gold_pred == torch_pred).sum())
     print(f"test accuracy, golden integer model: {100 * gold_acc:.2f}% ({n_test} images, "

@@ -30,10 +30,39 @@ __all__ = [
     "ProgressLine",
     "recalibrate_bn",
     "AMP_MODES",
+    "DeviceImages",
+    "as_device",
 ]
 
 LOSSES = ("ce", "sqr-hinge")
 AMP_MODES = ("off", "bf16")
+
+
+class DeviceImages:
+    """A lazy uint8 image array (e.g. :class:`lowbit_hdl.train.data.FolderImages`) seen as
+    a tensor on ``device``: ``len``, ``.device`` and indexing by an int, a slice or an index
+    tensor, which loads just those images. Lets the training loop run over image sets that
+    do not fit in memory."""
+
+    def __init__(self, images, device: torch.device) -> None:
+        self.images = images
+        self.device = torch.device(device)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, key) -> torch.Tensor:
+        if torch.is_tensor(key):
+            key = key.cpu().numpy()
+        return torch.from_numpy(np.asarray(self.images[key])).to(self.device)
+
+
+def as_device(x, device: torch.device) -> torch.Tensor | DeviceImages:
+    """``x`` on ``device``: a numpy array or tensor as one tensor, a lazy image array (any
+    other object with ``len`` and indexing, e.g. an image folder) as :class:`DeviceImages`."""
+    if torch.is_tensor(x) or isinstance(x, np.ndarray):
+        return torch.as_tensor(x).to(device)
+    return DeviceImages(x, device)
 
 
 @dataclass
@@ -295,7 +324,8 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         compile_forward: bool = False, eval_every: int = 1) -> list[EpochStats]:
     """Train ``model`` for epochs ``start_epoch+1 .. epochs`` with Adam and a per-epoch
     schedule; evaluates the eval-mode model on the test split (if given) after every epoch
-    and calls ``on_epoch`` with the figures. Arrays go to the model's device once.
+    and calls ``on_epoch`` with the figures. Arrays go to the model's device once; lazy
+    image arrays (an image folder) are loaded batch by batch (:func:`as_device`).
 
     ``deadline`` (a :func:`time.perf_counter` value): no epoch is started that would, at the
     pace of the slowest epoch so far, end after it; the history then stops early (resume from
@@ -311,14 +341,14 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
     if eval_every < 1:
         raise ValueError(f"eval_every must be ≥ 1, got {eval_every}")
     device = next(model.parameters()).device
-    xt = torch.as_tensor(np.asarray(x_train) if not torch.is_tensor(x_train) else x_train)
+    xt = as_device(x_train, device)  # lazy image arrays stay lazy (DeviceImages)
     yt = torch.as_tensor(np.asarray(y_train) if not torch.is_tensor(y_train) else y_train)
-    xt, yt = xt.to(device), yt.to(device).long()
+    yt = yt.to(device).long()
     xv = yv = None
     if x_test is not None and y_test is not None:
-        xv = torch.as_tensor(np.asarray(x_test) if not torch.is_tensor(x_test) else x_test)
+        xv = as_device(x_test, device)
         yv = torch.as_tensor(np.asarray(y_test) if not torch.is_tensor(y_test) else y_test)
-        xv, yv = xv.to(device), yv.to(device).long()
+        yv = yv.to(device).long()
     if opt is None:
         opt = make_optimizer(model, lr, weight_decay)
     if sched is None:

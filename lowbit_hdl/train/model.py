@@ -280,6 +280,9 @@ class QuantNet(nn.Module):
                 if lay.name == self.score_layer and record is None:
                     return x.flatten(1)
             elif isinstance(lay, MaxPool):
+                if any(info.pads):  # (top, bottom, left, right); -inf never wins the max
+                    pt, pb, pl, pr = info.pads
+                    x = F.pad(x, (pl, pr, pt, pb), value=float("-inf"))
                 x = F.max_pool2d(x, lay.kernel, lay.stride if lay.stride is not None
                                  else lay.kernel)
                 if record is not None:
