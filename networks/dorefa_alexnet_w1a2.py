@@ -29,4 +29,5 @@ network = Network(
         TopK("top5", k=5),
     ],
     description="DoReFa-Net AlexNet W1A2 for ImageNet (QNN-MO-PYNQ family)",
+    task="imagenet",  # board-side pre- and post-processing (lowbit_hdl.runtime.imagenet)
 )

@@ -31,4 +31,5 @@ network = Network(
         conv("conv8", 125, pe=5, simd=32, k=1, w=INT(8), act=None),
     ],
     description="Tiny-YOLO W1A3 for PascalVOC (QNN-MO-PYNQ family)",
+    task="yolo-voc",  # board-side pre- and post-processing (lowbit_hdl.runtime.yolo)
 )

@@ -213,7 +213,15 @@ def test_bundle_files(tmp_path):
     assert d == tmp_path / "build" / "deploy"
     # the runtime package ships whole and unchanged
     shipped = [p for p in RUNTIME.iterdir() if p.name != "__pycache__"]
-    assert all(p.suffix == ".py" for p in shipped)
+    assert all(p.suffix in (".py", ".txt") for p in shipped)
+    # its data files ship too, in the bundle and in the wheel (package data)
+    data = sorted(p.name for p in shipped if p.suffix != ".py")
+    assert data == ["imagenet_classes.txt"]
+    import tomllib
+
+    pkg_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["lowbit_hdl.runtime"]
+    assert sorted(pkg_data) == data
     assert sorted(p.name for p in shipped) == sorted(RUNTIME_FILES)
     assert sorted(p.name for p in (d / PACKAGE).iterdir()) == sorted(RUNTIME_FILES)
     for p in shipped:

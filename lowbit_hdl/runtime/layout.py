@@ -22,9 +22,14 @@ import numpy as np
 from .dtypes import DataType, parse_dtype
 from .words import pack_beats, unpack_beats
 
-__all__ = ["StreamLayout", "DesignLayout", "IpNames", "LayoutError", "OUTPUT_KINDS"]
+__all__ = ["StreamLayout", "DesignLayout", "IpNames", "LayoutError", "OUTPUT_KINDS", "TASKS"]
 
 OUTPUT_KINDS = ("indices", "scores", "raw")
+#: what a network is for, which decides its pre- and post-processing on the board:
+#: "imagenet" (resize and centre crop, :mod:`.imagenet`; top-k with ImageNet class names),
+#: "yolo-voc" (letterbox, Tiny-YOLO region decoding and NMS, :mod:`.yolo`); a network without
+#: a task is a plain classifier of its own labels (or outputs a feature map)
+TASKS = ("imagenet", "yolo-voc")
 
 
 class LayoutError(ValueError):
@@ -165,6 +170,8 @@ class DesignLayout:
     output_kind: str | None = None
     #: the block design's cell names (the DMA the runtime drives among them)
     ip_names: IpNames = field(default_factory=IpNames)
+    #: the network's task (one of :data:`TASKS`) or ``None``
+    task: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.ip_names, IpNames):
@@ -174,6 +181,8 @@ class DesignLayout:
                               f"{OUTPUT_KINDS} or None")
         if self.labels is not None:
             object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
+        if self.task not in (None, *TASKS):
+            raise LayoutError(f"task={self.task!r} must be one of {TASKS} or None")
 
     def kind_of_output(self) -> str:
         """``output_kind`` when the build set it, else a guess from the output stream:
@@ -205,7 +214,8 @@ class DesignLayout:
             return cls(d["network"], StreamLayout(**d["input"]), StreamLayout(**d["output"]),
                        float(d["clock_mhz"]), int(d["cycles_per_frame"]),
                        tuple(d["labels"]) if d.get("labels") else None,
-                       d.get("output_kind"), IpNames.from_json(d.get("ip_names")))
+                       d.get("output_kind"), IpNames.from_json(d.get("ip_names")),
+                       d.get("task"))
         except (KeyError, TypeError) as e:
             raise LayoutError(f"layout file is missing or has a malformed field: {e}") from e
 

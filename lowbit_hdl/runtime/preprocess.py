@@ -141,6 +141,23 @@ def _convert_channels(img: np.ndarray, c: int, convert: bool) -> np.ndarray:
     raise PreprocessError(f"cannot convert a {have}-channel image to {c} channels")
 
 
+def image_items(images: Any) -> list[Any]:
+    """One image (file or array), a list of them, or a batch array N×… → a list of single
+    images (files stay paths; N×H×W arrays count as one image, 4-D arrays as batches)."""
+    if isinstance(images, (str, Path)):
+        return [images]
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise PreprocessError("no images given")
+        return list(images)
+    arr = np.asarray(images)
+    if arr.ndim == 4:
+        if arr.shape[0] == 0:
+            raise PreprocessError("empty batch")
+        return list(arr)
+    return [arr]
+
+
 def _check_pixels(x: np.ndarray, what: str) -> None:
     if x.dtype != np.uint8:
         hint = " (scale floats in [0, 1] with (x * 255).round().astype(np.uint8))" \
