@@ -389,3 +389,80 @@ def test_notebook_from_source():
         notebook_from_source("# %%\n\n# %%\nx = 1\n")
     with pytest.raises(TypeError):
         notebook_from_source(b"# %%\n")
+
+
+# the task-specific run.py: an ImageNet-style classifier prints named top-5 classes, a
+# Tiny-YOLO-style detector prints boxes and saves the images with their boxes drawn
+
+
+def _task_bundle(tmp_path, net):
+    from lowbit_hdl.flow.plan import plan_network
+
+    lay = plan_network(net).layout()
+    assert lay.task == net.task
+    d = write_deploy_bundle(tmp_path / "build", net, lay, sample_count=3)
+    assert json.loads((d / "layout.json").read_text())["task"] == net.task
+    assert (d / PACKAGE / "imagenet_classes.txt").is_file()
+    (d / f"{net.name}.bit").write_bytes(b"\0")
+    write_test_hwh(d / f"{net.name}.hwh", mm2s_tdata_bits=lay.input.tdata_bits,
+                   s2mm_tdata_bits=lay.output.tdata_bits)
+    return d
+
+
+def test_bundle_run_py_imagenet_top5(tmp_path):
+    from lowbit_hdl import FC, INT, UINT, Conv, Network
+    from lowbit_hdl.runtime.imagenet import top_k_classes
+
+    net = Network("inet", (3, 32, 32), [
+        Conv("c0", 4, kernel=8, stride=8, weight_dtype=INT(8), act=UINT(2), pe=4, simd=3),
+        FC("fc", 1000, weight_dtype=INT(8), act=None, pe=8, simd=8)],
+        UINT(8), task="imagenet").randomize(4)
+    d = _task_bundle(tmp_path, net)
+    r = _run(BOARD.format(deploy=str(d), table=str(d / "samples.npz"), script="run",
+                          argv=[], fault=""), HEAVY + ["lowbit_hdl"], cwd=tmp_path,
+             preload=FAKE_PYNQ)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with np.load(d / "samples.npz") as z:
+        expected = z["expected"]
+    top = top_k_classes(expected, 1)  # one image's classes per row: [(index, name, score)]
+    out = r.stdout
+    assert "network inet: 3 images" in out
+    for i in range(3):
+        idx, name, score = top[i][0]
+        assert f"  image {i}:\n    1. {name} (class {idx})  score {score}\n" in out
+    assert out.count("    5. ") == 3
+    assert "bit-exact with the golden model: 3 of 3 images" in out
+
+
+def test_bundle_run_py_yolo_boxes(tmp_path):
+    from lowbit_hdl import INT, UINT, Conv, Network
+
+    net = Network("det", (3, 64, 64), [
+        Conv("c0", 125, kernel=32, stride=32, weight_dtype=INT(8), act=None, pe=5, simd=3)],
+        UINT(8), task="yolo-voc").randomize(2)
+    d = _task_bundle(tmp_path, net)
+    with np.load(d / "samples.npz") as z:
+        first = z["images"][0].transpose(1, 2, 0)
+    np.save(tmp_path / "mine.npy", first)  # the input size: letterboxing leaves it alone
+    out_dir = tmp_path / "pictures"
+    r = _run(BOARD.format(deploy=str(d), table=str(d / "samples.npz"), script="run",
+                          argv=["--out", str(out_dir), "--conf", "0.05"], fault=""),
+             HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "random weights: decoding with scale" in out
+    assert "network det: 3 images" in out and "object(s)" in out
+    assert "bit-exact with the golden model: 3 of 3 images" in out
+    assert sorted(p.name for p in out_dir.iterdir()) == [f"image {i}_boxes.png".replace(
+        " ", "_") for i in range(3)]
+    PIL = pytest.importorskip("PIL.Image")
+    with PIL.open(out_dir / "image_0_boxes.png") as im:
+        assert im.size == (64, 64)
+    # the user's own image file, with an explicit scale
+    r = _run(BOARD.format(deploy=str(d), table=str(d / "samples.npz"), script="run",
+                          argv=["--image", str(tmp_path / "mine.npy"), "--scale", "0.001",
+                                "--out", str(out_dir)], fault=""),
+             HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "random weights: decoding" not in r.stdout
+    assert f"{tmp_path / 'mine.npy'}: " in r.stdout and (out_dir / "mine_boxes.png").is_file()

@@ -13,8 +13,11 @@
   false positive (a duplicate); IoU < 0.5 → false positive. Difficult boxes do not count
   in the number of positives.
 * **AP** from the precision/recall curve (:func:`voc_ap`): VOC2007's 11-point
-  interpolation (mean over r = 0, 0.1, …, 1 of the best precision at recall ≥ r) or the
-  all-point area under the monotone precision envelope (VOC2010 on). A class without
+  interpolation (mean over r = 0, 0.1, …, 1 of the best precision at recall ≥ r; the r
+  are ``i·0.1`` in floating point as the devkit's ``0:0.1:1`` and ``voc_eval.py``'s
+  ``np.arange(0, 1.1, 0.1)`` make them, so a recall of exactly 3/10 does not reach
+  r = 0.30000000000000004) or the all-point area under the monotone precision envelope
+  (VOC2010 on). A class without
   non-difficult ground truth has AP ``nan`` and is left out of the mean.
 
 Numpy and the standard library only.
@@ -126,7 +129,7 @@ def voc_ap(recall: Any, precision: Any, use_07_metric: bool = True) -> float:
         raise ValueError(f"{rec.size} recall values but {prec.size} precision values")
     if use_07_metric:
         ap = 0.0
-        for t in np.linspace(0.0, 1.0, 11):
+        for t in np.arange(0.0, 1.1, 0.1):  # i·0.1 in floating point, as the devkit
             sel = prec[rec >= t]
             ap += (sel.max() if sel.size else 0.0) / 11.0
         return float(ap)

@@ -225,8 +225,10 @@ def main(argv=None, backend=None) -> int:
             res = acc.detect(images, scale, args.offset, conf_thresh=args.conf,
                              nms_thresh=args.nms, letterboxed=not args.stretch,
                              batch=args.batch)
-        else:
-            res = acc.classify(images, batch=args.batch)
+        else:  # an ImageNet classifier shows its top 5 (a TopK design: what it returns)
+            scores = acc.layout.kind_of_output() == "scores"
+            res = acc.classify(images, batch=args.batch,
+                               k=5 if task == "imagenet" and scores else None)
     finally:
         acc.close()
     print(f"network {acc.layout.network}: {len(images)} images")
