@@ -481,3 +481,27 @@ def test_accelerator_detect_maps_boxes_to_the_image(tmp_path):
         _fake_acc(tmp_path / "s", None,
                   DesignLayout("hand", lay.input, StreamLayout((14, 1, 1), "INT8", 14, 112),
                                100.0, 100, None, "scores"), lambda x: x).detect(img, 1.0)
+
+
+def test_task_field(tmp_path):
+    """A network's task travels: Network → .npz → plan → layout.json → Accelerator."""
+    from lowbit_hdl.errors import NetworkError
+    from lowbit_hdl.netfile import load, save
+    from lowbit_hdl.runtime import TASKS, read_network_info
+
+    assert TASKS == ("imagenet", "yolo-voc")
+    net = _detector()
+    save(net, tmp_path / "det.npz")
+    assert load(tmp_path / "det.npz").task == "yolo-voc"
+    assert read_network_info(tmp_path / "det.npz")["task"] == "yolo-voc"
+    lay = plan_network(net).layout()
+    lay.save(tmp_path / "layout.json")
+    assert DesignLayout.load(tmp_path / "layout.json") == lay and lay.task == "yolo-voc"
+    plain = Network("p", (1, 2, 2), [FC("f", 2, act=None)], UINT(8))
+    assert plan_network(plain).layout().task is None
+    save(plain.randomize(0), tmp_path / "p.npz")
+    assert read_network_info(tmp_path / "p.npz")["task"] is None
+    with pytest.raises(NetworkError, match="task='coco'"):
+        Network("x", (1, 2, 2), [FC("f", 2, act=None)], UINT(8), task="coco").infer()
+    with pytest.raises(LayoutError, match="task='coco'"):
+        DesignLayout(**{**lay.__dict__, "task": "coco"})

@@ -24,7 +24,7 @@ from .backend import Backend, Framing, PynqBackend
 from .hwh import DmaConfig, HwhError, dma_config
 from .imagenet import imagenet_classes, imagenet_frames, top_k_classes
 from .layout import DesignLayout, LayoutError
-from .preprocess import _check_pixels, image_items, labels_of, to_frames, topk
+from .preprocess import labels_of, to_frames, topk
 from .yolo import (
     DEFAULT_CONF_THRESH,
     DEFAULT_NMS_THRESH,
@@ -33,8 +33,7 @@ from .yolo import (
     Detection,
     Placement,
     detect_grid,
-    letterbox,
-    resize_to_input,
+    detection_frames,
 )
 
 __all__ = ["Accelerator", "ClassifyResult", "DetectResult", "Timing", "read_network_info"]
@@ -375,6 +374,25 @@ class Accelerator:
             return self.layout.labels
         return imagenet_classes() if self.layout.task == "imagenet" else None
 
+    def input_frames(self, images: Any, *, resize: bool = False, crop: bool = False,
+                     convert: bool = False, quantized: bool = False) -> np.ndarray:
+        """The integer frames N×C×H×W :meth:`classify` sends for ``images`` (same options;
+        an "imagenet" network's preprocessing included)."""
+        lay = self.layout
+        if lay.task == "imagenet" and not (resize or crop or quantized):
+            c, h, w = lay.input.shape
+            if c != 3 or h != w:
+                raise LayoutError(f"an imagenet network takes 3×S×S frames, not {c}×{h}×{w}")
+            images = imagenet_frames(images, h, 256 * h // 224)
+        return to_frames(images, lay.input.shape, lay.input.dtype, resize=resize, crop=crop,
+                         convert=convert, quantized=quantized)
+
+    def detection_frames(self, images: Any, letterboxed: bool = True
+                         ) -> tuple[np.ndarray, list[Placement]]:
+        """The ``uint8`` frames :meth:`detect` sends for ``images`` and where each image went
+        (:func:`~lowbit_hdl.runtime.yolo.detection_frames`)."""
+        return detection_frames(images, self.layout.input.shape, letterboxed)
+
     def classify(self, images: Any, batch: int | None = None, k: int | None = None, *,
                  resize: bool = False, crop: bool = False, convert: bool = False,
                  quantized: bool = False) -> ClassifyResult:
@@ -392,13 +410,8 @@ class Accelerator:
         (:meth:`ClassifyResult.top_classes`)."""
         t0 = time.perf_counter()
         lay = self.layout
-        if lay.task == "imagenet" and not (resize or crop or quantized):
-            c, h, w = lay.input.shape
-            if c != 3 or h != w:
-                raise LayoutError(f"an imagenet network takes 3×S×S frames, not {c}×{h}×{w}")
-            images = imagenet_frames(images, h, 256 * h // 224)
-        frames = to_frames(images, lay.input.shape, lay.input.dtype, resize=resize, crop=crop,
-                           convert=convert, quantized=quantized)
+        frames = self.input_frames(images, resize=resize, crop=crop, convert=convert,
+                                   quantized=quantized)
         outputs, timing = self.execute(frames, batch)
         kind = lay.kind_of_output()
         indices: np.ndarray | None = None
@@ -438,30 +451,14 @@ class Accelerator:
         if lay.kind_of_output() != "raw":
             raise LayoutError("detect needs a design that outputs a feature map (the region "
                               f"grid), this one outputs {lay.kind_of_output()}")
-        c, h, w = lay.input.shape
-        placements: list[Placement] = []
-        items = image_items(images)
-        frames = np.empty((len(items), c, h, w), dtype=np.uint8)
-        for i, item in enumerate(items):
-            if not isinstance(item, (str, Path)):
-                x = np.asarray(item)
-                _check_pixels(x, f"image {i}")
-                if x.shape in ((c, h, w), (h, w, c)):
-                    frames[i] = x if x.shape == (c, h, w) else x.transpose(2, 0, 1)
-                    placements.append(Placement.identity(h, w))
-                    continue
-            if c != 3:
-                raise LayoutError(f"detect letterboxes RGB images; the input has {c} channels")
-            frame, pl = (letterbox if letterboxed else resize_to_input)(item, (h, w))
-            frames[i] = frame
-            placements.append(pl)
+        frames, placements = self.detection_frames(images, letterboxed)
         outputs, timing = self.execute(to_frames(frames, lay.input.shape, lay.input.dtype),
                                        batch)
         names = tuple(class_names) if class_names is not None else \
             (lay.labels or VOC_CLASSES)
         dets = [detect_grid(outputs[i], scale, offset, placement=placements[i],
                             conf_thresh=conf_thresh, nms_thresh=nms_thresh, anchors=anchors,
-                            class_names=names) for i in range(len(items))]
+                            class_names=names) for i in range(len(placements))]
         power = self.backend.power()
         timing.total_s = time.perf_counter() - t0
         return DetectResult(outputs, dets, placements, timing, power)

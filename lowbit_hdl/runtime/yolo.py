@@ -50,13 +50,15 @@ from .preprocess import (
     _check_pixels,
     _convert_channels,
     _single_to_hwc,
+    image_items,
     load_image,
     resize_image,
 )
 
 __all__ = ["VOC_CLASSES", "VOC_ANCHORS", "DEFAULT_CONF_THRESH", "DEFAULT_NMS_THRESH",
-           "Placement", "Detection", "letterbox", "resize_to_input", "region_values",
-           "decode_region", "box_iou", "nms", "detect_grid", "draw_boxes", "write_png"]
+           "Placement", "Detection", "letterbox", "resize_to_input", "detection_frames",
+           "demo_scale", "region_values", "decode_region", "box_iou", "nms", "detect_grid",
+           "draw_boxes", "write_png"]
 
 #: the 20 PascalVOC classes in Darknet's ``voc.names`` order (class index k)
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -172,6 +174,40 @@ def resize_to_input(image: Any, size: Any = 416) -> tuple[np.ndarray, Placement]
     h, w = img.shape[:2]
     out = resize_image(img, sh, sw)
     return np.ascontiguousarray(out.transpose(2, 0, 1)), Placement(h, w, sh, sw, 0, 0, sh, sw)
+
+
+def detection_frames(images: Any, shape: Any, letterboxed: bool = True
+                     ) -> tuple[np.ndarray, list[Placement]]:
+    """Images (one, a list, or a batch array: :func:`~.preprocess.image_items`) → the
+    detector's ``uint8`` input frames N×C×H×W (``shape`` = (C, H, W)) and each image's
+    :class:`Placement`. An array of exactly the input size (C×H×W or H×W×C) passes
+    unchanged; every other image is letterboxed (``letterboxed=False``: stretched)."""
+    c, h, w = (int(v) for v in shape)
+    items = image_items(images)
+    frames = np.empty((len(items), c, h, w), dtype=np.uint8)
+    placements: list[Placement] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, (str, Path)):
+            x = np.asarray(item)
+            _check_pixels(x, f"image {i}")
+            if x.shape in ((c, h, w), (h, w, c)):
+                frames[i] = x if x.shape == (c, h, w) else x.transpose(2, 0, 1)
+                placements.append(Placement.identity(h, w))
+                continue
+        if c != 3:
+            raise PreprocessError(f"images are letterboxed as RGB; the input has {c} "
+                                  "channel(s)")
+        frames[i], pl = (letterbox if letterboxed else resize_to_input)(item, (h, w))
+        placements.append(pl)
+    return frames, placements
+
+
+def demo_scale(outputs: Any, peak: float = 4.0) -> float:
+    """The scale that maps the largest ``|q|`` of ``outputs`` to ``peak``: for networks with
+    random weights, whose boxes mean nothing, so that a demo decodes some (trained networks
+    take the scale of their export)."""
+    m = float(np.max(np.abs(np.asarray(outputs)))) if np.size(outputs) else 0.0
+    return float(peak) / max(m, 1.0)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

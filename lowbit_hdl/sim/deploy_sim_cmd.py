@@ -1,4 +1,5 @@
-"""``deploy-sim``: classify images through the on-board runtime against the simulated board.
+"""``deploy-sim``: classify images (or detect objects) through the on-board runtime against
+the simulated board.
 
     python -m lowbit_hdl deploy-sim networks/<net>.py [--images FILE.npz] [--count N]
         [--simulator verilator|icarus] [--batch N] [--stall P] [--per-frame] [--fast]
@@ -15,6 +16,11 @@ each batch (cocotb only: Verilator VCD, Icarus FST; batch k ≥ 1 goes to
 ``<stem>.batch<k><suffix>``). Each batch shows a progress line on stderr. Prints the
 predictions, the accuracy when the images come with labels, simulated cycles per image and
 latency. Exit status 1 when any output differs from the golden model.
+
+By the network's task: an "imagenet" network's images get ImageNet's preprocessing and the
+top 5 are printed with their names; a "yolo-voc" network's images are letterboxed, its
+output grids decoded into boxes (``--scale``/``--offset``/``--conf``), and the boxes are
+compared with the golden grids' boxes.
 """
 
 from __future__ import annotations
@@ -74,6 +80,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="random images, stalls and weights (--random-weights)")
     p.add_argument("--show", type=nonnegative_int, default=10,
                    help="print this many predictions")
+    d = p.add_argument_group("detection (task yolo-voc)")
+    d.add_argument("--scale", type=positive_float, default=None,
+                   help="real value of an output integer q is scale·q + offset (the export's "
+                        "accumulator scale; default with random weights: largest output → 4)")
+    d.add_argument("--offset", type=float, default=0.0)
+    d.add_argument("--conf", type=nonnegative_float, default=None,
+                   help="confidence threshold (default 0.24)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,11 +158,19 @@ def _run(args: argparse.Namespace) -> int:
     lay = board.layout
     acc = Accelerator(None, lay, board, network=net, per_frame=args.per_frame,
                       max_batch=max(len(images), args.batch or 1))
-    res = acc.classify(images, batch=batch)
-    wall = time.perf_counter() - t0
-
-    frames = to_frames(images, lay.input.shape, lay.input.dtype)
+    detecting = lay.task == "yolo-voc"
+    if detecting:  # the frames detect() sends, the golden outputs, then the board
+        frames8, placements = acc.detection_frames(images)
+        frames = to_frames(frames8, lay.input.shape, lay.input.dtype)
+    else:  # the frames classify() sends (an imagenet network's preprocessing included)
+        frames = acc.input_frames(images)
     gold = golden.forward(net, frames, keep=False).output
+    if detecting:
+        res, scale, same_boxes = _detect(args, acc, images, gold, placements, batch, net)
+    else:
+        k = 5 if lay.task == "imagenet" and lay.kind_of_output() == "scores" else None
+        res = acc.classify(images, batch=batch, k=k)
+    wall = time.perf_counter() - t0
     n = len(images)
     same = np.all(res.outputs.reshape(n, -1) == gold.reshape(n, -1), axis=1)
 
@@ -160,14 +181,29 @@ def _run(args: argparse.Namespace) -> int:
           f"{lay.input.tdata_bits} bits per frame")
     print(f"  output {lay.output.shape} {lay.output.dtype}: {lay.output.beats_per_frame} "
           f"beats × {lay.output.tdata_bits} bits per frame")
-    if res.labels is not None:
+    if detecting:
+        for i in range(min(args.show, n)):
+            ok = "" if same[i] else "  ≠ GOLDEN"
+            print(f"  image {i}: {len(res.detections[i])} object(s){ok}")
+            for d in res.detections[i][:10]:
+                print(f"    {d}")
+        print(f"boxes (scale {scale:g}, offset {args.offset:g}) equal the golden "
+              f"model's plus post-processing on {same_boxes} of {n} images")
+    elif res.labels is not None:
+        top = res.top_classes() if lay.task == "imagenet" else None
         for i in range(min(args.show, n)):
             truth = "" if labels is None else f"  label {labels[i]}"
             ok = "" if same[i] else "  ≠ GOLDEN"
-            print(f"  image {i}: {res.labels[i]}{truth}{ok}")
-        if args.show < n:
-            print("  ...")
-    if labels is not None and res.top1 is not None:
+            if top is None:
+                print(f"  image {i}: {res.labels[i]}{truth}{ok}")
+                continue
+            print(f"  image {i}:{truth}{ok}")
+            for rank, (idx, name, score) in enumerate(top[i], 1):
+                sc = "" if score is None else f"  score {score}"
+                print(f"    {rank}. {name} (class {idx}){sc}")
+    if not detecting and res.labels is not None and args.show < n:
+        print("  ...")
+    if labels is not None and getattr(res, "top1", None) is not None:
         print(f"accuracy: {res.accuracy(labels):.2%} ({n} images)")
     t = res.timing
     print(f"simulated: {t.cycles_per_image:,.1f} cycles/image (design's steady state: "
@@ -177,6 +213,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"latency: {t.latency_cycles[0]:,} cycles for the first image, "
               f"{np.mean(t.latency_cycles):,.1f} on average in the batch")
     print(f"wall time {wall:.1f} s")
+    if detecting and same_boxes != n:
+        print("MISMATCH: the board's boxes differ from the golden model's")
+        return 1
     if not same.all():
         bad = np.flatnonzero(~same)
         print(f"MISMATCH with the golden model on {bad.size} of {n} images: "
@@ -184,3 +223,24 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     print(f"bit-exact with the golden model on all {n} images")
     return 0
+
+
+
+def _detect(args: argparse.Namespace, acc, images, gold, placements, batch: int,
+            net) -> tuple:
+    """Run ``images`` through ``acc.detect``: (its result, the scale used, on how many
+    images its boxes equal those of the golden grids ``gold`` decoded the same way)."""
+    from ..runtime.yolo import DEFAULT_CONF_THRESH, VOC_CLASSES, demo_scale, detect_grid
+
+    if args.scale is None and not net.random_weights:
+        raise UsageError("--scale: a detector with trained weights needs the scale of its "
+                         "output accumulators (real value = scale·q + offset)")
+    scale = args.scale if args.scale is not None else demo_scale(gold)
+    conf = DEFAULT_CONF_THRESH if args.conf is None else args.conf
+    res = acc.detect(images, scale, args.offset, conf_thresh=conf, batch=batch)
+    names = acc.layout.labels or VOC_CLASSES
+    same = sum(res.detections[i] == detect_grid(gold[i], scale, args.offset,
+                                                placement=placements[i], conf_thresh=conf,
+                                                class_names=names)
+               for i in range(len(gold)))
+    return res, scale, same

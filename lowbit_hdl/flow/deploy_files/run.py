@@ -38,7 +38,11 @@ from lowbit_runtime import (  # noqa: E402
     read_network_info,
     write_png,
 )
-from lowbit_runtime.yolo import DEFAULT_CONF_THRESH, DEFAULT_NMS_THRESH  # noqa: E402
+from lowbit_runtime.yolo import (  # noqa: E402
+    DEFAULT_CONF_THRESH,
+    DEFAULT_NMS_THRESH,
+    demo_scale,
+)
 
 #: what the board, its files or the user's inputs can get wrong: reported in one line
 BOARD_ERRORS = (BackendError, HwhError, LayoutError, PreprocessError, OSError)
@@ -143,8 +147,7 @@ def detection_scale(scale, samples=None):
         raise LayoutError("give --scale (and --offset): the real value of an output integer "
                           "q is scale·q + offset, from the network's export")
     _, _, expected = load_samples(samples)
-    peak = float(np.abs(expected).max()) if expected is not None and expected.size else 0.0
-    scale = 4.0 / max(peak, 1.0)
+    scale = demo_scale(expected if expected is not None else [])
     print(f"random weights: decoding with scale {scale:.6g} (largest sample output → 4)")
     return scale
 
