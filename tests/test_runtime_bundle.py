@@ -466,3 +466,68 @@ def test_bundle_run_py_yolo_boxes(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "random weights: decoding" not in r.stdout
     assert f"{tmp_path / 'mine.npy'}: " in r.stdout and (out_dir / "mine_boxes.png").is_file()
+
+
+def test_bundle_validate_py_voc_map(tmp_path, capsys):
+    """validate.py --voc on a VOC folder whose annotations are the golden model's confident
+    detections: its mAP equals the evaluation of the golden model's detections (VOC boxes
+    1-based and clamped to the image) written out here."""
+    from helpers import golden_fake
+
+    from lowbit_hdl import INT, UINT, Conv, Network
+    from lowbit_hdl.flow.plan import plan_network
+    from lowbit_hdl.runtime import PynqBackend
+    from lowbit_hdl.runtime.vocmap import VocObject, evaluate
+    from lowbit_hdl.runtime.yolo import demo_scale, detect_grid, detection_frames
+
+    net = Network("det", (3, 64, 64), [
+        Conv("c0", 125, kernel=32, stride=32, weight_dtype=INT(8), act=None, pe=5, simd=3)],
+        UINT(8), task="yolo-voc").randomize(2)
+    d = _task_bundle(tmp_path, net)
+    lay = plan_network(net).layout()
+    rng = np.random.default_rng(4)
+    imgs = [rng.integers(0, 256, s, dtype=np.uint8) for s in ((40, 80, 3), (64, 64, 3),
+                                                               (90, 30, 3))]
+    frames, pls = detection_frames(imgs, lay.input.shape)
+    gold = forward(net, frames.astype(np.int64)).output
+    scale = demo_scale(gold)
+    voc = tmp_path / "VOC2007"
+    for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
+        (voc / sub).mkdir(parents=True)
+    truth, dets = {}, []
+    for i, img in enumerate(imgs):
+        np.save(voc / "JPEGImages" / f"im{i}.npy", img)
+        h, w = img.shape[:2]
+        objs = []
+        for det in detect_grid(gold[i], scale, placement=pls[i], conf_thresh=0.005):
+            box = (max(det.x0 + 1, 1), max(det.y0 + 1, 1), min(det.x1 + 1, w),
+                   min(det.y1 + 1, h))
+            dets.append((f"im{i}", det.class_name, det.score, box))
+            if det.score > 0.1:
+                objs.append(VocObject(det.class_name, box, difficult=len(objs) == 1))
+        truth[f"im{i}"] = objs
+        xml = "".join(f"<object><name>{o.name}</name><difficult>{int(o.difficult)}"
+                      f"</difficult><bndbox><xmin>{o.box[0]!r}</xmin><ymin>{o.box[1]!r}"
+                      f"</ymin><xmax>{o.box[2]!r}</xmax><ymax>{o.box[3]!r}</ymax></bndbox>"
+                      "</object>" for o in objs)
+        (voc / "Annotations" / f"im{i}.xml").write_text(f"<annotation>{xml}</annotation>")
+    (voc / "ImageSets" / "Main" / "test.txt").write_text("im0\nim1\nim2\n")
+    assert sum(len(o) for o in truth.values()) >= 3  # a case with several objects
+    r07 = evaluate(dets, truth, use_07_metric=True)
+    rall = evaluate(dets, truth, use_07_metric=False)
+    assert 0 < rall.map < 1  # neither trivial nor perfect (duplicates after clamping, …)
+
+    sys.path.insert(0, str(d))
+    try:
+        import validate
+        rc = validate.main(["--voc", str(voc), "--scale", repr(scale), "--batch", "2"],
+                           backend=PynqBackend(golden_fake(net, lay)))
+    finally:
+        sys.path.remove(str(d))
+        for m in ("run", "validate", "lowbit_runtime"):
+            sys.modules.pop(m, None)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert f"mAP: {r07.map:.2%} (VOC2007 11-point), {rall.map:.2%} (all-point), 3 images, " \
+        f"{len(dets)} detections" in out, out
+    assert "batch 1: 3/3 images" in out
