@@ -25,12 +25,10 @@ import numpy as np
 
 from .preprocess import (
     _check_pixels,
-    _convert_channels,
-    _single_to_hwc,
     center_crop,
     image_items,
-    load_image,
     resize_image,
+    rgb_image,
 )
 
 __all__ = ["CLASSES_FILE", "imagenet_classes", "resize_shorter", "imagenet_input",
@@ -65,16 +63,6 @@ def resize_shorter(img: np.ndarray, shorter: int = 256) -> np.ndarray:
     return resize_image(img, *size)
 
 
-def _as_hwc3(image: Any) -> np.ndarray:
-    """One image (file path, H×W, H×W×C or C×H×W ``uint8``) → H×W×3 ``uint8``."""
-    if isinstance(image, (str, Path)):
-        image = load_image(image, channels=3)
-    x = np.asarray(image)
-    _check_pixels(x, "the image")
-    hwc = _single_to_hwc(x, (3, 0, 0), exact=False)
-    return _convert_channels(hwc, 3, convert=True)
-
-
 def imagenet_input(image: Any, size: int = 224, resize_to: int = 256) -> np.ndarray:
     """One image → the classifier's input frame, 3×``size``×``size`` ``uint8`` (C×H×W).
 
@@ -85,7 +73,7 @@ def imagenet_input(image: Any, size: int = 224, resize_to: int = 256) -> np.ndar
     """
     if resize_to < size:
         raise ValueError(f"resize_to={resize_to} must be ≥ size={size}")
-    img = resize_shorter(_as_hwc3(image), resize_to)
+    img = resize_shorter(rgb_image(image), resize_to)
     return np.ascontiguousarray(center_crop(img, size, size).transpose(2, 0, 1))
 
 

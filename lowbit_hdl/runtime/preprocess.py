@@ -34,6 +34,8 @@ __all__ = [
     "to_frames",
     "resize_image",
     "center_crop",
+    "image_items",
+    "rgb_image",
     "topk",
     "labels_of",
     "read_idx",
@@ -156,6 +158,16 @@ def image_items(images: Any) -> list[Any]:
             raise PreprocessError("empty batch")
         return list(arr)
     return [arr]
+
+
+def rgb_image(image: Any) -> np.ndarray:
+    """One image → H×W×3 ``uint8``: a file (:func:`load_image`) or a ``uint8`` array H×W
+    (grey, repeated), H×W×C or C×H×W with C = 1, 3 or 4 (alpha dropped)."""
+    if isinstance(image, (str, Path)):
+        image = load_image(image, channels=3)
+    x = np.asarray(image)
+    _check_pixels(x, "the image")
+    return _convert_channels(_single_to_hwc(x, (3, 0, 0), exact=False), 3, convert=True)
 
 
 def _check_pixels(x: np.ndarray, what: str) -> None:

@@ -48,11 +48,9 @@ import numpy as np
 from .preprocess import (
     PreprocessError,
     _check_pixels,
-    _convert_channels,
-    _single_to_hwc,
     image_items,
-    load_image,
     resize_image,
+    rgb_image,
 )
 
 __all__ = ["VOC_CLASSES", "VOC_ANCHORS", "DEFAULT_CONF_THRESH", "DEFAULT_NMS_THRESH",
@@ -126,14 +124,6 @@ class Detection:
                 f"({self.x1:.1f}, {self.y1:.1f})")
 
 
-def _as_hwc3(image: Any) -> np.ndarray:
-    if isinstance(image, (str, Path)):
-        image = load_image(image, channels=3)
-    x = np.asarray(image)
-    _check_pixels(x, "the image")
-    return _convert_channels(_single_to_hwc(x, (3, 0, 0), exact=False), 3, convert=True)
-
-
 def _check_size(size: Any) -> tuple[int, int]:
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         size = (size, size)
@@ -153,7 +143,7 @@ def letterbox(image: Any, size: Any = 416, fill: int = 128) -> tuple[np.ndarray,
     sh, sw = _check_size(size)
     if not 0 <= int(fill) <= 255:
         raise ValueError(f"fill={fill} must be in 0..255")
-    img = _as_hwc3(image)
+    img = rgb_image(image)
     h, w = img.shape[:2]
     if sw / w < sh / h:  # Darknet's rule, integer sizes as it computes them
         new_w, new_h = sw, max(1, (h * sw) // w)
@@ -170,7 +160,7 @@ def resize_to_input(image: Any, size: Any = 416) -> tuple[np.ndarray, Placement]
     """One image → (3×H×W ``uint8`` input frame, :class:`Placement`), stretched to
     ``size`` without keeping the aspect ratio."""
     sh, sw = _check_size(size)
-    img = _as_hwc3(image)
+    img = rgb_image(image)
     h, w = img.shape[:2]
     out = resize_image(img, sh, sw)
     return np.ascontiguousarray(out.transpose(2, 0, 1)), Placement(h, w, sh, sw, 0, 0, sh, sw)
@@ -370,7 +360,7 @@ _COLOURS = np.array([(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200)
 def draw_boxes(image: Any, detections: list[Detection], thickness: int = 2) -> np.ndarray:
     """A copy of ``image`` (H×W×3 ``uint8``, or anything :func:`letterbox` takes) with each
     detection's box drawn as a rectangle ``thickness`` pixels wide, in its class's colour."""
-    img = _as_hwc3(image).copy()
+    img = rgb_image(image).copy()
     h, w = img.shape[:2]
     t = max(1, int(thickness))
     for d in detections:
