@@ -29,7 +29,9 @@ one per channel, what the export of the last layer's accumulator gives). For the
 decreasing score (ties: lower cell index first, cells counted as ``(a·H + row)·W + col``),
 each removes the later ones whose IoU with it is > ``nms_thresh`` (default 0.45). A box
 can carry several classes. Boxes are then mapped back through the :class:`Placement` to the
-original image's pixels and clipped to it.
+original image's pixels (with the integer offset the image was placed at; Darknet's
+``correct_region_boxes`` uses ``(416 − new_w)/2`` unrounded, half a pixel apart when the
+difference is odd) and clipped to it.
 
 Numpy and the standard library only; :func:`draw_boxes` and :func:`write_png` draw and save
 results without Pillow.
