@@ -102,3 +102,11 @@ positive_float = _number(float, lambda v: v > 0, "> 0")
 positive_int = _number(int, lambda v: v > 0, "≥ 1")
 nonnegative_float = _number(float, lambda v: v >= 0, "≥ 0")
 nonnegative_int = _number(int, lambda v: v >= 0, "≥ 0")
+
+
+def layer_names(text: str) -> list[str]:
+    """An argparse ``type``: comma-separated layer names (at least one)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected layer names separated by commas")
+    return names

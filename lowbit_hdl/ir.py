@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import NetworkError, NetworkTypeError
 from .runtime.dtypes import BIPOLAR, DataType, signed_bits_for_range
+from .runtime.layout import TASKS
 
 __all__ = [
     "Conv",
@@ -329,6 +330,7 @@ class Network:
         input_fold: int | None = None,
         description: str = "",
         labels: list[str] | None = None,
+        task: str | None = None,
     ) -> None:
         from .runtime.dtypes import UINT
 
@@ -343,6 +345,9 @@ class Network:
         self.layers = list(layers)
         self.description = description
         self.labels = labels
+        #: what the network is for (``lowbit_hdl.runtime.layout.TASKS``: "imagenet",
+        #: "yolo-voc") or None; it picks the board's pre- and post-processing
+        self.task = task
         #: layers whose weights and thresholds :meth:`randomize` made: name → seed
         self.random_weights: dict[str, int] = {}
         self._inferred: tuple[tuple, tuple[LayerInfo, ...]] | None = None
@@ -446,6 +451,9 @@ class Network:
             raise NetworkTypeError(f"network {name}: labels must be a list of str or None")
         if not isinstance(self.description, str):
             raise NetworkTypeError(f"network {name}: description must be a str")
+        if self.task is not None and self.task not in TASKS:
+            raise NetworkError(f"network {name}: task={self.task!r} must be one of {TASKS} "
+                               "or None")
 
     def _infer_layer(self, i: int, lay: Layer, shape, dtype: DataType,
                      fold: int | None) -> LayerInfo:

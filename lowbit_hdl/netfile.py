@@ -49,12 +49,14 @@ def to_json(net: Network) -> dict:
         "layers": [_layer_to_dict(lay) for lay in net.layers],
         # layers whose parameters are random (Network.randomize): only when there are any
         **({"random_weights": dict(net.random_weights)} if net.random_weights else {}),
+        # what the network is for (runtime.layout.TASKS): only when set
+        **({"task": net.task} if getattr(net, "task", None) else {}),
     }
 
 
 #: the top-level fields of a network description (to_json), and those it must have
 _FIELDS = {"format", "version", "name", "description", "input_shape", "input_dtype",
-           "input_fold", "labels", "layers", "random_weights"}
+           "input_fold", "labels", "layers", "random_weights", "task"}
 _REQUIRED = ("format", "version", "name", "input_shape", "input_dtype", "layers")
 
 
@@ -115,7 +117,7 @@ def from_json(d: dict) -> Network:
     layers = [_layer_from_dict(i, ld) for i, ld in enumerate(d["layers"])]
     net = Network(d["name"], tuple(d["input_shape"]), layers,
                   _dtype(d["input_dtype"], "input_dtype"), d.get("input_fold"),
-                  d.get("description", ""), d.get("labels"))
+                  d.get("description", ""), d.get("labels"), d.get("task"))
     rnd = d.get("random_weights", {})
     names = {getattr(lay, "name", None) for lay in layers}
     if not isinstance(rnd, dict) or not all(k in names and type(v) is int

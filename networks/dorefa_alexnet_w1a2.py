@@ -74,4 +74,5 @@ network = Network(
     ],
     description="DoReFa-Net AlexNet W1A2 for ImageNet (tensorpack alexnet-dorefa.py; dense "
                 "instead of grouped conv1/conv3/conv4)",
+    task="imagenet",  # board-side pre- and post-processing (lowbit_hdl.runtime.imagenet)
 )

@@ -51,4 +51,5 @@ network = Network(
         conv("conv8", 125, pe=5, simd=32, k=1, w=INT(8), act=None),
     ],
     description="Tiny-YOLO W1A3 for PascalVOC (Darknet tiny-yolo-voc.cfg, QNN-MO-PYNQ family)",
+    task="yolo-voc",  # board-side pre- and post-processing (lowbit_hdl.runtime.yolo)
 )

@@ -213,7 +213,15 @@ def test_bundle_files(tmp_path):
     assert d == tmp_path / "build" / "deploy"
     # the runtime package ships whole and unchanged
     shipped = [p for p in RUNTIME.iterdir() if p.name != "__pycache__"]
-    assert all(p.suffix == ".py" for p in shipped)
+    assert all(p.suffix in (".py", ".txt") for p in shipped)
+    # its data files ship too, in the bundle and in the wheel (package data)
+    data = sorted(p.name for p in shipped if p.suffix != ".py")
+    assert data == ["imagenet_classes.txt"]
+    import tomllib
+
+    pkg_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["lowbit_hdl.runtime"]
+    assert sorted(pkg_data) == data
     assert sorted(p.name for p in shipped) == sorted(RUNTIME_FILES)
     assert sorted(p.name for p in (d / PACKAGE).iterdir()) == sorted(RUNTIME_FILES)
     for p in shipped:
@@ -460,3 +468,143 @@ def test_bundle_run_py_hybrid(tmp_path, fail):
         assert "Traceback" not in r.stderr, r.stderr
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and "DDR read error" in lines[0] and "SLVERR" in lines[0]
+# the task-specific run.py: an ImageNet-style classifier prints named top-5 classes, a
+# Tiny-YOLO-style detector prints boxes and saves the images with their boxes drawn
+
+
+def _task_bundle(tmp_path, net):
+    from lowbit_hdl.flow.plan import plan_network
+
+    lay = plan_network(net).layout()
+    assert lay.task == net.task
+    d = write_deploy_bundle(tmp_path / "build", net, lay, sample_count=3)
+    assert json.loads((d / "layout.json").read_text())["task"] == net.task
+    assert (d / PACKAGE / "imagenet_classes.txt").is_file()
+    (d / f"{net.name}.bit").write_bytes(b"\0")
+    write_test_hwh(d / f"{net.name}.hwh", mm2s_tdata_bits=lay.input.tdata_bits,
+                   s2mm_tdata_bits=lay.output.tdata_bits)
+    return d
+
+
+def test_bundle_run_py_imagenet_top5(tmp_path):
+    from lowbit_hdl import FC, INT, UINT, Conv, Network
+    from lowbit_hdl.runtime.imagenet import top_k_classes
+
+    net = Network("inet", (3, 32, 32), [
+        Conv("c0", 4, kernel=8, stride=8, weight_dtype=INT(8), act=UINT(2), pe=4, simd=3),
+        FC("fc", 1000, weight_dtype=INT(8), act=None, pe=8, simd=8)],
+        UINT(8), task="imagenet").randomize(4)
+    d = _task_bundle(tmp_path, net)
+    r = _run(BOARD.format(deploy=str(d), table=str(d / "samples.npz"), script="run",
+                          argv=[], fault=""), HEAVY + ["lowbit_hdl"], cwd=tmp_path,
+             preload=FAKE_PYNQ)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with np.load(d / "samples.npz") as z:
+        expected = z["expected"]
+    top = top_k_classes(expected, 1)  # one image's classes per row: [(index, name, score)]
+    out = r.stdout
+    assert "network inet: 3 images" in out
+    for i in range(3):
+        idx, name, score = top[i][0]
+        assert f"  image {i}:\n    1. {name} (class {idx})  score {score}\n" in out
+    assert out.count("    5. ") == 3
+    assert "bit-exact with the golden model: 3 of 3 images" in out
+
+
+def test_bundle_run_py_yolo_boxes(tmp_path):
+    from lowbit_hdl import INT, UINT, Conv, Network
+
+    net = Network("det", (3, 64, 64), [
+        Conv("c0", 125, kernel=32, stride=32, weight_dtype=INT(8), act=None, pe=5, simd=3)],
+        UINT(8), task="yolo-voc").randomize(2)
+    d = _task_bundle(tmp_path, net)
+    with np.load(d / "samples.npz") as z:
+        first = z["images"][0].transpose(1, 2, 0)
+    np.save(tmp_path / "mine.npy", first)  # the input size: letterboxing leaves it alone
+    out_dir = tmp_path / "pictures"
+    r = _run(BOARD.format(deploy=str(d), table=str(d / "samples.npz"), script="run",
+                          argv=["--out", str(out_dir), "--conf", "0.05"], fault=""),
+             HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "random weights: decoding with scale" in out
+    assert "network det: 3 images" in out and "object(s)" in out
+    assert "bit-exact with the golden model: 3 of 3 images" in out
+    assert sorted(p.name for p in out_dir.iterdir()) == [f"image {i}_boxes.png".replace(
+        " ", "_") for i in range(3)]
+    PIL = pytest.importorskip("PIL.Image")
+    with PIL.open(out_dir / "image_0_boxes.png") as im:
+        assert im.size == (64, 64)
+    # the user's own image file, with an explicit scale
+    r = _run(BOARD.format(deploy=str(d), table=str(d / "samples.npz"), script="run",
+                          argv=["--image", str(tmp_path / "mine.npy"), "--scale", "0.001",
+                                "--out", str(out_dir)], fault=""),
+             HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "random weights: decoding" not in r.stdout
+    assert f"{tmp_path / 'mine.npy'}: " in r.stdout and (out_dir / "mine_boxes.png").is_file()
+
+
+def test_bundle_validate_py_voc_map(tmp_path, capsys):
+    """validate.py --voc on a VOC folder whose annotations are the golden model's confident
+    detections: its mAP equals the evaluation of the golden model's detections (VOC boxes
+    1-based and clamped to the image) written out here."""
+    from helpers import golden_fake
+
+    from lowbit_hdl import INT, UINT, Conv, Network
+    from lowbit_hdl.flow.plan import plan_network
+    from lowbit_hdl.runtime import PynqBackend
+    from lowbit_hdl.runtime.vocmap import VocObject, evaluate
+    from lowbit_hdl.runtime.yolo import demo_scale, detect_grid, detection_frames
+
+    net = Network("det", (3, 64, 64), [
+        Conv("c0", 125, kernel=32, stride=32, weight_dtype=INT(8), act=None, pe=5, simd=3)],
+        UINT(8), task="yolo-voc").randomize(2)
+    d = _task_bundle(tmp_path, net)
+    lay = plan_network(net).layout()
+    rng = np.random.default_rng(4)
+    imgs = [rng.integers(0, 256, s, dtype=np.uint8) for s in ((40, 80, 3), (64, 64, 3),
+                                                               (90, 30, 3))]
+    frames, pls = detection_frames(imgs, lay.input.shape)
+    gold = forward(net, frames.astype(np.int64)).output
+    scale = demo_scale(gold)
+    voc = tmp_path / "VOC2007"
+    for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
+        (voc / sub).mkdir(parents=True)
+    truth, dets = {}, []
+    for i, img in enumerate(imgs):
+        np.save(voc / "JPEGImages" / f"im{i}.npy", img)
+        h, w = img.shape[:2]
+        objs = []
+        for det in detect_grid(gold[i], scale, placement=pls[i], conf_thresh=0.005):
+            box = (max(det.x0 + 1, 1), max(det.y0 + 1, 1), min(det.x1 + 1, w),
+                   min(det.y1 + 1, h))
+            dets.append((f"im{i}", det.class_name, det.score, box))
+            if det.score > 0.1:
+                objs.append(VocObject(det.class_name, box, difficult=len(objs) == 1))
+        truth[f"im{i}"] = objs
+        xml = "".join(f"<object><name>{o.name}</name><difficult>{int(o.difficult)}"
+                      f"</difficult><bndbox><xmin>{o.box[0]!r}</xmin><ymin>{o.box[1]!r}"
+                      f"</ymin><xmax>{o.box[2]!r}</xmax><ymax>{o.box[3]!r}</ymax></bndbox>"
+                      "</object>" for o in objs)
+        (voc / "Annotations" / f"im{i}.xml").write_text(f"<annotation>{xml}</annotation>")
+    (voc / "ImageSets" / "Main" / "test.txt").write_text("im0\nim1\nim2\n")
+    assert sum(len(o) for o in truth.values()) >= 3  # a case with several objects
+    r07 = evaluate(dets, truth, use_07_metric=True)
+    rall = evaluate(dets, truth, use_07_metric=False)
+    assert 0 < rall.map < 1  # neither trivial nor perfect (duplicates after clamping, …)
+
+    sys.path.insert(0, str(d))
+    try:
+        import validate
+        rc = validate.main(["--voc", str(voc), "--scale", repr(scale), "--batch", "2"],
+                           backend=PynqBackend(golden_fake(net, lay)))
+    finally:
+        sys.path.remove(str(d))
+        for m in ("run", "validate", "lowbit_runtime"):
+            sys.modules.pop(m, None)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert f"mAP: {r07.map:.2%} (VOC2007 11-point), {rall.map:.2%} (all-point), 3 images, " \
+        f"{len(dets)} detections" in out, out
+    assert "batch 1: 3/3 images" in out

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import UsageError, nonnegative_float, positive_float, positive_int
+from ..errors import UsageError, layer_names, nonnegative_float, positive_float, positive_int
 from ..netfile import load_network
 from .build import ARCHS, build, check_out_dir, plan_design
 from .folding import load_folding
@@ -61,19 +61,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dataflow: every weight on chip (default); hybrid: the weights of "
                         "--ddr-layers (default: the layers that do not fit the BRAM) are "
                         "read from DDR; auto: dataflow when it fits, else hybrid")
-    p.add_argument("--ddr-layers", type=_names, default=None, metavar="A,B,…",
+    p.add_argument("--ddr-layers", type=layer_names, default=None, metavar="A,B,…",
                    help="hybrid: the Conv/FC layers whose weights live in DDR")
     p.add_argument("--hp-ports", type=int, choices=(1, 2, 4), default=1,
                    help="hybrid: Zynq HP ports for the weight reads (default 1)")
     p.add_argument("--jobs", type=positive_int, default=4,
                    help="Vivado jobs in the generated Tcl (≥ 1)")
-
-
-def _names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("expected layer names separated by commas")
-    return names
 
 
 def run(args: argparse.Namespace) -> int:

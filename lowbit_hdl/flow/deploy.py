@@ -3,7 +3,8 @@
 :func:`write_deploy_bundle` writes ``<build>/deploy/``::
 
     deploy/
-      lowbit_runtime/     the runtime package (numpy only), copied from lowbit_hdl/runtime
+      lowbit_runtime/     the runtime package (numpy only) and its data file (ImageNet class
+                          names), copied from lowbit_hdl/runtime
       <net>.npz           the network with its integer weights (lowbit_hdl.netfile format;
                           layers with random weights listed under ``random_weights``)
       layout.json         the design's stream layout
@@ -44,8 +45,9 @@ __all__ = ["write_deploy_bundle", "write_ddr_weights", "notebook_from_source", "
 
 #: the board runtime package, shipped whole (numpy and the standard library only)
 RUNTIME_DIR = Path(runtime.__file__).resolve().parent
-#: its modules, in sorted order
-RUNTIME_FILES = tuple(sorted(p.name for p in RUNTIME_DIR.glob("*.py")))
+#: its modules and data files (the ImageNet class names), in sorted order
+RUNTIME_FILES = tuple(sorted(p.name for p in RUNTIME_DIR.iterdir()
+                             if p.is_file() and p.suffix in (".py", ".txt")))
 #: name of the runtime package inside the bundle (the scripts import it by this name)
 PACKAGE = "lowbit_runtime"
 #: the bundle's scripts and the notebook's source: real files, package data of lowbit_hdl

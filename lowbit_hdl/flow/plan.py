@@ -210,7 +210,8 @@ class Plan:
         labels = tuple(self.network.labels) if self.network.labels else None
         return DesignLayout(self.network.name, self.input, self.output, self.clock_mhz,
                             self.cycles_per_frame, labels, self.output_kind,
-                            IpNames(**IP_NAMES), self.ddr if self.arch == "hybrid" else None)
+                            IpNames(**IP_NAMES), self.ddr if self.arch == "hybrid" else None,
+                            getattr(self.network, "task", None))
 
     @property
     def output_kind(self) -> str:

@@ -23,10 +23,21 @@ import numpy as np
 from .backend import Backend, BackendError, Framing, PynqBackend
 from .control import DDR_WEIGHTS_FILE, HybridControl, load_ddr_weights
 from .hwh import DmaConfig, HwhError, dma_config
+from .imagenet import imagenet_classes, imagenet_frames, top_k_classes
 from .layout import DesignLayout, LayoutError
 from .preprocess import labels_of, to_frames, topk
+from .yolo import (
+    DEFAULT_CONF_THRESH,
+    DEFAULT_NMS_THRESH,
+    VOC_ANCHORS,
+    VOC_CLASSES,
+    Detection,
+    Placement,
+    detect_grid,
+    detection_frames,
+)
 
-__all__ = ["Accelerator", "ClassifyResult", "Timing", "read_network_info"]
+__all__ = ["Accelerator", "ClassifyResult", "DetectResult", "Timing", "read_network_info"]
 
 
 @dataclass
@@ -99,6 +110,7 @@ class ClassifyResult:
     timing: Timing
     power_w: dict[str, float] | None = None
     label_names: tuple[str, ...] | None = None
+    output_kind: str = "indices"  # the layout's kind of output: indices, scores or raw
 
     @property
     def top1(self) -> np.ndarray | None:
@@ -111,6 +123,25 @@ class ClassifyResult:
             raise ValueError("the design outputs a feature map, not classes")
         return labels_of(self.indices, self.label_names)
 
+    def top_classes(self, k: int | None = None) -> list[list[tuple[int, str, Any]]]:
+        """Per image the best classes as ``(index, name, score)``, best first: ``k`` of
+        them (default: as many as :attr:`indices` holds). ``score`` is the design's
+        integer score, ``None`` when the design outputs class indices only (a TopK layer);
+        names are indices as text when the design has no labels."""
+        if self.indices is None:
+            raise ValueError("the design outputs a feature map, not classes")
+        k = self.indices.shape[1] if k is None else k
+        n = len(self.outputs)
+        if self.output_kind == "scores":
+            scores = self.outputs.reshape(n, -1)
+            names = self.label_names or tuple(str(i) for i in range(scores.shape[1]))
+            return top_k_classes(scores, k, names)  # type: ignore[return-value]
+        if not 1 <= k <= self.indices.shape[1]:
+            raise ValueError(f"k={k}: the design returns {self.indices.shape[1]} class(es)")
+        names_of = labels_of(self.indices[:, :k], self.label_names)
+        return [[(int(self.indices[r, j]), str(names_of[r][j]), None) for j in range(k)]
+                for r in range(n)]
+
     def accuracy(self, true_labels: Sequence[int] | np.ndarray) -> float:
         """Fraction of images whose top-1 class equals ``true_labels``."""
         if self.top1 is None:
@@ -119,6 +150,17 @@ class ClassifyResult:
         if t.size != self.top1.size:
             raise ValueError(f"{t.size} labels for {self.top1.size} images")
         return float(np.mean(self.top1 == t))
+
+
+@dataclass
+class DetectResult:
+    """What :meth:`Accelerator.detect` returns."""
+
+    outputs: np.ndarray  # raw integer output grids N×C×H×W
+    detections: list[list[Detection]]  # per image, best score first
+    placements: list[Placement]  # per image: where it went in the input frame
+    timing: Timing
+    power_w: dict[str, float] | None = None
 
 
 def read_network_info(network: Any) -> dict[str, Any]:
@@ -146,13 +188,15 @@ def read_network_info(network: Any) -> dict[str, Any]:
                   for lay in network.layers]
         d = {"name": network.name, "input_shape": list(network.input_shape),
              "input_dtype": str(network.input_dtype), "labels": network.labels,
-             "layers": layers, "random_weights": getattr(network, "random_weights", {})}
+             "layers": layers, "random_weights": getattr(network, "random_weights", {}),
+             "task": getattr(network, "task", None)}
     try:
         last = d["layers"][-1] if d.get("layers") else {}
         return {"name": d["name"], "input_shape": tuple(int(s) for s in d["input_shape"]),
                 "input_dtype": str(d["input_dtype"]).upper(),
                 "labels": tuple(d["labels"]) if d.get("labels") else None,
                 "topk": int(last["k"]) if last.get("kind") == "topk" else None,
+                "task": str(d["task"]) if d.get("task") else None,
                 # layers whose weights and thresholds are random, not trained: {layer: seed}
                 "random_weights": {str(k): int(v)
                                    for k, v in dict(d.get("random_weights") or {}).items()}}
@@ -305,6 +349,8 @@ class Accelerator:
             problems.append(f"output (top-{info['topk']}) ≠ layout's {lay.output.shape}")
         if info["labels"] and lay.labels and tuple(info["labels"]) != tuple(lay.labels):
             problems.append("class labels differ")
+        if info["task"] != lay.task:
+            problems.append(f"task {info['task']!r} ≠ layout's {lay.task!r}")
         if problems:
             raise LayoutError("layout.json does not match the network: " + "; ".join(problems))
 
@@ -353,6 +399,38 @@ class Accelerator:
                 timing.latency_cycles.extend(st.latency_cycles)
         return lay.output.unpack(out), timing
 
+    @property
+    def task(self) -> str | None:
+        """The network's task (``layout.json``'s ``task``): "imagenet", "yolo-voc" or
+        ``None``."""
+        return self.layout.task
+
+    def class_names(self) -> tuple[str, ...] | None:
+        """The design's class names: its labels, else the ImageNet names for an "imagenet"
+        network, else ``None``."""
+        if self.layout.labels:
+            return self.layout.labels
+        return imagenet_classes() if self.layout.task == "imagenet" else None
+
+    def input_frames(self, images: Any, *, resize: bool = False, crop: bool = False,
+                     convert: bool = False, quantized: bool = False) -> np.ndarray:
+        """The integer frames N×C×H×W :meth:`classify` sends for ``images`` (same options;
+        an "imagenet" network's preprocessing included)."""
+        lay = self.layout
+        if lay.task == "imagenet" and not (resize or crop or quantized):
+            c, h, w = lay.input.shape
+            if c != 3 or h != w:
+                raise LayoutError(f"an imagenet network takes 3×S×S frames, not {c}×{h}×{w}")
+            images = imagenet_frames(images, h, 256 * h // 224)
+        return to_frames(images, lay.input.shape, lay.input.dtype, resize=resize, crop=crop,
+                         convert=convert, quantized=quantized)
+
+    def detection_frames(self, images: Any, letterboxed: bool = True
+                         ) -> tuple[np.ndarray, list[Placement]]:
+        """The ``uint8`` frames :meth:`detect` sends for ``images`` and where each image went
+        (:func:`~lowbit_hdl.runtime.yolo.detection_frames`)."""
+        return detection_frames(images, self.layout.input.shape, letterboxed)
+
     def classify(self, images: Any, batch: int | None = None, k: int | None = None, *,
                  resize: bool = False, crop: bool = False, convert: bool = False,
                  quantized: bool = False) -> ClassifyResult:
@@ -360,11 +438,18 @@ class Accelerator:
         for the accepted forms and the ``resize``/``crop``/``convert``/``quantized``
         options). ``batch`` frames travel per DMA round trip (default: ``max_batch``);
         ``k`` classes are returned per image (default: all the design gives, 1 for
-        scores)."""
+        scores).
+
+        For an "imagenet" network (:attr:`task`) images of another size than the input
+        (files too) get ImageNet's preprocessing unless ``resize``, ``crop`` or
+        ``quantized`` is given: shorter side to 256 (for a 224 input), centre crop
+        (:func:`~lowbit_hdl.runtime.imagenet.imagenet_frames`); classes are named with
+        the 1000 ImageNet names when the design has no labels of its own
+        (:meth:`ClassifyResult.top_classes`)."""
         t0 = time.perf_counter()
         lay = self.layout
-        frames = to_frames(images, lay.input.shape, lay.input.dtype, resize=resize, crop=crop,
-                           convert=convert, quantized=quantized)
+        frames = self.input_frames(images, resize=resize, crop=crop, convert=convert,
+                                   quantized=quantized)
         outputs, timing = self.execute(frames, batch)
         kind = lay.kind_of_output()
         indices: np.ndarray | None = None
@@ -378,8 +463,43 @@ class Accelerator:
             indices = topk(outputs, 1 if k is None else k)
         power = self.backend.power()
         timing.total_s = time.perf_counter() - t0
-        labels = labels_of(indices[:, 0], lay.labels) if indices is not None else None
-        return ClassifyResult(outputs, indices, labels, timing, power, lay.labels)
+        names = self.class_names()
+        labels = labels_of(indices[:, 0], names) if indices is not None else None
+        return ClassifyResult(outputs, indices, labels, timing, power, names, kind)
+
+    def detect(self, images: Any, scale: Any, offset: Any = 0.0, *,
+               conf_thresh: float = DEFAULT_CONF_THRESH,
+               nms_thresh: float = DEFAULT_NMS_THRESH, letterboxed: bool = True,
+               batch: int | None = None, anchors: Any = VOC_ANCHORS,
+               class_names: Sequence[str] | None = None) -> DetectResult:
+        """Detect objects with a Tiny-YOLO-style design (a raw A·(5 + K)×H×W output grid).
+
+        ``images``: one image (file, or ``uint8`` H×W×C / C×H×W array), a list of them or
+        a batch array. Each is letterboxed to the input size (``letterboxed=False``:
+        stretched; an image of exactly the input size passes unchanged), run, and its grid
+        decoded by :func:`~lowbit_hdl.runtime.yolo.detect_grid`: real values
+        ``scale · q + offset`` of the integer outputs ``q`` (``scale``, ``offset``: numbers
+        or one per channel, the export's scale of the last layer's accumulators), region
+        decoding with ``anchors``, score > ``conf_thresh``, per-class NMS at IoU >
+        ``nms_thresh``. Boxes are in the pixels of each original image. ``class_names``
+        default to the layout's labels, else the 20 VOC classes.
+        """
+        t0 = time.perf_counter()
+        lay = self.layout
+        if lay.kind_of_output() != "raw":
+            raise LayoutError("detect needs a design that outputs a feature map (the region "
+                              f"grid), this one outputs {lay.kind_of_output()}")
+        frames, placements = self.detection_frames(images, letterboxed)
+        outputs, timing = self.execute(to_frames(frames, lay.input.shape, lay.input.dtype),
+                                       batch)
+        names = tuple(class_names) if class_names is not None else \
+            (lay.labels or VOC_CLASSES)
+        dets = [detect_grid(outputs[i], scale, offset, placement=placements[i],
+                            conf_thresh=conf_thresh, nms_thresh=nms_thresh, anchors=anchors,
+                            class_names=names) for i in range(len(placements))]
+        power = self.backend.power()
+        timing.total_s = time.perf_counter() - t0
+        return DetectResult(outputs, dets, placements, timing, power)
 
     def close(self) -> None:
         """Free the DMA buffers."""

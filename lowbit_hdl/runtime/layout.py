@@ -23,9 +23,14 @@ from .ddrimage import DdrImageLayout, DdrLayoutError
 from .dtypes import DataType, parse_dtype
 from .words import pack_beats, unpack_beats
 
-__all__ = ["StreamLayout", "DesignLayout", "IpNames", "LayoutError", "OUTPUT_KINDS"]
+__all__ = ["StreamLayout", "DesignLayout", "IpNames", "LayoutError", "OUTPUT_KINDS", "TASKS"]
 
 OUTPUT_KINDS = ("indices", "scores", "raw")
+#: what a network is for, which decides its pre- and post-processing on the board:
+#: "imagenet" (resize and centre crop, :mod:`.imagenet`; top-k with ImageNet class names),
+#: "yolo-voc" (letterbox, Tiny-YOLO region decoding and NMS, :mod:`.yolo`); a network without
+#: a task is a plain classifier of its own labels (or outputs a feature map)
+TASKS = ("imagenet", "yolo-voc")
 
 
 class LayoutError(ValueError):
@@ -168,6 +173,8 @@ class DesignLayout:
     ip_names: IpNames = field(default_factory=IpNames)
     #: hybrid designs: the DDR image of the layers whose weights the design reads from DDR
     ddr: DdrImageLayout | None = None
+    #: the network's task (one of :data:`TASKS`) or ``None``
+    task: str | None = None
 
     def __post_init__(self) -> None:
         if self.ddr is not None and not isinstance(self.ddr, DdrImageLayout):
@@ -179,6 +186,8 @@ class DesignLayout:
                               f"{OUTPUT_KINDS} or None")
         if self.labels is not None:
             object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
+        if self.task not in (None, *TASKS):
+            raise LayoutError(f"task={self.task!r} must be one of {TASKS} or None")
 
     def kind_of_output(self) -> str:
         """``output_kind`` when the build set it, else a guess from the output stream:
@@ -212,7 +221,8 @@ class DesignLayout:
                        float(d["clock_mhz"]), int(d["cycles_per_frame"]),
                        tuple(d["labels"]) if d.get("labels") else None,
                        d.get("output_kind"), IpNames.from_json(d.get("ip_names")),
-                       DdrImageLayout.from_json(d["ddr"]) if d.get("ddr") else None)
+                       DdrImageLayout.from_json(d["ddr"]) if d.get("ddr") else None,
+                       d.get("task"))
         except DdrLayoutError as e:
             raise LayoutError(f"layout file: {e}") from e
         except (KeyError, TypeError) as e:

@@ -34,6 +34,8 @@ __all__ = [
     "to_frames",
     "resize_image",
     "center_crop",
+    "image_items",
+    "rgb_image",
     "topk",
     "labels_of",
     "read_idx",
@@ -139,6 +141,33 @@ def _convert_channels(img: np.ndarray, c: int, convert: bool) -> np.ndarray:
     if have == 1:
         return np.repeat(img, c, axis=2)
     raise PreprocessError(f"cannot convert a {have}-channel image to {c} channels")
+
+
+def image_items(images: Any) -> list[Any]:
+    """One image (file or array), a list of them, or a batch array N×… → a list of single
+    images (files stay paths; N×H×W arrays count as one image, 4-D arrays as batches)."""
+    if isinstance(images, (str, Path)):
+        return [images]
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise PreprocessError("no images given")
+        return list(images)
+    arr = np.asarray(images)
+    if arr.ndim == 4:
+        if arr.shape[0] == 0:
+            raise PreprocessError("empty batch")
+        return list(arr)
+    return [arr]
+
+
+def rgb_image(image: Any) -> np.ndarray:
+    """One image → H×W×3 ``uint8``: a file (:func:`load_image`) or a ``uint8`` array H×W
+    (grey, repeated), H×W×C or C×H×W with C = 1, 3 or 4 (alpha dropped)."""
+    if isinstance(image, (str, Path)):
+        image = load_image(image, channels=3)
+    x = np.asarray(image)
+    _check_pixels(x, "the image")
+    return _convert_channels(_single_to_hwc(x, (3, 0, 0), exact=False), 3, convert=True)
 
 
 def _check_pixels(x: np.ndarray, what: str) -> None:

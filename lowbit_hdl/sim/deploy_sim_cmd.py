@@ -1,4 +1,5 @@
-"""``deploy-sim``: classify images through the on-board runtime against the simulated board.
+"""``deploy-sim``: classify images (or detect objects) through the on-board runtime against
+the simulated board.
 
     python -m lowbit_hdl deploy-sim networks/<net>.py [--images FILE.npz] [--count N]
         [--simulator verilator|icarus] [--batch N] [--stall P] [--per-frame] [--fast]
@@ -22,6 +23,11 @@ cocotb engine only: the runtime packs the DDR layers' weights (computed from the
 or the build's ``deploy/ddr_weights.npz`` with ``--build``) into a DDR image in the
 simulated board's memory, and its control-register accesses reach the RTL's register file
 (see :mod:`lowbit_hdl.sim.board`); the performance counters are printed.
+
+By the network's task: an "imagenet" network's images get ImageNet's preprocessing and the
+top 5 are printed with their names; a "yolo-voc" network's images are letterboxed, its
+output grids decoded into boxes (``--scale``/``--offset``/``--conf``), and the boxes are
+compared with the golden grids' boxes.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import numpy as np
 from ..errors import (
     UsageError,
     UserError,
+    layer_names,
     nonnegative_float,
     nonnegative_int,
     positive_float,
@@ -85,17 +92,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", choices=ARCHS, default="dataflow",
                    help="as for build: dataflow (default), hybrid (the weights of "
                         "--ddr-layers in DDR) or auto")
-    p.add_argument("--ddr-layers", type=_names, default=None, metavar="A,B,…",
+    p.add_argument("--ddr-layers", type=layer_names, default=None, metavar="A,B,…",
                    help="hybrid: the Conv/FC layers whose weights live in DDR")
     p.add_argument("--hp-ports", type=int, choices=(1, 2, 4), default=1,
                    help="hybrid: Zynq HP ports for the weight reads (default 1)")
 
-
-def _names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("expected layer names separated by commas")
-    return names
+    d = p.add_argument_group("detection (task yolo-voc)")
+    d.add_argument("--scale", type=positive_float, default=None,
+                   help="real value of an output integer q is scale·q + offset (the export's "
+                        "accumulator scale; default with random weights: largest output → 4)")
+    d.add_argument("--offset", type=float, default=0.0)
+    d.add_argument("--conf", type=nonnegative_float, default=None,
+                   help="confidence threshold (default 0.24)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -182,11 +190,19 @@ def _run(args: argparse.Namespace) -> int:
     acc = Accelerator(None, lay, board, network=net, per_frame=args.per_frame,
                       max_batch=max(len(images), args.batch or 1),
                       ddr_weights=_ddr_weights(args.build, net, lay))
-    res = acc.classify(images, batch=batch)
-    wall = time.perf_counter() - t0
-
-    frames = to_frames(images, lay.input.shape, lay.input.dtype)
+    detecting = lay.task == "yolo-voc"
+    if detecting:  # the frames detect() sends, the golden outputs, then the board
+        frames8, placements = acc.detection_frames(images)
+        frames = to_frames(frames8, lay.input.shape, lay.input.dtype)
+    else:  # the frames classify() sends (an imagenet network's preprocessing included)
+        frames = acc.input_frames(images)
     gold = golden.forward(net, frames, keep=False).output
+    if detecting:
+        res, scale, same_boxes = _detect(args, acc, images, gold, placements, batch, net)
+    else:
+        k = 5 if lay.task == "imagenet" and lay.kind_of_output() == "scores" else None
+        res = acc.classify(images, batch=batch, k=k)
+    wall = time.perf_counter() - t0
     n = len(images)
     same = np.all(res.outputs.reshape(n, -1) == gold.reshape(n, -1), axis=1)
 
@@ -197,14 +213,29 @@ def _run(args: argparse.Namespace) -> int:
           f"{lay.input.tdata_bits} bits per frame")
     print(f"  output {lay.output.shape} {lay.output.dtype}: {lay.output.beats_per_frame} "
           f"beats × {lay.output.tdata_bits} bits per frame")
-    if res.labels is not None:
+    if detecting:
+        for i in range(min(args.show, n)):
+            ok = "" if same[i] else "  ≠ GOLDEN"
+            print(f"  image {i}: {len(res.detections[i])} object(s){ok}")
+            for d in res.detections[i][:10]:
+                print(f"    {d}")
+        print(f"boxes (scale {scale:g}, offset {args.offset:g}) equal the golden "
+              f"model's plus post-processing on {same_boxes} of {n} images")
+    elif res.labels is not None:
+        top = res.top_classes() if lay.task == "imagenet" else None
         for i in range(min(args.show, n)):
             truth = "" if labels is None else f"  label {labels[i]}"
             ok = "" if same[i] else "  ≠ GOLDEN"
-            print(f"  image {i}: {res.labels[i]}{truth}{ok}")
-        if args.show < n:
-            print("  ...")
-    if labels is not None and res.top1 is not None:
+            if top is None:
+                print(f"  image {i}: {res.labels[i]}{truth}{ok}")
+                continue
+            print(f"  image {i}:{truth}{ok}")
+            for rank, (idx, name, score) in enumerate(top[i], 1):
+                sc = "" if score is None else f"  score {score}"
+                print(f"    {rank}. {name} (class {idx}){sc}")
+    if not detecting and res.labels is not None and args.show < n:
+        print("  ...")
+    if labels is not None and getattr(res, "top1", None) is not None:
         print(f"accuracy: {res.accuracy(labels):.2%} ({n} images)")
     t = res.timing
     print(f"simulated: {t.cycles_per_image:,.1f} cycles/image (design's steady state: "
@@ -219,6 +250,9 @@ def _run(args: argparse.Namespace) -> int:
               f"START→DONE, {c['STALL_CYCLES']:,} weight-stall cycles, "
               f"{c['BYTES_READ']:,} bytes read from DDR ({c['BYTES_READ'] / n:,.0f} per image)")
     print(f"wall time {wall:.1f} s")
+    if detecting and same_boxes != n:
+        print("MISMATCH: the board's boxes differ from the golden model's")
+        return 1
     if not same.all():
         bad = np.flatnonzero(~same)
         print(f"MISMATCH with the golden model on {bad.size} of {n} images: "
@@ -239,3 +273,22 @@ def _ddr_weights(build: str | None, net, lay) -> dict | Path | None:
         return Path(build) / "deploy" / DDR_WEIGHTS_FILE
     infos = {i.name: i for i in net.infer()}
     return {r.layer: infos[r.layer].weight_matrix() for r in lay.ddr.regions}
+
+def _detect(args: argparse.Namespace, acc, images, gold, placements, batch: int,
+            net) -> tuple:
+    """Run ``images`` through ``acc.detect``: (its result, the scale used, on how many
+    images its boxes equal those of the golden grids ``gold`` decoded the same way)."""
+    from ..runtime.yolo import DEFAULT_CONF_THRESH, VOC_CLASSES, demo_scale, detect_grid
+
+    if args.scale is None and not net.random_weights:
+        raise UsageError("--scale: a detector with trained weights needs the scale of its "
+                         "output accumulators (real value = scale·q + offset)")
+    scale = args.scale if args.scale is not None else demo_scale(gold)
+    conf = DEFAULT_CONF_THRESH if args.conf is None else args.conf
+    res = acc.detect(images, scale, args.offset, conf_thresh=conf, batch=batch)
+    names = acc.layout.labels or VOC_CLASSES
+    same = sum(res.detections[i] == detect_grid(gold[i], scale, args.offset,
+                                                placement=placements[i], conf_thresh=conf,
+                                                class_names=names)
+               for i in range(len(gold)))
+    return res, scale, same
