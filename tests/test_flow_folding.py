@@ -262,3 +262,21 @@ def test_auto_fold_device():
         assert auto_fold(net, target, device=XC7Z020).folding == auto_fold(net, target).folding
     assert any(auto_fold(net, t, lut_weight=0.5).folding != auto_fold(net, t).folding
                for t in (16384, 32768))
+
+
+def test_folding_file_placements(tmp_path):
+    from lowbit_hdl.flow.folding import load_placements
+
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps({"conv0": {"pe": 2}, "placements": {"conv0": "onchip",
+                                                                   "fc0": "stream"}}))
+    assert load_folding(path) == Folding({"conv0": LayerFolding(pe=2)})
+    assert load_placements(path) == {"conv0": "onchip", "fc0": "stream"}
+    path.write_text(json.dumps({"conv0": {"pe": 2}}))
+    assert load_placements(path) == {}
+    path.write_text(json.dumps({"placements": {"fc0": "ddr"}}))
+    with pytest.raises(NetworkError, match="placements: layer fc0: 'ddr' is not a placement"):
+        load_placements(path)
+    path.write_text(json.dumps({"placements": ["fc0"]}))
+    with pytest.raises(NetworkError, match="placements: expected"):
+        load_placements(path)

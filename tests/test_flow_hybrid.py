@@ -171,6 +171,42 @@ def test_build_arch_options(tmp_path, capsys):
     assert rc and "layer c0: 432 weight bits are not a whole number" in err
 
 
+def test_build_folding_placements(tmp_path, capsys):
+    """A folding file's "placements" entry chooses the DDR layers of --arch hybrid unless
+    --ddr-layers is given; its values are checked against the layers."""
+    path = tmp_path / "hyb_cnn.npz"
+    save(hybrid_cnn(), path)
+    fold = tmp_path / "fold.json"
+
+    def write(placements: dict) -> None:
+        fold.write_text(json.dumps({"c2": {"pe": 2, "simd": 16}, "placements": placements}))
+
+    write({"c0": "onchip", "c2": "tiled", "f0": "stream"})
+    rc, out, _ = cli(["build", str(path), "--arch", "hybrid", "--folding", str(fold),
+                      "--dry-run"], capsys)
+    assert rc == 0, out
+    assert "hybrid: weights of 2 layer(s) from DDR (c2 tiled, f0 stream)" in out
+    row = next(line.split() for line in out.splitlines() if line.startswith("c2 "))
+    assert row[7:9] == ["2", "16"]  # the file's folding applies too: PE, SIMD
+    rc, out, _ = cli(["build", str(path), "--arch", "hybrid", "--folding", str(fold),
+                      "--ddr-layers", "c1", "--dry-run"], capsys)
+    assert rc == 0 and "hybrid: weights of 1 layer(s) from DDR (c1 tiled)" in out
+    rc, out, _ = cli(["build", str(path), "--folding", str(fold), "--dry-run"], capsys)
+    assert rc == 0 and "hybrid:" not in out  # dataflow: placements unused
+    write({"f0": "tiled"})
+    rc, _, err = cli(["build", str(path), "--arch", "hybrid", "--folding", str(fold),
+                      "--dry-run"], capsys)
+    assert rc and "placements: layer f0: a FC layer in DDR is 'stream', not 'tiled'" in err
+    write({"p0": "tiled"})
+    rc, _, err = cli(["build", str(path), "--arch", "hybrid", "--folding", str(fold),
+                      "--dry-run"], capsys)
+    assert rc and "placements: 'p0' is not a Conv or FC layer" in err
+    write({"c0": "onchip"})
+    rc, _, err = cli(["build", str(path), "--arch", "hybrid", "--folding", str(fold),
+                      "--dry-run"], capsys)
+    assert rc and "placements put no layer in DDR" in err
+
+
 def test_build_writes_hybrid_layout(tmp_path):
     from lowbit_hdl.flow.build import build
 

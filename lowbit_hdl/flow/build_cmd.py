@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..cost import ddr_placement
 from ..errors import UsageError, layer_names, nonnegative_float, positive_float, positive_int
+from ..ir import Network
 from ..netfile import load_network
 from .build import ARCHS, build, check_out_dir, plan_design
-from .folding import load_folding
+from .folding import load_folding, load_placements
 from .report import format_report
 from .resources import device_for_part
 
@@ -62,11 +64,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "--ddr-layers (default: the layers that do not fit the BRAM) are "
                         "read from DDR; auto: dataflow when it fits, else hybrid")
     p.add_argument("--ddr-layers", type=layer_names, default=None, metavar="A,B,…",
-                   help="hybrid: the Conv/FC layers whose weights live in DDR")
+                   help="hybrid: the Conv/FC layers whose weights live in DDR (default with "
+                        "--arch hybrid: the layers the --folding file's \"placements\" put "
+                        "in DDR, else the block-RAM rule)")
     p.add_argument("--hp-ports", type=int, choices=(1, 2, 4), default=1,
                    help="hybrid: Zynq HP ports for the weight reads (default 1)")
     p.add_argument("--jobs", type=positive_int, default=4,
                    help="Vivado jobs in the generated Tcl (≥ 1)")
+
+
+def placement_ddr_layers(net: Network, placements: dict[str, str], source: str) -> list[str]:
+    """The layers a folding file's ``"placements"`` entry puts in DDR, in its order.
+
+    Raises :class:`UsageError` for a layer that is not a Conv/FC layer of ``net`` or a
+    placement that does not suit the layer (``stream`` is for FC, ``tiled`` for Conv).
+    """
+    mvtu = {i.name: i for i in net.infer() if i.is_mvtu}
+    for name, placement in placements.items():
+        if name not in mvtu:
+            raise UsageError(f"{source}: placements: {name!r} is not a Conv or FC layer of "
+                             f"{net.name} (those are: {', '.join(mvtu)})")
+        if placement != "onchip" and placement != ddr_placement(mvtu[name]):
+            raise UsageError(f"{source}: placements: layer {name}: a "
+                             f"{type(mvtu[name].layer).__name__} layer in DDR is "
+                             f"{ddr_placement(mvtu[name])!r}, not {placement!r}")
+    ddr = [name for name, placement in placements.items() if placement != "onchip"]
+    if not ddr:
+        raise UsageError(f"{source}: placements put no layer in DDR (build it with --arch "
+                         f"dataflow, or name the layers with --ddr-layers)")
+    return ddr
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else Path("build") / net.name
     check_out_dir(out)
     folding = load_folding(args.folding) if args.folding else None
+    if args.folding and args.arch == "hybrid" and args.ddr_layers is None:
+        placements = load_placements(args.folding)
+        if placements:
+            args.ddr_layers = placement_ddr_layers(net, placements,
+                                                   f"folding file {args.folding}")
     if args.dry_run:
         design = plan_design(net, clock_mhz=args.clock_mhz, part=args.part, folding=folding,
                              target_fps=args.target_fps, lut_budget=args.lut_budget,

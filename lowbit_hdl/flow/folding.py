@@ -2,7 +2,9 @@
 
 A folding is a :class:`Folding`: an immutable map from layer name to :class:`LayerFolding`
 (``pe``, ``simd``; max-pool layers may carry a ``pe``), saved as the JSON file
-``{layer: {"pe": P, "simd": S}}`` (max-pools: ``{"pe": P}``). :func:`apply_folding` puts
+``{layer: {"pe": P, "simd": S}}`` (max-pools: ``{"pe": P}``), optionally with a
+``"placements"`` entry ``{layer: "onchip"|"stream"|"tiled"}`` for hybrid designs
+(:func:`load_placements`; :func:`load_folding` skips it). :func:`apply_folding` puts
 it on a copy of a network and validates it with :meth:`Network.infer`; :func:`auto_fold`
 chooses one for a target frame rate, :func:`fold_for_budget` the fastest one that fits a
 LUT/BRAM budget.
@@ -31,7 +33,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..cost import layer_cycles, network_cost, pool_cycles
+from ..cost import PLACEMENTS, layer_cycles, network_cost, pool_cycles
 from ..ir import FC, Conv, LayerInfo, MaxPool, Network, NetworkError
 from .resources import XC7Z020, Device, estimate_network, mvtu_resources
 
@@ -43,6 +45,7 @@ __all__ = [
     "get_folding",
     "apply_folding",
     "load_folding",
+    "load_placements",
     "save_folding",
     "auto_fold",
     "fold_for_budget",
@@ -51,6 +54,8 @@ __all__ = [
 
 #: the keys of a folding file's layer entry
 FOLDING_KEYS = ("pe", "simd")
+#: the folding file's optional top-level entry ``{layer: placement}`` (hybrid designs)
+PLACEMENTS_KEY = "placements"
 
 
 @dataclass(frozen=True)
@@ -204,12 +209,8 @@ def save_folding(folding: Folding, path: str | Path) -> Path:
     return path
 
 
-def load_folding(path: str | Path) -> Folding:
-    """Read a folding JSON file: ``{layer: {"pe": P, "simd": S}}``.
-
-    Raises ``FileNotFoundError`` when it does not exist and :class:`NetworkError` (naming the
-    file, the layer and the rule) when it is not a valid folding.
-    """
+def _read_folding_file(path: str | Path) -> dict:
+    """The JSON object of a folding file (errors as :func:`load_folding` describes)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"folding file {path} does not exist")
@@ -217,7 +218,41 @@ def load_folding(path: str | Path) -> Folding:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise NetworkError(f"folding file {path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise NetworkError(f"folding file {path}: expected {{layer: {{\"pe\": P, \"simd\": S}}}}")
+    return data
+
+
+def load_folding(path: str | Path) -> Folding:
+    """Read a folding JSON file: ``{layer: {"pe": P, "simd": S}}``.
+
+    A top-level ``"placements"`` entry (read by :func:`load_placements`) is skipped, so a
+    layer cannot be named ``placements`` in a folding file. Raises ``FileNotFoundError`` when
+    the file does not exist and :class:`NetworkError` (naming the file, the layer and the
+    rule) when it is not a valid folding.
+    """
+    data = _read_folding_file(path)
+    data.pop(PLACEMENTS_KEY, None)
     return Folding.from_json(data, f"folding file {path}")
+
+
+def load_placements(path: str | Path) -> dict[str, str]:
+    """The ``"placements"`` entry of a folding file, ``{layer: placement}`` (``{}`` without).
+
+    Each placement is one of :data:`lowbit_hdl.cost.PLACEMENTS`; whether it suits the layer
+    (``stream`` for FC, ``tiled`` for Conv) is checked against the network by the caller.
+    Raises ``FileNotFoundError`` and :class:`NetworkError` as :func:`load_folding` does.
+    """
+    data = _read_folding_file(path)
+    entry = data.get(PLACEMENTS_KEY, {})
+    source = f"folding file {path}: {PLACEMENTS_KEY}"
+    if not isinstance(entry, dict):
+        raise NetworkError(f"{source}: expected {{layer: placement}}")
+    for name, placement in entry.items():
+        if placement not in PLACEMENTS:
+            raise NetworkError(f"{source}: layer {name}: {placement!r} is not a placement "
+                               f"({', '.join(PLACEMENTS)})")
+    return dict(entry)
 
 
 def target_cycles(clock_mhz: float, fps: float) -> int:
