@@ -56,6 +56,7 @@ __all__ = [
     "pool_cycles",
     "pool_extra",
     "replay_bits",
+    "tiled_period",
     "replay_cycles",
     "replay_period",
     "topk_cycles",
@@ -243,6 +244,26 @@ def replay_period(block: int, repeats: int, buffers: int) -> int:
     after its last read).
     """
     return block * repeats + (1 if buffers == 1 and block == 1 else 0)
+
+
+def tiled_period(nf: int, t_tile: int, t_in: int, buffers: int = 2) -> int:
+    """Cycles per frame of a tiled convolution behind its replay buffer, ``T_tile`` being
+    one replay's time (the window's cycles for one pass, ``P·SF`` MVTU steps) and ``T_in``
+    the time one input frame takes to arrive.
+
+    ``buffers=2``: the next frame is written while this one is replayed,
+    ``max(NF·T_tile, T_in)`` (exact). ``buffers=1``: the next frame is written only behind
+    the reader's last replay, so a slow input costs more; ``max(NF·T_tile,
+    T_in + max(NF − 2, 0)·T_tile)`` is an upper bound (the window's row buffer lets the
+    reader run ahead of its output, which the bound ignores: measured 711 against 864 for
+    NF 4, T_tile 144, T_in 576).
+    """
+    if nf < 1 or t_tile < 0 or t_in < 0 or buffers not in (1, 2):
+        raise ValueError(f"tiled_period: nf={nf} must be ≥ 1, t_tile={t_tile} and "
+                         f"t_in={t_in} ≥ 0, buffers={buffers} 1 or 2")
+    if buffers == 2:
+        return max(nf * t_tile, t_in)
+    return max(nf * t_tile, t_in + max(nf - 2, 0) * t_tile)
 
 
 def replay_cycles(block: int, repeats: int, buffers: int, blocks: int = 1) -> int:

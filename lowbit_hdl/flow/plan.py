@@ -46,6 +46,7 @@ from ..cost import (
     network_cost,
     pool_cycles,
     replay_period,
+    tiled_period,
     topk_cycles,
     transpose_period,
     window_cycles,
@@ -83,8 +84,9 @@ FIFO_MIN_DEPTH = 2
 OUTPUT_FIFO_MAX_DEPTH = 512
 
 
-#: the feature-map buffer of a tiled convolution holds one frame (latency over throughput)
-TILED_FM_BUFFERS = 1
+#: the feature-map buffer of a tiled convolution holds two frames: the next one is written
+#: while this one is replayed (with one, a slow producer waits for the last replay)
+TILED_FM_BUFFERS = 2
 #: the output reorder buffer of a tiled convolution holds one frame (its period,
 #: 2·P·NF − P − NF + 2 cycles, stays below the MVTU's NF·P·SF unless SF is 1)
 TRANSPOSE_BUFFERS = 1
@@ -363,6 +365,11 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
                              axi_width(input_elems * in_bits))
 
     cur_elems, cur_bits, cur_frame = input_elems, in_bits, frame
+    # how long one frame's beats take to arrive at the current point of the chain (a tiled
+    # layer's replay buffer depends on it): the AXI input's beats, then the slowest stage
+    # so far, except behind a tiled layer, whose transpose buffer emits a frame during its
+    # last tile
+    spread = in_layout.beats_per_frame
 
     def link(name: str, info: LayerInfo, consumer: StageKind, need: int) -> None:
         """Converter (if widths differ) and FIFO in front of a consumer taking ``need``."""
@@ -400,7 +407,9 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             win = WindowGeometry(h, w, c // lay.simd, lay.kernel, lay.stride, lay.padding)
             stages.append(Stage(f"{lay.name}_fm", StageKind.REPLAY, lay.name, lay.simd, ib,
                                 lay.simd, ib, win.in_beats, win.in_beats * nf,
-                                replay_period(win.in_beats, nf, TILED_FM_BUFFERS)))
+                                max(replay_period(win.in_beats, nf, TILED_FM_BUFFERS),
+                                    tiled_period(nf, window_cycles(win), spread,
+                                                 TILED_FM_BUFFERS))))
             stages.append(Stage(f"{lay.name}_swu", StageKind.SWU, lay.name, lay.simd, ib,
                                 lay.simd, ib, win.in_beats * nf, win.out_beats * nf,
                                 window_cycles(win) * nf))
@@ -413,6 +422,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
                                 lay.pe, ob, nf * info.vectors, nf * info.vectors,
                                 transpose_period(info.vectors, nf, TRANSPOSE_BUFFERS)))
             cur_elems = lay.pe
+            spread = window_cycles(win)  # the last tile's pass
         elif isinstance(lay, Conv):
             link(f"{lay.name}_swu", info, StageKind.SWU, lay.simd)
             win = WindowGeometry(h, w, c // lay.simd, lay.kernel, lay.stride, lay.padding)
@@ -450,6 +460,8 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             raise TypeError(type(lay))
         cur_bits = ob
         cur_frame = _frame_elems(info.out_shape)
+        if placement != "tiled":
+            spread = max([spread] + [st.cycles for st in stages if st.layer == lay.name])
 
     last = infos[-1]
     out_bits = last.out_dtype.bits
