@@ -55,8 +55,12 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
     layers = []
     for c in cost.layers:
         r = per_layer.get(c.name, Resources())
-        layers.append({**c.to_dict(), "in_shape": list(c.in_shape),
-                       "out_shape": list(c.out_shape), "estimate": r.to_dict()})
+        row = {**c.to_dict(), "in_shape": list(c.in_shape),
+               "out_shape": list(c.out_shape), "estimate": r.to_dict()}
+        if plan.arch == "hybrid":  # a DDR layer's stages may be slower than its compute
+            row["cycles"] = max([row["cycles"]] + [s.cycles for s in plan.stages
+                                                   if s.layer == c.name])
+        layers.append(row)
     cpf = plan.cycles_per_frame
     device = device_for_part(part)
     fit = fit_check(estimate.total, device)
