@@ -124,6 +124,7 @@ class _Act:
     o: list[Fraction]
     layout: str
     shape: tuple[int, int, int]  # (C, H, W) of the feature map
+    pad: tuple[int, int] | None = None  # a Pad node's (padding, level) for the next Conv
 
 
 @dataclass
@@ -282,11 +283,16 @@ class _Importer:
                                             "in sign (class decisions would change)")
             if all(neg):
                 self.negate(None, v, list(range(len(v.a))))
-            if len({(x.p, x.r, x.d) for x in v.a}) > 1 or len({(x.p, x.r, x.d)
-                                                               for x in v.b}) > 1:
+            if len({(x.p, x.r, x.d) for x in v.a}) > 1:
                 raise UnsupportedGraphError(
-                    out_name, "output", "the outputs are scaled or shifted differently per "
-                    "class: raw accumulators would not rank the classes like the graph does")
+                    out_name, "output", "the outputs are scaled differently per class: raw "
+                    "accumulators would not rank the classes like the graph does")
+            if len({(x.p, x.r, x.d) for x in v.b}) > 1:
+                raise UnsupportedGraphError(
+                    out_name, "output", "the outputs have a different offset per class (a "
+                    "bias, or the −Σw of inputs whose level 0 is not the value 0, as with "
+                    "signed 2-bit activations): a lowbit network has no output bias, so its "
+                    "raw scores would not rank the classes like the graph does")
             lay.act = None
             scale = np.array([float(x) for x in v.a])
             offset = np.array([float(y / x) for x, y in zip(v.a, v.b, strict=True)])
@@ -437,6 +443,29 @@ class _Importer:
 
     def op_Flatten(self, node, ins):  # noqa: N802
         return self._flatten(node, ins[0], self.shape_of(node.output[0]))
+
+    def op_Pad(self, node, ins):  # noqa: N802
+        x = ins[0]
+        at = _attrs(node)
+        if not isinstance(x, _Act) or x.layout != "nchw" or x.pad is not None:
+            raise self.err(node, "only padding the height and width of quantized NCHW maps "
+                                 "before a Conv is supported")
+        if at.get("mode", "constant") != "constant":
+            raise self.err(node, f"mode {at.get('mode')} is not supported (constant only)")
+        pads = [int(v) for v in self.const(node, node.input[1]).reshape(-1)]
+        value = float(self.const(node, node.input[2]).reshape(-1)[0]) \
+            if len(node.input) > 2 and node.input[2] else 0.0
+        if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or len(set(pads[2:4] +
+                                                                             pads[6:8])) != 1:
+            raise self.err(node, f"pads {pads}: only the same padding on every side of H and W")
+        if len(set(x.s)) != 1 or len(set(x.o)) != 1:
+            raise self.err(node, "padding a map with per-channel scales is not supported")
+        level = exact(value) / x.s[0] - x.o[0]
+        if level != int(level) or not x.dtype.allowed(np.array([int(level)])):
+            raise self.err(node, f"the pad value {value} is no {x.dtype} level")
+        C, H, W = x.shape
+        p = pads[2]
+        return _replace(x, pad=(p, int(level)), shape=(C, H + 2 * p, W + 2 * p))
 
     def op_Transpose(self, node, ins):  # noqa: N802
         x = ins[0]
@@ -703,7 +732,18 @@ class _Importer:
         s_in, wsc = self._scales(node, x, wq, oc)
         offs = x.o * ic if len(x.o) == 1 else x.o
         pad_value = None
-        if pads[0]:
+        if x.pad is not None:
+            if pads[0]:
+                raise self.err(node, "a Pad node and the Conv's own pads together")
+            C, H, W = x.shape
+            p = x.pad[0]
+            pads = [p] * 4
+            pad_value = x.pad[1]
+            x = _replace(x, pad=None, shape=(C, H - 2 * p, W - 2 * p))
+            if any(o != 0 for o in offs):
+                raise self.err(node, "a Pad before a Conv whose input level 0 is not the "
+                                     "value 0")
+        elif pads[0]:
             if len(set(offs)) != 1 or offs[0] != int(offs[0]):
                 raise self.err(node, "padding needs the input's zero to be one integer level")
             pad_value = -int(offs[0])

@@ -1,0 +1,37 @@
+"""``python -m lowbit_hdl import MODEL.onnx --out net.npz``: a QONNX model as a network file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import netfile
+from .importer import import_model
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", type=Path, help="QONNX model (.onnx), e.g. from Brevitas' "
+                                            "export_qonnx")
+    p.add_argument("--out", type=Path, required=True, help="network file to write (.npz)")
+    p.add_argument("--name", help="network name (default: the model file's name)")
+
+
+def run(args: argparse.Namespace) -> int:
+    r = import_model(args.model)
+    net = r.network
+    if args.name:
+        net.name = args.name
+        net.infer()
+    netfile.save(net, args.out)
+    inp = r.input
+    print(f"imported {args.model} → {args.out}: {len(net.layers)} layers, input {net.input_shape}"
+          f" {net.input_dtype} (the graph's {inp.quantizer} of {inp.A:g}·x + {inp.B:g}"
+          f"{'' if inp.dtype.is_bipolar else f', level = value / {inp.scale:g}'})")
+    for lay in net.layers:
+        print(f"  {lay.kind:8s} {lay.name:10s} "
+              + (f"weights {lay.weight_dtype}, act {lay.act}" if lay.kind in ("conv", "fc")
+                 else ""))
+    if r.near_ties:
+        print(f"note: {r.near_ties} threshold(s) lie within float32 rounding of an integer "
+              "accumulator; qonnx's float32 executor may decide those differently")
+    return 0
