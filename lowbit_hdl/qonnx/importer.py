@@ -896,7 +896,9 @@ def _model(path_or_model):
     """A cleaned-up qonnx ModelWrapper of a path, an onnx ModelProto or a ModelWrapper."""
     import onnx
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.cleanup import cleanup_model
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.general import RemoveUnusedTensors
+    from qonnx.transformation.infer_shapes import InferShapes
 
     if isinstance(path_or_model, (str, Path)):
         p = Path(path_or_model)
@@ -914,10 +916,15 @@ def _model(path_or_model):
     else:
         raise TypeError(f"expected a path, an onnx.ModelProto or a qonnx ModelWrapper, got "
                         f"{type(path_or_model).__name__}")
+    proto = onnx.ModelProto.FromString(proto.SerializeToString())
+    for i, node in enumerate(proto.graph.node):
+        node.name = node.name or f"{node.op_type}_{i}"  # errors name the user's nodes
     try:
-        m = cleanup_model(ModelWrapper(onnx.ModelProto.FromString(proto.SerializeToString())))
+        m = ModelWrapper(proto)
+        for t in (InferShapes(), FoldConstants(), RemoveUnusedTensors()):
+            m = m.transform(t)
     except Exception as e:
-        raise GraphError(f"qonnx cleanup failed on the model ({type(e).__name__}: {e})") \
+        raise GraphError(f"qonnx shape inference failed on the model ({type(e).__name__}: {e})") \
             from None
     m.graph.name = name or "imported"
     return m
@@ -927,8 +934,9 @@ def import_model(path_or_model) -> ImportResult:
     """Import a QONNX model (a ``.onnx`` path, an ``onnx.ModelProto`` or a qonnx
     ``ModelWrapper``): the network and how its input and layers line up with the graph.
 
-    The graph is first put through qonnx's cleanup (shape inference, constant folding,
-    unique names), so raw Brevitas exports and cleaned graphs are read the same way.
+    The graph first goes through qonnx's shape inference and constant folding (node names
+    are kept, for the error messages), so raw Brevitas exports and graphs after qonnx's
+    cleanup are read the same way.
     Raises :class:`~lowbit_hdl.errors.UnsupportedGraphError` for a node that has no exact
     equivalent and :class:`~lowbit_hdl.errors.GraphError` for a graph that is not one.
     """
