@@ -9,8 +9,9 @@ model's integer outputs. Needs the ``qonnx`` extra (``pip install -e '.[qonnx]'`
 
 from __future__ import annotations
 
+from .check import CheckReport, check, random_codes
 from .exporter import export, to_model
 from .importer import ImportResult, InputMapping, LayerMap, import_model, load
 
-__all__ = ["ImportResult", "InputMapping", "LayerMap", "export", "import_model", "load",
-           "to_model"]
+__all__ = ["CheckReport", "ImportResult", "InputMapping", "LayerMap", "check", "export",
+           "import_model", "load", "random_codes", "to_model"]

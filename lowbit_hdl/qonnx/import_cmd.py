@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import netfile
+from ..errors import GraphError, nonnegative_int
 from .importer import import_model
 
 
@@ -14,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                             "export_qonnx")
     p.add_argument("--out", type=Path, required=True, help="network file to write (.npz)")
     p.add_argument("--name", help="network name (default: the model file's name)")
+    p.add_argument("--check", type=nonnegative_int, default=0, metavar="N",
+                   help="run N random inputs through qonnx's executor and the imported "
+                        "network and compare every layer (default: 0, no check)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +35,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {lay.kind:8s} {lay.name:10s} "
               + (f"weights {lay.weight_dtype}, act {lay.act}" if lay.kind in ("conv", "fc")
                  else ""))
+    for note in r.notes:
+        print(f"note: {note}")
+    if args.check:
+        from .check import check
+
+        rep = check(r, args.check)
+        print(f"checked against qonnx's executor: {rep.inputs} inputs, {rep.layers} layers, "
+              f"{rep.values:,} values, {rep.mismatches} differ; {rep.decisions_differ} class "
+              "decisions differ")
+        if not rep.ok:
+            raise GraphError(f"the imported network differs from qonnx's executor on "
+                             f"{rep.mismatches} values and {rep.decisions_differ} decisions")
     if r.near_ties:
         print(f"note: {r.near_ties} threshold(s) lie within float32 rounding of an integer "
               "accumulator; qonnx's float32 executor may decide those differently")

@@ -55,6 +55,9 @@ class InputMapping:
     scale: float = 1.0
     zero_point: float = 0.0
     quantizer: str = ""
+    #: the codes the quantizer produces (a narrow-range one skips the lowest of ``dtype``)
+    min_code: int = -1
+    max_code: int = 1
 
     def to_float(self, codes: np.ndarray) -> np.ndarray:
         """Float32 graph inputs that the graph's own quantizer maps to exactly ``codes``
@@ -88,6 +91,12 @@ class ImportResult:
     output_offset: np.ndarray | None = None
     #: thresholds whose exact boundary is within float32 rounding of an integer accumulator
     near_ties: int = 0
+    #: what the import had to change in the structure (e.g. an output bias carried by one
+    #: more neuron)
+    notes: list[str] = field(default_factory=list)
+    #: the graph as read (qonnx ``ModelWrapper`` after shape inference and constant folding):
+    #: the tensor names of :attr:`layers` are its names
+    model: object = None
 
 
 # -- values of tensors -----------------------------------------------------------------------
@@ -184,6 +193,7 @@ class _Importer:
         self.input: InputMapping | None = None
         self.layer_map: dict[str, LayerMap] = {}
         self.near_ties = 0
+        self.notes: list[str] = []
         self.counts = {"conv": 0, "fc": 0, "pool": 0}
         for init in model.graph.initializer:
             from onnx import numpy_helper
@@ -251,7 +261,8 @@ class _Importer:
         if dt is not None and ann.name != "FLOAT32":
             # an integer input annotated as such (FINN-ONNX, our own export)
             self.vals[gin] = _Act(dt, [Fraction(1)], [Fraction(0)], layout, in_shape)
-            self.input = InputMapping(dt, quantizer="datatype annotation")
+            self.input = InputMapping(dt, quantizer="datatype annotation", min_code=dt.min,
+                                      max_code=dt.max)
         else:
             self.vals[gin] = _Input(Fraction(1), Fraction(0), layout, in_shape)
         self.in_shape = in_shape
@@ -288,11 +299,7 @@ class _Importer:
                     out_name, "output", "the outputs are scaled differently per class: raw "
                     "accumulators would not rank the classes like the graph does")
             if len({(x.p, x.r, x.d) for x in v.b}) > 1:
-                raise UnsupportedGraphError(
-                    out_name, "output", "the outputs have a different offset per class (a "
-                    "bias, or the −Σw of inputs whose level 0 is not the value 0, as with "
-                    "signed 2-bit activations): a lowbit network has no output bias, so its "
-                    "raw scores would not rank the classes like the graph does")
+                self.output_bias(out_name, v)
             lay.act = None
             scale = np.array([float(x) for x in v.a])
             offset = np.array([float(y / x) for x, y in zip(v.a, v.b, strict=True)])
@@ -312,7 +319,53 @@ class _Importer:
                       self.in_shape, self.layers, self.input.dtype,
                       description="imported from QONNX")
         net.check_params()
-        return ImportResult(net, self.input, self.layer_map, scale, offset, self.near_ties)
+        return ImportResult(net, self.input, self.layer_map, scale, offset, self.near_ties,
+                            self.notes, self.m)
+
+    def output_bias(self, out_name: str, v: _Acc) -> None:
+        """Per-class output offsets ``b_c``: a network has no output bias, so they become an
+        extra input of the last FC that the layer before it holds at level 1 (one more
+        neuron, its thresholds always passed), with weights ``(b_c − b_0)/a`` (whole numbers,
+        else an error). With signed 2-bit activations, ``b_c`` is ``−a·Σ_j w_cj`` (their
+        level 0 is the value −1)."""
+        why = ("the outputs have a different offset per class (a bias, or the −Σw of inputs "
+               "whose level 0 is not the value 0)")
+        lay = v.layer
+        prev = next((x for x in reversed(self.layers) if isinstance(x, (Conv, FC))), None)
+        if not isinstance(lay, FC) or not isinstance(prev, FC) or \
+                self.layers[-1] is not prev or prev.act is None:
+            raise UnsupportedGraphError(out_name, "output", why + ", and the last layer is not "
+                                        "an FC right after a thresholded FC, which could carry "
+                                        "it")
+        e = [(b - v.b[0]) / v.a[0] for b in v.b]
+        if any(x.r != 0 or x.p.denominator != 1 for x in e):
+            raise UnsupportedGraphError(out_name, "output", why + " that is no whole multiple "
+                                        "of the output scale")
+        extra = np.array([int(x.p) for x in e], dtype=np.int64)
+        # the layer before: one more neuron whose activation is always level 1 (BIPOLAR: +1)
+        wdt = prev.weight_dtype
+        row = np.ones((1, prev.weights.shape[1]), np.int64) if wdt.is_bipolar else \
+            np.zeros((1, prev.weights.shape[1]), np.int64)
+        prev.weights = np.concatenate([prev.weights, row])
+        t = prev.thresholds
+        lo = min(int(t.min()), 0) - (1 << 40)  # below every accumulator: always passed
+        const = np.full((1, t.shape[1]), t.max() + 1, np.int64)
+        const[0, 0] = lo
+        prev.thresholds = np.concatenate([t, const])
+        prev.out_features += 1
+        # the last layer: one more input column carrying the offsets, weights wide enough
+        w = np.concatenate([lay.weights, extra[:, None]], axis=1)
+        from ..runtime.dtypes import signed_bits_for_range
+
+        lo_w, hi_w = int(min(w.min(), -1)), int(max(w.max(), 1))
+        lay.weight_dtype = lay.weight_dtype if lay.weight_dtype.allowed(w) else \
+            INT(max(2, signed_bits_for_range(lo_w, hi_w)))
+        lay.weights = w
+        v.b = [v.b[0]] * len(v.b)
+        self.notes.append(
+            f"per-class output offsets folded into layer {lay.name}: layer {prev.name} has one "
+            f"more neuron (always level 1) and {lay.name} one more input column, weights now "
+            f"{lay.weight_dtype}")
 
     # element-wise ----------------------------------------------------------------------------
 
@@ -543,14 +596,14 @@ class _Importer:
             if len(s) != 1 or len(z) != 1:
                 raise self.err(node, "the input quantizer must have one scale and zero point")
             if b == 1 and signed:
-                return self._input_quant(node, x, BIPOLAR, s, float(z[0]), "Quant")
+                return self._input_quant(node, x, BIPOLAR, s, float(z[0]), "Quant", -1, 1)
             if z[0] != int(z[0]):
                 raise self.err(node, "a zero point that is not a whole number")
             dt = INT(b) if signed else UINT(b)
             if narrow and not signed:
                 raise self.err(node, "an unsigned narrow-range input quantizer is not "
                                      "supported")
-            return self._input_quant(node, x, dt, s, float(z[0]), f"Quant {b} bits")
+            return self._input_quant(node, x, dt, s, float(z[0]), f"Quant {b} bits", lo, hi)
         if not isinstance(x, _Acc):
             raise self.err(node, "a quantizer on already quantized values is not supported")
         n = len(x.a)
@@ -606,12 +659,12 @@ class _Importer:
         return self._close(node, x, bounds, UINT(bits), [out_scale], [out_bias / out_scale])
 
     def _input_quant(self, node, x: _Input, dt: DataType, s: list[Fraction], zp: float,
-                     what: str) -> _Act:
+                     what: str, lo: int = -1, hi: int = 1) -> _Act:
         if self.input is not None:
             raise self.err(node, "a second quantizer on the graph input")
         if x.A == 0:
             raise self.err(node, "the input is scaled by 0")
-        self.input = InputMapping(dt, float(x.A), float(x.B), float(s[0]), zp, what)
+        self.input = InputMapping(dt, float(x.A), float(x.B), float(s[0]), zp, what, lo, hi)
         o = Fraction(0) if dt.is_bipolar else -exact(zp)
         return _Act(dt, [s[0]], [o], x.layout, x.shape)
 
