@@ -99,7 +99,8 @@ def test_bnn_pynq_matches_qonnx_executor(name, tmp_path):
                                 or lay.kind == "maxpool")
     rep = check(r, CI_MODELS[name], seed=1)
     assert rep.ok, rep
-    assert (rep.inputs, rep.layers) == (CI_MODELS[name], len(r.layers)) and rep.max_output_error < 1e-4
+    assert (rep.inputs, rep.layers) == (CI_MODELS[name], len(r.layers))
+    assert rep.max_output_error < 1e-4
     # the thresholds are not trivial: every layer's activations take several levels
     out = golden.forward(r.network, _random_codes(r.network, 200, 2, r.input.min_code,
                                                   r.input.max_code))

@@ -36,13 +36,12 @@ def _qdt(dt: DataType) -> str:
 
 def to_model(net: Network, batch: int = 1):
     """The QONNX model (a qonnx ``ModelWrapper``) of ``net``, which must have its weights and
-    thresholds attached, for inputs of ``batch`` images (FINN expects 1). Raises :class:`~lowbit_hdl.errors.GraphError` when a value would
-    not be exact in float32."""
+    thresholds attached, for inputs of ``batch`` images (FINN expects 1). Raises
+    :class:`~lowbit_hdl.errors.GraphError` when a value would not be exact in float32."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     from qonnx.core.datatype import DataType as QDataType
     from qonnx.core.modelwrapper import ModelWrapper
-
     from qonnx.transformation.infer_shapes import InferShapes
 
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:

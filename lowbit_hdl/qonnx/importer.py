@@ -708,7 +708,7 @@ class _Importer:
                     z = (Surd.of(v) - b) / a
                     t = z.floor() + 1 if strict else z.ceil()
                     zf = float(z)
-                    if abs(zf - round(zf)) <= 1e-6 * max(1.0, abs(zf)):
+                    if abs(zf - round(zf)) <= 2.5e-7 * max(1.0, abs(zf)):  # a few float32 ulps
                         self.near_ties += 1
                 th[c, i] = min(max(t, amin), amax + 1)
         th = np.maximum.accumulate(th, axis=1)
