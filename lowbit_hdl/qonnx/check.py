@@ -15,7 +15,8 @@ __all__ = ["CheckReport", "random_codes", "check"]
 @dataclass
 class CheckReport:
     """What :func:`check` compared: ``inputs`` inputs, ``layers`` layer outputs per input
-    (our levels against the graph's tensors), with ``mismatches`` differing values and
+    (our levels against the graph's tensors; the graph's quantized input too), with
+    ``mismatches`` differing values and
     ``decisions_differ`` differing class decisions; ``max_output_error`` is the largest
     difference between the graph's output and ``scale·(ours + offset)`` (float32 rounding)."""
 
@@ -65,6 +66,13 @@ def check(result: ImportResult, n: int = 1000, seed: int = 0,
         k = min(batch, n - s)
         ctx = execute_onnx(model, {iname: result.input.to_float(part)},
                            return_full_exec_context=True)
+        inp = result.input
+        if inp.tensor:  # the graph's input quantizer reproduces our input levels
+            got = np.asarray(ctx[inp.tensor])[:k]
+            want = (inp.scale * (part[:k].astype(np.float64) - inp.zero_point)
+                    ).astype(np.float32).reshape(got.shape)
+            bad += int(np.count_nonzero(got != want))
+            values += got.size
         for lname, lm in result.layers.items():
             got = np.asarray(ctx[lm.tensor])[:k]
             # [:, :channels]: a layer may carry one more neuron (an output bias, see notes)

@@ -58,6 +58,8 @@ class InputMapping:
     #: the codes the quantizer produces (a narrow-range one skips the lowest of ``dtype``)
     min_code: int = -1
     max_code: int = 1
+    #: the graph tensor holding the quantizer's output, ``scale·(code − zero_point)``
+    tensor: str = ""
 
     def to_float(self, codes: np.ndarray) -> np.ndarray:
         """Float32 graph inputs that the graph's own quantizer maps to exactly ``codes``
@@ -636,8 +638,9 @@ class _Importer:
             raise self.err(node, "MultiThreshold must follow a Conv, Gemm or MatMul (possibly "
                                  "with scales and biases)")
         layout = at.get("data_layout", "") or ""
-        if layout.upper() in ("NHWC", "NC") and x.layout == "nchw":
-            raise self.err(node, f"data_layout {layout} does not match the NCHW tensor")
+        if (layout.upper() == "NHWC") != (x.layout == "nhwc") and not x.layout.startswith("flat"):
+            raise self.err(node, f"data_layout {layout or 'NCHW'} does not match the "
+                                 f"{x.layout.upper()} tensor")
         n = len(x.a)
         if t.ndim != 2 or t.shape[0] not in (1, n):
             raise self.err(node, f"thresholds of shape {t.shape}; expected ({n}, T) or (1, T)")
@@ -664,7 +667,8 @@ class _Importer:
             raise self.err(node, "a second quantizer on the graph input")
         if x.A == 0:
             raise self.err(node, "the input is scaled by 0")
-        self.input = InputMapping(dt, float(x.A), float(x.B), float(s[0]), zp, what, lo, hi)
+        self.input = InputMapping(dt, float(x.A), float(x.B), float(s[0]), zp, what, lo, hi,
+                                  node.output[0])
         o = Fraction(0) if dt.is_bipolar else -exact(zp)
         return _Act(dt, [s[0]], [o], x.layout, x.shape)
 
