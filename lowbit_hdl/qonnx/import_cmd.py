@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     netfile.save(net, args.out)
     inp = r.input
     print(f"imported {args.model} → {args.out}: {len(net.layers)} layers, input {net.input_shape}"
-          f" {net.input_dtype} (the graph's {inp.quantizer} of {inp.A:g}·x + {inp.B:g}"
+          f" {net.input_dtype} (the graph's {inp.quantizer} of {inp.A:g}·x "
+          f"{'−' if inp.B < 0 else '+'} {abs(inp.B):g}"
           f"{'' if inp.dtype.is_bipolar else f', level = value / {inp.scale:g}'})")
     for lay in net.layers:
         print(f"  {lay.kind:8s} {lay.name:10s} "
