@@ -28,10 +28,14 @@ def run(args: argparse.Namespace) -> int:
         net.infer()
     netfile.save(net, args.out)
     inp = r.input
-    print(f"imported {args.model} → {args.out}: {len(net.layers)} layers, input {net.input_shape}"
-          f" {net.input_dtype} (the graph's {inp.quantizer} of {inp.A:g}·x "
-          f"{'−' if inp.B < 0 else '+'} {abs(inp.B):g}"
-          f"{'' if inp.dtype.is_bipolar else f', level = value / {inp.scale:g}'})")
+    if inp.quantizer == "datatype annotation":
+        how = "integer levels, as the graph's datatype annotation says"
+    else:
+        how = (f"the graph's {inp.quantizer} of {inp.A:g}·x {'−' if inp.B < 0 else '+'} "
+               f"{abs(inp.B):g}"
+               + ("" if inp.dtype.is_bipolar else f", level = value / {inp.scale:g}"))
+    print(f"imported {args.model} → {args.out}: {len(net.layers)} layers, input "
+          f"{net.input_shape} {net.input_dtype} ({how})")
     for lay in net.layers:
         print(f"  {lay.kind:8s} {lay.name:10s} "
               + (f"weights {lay.weight_dtype}, act {lay.act}" if lay.kind in ("conv", "fc")
