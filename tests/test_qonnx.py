@@ -78,7 +78,7 @@ def _same_network(a: Network, b: Network) -> None:
 
 #: the bnn_pynq configurations checked in CI and their number of inputs (all eleven with
 #: 1,000 inputs each: bench/qonnx_bnn_pynq.py)
-CI_MODELS = {"tfc_1w1a": 1000, "tfc_1w2a": 1000, "tfc_2w2a": 1000, "cnv_1w1a": 300}
+CI_MODELS = {"tfc_1w1a": 1000, "tfc_1w2a": 1000, "tfc_2w2a": 1000, "cnv_1w1a": 200}
 
 
 @pytest.mark.parametrize("name", CI_MODELS)
