@@ -196,6 +196,7 @@ class _Importer:
         self.layer_map: dict[str, LayerMap] = {}
         self.near_ties = 0
         self.notes: list[str] = []
+        self.acc_range: dict[str, tuple[int, int]] = {}
         self.counts = {"conv": 0, "fc": 0, "pool": 0}
         for init in model.graph.initializer:
             from onnx import numpy_helper
@@ -350,9 +351,9 @@ class _Importer:
             np.zeros((1, prev.weights.shape[1]), np.int64)
         prev.weights = np.concatenate([prev.weights, row])
         t = prev.thresholds
-        lo = min(int(t.min()), 0) - (1 << 40)  # below every accumulator: always passed
-        const = np.full((1, t.shape[1]), t.max() + 1, np.int64)
-        const[0, 0] = lo
+        amin, amax = self.acc_range[prev.name]
+        const = np.full((1, t.shape[1]), amax + 1, np.int64)  # never reached
+        const[0, 0] = amin  # every accumulator reaches it
         prev.thresholds = np.concatenate([t, const])
         prev.out_features += 1
         # the last layer: one more input column carrying the offsets, weights wide enough
@@ -716,6 +717,7 @@ class _Importer:
                         self.near_ties += 1
                 th[c, i] = min(max(t, amin), amax + 1)
         th = np.maximum.accumulate(th, axis=1)
+        self.acc_range[lay.name] = (amin, amax)
         lay.act = act
         lay.thresholds = th
         self.layers.append(lay)
