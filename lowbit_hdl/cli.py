@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("lowbit_hdl.train.cli", "quantization-aware training and export"),
     "deploy-sim": ("lowbit_hdl.sim.deploy_sim_cmd",
                    "classify images through the runtime on a simulated board"),
+    "import": ("lowbit_hdl.qonnx.import_cmd", "import a QONNX model (Brevitas, FINN) as a network"),
+    "export-qonnx": ("lowbit_hdl.qonnx.export_cmd", "write a network as a QONNX model"),
 }
 
 
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         mod, missing = _load(modname)
         if mod is None:
             print(f"lowbit_hdl {name}: needs the Python package '{missing}', which is not "
-                  f"installed here (pip install -e '.[dev,train]' installs everything)",
+                  f"installed here (pip install -e '.[dev,train,qonnx]' installs everything)",
                   file=sys.stderr)
             return 2
         mod.add_arguments(p)  # type: ignore[attr-defined]

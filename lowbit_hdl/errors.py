@@ -11,6 +11,8 @@ file, the layer and the rule. The command line (:mod:`lowbit_hdl.cli`) prints it
     UserError
     ├── UsageError               an option value or combination (exit status 2)
     ├── OutputError              an output folder that cannot be one (a file, below a file)
+    ├── GraphError               a QONNX/ONNX graph that cannot be imported or exported
+    │   └── UnsupportedGraphError   … a node it cannot map (names the node, its op, why)
     └── NetworkError             a network description or its parameters break a rule
         ├── NetworkTypeError     … a field of the wrong type (also a TypeError)
         ├── NetworkFileError     a network file that cannot be read (damaged, foreign, raises)
@@ -31,6 +33,8 @@ __all__ = [
     "NetworkTypeError",
     "NetworkFileError",
     "MissingParametersError",
+    "GraphError",
+    "UnsupportedGraphError",
     "positive_float",
     "positive_int",
     "nonnegative_float",
@@ -53,6 +57,22 @@ class UsageError(UserError, ValueError):
 
 class OutputError(UserError, ValueError):
     """An output path that cannot be a folder (it is a file, or lies below a file)."""
+
+
+class GraphError(UserError, ValueError):
+    """A QONNX/ONNX model that cannot be read, imported or written (:mod:`lowbit_hdl.qonnx`)."""
+
+
+class UnsupportedGraphError(GraphError):
+    """A node of a QONNX graph that has no exact equivalent in a lowbit network.
+
+    The message names the node, its op type and why; :attr:`node` and :attr:`op` hold the
+    first two.
+    """
+
+    def __init__(self, node: str, op: str, why: str) -> None:
+        super().__init__(f"node {node!r} ({op}): {why}")
+        self.node, self.op, self.why = node, op, why
 
 
 class NetworkError(UserError, ValueError):

