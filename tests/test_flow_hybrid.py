@@ -259,6 +259,19 @@ def test_tiled_period():
         tiled_period(2, 1, 1, 3)
 
 
+def test_tiled_output_period():
+    from lowbit_hdl.cost import tiled_output_period
+
+    # AlexNet conv3 (NF 128, one tile 5,292 cycles, 196·128 output beats), single-buffered
+    # transpose: the last tile's readout delays the next frame's first write (measured
+    # 696,997 cycles per frame in bench/seed_layers.py)
+    assert tiled_output_period(128, 5292, 25_088) == 127 * 5292 + 25_088 == 697_172
+    assert tiled_output_period(128, 5292, 25_088, 2) == 128 * 5292
+    assert tiled_output_period(4, 144, 64) == 4 * 144
+    with pytest.raises(ValueError):
+        tiled_output_period(1, 1, 1, 0)
+
+
 def slow_input_tiled() -> Network:
     """One tiled conv whose input (one element per beat) takes longer than two replays."""
     return Network("slow_tiled", (16, 6, 6), [
