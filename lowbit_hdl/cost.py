@@ -56,6 +56,7 @@ __all__ = [
     "pool_cycles",
     "pool_extra",
     "replay_bits",
+    "tiled_output_period",
     "tiled_period",
     "replay_cycles",
     "replay_period",
@@ -264,6 +265,23 @@ def tiled_period(nf: int, t_tile: int, t_in: int, buffers: int = 2) -> int:
     if buffers == 2:
         return max(nf * t_tile, t_in)
     return max(nf * t_tile, t_in + max(nf - 2, 0) * t_tile)
+
+
+def tiled_output_period(nf: int, t_tile: int, n: int, buffers: int = 1) -> int:
+    """Cycles per frame of a tiled convolution's MVTU behind its transpose buffer, ``n =
+    P·NF`` output beats a frame, ``T_tile`` one tile's time.
+
+    The buffer emits a frame pixel-major from the start of the last tile on, one beat per
+    cycle. ``buffers=2``: the next frame is written meanwhile, ``max(NF·T_tile, n)``.
+    ``buffers=1``: the MVTU's first write of the next frame waits until that read is done,
+    ``(NF − 1)·T_tile + max(T_tile, n)`` (consumer always ready).
+    """
+    if nf < 1 or t_tile < 0 or n < 0 or buffers not in (1, 2):
+        raise ValueError(f"tiled_output_period: nf={nf} must be ≥ 1, t_tile={t_tile} and "
+                         f"n={n} ≥ 0, buffers={buffers} 1 or 2")
+    if buffers == 2:
+        return max(nf * t_tile, n)
+    return (nf - 1) * t_tile + max(t_tile, n)
 
 
 def replay_cycles(block: int, repeats: int, buffers: int, blocks: int = 1) -> int:

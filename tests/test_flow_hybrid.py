@@ -14,6 +14,8 @@ from lowbit_hdl.cost import (
     WindowGeometry,
     mvtu_cycles,
     replay_period,
+    tiled_output_period,
+    tiled_period,
     transpose_period,
     window_cycles,
 )
@@ -61,9 +63,16 @@ def test_plan_stages_and_regions():
     nf, sf, p = 16 // 4, c1.mw // 8, c1.vectors
     fm = plan.stage("c1_fm")
     assert (fm.in_beats, fm.out_beats) == (4 * 4 * 8 // 8, 4 * 4 * nf)
-    assert fm.cycles == replay_period(fm.in_beats, nf, TILED_FM_BUFFERS)
+    # c1's input comes from the on-chip c0 (and the pool) over c0's 1,152 cycles per frame:
+    # the replay buffer's period is that of its input (cost.tiled_period)
+    t_tile = window_cycles(WindowGeometry(4, 4, 1, 3, 1, 1))
+    assert fm.cycles == max(replay_period(fm.in_beats, nf, TILED_FM_BUFFERS),
+                            tiled_period(nf, t_tile, plan.stage("c0_mvtu").cycles)) == 1152
     assert plan.stage("c1_mvtu").cycles == mvtu_cycles(16, c1.mw, 4, 8, p) == nf * p * sf
-    assert plan.stage("c1_tr").cycles == transpose_period(p, nf, TRANSPOSE_BUFFERS)
+    # the MVTU's next frame waits for the transpose buffer's readout (cost.tiled_output_period)
+    assert plan.stage("c1_tr").cycles == max(
+        transpose_period(p, nf, TRANSPOSE_BUFFERS),
+        tiled_output_period(nf, t_tile, p * nf, TRANSPOSE_BUFFERS)) == 576
     swu = plan.stage("c1_swu")
     assert swu.out_beats == nf * p * sf
     assert swu.cycles == nf * window_cycles(WindowGeometry(4, 4, 1, 3, 1, 1))
@@ -257,6 +266,19 @@ def test_tiled_period():
         tiled_period(0, 1, 1)
     with pytest.raises(ValueError):
         tiled_period(2, 1, 1, 3)
+
+
+def test_tiled_output_period():
+    from lowbit_hdl.cost import tiled_output_period
+
+    # AlexNet conv3 (NF 128, one tile 5,292 cycles, 196·128 output beats), single-buffered
+    # transpose: the last tile's readout delays the next frame's first write (measured
+    # 696,997 cycles per frame in bench/seed_layers.py)
+    assert tiled_output_period(128, 5292, 25_088) == 127 * 5292 + 25_088 == 697_172
+    assert tiled_output_period(128, 5292, 25_088, 2) == 128 * 5292
+    assert tiled_output_period(4, 144, 64) == 4 * 144
+    with pytest.raises(ValueError):
+        tiled_output_period(1, 1, 1, 0)
 
 
 def slow_input_tiled() -> Network:

@@ -46,6 +46,7 @@ from ..cost import (
     network_cost,
     pool_cycles,
     replay_period,
+    tiled_output_period,
     tiled_period,
     topk_cycles,
     transpose_period,
@@ -420,9 +421,12 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
                                 placement=placement))
             stages.append(Stage(f"{lay.name}_tr", StageKind.TRANSPOSE, lay.name, lay.pe, ob,
                                 lay.pe, ob, nf * info.vectors, nf * info.vectors,
-                                transpose_period(info.vectors, nf, TRANSPOSE_BUFFERS)))
+                                max(transpose_period(info.vectors, nf, TRANSPOSE_BUFFERS),
+                                    tiled_output_period(nf, window_cycles(win),
+                                                        nf * info.vectors,
+                                                        TRANSPOSE_BUFFERS))))
             cur_elems = lay.pe
-            spread = window_cycles(win)  # the last tile's pass
+            spread = max(window_cycles(win), nf * info.vectors)  # the last tile, its readout
         elif isinstance(lay, Conv):
             link(f"{lay.name}_swu", info, StageKind.SWU, lay.simd)
             win = WindowGeometry(h, w, c // lay.simd, lay.kernel, lay.stride, lay.padding)
