@@ -10,7 +10,7 @@ from helpers import STANDIN_LAYOUT, small_cnn, standin, tiny_fc_net
 from lowbit_hdl.golden import forward
 from lowbit_hdl.runtime import Accelerator, DesignLayout, StreamLayout
 from lowbit_hdl.sim.board import SimBoard, SimBoardError
-from lowbit_hdl.sim.fast import fast_available, port_width, simulate_fast
+from lowbit_hdl.sim.fast import WRAPPER, fast_available, port_width, reset_wrapper, simulate_fast
 from lowbit_hdl.sim.network import random_frames, simulate_network
 
 pytestmark = pytest.mark.skipif(not fast_available(), reason="Verilator not installed")
@@ -143,3 +143,18 @@ def test_board_fast_engine_checks_ports():
         Accelerator(None, wide, board).execute(np.zeros((1, 1, 4, 4), np.int64))
     with pytest.raises(ValueError, match="Verilator only"):
         SimBoard(v, LAYOUT, simulator="icarus", engine="fast")
+
+
+def test_reset_wrapper():
+    """The fast build's top: the design's ports passed through, rst through a register that
+    starts at 1; a design without clk/rst inputs is refused."""
+    _, v = standin()
+    w = reset_wrapper(v, "standin")
+    assert w.startswith(f"module {WRAPPER}(")
+    assert "  input [31:0] s_axis__tdata;\n" in w and "  output s_axis__tready;\n" in w
+    assert "reg rst_q = 1'b1;" in w and "always @(posedge clk) rst_q <= rst;" in w
+    assert ".rst(rst_q)" in w and ".s_axis__tdata(s_axis__tdata)" in w
+    with pytest.raises(ValueError, match="no module nothere"):
+        reset_wrapper(v, "nothere")
+    with pytest.raises(ValueError, match="no 1-bit clk and rst"):
+        reset_wrapper(v.replace("input rst;", "input rst_n;"), "standin")

@@ -27,10 +27,11 @@ def lut_function(m: Module, inputs: Sequence[Value], fn: Callable[[int], int], n
                  name: str = "lut") -> list[Signal]:
     """Outputs bit ``j`` of ``fn(index)`` for ``index = Cat(*inputs)`` as ``nout`` signals.
 
-    Each output is a constant truth table indexed by the inputs (one LUT for ≤ 6 inputs).
+    Each output is a constant truth table indexed by the inputs (one LUT for ≤ 6 input
+    bits); an input may be several bits wide (a slice gathers faster in simulation).
     """
-    n = len(inputs)
     idx = Cat(*inputs)
+    n = len(idx)
     outs: list[Signal] = []
     for j in range(nout):
         table = sum(((fn(v) >> j) & 1) << v for v in range(1 << n))
@@ -104,14 +105,14 @@ def xnor_popcount(m: Module, x: Value, w: Value, name: str = "pc") -> Value:
     cols: list[list[Value]] = [[], []]
     for g, i in enumerate(range(0, n, 3)):
         k = min(3, n - i)
-        ins: list[Value] = []
-        for j in range(k):
-            ins += [x[i + j], w[i + j]]
+        # the lanes' x bits, then their w bits: two slices, cheap to gather in simulation;
+        # a LUT does not care about the order of its inputs
 
         def fn(v: int, k: int = k) -> int:
-            return sum(1 for j in range(k) if ((v >> (2 * j)) & 1) == ((v >> (2 * j + 1)) & 1))
+            return bin(~(v ^ (v >> k)) & ((1 << k) - 1)).count("1")
 
-        outs = lut_function(m, ins, fn, k.bit_length(), name=f"{name}_x{g}")
+        outs = lut_function(m, [x[i:i + k], w[i:i + k]], fn, k.bit_length(),
+                            name=f"{name}_x{g}")
         for j, o in enumerate(outs):
             cols[j].append(o)
     total = compress_columns(m, cols, name=name)

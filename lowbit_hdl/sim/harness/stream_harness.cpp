@@ -2,7 +2,8 @@
 // that plays the AXI DMA in front of the top level's AXI-Stream ports, with no Python in
 // the cycle loop.
 //
-// The model is verilated with `--prefix Vtop`; ports: clk, rst (active-high, synchronous),
+// The model (lowbit_hdl.sim.fast.reset_wrapper around the design) is verilated with
+// `--prefix Vtop`; ports: clk, rst (active-high, synchronous),
 // s_axis__tdata/tvalid/tready/tlast (input), m_axis__tdata/tvalid/tready/tlast (output).
 //
 // Usage: Vharness key=value ...
@@ -146,6 +147,7 @@ Args parse(int argc, char** argv) {
     if (a.in.empty() || a.sends.empty() || a.out.empty()) die("in=, sends= and out= are needed");
     if (a.in_beat_bytes <= 0 || a.out_beat_bytes <= 0 || a.in_frame_beats <= 0)
         die("in_beat_bytes, out_beat_bytes and in_frame_beats must be positive");
+    if (a.reset < 1) die("reset must be at least 1 cycle");
     return a;
 }
 
@@ -197,19 +199,20 @@ int main(int argc, char** argv) {
     const double p = a.stall;
     const bool stalls = p > 0.0;
 
-    // reset, then one idle cycle
+    // reset, then one idle cycle. The design's rst comes through a register of the wrapper
+    // (lowbit_hdl.sim.fast.reset_wrapper, initially 1): it sees at each edge the rst driven
+    // one cycle before, so rst is deasserted here one cycle early.
     top.clk = 0;
-    top.rst = 1;
     top.S_TVALID = 0;
     top.S_TLAST = 0;
     top.M_TREADY = 0;
     for (long i = 0; i < a.reset; ++i) {
+        top.rst = i + 1 < a.reset;
         top.clk = 0;
         top.eval();
         top.clk = 1;
         top.eval();
     }
-    top.rst = 0;
     top.clk = 0;
     top.eval();
     top.clk = 1;
