@@ -22,34 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-CONFIGS = ["tfc_1w1a", "tfc_1w2a", "tfc_2w2a", "sfc_1w1a", "sfc_1w2a", "sfc_2w2a",
-           "lfc_1w1a", "lfc_1w2a", "cnv_1w1a", "cnv_1w2a", "cnv_2w2a"]
-
-
-def brevitas_qonnx(name: str, path: Path, seed: int, batch: int) -> None:
-    """Export bnn_pynq ``name`` with random BN / TensorNorm parameters."""
-    import torch
-    from brevitas.export import export_qonnx
-    from brevitas_examples.bnn_pynq.models import model_with_cfg
-
-    torch.manual_seed(seed)
-    model, _ = model_with_cfg(name, False)
-    for mod in model.modules():
-        if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            n = mod.num_features
-            mod.running_mean.data = torch.randn(n) * 3
-            mod.running_var.data = torch.rand(n) * 5 + 0.5
-            mod.weight.data = torch.randn(n)
-            mod.bias.data = torch.randn(n)
-        elif type(mod).__name__ == "TensorNorm":
-            mod.running_mean.data = torch.randn(1)
-            mod.running_var.data = torch.rand(1) + 0.5
-            mod.weight.data = torch.rand(1) + 0.5
-            mod.bias.data = torch.randn(1)
-    model.eval()
-    shape = (batch, 1, 28, 28) if "fc" in name else (batch, 3, 32, 32)
-    export_qonnx(model, torch.rand(shape), str(path))
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -62,17 +34,18 @@ def main() -> int:
     from qonnx.util.cleanup import cleanup_model
 
     from lowbit_hdl.qonnx import check, import_model
+    from lowbit_hdl.qonnx.brevitas_models import BNN_PYNQ_CONFIGS, export_bnn_pynq
 
     failed = 0
     print(f"{'model':10s} {'layers':>6s} {'inputs':>6s} {'values':>13s} {'differ':>6s} "
           f"{'decisions':>9s} {'export s':>8s} {'import s':>8s} {'check s':>7s}  notes")
     with tempfile.TemporaryDirectory() as tmp:
-        for name in CONFIGS:
+        for name in BNN_PYNQ_CONFIGS:
             if args.only and args.only not in name:
                 continue
             path = Path(tmp) / f"{name}.onnx"
             t0 = time.time()
-            brevitas_qonnx(name, path, args.seed, 250 if "fc" in name else 100)
+            export_bnn_pynq(name, path, args.seed, 250 if "fc" in name else 100)
             t1 = time.time()
             r = import_model(str(path))
             t2 = time.time()

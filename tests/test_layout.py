@@ -58,7 +58,8 @@ THIRD_PARTY = {
 #: packages a layer may import only inside a function, where they are optional: the runtime
 #: reads JPEG/PNG files with Pillow when it is there (PYNQ images ship it), and so does
 #: training from an image folder
-LAZY_OPTIONAL = {"runtime": {"PIL"}, "train": {"PIL"}}
+LAZY_OPTIONAL = {"runtime": {"PIL"}, "train": {"PIL"},
+                 "qonnx": {"torch", "brevitas", "brevitas_examples"}}
 
 
 def _module_name(path: Path) -> str:

@@ -24,6 +24,7 @@ from lowbit_hdl.cli import main  # noqa: E402
 from lowbit_hdl.errors import UnsupportedGraphError  # noqa: E402
 from lowbit_hdl.ir import FC, Conv, MaxPool, Network, TopK  # noqa: E402
 from lowbit_hdl.qonnx import check, import_model, to_model  # noqa: E402
+from lowbit_hdl.qonnx.brevitas_models import export_bnn_pynq  # noqa: E402
 from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT  # noqa: E402
 
 BATCH = 250
@@ -31,28 +32,9 @@ BATCH = 250
 
 def _brevitas_qonnx(name: str, path, seed: int = 0) -> None:
     """Export bnn_pynq model ``name`` with random BN/TensorNorm parameters (batch BATCH)."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     pytest.importorskip("brevitas", reason="needs the qonnx extra (brevitas)")
-    from brevitas.export import export_qonnx
-    from brevitas_examples.bnn_pynq.models import model_with_cfg
-
-    torch.manual_seed(seed)
-    model, _ = model_with_cfg(name, False)
-    for mod in model.modules():
-        if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            n = mod.num_features
-            mod.running_mean.data = torch.randn(n) * 3
-            mod.running_var.data = torch.rand(n) * 5 + 0.5
-            mod.weight.data = torch.randn(n)
-            mod.bias.data = torch.randn(n)
-        elif type(mod).__name__ == "TensorNorm":
-            mod.running_mean.data = torch.randn(1)
-            mod.running_var.data = torch.rand(1) + 0.5
-            mod.weight.data = torch.rand(1) + 0.5
-            mod.bias.data = torch.randn(1)
-    model.eval()
-    shape = (BATCH, 1, 28, 28) if "fc" in name else (100, 3, 32, 32)
-    export_qonnx(model, torch.rand(shape), str(path))
+    export_bnn_pynq(name, path, seed, BATCH if "fc" in name else 100)
 
 
 def _random_codes(net: Network, n: int, seed: int, lo: int | None = None,
