@@ -237,3 +237,22 @@ def standin(name: str = "standin", **kw):
     args.update(kw)
     dut = SumStandIn(**args)
     return dut, to_verilog(dut, name)
+
+
+def cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """Run ``python -m lowbit_hdl ARGS`` in-process: (exit status, stdout, stderr). Never a
+    traceback; a failure is exit status 1 or 2 ending in one ``lowbit_hdl <cmd>: error: …``
+    line."""
+    from lowbit_hdl.cli import main
+
+    capsys.readouterr()
+    try:
+        rc = main(args)
+    except SystemExit as e:  # argparse's usage errors
+        rc = int(e.code or 0)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err, err
+    if rc:
+        assert rc in (1, 2), err
+        assert f"lowbit_hdl {args[0]}: error: " in err.strip().splitlines()[-1], err
+    return rc, out, err

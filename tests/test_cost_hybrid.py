@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import cli
 
 from lowbit_hdl import BIPOLAR, FC, Conv, Network
-from lowbit_hdl.cli import main
 from lowbit_hdl.cost import (
     EngineConfig,
     choose_placements,
@@ -160,15 +160,6 @@ def test_engine_fc_ddr_bound():
     d0 = -(-(256 + 32 * acc0 // 8) // 8)
     assert [(c.compute, c.ddr_cycles, c.cycles, c.bound) for c in cost.layers] == [
         (16, d0, d0, "ddr"), (2 * 2, 8, 8, "ddr")]
-
-
-def cli(args, capsys):
-    try:
-        rc = main(args)
-    except SystemExit as e:
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def test_info_arch_hybrid(capsys):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli
 
 from lowbit_hdl import FC, UINT, Network, NetworkError, TopK
-from lowbit_hdl.cli import main
 from lowbit_hdl.errors import MissingParametersError, NetworkFileError, NetworkTypeError
 from lowbit_hdl.netfile import load, load_network, save
 
@@ -47,21 +47,6 @@ def trained(wdt_weights: str = "np.ones((4, 4), int)") -> str:
     return (f"network.layers[0].weights = {wdt_weights}\n"
             "network.layers[0].thresholds = np.array([[0, 100, 200]] * 4)\n"
             "network.layers[1].weights = np.ones((2, 4), int)\n")
-
-
-def cli(args: list[str], capsys) -> tuple[int, str, str]:
-    """Run the command line; for a failure check that it is one named error line."""
-    try:
-        rc = main(args)
-    except SystemExit as e:  # argparse's usage errors
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    if rc:
-        assert "Traceback" not in err + out, err
-        last = err.strip().splitlines()[-1]
-        assert f"lowbit_hdl {args[0]}: error: " in last, err
-        assert rc in (1, 2)
-    return rc, out, err
 
 
 # -- parameters: partial, absent, random ------------------------------------------------------

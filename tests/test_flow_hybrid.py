@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from test_errors import cli
+from helpers import cli
 
 from lowbit_hdl import BIPOLAR, FC, INT, UINT, Conv, MaxPool, Network, TopK
 from lowbit_hdl.cost import (

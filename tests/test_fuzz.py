@@ -16,12 +16,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from helpers import cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lowbit_hdl import FC, UINT, MaxPool, Network, TopK
-from lowbit_hdl.cli import main
 from lowbit_hdl.errors import UserError
 from lowbit_hdl.flow.folding import Folding, apply_folding, load_folding
 from lowbit_hdl.flow.plan import plan_network
@@ -32,21 +32,6 @@ FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
 WORK = Path(tempfile.mkdtemp(prefix="lowbit_fuzz_"))
-
-
-def cli(args: list[str], capsys) -> tuple[int, str, str]:
-    """Run the command line: exit status 0, or 1/2 with one named error line."""
-    capsys.readouterr()
-    try:
-        rc = main(args)
-    except SystemExit as e:  # argparse's usage errors
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    if rc:
-        assert rc in (1, 2), err
-        assert f"lowbit_hdl {args[0]}: error: " in err.strip().splitlines()[-1], err
-    return rc, out, err
 
 
 # -- hostile network files ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import images, tiny_net
+from helpers import cli, images, tiny_net
 
 from lowbit_hdl.flow.plan import plan_network
 from lowbit_hdl.golden import forward
@@ -76,19 +76,8 @@ def test_hybrid_needs_weights_and_cocotb():
     assert "cocotb" in FAST_HYBRID_NOTE
 
 
-def _cli(args, capsys):
-    from lowbit_hdl.cli import main
-
-    try:
-        rc = main(args)
-    except SystemExit as e:
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
 @pytest.mark.skipif(SIM is None, reason="no HDL simulator")
-def test_deploy_sim_hybrid_cli(tmp_path, capsys):
+def test_deploy_sim_hybridcli(tmp_path, capsys):
     """deploy-sim of a small CNN whose conv c1 (tiled) and fc f0 (stream) read their weights
     from DDR, with random stalls on the DMA and the DDR ports: bit-exact, counters shown."""
     from helpers import small_cnn
@@ -96,7 +85,7 @@ def test_deploy_sim_hybrid_cli(tmp_path, capsys):
     from lowbit_hdl import netfile
 
     path = netfile.save(small_cnn(), tmp_path / "small_cnn.npz")
-    rc, out, err = _cli(["deploy-sim", str(path), "--arch", "hybrid", "--ddr-layers", "c1,f0",
+    rc, out, err = cli(["deploy-sim", str(path), "--arch", "hybrid", "--ddr-layers", "c1,f0",
                          "--simulator", SIM, "--count", "3", "--stall", "0.2"],
                         capsys)
     assert rc == 0, out + err
@@ -111,13 +100,13 @@ def test_deploy_sim_hybrid_refusals(tmp_path, capsys):
     from lowbit_hdl import netfile
 
     path = netfile.save(tiny_net(), tmp_path / "tiny.npz")
-    rc, _, err = _cli(["deploy-sim", str(path), "--arch", "hybrid", "--ddr-layers", "fc0",
+    rc, _, err = cli(["deploy-sim", str(path), "--arch", "hybrid", "--ddr-layers", "fc0",
                        "--fast"], capsys)
     assert rc == 2 and "--fast: the fast engine" in err and "use the cocotb engine" in err
-    rc, _, err = _cli(["deploy-sim", "--build", str(tmp_path), "--arch", "hybrid"], capsys)
+    rc, _, err = cli(["deploy-sim", "--build", str(tmp_path), "--arch", "hybrid"], capsys)
     assert rc == 2 and "a --build folder's design is already chosen" in err
-    rc, _, err = _cli(["deploy-sim", str(path), "--ddr-layers", "fc0"], capsys)
+    rc, _, err = cli(["deploy-sim", str(path), "--ddr-layers", "fc0"], capsys)
     assert rc == 2 and "--ddr-layers needs --arch hybrid" in err
-    rc, _, err = _cli(["deploy-sim", str(path), "--arch", "hybrid", "--ddr-layers", "top"],
+    rc, _, err = cli(["deploy-sim", str(path), "--arch", "hybrid", "--ddr-layers", "top"],
                       capsys)
     assert rc == 2 and "'top' is not a Conv or FC layer" in err
