@@ -1,0 +1,129 @@
+"""The engine's layer descriptor: the one owner of its fields, widths and packing.
+
+The engine (architecture (a) of ``docs/large_networks.md``) runs layer after layer on one
+runtime-configured datapath. Each layer is described by one descriptor: the fields of
+:data:`DESCRIPTOR_FIELDS` packed LSB first (field 0 in bit 0) into :data:`DESCRIPTOR_WORDS`
+64-bit little-endian words. The hardware builds its ``data.StructLayout`` from the same
+table (``lowbit_hdl.hw.engine``), and the runtime packs descriptors with
+:func:`pack_descriptor`. Numpy and the standard library only.
+
+Fields (geometry of one layer; see the module docs of ``lowbit_hdl.hw.engine``):
+
+=============  ==========================================================================
+ in_buf         activation buffer the input map is read from (0 or 1)
+ out_buf        buffer the output map is written to
+ in_h, in_w     input map rows and columns
+ in_cf          input channel folds, ``ceil(C / simd)``
+ k, stride      kernel size and stride
+ pad_t, pad_l   padding rows above and columns left (bottom/right follow from out_h/out_w)
+ pad_code       the encoded pad value, replicated into every lane of the pad word
+ out_h, out_w   convolution output rows and columns
+ nf             neuron folds, ``ceil(out_c / pe)``
+ out_c          real output channels (lanes of channels ≥ out_c are written as code 0)
+ pool_k         max-pool kernel (1 = no pool), ``pool_s`` stride
+ pool_t/l       pool padding above and left
+ pool_h/w       rows and columns of the map written (pooled, or the conv output)
+ out_cf         channel folds of the written map
+ raw            1: the layer emits raw accumulators on the raw stream instead of writing
+ acc_shift      raw accumulator = (U << acc_shift) + acc_offset
+ acc_offset     (two's complement, 24 bits)
+ sf             K·K·in_cf, the weight beats per tile (redundant; checked)
+ tile_words     64-bit words per tile (thresholds then weights)
+ region         byte offset of the layer's tile region in the DDR image
+ last           1 on the final descriptor of a frame
+=============  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_FIELDS",
+           "field_range", "pack_descriptor", "unpack_descriptor"]
+
+#: (name, bits) in packing order, field 0 in the least significant bits
+DESCRIPTOR_FIELDS: tuple[tuple[str, int], ...] = (
+    ("in_buf", 1), ("out_buf", 1),
+    ("in_h", 10), ("in_w", 10), ("in_cf", 8),
+    ("k", 5), ("stride", 4), ("pad_t", 4), ("pad_l", 4), ("pad_code", 8),
+    ("out_h", 10), ("out_w", 10), ("nf", 10), ("out_c", 12),
+    ("pool_k", 3), ("pool_s", 3), ("pool_t", 2), ("pool_l", 2), ("pool_h", 10), ("pool_w", 10),
+    ("out_cf", 8),
+    ("raw", 1), ("acc_shift", 2), ("acc_offset", 24),
+    ("sf", 16), ("tile_words", 20), ("region", 32), ("last", 1),
+)
+#: fields read as two's complement
+SIGNED_FIELDS = frozenset({"acc_offset"})
+#: bits of one descriptor
+DESCRIPTOR_BITS = sum(b for _, b in DESCRIPTOR_FIELDS)
+#: 64-bit words of one descriptor
+DESCRIPTOR_WORDS = -(-DESCRIPTOR_BITS // 64)
+
+_BITS = dict(DESCRIPTOR_FIELDS)
+
+
+def field_range(name: str) -> tuple[int, int]:
+    """(lowest, highest) value a field can hold.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a descriptor field.
+    """
+    if name not in _BITS:
+        raise ValueError(f"unknown descriptor field {name!r}")
+    b = _BITS[name]
+    if name in SIGNED_FIELDS:
+        return -(1 << (b - 1)), (1 << (b - 1)) - 1
+    return 0, (1 << b) - 1
+
+
+def pack_descriptor(fields: Mapping[str, int], layer: str = "?") -> np.ndarray:
+    """One descriptor → :data:`DESCRIPTOR_WORDS` ``uint64`` words.
+
+    Every field of :data:`DESCRIPTOR_FIELDS` must be given, and no other.
+
+    Raises
+    ------
+    TypeError
+        If a value is not an int.
+    ValueError
+        If a field is missing, unknown or out of its range (the message names ``layer``).
+    """
+    names = [n for n, _ in DESCRIPTOR_FIELDS]
+    missing = [n for n in names if n not in fields]
+    extra = [n for n in fields if n not in _BITS]
+    if missing or extra:
+        raise ValueError(f"layer {layer}: descriptor fields missing {missing}, unknown {extra}")
+    word, shift = 0, 0
+    for name, bits in DESCRIPTOR_FIELDS:
+        v = fields[name]
+        if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"layer {layer}: descriptor field {name}={v!r} must be an int")
+        lo, hi = field_range(name)
+        if not lo <= int(v) <= hi:
+            raise ValueError(f"layer {layer}: descriptor field {name}={int(v)} outside "
+                             f"[{lo}, {hi}] ({bits} bits)")
+        word |= (int(v) & ((1 << bits) - 1)) << shift
+        shift += bits
+    return np.array([(word >> (64 * i)) & ((1 << 64) - 1) for i in range(DESCRIPTOR_WORDS)],
+                    dtype=np.uint64)
+
+
+def unpack_descriptor(words: np.ndarray | list[int]) -> dict[str, int]:
+    """:data:`DESCRIPTOR_WORDS` words → the field values (inverse of
+    :func:`pack_descriptor`)."""
+    ws = [int(w) for w in words]
+    if len(ws) != DESCRIPTOR_WORDS:
+        raise ValueError(f"a descriptor is {DESCRIPTOR_WORDS} words, got {len(ws)}")
+    word = sum(w << (64 * i) for i, w in enumerate(ws))
+    out, shift = {}, 0
+    for name, bits in DESCRIPTOR_FIELDS:
+        v = (word >> shift) & ((1 << bits) - 1)
+        if name in SIGNED_FIELDS and v >> (bits - 1):
+            v -= 1 << bits
+        out[name] = v
+        shift += bits
+    return out
