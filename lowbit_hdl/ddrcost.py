@@ -86,6 +86,7 @@ __all__ = [
     "ENGINE_LOWBIT_ABITS",
     "EngineConfig",
     "EngineLayer",
+    "EngineSplit",
     "EngineCost",
     "HybridLayer",
     "HybridCost",
@@ -96,6 +97,10 @@ __all__ = [
     "engine_array",
     "engine_cost",
     "engine_lanes",
+    "engine_layer_shape",
+    "engine_map_bits",
+    "engine_split",
+    "engine_stage_cycles",
     "hybrid_cost",
     "tiled_phases",
     "weight_bytes",
@@ -550,3 +555,116 @@ def engine_cost(net: Network, cfg: EngineConfig | None = None, ports: int = 1,
             max(compute, d) + cfg.overhead, "ddr" if d > compute else "compute"))
         act_in = act_out
     return EngineCost(layers, cfg, ports, clock_mhz)
+
+
+# -- which layers the engine runs ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class EngineSplit:
+    """A network cut for the engine (v1): ``front`` (dataflow stages before the engine: the
+    layers on 8-bit pixels and any whose input map does not fit an activation buffer),
+    ``engine`` (``(conv/fc, fused max-pool or None)`` pairs run on the engine, layer after
+    layer) and ``tail`` (dataflow stages after it: multi-bit-weight last layers, top-k).
+    ``act`` is the data type of every map the engine reads."""
+
+    front: tuple[LayerInfo, ...]
+    engine: tuple[tuple[LayerInfo, LayerInfo | None], ...]
+    tail: tuple[LayerInfo, ...]
+    act: object  # DataType
+
+    @property
+    def raw(self) -> bool:
+        """The last engine layer emits raw accumulators (no activation)."""
+        return self.engine[-1][0].layer.act is None
+
+    @property
+    def names(self) -> list[str]:
+        return [n for c, p in self.engine for n in ([c.name] + ([p.name] if p else []))]
+
+
+def engine_map_bits(shape: tuple[int, int, int], bits: int, simd: int) -> int:
+    """Bits a (C, H, W) map takes in an engine activation buffer: ``H·W`` pixels of
+    ``ceil(C/simd)`` words of ``simd`` elements (the layout of
+    :mod:`lowbit_hdl.runtime.engine`)."""
+    c, h, w = shape
+    return h * w * -(-c // simd) * simd * bits
+
+
+def engine_split(infos: list[LayerInfo], simd: int, buffer_bits: int) -> EngineSplit:
+    """Cut ``infos`` into front, engine and tail (:class:`EngineSplit`).
+
+    A Conv/FC can run on the engine when its weights are BIPOLAR and its input has at most
+    :data:`ENGINE_LOWBIT_ABITS` bits (:func:`engine_array` ``"lowbit"``); a max-pool right
+    after it is fused. The engine runs the longest chain of such layers that starts at the
+    first one whose input map fits an activation buffer (``buffer_bits``, layout of
+    :func:`engine_map_bits`), all reading the same data type, every map written fitting a
+    buffer; a last layer without activation must have one output pixel (its raw stream is
+    the output). Raises ``ValueError`` (naming the layer) when no layer can run on it.
+    """
+    groups: list[list[LayerInfo]] = []
+    for info in infos:
+        if info.is_mvtu or not groups or isinstance(info.layer, TopK) \
+                or not groups[-1][0].is_mvtu or len(groups[-1]) > 1:
+            groups.append([info])
+        else:
+            groups[-1].append(info)
+
+    def eligible(g: list[LayerInfo]) -> bool:
+        return g[0].is_mvtu and engine_array(g[0]) == "lowbit"
+
+    def fits(shape: tuple[int, int, int], bits: int) -> bool:
+        return engine_map_bits(shape, bits, simd) <= buffer_bits
+
+    start = next((k for k, g in enumerate(groups)
+                  if eligible(g) and fits(g[0].in_shape, g[0].in_dtype.bits)), None)
+    if start is None:
+        raise ValueError("engine: no Conv/FC layer has BIPOLAR weights, an input of at most "
+                         f"{ENGINE_LOWBIT_ABITS} bits and an input map that fits an "
+                         f"activation buffer ({buffer_bits} bits)")
+    act = groups[start][0].in_dtype
+    end = start
+    while end < len(groups) and eligible(groups[end]) and groups[end][0].in_dtype == act:
+        g = groups[end]
+        out = g[-1]
+        if g[0].layer.act is None:  # raw: only as the last engine layer, one pixel
+            if g[0].vectors == 1 and len(g) == 1:
+                end += 1
+            break
+        if out.out_dtype != act or not fits(out.out_shape, out.out_dtype.bits):
+            if out.out_dtype == act:  # does not fit: stop before it
+                break
+            end += 1  # its output type differs: it is the last engine layer (drained)
+            break
+        end += 1
+    engine = tuple((g[0], g[1] if len(g) > 1 else None) for g in groups[start:end])
+    if not engine:
+        raise ValueError(f"engine: layer {groups[start][0].name} cannot run on the engine")
+    flat = lambda gs: tuple(i for g in gs for i in g)  # noqa: E731
+    return EngineSplit(flat(groups[:start]), engine, flat(groups[end:]), act)
+
+
+def engine_layer_shape(info: LayerInfo, cfg: EngineConfig) -> tuple[int, int, int]:
+    """``(NF, P, SF)`` of a layer on the engine (v1 loop, ``docs/large_networks.md``): neuron
+    folds ``ceil(MH/PE)``, output pixels, and ``K·K·ceil(C/SIMD)`` beats per output (an FC
+    is a conv whose kernel covers its input map)."""
+    c, h, w = info.in_shape
+    k = info.layer.kernel if isinstance(info.layer, Conv) else h
+    return -(-info.mh // cfg.pe), info.vectors, k * k * -(-c // cfg.simd)
+
+
+def engine_stage_cycles(split: EngineSplit, cfg: EngineConfig, load_beats: int,
+                        spread: int) -> int:
+    """Cycles per frame of an engine stage: loading the front's map (its beats, at the pace
+    of the front's slowest stage ``spread``), every engine layer
+    (:func:`lowbit_hdl.cost.engine_layer_cycles`) and draining the last map."""
+    from .cost import engine_layer_cycles
+
+    total = max(load_beats, spread)
+    for info, pool in split.engine:
+        nf, p, sf = engine_layer_shape(info, cfg)
+        total += engine_layer_cycles(nf, p, sf, cfg.pe, cfg.simd, info, pool)
+    last, pool = split.engine[-1]
+    if not split.raw:
+        c, h, w = (pool or last).out_shape
+        total += h * w * -(-c // cfg.simd)
+    return total

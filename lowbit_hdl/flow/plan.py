@@ -40,8 +40,12 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 from ..cost import (
+    EngineConfig,
+    EngineSplit,
     WindowGeometry,
     ddr_placement,
+    engine_split,
+    engine_stage_cycles,
     mvtu_cycles,
     network_cost,
     pool_cycles,
@@ -110,6 +114,8 @@ class StageKind(str, Enum):
     DWC = "dwc"
     REPLAY = "replay"
     TRANSPOSE = "transpose"
+    ENGINE = "engine"
+    TRIM = "trim"
 
     def __str__(self) -> str:
         return self.value
@@ -166,10 +172,16 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     #: hybrid designs: the DDR regions of the layers whose weights are read from DDR
     ddr: DdrImageLayout | None = None
+    #: engine designs: the engine's configuration and the network's cut
+    engine: EngineConfig | None = None
+    split: EngineSplit | None = None
 
     @property
     def arch(self) -> str:
-        """``dataflow`` (every weight on chip) or ``hybrid`` (some read from DDR)."""
+        """``dataflow`` (every weight on chip), ``hybrid`` (some read from DDR) or
+        ``engine`` (the middle layers on one runtime-configured engine)."""
+        if self.engine is not None:
+            return "engine"
         return "hybrid" if self.ddr is not None and self.ddr.regions else "dataflow"
 
     @property
@@ -178,14 +190,22 @@ class Plan:
         return max(self.input.beats_per_frame, self.output.beats_per_frame)
 
     @property
+    def uses_ddr(self) -> bool:
+        """The design reads from DDR (hybrid and engine designs): it has AXI4 read masters
+        and the AXI4-Lite control block."""
+        return self.arch != "dataflow" and self.ddr is not None
+
+    @property
     def ddr_port_cycles(self) -> int:
-        """Hybrid designs: the busiest Zynq HP port's 64-bit words per frame (the read
+        """Designs reading DDR: the busiest Zynq HP port's 64-bit words per frame (the read
         masters sharing a port share its one word per cycle); 0 for dataflow designs."""
-        if self.arch != "hybrid":
+        if not self.uses_ddr:
             return 0
         per_port = [0] * self.ddr.hp_ports
         for r in self.ddr.regions:
             per_port[r.hp] += r.words
+        if self.ddr.engine is not None:
+            per_port[self.ddr.engine.hp] += self.ddr.engine.words
         return max(per_port)
 
     @property
@@ -213,7 +233,7 @@ class Plan:
         labels = tuple(self.network.labels) if self.network.labels else None
         return DesignLayout(self.network.name, self.input, self.output, self.clock_mhz,
                             self.cycles_per_frame, labels, self.output_kind,
-                            IpNames(**IP_NAMES), self.ddr if self.arch == "hybrid" else None,
+                            IpNames(**IP_NAMES), self.ddr if self.uses_ddr else None,
                             getattr(self.network, "task", None))
 
     @property
@@ -235,7 +255,12 @@ class Plan:
             "stages": [s.to_dict() for s in self.stages],
             "notes": list(self.notes),
             "arch": self.arch,
-            **({"ddr": self.ddr.to_json()} if self.arch == "hybrid" else {}),
+            **({"ddr": self.ddr.to_json()} if self.uses_ddr else {}),
+            **({"engine": {"config": asdict(self.engine), "act": self.split.act.name,
+                           "front": [i.name for i in self.split.front],
+                           "layers": self.split.names,
+                           "tail": [i.name for i in self.split.tail]}}
+               if self.engine is not None else {}),
         }
 
 
@@ -322,7 +347,8 @@ def _frame_elems(shape: tuple[int, int, int]) -> int:
 
 def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None = None,
                  fifo_depths: dict[str, int] | None = None,
-                 ddr_layers: list[str] | tuple[str, ...] = (), hp_ports: int = 1) -> Plan:
+                 ddr_layers: list[str] | tuple[str, ...] = (), hp_ports: int = 1,
+                 engine: EngineConfig | None = None) -> Plan:
     """Plan the stitched pipeline of ``net`` (validated with :meth:`Network.infer`).
 
     ``input_elems`` overrides the elements per input beat; ``fifo_depths`` overrides the
@@ -337,6 +363,14 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     * a convolution (``tiled``) becomes ``replay`` (the input frame, replayed ``NF`` times)
       → ``swu`` (``NF`` frames) → ``mvtu`` (tile order) → ``transpose`` (back to pixel-major
       order); its weight tiles come from its read master through a tile cache.
+
+    ``engine`` (an :class:`~lowbit_hdl.cost.EngineConfig`) makes an engine design: the
+    network is cut by :func:`lowbit_hdl.cost.engine_split`; the front layers are planned as
+    above, the engine layers become one ``engine`` stage (its loader takes the front's
+    stream into activation buffer 0, its raw or drain stream feeds the tail; cycles
+    :func:`lowbit_hdl.cost.engine_stage_cycles`), then the tail layers (``ddr_layers`` may
+    name tail layers only). Its read master fetches the engine image (descriptors, weights,
+    thresholds) from DDR.
     """
     overrides = dict(fifo_depths or {})
     infos = net.infer()
@@ -345,6 +379,11 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         if name not in by_name or not by_name[name].is_mvtu:
             raise ValueError(f"ddr_layers: {name!r} is not a Conv or FC layer of {net.name}")
     ddr_set = set(ddr_layers)
+    split = engine_split(infos, engine.simd, engine.act_buffer_bits) if engine else None
+    skip = set(split.names) if split else set()
+    if split and ddr_set & (skip | {i.name for i in split.front}):
+        raise ValueError(f"ddr_layers: {sorted(ddr_set & skip)} run on the engine or in its "
+                         "front (only tail layers may read weights from DDR)")
     ddr_regions: list[tuple[str, str, int, int, int, int, str]] = []
     cost = network_cost(net, clock_mhz)
     bottleneck = cost.cycles_per_frame
@@ -391,6 +430,29 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
 
     for info in infos:
         lay = info.layer
+        if info.name in skip:
+            if info.name != split.engine[0][0].name:
+                continue
+            # the engine: loader (front stream → buffer 0), layers, raw/drain stream out
+            link("engine", info, StageKind.ENGINE, _loader_elems(info, cur_elems))
+            last, pool = split.engine[-1]
+            out_info = pool or last
+            out_elems, out_bits = _engine_out(split, engine)
+            frame_out = _frame_elems(out_info.out_shape)
+            stages.append(Stage("engine", StageKind.ENGINE, info.name, cur_elems, cur_bits,
+                                out_elems, out_bits, cur_frame // cur_elems,
+                                -(-frame_out // out_elems),
+                                engine_stage_cycles(split, engine, cur_frame // cur_elems,
+                                                    spread)))
+            if split.raw and out_info.mh % out_elems:  # drop the padded neurons' lanes
+                keep = math.gcd(out_info.mh, out_elems)
+                stages.append(Stage("engine_trim", StageKind.TRIM, out_info.name, out_elems,
+                                    out_bits, keep, out_bits, -(-out_info.mh // out_elems),
+                                    out_info.mh // keep, out_info.mh // keep))
+                out_elems = keep
+            cur_elems, cur_bits, cur_frame = out_elems, out_bits, frame_out
+            spread = max(spread, stages[-1].cycles)
+            continue
         c, h, w = info.in_shape
         oc, oh, ow = info.out_shape
         ib, ob = info.in_dtype.bits, info.out_dtype.bits
@@ -489,7 +551,14 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     out_layout = StreamLayout(last.out_shape, last.out_dtype.name, cur_elems,
                               axi_width(cur_elems * out_bits))
     ddr = DdrImageLayout.plan(ddr_regions, hp_ports) if ddr_set else None
-    plan = Plan(net, infos, stages, in_layout, out_layout, clock_mhz, bottleneck, notes, ddr)
+    if split:
+        from ..runtime.engine import engine_image_bytes
+
+        ddr = DdrImageLayout.plan(ddr_regions, hp_ports,
+                                  engine_bytes=engine_image_bytes(split, engine))
+        bottleneck = max(s.cycles for s in stages)
+    plan = Plan(net, infos, stages, in_layout, out_layout, clock_mhz, bottleneck, notes, ddr,
+                engine, split)
     if out_layout.beats_per_frame > bottleneck:
         notes.append(f"output-bound: {out_layout.beats_per_frame} output beats per frame exceed "
                      f"the {bottleneck} cycles of the slowest layer")
@@ -497,6 +566,22 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     if slow:
         notes.append(f"stages slower than the slowest layer: {', '.join(slow)}")
     return plan
+
+
+def _loader_elems(info: LayerInfo, cur: int) -> int:
+    """Elements per beat the engine's loader takes: the front's beat when it divides the
+    channels (a pixel is whole beats), else one element."""
+    c = info.in_shape[0]
+    return cur if c % cur == 0 else math.gcd(c, cur)
+
+
+def _engine_out(split: EngineSplit, cfg: EngineConfig) -> tuple[int, int]:
+    """(elements, bits) of an engine stage's output beat: the raw stream's ``PE`` signed
+    accumulators, or the drain's ``SIMD`` activations."""
+    last = split.engine[-1][0]
+    if split.raw:
+        return cfg.pe, last.out_dtype.bits
+    return cfg.simd, split.act.bits
 
 
 def ceil_div(a: int, b: int) -> int:

@@ -120,9 +120,20 @@ def default_library() -> dict[StageKind, Factory]:
         return TransposeBuffer(unsigned(stage.in_width), rows=info.vectors,
                                cols=info.mh // info.layer.pe, buffers=TRANSPOSE_BUFFERS)
 
+    def engine(stage: Stage, info: LayerInfo | None, plan: Plan):
+        from ..hw.engine.unit import EngineUnit
+
+        return EngineUnit.from_plan(plan)
+
+    def trim(stage: Stage, info: LayerInfo | None):
+        from ..hw.engine.trim import LaneTrim
+
+        return LaneTrim(stage.in_bits, stage.in_elems, stage.out_elems, info.mh)
+
     return {StageKind.MVTU: mvtu, StageKind.SWU: swu, StageKind.POOL: maxpool,
             StageKind.TOPK: topk, StageKind.FIFO: fifo, StageKind.DWC: dwc,
-            StageKind.REPLAY: replay, StageKind.TRANSPOSE: transpose}
+            StageKind.REPLAY: replay, StageKind.TRANSPOSE: transpose,
+            StageKind.ENGINE: engine, StageKind.TRIM: trim}
 
 
 def _port(mod: Any, name: str, stage: Stage) -> Any:
@@ -153,12 +164,15 @@ class NetworkTop(wiring.Component):
             "s_axis": In(axis_signature(self.plan.input.tdata_bits)),
             "m_axis": Out(axis_signature(self.plan.output.tdata_bits)),
         }
-        if self.plan.arch == "hybrid":
+        if self.plan.uses_ddr:
             from ..hw.axi import axi4_read_signature, axi4lite_signature
 
             members["s_axil"] = In(axi4lite_signature(CONTROL_ADDR_BITS, 32))
-            for r in self.plan.ddr.regions:
-                members[f"m_axi{r.port}"] = Out(axi4_read_signature(32, WORD_BITS))
+            ports = [r.port for r in self.plan.ddr.regions]
+            if self.plan.ddr.engine is not None:
+                ports.append(self.plan.ddr.engine.port)
+            for k in ports:
+                members[f"m_axi{k}"] = Out(axi4_read_signature(32, WORD_BITS))
         super().__init__(members)
 
     def build_stages(self) -> list[tuple[Stage, Any]]:
@@ -169,7 +183,9 @@ class NetworkTop(wiring.Component):
             make = self.library.get(st.kind)
             if make is None:
                 raise StitchError(f"stage {st.name}: no module for kind {st.kind.value!r}")
-            mod = make(st, infos.get(st.layer) if st.layer else None)
+            info = infos.get(st.layer) if st.layer else None
+            # the engine stage is built from the whole plan (its layers, cut, DDR region)
+            mod = make(st, info, self.plan) if st.kind is StageKind.ENGINE else make(st, info)
             i, o = _port(mod, "i", st), _port(mod, "o", st)
             wi, wo = len(Value.cast(i.payload)), len(Value.cast(o.payload))
             if wi != st.in_width or wo != st.out_width:
@@ -216,15 +232,16 @@ class NetworkTop(wiring.Component):
             m.d.sync += count.eq(0 if beats == 1 else (count + 1))
             with m.If(is_last):
                 m.d.sync += count.eq(0)
-        if plan.arch == "hybrid":
+        if plan.uses_ddr:
             self._elaborate_ddr(m, dict((st.name, mod) for st, mod in stages),
                                 self.m_axis.tvalid & self.m_axis.tready & is_last)
         return m
 
     def _elaborate_ddr(self, m: Module, mods: dict[str, Any], frame_out: Value) -> None:
-        """Hybrid designs: control registers, one region fetcher per DDR layer, its width
-        converter (64-bit words → the MVTU's weight beats) and, for tiled convolutions, the
-        weight-tile cache; the run/done/performance-counter logic of
+        """Hybrid and engine designs: control registers, one region fetcher per DDR layer,
+        its width converter (64-bit words → the MVTU's weight beats) and, for tiled
+        convolutions, the weight-tile cache; the engine's read master (its sequencer reads
+        the engine image); the run/done/performance-counter logic of
         :mod:`lowbit_hdl.runtime.regs`."""
         from ..hw.axi import AXI4LiteRegisters
         from ..hw.ddrfetch import RegionFetcher
@@ -268,6 +285,15 @@ class NetworkTop(wiring.Component):
                          mv.w.valid.eq(src.valid), src.ready.eq(mv.w.ready)]
             starving.append(mv.i.valid & ~mv.w.valid)
             fetchers.append(f)
+        e = self.plan.ddr.engine
+        if e is not None:  # the engine unit reads its image like a fetcher
+            unit = mods["engine"]
+            wiring.connect(m, wiring.flipped(getattr(self, f"m_axi{e.port}")), unit.m_axi)
+            m.d.comb += [unit.base.eq(ctl.weights_base_lo + e.offset),
+                         unit.frames.eq(ctl.frames),
+                         unit.start.eq(start & ~busy), unit.clear.eq((start & ~busy) | soft)]
+            starving.append(unit.stall)
+            fetchers.append(unit)
 
         code = Signal(2)
         left = Signal(32)

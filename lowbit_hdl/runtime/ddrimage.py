@@ -26,8 +26,8 @@ import numpy as np
 from .ddr import WORD_BITS
 from .dtypes import parse_dtype
 
-__all__ = ["WORD_BITS", "REGION_ALIGN", "DdrRegion", "DdrImageLayout", "DdrLayoutError",
-           "region_bytes", "pack_image"]
+__all__ = ["WORD_BITS", "REGION_ALIGN", "DdrRegion", "EngineRegion", "DdrImageLayout",
+           "DdrLayoutError", "region_bytes", "pack_image"]
 
 #: alignment of every region's start (bytes)
 REGION_ALIGN = 4096
@@ -95,11 +95,38 @@ class DdrRegion:
 
 
 @dataclass(frozen=True)
+class EngineRegion:
+    """The engine's part of the image (engine designs): its descriptor table and every
+    engine layer's tiles (:mod:`lowbit_hdl.runtime.engine`), ``nbytes`` from ``offset``, read
+    whole once per frame by read master ``port`` on HP port ``hp``."""
+
+    offset: int
+    nbytes: int
+    port: int
+    hp: int
+
+    def __post_init__(self) -> None:
+        if self.offset < 0 or self.offset % REGION_ALIGN:
+            raise DdrLayoutError(f"engine: offset {self.offset} is not a multiple of "
+                                 f"{REGION_ALIGN}")
+        if self.nbytes <= 0 or self.nbytes * 8 % WORD_BITS:
+            raise DdrLayoutError(f"engine: {self.nbytes} bytes are not whole "
+                                 f"{WORD_BITS}-bit words")
+
+    @property
+    def words(self) -> int:
+        """64-bit words the engine reads per frame."""
+        return self.nbytes * 8 // WORD_BITS
+
+
+@dataclass(frozen=True)
 class DdrImageLayout:
-    """All regions of one design, in port order, and the image size."""
+    """All regions of one design, in port order, the engine's region (engine designs; its
+    read master comes after the regions'), and the image size."""
 
     regions: tuple[DdrRegion, ...]
     hp_ports: int
+    engine: EngineRegion | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regions", tuple(self.regions))
@@ -114,13 +141,22 @@ class DdrImageLayout:
             if not 0 <= r.hp < self.hp_ports:
                 raise DdrLayoutError(f"layer {r.layer}: HP port {r.hp} of {self.hp_ports}")
             end = r.offset + r.nbytes
+        e = self.engine
+        if e is not None:
+            if e.port != len(self.regions):
+                raise DdrLayoutError(f"engine: port {e.port}, expected {len(self.regions)}")
+            if e.offset < end:
+                raise DdrLayoutError("engine: its region overlaps a layer's region")
+            if not 0 <= e.hp < self.hp_ports:
+                raise DdrLayoutError(f"engine: HP port {e.hp} of {self.hp_ports}")
 
     @classmethod
-    def plan(cls, layers: list[tuple[str, str, int, int, int, int, str]], hp_ports: int = 1
-             ) -> DdrImageLayout:
+    def plan(cls, layers: list[tuple[str, str, int, int, int, int, str]], hp_ports: int = 1,
+             engine_bytes: int | None = None) -> DdrImageLayout:
         """Lay out regions for ``(layer, placement, mh, mw, pe, simd, weight_dtype)`` in
-        order, each at the next :data:`REGION_ALIGN` boundary; read master ``k`` goes to HP
-        port ``k mod hp_ports``."""
+        order, each at the next :data:`REGION_ALIGN` boundary, then the engine's
+        ``engine_bytes`` (engine designs); read master ``k`` goes to HP port
+        ``k mod hp_ports``."""
         if hp_ports not in (1, 2, 4):
             raise DdrLayoutError(f"hp_ports={hp_ports} must be 1, 2 or 4")
         regions, offset = [], 0
@@ -131,17 +167,24 @@ class DdrImageLayout:
             regions.append(DdrRegion(name, placement, offset, nbytes, beat_bits, beats, k,
                                      k % hp_ports, mh, mw, pe, simd, wdt))
             offset += -(-nbytes // REGION_ALIGN) * REGION_ALIGN
-        return cls(tuple(regions), hp_ports)
+        engine = None
+        if engine_bytes is not None:
+            k = len(regions)
+            engine = EngineRegion(offset, engine_bytes, k, k % hp_ports)
+        return cls(tuple(regions), hp_ports, engine)
 
     @property
     def total_bytes(self) -> int:
         """Bytes of the whole image (the end of the last region)."""
-        return max((r.offset + r.nbytes for r in self.regions), default=0)
+        ends = [r.offset + r.nbytes for r in self.regions]
+        if self.engine is not None:
+            ends.append(self.engine.offset + self.engine.nbytes)
+        return max(ends, default=0)
 
     @property
     def bytes_per_frame(self) -> int:
         """DDR bytes read per frame (every region once)."""
-        return sum(r.nbytes for r in self.regions)
+        return sum(r.nbytes for r in self.regions) + (self.engine.nbytes if self.engine else 0)
 
     def region(self, layer: str) -> DdrRegion:
         for r in self.regions:
@@ -151,7 +194,8 @@ class DdrImageLayout:
 
     def to_json(self) -> dict:
         return {"hp_ports": self.hp_ports, "total_bytes": self.total_bytes,
-                "regions": [asdict(r) for r in self.regions]}
+                "regions": [asdict(r) for r in self.regions],
+                **({"engine": asdict(self.engine)} if self.engine is not None else {})}
 
     @classmethod
     def from_json(cls, d: object) -> DdrImageLayout:
@@ -160,7 +204,10 @@ class DdrImageLayout:
         try:
             regions = tuple(DdrRegion(**{k: r[k] for k in _REGION_FIELDS})
                             for r in d["regions"])
-            return cls(regions, int(d.get("hp_ports", 1)))
+            e = d.get("engine")
+            engine = EngineRegion(**{k: e[k] for k in ("offset", "nbytes", "port", "hp")}) \
+                if e is not None else None
+            return cls(regions, int(d.get("hp_ports", 1)), engine)
         except (KeyError, TypeError) as e:
             raise DdrLayoutError(f"ddr: malformed region ({e})") from None
 
@@ -168,11 +215,14 @@ class DdrImageLayout:
 _REGION_FIELDS = tuple(f.name for f in fields(DdrRegion))
 
 
-def pack_image(layout: DdrImageLayout, weights: dict[str, np.ndarray]) -> bytes:
+def pack_image(layout: DdrImageLayout, weights: dict[str, np.ndarray],
+               engine: bytes | None = None) -> bytes:
     """The DDR image: every region's (MH, MW) weight matrix (``weights[layer]``, integer
-    values of the region's weight type) in MVTU consumption order, at its offset; the gaps
+    values of the region's weight type) in MVTU consumption order, at its offset, and the
+    engine's image (``engine``, :mod:`lowbit_hdl.runtime.engine`) at its region; the gaps
     between regions are zero. Raises :class:`DdrLayoutError` for a missing layer or a matrix
-    of the wrong shape (values out of range: ``ValueError`` from the type's encoder)."""
+    of the wrong shape, or an engine image missing or of the wrong size (values out of
+    range: ``ValueError`` from the type's encoder)."""
     from .ddr import pack_words, weight_beats
 
     image = bytearray(layout.total_bytes)
@@ -189,4 +239,12 @@ def pack_image(layout: DdrImageLayout, weights: dict[str, np.ndarray]) -> bytes:
             raise DdrLayoutError(f"layer {r.layer}: packed {len(data)} bytes, the region holds "
                                  f"{r.nbytes}")
         image[r.offset:r.offset + r.nbytes] = data
+    e = layout.engine
+    if e is not None:
+        if engine is None or len(engine) != e.nbytes:
+            raise DdrLayoutError(f"engine: an image of {e.nbytes} bytes is needed, got "
+                                 f"{'none' if engine is None else len(engine)}")
+        image[e.offset:e.offset + e.nbytes] = engine
+    elif engine is not None:
+        raise DdrLayoutError("engine: an engine image given for a design without an engine")
     return bytes(image)

@@ -1,0 +1,1 @@
+"""The engine (architecture (a)): one runtime-configured datapath run layer after layer."""
