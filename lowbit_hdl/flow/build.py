@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import netfile
+from ..cost import EngineConfig, engine_split, weight_bytes
 from ..errors import OutputError, UsageError, UserError
 from ..ir import Network
 from ..runtime.ddrimage import DdrLayoutError
@@ -284,19 +285,52 @@ class DesignPlan:
 
 
 #: ``--arch`` choices: today's all-on-chip pipeline, the hybrid (some layers' weights in
-#: DDR), or the dataflow design when it fits and the hybrid otherwise
-ARCHS = ("dataflow", "hybrid", "auto")
+#: DDR), the engine (the middle layers on one runtime-configured engine), or the first of
+#: dataflow, hybrid and engine that fits
+ARCHS = ("dataflow", "hybrid", "engine", "auto")
+
+
+def _engine_plan(net: Network, clock_mhz: float, hp_ports: int,
+                 ddr_layers: list[str] | None, lanes: tuple[int, int] | None) -> Plan:
+    """The engine design of ``net`` (:func:`plan_network` with an engine); its tail layers
+    in ``ddr_layers`` read their weights from DDR, and by default every tail layer whose
+    weights exceed 64 KiB does."""
+    cfg = EngineConfig() if lanes is None else EngineConfig(pe=lanes[0], simd=lanes[1])
+    try:
+        split = engine_split(net.infer(), cfg.simd, cfg.act_buffer_bits)
+        if ddr_layers is None:
+            ddr_layers = [i.name for i in split.tail
+                          if i.is_mvtu and weight_bytes(i) > ENGINE_TAIL_ONCHIP_BYTES]
+        return plan_network(net, clock_mhz, ddr_layers=ddr_layers, hp_ports=hp_ports,
+                            engine=cfg)
+    except (ValueError, DdrLayoutError) as e:
+        raise UserError(f"engine design: {e}") from None
+
+
+#: tail layers (after the engine) with more weight bytes than this read them from DDR
+ENGINE_TAIL_ONCHIP_BYTES = 64 * 1024
 
 
 def _plan_arch(net: Network, arch: str, ddr_layers: list[str] | None, hp_ports: int,
-               clock_mhz: float, device: Device, say: Callable[[str], None]) -> Plan:
+               clock_mhz: float, device: Device, say: Callable[[str], None],
+               engine_lanes: tuple[int, int] | None = None) -> Plan:
     """The stream plan of ``net`` for ``arch`` (see :data:`ARCHS`)."""
     if arch not in ARCHS:
         raise UsageError(f"--arch {arch!r}: must be one of {', '.join(ARCHS)}")
     if hp_ports not in (1, 2, 4):
         raise UsageError(f"--hp-ports {hp_ports}: must be 1, 2 or 4")
     if ddr_layers and arch == "dataflow":
-        raise UsageError("--ddr-layers needs --arch hybrid (or auto)")
+        raise UsageError("--ddr-layers needs --arch hybrid, engine or auto")
+    if engine_lanes is not None and arch not in ("engine", "auto"):
+        raise UsageError("--engine-lanes needs --arch engine (or auto)")
+    if arch == "engine":
+        plan = _engine_plan(net, clock_mhz, hp_ports, ddr_layers, engine_lanes)
+        say(f"--arch engine: {len(plan.split.engine)} layers on the engine "
+            f"({plan.engine.pe}×{plan.engine.simd} lanes), front "
+            f"{', '.join(i.name for i in plan.split.front) or 'none'}, tail "
+            f"{', '.join(i.name for i in plan.split.tail) or 'none'}; "
+            f"{plan.ddr.bytes_per_frame / 1e6:.2f} MB per frame from DDR")
+        return plan
     mvtu = {i.name: i for i in net.infer() if i.is_mvtu}
     for name in ddr_layers or ():
         if name not in mvtu:
@@ -324,6 +358,12 @@ def _plan_arch(net: Network, arch: str, ddr_layers: list[str] | None, hp_ports: 
         plan = plan_network(net, clock_mhz, ddr_layers=names, hp_ports=hp_ports)
     except DdrLayoutError as e:
         raise UserError(f"hybrid design: {e}") from None
+    if arch == "auto" and not ddr_layers \
+            and not fit_check(estimate_plan(plan).total, device)["fits"]:
+        say("--arch auto: neither the dataflow nor the hybrid design fits the part; "
+            "building the engine")
+        return _plan_arch(net, "engine", None, hp_ports, clock_mhz, device, say,
+                          engine_lanes)
     say(f"--arch {arch}: weights of {', '.join(names)} read from DDR "
         f"({plan.ddr.bytes_per_frame / 1e6:.2f} MB per frame over {hp_ports} HP port(s))")
     return plan
@@ -333,7 +373,8 @@ def plan_design(net: Network, *, clock_mhz: float = 100.0, part: str = XC7Z020.p
                 folding: Folding | None = None, target_fps: float | None = None,
                 lut_budget: int | None = None, bram36_budget: float | None = None,
                 progress: Progress | None = None, arch: str = "dataflow",
-                ddr_layers: list[str] | None = None, hp_ports: int = 1) -> DesignPlan:
+                ddr_layers: list[str] | None = None, hp_ports: int = 1,
+                engine_lanes: tuple[int, int] | None = None) -> DesignPlan:
     """Check ``net`` (parameters attached and valid) and the options, fold, plan, estimate:
     everything :func:`build` does before writing a file. Raises a
     :class:`~lowbit_hdl.errors.UserError` (naming the layer and rule) for a bad input.
@@ -354,12 +395,12 @@ def plan_design(net: Network, *, clock_mhz: float = 100.0, part: str = XC7Z020.p
         bram36_budget=bram36_budget, clock_mhz=clock_mhz, device=device)
     if auto and not auto.get("met", True):
         say(f"target not met by layers {', '.join(auto['unmet_layers'])} (fully parallel)")
-    plan = _plan_arch(net, arch, ddr_layers, hp_ports, clock_mhz, device, say)
-    if plan.arch == "hybrid":
+    plan = _plan_arch(net, arch, ddr_layers, hp_ports, clock_mhz, device, say, engine_lanes)
+    if plan.uses_ddr:
         try:  # the block design's limits (e.g. masters per SmartConnect), before any file
             VivadoConfig.from_plan(plan, part)
         except ValueError as e:
-            raise UserError(f"hybrid design: {e}") from None
+            raise UserError(f"{plan.arch} design: {e}") from None
     est = estimate_plan(plan)
     fit = fit_check(est.total, device)
     # the estimate is good to about ±20 % in LUTs: only designs clearly over the part skip
@@ -377,7 +418,8 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
           check_tcl: bool = True, vivado_jobs: int = 4, library: dict | None = None,
           deploy: bool = True, samples: str | Path | None = None, sample_count: int = 100,
           progress: Progress | None = _stderr_progress, arch: str = "dataflow",
-          ddr_layers: list[str] | None = None, hp_ports: int = 1) -> BuildResult:
+          ddr_layers: list[str] | None = None, hp_ports: int = 1,
+          engine_lanes: tuple[int, int] | None = None) -> BuildResult:
     """Build ``net`` (parameters attached) into ``out_dir``; see the module docstring.
 
     Every input is checked before anything is written (:func:`plan_design`,
@@ -394,7 +436,7 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
     design = plan_design(net, clock_mhz=clock_mhz, part=part, folding=folding,
                          target_fps=target_fps, lut_budget=lut_budget,
                          bram36_budget=bram36_budget, progress=say, arch=arch,
-                         ddr_layers=ddr_layers, hp_ports=hp_ports)
+                         ddr_layers=ddr_layers, hp_ports=hp_ports, engine_lanes=engine_lanes)
     if deploy and samples is not None:
         _check_samples(samples, design.network, sample_count)
     note = netfile.random_weights_note(design.network)

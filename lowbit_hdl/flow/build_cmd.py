@@ -62,13 +62,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", choices=ARCHS, default="dataflow",
                    help="dataflow: every weight on chip (default); hybrid: the weights of "
                         "--ddr-layers (default: the layers that do not fit the BRAM) are "
-                        "read from DDR; auto: dataflow when it fits, else hybrid")
+                        "read from DDR; engine: the middle layers on one runtime-configured "
+                        "engine, layer after layer (weights and thresholds from DDR); auto: "
+                        "dataflow when it fits, else hybrid when it fits, else engine")
     p.add_argument("--ddr-layers", type=layer_names, default=None, metavar="A,B,…",
                    help="hybrid: the Conv/FC layers whose weights live in DDR (default with "
                         "--arch hybrid: the layers the --folding file's \"placements\" put "
                         "in DDR, else the block-RAM rule)")
     p.add_argument("--hp-ports", type=int, choices=(1, 2, 4), default=1,
                    help="hybrid: Zynq HP ports for the weight reads (default 1)")
+    p.add_argument("--engine-lanes", type=positive_int, nargs=2, metavar=("PE", "SIMD"),
+                   default=None, help="engine: PE and SIMD of its lanes (default 32 64)")
     p.add_argument("--jobs", type=positive_int, default=4,
                    help="Vivado jobs in the generated Tcl (≥ 1)")
 
@@ -118,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         design = plan_design(net, clock_mhz=args.clock_mhz, part=args.part, folding=folding,
                              target_fps=args.target_fps, lut_budget=args.lut_budget,
                              bram36_budget=args.bram_budget, arch=args.arch,
-                             ddr_layers=args.ddr_layers, hp_ports=args.hp_ports)
+                             ddr_layers=args.ddr_layers, hp_ports=args.hp_ports,
+                             engine_lanes=args.engine_lanes)
         print(format_report(design.report(args.part, rtl={"skipped": "dry run (--dry-run)"})))
         print(f"\ndry run: the inputs are valid; nothing was written (would write {out}/)")
         return 0
@@ -127,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
                 bram36_budget=args.bram_budget, synth=args.synth,
                 source=Path(args.network), force_rtl=args.force_rtl, lint=not args.no_lint,
                 vivado_jobs=args.jobs, deploy=not args.no_deploy, samples=args.samples,
-                arch=args.arch, ddr_layers=args.ddr_layers, hp_ports=args.hp_ports)
+                arch=args.arch, ddr_layers=args.ddr_layers, hp_ports=args.hp_ports,
+                engine_lanes=args.engine_lanes)
     print(format_report(res.report))
     print(f"\nwrote {len(res.files)} files to {res.out_dir}/"
           + ("" if res.rtl_written else " (no RTL: see above)"))

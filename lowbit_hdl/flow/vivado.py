@@ -175,11 +175,11 @@ class VivadoConfig:
     @classmethod
     def from_plan(cls, plan: Plan, part: str = "xc7z020clg400-1", jobs: int = 4
                   ) -> VivadoConfig:
-        hybrid = plan.arch == "hybrid"
+        ddr = plan.uses_ddr
         return cls(plan.network.name, part, plan.clock_mhz, plan.input.tdata_bits,
                    plan.output.tdata_bits, jobs,
-                   tuple(r.hp for r in plan.ddr.regions) if hybrid else (),
-                   plan.ddr.hp_ports if hybrid else 1)
+                   plan.ddr.master_hps if ddr else (),
+                   plan.ddr.hp_ports if ddr else 1)
 
     @property
     def hybrid(self) -> bool:
@@ -321,8 +321,9 @@ def wrapper_verilog(in_width: int, out_width: int, network: str = "",
 
 
 def weight_ports_of(plan: Plan) -> int:
-    """AXI4 weight read masters of ``plan``'s design: one per DDR region (0 for dataflow)."""
-    return len(plan.ddr.regions) if plan.arch == "hybrid" else 0
+    """AXI4 read masters of ``plan``'s design: one per DDR region and one for an engine
+    (0 for dataflow)."""
+    return len(plan.ddr.master_hps) if plan.uses_ddr else 0
 
 
 def _mm_width(stream_width: int) -> int:

@@ -174,6 +174,15 @@ class DdrImageLayout:
         return cls(tuple(regions), hp_ports, engine)
 
     @property
+    def master_hps(self) -> tuple[int, ...]:
+        """The HP port of every AXI4 read master, in port order (the regions', then the
+        engine's)."""
+        hps = [r.hp for r in self.regions]
+        if self.engine is not None:
+            hps.append(self.engine.hp)
+        return tuple(hps)
+
+    @property
     def total_bytes(self) -> int:
         """Bytes of the whole image (the end of the last region)."""
         ends = [r.offset + r.nbytes for r in self.regions]
