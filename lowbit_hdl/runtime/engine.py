@@ -36,12 +36,21 @@ Fields (geometry of one layer; see the module docs of ``lowbit_hdl.hw.engine``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from .accdomain import acc_domain, thresholds_to_u, u_range
+from .dtypes import BIPOLAR, DataType, signed_bits_for_range
+from .words import pack_word, unpack_word
+
 __all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_FIELDS",
-           "field_range", "pack_descriptor", "unpack_descriptor"]
+           "field_range", "pack_descriptor", "unpack_descriptor",
+           "IMAGE_WORD_BITS", "REGION_ALIGN", "EngineLayerError", "EngineFormat", "EngineRun",
+           "table_words", "map_words", "layer_domain", "engine_descriptors", "layer_tile_words",
+           "engine_image", "read_descriptors", "check_descriptor", "store_map", "load_map",
+           "run_engine_image"]
 
 #: (name, bits) in packing order, field 0 in the least significant bits
 DESCRIPTOR_FIELDS: tuple[tuple[str, int], ...] = (
@@ -127,3 +136,521 @@ def unpack_descriptor(words: np.ndarray | list[int]) -> dict[str, int]:
         out[name] = v
         shift += bits
     return out
+
+
+# -- the engine compiler: descriptors, tile regions and the DDR image --------------------------
+#
+# Everything below reads the layers through the attributes of ``lowbit_hdl.ir.LayerInfo``
+# (``layer``, ``in_shape``, ``out_shape``, ``in_dtype``, ``mw``, ``mh``, ``pad_value``,
+# ``pads``, ``acc_min``, ``acc_max``): the runtime does not import the core, it duck-types.
+
+#: bits of one DDR word of the image
+IMAGE_WORD_BITS = 64
+#: alignment (bytes) of every layer's tile region in the image
+REGION_ALIGN = 4096
+
+
+class EngineLayerError(ValueError):
+    """A layer the engine cannot run, or a descriptor it must reject; the message names the
+    layer and the rule."""
+
+
+@dataclass(frozen=True)
+class EngineFormat:
+    """The build-time parameters of the engine's datapath that the image format depends on.
+
+    Parameters
+    ----------
+    pe, simd : int
+        Output channels per beat and lanes per PE (one divides the other; ``pe·simd`` a
+        multiple of 64, so a weight beat is whole words).
+    act : DataType
+        The engine activation type ``A``: BIPOLAR or UINTk, k ≤ 4.
+    acc_bits : int
+        Width of the U-domain accumulator and of a threshold in the tile stream (unsigned).
+    buffer_words : int
+        Words (``simd`` elements of ``A.bits``) of each of the two activation buffers.
+    max_sf : int
+        Largest ``K·K·in_cf`` (weight beats per tile).
+    raw_bits : int
+        Width of a raw output element (0: no raw layer).
+    ports : int
+        64-bit words per cycle of the tile stream (1 in v1).
+    """
+
+    pe: int
+    simd: int
+    act: DataType
+    acc_bits: int
+    buffer_words: int
+    max_sf: int
+    raw_bits: int = 0
+    ports: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("pe", "simd", "acc_bits", "buffer_words", "max_sf", "raw_bits", "ports"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+                raise TypeError(f"EngineFormat.{name} must be an int, got {v!r}")
+            if v < (0 if name == "raw_bits" else 1):
+                raise ValueError(f"EngineFormat.{name}={v} out of range")
+        if not isinstance(self.act, DataType):
+            raise TypeError(f"EngineFormat.act must be a DataType, got {self.act!r}")
+        if not (self.act.is_bipolar or (self.act.kind == "uint" and self.act.bits <= 4)):
+            raise ValueError(f"EngineFormat.act={self.act}: the engine takes BIPOLAR or UINTk "
+                             "activations with k ≤ 4")
+        if self.pe % self.simd and self.simd % self.pe:
+            raise ValueError(f"EngineFormat: one of pe={self.pe}, simd={self.simd} must divide "
+                             "the other")
+        if self.pe * self.simd % IMAGE_WORD_BITS:
+            raise ValueError(f"EngineFormat: pe·simd={self.pe * self.simd} must be a multiple "
+                             f"of {IMAGE_WORD_BITS} (a weight beat is whole words)")
+        if self.ports != 1:
+            raise ValueError(f"EngineFormat.ports={self.ports}: v1 has one port")
+
+    @property
+    def n_thresholds(self) -> int:
+        """Thresholds per output channel: ``2^k − 1`` for UINTk, 1 for BIPOLAR."""
+        return 1 if self.act.is_bipolar else (1 << self.act.bits) - 1
+
+    def threshold_words(self, raw: bool = False) -> int:
+        """64-bit words of a tile's thresholds: ``ceil(pe·T·acc_bits / 64)`` (0 for a raw
+        layer)."""
+        if raw:
+            return 0
+        return -(-self.pe * self.n_thresholds * self.acc_bits // IMAGE_WORD_BITS)
+
+    def tile_words(self, sf: int, raw: bool = False) -> int:
+        """64-bit words of one tile: the thresholds, then ``sf`` weight beats of ``pe·simd``
+        bits."""
+        return self.threshold_words(raw) + sf * self.pe * self.simd // IMAGE_WORD_BITS
+
+
+def table_words(layers: int) -> int:
+    """Words of the descriptor table: the layer count, then :data:`DESCRIPTOR_WORDS` per
+    layer."""
+    return 1 + layers * DESCRIPTOR_WORDS
+
+
+def _align(nbytes: int) -> int:
+    return -(-nbytes // REGION_ALIGN) * REGION_ALIGN
+
+
+def map_words(h: int, w: int, c: int, simd: int) -> int:
+    """Buffer words of an ``h × w × c`` map: ``h·w·ceil(c/simd)``."""
+    return h * w * -(-c // simd)
+
+
+def _groups(infos: Sequence) -> list[tuple[object, object | None]]:
+    """Engine layers → (Conv/FC info, the MaxPool info after it or None)."""
+    groups: list[list] = []
+    for info in infos:
+        kind = getattr(info.layer, "kind", None)
+        if kind in ("conv", "fc"):
+            groups.append([info, None])
+        elif kind == "maxpool":
+            if not groups:
+                raise EngineLayerError(f"layer {info.layer.name}: the engine's max-pool runs "
+                                       "on the output of a conv or fc layer (rule: pool after "
+                                       "conv/fc)")
+            if groups[-1][1] is not None:
+                raise EngineLayerError(f"layer {info.layer.name}: one max-pool per conv/fc "
+                                       "layer (rule: pool on write)")
+            groups[-1][1] = info
+        else:
+            raise EngineLayerError(f"layer {info.layer.name}: {kind} layers do not run on the "
+                                   "engine (rule: conv, fc and max-pool only)")
+    if not groups:
+        raise EngineLayerError("the engine needs at least one conv or fc layer")
+    return [(g[0], g[1]) for g in groups]
+
+
+def _field_check(name: str, fields: Mapping[str, int], layer: str) -> None:
+    lo, hi = field_range(name)
+    v = fields[name]
+    if not lo <= v <= hi:
+        raise EngineLayerError(f"layer {layer}: {name}={v} does not fit its descriptor field "
+                               f"[{lo}, {hi}] (rule: field widths)")
+
+
+def layer_domain(fmt: EngineFormat, sf: int) -> tuple[str, int, int]:
+    """``(mode, scale, offset)`` of an engine layer of ``sf`` weight beats: the accumulator
+    domain of BIPOLAR weights × ``fmt.act`` over the PADDED width ``sf·simd``
+    (:func:`lowbit_hdl.runtime.accdomain.acc_domain`)."""
+    return acc_domain(BIPOLAR, fmt.act, sf * fmt.simd)
+
+
+def engine_descriptors(infos: Sequence, fmt: EngineFormat) -> list[dict[str, int]]:
+    """The descriptors of a network's engine layers (geometry only; no weights needed).
+
+    Parameters
+    ----------
+    infos : sequence of LayerInfo
+        The engine part of ``Network.infer()``: Conv/FC layers with BIPOLAR weights whose
+        input type is ``fmt.act``, each optionally followed by one MaxPool. The first layer
+        reads buffer 0 (the loader's), then the buffers alternate. Only the last layer may
+        be raw (``act=None``).
+    fmt : EngineFormat
+        The datapath's build parameters.
+
+    Returns
+    -------
+    list of dict
+        One dict of :data:`DESCRIPTOR_FIELDS` per Conv/FC layer, with ``region`` the byte
+        offset of its tile region in :func:`engine_image`.
+
+    Raises
+    ------
+    EngineLayerError
+        (a ValueError) naming the layer and the rule it breaks.
+    """
+    if not isinstance(fmt, EngineFormat):
+        raise TypeError(f"fmt must be an EngineFormat, got {type(fmt).__name__}")
+    groups = _groups(infos)
+    simd, pe = fmt.simd, fmt.pe
+    region = _align(table_words(len(groups)) * IMAGE_WORD_BITS // 8)
+    out: list[dict[str, int]] = []
+    in_buf = 0
+    prev = (0, 0, 0)
+    for n, (info, pool) in enumerate(groups):
+        lay = info.layer
+        name = lay.name
+
+        def err(rule: str, name: str = name) -> EngineLayerError:
+            return EngineLayerError(f"layer {name}: {rule}")
+
+        last = n == len(groups) - 1
+        if not lay.weight_dtype.is_bipolar:
+            raise err(f"weight type {lay.weight_dtype} is not BIPOLAR (rule: the engine's "
+                      "lanes take BIPOLAR weights)")
+        if info.in_dtype != fmt.act:
+            raise err(f"input type {info.in_dtype} is not the engine's activation type "
+                      f"{fmt.act} (rule: one activation type)")
+        raw = lay.act is None
+        if raw and not last:
+            raise err("raw accumulators (act=None) only on the last engine layer (rule: raw "
+                      "last)")
+        if not raw and lay.act != fmt.act:
+            raise err(f"output type {lay.act} is not the engine's activation type {fmt.act} "
+                      "(rule: one activation type)")
+        if raw and pool is not None:
+            raise err(f"a raw layer cannot be pooled ({pool.layer.name}) (rule: raw last)")
+        if raw and fmt.raw_bits == 0:
+            raise err("raw output but the engine has raw_bits=0 (rule: raw_bits)")
+        c, h, w = info.in_shape
+        if out and (c, h, w) != prev:
+            raise err(f"input map {h}×{w}×{c} is not the output map {prev[1]}×{prev[2]}×"
+                      f"{prev[0]} of the layer before (rule: chained layers)")
+        if fmt.act.is_bipolar and c % simd:
+            raise err(f"BIPOLAR input of {c} channels is not a multiple of simd={simd} "
+                      "(rule: BIPOLAR C % simd == 0)")
+        if lay.kind == "conv":
+            k, stride, pad = lay.kernel, lay.stride, lay.padding
+            _, oh, ow = info.out_shape
+            pad_code = int(fmt.act.encode(np.array([info.pad_value]))[0]) if pad else 0
+        else:  # an FC is a conv whose kernel covers the whole map
+            if h != w:
+                raise err(f"fc input map {h}×{w} is not square (rule: FC as a K=H=W conv)")
+            k, stride, pad, oh, ow, pad_code = h, 1, 0, 1, 1, 0
+        in_cf = -(-c // simd)
+        sf = k * k * in_cf
+        mh = info.mh
+        if sf > fmt.max_sf:
+            raise err(f"sf = K·K·in_cf = {sf} exceeds max_sf={fmt.max_sf} (rule: max_sf)")
+        if map_words(h, w, c, simd) > fmt.buffer_words:
+            raise err(f"input map {h}×{w}×{c} needs {map_words(h, w, c, simd)} buffer words, "
+                      f"more than buffer_words={fmt.buffer_words} (rule: buffer size)")
+        if pool is None:
+            pk, ps, pt, pl, ph, pw = 1, 1, 0, 0, oh, ow
+        else:
+            pk = pool.layer.kernel
+            ps = pool.layer.stride if pool.layer.stride is not None else pk
+            pt, pb, pl, pr = pool.pads
+            _, ph, pw = pool.out_shape
+            for side, v in zip(("top", "bottom", "left", "right"), (pt, pb, pl, pr),
+                               strict=True):
+                if v >= pk:
+                    raise err(f"pool padding {side}={v} is not below the pool kernel {pk} "
+                              "(rule: pool padding)")
+        if not raw and map_words(ph, pw, mh, simd) > fmt.buffer_words:
+            raise err(f"output map {ph}×{pw}×{mh} needs {map_words(ph, pw, mh, simd)} buffer "
+                      f"words, more than buffer_words={fmt.buffer_words} (rule: buffer size)")
+        mode, scale, offset = layer_domain(fmt, sf)
+        lo, hi = u_range(BIPOLAR, fmt.act, sf * simd)
+        if hi + 1 >= 1 << fmt.acc_bits:
+            raise err(f"U reaches {hi} (+1 for a never-reached threshold), more than "
+                      f"acc_bits={fmt.acc_bits} unsigned bits (rule: acc_bits)")
+        if raw:
+            need = signed_bits_for_range(info.acc_min, info.acc_max)
+            if need > fmt.raw_bits:
+                raise err(f"raw accumulators need {need} bits, more than raw_bits="
+                          f"{fmt.raw_bits} (rule: raw_bits)")
+        tw = fmt.tile_words(sf, raw)
+        nf = -(-mh // pe)
+        d = {
+            "in_buf": in_buf, "out_buf": 1 - in_buf, "in_h": h, "in_w": w, "in_cf": in_cf,
+            "k": k, "stride": stride, "pad_t": pad, "pad_l": pad, "pad_code": pad_code,
+            "out_h": oh, "out_w": ow, "nf": nf, "out_c": mh,
+            "pool_k": pk, "pool_s": ps, "pool_t": pt, "pool_l": pl, "pool_h": ph, "pool_w": pw,
+            "out_cf": -(-mh // simd), "raw": int(raw),
+            "acc_shift": (scale.bit_length() - 1) if raw else 0,
+            "acc_offset": offset if raw else 0,
+            "sf": sf, "tile_words": tw, "region": region, "last": int(last),
+        }
+        for f, _ in DESCRIPTOR_FIELDS:
+            _field_check(f, d, name)
+        out.append(d)
+        prev = (mh, ph, pw)
+        region += _align(nf * tw * IMAGE_WORD_BITS // 8)
+        in_buf = 1 - in_buf
+    return out
+
+
+def layer_tile_words(info, desc: Mapping[str, int], fmt: EngineFormat) -> np.ndarray:
+    """The tile region of one engine layer: ``nf`` tiles of ``tile_words`` 64-bit words.
+
+    Tile ``nf`` = the thresholds of output channels ``nf·pe …`` in the U domain
+    (:func:`lowbit_hdl.runtime.accdomain.thresholds_to_u` over the padded width
+    ``sf·simd``), ``pe·T`` values of ``acc_bits`` bits, element ``p·T + t``, packed with
+    :func:`lowbit_hdl.runtime.words.pack_word` and padded to whole words (none for a raw
+    layer); then ``sf`` weight beats, beat ``(ky·K + kx)·in_cf + cf`` holding element
+    ``p·simd + s`` = the code of ``W[nf·pe + p, (ky, kx, cf·simd + s)]`` (1 = +1) in bit
+    ``p·simd + s``, ``pe·simd/64`` little-endian words. Padded channels and neurons carry
+    weight code 0 and threshold 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``nf·tile_words`` uint64 words.
+    """
+    pe, simd = fmt.pe, fmt.simd
+    k, in_cf, nf, sf = desc["k"], desc["in_cf"], desc["nf"], desc["sf"]
+    c = info.in_shape[0]
+    mh = info.mh
+    wm = np.asarray(info.weight_matrix(), dtype=np.int64).reshape(mh, k, k, c)
+    codes = np.zeros((nf * pe, k, k, in_cf * simd), dtype=np.uint8)
+    codes[:mh, :, :, :c] = BIPOLAR.encode(wm)
+    # (nf, pe, sf, simd) → (nf, sf, pe, simd): beat sf, element p·simd + s
+    codes = codes.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3)
+    wwords = np.packbits(codes.reshape(nf, -1), axis=1, bitorder="little")
+    wwords = wwords.reshape(nf, -1, 8).view("<u8").reshape(nf, -1).astype(np.uint64)
+    tw = fmt.threshold_words(bool(desc["raw"]))
+    tiles = [wwords]
+    if tw:
+        nt = fmt.n_thresholds
+        t = np.zeros((nf * pe, nt), dtype=np.int64)
+        t[:mh] = thresholds_to_u(info.layer.thresholds, BIPOLAR, fmt.act, sf * simd)
+        rows = []
+        for f in range(nf):
+            word = pack_word(t[f * pe:(f + 1) * pe].reshape(-1).tolist(), fmt.acc_bits)
+            rows.append([(word >> (IMAGE_WORD_BITS * i)) & ((1 << IMAGE_WORD_BITS) - 1)
+                         for i in range(tw)])
+        tiles.insert(0, np.array(rows, dtype=np.uint64).reshape(nf, tw))
+    out = np.concatenate(tiles, axis=1)
+    assert out.shape == (nf, desc["tile_words"]), (out.shape, desc["tile_words"])
+    return out.reshape(-1)
+
+
+def engine_image(infos: Sequence, fmt: EngineFormat) -> np.ndarray:
+    """The engine's DDR image (64-bit words, relative to the WEIGHTS_BASE address): word 0 the
+    number of layers, the packed descriptors (:func:`pack_descriptor`, :data:`DESCRIPTOR_WORDS`
+    each), then each layer's tile region (:func:`layer_tile_words`) at its ``region`` byte
+    offset, 4 KiB aligned, zeros between. ``.astype("<u8").tobytes()`` gives the bytes.
+
+    Raises
+    ------
+    EngineLayerError
+        As :func:`engine_descriptors`.
+    """
+    descs = engine_descriptors(infos, fmt)
+    groups = _groups(infos)
+    last = descs[-1]
+    total = (last["region"] + _align(last["nf"] * last["tile_words"] * 8)) // 8
+    image = np.zeros(total, dtype=np.uint64)
+    image[0] = len(descs)
+    for n, ((info, _), d) in enumerate(zip(groups, descs, strict=True)):
+        base = 1 + n * DESCRIPTOR_WORDS
+        image[base:base + DESCRIPTOR_WORDS] = pack_descriptor(d, info.layer.name)
+        words = layer_tile_words(info, d, fmt)
+        image[d["region"] // 8:d["region"] // 8 + words.size] = words
+    return image
+
+
+def read_descriptors(image: np.ndarray | Sequence[int]) -> list[dict[str, int]]:
+    """The descriptor table at the start of an image (inverse of the table part of
+    :func:`engine_image`)."""
+    img = np.asarray(image, dtype=np.uint64)
+    n = int(img[0])
+    if n < 1 or table_words(n) > img.size:
+        raise ValueError(f"image: {n} layers in the descriptor table of a {img.size}-word "
+                         "image")
+    return [unpack_descriptor(img[1 + i * DESCRIPTOR_WORDS:1 + (i + 1) * DESCRIPTOR_WORDS])
+            for i in range(n)]
+
+
+def check_descriptor(d: Mapping[str, int], fmt: EngineFormat, layer: str = "?") -> None:
+    """The checks the sequencer makes before running a descriptor (a bad one sets an error
+    code instead of hanging): ``sf = K·K·in_cf`` with ``1 ≤ sf ≤ max_sf``, ``nf ≥ 1``,
+    ``in_buf ≠ out_buf``, ``k, stride, pool_k, pool_s ≥ 1``, ``tile_words`` as
+    :meth:`EngineFormat.tile_words`, maps within ``buffer_words``.
+
+    Raises
+    ------
+    EngineLayerError
+        Naming the layer and the broken rule.
+    """
+    def bad(rule: str) -> EngineLayerError:
+        return EngineLayerError(f"descriptor of layer {layer}: {rule}")
+
+    for f in ("k", "stride", "pool_k", "pool_s", "nf", "in_h", "in_w", "in_cf", "out_h",
+              "out_w", "pool_h", "pool_w", "out_c"):
+        if d[f] < 1:
+            raise bad(f"{f}={d[f]} must be ≥ 1")
+    if d["sf"] != d["k"] * d["k"] * d["in_cf"] or not 1 <= d["sf"] <= fmt.max_sf:
+        raise bad(f"sf={d['sf']} must be K·K·in_cf = {d['k'] * d['k'] * d['in_cf']} and at "
+                  f"most max_sf={fmt.max_sf}")
+    if d["in_buf"] == d["out_buf"]:
+        raise bad("in_buf == out_buf")
+    if d["tile_words"] != fmt.tile_words(d["sf"], bool(d["raw"])):
+        raise bad(f"tile_words={d['tile_words']} is not {fmt.tile_words(d['sf'], bool(d['raw']))}")
+    if d["in_h"] * d["in_w"] * d["in_cf"] > fmt.buffer_words:
+        raise bad("input map exceeds buffer_words")
+    if not d["raw"] and d["pool_h"] * d["pool_w"] * d["out_cf"] > fmt.buffer_words:
+        raise bad("output map exceeds buffer_words")
+    if d["raw"] and fmt.raw_bits == 0:
+        raise bad("raw layer on an engine without raw output")
+
+
+@dataclass
+class EngineRun:
+    """What :func:`run_engine_image` produced.
+
+    ``output``: the final map ``(H, W, C)``: activation codes from the final buffer, or the
+    signed raw accumulators of a raw last layer; ``raw_beats``: the raw stream, one row of
+    ``pe`` signed values per beat in emission order (tile-major: ``nf``, then pixels), every
+    lane emitted (lanes ≥ out_c included), empty without a raw layer; ``buffers``: the two
+    activation buffers at the end, ``(buffer_words, simd)`` codes.
+    """
+
+    output: np.ndarray
+    raw_beats: np.ndarray
+    buffers: list[np.ndarray]
+
+
+def store_map(buf: np.ndarray, codes: np.ndarray, simd: int) -> None:
+    """Write an ``(H, W, C)`` map of codes into a buffer ``(words, simd)`` in the engine's
+    layout: word ``(y·W + x)·CF + cf``, lane ``s`` = channel ``cf·simd + s``, lanes of
+    channels ≥ C code 0."""
+    h, w, c = codes.shape
+    cf = -(-c // simd)
+    padded = np.zeros((h, w, cf * simd), dtype=buf.dtype)
+    padded[..., :c] = codes
+    buf[:h * w * cf] = padded.reshape(h * w * cf, simd)
+
+
+def load_map(buf: np.ndarray, h: int, w: int, c: int) -> np.ndarray:
+    """The ``(H, W, C)`` codes of a map stored by :func:`store_map`."""
+    simd = buf.shape[1]
+    cf = -(-c // simd)
+    return buf[:h * w * cf].reshape(h, w, cf * simd)[..., :c].copy()
+
+
+def _tile(words: np.ndarray, d: Mapping[str, int], fmt: EngineFormat
+          ) -> tuple[np.ndarray | None, np.ndarray]:
+    """One tile's (thresholds (pe, T) or None, weight codes (pe, sf·simd))."""
+    tw = fmt.threshold_words(bool(d["raw"]))
+    thr = None
+    if tw:
+        word = pack_word([int(v) for v in words[:tw]], IMAGE_WORD_BITS)
+        vals = unpack_word(word, fmt.acc_bits, fmt.pe * fmt.n_thresholds)
+        thr = np.array(vals, dtype=np.int64).reshape(fmt.pe, fmt.n_thresholds)
+    wb = np.ascontiguousarray(words[tw:]).astype("<u8").view(np.uint8)
+    bits = np.unpackbits(wb, bitorder="little").reshape(d["sf"], fmt.pe, fmt.simd)
+    return thr, bits.transpose(1, 0, 2).reshape(fmt.pe, -1).astype(np.int64)
+
+
+def run_engine_image(image_words, input_map_codes, fmt: EngineFormat) -> EngineRun:
+    """Execute an engine image as the datapath does (the reference of the hardware format).
+
+    Reads the descriptor table, puts ``input_map_codes`` (``(H, W, C)`` codes of ``fmt.act``,
+    the loader's map) into buffer 0, then for each descriptor: checks it
+    (:func:`check_descriptor`), reads its tile region, and for every tile ``nf`` and output
+    pixel forms the window of buffer words ``(y·W + x)·in_cf + cf`` (the pad word, every lane
+    ``pad_code``, outside the map), computes ``U`` per output channel (``"xnor"``: popcount
+    of XNOR; ``"bits"``: ``Σ ±x − offset``), and either emits ``(U << acc_shift) +
+    acc_offset`` on the raw stream, or compares ``U`` with the tile's thresholds (code =
+    number of thresholds ≤ U) and writes the codes into ``out_buf`` through the max-pool:
+    each pooled position gets the maximum code over its window (clipped to the conv
+    output), which is what the first-write / read-max-write sequence of the writer leaves;
+    lanes of channels ≥ ``out_c`` get code 0, words beyond ``out_cf`` are not written.
+
+    Raises
+    ------
+    EngineLayerError
+        For a descriptor :func:`check_descriptor` rejects, or an input map that does not
+        match the first descriptor.
+    """
+    img = np.asarray(image_words, dtype=np.uint64)
+    descs = read_descriptors(img)
+    pe, simd = fmt.pe, fmt.simd
+    bufs = [np.zeros((fmt.buffer_words, simd), dtype=np.int64) for _ in range(2)]
+    x = np.asarray(input_map_codes, dtype=np.int64)
+    d0 = descs[0]
+    if x.ndim != 3 or x.shape[:2] != (d0["in_h"], d0["in_w"]) or \
+            -(-x.shape[2] // simd) != d0["in_cf"] or d0["in_buf"] != 0:
+        raise EngineLayerError(f"input map of shape {x.shape} does not match the first "
+                               f"descriptor ({d0['in_h']}×{d0['in_w']}, in_cf={d0['in_cf']}, "
+                               f"in_buf={d0['in_buf']}; the loader writes buffer 0)")
+    store_map(bufs[0], x, simd)
+    raw_beats: list[np.ndarray] = []
+    output = None
+    for n, d in enumerate(descs):
+        check_descriptor(d, fmt, str(n))
+        src, dst = bufs[d["in_buf"]], bufs[d["out_buf"]]
+        k, s, cf = d["k"], d["stride"], d["in_cf"]
+        oh, ow, nf = d["out_h"], d["out_w"], d["nf"]
+        # window word addresses (P, K, K, CF); −1 = the pad word
+        oy = np.arange(oh)[:, None, None, None, None] * s - d["pad_t"]
+        ox = np.arange(ow)[None, :, None, None, None] * s - d["pad_l"]
+        ky = np.arange(k)[None, None, :, None, None]
+        kx = np.arange(k)[None, None, None, :, None]
+        y, xx = oy + ky, ox + kx
+        inside = (y >= 0) & (y < d["in_h"]) & (xx >= 0) & (xx < d["in_w"])
+        addr = (y * d["in_w"] + xx) * cf + np.arange(cf)[None, None, None, None, :]
+        addr = np.where(inside, addr, -1).reshape(oh * ow, -1)
+        padword = np.full((1, simd), d["pad_code"], dtype=np.int64)
+        a = np.concatenate([src, padword])[addr].reshape(oh * ow, -1)  # (P, sf·simd)
+        mode, _, offset = layer_domain(fmt, d["sf"])
+        region = img[d["region"] // 8:d["region"] // 8 + nf * d["tile_words"]]
+        if region.size != nf * d["tile_words"]:
+            raise EngineLayerError(f"descriptor of layer {n}: region beyond the image")
+        out = np.zeros((oh, ow, nf * pe), dtype=np.int64)
+        for f in range(nf):
+            thr, w = _tile(region[f * d["tile_words"]:(f + 1) * d["tile_words"]], d, fmt)
+            if mode == "xnor":
+                u = a @ w.T + (1 - a) @ (1 - w).T
+            else:
+                u = a @ (2 * w - 1).T - offset
+            if d["raw"]:
+                beats = (u << d["acc_shift"]) + d["acc_offset"]
+                raw_beats.append(beats)
+                out[:, :, f * pe:(f + 1) * pe] = beats.reshape(oh, ow, pe)
+            else:
+                out[:, :, f * pe:(f + 1) * pe] = (u[:, :, None] >= thr[None]).sum(-1) \
+                    .reshape(oh, ow, pe)
+        out = out[..., :d["out_c"]]
+        if d["raw"]:
+            output = out
+            continue
+        pk, ps, pt, pl = d["pool_k"], d["pool_s"], d["pool_t"], d["pool_l"]
+        ph, pw = d["pool_h"], d["pool_w"]
+        pooled = np.zeros((ph, pw, d["out_c"]), dtype=np.int64)
+        for py in range(ph):
+            y0, y1 = max(py * ps - pt, 0), min(py * ps - pt + pk, oh)
+            for px in range(pw):
+                x0, x1 = max(px * ps - pl, 0), min(px * ps - pl + pk, ow)
+                pooled[py, px] = out[y0:y1, x0:x1].max(axis=(0, 1))
+        store_map(dst, pooled, simd)
+        output = pooled
+    rb = np.concatenate(raw_beats) if raw_beats else np.zeros((0, pe), dtype=np.int64)
+    return EngineRun(output, rb, bufs)
