@@ -39,16 +39,19 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 from .ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
+from .runtime.engine import DESCRIPTOR_WORDS
 
 __all__ = [
     "AXI_READ_MASTER_LATENCY",
     "DDR_READ_LATENCY",
+    "ENGINE_SEQUENCER_STATES",
     "LayerCost",
     "NetworkCost",
     "WindowGeometry",
     "axi_read_cycles",
     "axi_read_full_rate",
     "ddr_read_cycles",
+    "engine_descriptor_cycles",
     "layer_cost",
     "layer_cycles",
     "mvtu_cycles",
@@ -323,6 +326,18 @@ def transpose_cycles(rows: int, cols: int, buffers: int, frames: int = 1) -> int
 def transpose_bits(width: int, rows: int, cols: int, buffers: int) -> int:
     """RAM bits of a transpose buffer: ``buffers·rows·cols·width``."""
     return buffers * rows * cols * width
+
+
+#: cycles the engine's sequencer adds to a descriptor read: the CMD state, two check states
+ENGINE_SEQUENCER_STATES = 3
+
+
+def engine_descriptor_cycles(mem_latency: int = DDR_READ_LATENCY) -> int:
+    """Cycles from a layer's ``layer_done`` (or the frame's layer-count word) to the next
+    layer's ``layer_start`` in :class:`lowbit_hdl.hw.engine.sequencer.EngineSequencer`: one
+    read of ``DESCRIPTOR_WORDS`` words (:func:`axi_read_cycles`) plus
+    :data:`ENGINE_SEQUENCER_STATES`: ``DESCRIPTOR_WORDS + mem_latency + 4 + 3``."""
+    return axi_read_cycles(DESCRIPTOR_WORDS, mem_latency) + ENGINE_SEQUENCER_STATES
 
 
 def _conv_window(info: LayerInfo, simd: int) -> WindowGeometry:
