@@ -23,6 +23,7 @@ from lowbit_hdl.runtime.engine import (
     engine_image,
     layer_tile_words,
     pack_descriptor,
+    pool_targets,
     read_descriptors,
     run_engine_image,
 )
@@ -170,6 +171,27 @@ def test_cnv_w1a1_engine_part():
     assert len(descs) == 8 and descs[-1]["raw"]
     assert [d["k"] for d in descs[-3:]] == [1, 1, 1]
     assert run.output.shape == (1, 1, 10)
+
+
+@pytest.mark.parametrize("oh,ow,k,s,pt,pb,pl,pr", [
+    (6, 6, 2, 2, 0, 0, 0, 0), (7, 5, 3, 2, 1, 1, 1, 1), (5, 5, 3, 1, 1, 1, 0, 2),
+    (9, 9, 3, 3, 0, 0, 0, 0), (4, 6, 2, 1, 0, 1, 1, 0), (5, 5, 1, 1, 0, 0, 0, 0)])
+def test_pool_targets(oh, ow, k, s, pt, pb, pl, pr):
+    """In raster order every pooled position gets its first contributor first and exactly
+    once, and its contributors are exactly the conv pixels of its (clipped) window."""
+    ph, pw = (oh + pt + pb - k) // s + 1, (ow + pl + pr - k) // s + 1
+    d = {"pool_k": k, "pool_s": s, "pool_t": pt, "pool_l": pl, "pool_h": ph, "pool_w": pw}
+    seen: dict[tuple[int, int], list[tuple[int, int, bool]]] = {}
+    for oy in range(oh):
+        for ox in range(ow):
+            for py, px, first in pool_targets(d, oy, ox):
+                seen.setdefault((py, px), []).append((oy, ox, first))
+    assert len(seen) == ph * pw
+    for (py, px), contrib in seen.items():
+        assert [c[2] for c in contrib] == [True] + [False] * (len(contrib) - 1)
+        want = [(y, x) for y in range(max(py * s - pt, 0), min(py * s - pt + k, oh))
+                for x in range(max(px * s - pl, 0), min(px * s - pl + k, ow))]
+        assert [(y, x) for y, x, _ in contrib] == want
 
 
 def test_tile_format():

@@ -50,7 +50,7 @@ __all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_F
            "IMAGE_WORD_BITS", "REGION_ALIGN", "EngineLayerError", "EngineFormat", "EngineRun",
            "table_words", "map_words", "layer_domain", "engine_descriptors", "layer_tile_words",
            "engine_image", "read_descriptors", "check_descriptor", "store_map", "load_map",
-           "run_engine_image"]
+           "pool_targets", "write_beat", "run_engine_image"]
 
 #: (name, bits) in packing order, field 0 in the least significant bits
 DESCRIPTOR_FIELDS: tuple[tuple[str, int], ...] = (
@@ -569,20 +569,65 @@ def _tile(words: np.ndarray, d: Mapping[str, int], fmt: EngineFormat
     return thr, bits.transpose(1, 0, 2).reshape(fmt.pe, -1).astype(np.int64)
 
 
-def run_engine_image(image_words, input_map_codes, fmt: EngineFormat) -> EngineRun:
+def pool_targets(d: Mapping[str, int], oy: int, ox: int) -> list[tuple[int, int, bool]]:
+    """The pooled positions ``(py, px, first)`` an output pixel ``(oy, ox)`` of a layer with
+    descriptor ``d`` contributes to, in raster order; ``first``: it is the position's first
+    contributor in raster order (at ``(max(py·s − pool_t, 0), max(px·s − pool_l, 0))``),
+    which writes instead of taking the maximum. Without a pool: ``[(oy, ox, True)]``."""
+    pk, ps, pt, pl = d["pool_k"], d["pool_s"], d["pool_t"], d["pool_l"]
+    out = []
+    for py in range(max(0, -(-(oy + pt - pk + 1) // ps)),
+                    min(d["pool_h"] - 1, (oy + pt) // ps) + 1):
+        for px in range(max(0, -(-(ox + pl - pk + 1) // ps)),
+                        min(d["pool_w"] - 1, (ox + pl) // ps) + 1):
+            out.append((py, px, oy == max(py * ps - pt, 0) and ox == max(px * ps - pl, 0)))
+    return out
+
+
+def write_beat(buf: np.ndarray, d: Mapping[str, int], fmt: EngineFormat, nf: int, oy: int,
+               ox: int, codes: np.ndarray) -> None:
+    """The writer: one output beat (``pe`` codes of channels ``nf·pe …`` of conv pixel
+    ``(oy, ox)``) into the output buffer through the pool (:func:`pool_targets`).
+
+    For each target ``(py, px)``: channel ``ch`` goes to word
+    ``(py·pool_w + px)·out_cf + ch // simd``, lane ``ch % simd``; channels ≥ ``out_c`` are
+    written as code 0; words ``≥ out_cf`` of the pixel are not written (``pe > simd``, last
+    tile); with ``pe < simd`` the last tile (``nf = NF − 1``) also writes code 0 into the
+    lanes above it in its word (channels ``NF·pe …``, never written by any tile otherwise).
+    The first contributor writes, the others write ``max(old, new)`` lane-wise (codes
+    compare unsigned; for BIPOLAR this is the OR). Other lanes keep their value (lane-masked
+    writes)."""
+    pe, simd = fmt.pe, fmt.simd
+    ch = nf * pe + np.arange(pe)
+    vals = np.where(ch < d["out_c"], codes, 0)
+    if pe < simd and nf == d["nf"] - 1:
+        top = -(-(nf * pe + pe) // simd) * simd  # end of the beat's word
+        ch = np.arange(nf * pe, top)
+        vals = np.concatenate([vals, np.zeros(top - nf * pe - pe, dtype=vals.dtype)])
+    keep = ch // simd < d["out_cf"]
+    ch, vals = ch[keep], vals[keep]
+    for py, px, first in pool_targets(d, oy, ox):
+        words = (py * d["pool_w"] + px) * d["out_cf"] + ch // simd
+        lanes = ch % simd
+        buf[words, lanes] = vals if first else np.maximum(buf[words, lanes], vals)
+
+
+def run_engine_image(image_words, input_map_codes, fmt: EngineFormat,
+                     seed: int | None = 0) -> EngineRun:
     """Execute an engine image as the datapath does (the reference of the hardware format).
 
     Reads the descriptor table, puts ``input_map_codes`` (``(H, W, C)`` codes of ``fmt.act``,
     the loader's map) into buffer 0, then for each descriptor: checks it
     (:func:`check_descriptor`), reads its tile region, and for every tile ``nf`` and output
-    pixel forms the window of buffer words ``(y·W + x)·in_cf + cf`` (the pad word, every lane
-    ``pad_code``, outside the map), computes ``U`` per output channel (``"xnor"``: popcount
-    of XNOR; ``"bits"``: ``Σ ±x − offset``), and either emits ``(U << acc_shift) +
-    acc_offset`` on the raw stream, or compares ``U`` with the tile's thresholds (code =
-    number of thresholds ≤ U) and writes the codes into ``out_buf`` through the max-pool:
-    each pooled position gets the maximum code over its window (clipped to the conv
-    output), which is what the first-write / read-max-write sequence of the writer leaves;
-    lanes of channels ≥ ``out_c`` get code 0, words beyond ``out_cf`` are not written.
+    pixel (raster order) forms the window of buffer words ``(y·W + x)·in_cf + cf`` (the pad
+    word, every lane ``pad_code``, outside the map), computes ``U`` per output channel
+    (``"xnor"``: popcount of XNOR; ``"bits"``: ``Σ ±x − offset``), and either emits
+    ``(U << acc_shift) + acc_offset`` on the raw stream, or compares ``U`` with the tile's
+    thresholds (code = number of thresholds ≤ U) and writes the beat with
+    :func:`write_beat` (pool on write, no clearing pass).
+
+    ``seed``: the buffers start with random codes from this seed (what an earlier frame
+    left: nothing may rely on zeroed buffers); ``None`` starts from zeros.
 
     Raises
     ------
@@ -593,7 +638,12 @@ def run_engine_image(image_words, input_map_codes, fmt: EngineFormat) -> EngineR
     img = np.asarray(image_words, dtype=np.uint64)
     descs = read_descriptors(img)
     pe, simd = fmt.pe, fmt.simd
-    bufs = [np.zeros((fmt.buffer_words, simd), dtype=np.int64) for _ in range(2)]
+    shape = (fmt.buffer_words, simd)
+    if seed is None:
+        bufs = [np.zeros(shape, dtype=np.int64) for _ in range(2)]
+    else:
+        rng = np.random.default_rng(seed)
+        bufs = [rng.integers(0, 1 << fmt.act.bits, shape) for _ in range(2)]
     x = np.asarray(input_map_codes, dtype=np.int64)
     d0 = descs[0]
     if x.ndim != 3 or x.shape[:2] != (d0["in_h"], d0["in_w"]) or \
@@ -624,7 +674,7 @@ def run_engine_image(image_words, input_map_codes, fmt: EngineFormat) -> EngineR
         region = img[d["region"] // 8:d["region"] // 8 + nf * d["tile_words"]]
         if region.size != nf * d["tile_words"]:
             raise EngineLayerError(f"descriptor of layer {n}: region beyond the image")
-        out = np.zeros((oh, ow, nf * pe), dtype=np.int64)
+        raw = np.zeros((oh * ow, nf * pe), dtype=np.int64)
         for f in range(nf):
             thr, w = _tile(region[f * d["tile_words"]:(f + 1) * d["tile_words"]], d, fmt)
             if mode == "xnor":
@@ -634,23 +684,14 @@ def run_engine_image(image_words, input_map_codes, fmt: EngineFormat) -> EngineR
             if d["raw"]:
                 beats = (u << d["acc_shift"]) + d["acc_offset"]
                 raw_beats.append(beats)
-                out[:, :, f * pe:(f + 1) * pe] = beats.reshape(oh, ow, pe)
-            else:
-                out[:, :, f * pe:(f + 1) * pe] = (u[:, :, None] >= thr[None]).sum(-1) \
-                    .reshape(oh, ow, pe)
-        out = out[..., :d["out_c"]]
+                raw[:, f * pe:(f + 1) * pe] = beats
+                continue
+            codes = (u[:, :, None] >= thr[None]).sum(-1)
+            for p in range(oh * ow):
+                write_beat(dst, d, fmt, f, p // ow, p % ow, codes[p])
         if d["raw"]:
-            output = out
-            continue
-        pk, ps, pt, pl = d["pool_k"], d["pool_s"], d["pool_t"], d["pool_l"]
-        ph, pw = d["pool_h"], d["pool_w"]
-        pooled = np.zeros((ph, pw, d["out_c"]), dtype=np.int64)
-        for py in range(ph):
-            y0, y1 = max(py * ps - pt, 0), min(py * ps - pt + pk, oh)
-            for px in range(pw):
-                x0, x1 = max(px * ps - pl, 0), min(px * ps - pl + pk, ow)
-                pooled[py, px] = out[y0:y1, x0:x1].max(axis=(0, 1))
-        store_map(dst, pooled, simd)
-        output = pooled
+            output = raw[:, :d["out_c"]].reshape(oh, ow, d["out_c"])
+        else:
+            output = load_map(dst, d["pool_h"], d["pool_w"], d["out_c"])
     rb = np.concatenate(raw_beats) if raw_beats else np.zeros((0, pe), dtype=np.int64)
     return EngineRun(output, rb, bufs)
