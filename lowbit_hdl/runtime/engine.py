@@ -40,8 +40,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .ddr import WORD_BITS
+from .dtypes import DataType
+from .words import pack_word
+
 __all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_FIELDS",
-           "field_range", "pack_descriptor", "unpack_descriptor"]
+           "field_range", "pack_descriptor", "unpack_descriptor",
+           "engine_thresholds", "tile_threshold_words", "tile_weight_words", "layer_tile_words"]
 
 #: (name, bits) in packing order, field 0 in the least significant bits
 DESCRIPTOR_FIELDS: tuple[tuple[str, int], ...] = (
@@ -127,3 +132,118 @@ def unpack_descriptor(words: np.ndarray | list[int]) -> dict[str, int]:
         out[name] = v
         shift += bits
     return out
+
+
+# -- the tile stream (DDR format of one engine layer's weights and thresholds) ---------------
+#
+# One layer's region: NF tiles, tile nf = [threshold words][weight words]. Threshold words
+# (none for a raw layer): pe × T thresholds in the U domain, element p·T + t, ``acc_bits``
+# bits each, packed by ``words.pack_word`` and cut into 64-bit words (``tile_threshold_words``
+# of them). Weight words: SF beats of pe·simd BIPOLAR codes, beat sf = (ky·K + kx)·CF + cf,
+# element p·simd + s = code of W[nf·pe + p, ky, kx, cf·simd + s], packed as ``ddr.py`` packs
+# beats. Padded neurons (≥ MH) and channels (≥ C) carry code 0 and threshold 0.
+
+def _tile_int(name: str, value: object, minimum: int = 1) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}={value!r} must be an int")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be ≥ {minimum}")
+    return int(value)
+
+
+def engine_thresholds(act: DataType | None) -> int:
+    """Thresholds per channel of an engine layer: ``2^k − 1`` for UINTk, 1 for BIPOLAR, 0 for
+    a raw layer (``act`` is ``None``)."""
+    if act is None:
+        return 0
+    if not isinstance(act, DataType):
+        raise TypeError(f"act={act!r} must be a DataType or None")
+    if act.kind == "int":
+        raise ValueError(f"act={act}: engine activations are BIPOLAR or UINTk")
+    return 1 if act.is_bipolar else (1 << act.bits) - 1
+
+
+def tile_threshold_words(pe: int, act: DataType | None, acc_bits: int) -> int:
+    """64-bit words of thresholds at the head of every tile: ``ceil(pe·T·acc_bits / 64)``
+    (0 for a raw layer)."""
+    pe, acc_bits = _tile_int("pe", pe), _tile_int("acc_bits", acc_bits)
+    return -(-pe * engine_thresholds(act) * acc_bits // WORD_BITS)
+
+
+def tile_weight_words(sf: int, pe: int, simd: int) -> int:
+    """64-bit words of weights in every tile: ``SF·pe·simd / 64`` (``pe·simd`` must be a
+    multiple of 64)."""
+    sf, pe, simd = _tile_int("sf", sf), _tile_int("pe", pe), _tile_int("simd", simd)
+    if pe * simd % WORD_BITS:
+        raise ValueError(f"pe·simd = {pe * simd} must be a multiple of {WORD_BITS}")
+    return sf * pe * simd // WORD_BITS
+
+
+def layer_tile_words(weights, thresholds_u, act: DataType | None, pe: int, simd: int,
+                     acc_bits: int) -> np.ndarray:
+    """The tile region of one engine layer, 64-bit words (``uint64``).
+
+    Parameters
+    ----------
+    weights : array_like
+        ``(MH, K, K, C)`` BIPOLAR weight values (±1); an FC layer is the conv whose kernel
+        covers its input map (the golden model's NHWC flatten order).
+    thresholds_u : array_like or None
+        ``(MH, T)`` thresholds in the U domain (non-negative, below ``2**acc_bits``), or
+        ``None`` for a raw layer (``act`` is ``None``).
+    act : DataType or None
+        The layer's activation (BIPOLAR or UINTk), ``None`` for raw.
+    pe, simd : int
+        The datapath's PEs and lanes (``pe·simd`` a multiple of 64).
+    acc_bits : int
+        Width of a threshold.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``NF·(tile_threshold_words + tile_weight_words)`` words, tile after tile.
+
+    Raises
+    ------
+    TypeError
+        If a size is not an int or ``act`` not a DataType/None.
+    ValueError
+        If a shape, a weight value or a threshold is out of range.
+    """
+    from .ddr import layer_weight_words
+    from .dtypes import BIPOLAR
+
+    pe, simd = _tile_int("pe", pe), _tile_int("simd", simd)
+    acc_bits = _tile_int("acc_bits", acc_bits)
+    nt = engine_thresholds(act)
+    w = np.asarray(weights)
+    if w.ndim != 4 or w.shape[1] != w.shape[2]:
+        raise ValueError(f"weights must be (MH, K, K, C), got shape {w.shape}")
+    BIPOLAR.check(w, "weights")
+    mh, k, _, c = w.shape
+    cf, nf = -(-c // simd), -(-mh // pe)
+    sf = k * k * cf
+    tw, ww = tile_threshold_words(pe, act, acc_bits), tile_weight_words(sf, pe, simd)
+    padded = -np.ones((nf * pe, k, k, cf * simd), dtype=np.int64)  # code 0
+    padded[:mh, :, :, :c] = w
+    wwords = layer_weight_words(padded.reshape(nf * pe, sf * simd), BIPOLAR, pe, simd)
+    wwords = wwords.reshape(nf, ww)
+    if act is None:
+        if thresholds_u is not None:
+            raise ValueError("a raw layer (act=None) has no thresholds")
+        return wwords.reshape(-1).astype(np.uint64)
+    t = np.asarray(thresholds_u)
+    if t.shape != (mh, nt):
+        raise ValueError(f"thresholds_u have shape {t.shape}, expected ({mh}, {nt})")
+    t = t.astype(np.int64)
+    if t.size and (t.min() < 0 or t.max() >> acc_bits):
+        raise ValueError(f"U-domain thresholds must lie in [0, 2**{acc_bits})")
+    tp = np.zeros((nf * pe, nt), dtype=np.int64)
+    tp[:mh] = t
+    out = np.zeros((nf, tw + ww), dtype=np.uint64)
+    mask = (1 << WORD_BITS) - 1
+    for f in range(nf):
+        word = pack_word(tp[f * pe:(f + 1) * pe].reshape(-1).tolist(), acc_bits)
+        out[f, :tw] = [(word >> (WORD_BITS * j)) & mask for j in range(tw)]
+        out[f, tw:] = wwords[f]
+    return out.reshape(-1)

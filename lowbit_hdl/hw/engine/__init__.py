@@ -1,0 +1,13 @@
+"""The engine (architecture (a) of ``docs/large_networks.md``): one runtime-configured
+datapath that runs a network's middle layers layer after layer, driven by descriptors
+(``lowbit_hdl.runtime.engine``). One concept per module: :mod:`.params` (build-time
+parameters, descriptor layout), :mod:`.buffers` (activation buffers), :mod:`.window`
+(activation addresses), :mod:`.tiles` (weight tiles), :mod:`.core` (lanes, accumulators,
+activations), :mod:`.writer` (max-pool on write), :mod:`.loader`, :mod:`.drain`,
+:mod:`.datapath` (the top), :mod:`.reference` (numpy model of one layer).
+"""
+
+from .datapath import EngineDatapath
+from .params import EngineParams, descriptor_layout
+
+__all__ = ["EngineDatapath", "EngineParams", "descriptor_layout"]
