@@ -48,14 +48,15 @@ async def engine(dut):
             await RisingEdge(dut.clk)
             dut.cfg.value = lay["cfg"]
             dut.start.value = 1
+            # the tile stream is valid from the cycle after start on (as the sequencer's)
+            tsrc = StreamSource(dut, "tiles", stall=lay["stall"], seed=seed)
+            seed += 1
+            cocotb.start_soon(tsrc.send(lay["tiles"]))
             await ReadOnly()
             t0 = cycle()
             s0 = int(dut.stall.value)
             await RisingEdge(dut.clk)
             dut.start.value = 0
-            tsrc = StreamSource(dut, "tiles", stall=lay["stall"], seed=seed)
-            seed += 1
-            cocotb.start_soon(tsrc.send(lay["tiles"]))
             if lay.get("raw") is not None:
                 snk = StreamSink(dut, "raw", stall=lay["stall"], seed=seed)
                 seed += 1

@@ -178,3 +178,67 @@ def test_descriptor_layout_matches_packer():
     view = lay.from_bits(word)
     got = {n: int(getattr(view, n)) for n in ("acc_offset", "k", "nf", "last", "in_w")}
     assert got == {"acc_offset": -5, "k": 3, "nf": 7, "last": 1, "in_w": 0}
+
+
+# -- co-simulation --------------------------------------------------------------------------
+
+def cosim_frame(x: np.ndarray, layers: list[Built], params, stall: float,
+                cycles: bool) -> dict:
+    """One frame of the ``tb_engine`` bench: load words, each layer's descriptor, tile words,
+    expected raw beats and cycles, expected drain words."""
+    from lowbit_hdl.cost import engine_layer_cycles
+
+    act, pe, simd = params.act, params.pe, params.simd
+    bufs, raws = run_reference(x, layers, act, pe, simd, params.acc_bits, params.buffer_words)
+    codes = act.encode(x).astype(np.int64).reshape(-1, params.load_elems)
+    frame = {"load": [pack_word(r.tolist(), act.bits) for r in codes], "stall_load": stall,
+             "layers": [], "drain": None, "stall_drain": stall}
+    for b, raw in zip(layers, raws, strict=True):
+        lay = {"cfg": pack_word([int(v) for v in pack_descriptor(b.desc)], 64),
+               "tiles": [int(v) for v in b.tiles], "stall": stall, "last": b.desc["last"],
+               "raw": None, "cycles": None}
+        if raw is not None:
+            lay["raw"] = [pack_word(r.tolist(), params.raw_bits) for r in raw]
+        if cycles:
+            lay["cycles"] = engine_layer_cycles(b.desc, pe, simd)
+        frame["layers"].append(lay)
+    last = layers[-1]
+    if not last.desc["raw"] and params.drain_shape is not None:
+        n = params.map_words(params.drain_shape)
+        frame["drain"] = [pack_word(w.tolist(), act.bits)
+                          for w in bufs[last.desc["out_buf"]][:n]]
+    return frame
+
+
+def run_cosim(name: str, act, pe: int, simd: int, shape, specs, load_elems: int,
+              acc_bits: int = 14, raw_bits: int = 16, frames=((0.0, True), (0.3, False)),
+              simulator: str = "icarus") -> None:
+    from lowbit_hdl.hw.engine import EngineDatapath, EngineParams
+    from sim.units import simulate
+
+    rng = np.random.default_rng(7)
+    cfg_frames = []
+    params = None
+    for stall, cycles in frames:
+        x = (rng.choice([-1, 1], size=shape) if act.is_bipolar
+             else rng.integers(act.min, act.max + 1, size=shape))
+        layers = build_chain(rng, x, specs, act, pe, simd, acc_bits)
+        if params is None:
+            words = max(max(b.desc["in_h"] * b.desc["in_w"] * b.desc["in_cf"],
+                            b.desc["pool_h"] * b.desc["pool_w"] * b.desc["out_cf"])
+                        for b in layers)
+            last = layers[-1]
+            params = EngineParams(
+                pe, simd, act, buffer_words=words,
+                max_sf=max(b.desc["sf"] for b in layers), acc_bits=acc_bits,
+                raw_bits=raw_bits if any(s.raw for s in specs) else 0,
+                load_shape=tuple(shape), load_elems=load_elems,
+                drain_shape=None if last.desc["raw"] else last.shape)
+        cfg_frames.append(cosim_frame(x, layers, params, stall, cycles))
+    simulate(EngineDatapath(params), f"engine_{name}", "tb_engine", {"frames": cfg_frames},
+             simulator)
+
+
+def test_cosim_simple():
+    run_cosim("simple", UINT(2), 8, 8, (5, 5, 8), [Spec(8, 3, 1, 1)], 8,
+              frames=((0.0, True),))
