@@ -186,7 +186,7 @@ def cosim_frame(x: np.ndarray, layers: list[Built], params, stall: float,
                 cycles: bool) -> dict:
     """One frame of the ``tb_engine`` bench: load words, each layer's descriptor, tile words,
     expected raw beats and cycles, expected drain words."""
-    from lowbit_hdl.cost import engine_layer_cycles
+    from lowbit_hdl.cost import engine_layer_cycles, engine_tile_stall_cycles
 
     act, pe, simd = params.act, params.pe, params.simd
     bufs, raws = run_reference(x, layers, act, pe, simd, params.acc_bits, params.buffer_words)
@@ -201,6 +201,7 @@ def cosim_frame(x: np.ndarray, layers: list[Built], params, stall: float,
             lay["raw"] = [pack_word(r.tolist(), params.raw_bits) for r in raw]
         if cycles:
             lay["cycles"] = engine_layer_cycles(b.desc, pe, simd)
+            lay["stall_count"] = engine_tile_stall_cycles(b.desc, pe, simd)
         frame["layers"].append(lay)
     last = layers[-1]
     if not last.desc["raw"] and params.drain_shape is not None:
@@ -239,6 +240,24 @@ def run_cosim(name: str, act, pe: int, simd: int, shape, specs, load_elems: int,
              simulator)
 
 
-def test_cosim_simple():
-    run_cosim("simple", UINT(2), 8, 8, (5, 5, 8), [Spec(8, 3, 1, 1)], 8,
-              frames=((0.0, True),))
+COSIM = {
+    # name: (act, pe, simd, input (H, W, C), load_elems, specs)
+    # 3×3 stride 2 pad 1 (out_c 12: masked lanes), 3×3 + overlapping pool 3/2, raw FC
+    "uint2": (UINT(2), 8, 8, (9, 9, 4), 4,
+              [Spec(12, 3, 2, 1), Spec(10, 3, 1, 1, pool=(3, 2, (0, 0, 0, 0))),
+               Spec(7, fc=True, raw=True)]),
+    # BIPOLAR, pe < simd: conv + pool 2/2, a 1×1 conv, then an FC to 20 channels (drained;
+    # its tiles load slower than they compute: per-tile stalls)
+    "bipolar_narrow": (BIPOLAR, 4, 16, (6, 6, 16), 16,
+                       [Spec(32, 3, 1, 1, pool=(2, 2, (0, 0, 0, 0))), Spec(32, 1),
+                        Spec(20, fc=True)]),
+    # UINT1, pe > simd: padded pool 2/2 (ceil mode), 2×2 conv; load beats of 2 words
+    "uint1_wide": (UINT(1), 16, 4, (5, 7, 8), 8,
+                   [Spec(13, 3, 1, 1, pool=(2, 2, (0, 1, 0, 1))), Spec(5, 2, 1, 0)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COSIM))
+def test_engine_cosim(name):
+    act, pe, simd, shape, elems, specs = COSIM[name]
+    run_cosim(name, act, pe, simd, shape, specs, elems)
