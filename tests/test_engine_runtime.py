@@ -21,7 +21,7 @@ from lowbit_hdl.runtime.engine import (
     check_descriptor,
     engine_descriptors,
     engine_image,
-    layer_tile_words,
+    engine_layer_words,
     pack_descriptor,
     pool_targets,
     read_descriptors,
@@ -202,7 +202,7 @@ def test_tile_format():
     fmt = EngineFormat(pe=4, simd=16, act=a, acc_bits=9, buffer_words=64, max_sf=8)
     info = net.infer()[0]
     d = engine_descriptors([info], fmt)[0]
-    words = layer_tile_words(info, d, fmt)
+    words = engine_layer_words(info, d, fmt)
     assert d["tile_words"] == 2 + 4 and words.size == 2 * 6  # 4·3·9 bits → 2 words; 4 beats
     wm = info.weight_matrix().reshape(6, 2, 2, 5)
     tu = accdomain.thresholds_to_u(net["c0"].thresholds, BIPOLAR, a, d["sf"] * 16)

@@ -13,7 +13,7 @@ import pytest
 from amaranth.lib import data
 
 from lowbit_hdl import cost
-from lowbit_hdl.hw.engine.descriptor import descriptor_layout
+from lowbit_hdl.hw.engine.params import EngineParams, descriptor_layout
 from lowbit_hdl.hw.engine.sequencer import EngineSequencer
 from lowbit_hdl.ir import FC, Conv, MaxPool, Network
 from lowbit_hdl.runtime import regs
@@ -27,7 +27,7 @@ from lowbit_hdl.runtime.engine import (
     pack_descriptor,
     read_descriptors,
 )
-from lowbit_hdl.sim.runner import available_simulators
+from lowbit_hdl.sim.runner import available_simulators, to_verilog
 from sim.units import simulate
 
 SIMS = available_simulators()
@@ -83,9 +83,13 @@ def test_descriptor_layout():
     assert {n: const[n] for n, _ in DESCRIPTOR_FIELDS} == d
 
 
-def test_sequencer_checks():
+def test_sequencer_params():
+    """The datapath's EngineParams and the runtime's EngineFormat give the same sequencer."""
     with pytest.raises(TypeError):
         EngineSequencer("fmt")
+    p = EngineParams(pe=8, simd=8, act=UINT(2), buffer_words=256, max_sf=64, acc_bits=12,
+                     raw_bits=16)
+    assert to_verilog(EngineSequencer(p), "s") == to_verilog(EngineSequencer(FMT), "s")
 
 
 @needs_sim

@@ -42,13 +42,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .accdomain import acc_domain, thresholds_to_u, u_range
+from .ddr import WORD_BITS
 from .dtypes import BIPOLAR, DataType, signed_bits_for_range
 from .words import pack_word, unpack_word
 
 __all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_FIELDS",
            "field_range", "pack_descriptor", "unpack_descriptor",
+           "engine_thresholds", "tile_threshold_words", "tile_weight_words", "layer_tile_words",
            "IMAGE_WORD_BITS", "REGION_ALIGN", "EngineLayerError", "EngineFormat", "EngineRun",
-           "table_words", "map_words", "layer_domain", "engine_descriptors", "layer_tile_words",
+           "table_words", "map_words", "layer_domain", "engine_descriptors", "engine_layer_words",
            "engine_image", "read_descriptors", "check_descriptor", "store_map", "load_map",
            "pool_targets", "write_beat", "run_engine_image"]
 
@@ -138,6 +140,121 @@ def unpack_descriptor(words: np.ndarray | list[int]) -> dict[str, int]:
     return out
 
 
+# -- the tile stream (DDR format of one engine layer's weights and thresholds) ---------------
+#
+# One layer's region: NF tiles, tile nf = [threshold words][weight words]. Threshold words
+# (none for a raw layer): pe × T thresholds in the U domain, element p·T + t, ``acc_bits``
+# bits each, packed by ``words.pack_word`` and cut into 64-bit words (``tile_threshold_words``
+# of them). Weight words: SF beats of pe·simd BIPOLAR codes, beat sf = (ky·K + kx)·CF + cf,
+# element p·simd + s = code of W[nf·pe + p, ky, kx, cf·simd + s], packed as ``ddr.py`` packs
+# beats. Padded neurons (≥ MH) and channels (≥ C) carry code 0 and threshold 0.
+
+def _tile_int(name: str, value: object, minimum: int = 1) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}={value!r} must be an int")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be ≥ {minimum}")
+    return int(value)
+
+
+def engine_thresholds(act: DataType | None) -> int:
+    """Thresholds per channel of an engine layer: ``2^k − 1`` for UINTk, 1 for BIPOLAR, 0 for
+    a raw layer (``act`` is ``None``)."""
+    if act is None:
+        return 0
+    if not isinstance(act, DataType):
+        raise TypeError(f"act={act!r} must be a DataType or None")
+    if act.kind == "int":
+        raise ValueError(f"act={act}: engine activations are BIPOLAR or UINTk")
+    return 1 if act.is_bipolar else (1 << act.bits) - 1
+
+
+def tile_threshold_words(pe: int, act: DataType | None, acc_bits: int) -> int:
+    """64-bit words of thresholds at the head of every tile: ``ceil(pe·T·acc_bits / 64)``
+    (0 for a raw layer)."""
+    pe, acc_bits = _tile_int("pe", pe), _tile_int("acc_bits", acc_bits)
+    return -(-pe * engine_thresholds(act) * acc_bits // WORD_BITS)
+
+
+def tile_weight_words(sf: int, pe: int, simd: int) -> int:
+    """64-bit words of weights in every tile: ``SF·pe·simd / 64`` (``pe·simd`` must be a
+    multiple of 64)."""
+    sf, pe, simd = _tile_int("sf", sf), _tile_int("pe", pe), _tile_int("simd", simd)
+    if pe * simd % WORD_BITS:
+        raise ValueError(f"pe·simd = {pe * simd} must be a multiple of {WORD_BITS}")
+    return sf * pe * simd // WORD_BITS
+
+
+def layer_tile_words(weights, thresholds_u, act: DataType | None, pe: int, simd: int,
+                     acc_bits: int) -> np.ndarray:
+    """The tile region of one engine layer, 64-bit words (``uint64``).
+
+    Parameters
+    ----------
+    weights : array_like
+        ``(MH, K, K, C)`` BIPOLAR weight values (±1); an FC layer is the conv whose kernel
+        covers its input map (the golden model's NHWC flatten order).
+    thresholds_u : array_like or None
+        ``(MH, T)`` thresholds in the U domain (non-negative, below ``2**acc_bits``), or
+        ``None`` for a raw layer (``act`` is ``None``).
+    act : DataType or None
+        The layer's activation (BIPOLAR or UINTk), ``None`` for raw.
+    pe, simd : int
+        The datapath's PEs and lanes (``pe·simd`` a multiple of 64).
+    acc_bits : int
+        Width of a threshold.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``NF·(tile_threshold_words + tile_weight_words)`` words, tile after tile.
+
+    Raises
+    ------
+    TypeError
+        If a size is not an int or ``act`` not a DataType/None.
+    ValueError
+        If a shape, a weight value or a threshold is out of range.
+    """
+    from .ddr import layer_weight_words
+    from .dtypes import BIPOLAR
+
+    pe, simd = _tile_int("pe", pe), _tile_int("simd", simd)
+    acc_bits = _tile_int("acc_bits", acc_bits)
+    nt = engine_thresholds(act)
+    w = np.asarray(weights)
+    if w.ndim != 4 or w.shape[1] != w.shape[2]:
+        raise ValueError(f"weights must be (MH, K, K, C), got shape {w.shape}")
+    BIPOLAR.check(w, "weights")
+    mh, k, _, c = w.shape
+    cf, nf = -(-c // simd), -(-mh // pe)
+    sf = k * k * cf
+    tw, ww = tile_threshold_words(pe, act, acc_bits), tile_weight_words(sf, pe, simd)
+    padded = -np.ones((nf * pe, k, k, cf * simd), dtype=np.int64)  # code 0
+    padded[:mh, :, :, :c] = w
+    wwords = layer_weight_words(padded.reshape(nf * pe, sf * simd), BIPOLAR, pe, simd)
+    wwords = wwords.reshape(nf, ww)
+    if act is None:
+        if thresholds_u is not None:
+            raise ValueError("a raw layer (act=None) has no thresholds")
+        return wwords.reshape(-1).astype(np.uint64)
+    t = np.asarray(thresholds_u)
+    if t.shape != (mh, nt):
+        raise ValueError(f"thresholds_u have shape {t.shape}, expected ({mh}, {nt})")
+    t = t.astype(np.int64)
+    if t.size and (t.min() < 0 or t.max() >> acc_bits):
+        raise ValueError(f"U-domain thresholds must lie in [0, 2**{acc_bits})")
+    tp = np.zeros((nf * pe, nt), dtype=np.int64)
+    tp[:mh] = t
+    out = np.zeros((nf, tw + ww), dtype=np.uint64)
+    mask = (1 << WORD_BITS) - 1
+    for f in range(nf):
+        word = pack_word(tp[f * pe:(f + 1) * pe].reshape(-1).tolist(), acc_bits)
+        out[f, :tw] = [(word >> (WORD_BITS * j)) & mask for j in range(tw)]
+        out[f, tw:] = wwords[f]
+    return out.reshape(-1)
+
+
 # -- the engine compiler: descriptors, tile regions and the DDR image --------------------------
 #
 # Everything below reads the layers through the attributes of ``lowbit_hdl.ir.LayerInfo``
@@ -145,7 +262,7 @@ def unpack_descriptor(words: np.ndarray | list[int]) -> dict[str, int]:
 # ``pads``, ``acc_min``, ``acc_max``): the runtime does not import the core, it duck-types.
 
 #: bits of one DDR word of the image
-IMAGE_WORD_BITS = 64
+IMAGE_WORD_BITS = WORD_BITS
 #: alignment (bytes) of every layer's tile region in the image
 REGION_ALIGN = 4096
 
@@ -210,20 +327,18 @@ class EngineFormat:
 
     @property
     def n_thresholds(self) -> int:
-        """Thresholds per output channel: ``2^k − 1`` for UINTk, 1 for BIPOLAR."""
-        return 1 if self.act.is_bipolar else (1 << self.act.bits) - 1
+        """Thresholds per output channel (:func:`engine_thresholds`)."""
+        return engine_thresholds(self.act)
 
     def threshold_words(self, raw: bool = False) -> int:
-        """64-bit words of a tile's thresholds: ``ceil(pe·T·acc_bits / 64)`` (0 for a raw
+        """64-bit words of a tile's thresholds (:func:`tile_threshold_words`; 0 for a raw
         layer)."""
-        if raw:
-            return 0
-        return -(-self.pe * self.n_thresholds * self.acc_bits // IMAGE_WORD_BITS)
+        return tile_threshold_words(self.pe, None if raw else self.act, self.acc_bits)
 
     def tile_words(self, sf: int, raw: bool = False) -> int:
         """64-bit words of one tile: the thresholds, then ``sf`` weight beats of ``pe·simd``
-        bits."""
-        return self.threshold_words(raw) + sf * self.pe * self.simd // IMAGE_WORD_BITS
+        bits (:func:`tile_weight_words`)."""
+        return self.threshold_words(raw) + tile_weight_words(sf, self.pe, self.simd)
 
 
 def table_words(layers: int) -> int:
@@ -406,55 +521,33 @@ def engine_descriptors(infos: Sequence, fmt: EngineFormat) -> list[dict[str, int
     return out
 
 
-def layer_tile_words(info, desc: Mapping[str, int], fmt: EngineFormat) -> np.ndarray:
-    """The tile region of one engine layer: ``nf`` tiles of ``tile_words`` 64-bit words.
-
-    Tile ``nf`` = the thresholds of output channels ``nf·pe …`` in the U domain
-    (:func:`lowbit_hdl.runtime.accdomain.thresholds_to_u` over the padded width
-    ``sf·simd``), ``pe·T`` values of ``acc_bits`` bits, element ``p·T + t``, packed with
-    :func:`lowbit_hdl.runtime.words.pack_word` and padded to whole words (none for a raw
-    layer); then ``sf`` weight beats, beat ``(ky·K + kx)·in_cf + cf`` holding element
-    ``p·simd + s`` = the code of ``W[nf·pe + p, (ky, kx, cf·simd + s)]`` (1 = +1) in bit
-    ``p·simd + s``, ``pe·simd/64`` little-endian words. Padded channels and neurons carry
-    weight code 0 and threshold 0.
+def engine_layer_words(info, desc: Mapping[str, int], fmt: EngineFormat) -> np.ndarray:
+    """The tile region of one engine layer (:func:`layer_tile_words`): its weights as
+    ``(MH, K, K, C)`` (an FC's ``(MH, H·W·C)`` matrix is the conv whose kernel covers its
+    map) and its thresholds converted to the U domain of the PADDED width ``sf·simd``
+    (:func:`lowbit_hdl.runtime.accdomain.thresholds_to_u`).
 
     Returns
     -------
     numpy.ndarray
         ``nf·tile_words`` uint64 words.
     """
-    pe, simd = fmt.pe, fmt.simd
-    k, in_cf, nf, sf = desc["k"], desc["in_cf"], desc["nf"], desc["sf"]
     c = info.in_shape[0]
-    mh = info.mh
-    wm = np.asarray(info.weight_matrix(), dtype=np.int64).reshape(mh, k, k, c)
-    codes = np.zeros((nf * pe, k, k, in_cf * simd), dtype=np.uint8)
-    codes[:mh, :, :, :c] = BIPOLAR.encode(wm)
-    # (nf, pe, sf, simd) → (nf, sf, pe, simd): beat sf, element p·simd + s
-    codes = codes.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3)
-    wwords = np.packbits(codes.reshape(nf, -1), axis=1, bitorder="little")
-    wwords = wwords.reshape(nf, -1, 8).view("<u8").reshape(nf, -1).astype(np.uint64)
-    tw = fmt.threshold_words(bool(desc["raw"]))
-    tiles = [wwords]
-    if tw:
-        nt = fmt.n_thresholds
-        t = np.zeros((nf * pe, nt), dtype=np.int64)
-        t[:mh] = thresholds_to_u(info.layer.thresholds, BIPOLAR, fmt.act, sf * simd)
-        rows = []
-        for f in range(nf):
-            word = pack_word(t[f * pe:(f + 1) * pe].reshape(-1).tolist(), fmt.acc_bits)
-            rows.append([(word >> (IMAGE_WORD_BITS * i)) & ((1 << IMAGE_WORD_BITS) - 1)
-                         for i in range(tw)])
-        tiles.insert(0, np.array(rows, dtype=np.uint64).reshape(nf, tw))
-    out = np.concatenate(tiles, axis=1)
-    assert out.shape == (nf, desc["tile_words"]), (out.shape, desc["tile_words"])
-    return out.reshape(-1)
+    k, mh = desc["k"], info.mh
+    w = np.asarray(info.weight_matrix(), dtype=np.int64).reshape(mh, k, k, c)
+    t = None
+    if not desc["raw"]:
+        t = thresholds_to_u(info.layer.thresholds, BIPOLAR, fmt.act, desc["sf"] * fmt.simd)
+    out = layer_tile_words(w, t, None if desc["raw"] else fmt.act, fmt.pe, fmt.simd,
+                           fmt.acc_bits)
+    assert out.size == desc["nf"] * desc["tile_words"], (out.size, desc)
+    return out
 
 
 def engine_image(infos: Sequence, fmt: EngineFormat) -> np.ndarray:
     """The engine's DDR image (64-bit words, relative to the WEIGHTS_BASE address): word 0 the
     number of layers, the packed descriptors (:func:`pack_descriptor`, :data:`DESCRIPTOR_WORDS`
-    each), then each layer's tile region (:func:`layer_tile_words`) at its ``region`` byte
+    each), then each layer's tile region (:func:`engine_layer_words`) at its ``region`` byte
     offset, 4 KiB aligned, zeros between. ``.astype("<u8").tobytes()`` gives the bytes.
 
     Raises
@@ -471,7 +564,7 @@ def engine_image(infos: Sequence, fmt: EngineFormat) -> np.ndarray:
     for n, ((info, _), d) in enumerate(zip(groups, descs, strict=True)):
         base = 1 + n * DESCRIPTOR_WORDS
         image[base:base + DESCRIPTOR_WORDS] = pack_descriptor(d, info.layer.name)
-        words = layer_tile_words(info, d, fmt)
+        words = engine_layer_words(info, d, fmt)
         image[d["region"] // 8:d["region"] // 8 + words.size] = words
     return image
 

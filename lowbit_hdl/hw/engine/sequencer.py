@@ -38,9 +38,15 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...runtime import regs
-from ...runtime.engine import DESCRIPTOR_BITS, DESCRIPTOR_WORDS, IMAGE_WORD_BITS, EngineFormat
+from ...runtime.engine import (
+    DESCRIPTOR_BITS,
+    DESCRIPTOR_WORDS,
+    IMAGE_WORD_BITS,
+    EngineFormat,
+    tile_threshold_words,
+)
 from ..axi import AXI4ReadMaster, axi4_read_signature
-from .descriptor import descriptor_layout
+from .params import EngineParams, descriptor_layout
 
 __all__ = ["EngineSequencer"]
 
@@ -52,8 +58,9 @@ class EngineSequencer(wiring.Component):
 
     Parameters
     ----------
-    fmt : EngineFormat
-        The datapath's build parameters (the descriptor checks use them).
+    fmt : EngineParams or EngineFormat
+        The datapath's build parameters (the descriptor checks use ``pe``, ``simd``,
+        ``act``, ``acc_bits``, ``max_sf``, ``buffer_words``, ``raw_bits``).
     addr_width : int
         AXI address bits.
     max_burst, max_outstanding : int
@@ -95,15 +102,16 @@ class EngineSequencer(wiring.Component):
     Raises
     ------
     TypeError
-        If ``fmt`` is not an EngineFormat or a width not an int.
+        If ``fmt`` is neither EngineParams nor EngineFormat, or a width not an int.
     ValueError
         If a width is out of range.
     """
 
-    def __init__(self, fmt: EngineFormat, addr_width: int = 32, max_burst: int = 16,
-                 max_outstanding: int = 4) -> None:
-        if not isinstance(fmt, EngineFormat):
-            raise TypeError(f"fmt must be an EngineFormat, got {type(fmt).__name__}")
+    def __init__(self, fmt: EngineParams | EngineFormat, addr_width: int = 32,
+                 max_burst: int = 16, max_outstanding: int = 4) -> None:
+        if not isinstance(fmt, (EngineParams, EngineFormat)):
+            raise TypeError(f"fmt must be EngineParams or an EngineFormat, got "
+                            f"{type(fmt).__name__}")
         self.fmt = fmt
         self.addr_width = addr_width
         self.master = AXI4ReadMaster(IMAGE_WORD_BITS, addr_width, max_burst, max_outstanding)
@@ -159,7 +167,7 @@ class EngineSequencer(wiring.Component):
         m.d.sync += [self.layer_start.eq(0), self.frame_done.eq(0), self.done.eq(0)]
         cmd = master.cmd
         beat_words = fmt.pe * fmt.simd // IMAGE_WORD_BITS
-        t_words = fmt.threshold_words(False)
+        t_words = tile_threshold_words(fmt.pe, fmt.act, fmt.acc_bits)
 
         def fail(code: int) -> None:
             m.d.sync += [self.error.eq(1), self.error_code.eq(code), self.done.eq(1)]
