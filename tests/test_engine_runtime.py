@@ -300,3 +300,37 @@ def test_format_and_descriptor_checks():
     image[1:1 + DESCRIPTOR_WORDS] = pack_descriptor({**d, "sf": 8})
     with pytest.raises(EngineLayerError, match="sf=8"):
         run_engine_image(image, np.zeros((4, 4, 8), np.int64), FMT)
+
+
+def test_interpreter_matches_datapath_reference():
+    """Layer by layer, the interpreter leaves the buffers (and raw beats) that the datapath's
+    numpy reference (``hw/engine/reference.py``) computes from the same descriptors and
+    tile regions."""
+    from lowbit_hdl.hw.engine.reference import reference_layer
+
+    a = UINT(2)
+    net = Network("x", (12, 9, 9), [
+        Conv("c0", 20, 3, padding=1, act=a), MaxPool("p0", 3, 2, padding="same"),
+        Conv("c1", 16, 3, stride=2, padding=1, act=a), FC("f1", 10, act=None),
+    ], a).randomize(4)
+    fmt = EngineFormat(pe=4, simd=16, act=a, acc_bits=12, buffer_words=256, max_sf=64,
+                       raw_bits=16)
+    image = engine_image(net.infer(), fmt)
+    descs = read_descriptors(image)
+    x = np.random.default_rng(4).integers(0, 4, (9, 9, 12))
+    full = run_engine_image(image, x, fmt, seed=None)
+    bufs = [np.zeros((fmt.buffer_words, fmt.simd), np.int64) for _ in range(2)]
+    bufs[0][:81] = np.pad(x, ((0, 0), (0, 0), (0, 4))).reshape(81, 16)
+    for n, d in enumerate(descs):
+        region = image[d["region"] // 8:d["region"] // 8 + d["nf"] * d["tile_words"]]
+        raw = reference_layer(bufs, d, region, fmt.pe, fmt.simd, a, fmt.acc_bits)
+        if d["raw"]:
+            np.testing.assert_array_equal(raw, full.raw_beats)
+        else:
+            # the interpreter on the first n + 1 layers: same output buffer
+            part = image.copy()
+            part[0] = n + 1
+            part[1 + n * DESCRIPTOR_WORDS:1 + (n + 1) * DESCRIPTOR_WORDS] = pack_descriptor(
+                {**d, "last": 1})
+            got = run_engine_image(part, x, fmt, seed=None).buffers[d["out_buf"]]
+            np.testing.assert_array_equal(got, bufs[d["out_buf"]], err_msg=f"layer {n}")
