@@ -150,6 +150,16 @@ def test_bipolar_same_pool_pe_gt_simd():
     assert descs[-1]["acc_shift"] == 1 and descs[-1]["acc_offset"] == -descs[-1]["sf"] * 4
 
 
+def test_nonzero_pad_value():
+    """A UINT pad value ≠ 0 (C a multiple of simd): every lane of the pad word holds it."""
+    a = UINT(2)
+    net = Network("pv", (16, 5, 5), [Conv("c0", 8, 3, padding=1, pad_value=2, act=a),
+                                     Conv("c1", 8, 2, stride=2, padding=1, act=a)], a)
+    fmt = EngineFormat(pe=4, simd=16, act=a, acc_bits=12, buffer_words=64, max_sf=64)
+    _, descs, _ = _check(net, fmt, seed=2)
+    assert [d["pad_code"] for d in descs] == [2, 0]
+
+
 def test_uint3_pe_lt_simd_thresholds_out():
     """UINT3 activations out of the last layer (no raw), pe < simd (several tiles per word),
     stride 2 without padding."""
@@ -252,6 +262,8 @@ FMT = EngineFormat(pe=8, simd=8, act=UINT(2), acc_bits=12, buffer_words=256, max
     ([Conv("c", 8, 3, act=UINT(2)), TopK("t")], UINT(2), (8, 6, 6), FMT,
      "layer t: topk layers do not run on the engine"),
     ([FC("f", 8, act=UINT(2))], UINT(2), (8, 2, 3), FMT, "fc input map 2×3 is not square"),
+    ([Conv("c", 8, 3, padding=1, pad_value=1, act=UINT(2))], UINT(2), (12, 4, 4), FMT,
+     "layer c: pad value 1 .*rule: pad_code 0 or C % simd == 0"),
 ])
 def test_named_errors(layers, in_dtype, shape, fmt, match):
     net = Network("bad", shape, layers, in_dtype)

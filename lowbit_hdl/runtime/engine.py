@@ -463,6 +463,10 @@ def engine_descriptors(infos: Sequence, fmt: EngineFormat) -> list[dict[str, int
             k, stride, pad = lay.kernel, lay.stride, lay.padding
             _, oh, ow = info.out_shape
             pad_code = int(fmt.act.encode(np.array([info.pad_value]))[0]) if pad else 0
+            if pad_code and c % simd:
+                raise err(f"pad value {info.pad_value} (code {pad_code}) with {c} channels, "
+                          f"not a multiple of simd={simd}: the pad word's lanes of the padded "
+                          "channels would count (rule: pad_code 0 or C % simd == 0)")
         else:  # an FC is a conv whose kernel covers the whole map
             if h != w:
                 raise err(f"fc input map {h}×{w} is not square (rule: FC as a K=H=W conv)")
