@@ -545,8 +545,10 @@ def engine_cost(net: Network, cfg: EngineConfig | None = None, ports: int = 1,
         pe, simd = engine_lanes(info, cfg)
         nf = -(-info.mh // pe)
         sf = _engine_sf(info, simd)
-        # the v1 loop NF·P·SF; the exact per-layer cycles (tile loads, fill, stalls) will be
-        # lowbit_hdl.cost.engine_layer_cycles, the datapath's formula: call it here
+        # the v1 loop NF·P·SF. CALL SITE: the datapath's exact cycles (tile loads, fill,
+        # writer) are lowbit_hdl.cost.engine_layer_cycles(desc, pe, simd), desc from
+        # lowbit_hdl.runtime.engine.engine_descriptors; they replace this once the engine
+        # model here is the v1 engine (activations on chip, weight tiles of PE channels)
         compute = nf * sf * info.vectors
         wb = weight_bytes(info)
         tiles = max(1, -(-wb * 8 // cfg.weight_buffer_bits))
