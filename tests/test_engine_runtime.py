@@ -346,3 +346,18 @@ def test_interpreter_matches_datapath_reference():
                 {**d, "last": 1})
             got = run_engine_image(part, x, fmt, seed=None).buffers[d["out_buf"]]
             np.testing.assert_array_equal(got, bufs[d["out_buf"]], err_msg=f"layer {n}")
+
+
+def test_engine_cost_is_the_v1_loop():
+    """``engine_cost``'s low-bit compute is ``NF·OH·OW·SF`` of the compiled descriptors."""
+    from lowbit_hdl.cost import EngineConfig, engine_cost
+
+    net = load_network("networks/cnv_w1a1.py")
+    cost = engine_cost(net, EngineConfig(pe=16, simd=32))
+    fmt = EngineFormat(pe=16, simd=32, act=BIPOLAR, acc_bits=13, buffer_words=2048,
+                       max_sf=72, raw_bits=12)
+    descs = engine_descriptors([i for i in net.infer()[1:] if i.layer.kind != "topk"], fmt)
+    assert [c.name for c in cost.layers[1:]] == ["conv1", "conv2", "conv3", "conv4", "conv5",
+                                                 "fc0", "fc1", "fc2"]
+    assert [c.compute for c in cost.layers[1:]] == [
+        d["nf"] * d["out_h"] * d["out_w"] * d["sf"] for d in descs]
