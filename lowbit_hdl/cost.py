@@ -57,6 +57,7 @@ __all__ = [
     "ddr_read_cycles",
     "engine_descriptor_cycles",
     "engine_layer_cycles",
+    "engine_region_latency",
     "engine_tile_stall_cycles",
     "engine_writer_cycles",
     "layer_cost",
@@ -434,6 +435,14 @@ def engine_descriptor_cycles(mem_latency: int = DDR_READ_LATENCY) -> int:
     read of ``DESCRIPTOR_WORDS`` words (:func:`axi_read_cycles`) plus
     :data:`ENGINE_SEQUENCER_STATES`: ``DESCRIPTOR_WORDS + mem_latency + 4 + 3``."""
     return axi_read_cycles(DESCRIPTOR_WORDS, mem_latency) + ENGINE_SEQUENCER_STATES
+
+
+def engine_region_latency(mem_latency: int = DDR_READ_LATENCY) -> int:
+    """Cycles from the sequencer's ``layer_start`` to the layer's first tile word on
+    ``tiles``: its region read (``mem_latency + AXI_READ_MASTER_LATENCY``, the command issued
+    in the ``layer_start`` cycle); from then on a word per cycle while the datapath takes
+    them and the memory keeps up."""
+    return mem_latency + AXI_READ_MASTER_LATENCY
 
 
 def _conv_window(info: LayerInfo, simd: int) -> WindowGeometry:

@@ -9,7 +9,8 @@ into the memory) and ``phases``, each with ``base``, ``frames``, ``ar_pause``/``
 ``layer_done``), ``bad_from`` (addresses from here answer SLVERR), ``layers`` (per layer
 run: ``[cfg value, region words]``, in order, frame after frame), ``error`` (the expected
 error code, 0 for none), ``error_layer`` and ``check_cycles`` (the gap from ``layer_done`` to
-the next ``layer_start`` against ``gap`` + the memory latency measured on the bus).
+the next ``layer_start`` against ``gap``, and from ``layer_start`` to the region's first word
+against ``region_latency``, each + the memory latency measured on the bus).
 """
 
 import random
@@ -34,6 +35,7 @@ class Recorder:
         self.run_dones: list[int] = []
         self.ar: list[int] = []
         self.r: list[int] = []
+        self.tiles: list[int] = []  # cycles of tile-word handshakes
         cocotb.start_soon(self.run())
 
     async def run(self) -> None:
@@ -48,6 +50,8 @@ class Recorder:
                     log.append(now)
             if int(d.m_axi__rvalid.value) and int(d.m_axi__rready.value):
                 self.r.append(now)
+            if int(d.tiles__valid.value) and int(d.tiles__ready.value):
+                self.tiles.append(now)
             if int(d.m_axi__arvalid.value) and int(d.m_axi__arready.value):
                 self.ar.append(now)
 
@@ -158,4 +162,12 @@ async def sequencer(dut):
             inner = [g for i, g in enumerate(gaps) if (i + 1) % per_frame]
             assert inner and all(a == b for a, b in inner), f"phase {k}: gaps {inner}"
             dut._log.info("phase %d: layer gaps %s", k, inner)
+            # the region's first word: region_latency + L_mem after layer_start
+            firsts = []
+            for st in starts:
+                ar = min(t for t in rec.ar[n_ar:] if t >= st)
+                l_mem = min(t for t in rec.r if t > ar) - ar
+                first = min(t for t in rec.tiles if t > st)
+                firsts.append((first - st, ph["region_latency"] + l_mem))
+            assert all(a == b for a, b in firsts), f"phase {k}: first tile words {firsts}"
         await RisingEdge(dut.clk)

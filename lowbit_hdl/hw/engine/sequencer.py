@@ -26,9 +26,13 @@ is never pulsed for a rejected descriptor.
 
 Cycles: with a memory of latency ``L`` (address handshake to first beat) answering one beat
 per cycle, a layer's ``layer_start`` follows the previous layer's ``layer_done`` (or the
-frame's count word) after :func:`lowbit_hdl.cost.engine_descriptor_cycles` cycles; the region
-starts streaming ``L + AXI_READ_MASTER_LATENCY + 1`` cycles after ``layer_start`` and then
-delivers a word per cycle as long as the consumer takes it.
+frame's count word) after :func:`lowbit_hdl.cost.engine_descriptor_cycles` cycles; the
+region's first word comes :func:`lowbit_hdl.cost.engine_region_latency` cycles after
+``layer_start`` and then a word per cycle as long as the consumer takes it and the memory
+keeps up (both measured by the bench). :func:`lowbit_hdl.cost.engine_layer_cycles` has the
+first tile word at ``ENGINE_TILE_START``, so behind this sequencer a layer should take
+``engine_region_latency − ENGINE_TILE_START`` cycles more (derived, not measured: the bench
+has a fake datapath).
 """
 
 from __future__ import annotations
