@@ -22,6 +22,7 @@ from lowbit_hdl.runtime.engine import (
     engine_descriptors,
     engine_image,
     engine_layer_words,
+    engine_requirements,
     pack_descriptor,
     pool_targets,
     read_descriptors,
@@ -361,3 +362,19 @@ def test_engine_cost_is_the_v1_loop():
                                                  "fc0", "fc1", "fc2"]
     assert [c.compute for c in cost.layers[1:]] == [
         d["nf"] * d["out_h"] * d["out_w"] * d["sf"] for d in descs]
+
+
+def test_requirements():
+    """engine_requirements gives the smallest format that compiles: one less of any size is
+    a named error."""
+    net = load_network("networks/cnv_w1a1.py")
+    eng = [i for i in net.infer()[1:] if i.layer.kind != "topk"]
+    req = engine_requirements(eng, 16, 32, BIPOLAR)
+    # U of conv5 (sf = 9·8 = 72 beats of 32 lanes) reaches 2304: 12 bits for 2305; the
+    # largest map is conv1's 30×30×64 (1800 words); fc2 accumulates ±512 (11 bits)
+    assert req == {"acc_bits": 12, "buffer_words": 1800, "max_sf": 72, "raw_bits": 11}
+    engine_descriptors(eng, EngineFormat(16, 32, BIPOLAR, **req))
+    for key, rule in (("acc_bits", "acc_bits"), ("buffer_words", "buffer size"),
+                      ("max_sf", "max_sf"), ("raw_bits", "raw_bits")):
+        with pytest.raises(EngineLayerError, match=f"rule: {rule}"):
+            engine_descriptors(eng, EngineFormat(16, 32, BIPOLAR, **{**req, key: req[key] - 1}))

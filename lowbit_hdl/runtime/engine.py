@@ -51,8 +51,8 @@ __all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_F
            "engine_thresholds", "tile_threshold_words", "tile_weight_words", "layer_tile_words",
            "IMAGE_WORD_BITS", "REGION_ALIGN", "EngineLayerError", "EngineFormat", "EngineRun",
            "table_words", "map_words", "layer_domain", "engine_descriptors", "engine_layer_words",
-           "engine_image", "read_descriptors", "check_descriptor", "store_map", "load_map",
-           "pool_targets", "write_beat", "run_engine_image"]
+           "engine_requirements", "engine_image", "read_descriptors", "check_descriptor",
+           "store_map", "load_map", "pool_targets", "write_beat", "run_engine_image"]
 
 #: (name, bits) in packing order, field 0 in the least significant bits
 DESCRIPTOR_FIELDS: tuple[tuple[str, int], ...] = (
@@ -546,6 +546,31 @@ def engine_layer_words(info, desc: Mapping[str, int], fmt: EngineFormat) -> np.n
                            fmt.acc_bits)
     assert out.size == desc["nf"] * desc["tile_words"], (out.size, desc)
     return out
+
+
+def engine_requirements(infos: Sequence, pe: int, simd: int, act: DataType) -> dict[str, int]:
+    """The smallest ``acc_bits``, ``buffer_words``, ``max_sf`` and ``raw_bits`` of an
+    :class:`EngineFormat` with these ``pe``, ``simd`` and ``act`` that runs ``infos`` (the
+    engine layers, as :func:`engine_descriptors` takes them): the widest U-domain threshold
+    (``u_hi + 1`` of the padded width), the largest map in words, the largest ``sf``, the
+    raw layer's accumulator bits (0 without one).
+
+    Raises
+    ------
+    EngineLayerError
+        For a layer the engine cannot run whatever these sizes (types, field widths, …).
+    """
+    loose = EngineFormat(pe, simd, act, acc_bits=62, buffer_words=1 << 40,
+                         max_sf=field_range("sf")[1], raw_bits=64)
+    descs = engine_descriptors(infos, loose)
+    groups = _groups(infos)
+    acc = max(u_range(BIPOLAR, act, d["sf"] * simd)[1] + 1 for d in descs).bit_length()
+    words = max(max(d["in_h"] * d["in_w"] * d["in_cf"],
+                    0 if d["raw"] else d["pool_h"] * d["pool_w"] * d["out_cf"]) for d in descs)
+    raw = max([signed_bits_for_range(info.acc_min, info.acc_max)
+               for (info, _), d in zip(groups, descs, strict=True) if d["raw"]], default=0)
+    return {"acc_bits": acc, "buffer_words": words, "max_sf": max(d["sf"] for d in descs),
+            "raw_bits": raw}
 
 
 def engine_image(infos: Sequence, fmt: EngineFormat) -> np.ndarray:
