@@ -1,4 +1,9 @@
-"""The engine's layer descriptor: the one owner of its fields, widths and packing.
+"""The engine's formats, one owner: the layer descriptor (fields, widths, packing), the
+tile stream (:func:`layer_tile_words`), the compiler of a network's engine layers into
+descriptors and a DDR image (:func:`engine_descriptors`, :func:`engine_image`,
+:func:`engine_requirements`, named :class:`EngineLayerError` for what the engine cannot run)
+and :func:`run_engine_image`, a numpy interpreter of an image that executes it as the
+datapath does (the reference the hardware is tested against).
 
 The engine (architecture (a) of ``docs/large_networks.md``) runs layer after layer on one
 runtime-configured datapath. Each layer is described by one descriptor: the fields of
