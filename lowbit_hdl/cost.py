@@ -35,20 +35,31 @@ callers import every cost formula from here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 from .ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
+from .runtime.engine import DESCRIPTOR_WORDS
 
 __all__ = [
     "AXI_READ_MASTER_LATENCY",
     "DDR_READ_LATENCY",
+    "ENGINE_LATENCY",
+    "ENGINE_RELEASE",
+    "ENGINE_SEQUENCER_STATES",
+    "ENGINE_TILE_START",
     "LayerCost",
     "NetworkCost",
     "WindowGeometry",
     "axi_read_cycles",
     "axi_read_full_rate",
     "ddr_read_cycles",
+    "engine_descriptor_cycles",
+    "engine_layer_cycles",
+    "engine_region_latency",
+    "engine_tile_stall_cycles",
+    "engine_writer_cycles",
     "layer_cost",
     "layer_cycles",
     "mvtu_cycles",
@@ -323,6 +334,115 @@ def transpose_cycles(rows: int, cols: int, buffers: int, frames: int = 1) -> int
 def transpose_bits(width: int, rows: int, cols: int, buffers: int) -> int:
     """RAM bits of a transpose buffer: ``buffers·rows·cols·width``."""
     return buffers * rows * cols * width
+
+
+# -- the engine datapath (hw/engine): one layer, descriptor geometry -------------------------
+# Counted from the cycle ``start`` is high to the cycle ``done`` is high, the tile stream
+# always valid and the raw sink always ready.
+
+#: cycles from the issue of a pixel's last beat to its output beat at the writer
+ENGINE_LATENCY = 4
+#: cycles from the start of a layer to the first tile word accepted
+ENGINE_TILE_START = 1
+#: cycles from a tile's last output to its bank accepting the next tile's first word
+ENGINE_RELEASE = 4
+
+
+def engine_writer_cycles(desc: Mapping[str, int], pe: int, simd: int, oy: int, ox: int,
+                         nf: int) -> int:
+    """Cycles the engine's writer spends on the output beat of conv pixel (oy, ox), fold
+    ``nf`` (raw layers: 1, the raw handshake).
+
+    The pooled positions (py, px) whose window holds the pixel are visited as
+    ``py = py_hi − j`` (``oy + pool_t = py_hi·s + ry``, window row ``ry + j·s < pool_k``,
+    ``py ≥ 0``; likewise x): a position outside the pooled map costs 1 cycle, one inside
+    ``words·(2 if pool_k > 1 else 1)`` (read-modify-write per word; ``words = pe/simd``
+    clipped to ``out_cf``, or 1 when ``pe ≤ simd``); a beat with no position costs 1.
+    """
+    if desc["raw"]:
+        return 1
+    k, s = desc["pool_k"], desc["pool_s"]
+    py_hi, ry = divmod(oy + desc["pool_t"], s)
+    px_hi, rx = divmod(ox + desc["pool_l"], s)
+    ys = [py_hi - j for j in range(k) if ry + j * s < k and py_hi - j >= 0]
+    xs = [px_hi - j for j in range(k) if rx + j * s < k and px_hi - j >= 0]
+    if not ys or not xs:
+        return 1
+    words = min(pe // simd, desc["out_cf"] - nf * (pe // simd)) if pe >= simd else 1
+    per = words * (2 if k > 1 else 1)
+    return sum(per if py < desc["pool_h"] and px < desc["pool_w"] else 1
+               for py in ys for px in xs)
+
+
+def _engine_timeline(desc: Mapping[str, int], pe: int, simd: int) -> tuple[int, int]:
+    nf, sf = desc["nf"], desc["sf"]
+    oh, ow = desc["out_h"], desc["out_w"]
+    if nf < 1 or sf < 1 or oh < 1 or ow < 1:
+        raise ValueError(f"engine layer: nf={nf}, sf={sf}, out_h={oh}, out_w={ow} must be ≥ 1")
+    worst = max(engine_writer_cycles(desc, pe, simd, y, x, f)
+                for f in range(nf) for y in range(oh) for x in range(ow))
+    if worst > sf:
+        raise ValueError(f"engine layer: the writer needs up to {worst} cycles per output "
+                         f"beat, more than SF={sf}: writer-bound, no cycle formula")
+    t, words = oh * ow * sf, desc["tile_words"]
+    a = [ENGINE_TILE_START]          # first word of tile n accepted
+    s = [a[0] + words]               # first issue of tile n
+    e = [s[0] + t - 1]               # last issue of tile n
+    for n in range(1, nf):
+        a.append(a[-1] + words if n == 1 else max(a[-1] + words, e[n - 2] + ENGINE_RELEASE))
+        s.append(max(e[-1] + 1, a[-1] + words))
+        e.append(s[-1] + t - 1)
+    stall = s[0] - ENGINE_TILE_START + sum(s[n] - e[n - 1] - 1 for n in range(1, nf))
+    last = engine_writer_cycles(desc, pe, simd, oh - 1, ow - 1, nf - 1)
+    return e[-1] + ENGINE_LATENCY + last, stall
+
+
+def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int:
+    """Cycles of one engine layer (``start`` to ``done``) for its descriptor ``desc``
+    (``lowbit_hdl.runtime.engine`` fields) on a datapath of ``pe``×``simd``.
+
+    With ``T = OH·OW·SF`` (one tile's compute) and ``L = tile_words`` (one tile's load, one
+    word per cycle): tile ``n``'s first word is accepted at ``a_0 = 1``, ``a_1 = a_0 + L``,
+    ``a_n = max(a_{n−1} + L, e_{n−2} + 4)`` (its bank is free 4 cycles after the last issue of
+    tile ``n − 2``), its compute runs from ``s_n = max(e_{n−1} + 1, a_n + L)`` (``s_0 = 1 +
+    L``) to ``e_n = s_n + T − 1``, and the layer is done ``4 + W_last`` cycles after
+    ``e_{NF−1}``, ``W_last`` the writer's cycles for the last beat
+    (:func:`engine_writer_cycles`). With ``L ≤ T − 3`` this is
+    ``NF·OH·OW·SF + L + 5 + W_last``.
+
+    Raises
+    ------
+    ValueError
+        If the writer needs more than SF cycles for some beat (the formula assumes the
+        output FIFO absorbs the writer) or a size is below 1.
+    """
+    return _engine_timeline(desc, pe, simd)[0]
+
+
+def engine_tile_stall_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int:
+    """Cycles of one engine layer in which the core waited for a weight tile (the
+    datapath's ``stall`` counter), tile 0's load included; see :func:`engine_layer_cycles`."""
+    return _engine_timeline(desc, pe, simd)[1]
+
+
+#: cycles the engine's sequencer adds to a descriptor read: the CMD state, two check states
+ENGINE_SEQUENCER_STATES = 3
+
+
+def engine_descriptor_cycles(mem_latency: int = DDR_READ_LATENCY) -> int:
+    """Cycles from a layer's ``layer_done`` (or the frame's layer-count word) to the next
+    layer's ``layer_start`` in :class:`lowbit_hdl.hw.engine.sequencer.EngineSequencer`: one
+    read of ``DESCRIPTOR_WORDS`` words (:func:`axi_read_cycles`) plus
+    :data:`ENGINE_SEQUENCER_STATES`: ``DESCRIPTOR_WORDS + mem_latency + 4 + 3``."""
+    return axi_read_cycles(DESCRIPTOR_WORDS, mem_latency) + ENGINE_SEQUENCER_STATES
+
+
+def engine_region_latency(mem_latency: int = DDR_READ_LATENCY) -> int:
+    """Cycles from the sequencer's ``layer_start`` to the layer's first tile word on
+    ``tiles``: its region read (``mem_latency + AXI_READ_MASTER_LATENCY``, the command issued
+    in the ``layer_start`` cycle); from then on a word per cycle while the datapath takes
+    them and the memory keeps up."""
+    return mem_latency + AXI_READ_MASTER_LATENCY
 
 
 def _conv_window(info: LayerInfo, simd: int) -> WindowGeometry:

@@ -57,9 +57,13 @@ consumer lags) and the sliding window's exact row schedule.
 max-pool with ``PE × SIMD`` low-bit lanes (BIPOLAR weights, inputs of at most
 :data:`ENGINE_LOWBIT_ABITS` bits) and ``DSP_PE × DSP_SIMD`` DSP lanes (the others: multi-bit
 weights or 8-bit pixels, i.e. the first and last layers), running the layers
-one after another. Its window emits a kernel row (``K·C`` values) per group of beats, so a
-conv takes ``ceil(MH/PE) · K·ceil(K·C/SIMD) · OH·OW`` cycles and an FC
-``ceil(MH/PE) · ceil(MW/SIMD)`` (unused lanes are lost when a dimension is not a multiple);
+one after another. The low-bit lanes run the v1 loop of ``lowbit_hdl.runtime.engine``: for
+each neuron fold, output pixel and kernel position one beat per ``SIMD`` channels, so a conv
+takes ``ceil(MH/PE) · OH·OW · K·K·ceil(C/SIMD)`` cycles and an FC (a conv whose kernel covers
+its ``H × W`` input map) ``ceil(MH/PE) · H·W·ceil(C/SIMD)``; the DSP lanes' window emits a
+kernel row (``K·C`` values) per group of beats, ``ceil(MH/PE) · K·ceil(K·C/SIMD) · OH·OW``
+for a conv and ``ceil(MH/PE) · ceil(MW/SIMD)`` for an FC (unused lanes are lost when a
+dimension is not a multiple);
 max-pools and top-k run on the output stream of the layer before them (no cycles of their
 own). Weights and thresholds always come from DDR (once per frame; a layer whose weights
 exceed the weight buffer is split into output-channel tiles). Activations stay in an on-chip
@@ -501,6 +505,21 @@ class EngineCost:
                 "layers": [c.to_dict() for c in self.layers]}
 
 
+def _engine_sf(info: LayerInfo, simd: int) -> int:
+    """Weight beats per output pixel and neuron fold. Low-bit lanes (the v1 engine loop,
+    ``lowbit_hdl.runtime.engine``): ``K·K·ceil(C/simd)``, an FC being a conv whose kernel
+    covers its ``H × W`` input map; DSP lanes: one kernel row (``K·C`` values) per group of
+    beats for a conv, ``ceil(MW/simd)`` for an FC."""
+    c, h, w = info.in_shape
+    lay = info.layer
+    if engine_array(info) == "lowbit":
+        k2 = lay.kernel * lay.kernel if isinstance(lay, Conv) else h * w
+        return k2 * -(-c // simd)
+    if isinstance(lay, Conv):
+        return lay.kernel * -(-lay.kernel * c // simd)
+    return -(-info.mw // simd)
+
+
 def _map_bits(shape: tuple[int, int, int], bits: int) -> int:
     return shape[0] * shape[1] * shape[2] * bits
 
@@ -530,10 +549,11 @@ def engine_cost(net: Network, cfg: EngineConfig | None = None, ports: int = 1,
             raise ValueError(f"engine: layer {info.name} must follow a conv or fc layer")
         pe, simd = engine_lanes(info, cfg)
         nf = -(-info.mh // pe)
-        if isinstance(lay, Conv):  # one kernel row (K·C values) per group of beats
-            sf = lay.kernel * -(-lay.kernel * info.in_shape[0] // simd)
-        else:
-            sf = -(-info.mw // simd)
+        sf = _engine_sf(info, simd)
+        # the v1 loop NF·P·SF. CALL SITE: the datapath's exact cycles (tile loads, fill,
+        # writer) are lowbit_hdl.cost.engine_layer_cycles(desc, pe, simd), desc from
+        # lowbit_hdl.runtime.engine.engine_descriptors; they replace this once the engine
+        # model here is the v1 engine (activations on chip, weight tiles of PE channels)
         compute = nf * sf * info.vectors
         wb = weight_bytes(info)
         tiles = max(1, -(-wb * 8 // cfg.weight_buffer_bits))

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from amaranth.hdl import Module, Value
 
+from ..runtime.accdomain import lane_constant, lane_products, operand_bits, partial_products
 from ..runtime.dtypes import DataType
 from .popcount import compress_columns, lut_function
 
@@ -27,66 +28,16 @@ __all__ = ["operand_bits", "lane_terms", "partial_products", "sum_terms"]
 Term = tuple[int, tuple[Value, ...], str, bool]  # (column, inputs, "bit"/"and"/"xnor", inv)
 
 
-def operand_bits(dt: DataType) -> tuple[list[tuple[int, int]], int]:
-    """``dt`` values as ``Σ weight·bit + const``: ``([(bit index, signed weight)], const)``."""
-    if dt.is_bipolar:
-        return [(0, 2)], -1
-    if dt.kind == "uint":
-        return [(j, 1 << j) for j in range(dt.bits)], 0
-    return ([(j, 1 << j) for j in range(dt.bits - 1)] + [(dt.bits - 1, -(1 << (dt.bits - 1)))],
-            0)
-
-
-def partial_products(wdt: DataType, xdt: DataType) -> int:
-    """Two-input terms per lane (the cost driver of the bit-matrix form)."""
-    if wdt.is_bipolar != xdt.is_bipolar:
-        return (xdt if wdt.is_bipolar else wdt).bits
-    return len(operand_bits(wdt)[0]) * len(operand_bits(xdt)[0])
-
-
 def lane_terms(x: Value, xdt: DataType, w: Value, wdt: DataType) -> tuple[list[Term], int]:
-    """Bit-matrix terms and constant of one lane product ``w · x`` (encoded bits)."""
-    terms: list[Term] = []
-    const = 0
-
-    def add(k: int, inputs: tuple[Value, ...], op: str) -> None:
-        nonlocal const
-        e = abs(k).bit_length() - 1
-        if k > 0:
-            terms.append((e, inputs, op, False))
-        else:
-            terms.append((e, inputs, op, True))
-            const += k
-
-    if wdt.is_bipolar != xdt.is_bipolar:
-        # conditional negation: with t_j = XNOR(y_j, b), Σ c_j t_j is y for b = 1 and
-        # S − y for b = 0 (S = Σ c_j), so b ? y : −y = Σ c_j t_j − S + S·b
-        b, (y, ydt) = (w[0], (x, xdt)) if wdt.is_bipolar else (x[0], (w, wdt))
-        ys, _ = operand_bits(ydt)
-        s = sum(c for _, c in ys)
-        for j, c in ys:
-            add(c, (y[j], b), "xnor")
-        const -= s
-        if s > 0:  # S·b = 2^k·b − b  (S = 2^k − 1)
-            add(s + 1, (b,), "bit")
-            add(-1, (b,), "bit")
-        else:  # S = −1
-            add(-1, (b,), "bit")
-        return terms, const
-
-    xs, a = operand_bits(xdt)
-    ws, b = operand_bits(wdt)
-    const = a * b
-    for i, ka in xs:
-        for j, kb in ws:
-            add(ka * kb, (x[i], w[j]), "and")
-    if b:
-        for i, ka in xs:
-            add(ka * b, (x[i],), "bit")
-    if a:
-        for j, kb in ws:
-            add(kb * a, (w[j],), "bit")
-    return terms, const
+    """Bit-matrix terms and constant of one lane product ``w · x`` (encoded bits), from
+    :func:`lowbit_hdl.runtime.accdomain.lane_products`: a negative term ``−2^e·t`` becomes
+    the inverted bit ``2^e·(1 − t)`` and ``−2^e`` in the constant
+    (:func:`~lowbit_hdl.runtime.accdomain.lane_constant`)."""
+    prods, _ = lane_products(xdt, wdt)
+    ops = {"x": x, "w": w}
+    terms: list[Term] = [(abs(k).bit_length() - 1, tuple(ops[v][j] for v, j in operands), op,
+                          k < 0) for k, operands, op in prods]
+    return terms, lane_constant(xdt, wdt)
 
 
 def sum_terms(m: Module, terms: Sequence[Term], name: str = "bm") -> Value:

@@ -60,11 +60,18 @@ from amaranth.lib.wiring import In, Out
 
 from ..cost import mvtu_cycles
 from ..ir import LayerInfo
+from ..runtime.accdomain import (
+    MAX_BIT_PRODUCTS,
+    acc_domain,
+    product_range,
+    thresholds_to_u,
+    u_range,
+)
 from ..runtime.ddr import weight_codes
 from ..runtime.dtypes import INT, DataType, signed_bits_for_range
 from ..runtime.words import pack_word
 from .addtree import fit, sum_tree
-from .bitmatrix import lane_terms, partial_products, sum_terms
+from .bitmatrix import lane_terms, sum_terms
 from .credit import CreditFIFO
 from .params import check_choice, check_dtype, check_int
 from .payload import vector
@@ -73,18 +80,12 @@ from .rom import RAM_STYLES, rom_read
 from .threshold import (
     check_act,
     check_thresholds,
-    clip_thresholds,
     pack_thresholds,
     threshold_activation,
     threshold_shape,
 )
 
 __all__ = ["MVTU"]
-
-
-def _product_range(wdt: DataType, xdt: DataType) -> tuple[int, int]:
-    prods = [a * b for a in (wdt.min, wdt.max) for b in (xdt.min, xdt.max)]
-    return min(prods), max(prods)
 
 
 class MVTU(wiring.Component):
@@ -142,7 +143,7 @@ class MVTU(wiring.Component):
     ORDERS = ("pixel", "tile")
     #: lanes with at most this many 1-bit partial products use the bit-matrix form
     #: (LUTs); wider ones (e.g. INT8×UINT8) multiply, which maps to DSPs
-    MAX_BIT_PRODUCTS = 16
+    MAX_BIT_PRODUCTS = MAX_BIT_PRODUCTS
 
     def __init__(self, mw: int, mh: int, pe: int, simd: int, weight_dtype: DataType,
                  in_dtype: DataType, weights, thresholds=None, act: DataType | None = None,
@@ -194,25 +195,17 @@ class MVTU(wiring.Component):
         self.ram_style = ram_style
         self.weight_source, self.order, self.tile_vectors = weight_source, order, tile_vectors
         self.binary = weight_dtype.is_bipolar and in_dtype.is_bipolar
-        lo, hi = _product_range(weight_dtype, in_dtype)
+        lo, hi = product_range(weight_dtype, in_dtype)
         self.lane_range = (lo, hi)
         self.acc_min, self.acc_max = lo * mw, hi * mw
         self.acc_bits = signed_bits_for_range(self.acc_min, self.acc_max)
         self.out_dtype = act if act is not None else INT(self.acc_bits)
         self.in_bits = in_dtype.bits
         self.out_bits = self.out_dtype.bits
-        # accumulation domain: acc = scale·U + offset, U in [u_lo, u_hi]
-        if self.binary:
-            self.mode, self.scale, self.offset = "xnor", 2, -mw
-            self.u_range = (0, mw)
-        elif partial_products(weight_dtype, in_dtype) <= self.MAX_BIT_PRODUCTS:
-            c = lane_terms(Signal(in_dtype.bits), in_dtype, Signal(weight_dtype.bits),
-                           weight_dtype)[1]
-            self.mode, self.scale, self.offset = "bits", 1, mw * c
-            self.u_range = (self.acc_min - self.offset, self.acc_max - self.offset)
-        else:
-            self.mode, self.scale, self.offset = "mul", 1, 0
-            self.u_range = (self.acc_min, self.acc_max)
+        # accumulation domain: acc = scale·U + offset, U in [u_lo, u_hi] (one owner:
+        # lowbit_hdl.runtime.accdomain)
+        self.mode, self.scale, self.offset = acc_domain(weight_dtype, in_dtype, mw)
+        self.u_range = u_range(weight_dtype, in_dtype, mw)
         ports = {
             "i": In(stream.Signature(vector(in_dtype, simd))),
             "o": Out(stream.Signature(vector(self.out_dtype, pe))),
@@ -393,8 +386,7 @@ class MVTU(wiring.Component):
         t = None
         if self.act is not None:
             # acc ≥ T  ⟺  scale·U + offset ≥ T  ⟺  U ≥ ceil((T − offset) / scale)
-            t = -((-(self.thresholds - self.offset)) // self.scale)
-            t = clip_thresholds(t, acc_lo, acc_hi)
+            t = thresholds_to_u(self.thresholds, self.weight_dtype, self.in_dtype, self.mw)
         # BIPOLAR activation: the accumulator starts each fold at −T and the sign bit is the
         # comparison (no comparator); otherwise it starts at 0.
         preload = self.act is not None and self.act.is_bipolar

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 __all__ = [
     "Register", "ACCESS", "CONTROL_REGISTERS", "OFFSETS", "offset", "register",
     "CTRL_START", "CTRL_SOFT_RESET", "STATUS_BUSY", "STATUS_DONE", "STATUS_ERROR",
-    "ERROR_NONE", "ERROR_AXI_SLVERR", "ERROR_AXI_DECERR", "ERROR_CODES", "ID_VALUE",
+    "ERROR_NONE", "ERROR_AXI_SLVERR", "ERROR_AXI_DECERR", "ERROR_ENGINE_DESCRIPTOR",
+    "ERROR_ENGINE_TABLE", "ERROR_CODES", "ID_VALUE",
     "REGISTER_BYTES",
 ]
 
@@ -86,12 +87,20 @@ CTRL_SOFT_RESET = 1 << 1
 STATUS_BUSY = 1 << 0
 STATUS_DONE = 1 << 1
 STATUS_ERROR = 1 << 2
-# ERROR codes: the AXI response of the first failed read (RRESP), more to come
+# ERROR codes: the AXI response of the first failed read (RRESP), then the engine's
 ERROR_NONE = 0
 ERROR_AXI_SLVERR = 2
 ERROR_AXI_DECERR = 3
+#: the engine's sequencer rejected a descriptor (lowbit_hdl.runtime.engine.check_descriptor)
+ERROR_ENGINE_DESCRIPTOR = 4
+#: the engine's descriptor table is inconsistent (0 layers, ``last`` missing or early)
+ERROR_ENGINE_TABLE = 5
 ERROR_CODES = {ERROR_NONE: "none", ERROR_AXI_SLVERR: "AXI slave error (SLVERR) on a DDR read",
-               ERROR_AXI_DECERR: "AXI decode error (DECERR) on a DDR read"}
+               ERROR_AXI_DECERR: "AXI decode error (DECERR) on a DDR read",
+               ERROR_ENGINE_DESCRIPTOR: "engine: a layer descriptor failed the sequencer's "
+                                        "checks (bad image)",
+               ERROR_ENGINE_TABLE: "engine: the descriptor table's layer count and last "
+                                   "flags disagree (bad image)"}
 #: value of the ID register: "LB" (lowbit) in the upper half, map version 1 in the lower
 ID_VALUE = 0x4C42_0001
 

@@ -1,0 +1,210 @@
+"""The engine datapath: one runtime-configured layer at a time (architecture (a)).
+
+``start`` (with ``cfg`` = the layer's descriptor, held stable until ``done``) runs one layer:
+the window reader issues the activation beats in the loop order ``nf, oy, ox, ky, kx, cf``
+(:mod:`.window`), the tile buffer supplies tile ``nf``'s weights and thresholds from the
+``tiles`` stream, double-buffered (:mod:`.tiles`), the core computes ``pe`` outputs per pixel
+(:mod:`.core`) into a credit FIFO, and the writer stores them with the max-pool applied
+(:mod:`.writer`), or, for a raw layer, they leave on ``raw``. ``done`` pulses when the last
+write has landed (raw: the cycle after the last raw beat was taken).
+
+Frames: the loader (:mod:`.loader`) writes the front's map into buffer 0 while the engine is
+idle and no map is waiting (``load_done`` pulses when it is in); the map is consumed by the
+frame's layers and a new one is accepted after the frame: after the drain (:mod:`.drain`),
+which starts by itself when a ``last`` non-raw layer is done, or after a ``last`` raw layer
+(or ``last`` layer of a build without drain).
+
+Raw beats carry ``pe`` signed ``raw_bits`` elements, the lanes of channels ≥ ``out_c`` in the
+last fold included (computed with weight code 0; the consumer knows MH).
+
+Cycles of a layer, ``start`` to ``done``, with no stalls:
+:func:`lowbit_hdl.cost.engine_layer_cycles`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..credit import CreditFIFO
+from ..payload import vector
+from .buffers import ActivationBuffers
+from .core import EngineCore
+from .drain import Drain
+from .loader import Loader
+from .params import EngineParams, descriptor_layout
+from .tiles import TileBuffer
+from .window import WindowReader
+from .writer import PoolWriter
+
+__all__ = ["EngineDatapath"]
+
+
+class EngineDatapath(wiring.Component):
+    """The engine's datapath.
+
+    Parameters
+    ----------
+    params : EngineParams
+
+    Attributes
+    ----------
+    cfg : In(descriptor StructLayout)
+    start : In(1)
+        Pulse: run the layer of ``cfg`` (only while not ``busy``).
+    done : Out(1)
+        Pulse: the layer is finished.
+    busy : Out(1)
+    tiles : In(stream.Signature(64))
+        The layer's region words, in order.
+    load : In(stream.Signature(ArrayLayout(A, load_elems)))
+        Only with ``load_shape``; ``load_done``: Out(1) pulse.
+    raw : Out(stream.Signature(ArrayLayout(signed(raw_bits), pe)))
+        Only with ``raw_bits > 0``.
+    drain : Out(stream.Signature(ArrayLayout(A, simd)))
+        Only with ``drain_shape``; ``drain_done``: Out(1) pulse.
+    stall : Out(32)
+        Cycles the core waited for a weight tile (free-running).
+    """
+
+    FIFO_DEPTH = CreditFIFO.depth_for(EngineCore.LATENCY, 1)
+
+    def __init__(self, params: EngineParams) -> None:
+        if not isinstance(params, EngineParams):
+            raise TypeError(f"params={params!r} must be EngineParams")
+        self.params = params
+        p = params
+        members = {
+            "cfg": In(descriptor_layout()), "start": In(1), "done": Out(1), "busy": Out(1),
+            "tiles": In(stream.Signature(64 * p.ports)), "stall": Out(32),
+        }
+        if p.load_shape is not None:
+            members["load"] = In(stream.Signature(vector(p.act, p.load_elems)))
+            members["load_done"] = Out(1)
+        if p.raw_bits:
+            members["raw"] = Out(stream.Signature(vector(signed(p.raw_bits), p.pe)))
+        if p.drain_shape is not None:
+            members["drain"] = Out(stream.Signature(vector(p.act, p.simd)))
+            members["drain_done"] = Out(1)
+        super().__init__(members)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        p, c = self.params, self.cfg
+        rd = m.submodules.reader = WindowReader(p)
+        tl = m.submodules.tiles = TileBuffer(p)
+        core = m.submodules.core = EngineCore(p)
+        fifo = m.submodules.fifo = CreditFIFO(core.out_bits, self.FIFO_DEPTH)
+        wr = m.submodules.writer = PoolWriter(p)
+        bufs = m.submodules.bufs = ActivationBuffers(p)
+        for u in (rd, tl, core, wr):
+            m.d.comb += u.cfg.eq(c)
+        for u in (rd, tl, wr):
+            m.d.comb += u.start.eq(self.start)
+        wiring.connect(m, wiring.flipped(self.tiles), tl.tiles)
+
+        busy = Signal()
+        m.d.comb += self.busy.eq(busy)
+        with m.If(self.start):
+            m.d.sync += busy.eq(1)
+        with m.Elif(self.done):
+            m.d.sync += busy.eq(0)
+
+        # -- issue -------------------------------------------------------------------------
+        bank = rd.tile[0]
+        tile_ok = tl.full.bit_select(bank, 1)
+        step = Signal()
+        m.d.comb += [step.eq(rd.active & tile_ok & (~rd.last | fifo.can_reserve)),
+                     rd.step.eq(step), fifo.reserve.eq(step & rd.last),
+                     tl.rd_bank.eq(bank), tl.rd_sf.eq(rd.sf)]
+        stall = Signal(32)
+        m.d.comb += self.stall.eq(stall)
+        with m.If(rd.active & ~tile_ok):
+            m.d.sync += stall.eq(stall + 1)
+
+        # -- stage 1: operands ---------------------------------------------------------------
+        pad1 = Signal()
+        m.d.sync += [core.v1.eq(step), core.first1.eq(rd.first), core.last1.eq(rd.last),
+                     core.bank1.eq(bank), core.tend1.eq(rd.tile_last), pad1.eq(rd.pad)]
+        padword = Cat(*[c.pad_code[:p.abits]] * p.simd)
+        act = Mux(c.in_buf, bufs.r1_data, bufs.r0_data)
+        m.d.comb += [core.x.eq(Mux(pad1, padword, act)), core.w.eq(tl.w_data),
+                     core.thr0.eq(tl.thr0), core.thr1.eq(tl.thr1),
+                     fifo.w_en.eq(core.o_en), fifo.w_data.eq(core.o_data),
+                     tl.release.eq(core.release), tl.release_bank.eq(core.release_bank)]
+
+        # -- outputs: writer or raw stream --------------------------------------------------
+        ew = max(p.abits, p.raw_bits)
+        data = fifo.o.payload
+        m.d.comb += [wr.i.payload.eq(Cat(*[data[q * ew:q * ew + p.abits]
+                                           for q in range(p.pe)])),
+                     wr.i.valid.eq(fifo.o.valid & ~c.raw)]
+        raw_done = Signal()
+        if p.raw_bits:
+            m.d.comb += [self.raw.valid.eq(fifo.o.valid & c.raw),
+                         self.raw.payload.eq(data),
+                         fifo.o.ready.eq(Mux(c.raw, self.raw.ready, wr.i.ready))]
+            rx, ry, rn = Signal(10), Signal(10), Signal(10)
+            m.d.sync += raw_done.eq(0)
+            with m.If(self.start):
+                m.d.sync += [rx.eq(0), ry.eq(0), rn.eq(0)]
+            with m.Elif(self.raw.valid & self.raw.ready):
+                m.d.sync += rx.eq(rx + 1)
+                with m.If(rx == c.out_w - 1):
+                    m.d.sync += [rx.eq(0), ry.eq(ry + 1)]
+                    with m.If(ry == c.out_h - 1):
+                        m.d.sync += [ry.eq(0), rn.eq(rn + 1)]
+                        with m.If(rn == c.nf - 1):
+                            m.d.sync += raw_done.eq(1)
+        else:
+            m.d.comb += fifo.o.ready.eq(wr.i.ready)
+        m.d.comb += self.done.eq(wr.done | raw_done)
+
+        # -- frames: loader, drain ----------------------------------------------------------
+        loaded = Signal()
+        drain_busy, drain_buf = Signal(), Signal()
+        frame_end = Signal()
+        if p.drain_shape is not None:
+            dr = m.submodules.drain = Drain(p)
+            wiring.connect(m, dr.o, wiring.flipped(self.drain))
+            m.d.comb += [dr.start.eq(wr.done & c.last), drain_busy.eq(dr.busy),
+                         self.drain_done.eq(dr.done),
+                         dr.rd_data.eq(Mux(drain_buf, bufs.r1_data, bufs.r0_data)),
+                         frame_end.eq(dr.done | (raw_done & c.last))]
+            with m.If(wr.done & c.last):
+                m.d.sync += drain_buf.eq(c.out_buf)
+        else:
+            m.d.comb += frame_end.eq(self.done & c.last)
+        with m.If(frame_end):
+            m.d.sync += loaded.eq(0)
+        ld = None
+        if p.load_shape is not None:
+            ld = m.submodules.loader = Loader(p)
+            wiring.connect(m, wiring.flipped(self.load), ld.i)
+            m.d.comb += [ld.enable.eq(~loaded & ~busy & ~drain_busy & ~self.start),
+                         self.load_done.eq(ld.done)]
+            with m.If(ld.done):
+                m.d.sync += loaded.eq(1)
+
+        # -- buffer ports --------------------------------------------------------------------
+        for b in (0, 1):
+            raddr = Mux(c.in_buf == b, rd.addr, wr.rd_addr)
+            ren = 1
+            if p.drain_shape is not None:
+                own = drain_busy & (drain_buf == b)
+                raddr = Mux(own, dr.rd_addr, raddr)
+                ren = Mux(own, dr.rd_en, 1)
+            w_en = Mux(busy & (c.out_buf == b), wr.wr_en, 0)
+            w_addr, w_data = wr.wr_addr, wr.wr_data
+            if ld is not None and b == 0:
+                w_en = w_en | ld.wr_en
+                w_addr = Mux(busy, wr.wr_addr, ld.wr_addr)
+                w_data = Mux(busy, wr.wr_data, ld.wr_data)
+            m.d.comb += [getattr(bufs, f"r{b}_addr").eq(raddr),
+                         getattr(bufs, f"r{b}_en").eq(ren),
+                         getattr(bufs, f"w{b}_en").eq(w_en),
+                         getattr(bufs, f"w{b}_addr").eq(w_addr),
+                         getattr(bufs, f"w{b}_data").eq(w_data)]
+        m.d.comb += wr.rd_data.eq(Mux(c.out_buf, bufs.r1_data, bufs.r0_data))
+        return m

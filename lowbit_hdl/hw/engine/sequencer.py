@@ -1,0 +1,293 @@
+"""The engine's sequencer: reads the descriptor table and the layers' tile regions from DDR
+(the image of :func:`lowbit_hdl.runtime.engine.engine_image`) through one
+:class:`~lowbit_hdl.hw.axi.AXI4ReadMaster` and drives the datapath layer after layer.
+
+A run (``start``, ``frames`` frames; ``frames = 0`` ends at once): for every frame it waits
+for a ``load_done`` pulse (the loader has put the frame's input map into buffer 0; pulses are
+counted, none is lost), reads the layer count (image word 0), then for each layer:
+
+1. reads the layer's :data:`~lowbit_hdl.runtime.engine.DESCRIPTOR_WORDS` words and checks
+   them (the checks of :func:`lowbit_hdl.runtime.engine.check_descriptor`, plus the table:
+   ``last`` exactly on layer ``count − 1``, ``region`` 8-byte aligned);
+2. presents the descriptor on ``cfg`` (held until the next layer's check) and pulses
+   ``layer_start`` (``cfg`` is valid in the same cycle);
+3. streams the layer's region, ``nf · tile_words`` words from ``base + region``, to ``tiles``;
+4. waits for ``layer_done`` (a pulse at any time after ``layer_start`` counts, also while the
+   region still streams); after the ``last`` layer it pulses ``frame_done``.
+
+After the last frame, or on an error, it pulses ``done`` and goes idle. Errors (``error``
+high, ``error_code`` one of :data:`lowbit_hdl.runtime.regs.ERROR_CODES`, both held until the
+next ``start``): an AXI error response (2 SLVERR, 3 DECERR) while reading the table or a
+descriptor stops before the layer starts; one while streaming a region lets the layer finish
+(the datapath gets every word and does not hang) and stops after its ``layer_done``; a
+descriptor failing a check stops with ``ERROR_ENGINE_DESCRIPTOR`` (its layer on ``layer``),
+a bad table (0 layers, ``last`` missing or early) with ``ERROR_ENGINE_TABLE``. ``layer_start``
+is never pulsed for a rejected descriptor.
+
+Cycles: with a memory of latency ``L`` (address handshake to first beat) answering one beat
+per cycle, a layer's ``layer_start`` follows the previous layer's ``layer_done`` (or the
+frame's count word) after :func:`lowbit_hdl.cost.engine_descriptor_cycles` cycles; the
+region's first word comes :func:`lowbit_hdl.cost.engine_region_latency` cycles after
+``layer_start`` and then a word per cycle as long as the consumer takes it and the memory
+keeps up (both measured by the bench). :func:`lowbit_hdl.cost.engine_layer_cycles` has the
+first tile word at ``ENGINE_TILE_START``, so behind this sequencer a layer should take
+``engine_region_latency − ENGINE_TILE_START`` cycles more (derived, not measured: the bench
+has a fake datapath).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ...runtime import regs
+from ...runtime.engine import (
+    DESCRIPTOR_BITS,
+    DESCRIPTOR_WORDS,
+    IMAGE_WORD_BITS,
+    EngineFormat,
+    tile_threshold_words,
+)
+from ..axi import AXI4ReadMaster, axi4_read_signature
+from .params import EngineParams, descriptor_layout
+
+__all__ = ["EngineSequencer"]
+
+WORD_BYTES = IMAGE_WORD_BITS // 8
+
+
+class EngineSequencer(wiring.Component):
+    """Descriptor-driven control of the engine's datapath (module docstring).
+
+    Parameters
+    ----------
+    fmt : EngineParams or EngineFormat
+        The datapath's build parameters (the descriptor checks use ``pe``, ``simd``,
+        ``act``, ``acc_bits``, ``max_sf``, ``buffer_words``, ``raw_bits``).
+    addr_width : int
+        AXI address bits.
+    max_burst, max_outstanding : int
+        Passed to :class:`~lowbit_hdl.hw.axi.AXI4ReadMaster` (64-bit data).
+
+    Attributes
+    ----------
+    base : In(addr_width)
+        Byte address of the image (the control block's WEIGHTS_BASE), read at ``start``.
+    frames : In(32)
+        Frames of the run, read at ``start``.
+    start : In(1)
+        One-cycle pulse: begin a run (ignored while busy).
+    load_done : In(1)
+        One-cycle pulse per frame whose input map is in buffer 0.
+    cfg : Out(descriptor_layout())
+        The current layer's descriptor.
+    layer_start : Out(1)
+        One-cycle pulse: the datapath starts the layer on ``cfg``.
+    layer_done : In(1)
+        One-cycle pulse from the datapath: the layer's last write has landed.
+    tiles : Out(stream.Signature(64))
+        The current layer's region words, in order.
+    frame_done, done : Out(1)
+        Pulses: a frame's last layer is done; the run has ended (all frames, or an error).
+    busy : Out(1)
+        A run is in progress.
+    error : Out(1)
+        The run stopped on an error (until the next ``start``).
+    error_code : Out(8)
+        The error (:data:`lowbit_hdl.runtime.regs.ERROR_CODES`), 0 without one.
+    layer : Out(16)
+        Index of the current (or failing) layer.
+    bytes_read : Out(32)
+        Bytes read from DDR since ``start``.
+    m_axi : Out(axi4_read_signature(addr_width, 64))
+        AXI4 read channels.
+
+    Raises
+    ------
+    TypeError
+        If ``fmt`` is neither EngineParams nor EngineFormat, or a width not an int.
+    ValueError
+        If a width is out of range.
+    """
+
+    def __init__(self, fmt: EngineParams | EngineFormat, addr_width: int = 32,
+                 max_burst: int = 16, max_outstanding: int = 4) -> None:
+        if not isinstance(fmt, (EngineParams, EngineFormat)):
+            raise TypeError(f"fmt must be EngineParams or an EngineFormat, got "
+                            f"{type(fmt).__name__}")
+        self.fmt = fmt
+        self.addr_width = addr_width
+        self.master = AXI4ReadMaster(IMAGE_WORD_BITS, addr_width, max_burst, max_outstanding)
+        super().__init__({
+            "base": In(addr_width),
+            "frames": In(32),
+            "start": In(1),
+            "load_done": In(1),
+            "cfg": Out(descriptor_layout()),
+            "layer_start": Out(1),
+            "layer_done": In(1),
+            "tiles": Out(stream.Signature(IMAGE_WORD_BITS)),
+            "frame_done": Out(1),
+            "done": Out(1),
+            "busy": Out(1),
+            "error": Out(1),
+            "error_code": Out(8),
+            "layer": Out(16),
+            "bytes_read": Out(32),
+            "m_axi": Out(axi4_read_signature(addr_width, IMAGE_WORD_BITS)),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        fmt = self.fmt
+        m.submodules.master = master = self.master
+        wiring.connect(m, wiring.flipped(self.m_axi), master.m_axi)
+        m.d.comb += self.bytes_read.eq(master.bytes_read)
+
+        base = Signal(self.addr_width)
+        desc_addr = Signal(self.addr_width)
+        frames_left = Signal(32)
+        loads = Signal(8)  # load_done pulses not yet consumed
+        count = Signal(16)
+        words = Signal(range(DESCRIPTOR_WORDS + 1))
+        dbuf = Signal(DESCRIPTOR_WORDS * IMAGE_WORD_BITS)
+        desc = descriptor_layout()(dbuf[:DESCRIPTOR_BITS])
+        left = Signal(32)  # region words still to stream
+        done_seen = Signal()
+        # products of the checks, registered (CHECK1 → CHECK2)
+        kkcf = Signal(24)
+        in_words = Signal(32)
+        out_words = Signal(32)
+        region_words = Signal(32)
+        want_tw = Signal(32)
+
+        consume = Signal()
+        with m.If(self.load_done & ~consume):
+            m.d.sync += loads.eq(loads + 1)
+        with m.Elif(consume & ~self.load_done):
+            m.d.sync += loads.eq(loads - 1)
+
+        m.d.sync += [self.layer_start.eq(0), self.frame_done.eq(0), self.done.eq(0)]
+        cmd = master.cmd
+        beat_words = fmt.pe * fmt.simd // IMAGE_WORD_BITS
+        t_words = tile_threshold_words(fmt.pe, fmt.act, fmt.acc_bits)
+
+        def fail(code: int) -> None:
+            m.d.sync += [self.error.eq(1), self.error_code.eq(code), self.done.eq(1)]
+            m.next = "IDLE"
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.comb += master.clear.eq(1)
+                    m.d.sync += [base.eq(self.base), frames_left.eq(self.frames),
+                                 self.error.eq(0), self.error_code.eq(0)]
+                    with m.If(self.frames == 0):
+                        m.d.sync += self.done.eq(1)
+                    with m.Else():
+                        m.next = "WAIT_LOAD"
+            with m.State("WAIT_LOAD"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(loads != 0):
+                    m.d.comb += consume.eq(1)
+                    m.d.sync += [self.layer.eq(0), desc_addr.eq(base + WORD_BYTES)]
+                    m.next = "CMD_COUNT"
+            with m.State("CMD_COUNT"):
+                m.d.comb += [self.busy.eq(1), cmd.valid.eq(1), cmd.payload.addr.eq(base),
+                             cmd.payload.beats.eq(1)]
+                with m.If(cmd.ready):
+                    m.next = "GET_COUNT"
+            with m.State("GET_COUNT"):
+                m.d.comb += [self.busy.eq(1), master.o.ready.eq(1)]
+                with m.If(master.o.valid):
+                    m.d.sync += count.eq(master.o.payload[:16])
+                    with m.If(master.error):
+                        fail(master.error_code)
+                    with m.Elif((master.o.payload[:16] == 0) | (master.o.payload[16:] != 0)):
+                        fail(regs.ERROR_ENGINE_TABLE)
+                    with m.Else():
+                        m.next = "CMD_DESC"
+            with m.State("CMD_DESC"):
+                m.d.comb += [self.busy.eq(1), cmd.valid.eq(1), cmd.payload.addr.eq(desc_addr),
+                             cmd.payload.beats.eq(DESCRIPTOR_WORDS)]
+                with m.If(cmd.ready):
+                    m.d.sync += words.eq(0)
+                    m.next = "GET_DESC"
+            with m.State("GET_DESC"):
+                m.d.comb += [self.busy.eq(1), master.o.ready.eq(1)]
+                with m.If(master.o.valid):
+                    # shift in from the top: word 0 ends in the lowest bits
+                    m.d.sync += [dbuf.eq(Cat(dbuf[IMAGE_WORD_BITS:], master.o.payload)),
+                                 words.eq(words + 1)]
+                    with m.If(words == DESCRIPTOR_WORDS - 1):
+                        m.next = "CHECK1"
+            with m.State("CHECK1"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [
+                    kkcf.eq(desc.k * desc.k * desc.in_cf),
+                    in_words.eq(desc.in_h * desc.in_w * desc.in_cf),
+                    out_words.eq(desc.pool_h * desc.pool_w * desc.out_cf),
+                    region_words.eq(desc.nf * desc.tile_words),
+                    want_tw.eq(Mux(desc.raw, 0, t_words) + desc.sf * beat_words),
+                ]
+                m.next = "CHECK2"
+            with m.State("CHECK2"):
+                m.d.comb += self.busy.eq(1)
+                zero = (desc.sf == 0) | (desc.nf == 0) | (desc.k == 0) | (desc.stride == 0) | \
+                    (desc.pool_k == 0) | (desc.pool_s == 0) | (desc.in_h == 0) | \
+                    (desc.in_w == 0) | (desc.in_cf == 0) | (desc.out_c == 0)
+                bad = zero | (desc.in_buf == desc.out_buf) | (desc.sf > fmt.max_sf) | \
+                    (desc.sf != kkcf) | (desc.tile_words != want_tw) | \
+                    (in_words > fmt.buffer_words) | \
+                    (~desc.raw & (out_words > fmt.buffer_words)) | \
+                    (desc.region[:3] != 0)
+                if fmt.raw_bits == 0:
+                    bad = bad | desc.raw
+                last_here = self.layer == count - 1
+                with m.If(master.error):
+                    fail(master.error_code)
+                with m.Elif(desc.last != last_here):
+                    fail(regs.ERROR_ENGINE_TABLE)
+                with m.Elif(bad):
+                    fail(regs.ERROR_ENGINE_DESCRIPTOR)
+                with m.Else():
+                    m.d.sync += [self.cfg.eq(desc), self.layer_start.eq(1),
+                                 done_seen.eq(0), left.eq(region_words)]
+                    m.next = "CMD_REGION"
+            with m.State("CMD_REGION"):
+                m.d.comb += [self.busy.eq(1), cmd.valid.eq(1),
+                             cmd.payload.addr.eq(base + self.cfg.region),
+                             cmd.payload.beats.eq(left)]
+                with m.If(self.layer_done):
+                    m.d.sync += done_seen.eq(1)
+                with m.If(cmd.ready):
+                    m.next = "STREAM"
+            with m.State("STREAM"):
+                m.d.comb += [self.busy.eq(1), self.tiles.valid.eq(master.o.valid),
+                             self.tiles.payload.eq(master.o.payload),
+                             master.o.ready.eq(self.tiles.ready)]
+                with m.If(self.layer_done):
+                    m.d.sync += done_seen.eq(1)
+                with m.If(master.o.valid & self.tiles.ready):
+                    m.d.sync += left.eq(left - 1)
+                    with m.If(left == 1):
+                        m.next = "WAIT_DONE"
+            with m.State("WAIT_DONE"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(done_seen | self.layer_done):
+                    m.d.sync += done_seen.eq(0)
+                    with m.If(master.error):
+                        fail(master.error_code)
+                    with m.Elif(self.cfg.last):
+                        m.d.sync += [self.frame_done.eq(1), frames_left.eq(frames_left - 1)]
+                        with m.If(frames_left == 1):
+                            m.d.sync += self.done.eq(1)
+                            m.next = "IDLE"
+                        with m.Else():
+                            m.next = "WAIT_LOAD"
+                    with m.Else():
+                        m.d.sync += [self.layer.eq(self.layer + 1),
+                                     desc_addr.eq(desc_addr + DESCRIPTOR_WORDS * WORD_BYTES)]
+                        m.next = "CMD_DESC"
+        return m

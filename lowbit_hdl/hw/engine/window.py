@@ -1,0 +1,122 @@
+"""The window reader: the activation read addresses of one layer in the engine's loop order
+
+``for nf: for oy: for ox: for ky: for kx: for cf`` (one beat per step),
+
+address ``word(oy·S − pad_t + ky, ox·S − pad_l + kx, cf)``, or the pad flag when the pixel
+lies outside the map. Runtime geometry from the descriptor; the address is kept by
+incremental counters (adders only in the per-step path; the few products of descriptor
+fields are registered once at ``start``). Addresses wrap modulo the buffer's address width:
+only in-map addresses are used, and those come out exact.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .params import EngineParams, descriptor_layout
+
+__all__ = ["WindowReader"]
+
+
+class WindowReader(wiring.Component):
+    """Address generator of the engine's activation beats.
+
+    Attributes
+    ----------
+    cfg : In(descriptor layout)
+        Stable from ``start`` to the last step.
+    start : In(1)
+        Initialise for a new layer (the first step may come the cycle after).
+    step : In(1)
+        Advance to the next beat (only while ``active``).
+    active : Out(1)
+        Beats remain.
+    addr : Out(unsigned)
+        Buffer word of the current beat (meaningless when ``pad``).
+    pad : Out(1)
+        The current beat reads the pad word.
+    sf : Out(unsigned(16))
+        Beat index within the pixel, ``(ky·K + kx)·CF + cf``.
+    first, last : Out(1)
+        First / last beat of a pixel.
+    tile : Out(unsigned(10))
+        Neuron fold of the current beat; ``tile_last``: last beat of the fold.
+    """
+
+    def __init__(self, params: EngineParams) -> None:
+        if not isinstance(params, EngineParams):
+            raise TypeError(f"params={params!r} must be EngineParams")
+        self.params = params
+        self.aw = max(1, (params.buffer_words - 1).bit_length())
+        super().__init__({
+            "cfg": In(descriptor_layout()), "start": In(1), "step": In(1),
+            "active": Out(1), "addr": Out(unsigned(self.aw)), "pad": Out(1),
+            "sf": Out(unsigned(16)), "first": Out(1), "last": Out(1),
+            "tile": Out(unsigned(10)), "tile_last": Out(1),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        c, aw = self.cfg, self.aw
+        # per-layer constants (registered at start)
+        wcf, scf, swcf, a0 = (Signal(aw, name=n) for n in ("k_wcf", "k_scf", "k_swcf", "k_a0"))
+        cf, kx, ky = Signal(8), Signal(5), Signal(5)
+        ox, oy, nf = Signal(10), Signal(10), Signal(10)
+        sf = Signal(16)
+        iy0, ix0, iy, ix = (Signal(signed(12), name=n) for n in ("iy0", "ix0", "iy", "ix"))
+        a, a_row, a_win, a_wrow = (Signal(aw, name=n) for n in ("a", "a_row", "a_win", "a_wrow"))
+        active = Signal()
+
+        last_cf = cf == c.in_cf - 1
+        last_kx = kx == c.k - 1
+        last_ky = ky == c.k - 1
+        last_ox = ox == c.out_w - 1
+        last_oy = oy == c.out_h - 1
+        last_nf = nf == c.nf - 1
+        pix_last = last_cf & last_kx & last_ky
+        tile_last = pix_last & last_ox & last_oy
+        m.d.comb += [
+            self.active.eq(active), self.addr.eq(a), self.sf.eq(sf), self.tile.eq(nf),
+            self.first.eq(sf == 0), self.last.eq(pix_last), self.tile_last.eq(tile_last),
+            self.pad.eq((iy < 0) | (iy >= c.in_h) | (ix < 0) | (ix >= c.in_w)),
+        ]
+
+        with m.If(self.start):
+            wcf_v = c.in_w * c.in_cf
+            a0_v = -(c.pad_t * wcf_v + c.pad_l * c.in_cf)
+            m.d.sync += [
+                wcf.eq(wcf_v), scf.eq(c.stride * c.in_cf),
+                swcf.eq(c.stride * wcf_v), a0.eq(a0_v),
+                a.eq(a0_v), a_row.eq(a0_v), a_win.eq(a0_v), a_wrow.eq(a0_v),
+                cf.eq(0), kx.eq(0), ky.eq(0), ox.eq(0), oy.eq(0), nf.eq(0), sf.eq(0),
+                iy0.eq(-c.pad_t), iy.eq(-c.pad_t), ix0.eq(-c.pad_l), ix.eq(-c.pad_l),
+                active.eq(1),
+            ]
+        with m.Elif(self.step & active):
+            m.d.sync += [cf.eq(cf + 1), a.eq(a + 1), sf.eq(sf + 1)]
+            with m.If(last_cf):
+                m.d.sync += [cf.eq(0), kx.eq(kx + 1), ix.eq(ix + 1)]
+                with m.If(last_kx):
+                    m.d.sync += [kx.eq(0), ix.eq(ix0), ky.eq(ky + 1), iy.eq(iy + 1),
+                                 a_row.eq(a_row + wcf), a.eq(a_row + wcf)]
+                    with m.If(last_ky):
+                        m.d.sync += [ky.eq(0), iy.eq(iy0), sf.eq(0),
+                                     ox.eq(ox + 1), ix0.eq(ix0 + c.stride),
+                                     ix.eq(ix0 + c.stride),
+                                     a_win.eq(a_win + scf), a_row.eq(a_win + scf),
+                                     a.eq(a_win + scf)]
+                        with m.If(last_ox):
+                            m.d.sync += [ox.eq(0), ix0.eq(-c.pad_l), ix.eq(-c.pad_l),
+                                         oy.eq(oy + 1), iy0.eq(iy0 + c.stride),
+                                         iy.eq(iy0 + c.stride),
+                                         a_wrow.eq(a_wrow + swcf), a_win.eq(a_wrow + swcf),
+                                         a_row.eq(a_wrow + swcf), a.eq(a_wrow + swcf)]
+                            with m.If(last_oy):
+                                m.d.sync += [oy.eq(0), iy0.eq(-c.pad_t), iy.eq(-c.pad_t),
+                                             nf.eq(nf + 1), a_wrow.eq(a0), a_win.eq(a0),
+                                             a_row.eq(a0), a.eq(a0)]
+                                with m.If(last_nf):
+                                    m.d.sync += active.eq(0)
+        return m

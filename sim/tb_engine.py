@@ -1,0 +1,87 @@
+"""cocotb bench of the engine datapath (``lowbit_hdl.hw.engine.EngineDatapath``).
+
+Configuration (``tb_config()``): ``frames``, each a dict with
+
+* ``load``: words of the load stream (``[]``: the buffer is not loaded), ``stall_load``;
+* ``layers``: each ``{"cfg": descriptor bits, "tiles": words, "stall": p, "raw": expected
+  raw beats or None, "cycles": expected start→done cycles or None, "stall_count": expected
+  increase of the ``stall`` counter or None}``;
+* ``drain``: expected drain words (``None``: no drain in this frame), ``stall_drain``.
+
+A layer is started with a one-cycle ``start`` pulse; its ``tiles`` words are sent with random
+stalls ``stall`` and its raw beats received with the same stall probability. Cycles are
+counted from the cycle ``start`` is high to the cycle ``done`` is high.
+"""
+
+import cocotb
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from lowbit_hdl.sim.runner import tb_config
+from lowbit_hdl.sim.stream import StreamSink, StreamSource, cycle, start_clock_reset
+
+
+async def wait_pulse(dut, name: str, limit: int = 200_000) -> int:
+    sig = getattr(dut, name)
+    for _ in range(limit):
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        if int(sig.value):
+            return cycle()
+    raise TimeoutError(f"no {name} pulse in {limit} cycles")
+
+
+@cocotb.test()
+async def engine(dut):
+    cfg = tb_config()
+    dut.start.value = 0
+    dut.cfg.value = 0
+    await start_clock_reset(dut)
+    seed = 10
+    for fi, frame in enumerate(cfg["frames"]):
+        await RisingEdge(dut.clk)
+        if frame["load"]:
+            src = StreamSource(dut, "load", stall=frame.get("stall_load", 0.0), seed=seed)
+            seed += 1
+            cocotb.start_soon(src.send(frame["load"]))
+            await wait_pulse(dut, "load_done")
+        drain = None
+        for li, lay in enumerate(frame["layers"]):
+            await RisingEdge(dut.clk)
+            dut.cfg.value = lay["cfg"]
+            dut.start.value = 1
+            # the tile stream is valid from the cycle after start on (as the sequencer's)
+            tsrc = StreamSource(dut, "tiles", stall=lay["stall"], seed=seed)
+            seed += 1
+            cocotb.start_soon(tsrc.send(lay["tiles"]))
+            await ReadOnly()
+            t0 = cycle()
+            s0 = int(dut.stall.value)
+            await RisingEdge(dut.clk)
+            dut.start.value = 0
+            if lay.get("raw") is not None:
+                snk = StreamSink(dut, "raw", stall=lay["stall"], seed=seed)
+                seed += 1
+                rtask = cocotb.start_soon(snk.receive(len(lay["raw"]), timeout_cycles=100_000))
+            if lay.get("last") and frame.get("drain") is not None:
+                dsnk = StreamSink(dut, "drain", stall=frame.get("stall_drain", 0.0), seed=seed)
+                seed += 1
+                drain = cocotb.start_soon(dsnk.receive(len(frame["drain"]),
+                                                       timeout_cycles=100_000))
+            t1 = await wait_pulse(dut, "done")
+            ds = int(dut.stall.value) - s0
+            where = f"frame {fi} layer {li}"
+            if lay.get("raw") is not None:
+                got = await rtask
+                for j, (g, e) in enumerate(zip(got, lay["raw"], strict=True)):
+                    assert g == e, f"{where}: raw beat {j}: got {g:#x}, expected {e:#x}"
+            if lay.get("cycles") is not None:
+                assert t1 - t0 == lay["cycles"], (f"{where}: {t1 - t0} cycles, expected "
+                                                  f"{lay['cycles']}")
+            if lay.get("stall_count") is not None:
+                assert ds == lay["stall_count"], (f"{where}: stall {ds}, expected "
+                                                  f"{lay['stall_count']}")
+            dut._log.info(f"{where}: {t1 - t0} cycles")
+        if drain is not None:
+            got = await drain
+            for j, (g, e) in enumerate(zip(got, frame["drain"], strict=True)):
+                assert g == e, f"frame {fi}: drain word {j}: got {g:#x}, expected {e:#x}"

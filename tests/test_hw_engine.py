@@ -1,0 +1,263 @@
+# amaranth: UnusedElaboratable=no
+"""The engine datapath (``lowbit_hdl.hw.engine``): the numpy reference of one layer against
+the golden model (conv, FC-as-conv, pool, raw), the tile-stream packer, and co-simulation of
+small layer chains (Icarus; random stalls on the tile stream and the raw/drain sinks) bit-exact
+against golden, with the layer cycles of ``cost.engine_layer_cycles`` measured without stalls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from lowbit_hdl import golden
+from lowbit_hdl.hw.engine.reference import map_to_words, reference_layer, words_to_map
+from lowbit_hdl.runtime.dtypes import BIPOLAR, UINT, DataType
+from lowbit_hdl.runtime.engine import (
+    DESCRIPTOR_FIELDS,
+    engine_thresholds,
+    layer_tile_words,
+    pack_descriptor,
+)
+from lowbit_hdl.runtime.words import pack_word
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One engine layer of a test chain."""
+
+    out_c: int
+    k: int = 3
+    stride: int = 1
+    pad: int = 0
+    raw: bool = False
+    pool: tuple[int, int, tuple[int, int, int, int]] | None = None  # (k, s, (t, b, l, r))
+    fc: bool = False  # kernel = the whole input map
+
+
+@dataclass
+class Built:
+    desc: dict
+    tiles: np.ndarray
+    golden_out: np.ndarray  # next map values (H, W, C), or raw accumulators (P, out_c)
+    shape: tuple[int, int, int]
+
+
+def _u_thresholds(t: np.ndarray, act: DataType, mw: int) -> np.ndarray:
+    """Accumulator thresholds → U domain (test-private: ectl owns the conversion)."""
+    if act.is_bipolar:   # acc = 2U − MW
+        u = -((-(t + mw)) // 2)
+        hi = mw
+    else:                # acc = U − MW·2^k
+        u = t + mw * (1 << act.bits)
+        hi = mw * ((1 << (act.bits + 1)) - 1)
+    return np.clip(u, 0, hi + 1)
+
+
+def build_layer(rng, x: np.ndarray, spec: Spec, act: DataType, pe: int, simd: int,
+                acc_bits: int, in_buf: int, last: bool) -> Built:
+    """Random weights/thresholds for ``spec`` on input values ``x`` (H, W, C): descriptor,
+    tile words and the golden output."""
+    h, w, c = x.shape
+    k = h if spec.fc else spec.k
+    s, pad = (1, 0) if spec.fc else (spec.stride, spec.pad)
+    oc = spec.out_c
+    wts = rng.choice([-1, 1], size=(oc, c, k, k))
+    pad_value = -1 if act.is_bipolar else 0
+    acc = golden.conv2d(x[None], wts, BIPOLAR, act, s, pad, pad_value)[0]   # (OH, OW, oc)
+    oh, ow = acc.shape[:2]
+    cf = -(-c // simd)
+    mw = k * k * cf * simd
+    nt = engine_thresholds(None if spec.raw else act)
+    if spec.raw:
+        out, tu = acc, None
+        shift, offset = (1, -mw) if act.is_bipolar else (0, -mw * (1 << act.bits))
+    else:
+        lo, hi = int(acc.min()) - 2, int(acc.max()) + 2
+        t = np.sort(rng.integers(lo, hi + 1, size=(oc, nt)), axis=1)
+        out = golden.multithreshold(acc, t, act)
+        tu = _u_thresholds(t, act, mw)
+        shift, offset = 0, 0
+    pool_k, pool_s, pads = 1, 1, (0, 0, 0, 0)
+    if spec.pool is not None and not spec.raw:
+        pool_k, pool_s, pads = spec.pool
+        out = golden.maxpool(out[None], pool_k, pool_s, pads, act.min)[0]
+    tiles = layer_tile_words(wts.transpose(0, 2, 3, 1), tu, None if spec.raw else act, pe,
+                             simd, acc_bits)
+    nf = -(-oc // pe)
+    desc = dict(
+        in_buf=in_buf, out_buf=1 - in_buf, in_h=h, in_w=w, in_cf=cf, k=k, stride=s,
+        pad_t=pad, pad_l=pad, pad_code=int(act.encode(np.array(pad_value))),
+        out_h=oh, out_w=ow, nf=nf, out_c=oc, pool_k=pool_k, pool_s=pool_s, pool_t=pads[0],
+        pool_l=pads[2], pool_h=out.shape[0] if not spec.raw else oh,
+        pool_w=out.shape[1] if not spec.raw else ow, out_cf=-(-oc // simd), raw=int(spec.raw),
+        acc_shift=shift, acc_offset=offset, sf=k * k * cf, tile_words=len(tiles) // nf,
+        region=0, last=int(last))
+    shape = out.shape if not spec.raw else (oh, ow, oc)
+    return Built(desc, tiles, out, shape)
+
+
+def build_chain(rng, x: np.ndarray, specs: list[Spec], act: DataType, pe: int, simd: int,
+                acc_bits: int) -> list[Built]:
+    """The layers of a chain, each on the golden output of the one before."""
+    layers = []
+    for i, spec in enumerate(specs):
+        b = build_layer(rng, x, spec, act, pe, simd, acc_bits, i % 2, i == len(specs) - 1)
+        layers.append(b)
+        x = b.golden_out
+    return layers
+
+
+def run_reference(x: np.ndarray, layers: list[Built], act: DataType, pe: int, simd: int,
+                  acc_bits: int, words: int) -> tuple[list[np.ndarray], list]:
+    """Run the chain through the numpy reference: final buffers and each layer's raw beats."""
+    bufs = [np.zeros((words, simd), dtype=np.int64) for _ in range(2)]
+    w0 = map_to_words(act.encode(x).astype(np.int64), simd)
+    bufs[0][:len(w0)] = w0
+    raws = [reference_layer(bufs, b.desc, b.tiles, pe, simd, act, acc_bits) for b in layers]
+    return bufs, raws
+
+
+# -- reference vs golden --------------------------------------------------------------------
+
+REF_CASES = {
+    # name: (act, pe, simd, (H, W, C), specs)
+    "uint2_conv_s2_pool": (UINT(2), 8, 8, (9, 9, 5),
+                           [Spec(12, 3, 2, 1), Spec(10, 3, 1, 1, pool=(3, 2, (0, 0, 0, 0))),
+                            Spec(7, fc=True, raw=True)]),
+    "bipolar_pe_lt_simd": (BIPOLAR, 4, 16, (6, 6, 16),
+                           [Spec(32, 3, 1, 1, pool=(2, 2, (0, 0, 0, 0))),
+                            Spec(16, 1), Spec(9, fc=True, raw=True)]),
+    "bipolar_masked_out": (BIPOLAR, 8, 8, (5, 5, 8), [Spec(16, 3, 2, 1), Spec(13, 2, 1, 0)]),
+    "uint1_pe_gt_simd": (UINT(1), 16, 4, (5, 7, 6),
+                         [Spec(13, 3, 1, 1, pool=(3, 2, (1, 1, 1, 1))), Spec(5, 2, 1, 0)]),
+    "uint4_ceil_pool": (UINT(4), 8, 8, (7, 7, 3),
+                        [Spec(9, 3, 1, 0, pool=(2, 2, (0, 1, 0, 1))),
+                         Spec(6, fc=True, raw=True)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REF_CASES))
+def test_reference_matches_golden(name):
+    act, pe, simd, shape, specs = REF_CASES[name]
+    rng = np.random.default_rng(3)
+    x = rng.integers(act.min, act.max + 1, size=shape)
+    if act.is_bipolar:
+        x = rng.choice([-1, 1], size=shape)
+    acc_bits = 16
+    layers = build_chain(rng, x, specs, act, pe, simd, acc_bits)
+    bufs, raws = run_reference(x, layers, act, pe, simd, acc_bits, 2048)
+    for i, (b, raw) in enumerate(zip(layers, raws, strict=True)):
+        if b.desc["raw"]:
+            oh, ow, oc = b.shape
+            nf = b.desc["nf"]
+            got = raw.reshape(nf, oh * ow, pe).transpose(1, 0, 2).reshape(oh * ow, nf * pe)
+            np.testing.assert_array_equal(got[:, :oc], b.golden_out.reshape(oh * ow, oc),
+                                          err_msg=f"{name} layer {i} (raw)")
+    last = layers[-1]
+    if not last.desc["raw"]:
+        got = words_to_map(bufs[last.desc["out_buf"]], last.shape, simd)
+        np.testing.assert_array_equal(got, act.encode(last.golden_out),
+                                      err_msg=f"{name}: final map")
+
+
+def test_descriptor_layout_matches_packer():
+    # the engine's StructLayout is built from DESCRIPTOR_FIELDS: same order and offsets as
+    # the packer, acc_offset signed
+    from lowbit_hdl.hw.engine import descriptor_layout
+
+    lay = descriptor_layout()
+    offsets, at = {}, 0
+    for n, b in DESCRIPTOR_FIELDS:
+        offsets[n] = at
+        at += b
+    assert {n: f.offset for n, f in lay} == offsets
+    d = {n: 0 for n, _ in DESCRIPTOR_FIELDS} | {"acc_offset": -5, "k": 3, "nf": 7, "last": 1}
+    word = pack_word([int(v) for v in pack_descriptor(d)], 64)
+    view = lay.from_bits(word)
+    got = {n: int(getattr(view, n)) for n in ("acc_offset", "k", "nf", "last", "in_w")}
+    assert got == {"acc_offset": -5, "k": 3, "nf": 7, "last": 1, "in_w": 0}
+
+
+# -- co-simulation --------------------------------------------------------------------------
+
+def cosim_frame(x: np.ndarray, layers: list[Built], params, stall: float,
+                cycles: bool) -> dict:
+    """One frame of the ``tb_engine`` bench: load words, each layer's descriptor, tile words,
+    expected raw beats and cycles, expected drain words."""
+    from lowbit_hdl.cost import engine_layer_cycles, engine_tile_stall_cycles
+
+    act, pe, simd = params.act, params.pe, params.simd
+    bufs, raws = run_reference(x, layers, act, pe, simd, params.acc_bits, params.buffer_words)
+    codes = act.encode(x).astype(np.int64).reshape(-1, params.load_elems)
+    frame = {"load": [pack_word(r.tolist(), act.bits) for r in codes], "stall_load": stall,
+             "layers": [], "drain": None, "stall_drain": stall}
+    for b, raw in zip(layers, raws, strict=True):
+        lay = {"cfg": pack_word([int(v) for v in pack_descriptor(b.desc)], 64),
+               "tiles": [int(v) for v in b.tiles], "stall": stall, "last": b.desc["last"],
+               "raw": None, "cycles": None}
+        if raw is not None:
+            lay["raw"] = [pack_word(r.tolist(), params.raw_bits) for r in raw]
+        if cycles:
+            lay["cycles"] = engine_layer_cycles(b.desc, pe, simd)
+            lay["stall_count"] = engine_tile_stall_cycles(b.desc, pe, simd)
+        frame["layers"].append(lay)
+    last = layers[-1]
+    if not last.desc["raw"] and params.drain_shape is not None:
+        n = params.map_words(params.drain_shape)
+        frame["drain"] = [pack_word(w.tolist(), act.bits)
+                          for w in bufs[last.desc["out_buf"]][:n]]
+    return frame
+
+
+def run_cosim(name: str, act, pe: int, simd: int, shape, specs, load_elems: int,
+              acc_bits: int = 14, raw_bits: int = 16, frames=((0.0, True), (0.3, False)),
+              simulator: str = "icarus") -> None:
+    from lowbit_hdl.hw.engine import EngineDatapath, EngineParams
+    from sim.units import simulate
+
+    rng = np.random.default_rng(7)
+    cfg_frames = []
+    params = None
+    for stall, cycles in frames:
+        x = (rng.choice([-1, 1], size=shape) if act.is_bipolar
+             else rng.integers(act.min, act.max + 1, size=shape))
+        layers = build_chain(rng, x, specs, act, pe, simd, acc_bits)
+        if params is None:
+            words = max(max(b.desc["in_h"] * b.desc["in_w"] * b.desc["in_cf"],
+                            b.desc["pool_h"] * b.desc["pool_w"] * b.desc["out_cf"])
+                        for b in layers)
+            last = layers[-1]
+            params = EngineParams(
+                pe, simd, act, buffer_words=words,
+                max_sf=max(b.desc["sf"] for b in layers), acc_bits=acc_bits,
+                raw_bits=raw_bits if any(s.raw for s in specs) else 0,
+                load_shape=tuple(shape), load_elems=load_elems,
+                drain_shape=None if last.desc["raw"] else last.shape)
+        cfg_frames.append(cosim_frame(x, layers, params, stall, cycles))
+    simulate(EngineDatapath(params), f"engine_{name}", "tb_engine", {"frames": cfg_frames},
+             simulator)
+
+
+COSIM = {
+    # name: (act, pe, simd, input (H, W, C), load_elems, specs)
+    # 3×3 stride 2 pad 1 (out_c 12: masked lanes), 3×3 + overlapping pool 3/2, raw FC
+    "uint2": (UINT(2), 8, 8, (9, 9, 4), 4,
+              [Spec(12, 3, 2, 1), Spec(10, 3, 1, 1, pool=(3, 2, (0, 0, 0, 0))),
+               Spec(7, fc=True, raw=True)]),
+    # BIPOLAR, pe < simd: conv + pool 2/2, a 1×1 conv, then an FC to 20 channels (drained;
+    # its tiles load slower than they compute: per-tile stalls)
+    "bipolar_narrow": (BIPOLAR, 4, 16, (6, 6, 16), 16,
+                       [Spec(32, 3, 1, 1, pool=(2, 2, (0, 0, 0, 0))), Spec(32, 1),
+                        Spec(20, fc=True)]),
+    # UINT1, pe > simd: padded pool 2/2 (ceil mode), 2×2 conv; load beats of 2 words
+    "uint1_wide": (UINT(1), 16, 4, (5, 7, 8), 8,
+                   [Spec(13, 3, 1, 1, pool=(2, 2, (0, 1, 0, 1))), Spec(5, 2, 1, 0)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COSIM))
+def test_engine_cosim(name):
+    act, pe, simd, shape, elems, specs = COSIM[name]
+    run_cosim(name, act, pe, simd, shape, specs, elems)
