@@ -404,7 +404,7 @@ def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int:
     L``) to ``e_n = s_n + T − 1``, and the layer is done ``4 + W_last`` cycles after
     ``e_{NF−1}``, ``W_last`` the writer's cycles for the last beat
     (:func:`engine_writer_cycles`). With ``L ≤ T − 3`` this is
-    ``NF·OH·OW·SF + L + 5 + W_last``.
+    ``NF·OH·OW·SF + L + 4 + W_last``.
 
     Raises
     ------

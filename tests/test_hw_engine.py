@@ -261,3 +261,80 @@ COSIM = {
 def test_engine_cosim(name):
     act, pe, simd, shape, elems, specs = COSIM[name]
     run_cosim(name, act, pe, simd, shape, specs, elems)
+
+
+# -- parameter checks, packer, formula ------------------------------------------------------
+
+def test_engine_params_checks():
+    from lowbit_hdl.hw.engine import EngineDatapath, EngineParams
+
+    ok = dict(pe=8, simd=8, act=UINT(2), buffer_words=64, max_sf=9, acc_bits=12)
+    EngineParams(**ok)
+    for bad, exc in [({"pe": 8.0}, TypeError), ({"act": "UINT2"}, TypeError),
+                     ({"load_shape": [4, 4, 8]}, TypeError),
+                     ({"pe": 3}, ValueError),                    # neither divides
+                     ({"pe": 4, "simd": 8}, ValueError),         # pe·simd not ×64
+                     ({"act": UINT(5)}, ValueError), ({"act": DataType("int", 2)}, ValueError),
+                     ({"ports": 2}, ValueError), ({"buffer_words": 0}, ValueError),
+                     ({"raw_bits": -1}, ValueError),
+                     ({"load_shape": (4, 4, 8), "load_elems": 3}, ValueError),
+                     ({"load_shape": (4, 4, 6), "load_elems": 4}, ValueError),
+                     ({"act": BIPOLAR, "load_shape": (4, 4, 4), "load_elems": 4}, ValueError),
+                     ({"drain_shape": (9, 9, 8)}, ValueError)]:          # 81 > 64 words
+        with pytest.raises(exc):
+            EngineParams(**(ok | bad))
+    with pytest.raises(TypeError):
+        EngineDatapath(ok)
+
+
+def test_layer_tile_words_format_and_checks():
+    from lowbit_hdl.runtime.ddr import layer_weight_words
+    from lowbit_hdl.runtime.engine import tile_threshold_words, tile_weight_words
+
+    rng = np.random.default_rng(1)
+    w = rng.choice([-1, 1], size=(6, 2, 2, 8))        # MH 6 → NF 2 with pe 4
+    t = np.sort(rng.integers(0, 300, size=(6, 3)), axis=1)
+    words = layer_tile_words(w, t, UINT(2), 4, 16, 10)
+    tw, ww = tile_threshold_words(4, UINT(2), 10), tile_weight_words(4, 4, 16)
+    assert (tw, ww) == (2, 4) and words.dtype == np.uint64 and len(words) == 2 * (tw + ww)
+    tiles = words.reshape(2, tw + ww)
+    # thresholds: element p·T + t, 10 bits, padded neurons 0
+    t0 = pack_word([int(v) for v in t[:4].reshape(-1)], 10)
+    assert [int(v) for v in tiles[0, :tw]] == [t0 & (2**64 - 1), t0 >> 64]
+    t1 = pack_word([int(v) for v in t[4:].reshape(-1)] + [0] * 6, 10)
+    assert [int(v) for v in tiles[1, :tw]] == [t1 & (2**64 - 1), t1 >> 64]
+    # weights: the ddr.py beats of the (NF·pe, K·K·CF·simd) matrix, channels padded with −1
+    wm = -np.ones((8, 2, 2, 16), dtype=np.int64)
+    wm[:6, :, :, :8] = w
+    ref = layer_weight_words(wm.reshape(8, 64), BIPOLAR, 4, 16).reshape(2, ww)
+    np.testing.assert_array_equal(tiles[:, tw:], ref)
+    # raw layers: weights only
+    assert len(layer_tile_words(w, None, None, 4, 16, 10)) == 2 * ww
+    for args, exc in [((w[0], t, UINT(2)), ValueError), ((w * 2, t, UINT(2)), ValueError),
+                      ((w, t[:, :1], UINT(2)), ValueError), ((w, t + 2000, UINT(2)), ValueError),
+                      ((w, -t - 1, UINT(2)), ValueError), ((w, t, None), ValueError),
+                      ((w, t[:, :1], DataType("int", 2)), ValueError)]:
+        with pytest.raises(exc):
+            layer_tile_words(*args, 4, 16, 10)
+    with pytest.raises(ValueError):
+        layer_tile_words(w, t, UINT(2), 4, 8, 10)        # pe·simd = 32
+    with pytest.raises(TypeError):
+        layer_tile_words(w, t, UINT(2), 4.0, 16, 10)
+
+
+def test_engine_layer_cycles_formula():
+    from lowbit_hdl.cost import engine_layer_cycles, engine_tile_stall_cycles
+
+    d = {"nf": 3, "sf": 9, "out_h": 2, "out_w": 2, "tile_words": 10, "raw": 0,
+         "pool_k": 1, "pool_s": 1, "pool_t": 0, "pool_l": 0, "pool_h": 2, "pool_w": 2,
+         "out_cf": 3}
+    # L ≤ T − 3: NF·P·SF + L + 4 + W_last (one plain write)
+    assert engine_layer_cycles(d, 8, 8) == 3 * 4 * 9 + 10 + 4 + 1
+    assert engine_tile_stall_cycles(d, 8, 8) == 10
+    # slow tiles (L = 50 > T = 36): tile n computes from the end of its load
+    slow = d | {"tile_words": 50}
+    assert engine_layer_cycles(slow, 8, 8) == 1 + 3 * 50 + 35 + 4 + 1
+    assert engine_tile_stall_cycles(slow, 8, 8) == 50 + 2 * (50 - 36)
+    # a pool 3/1 writer needs up to 9 positions × 2 cycles > SF = 9: writer-bound
+    with pytest.raises(ValueError, match="writer"):
+        engine_layer_cycles(d | {"pool_k": 3, "out_h": 4, "out_w": 4}, 8, 8)
