@@ -5,7 +5,8 @@ Configuration (``tb_config()``): ``frames``, each a dict with
 * ``load``: words of the load stream (``[]``: the buffer is not loaded), ``stall_load``;
 * ``layers``: each ``{"cfg": descriptor bits, "tiles": words, "stall": p, "raw": expected
   raw beats or None, "cycles": expected start→done cycles or None, "stall_count": expected
-  increase of the ``stall`` counter or None}``;
+  increase of the ``stall`` counter or None, "error": the expected ``error`` code at
+  ``done`` (default 0; a rejected descriptor has no tiles)}``;
 * ``drain``: expected drain words (``None``: no drain in this frame), ``stall_drain``.
 
 A layer is started with a one-cycle ``start`` pulse; its ``tiles`` words are sent with random
@@ -52,7 +53,8 @@ async def engine(dut):
             # the tile stream is valid from the cycle after start on (as the sequencer's)
             tsrc = StreamSource(dut, "tiles", stall=lay["stall"], seed=seed)
             seed += 1
-            cocotb.start_soon(tsrc.send(lay["tiles"]))
+            if lay["tiles"]:
+                cocotb.start_soon(tsrc.send(lay["tiles"]))
             await ReadOnly()
             t0 = cycle()
             s0 = int(dut.stall.value)
@@ -67,9 +69,12 @@ async def engine(dut):
                 seed += 1
                 drain = cocotb.start_soon(dsnk.receive(len(frame["drain"]),
                                                        timeout_cycles=100_000))
-            t1 = await wait_pulse(dut, "done")
+            await ReadOnly()
+            t1 = cycle() if int(dut.done.value) else await wait_pulse(dut, "done")
             ds = int(dut.stall.value) - s0
             where = f"frame {fi} layer {li}"
+            err = int(dut.error.value)
+            assert err == lay.get("error", 0), f"{where}: error {err}, expected {lay.get('error')}"
             if lay.get("raw") is not None:
                 got = await rtask
                 for j, (g, e) in enumerate(zip(got, lay["raw"], strict=True)):

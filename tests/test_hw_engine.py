@@ -235,7 +235,17 @@ def run_cosim(name: str, act, pe: int, simd: int, shape, specs, load_elems: int,
                 raw_bits=raw_bits if any(s.raw for s in specs) else 0,
                 load_shape=tuple(shape), load_elems=load_elems,
                 drain_shape=None if last.desc["raw"] else last.shape)
-        cfg_frames.append(cosim_frame(x, layers, params, stall, cycles))
+        frame = cosim_frame(x, layers, params, stall, cycles)
+        if not cfg_frames:
+            # descriptors the datapath must reject (error code, done the next cycle, nothing
+            # run), before the frame's good layers
+            d = layers[0].desc
+            for bad, code in ((d | {"sf": d["sf"] + 1}, 1), (d | {"out_buf": d["in_buf"]}, 2),
+                              (d | {"tile_words": d["tile_words"] + 1}, 4)):
+                frame["layers"].insert(0, {
+                    "cfg": pack_word([int(v) for v in pack_descriptor(bad)], 64), "tiles": [],
+                    "stall": 0.0, "last": 0, "raw": None, "cycles": 1, "error": code})
+        cfg_frames.append(frame)
     simulate(EngineDatapath(params), f"engine_{name}", "tb_engine", {"frames": cfg_frames},
              simulator)
 

@@ -46,7 +46,8 @@ from .words import pack_word
 
 __all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_FIELDS",
            "field_range", "pack_descriptor", "unpack_descriptor",
-           "engine_thresholds", "tile_threshold_words", "tile_weight_words", "layer_tile_words"]
+           "engine_thresholds", "tile_threshold_words", "tile_weight_words", "layer_tile_words",
+           "DATAPATH_ERRORS"]
 
 #: (name, bits) in packing order, field 0 in the least significant bits
 DESCRIPTOR_FIELDS: tuple[tuple[str, int], ...] = (
@@ -247,3 +248,17 @@ def layer_tile_words(weights, thresholds_u, act: DataType | None, pe: int, simd:
         out[f, :tw] = [(word >> (WORD_BITS * j)) & mask for j in range(tw)]
         out[f, tw:] = wwords[f]
     return out.reshape(-1)
+
+
+#: error codes of the engine datapath (its ``error`` port, set when ``start`` finds the
+#: descriptor unusable: the layer is not run and ``done`` follows the next cycle)
+DATAPATH_ERRORS: dict[int, str] = {
+    1: "sf is not k·k·in_cf, is 0, or exceeds the tile depth max_sf",
+    2: "a layer that writes the buffer must read the other one (in_buf == out_buf)",
+    3: "a size field is 0 (k, stride, in_h/w/cf, out_h/w, nf, out_c, pool_k/s, pool_h/w, "
+       "out_cf)",
+    4: "tile_words is not the threshold words (none if raw) plus sf·pe·simd/64",
+    5: "the input or the written map does not fit the activation buffer",
+    6: "raw layer on a datapath without a raw port",
+    7: "nf·pe or out_cf·simd does not cover out_c",
+}
