@@ -263,7 +263,10 @@ COSIM = {
                         Spec(20, fc=True)]),
     # UINT1, pe > simd: padded pool 2/2 (ceil mode), 2×2 conv; load beats of 2 words
     "uint1_wide": (UINT(1), 16, 4, (5, 7, 8), 8,
-                   [Spec(13, 3, 1, 1, pool=(2, 2, (0, 1, 0, 1))), Spec(5, 2, 1, 0)]),
+                   [Spec(13, 3, 1, 1, pool=(2, 2, (0, 1, 0, 1))), Spec(5, 2, 1, 0),
+                    Spec(18, fc=True, raw=True)]),
+    # BIPOLAR × BIPOLAR raw FC (acc = 2U − MW), CNV's fc2 → top-k shape
+    "bipolar_raw": (BIPOLAR, 8, 8, (4, 4, 8), 8, [Spec(16, 3, 1, 1), Spec(10, fc=True, raw=True)]),
 }
 
 
