@@ -352,8 +352,8 @@ def engine_writer_cycles(desc: Mapping[str, int], pe: int, simd: int, oy: int, o
     The pooled positions (py, px) whose window holds the pixel are visited as
     ``py = py_hi − j`` (``oy + pool_t = py_hi·s + ry``, window row ``ry + j·s < pool_k``,
     ``py ≥ 0``; likewise x): a position outside the pooled map costs 1 cycle, one inside
-    ``words·(2 if pool_k > 1 else 1)`` (read-modify-write per word; ``words = pe/simd``
-    clipped to ``out_cf``, or 1 when ``pe ≤ simd``); a beat with no position costs 1.
+    ``words`` (one pipelined read-modify-write per word; ``words = pe/simd`` clipped to
+    ``out_cf``, or 1 when ``pe ≤ simd``); a beat with no position costs 1.
     """
     if desc["raw"]:
         return 1
@@ -365,8 +365,7 @@ def engine_writer_cycles(desc: Mapping[str, int], pe: int, simd: int, oy: int, o
     if not ys or not xs:
         return 1
     words = min(pe // simd, desc["out_cf"] - nf * (pe // simd)) if pe >= simd else 1
-    per = words * (2 if k > 1 else 1)
-    return sum(per if py < desc["pool_h"] and px < desc["pool_w"] else 1
+    return sum(words if py < desc["pool_h"] and px < desc["pool_w"] else 1
                for py in ys for px in xs)
 
 
@@ -389,7 +388,9 @@ def _engine_timeline(desc: Mapping[str, int], pe: int, simd: int) -> tuple[int, 
         s.append(max(e[-1] + 1, a[-1] + words))
         e.append(s[-1] + t - 1)
     stall = s[0] - ENGINE_TILE_START + sum(s[n] - e[n - 1] - 1 for n in range(1, nf))
-    last = engine_writer_cycles(desc, pe, simd, oh - 1, ow - 1, nf - 1)
+    # the writer's last write lands one cycle after its last candidate (raw: none)
+    last = engine_writer_cycles(desc, pe, simd, oh - 1, ow - 1, nf - 1) + (0 if desc["raw"]
+                                                                             else 1)
     return e[-1] + ENGINE_LATENCY + last, stall
 
 
@@ -403,8 +404,8 @@ def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int:
     tile ``n − 2``), its compute runs from ``s_n = max(e_{n−1} + 1, a_n + L)`` (``s_0 = 1 +
     L``) to ``e_n = s_n + T − 1``, and the layer is done ``4 + W_last`` cycles after
     ``e_{NF−1}``, ``W_last`` the writer's cycles for the last beat
-    (:func:`engine_writer_cycles`). With ``L ≤ T − 3`` this is
-    ``NF·OH·OW·SF + L + 4 + W_last``.
+    (:func:`engine_writer_cycles`) plus 1 for its last write (0 for a raw layer). With
+    ``L ≤ T − 3`` this is ``NF·OH·OW·SF + L + 4 + W_last``.
 
     Raises
     ------
