@@ -162,6 +162,36 @@ def test_reference_matches_golden(name):
                                       err_msg=f"{name}: final map")
 
 
+def test_reference_fuzz():
+    # random single layers (geometry, folding, pool, raw) through packer + reference = golden
+    rng = np.random.default_rng(11)
+    for trial in range(30):
+        act = [BIPOLAR, UINT(1), UINT(2), UINT(3), UINT(4)][trial % 5]
+        pe, simd = [(8, 8), (4, 16), (16, 4), (8, 16), (32, 2)][rng.integers(5)]
+        c = simd * int(rng.integers(1, 3)) if act.is_bipolar else int(rng.integers(1, 20))
+        h, w = int(rng.integers(3, 9)), int(rng.integers(3, 9))
+        k = int(rng.integers(1, min(h, w, 4) + 1))
+        spec = Spec(int(rng.integers(1, 40)), k, int(rng.integers(1, 3)),
+                    int(rng.integers(0, k)), raw=bool(rng.integers(2)))
+        if not spec.raw and rng.integers(2):
+            pk = int(rng.integers(2, 4))
+            spec = Spec(spec.out_c, k, spec.stride, spec.pad,
+                        pool=(pk, int(rng.integers(1, pk + 1)), (0, int(rng.integers(2)), 0, 0)))
+        x = (rng.choice([-1, 1], size=(h, w, c)) if act.is_bipolar
+             else rng.integers(0, act.max + 1, size=(h, w, c)))
+        layers = build_chain(rng, x, [spec], act, pe, simd, 18)
+        bufs, raws = run_reference(x, layers, act, pe, simd, 18, 4096)
+        b = layers[0]
+        if spec.raw:
+            oh, ow, oc = b.shape
+            got = raws[0].reshape(b.desc["nf"], oh * ow, pe).transpose(1, 0, 2)
+            np.testing.assert_array_equal(got.reshape(oh * ow, -1)[:, :oc],
+                                          b.golden_out.reshape(oh * ow, oc), err_msg=str(spec))
+        else:
+            got = words_to_map(bufs[1], b.shape, simd)
+            np.testing.assert_array_equal(got, act.encode(b.golden_out), err_msg=str(spec))
+
+
 def test_descriptor_layout_matches_packer():
     # the engine's StructLayout is built from DESCRIPTOR_FIELDS: same order and offsets as
     # the packer, acc_offset signed
@@ -265,8 +295,10 @@ COSIM = {
     "uint1_wide": (UINT(1), 16, 4, (5, 7, 8), 8,
                    [Spec(13, 3, 1, 1, pool=(2, 2, (0, 1, 0, 1))), Spec(5, 2, 1, 0),
                     Spec(18, fc=True, raw=True)]),
-    # BIPOLAR × BIPOLAR raw FC (acc = 2U − MW), CNV's fc2 → top-k shape
-    "bipolar_raw": (BIPOLAR, 8, 8, (4, 4, 8), 8, [Spec(16, 3, 1, 1), Spec(10, fc=True, raw=True)]),
+    # Tiny-YOLO's stride-1 pool 2/1 (pads bottom/right), then a BIPOLAR × BIPOLAR raw FC
+    # (acc = 2U − MW), CNV's fc2 → top-k shape
+    "bipolar_raw": (BIPOLAR, 8, 8, (4, 4, 8), 8,
+                    [Spec(16, 3, 1, 1, pool=(2, 1, (0, 1, 0, 1))), Spec(10, fc=True, raw=True)]),
 }
 
 
