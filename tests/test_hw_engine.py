@@ -387,3 +387,58 @@ def test_engine_layer_cycles_formula():
     assert engine_layer_cycles(pooled, 8, 8) == 16 * 9 + 10 + 4 + 9 + 1
     with pytest.raises(ValueError, match="writer"):
         engine_layer_cycles(pooled, 16, 4)
+
+
+def _random_chain(rng, act, pe: int, simd: int, max_sf: int, shape) -> list[Spec]:
+    """1–2 random conv layers (kernel, stride, pad, pool) and a raw 1×1 conv or FC."""
+    h, w, _ = shape
+    specs = []
+    for _ in range(int(rng.integers(1, 3))):
+        k = int(rng.integers(1, 4))
+        s, pad = int(rng.integers(1, 3)), int(rng.integers(0, k))
+        oh, ow = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+        if oh < 1 or ow < 1:
+            break
+        out_c = 8 * int(rng.integers(1, 3)) if act.is_bipolar else int(rng.integers(1, 20))
+        pool = None
+        if min(oh, ow) >= 2 and rng.integers(2):
+            pk = int(rng.integers(2, min(oh, ow, 3) + 1))
+            ps = int(rng.integers(1, pk + 1))
+            pool = (pk, ps, (0, int(rng.integers(0, 2)), 0, int(rng.integers(0, 2))))
+            oh = (oh + pool[2][1] - pk) // ps + 1
+            ow = (ow + pool[2][3] - pk) // ps + 1
+        specs.append(Spec(out_c, k, s, pad, pool=pool))
+        h, w = oh, ow
+    fc = bool(rng.integers(2)) and h * w * 2 <= max_sf
+    specs.append(Spec(int(rng.integers(1, 20)), 1, raw=True, fc=fc))
+    return specs
+
+
+def test_engine_cosim_runtime_geometry():
+    # one build, several frames of random layer chains: the geometry is all runtime
+    from lowbit_hdl.cost import engine_layer_cycles
+    from lowbit_hdl.hw.engine import EngineDatapath, EngineParams
+    from sim.units import simulate
+
+    act, pe, simd, shape = UINT(2), 8, 8, (7, 6, 8)
+    params = EngineParams(pe, simd, act, buffer_words=128, max_sf=72, acc_bits=14,
+                          raw_bits=18, load_shape=shape, load_elems=8)
+    rng = np.random.default_rng(5)
+    frames = []
+    while len(frames) < 6:
+        specs = _random_chain(rng, act, pe, simd, params.max_sf, shape)
+        x = rng.integers(0, act.max + 1, size=shape)
+        layers = build_chain(rng, x, specs, act, pe, simd, params.acc_bits)
+        ok = all(b.desc["sf"] <= params.max_sf and max(
+            b.desc["in_h"] * b.desc["in_w"] * b.desc["in_cf"],
+            b.desc["pool_h"] * b.desc["pool_w"] * b.desc["out_cf"]) <= params.buffer_words
+            for b in layers)
+        try:
+            [engine_layer_cycles(b.desc, pe, simd) for b in layers]
+        except ValueError:   # writer-bound: no cycle formula
+            ok = False
+        if ok:
+            frames.append(cosim_frame(x, layers, params, 0.2 * (len(frames) % 2),
+                                      len(frames) % 2 == 0))
+    simulate(EngineDatapath(params), "engine_runtime", "tb_engine", {"frames": frames},
+             "icarus")
