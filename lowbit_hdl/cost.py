@@ -53,7 +53,9 @@ __all__ = [
     "axi_read_cycles",
     "axi_read_full_rate",
     "ddr_read_cycles",
+    "engine_drain_cycles",
     "engine_layer_cycles",
+    "engine_load_cycles",
     "engine_tile_stall_cycles",
     "engine_writer_cycles",
     "layer_cost",
@@ -420,6 +422,23 @@ def engine_tile_stall_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int
     """Cycles of one engine layer in which the core waited for a weight tile (the
     datapath's ``stall`` counter), tile 0's load included; see :func:`engine_layer_cycles`."""
     return _engine_timeline(desc, pe, simd)[1]
+
+
+def engine_load_cycles(shape: tuple[int, int, int], elems: int, simd: int) -> int:
+    """Cycles of the engine's loader for an (H, W, C) map in beats of ``elems`` elements,
+    the stream always valid: from the first accepted beat to ``load_done``,
+    ``(beats − 1)·w + 1`` with ``beats = H·W·C/elems`` and ``w = max(1, elems/simd)``
+    buffer words written per beat (one per cycle)."""
+    h, w, c = shape
+    beats = h * w * c // elems
+    return (beats - 1) * max(1, elems // simd) + 1
+
+
+def engine_drain_cycles(shape: tuple[int, int, int], simd: int) -> int:
+    """Cycles from the ``done`` of a frame's last (non-raw) layer to the drain's last beat,
+    the consumer always ready: ``H·W·CF + 1`` (one buffer word per cycle)."""
+    h, w, c = shape
+    return h * w * -(-c // simd) + 1
 
 
 def _conv_window(info: LayerInfo, simd: int) -> WindowGeometry:

@@ -216,7 +216,12 @@ def cosim_frame(x: np.ndarray, layers: list[Built], params, stall: float,
                 cycles: bool) -> dict:
     """One frame of the ``tb_engine`` bench: load words, each layer's descriptor, tile words,
     expected raw beats and cycles, expected drain words."""
-    from lowbit_hdl.cost import engine_layer_cycles, engine_tile_stall_cycles
+    from lowbit_hdl.cost import (
+        engine_drain_cycles,
+        engine_layer_cycles,
+        engine_load_cycles,
+        engine_tile_stall_cycles,
+    )
 
     act, pe, simd = params.act, params.pe, params.simd
     bufs, raws = run_reference(x, layers, act, pe, simd, params.acc_bits, params.buffer_words)
@@ -238,6 +243,10 @@ def cosim_frame(x: np.ndarray, layers: list[Built], params, stall: float,
         n = params.map_words(params.drain_shape)
         frame["drain"] = [pack_word(w.tolist(), act.bits)
                           for w in bufs[last.desc["out_buf"]][:n]]
+        if cycles:
+            frame["drain_cycles"] = engine_drain_cycles(params.drain_shape, simd)
+    if cycles:
+        frame["load_cycles"] = engine_load_cycles(x.shape, params.load_elems, simd)
     return frame
 
 
@@ -368,7 +377,10 @@ def test_layer_tile_words_format_and_checks():
 
 
 def test_engine_layer_cycles_formula():
-    from lowbit_hdl.cost import engine_layer_cycles, engine_tile_stall_cycles
+    from lowbit_hdl.cost import (
+        engine_layer_cycles,
+        engine_tile_stall_cycles,
+    )
 
     d = {"nf": 3, "sf": 9, "out_h": 2, "out_w": 2, "tile_words": 10, "raw": 0,
          "pool_k": 1, "pool_s": 1, "pool_t": 0, "pool_l": 0, "pool_h": 2, "pool_w": 2,
