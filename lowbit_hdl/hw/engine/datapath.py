@@ -69,7 +69,8 @@ class EngineDatapath(wiring.Component):
         Cycles the core waited for a weight tile (free-running).
     error : Out(4)
         0, or the code (``lowbit_hdl.runtime.engine.DATAPATH_ERRORS``) of the rule the last
-        started descriptor broke; such a layer is not run and ``done`` pulses the next cycle.
+        started descriptor broke (valid from the cycle after ``start``); such a layer is not
+        run and ``done`` pulses the cycle after ``start``.
     """
 
     FIFO_DEPTH = CreditFIFO.depth_for(EngineCore.LATENCY, 1)
@@ -123,23 +124,25 @@ class EngineDatapath(wiring.Component):
         bufs = m.submodules.bufs = ActivationBuffers(p)
         for u in (rd, tl, core, wr):
             m.d.comb += u.cfg.eq(c)
-        code = self._check(c)
-        run = self.start & (code == 0)
+        # start: the descriptor is checked into ``error`` (cycle 0); the layer runs from the
+        # next cycle if it passed, else ``done`` pulses then
+        error, start_q = Signal(4), Signal()
+        m.d.comb += self.error.eq(error)
+        m.d.sync += start_q.eq(self.start)
+        with m.If(self.start):
+            m.d.sync += error.eq(self._check(c))
+        run = start_q & (error == 0)
+        rejected = start_q & (error != 0)
         for u in (rd, tl, wr):
             m.d.comb += u.start.eq(run)
         wiring.connect(m, wiring.flipped(self.tiles), tl.tiles)
 
         busy = Signal()
-        m.d.comb += self.busy.eq(busy)
+        m.d.comb += self.busy.eq(busy | start_q)
         with m.If(run):
             m.d.sync += busy.eq(1)
         with m.Elif(self.done):
             m.d.sync += busy.eq(0)
-        error, rejected = Signal(4), Signal()
-        m.d.comb += self.error.eq(error)
-        m.d.sync += rejected.eq(self.start & (code != 0))
-        with m.If(self.start):
-            m.d.sync += error.eq(code)
 
         # -- issue -------------------------------------------------------------------------
         bank = rd.tile[0]
@@ -177,7 +180,7 @@ class EngineDatapath(wiring.Component):
                          fifo.o.ready.eq(Mux(c.raw, self.raw.ready, wr.i.ready))]
             rx, ry, rn = Signal(10), Signal(10), Signal(10)
             m.d.sync += raw_done.eq(0)
-            with m.If(self.start):
+            with m.If(run):
                 m.d.sync += [rx.eq(0), ry.eq(0), rn.eq(0)]
             with m.Elif(self.raw.valid & self.raw.ready):
                 m.d.sync += rx.eq(rx + 1)
@@ -212,7 +215,7 @@ class EngineDatapath(wiring.Component):
         if p.load_shape is not None:
             ld = m.submodules.loader = Loader(p)
             wiring.connect(m, wiring.flipped(self.load), ld.i)
-            m.d.comb += [ld.enable.eq(~loaded & ~busy & ~drain_busy & ~self.start),
+            m.d.comb += [ld.enable.eq(~loaded & ~busy & ~start_q & ~drain_busy & ~self.start),
                          self.load_done.eq(ld.done)]
             with m.If(ld.done):
                 m.d.sync += loaded.eq(1)

@@ -102,17 +102,20 @@ class PoolWriter(wiring.Component):
         xa = Mux(fx, col, xa_r)
         wi = Mux(fresh | fresh_x, 0, wi_r) if wpb > 1 else Const(0, 1)
 
+        # setup: products of descriptor fields registered over two cycles (the first beat
+        # comes much later)
+        setup = Signal()
+        m.d.sync += setup.eq(self.start)
+        with m.If(setup):
+            m.d.sync += [row0.eq(py0 * pw_cf), col0.eq(px0 * c.out_cf),
+                         row.eq(py0 * pw_cf), col.eq(px0 * c.out_cf)]
         with m.If(self.start):
             m.d.sync += [
                 pw_cf.eq(c.pool_w * c.out_cf),
                 py0.eq(c.pool_t // s), ry0.eq(c.pool_t % s),
                 px0.eq(c.pool_l // s), rx0.eq(c.pool_l % s),
-                row0.eq((c.pool_t // s) * c.pool_w * c.out_cf),
-                col0.eq((c.pool_l // s) * c.out_cf),
                 py_hi.eq(c.pool_t // s), ry.eq(c.pool_t % s),
                 px_hi.eq(c.pool_l // s), rx.eq(c.pool_l % s),
-                row.eq((c.pool_t // s) * c.pool_w * c.out_cf),
-                col.eq((c.pool_l // s) * c.out_cf),
                 ox.eq(0), oy.eq(0), nf.eq(0), wofs.eq(0), lsel.eq(0), rem.eq(c.out_c),
                 fresh.eq(1), fresh_x.eq(1),
             ]
