@@ -420,12 +420,14 @@ def _random_chain(rng, act, pe: int, simd: int, max_sf: int, shape) -> list[Spec
         if min(oh, ow) >= 2 and rng.integers(2):
             pk = int(rng.integers(2, min(oh, ow, 3) + 1))
             ps = int(rng.integers(1, pk + 1))
-            pool = (pk, ps, (0, int(rng.integers(0, 2)), 0, int(rng.integers(0, 2))))
-            oh = (oh + pool[2][1] - pk) // ps + 1
-            ow = (ow + pool[2][3] - pk) // ps + 1
+            pads = tuple(int(v) for v in rng.integers(0, 2, size=4))
+            ph = (oh + pads[0] + pads[1] - pk) // ps + 1
+            pw = (ow + pads[2] + pads[3] - pk) // ps + 1
+            if ph >= 1 and pw >= 1:
+                pool, oh, ow = (pk, ps, pads), ph, pw
         specs.append(Spec(out_c, k, s, pad, pool=pool))
         h, w = oh, ow
-    fc = bool(rng.integers(2)) and h * w * 2 <= max_sf
+    fc = bool(rng.integers(2)) and h == w and h * w * 2 <= max_sf
     specs.append(Spec(int(rng.integers(1, 20)), 1, raw=True, fc=fc))
     return specs
 
