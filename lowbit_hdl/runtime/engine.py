@@ -57,7 +57,8 @@ __all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_F
            "IMAGE_WORD_BITS", "REGION_ALIGN", "EngineLayerError", "EngineFormat", "EngineRun",
            "table_words", "map_words", "layer_domain", "engine_descriptors", "engine_layer_words",
            "engine_requirements", "engine_image", "read_descriptors", "check_descriptor",
-           "store_map", "load_map", "pool_targets", "write_beat", "run_engine_image"]
+           "store_map", "load_map", "pool_targets", "write_beat", "run_engine_image",
+           "DATAPATH_ERRORS"]
 
 #: (name, bits) in packing order, field 0 in the least significant bits
 DESCRIPTOR_FIELDS: tuple[tuple[str, int], ...] = (
@@ -822,3 +823,17 @@ def run_engine_image(image_words, input_map_codes, fmt: EngineFormat,
             output = load_map(dst, d["pool_h"], d["pool_w"], d["out_c"])
     rb = np.concatenate(raw_beats) if raw_beats else np.zeros((0, pe), dtype=np.int64)
     return EngineRun(output, rb, bufs)
+
+
+#: error codes of the engine datapath (its ``error`` port, set when ``start`` finds the
+#: descriptor unusable: the layer is not run and ``done`` follows the next cycle)
+DATAPATH_ERRORS: dict[int, str] = {
+    1: "sf is not k·k·in_cf, is 0, or exceeds the tile depth max_sf",
+    2: "a layer that writes the buffer must read the other one (in_buf == out_buf)",
+    3: "a size field is 0 (k, stride, in_h/w/cf, out_h/w, nf, out_c, pool_k/s, pool_h/w, "
+       "out_cf)",
+    4: "tile_words is not the threshold words (none if raw) plus sf·pe·simd/64",
+    5: "the input or the written map does not fit the activation buffer",
+    6: "raw layer on a datapath without a raw port",
+    7: "nf·pe or out_cf·simd does not cover out_c",
+}

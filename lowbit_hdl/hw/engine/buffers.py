@@ -6,7 +6,8 @@ Layout (one owner: ``lowbit_hdl.runtime.engine``): an H×W×C map is stored from
 lanes of channels ≥ C hold code 0.
 
 Each buffer has one synchronous read port (data the cycle after the address; ``r{b}_en``
-low holds it) and one write port (``w{b}_en``: one bit per lane). The datapath multiplexes
+low holds it; transparent: a write to the same word in the address cycle is seen) and one
+write port (``w{b}_en``: one bit per lane). The datapath multiplexes
 its clients (window reader, writer, loader, drain) onto them.
 """
 
@@ -58,8 +59,8 @@ class ActivationBuffers(wiring.Component):
         for b in (0, 1):
             mem = Memory(shape=unsigned(p.word_bits), depth=p.buffer_words, init=[])
             m.submodules[f"buf{b}"] = mem
-            rp = mem.read_port()
             wp = mem.write_port(granularity=p.abits)
+            rp = mem.read_port(transparent_for=(wp,))
             m.d.comb += [
                 rp.addr.eq(getattr(self, f"r{b}_addr")), rp.en.eq(getattr(self, f"r{b}_en")),
                 getattr(self, f"r{b}_data").eq(rp.data),
