@@ -101,7 +101,8 @@ __all__ = [
     "engine_array",
     "engine_cost",
     "engine_lanes",
-    "engine_layer_shape",
+    "engine_format",
+    "engine_infos",
     "engine_map_bits",
     "engine_split",
     "engine_stage_cycles",
@@ -663,28 +664,59 @@ def engine_split(infos: list[LayerInfo], simd: int, buffer_bits: int) -> EngineS
     return EngineSplit(flat(groups[:start]), engine, flat(groups[end:]), act)
 
 
-def engine_layer_shape(info: LayerInfo, cfg: EngineConfig) -> tuple[int, int, int]:
-    """``(NF, P, SF)`` of a layer on the engine (v1 loop, ``docs/large_networks.md``): neuron
-    folds ``ceil(MH/PE)``, output pixels, and ``K·K·ceil(C/SIMD)`` beats per output (an FC
-    is a conv whose kernel covers its input map)."""
-    c, h, w = info.in_shape
-    k = info.layer.kernel if isinstance(info.layer, Conv) else h
-    return -(-info.mh // cfg.pe), info.vectors, k * k * -(-c // cfg.simd)
+def engine_infos(split: EngineSplit) -> list[LayerInfo]:
+    """The engine's layers in order, each Conv/FC followed by its fused max-pool (the form
+    :mod:`lowbit_hdl.runtime.engine`'s compiler takes)."""
+    return [i for c, p in split.engine for i in ((c, p) if p else (c,))]
 
 
-def engine_stage_cycles(split: EngineSplit, cfg: EngineConfig, load_beats: int,
+def engine_format(split: EngineSplit, cfg: EngineConfig):
+    """The :class:`~lowbit_hdl.runtime.engine.EngineFormat` of an engine design: ``cfg``'s
+    lanes, and the activation buffer depth, accumulator, tile depth and raw widths the
+    split's layers need (:func:`~lowbit_hdl.runtime.engine.engine_requirements`; the buffer
+    depth rounded up to a multiple of :data:`ENGINE_BUFFER_ROUND` words). Raises
+    ``ValueError`` (naming the rule) when a map does not fit ``cfg.act_buffer_bits``."""
+    from .runtime.engine import EngineFormat, engine_requirements
+
+    req = engine_requirements(engine_infos(split), cfg.pe, cfg.simd, split.act)
+    most = cfg.act_buffer_bits // (cfg.simd * split.act.bits)
+    if req["buffer_words"] > most:
+        raise ValueError(f"engine: a map of {req['buffer_words']} words does not fit the "
+                         f"{most}-word activation buffers (rule: act_buffer_bits)")
+    words = min(most, -(-req["buffer_words"] // ENGINE_BUFFER_ROUND) * ENGINE_BUFFER_ROUND)
+    return EngineFormat(cfg.pe, cfg.simd, split.act, req["acc_bits"], words, req["max_sf"],
+                        req["raw_bits"])
+
+
+#: activation buffer depths are rounded up to a multiple of this many words (a block RAM's
+#: depth at its widest aspect ratio)
+ENGINE_BUFFER_ROUND = 512
+
+
+def engine_stage_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: int,
                         spread: int) -> int:
-    """Cycles per frame of an engine stage: loading the front's map (its beats, at the pace
-    of the front's slowest stage ``spread``), every engine layer
-    (:func:`lowbit_hdl.cost.engine_layer_cycles`) and draining the last map."""
-    from .cost import engine_layer_cycles
+    """Cycles per frame of an engine stage, one frame after the other: loading the front's
+    map into buffer 0 (:func:`lowbit_hdl.cost.engine_load_cycles`, at the pace of the front's
+    slowest stage ``spread`` when that is slower), then per layer its descriptor read
+    (:func:`~lowbit_hdl.cost.engine_descriptor_cycles`) and the layer
+    (:func:`~lowbit_hdl.cost.engine_layer_cycles`), then the drain of the last map
+    (:func:`~lowbit_hdl.cost.engine_drain_cycles`)."""
+    from .cost import (
+        engine_descriptor_cycles,
+        engine_drain_cycles,
+        engine_layer_cycles,
+        engine_load_cycles,
+    )
+    from .runtime.engine import engine_descriptors
 
-    total = max(load_beats, spread)
-    for info, pool in split.engine:
-        nf, p, sf = engine_layer_shape(info, cfg)
-        total += engine_layer_cycles(nf, p, sf, cfg.pe, cfg.simd, info, pool)
-    last, pool = split.engine[-1]
+    fmt = engine_format(split, cfg)
+    c, h, w = split.engine[0][0].in_shape
+    total = max(engine_load_cycles((h, w, c), load_elems, cfg.simd), spread)
+    total += engine_descriptor_cycles()  # the layer count
+    for d in engine_descriptors(engine_infos(split), fmt):
+        total += engine_descriptor_cycles() + engine_layer_cycles(d, cfg.pe, cfg.simd)
     if not split.raw:
+        last, pool = split.engine[-1]
         c, h, w = (pool or last).out_shape
-        total += h * w * -(-c // cfg.simd)
+        total += engine_drain_cycles((h, w, c), cfg.simd)
     return total

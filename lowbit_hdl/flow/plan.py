@@ -44,6 +44,8 @@ from ..cost import (
     EngineSplit,
     WindowGeometry,
     ddr_placement,
+    engine_format,
+    engine_infos,
     engine_split,
     engine_stage_cycles,
     mvtu_cycles,
@@ -59,6 +61,7 @@ from ..cost import (
 from ..ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
 from ..runtime.ddr import WORD_BITS
 from ..runtime.ddrimage import DdrImageLayout
+from ..runtime.engine import engine_descriptors
 from ..runtime.layout import DesignLayout, IpNames, StreamLayout
 
 __all__ = [
@@ -382,8 +385,9 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     split = engine_split(infos, engine.simd, engine.act_buffer_bits) if engine else None
     skip = set(split.names) if split else set()
     if split and ddr_set & (skip | {i.name for i in split.front}):
-        raise ValueError(f"ddr_layers: {sorted(ddr_set & skip)} run on the engine or in its "
-                         "front (only tail layers may read weights from DDR)")
+        raise ValueError(f"ddr_layers: {sorted(ddr_set & (skip | {i.name for i in split.front}))}"
+                         " run on the engine or in its front (only tail layers may read weights "
+                         "from DDR)")
     ddr_regions: list[tuple[str, str, int, int, int, int, str]] = []
     cost = network_cost(net, clock_mhz)
     bottleneck = cost.cycles_per_frame
@@ -434,7 +438,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             if info.name != split.engine[0][0].name:
                 continue
             # the engine: loader (front stream → buffer 0), layers, raw/drain stream out
-            link("engine", info, StageKind.ENGINE, _loader_elems(info, cur_elems))
+            link("engine", info, StageKind.ENGINE, _loader_elems(info, cur_elems, engine.simd))
             last, pool = split.engine[-1]
             out_info = pool or last
             out_elems, out_bits = _engine_out(split, engine)
@@ -442,8 +446,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             stages.append(Stage("engine", StageKind.ENGINE, info.name, cur_elems, cur_bits,
                                 out_elems, out_bits, cur_frame // cur_elems,
                                 -(-frame_out // out_elems),
-                                engine_stage_cycles(split, engine, cur_frame // cur_elems,
-                                                    spread)))
+                                engine_stage_cycles(split, engine, cur_elems, spread)))
             if split.raw and out_info.mh % out_elems:  # drop the padded neurons' lanes
                 keep = math.gcd(out_info.mh, out_elems)
                 stages.append(Stage("engine_trim", StageKind.TRIM, out_info.name, out_elems,
@@ -554,8 +557,9 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     if split:
         from ..runtime.engine import engine_image_bytes
 
+        descs = engine_descriptors(engine_infos(split), engine_format(split, engine))
         ddr = DdrImageLayout.plan(ddr_regions, hp_ports,
-                                  engine_bytes=engine_image_bytes(split, engine))
+                                  engine_bytes=engine_image_bytes(descs))
         bottleneck = max(s.cycles for s in stages)
     plan = Plan(net, infos, stages, in_layout, out_layout, clock_mhz, bottleneck, notes, ddr,
                 engine, split)
@@ -568,11 +572,14 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     return plan
 
 
-def _loader_elems(info: LayerInfo, cur: int) -> int:
+def _loader_elems(info: LayerInfo, cur: int, simd: int) -> int:
     """Elements per beat the engine's loader takes: the front's beat when it divides the
-    channels (a pixel is whole beats), else one element."""
+    channels (a pixel is whole beats) and divides or is a multiple of ``simd`` (a beat is
+    whole buffer words or part of one), else the largest divisor of all three."""
     c = info.in_shape[0]
-    return cur if c % cur == 0 else math.gcd(c, cur)
+    if c % cur == 0 and (simd % cur == 0 or cur % simd == 0):
+        return cur
+    return math.gcd(math.gcd(c, cur), simd)
 
 
 def _engine_out(split: EngineSplit, cfg: EngineConfig) -> tuple[int, int]:

@@ -26,6 +26,7 @@ from ..cost import (
     choose_placements,
     ddr_placement,
     engine_array,
+    engine_format,
     engine_lanes,
     window_rows,
 )
@@ -322,15 +323,47 @@ def region_path_resources(beat_bits: int, sf: int, placement: str) -> Resources:
 def ddr_path_resources(plan: Plan) -> Resources:
     """The DDR side of a hybrid plan: every DDR layer's weight path
     (:func:`region_path_resources`), the control block and an interconnect per HP port in
-    use (:data:`HP_PORT`). Zero for a dataflow plan."""
-    if plan.arch != "hybrid":
+    use (:data:`HP_PORT`; an engine's read master is in :func:`engine_unit_resources`).
+    Zero for a dataflow plan."""
+    if not plan.uses_ddr:
         return Resources()
     res = CONTROL_BLOCK
-    for _ in {r.hp for r in plan.ddr.regions}:
+    for _ in set(plan.ddr.master_hps):
         res += HP_PORT
     for r in plan.ddr.regions:
         res += region_path_resources(r.beat_bits, r.mw // r.simd, r.placement)
     return res
+
+
+def engine_unit_resources(plan: Plan) -> Resources:
+    """Estimate of an engine design's engine stage (:mod:`lowbit_hdl.hw.engine`): ``PE``
+    dot products of ``SIMD`` lanes with accumulators and threshold comparators, the
+    double-buffered weight tile (``2·max SF`` beats of ``PE·SIMD`` bits) and tile
+    thresholds, the 64-bit → beat shift register, the two activation buffers, the
+    runtime-configured window, writer (read-modify-write max-pool, lane placement), loader
+    and drain, and the sequencer with its read master."""
+    cfg, split = plan.engine, plan.split
+    pe, simd = cfg.pe, cfg.simd
+    infos = [c for c, _ in split.engine]
+    a = split.act
+    acc = max(i.acc_bits for i in infos)
+    t = max(i.n_thresholds for i in infos)
+    dot, dsp = _dot_luts(simd, 1, a.bits, True, a.is_bipolar)
+    thr_cmp = t * ceil_div(acc, 2) + (a.bits if t > 1 else 0)
+    lanes = Resources(lut=pe * (dot + acc + thr_cmp), ff=pe * (2 * acc + a.bits + 4 + 2 * t * acc),
+                      dsp=pe * dsp)
+    max_sf = engine_format(split, cfg).max_sf
+    beat = pe * simd
+    tile = memory_resources(beat, 2 * max_sf, "block") + Resources(ff=beat + 64)
+    words = engine_format(split, cfg).buffer_words
+    buffers = memory_resources(simd * a.bits, words, "block")
+    buffers += memory_resources(simd * a.bits, words, "block")
+    # window address counters, writer (pool compare + lane placement), loader, drain
+    lane_pos = max(1, simd // pe) if pe < simd else 1
+    logic = Resources(lut=600 + pe * a.bits * (2 + log2_ceil(lane_pos)) + simd * a.bits * 3,
+                      ff=500 + 2 * simd * a.bits)
+    sequencer = READ_MASTER + Resources(lut=300, ff=400)
+    return lanes + tile + buffers + logic + sequencer
 
 
 def _pool_resources(stage: Stage, info: LayerInfo | None) -> Resources:
@@ -374,6 +407,7 @@ _ESTIMATORS: dict[StageKind, Callable[[Stage, LayerInfo | None], Resources]] = {
     StageKind.DWC: _dwc_stage,
     StageKind.REPLAY: _replay_resources,
     StageKind.TRANSPOSE: _transpose_resources,
+    StageKind.TRIM: lambda stage, info: Resources(lut=stage.out_width + 8, ff=8),
 }
 
 
@@ -420,11 +454,12 @@ def estimate_plan(plan: Plan) -> Estimate:
     """Estimate every stage of ``plan`` (plus the AXI adapters' output counter)."""
     infos = {i.name: i for i in plan.infos}
     stages = [StageEstimate(s.name, s.kind.value, s.layer,
-                            stage_resources(s, infos.get(s.layer) if s.layer else None))
+                            engine_unit_resources(plan) if s.kind is StageKind.ENGINE
+                            else stage_resources(s, infos.get(s.layer) if s.layer else None))
               for s in plan.stages]
     cnt = log2_ceil(plan.output.beats_per_frame + 1)
     stages.append(StageEstimate("axis", "axis", None, Resources(lut=cnt + 4, ff=cnt + 1)))
-    if plan.arch == "hybrid":
+    if plan.uses_ddr:
         stages.append(StageEstimate("ddr", "ddr", None, ddr_path_resources(plan)))
     total = Resources()
     for s in stages:

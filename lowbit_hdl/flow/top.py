@@ -295,7 +295,7 @@ class NetworkTop(wiring.Component):
             starving.append(unit.stall)
             fetchers.append(unit)
 
-        code = Signal(2)
+        code = Signal(8)
         left = Signal(32)
         cycles, stalls = Signal(32), Signal(32)
         m.d.comb += [

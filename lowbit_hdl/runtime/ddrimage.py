@@ -98,12 +98,14 @@ class DdrRegion:
 class EngineRegion:
     """The engine's part of the image (engine designs): its descriptor table and every
     engine layer's tiles (:mod:`lowbit_hdl.runtime.engine`), ``nbytes`` from ``offset``, read
-    whole once per frame by read master ``port`` on HP port ``hp``."""
+    by read master ``port`` on HP port ``hp``: ``read_bytes`` per frame (the table and the
+    tiles, not the gaps that align each layer's tiles to 4 KiB)."""
 
     offset: int
     nbytes: int
     port: int
     hp: int
+    read_bytes: int
 
     def __post_init__(self) -> None:
         if self.offset < 0 or self.offset % REGION_ALIGN:
@@ -112,11 +114,14 @@ class EngineRegion:
         if self.nbytes <= 0 or self.nbytes * 8 % WORD_BITS:
             raise DdrLayoutError(f"engine: {self.nbytes} bytes are not whole "
                                  f"{WORD_BITS}-bit words")
+        if not 0 < self.read_bytes <= self.nbytes or self.read_bytes * 8 % WORD_BITS:
+            raise DdrLayoutError(f"engine: {self.read_bytes} bytes read per frame do not fit "
+                                 f"its {self.nbytes} bytes in whole words")
 
     @property
     def words(self) -> int:
         """64-bit words the engine reads per frame."""
-        return self.nbytes * 8 // WORD_BITS
+        return self.read_bytes * 8 // WORD_BITS
 
 
 @dataclass(frozen=True)
@@ -152,11 +157,11 @@ class DdrImageLayout:
 
     @classmethod
     def plan(cls, layers: list[tuple[str, str, int, int, int, int, str]], hp_ports: int = 1,
-             engine_bytes: int | None = None) -> DdrImageLayout:
+             engine_bytes: tuple[int, int] | None = None) -> DdrImageLayout:
         """Lay out regions for ``(layer, placement, mh, mw, pe, simd, weight_dtype)`` in
-        order, each at the next :data:`REGION_ALIGN` boundary, then the engine's
-        ``engine_bytes`` (engine designs); read master ``k`` goes to HP port
-        ``k mod hp_ports``."""
+        order, each at the next :data:`REGION_ALIGN` boundary, then the engine's image
+        (engine designs: ``engine_bytes`` = its size and the bytes it reads per frame); read
+        master ``k`` goes to HP port ``k mod hp_ports``."""
         if hp_ports not in (1, 2, 4):
             raise DdrLayoutError(f"hp_ports={hp_ports} must be 1, 2 or 4")
         regions, offset = [], 0
@@ -170,7 +175,7 @@ class DdrImageLayout:
         engine = None
         if engine_bytes is not None:
             k = len(regions)
-            engine = EngineRegion(offset, engine_bytes, k, k % hp_ports)
+            engine = EngineRegion(offset, engine_bytes[0], k, k % hp_ports, engine_bytes[1])
         return cls(tuple(regions), hp_ports, engine)
 
     @property
@@ -193,7 +198,8 @@ class DdrImageLayout:
     @property
     def bytes_per_frame(self) -> int:
         """DDR bytes read per frame (every region once)."""
-        return sum(r.nbytes for r in self.regions) + (self.engine.nbytes if self.engine else 0)
+        return sum(r.nbytes for r in self.regions) \
+            + (self.engine.read_bytes if self.engine else 0)
 
     def region(self, layer: str) -> DdrRegion:
         for r in self.regions:
@@ -214,8 +220,8 @@ class DdrImageLayout:
             regions = tuple(DdrRegion(**{k: r[k] for k in _REGION_FIELDS})
                             for r in d["regions"])
             e = d.get("engine")
-            engine = EngineRegion(**{k: e[k] for k in ("offset", "nbytes", "port", "hp")}) \
-                if e is not None else None
+            engine = EngineRegion(**{k: e[k] for k in ("offset", "nbytes", "port", "hp",
+                                                       "read_bytes")}) if e is not None else None
             return cls(regions, int(d.get("hp_ports", 1)), engine)
         except (KeyError, TypeError) as e:
             raise DdrLayoutError(f"ddr: malformed region ({e})") from None

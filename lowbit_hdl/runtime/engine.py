@@ -56,7 +56,8 @@ __all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_F
            "engine_thresholds", "tile_threshold_words", "tile_weight_words", "layer_tile_words",
            "IMAGE_WORD_BITS", "REGION_ALIGN", "EngineLayerError", "EngineFormat", "EngineRun",
            "table_words", "map_words", "layer_domain", "engine_descriptors", "engine_layer_words",
-           "engine_requirements", "engine_image", "read_descriptors", "check_descriptor",
+           "engine_requirements", "engine_image_bytes", "engine_image", "read_descriptors",
+           "check_descriptor",
            "store_map", "load_map", "pool_targets", "write_beat", "run_engine_image",
            "DATAPATH_ERRORS"]
 
@@ -65,7 +66,7 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, int], ...] = (
     ("in_buf", 1), ("out_buf", 1),
     ("in_h", 10), ("in_w", 10), ("in_cf", 8),
     ("k", 5), ("stride", 4), ("pad_t", 4), ("pad_l", 4), ("pad_code", 8),
-    ("out_h", 10), ("out_w", 10), ("nf", 10), ("out_c", 12),
+    ("out_h", 10), ("out_w", 10), ("nf", 10), ("out_c", 13),
     ("pool_k", 3), ("pool_s", 3), ("pool_t", 2), ("pool_l", 2), ("pool_h", 10), ("pool_w", 10),
     ("out_cf", 8),
     ("raw", 1), ("acc_shift", 2), ("acc_offset", 24),
@@ -579,6 +580,15 @@ def engine_requirements(infos: Sequence, pe: int, simd: int, act: DataType) -> d
             "raw_bits": raw}
 
 
+def engine_image_bytes(descs: Sequence[Mapping[str, int]]) -> tuple[int, int]:
+    """Bytes of the engine image whose descriptors are ``descs`` (:func:`engine_descriptors`):
+    its size (up to the end of the last layer's region, 4 KiB aligned) and the bytes the
+    sequencer reads per frame (the table and every layer's tiles)."""
+    last = descs[-1]
+    read = table_words(len(descs)) * 8 + sum(d["nf"] * d["tile_words"] * 8 for d in descs)
+    return last["region"] + _align(last["nf"] * last["tile_words"] * 8), read
+
+
 def engine_image(infos: Sequence, fmt: EngineFormat) -> np.ndarray:
     """The engine's DDR image (64-bit words, relative to the WEIGHTS_BASE address): word 0 the
     number of layers, the packed descriptors (:func:`pack_descriptor`, :data:`DESCRIPTOR_WORDS`
@@ -592,9 +602,7 @@ def engine_image(infos: Sequence, fmt: EngineFormat) -> np.ndarray:
     """
     descs = engine_descriptors(infos, fmt)
     groups = _groups(infos)
-    last = descs[-1]
-    total = (last["region"] + _align(last["nf"] * last["tile_words"] * 8)) // 8
-    image = np.zeros(total, dtype=np.uint64)
+    image = np.zeros(engine_image_bytes(descs)[0] // 8, dtype=np.uint64)
     image[0] = len(descs)
     for n, ((info, _), d) in enumerate(zip(groups, descs, strict=True)):
         base = 1 + n * DESCRIPTOR_WORDS

@@ -106,13 +106,20 @@ def _ddr_config(net: Network, plan: Plan, frames: int, folder: Path) -> dict:
     from ..runtime.ddrimage import REGION_ALIGN, pack_image
 
     infos = {i.name: i for i in plan.infos}
+    engine = None
+    if plan.engine is not None:
+        from ..cost import engine_format, engine_infos
+        from ..runtime.engine import engine_image
+
+        engine = engine_image(engine_infos(plan.split),
+                              engine_format(plan.split, plan.engine)).astype("<u8").tobytes()
     image = pack_image(plan.ddr, {r.layer: infos[r.layer].weight_matrix()
-                                  for r in plan.ddr.regions})
+                                  for r in plan.ddr.regions}, engine)
     path = folder / "ddr_image.bin"
     path.write_bytes(image)
     size = -(-(SIM_DDR_BASE + len(image) + REGION_ALIGN) // REGION_ALIGN) * REGION_ALIGN
     return {"image_path": str(path), "base": SIM_DDR_BASE, "size": size,
-            "ports": len(plan.ddr.regions), "frames": frames}
+            "ports": len(plan.ddr.master_hps), "frames": frames}
 
 
 def _hex_words(data: np.ndarray, beat_bytes: int) -> list[str]:
@@ -162,7 +169,7 @@ def simulate_network(net: Network, frames: int = 10, simulator: str = "verilator
         cfg = {"in_words": in_words, "in_beats_per_frame": lin.beats_per_frame,
                "out_beats": out_beats, "passes": passes, "timeout_cycles": timeout_cycles,
                "result_path": str(result_path), "progress_path": str(progress_path)}
-        if plan.arch == "hybrid":
+        if plan.uses_ddr:
             cfg["ddr"] = _ddr_config(net, plan, frames, Path(tmp))
 
         def detail() -> str:

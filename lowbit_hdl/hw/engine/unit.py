@@ -1,0 +1,127 @@
+"""The engine as one pipeline stage: datapath + sequencer, as an engine design's top level
+(:class:`lowbit_hdl.flow.top.NetworkTop`) instantiates it.
+
+Streams: ``i`` takes the front's output map (the loader writes it into activation buffer 0);
+``o`` is the datapath's raw stream (a raw last layer: ``pe`` signed accumulators per beat) or
+its drain (the last map pixel-major, ``simd`` activations per beat). The sequencer reads the
+engine image (:func:`lowbit_hdl.runtime.engine.engine_image`) at ``base`` through ``m_axi``,
+once per frame, for ``frames`` frames per ``start``; the ports ``base``, ``frames``,
+``start``, ``clear``, ``error``, ``error_code``, ``bytes_read`` are those of a region fetcher
+(:class:`lowbit_hdl.hw.ddrfetch.RegionFetcher`), so the control block treats both alike.
+``stall`` is high in the cycles in which the core waited for a weight tile.
+
+Cycles per frame: :func:`lowbit_hdl.cost.engine_stage_cycles`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ...runtime import regs
+from ...runtime.engine import EngineFormat
+from ..axi import axi4_read_signature
+from ..payload import vector
+from .datapath import EngineDatapath
+from .params import EngineParams
+from .sequencer import EngineSequencer
+
+__all__ = ["EngineUnit"]
+
+
+class EngineUnit(wiring.Component):
+    """Datapath and sequencer of one engine (module docstring).
+
+    Parameters
+    ----------
+    fmt : EngineFormat
+        The datapath's build parameters (:func:`lowbit_hdl.cost.engine_format`).
+    load_shape : tuple
+        (H, W, C) of the map the front delivers.
+    load_elems : int
+        Elements per input beat.
+    drain_shape : tuple or None
+        (H, W, C) of the last map, drained pixel-major; ``None`` when the last layer is raw.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(ArrayLayout(A, load_elems)))
+    o : Out(stream.Signature(ArrayLayout(signed(raw_bits), pe)))
+        or ``ArrayLayout(A, simd)`` for a drain.
+    m_axi, base, frames, start, clear, error, error_code, bytes_read
+        As :class:`~lowbit_hdl.hw.ddrfetch.RegionFetcher`.
+    stall : Out(1)
+        The core waits for a weight tile this cycle.
+    """
+
+    def __init__(self, fmt: EngineFormat, load_shape: tuple[int, int, int], load_elems: int,
+                 drain_shape: tuple[int, int, int] | None) -> None:
+        if not isinstance(fmt, EngineFormat):
+            raise TypeError(f"fmt must be an EngineFormat, got {type(fmt).__name__}")
+        if (drain_shape is None) == (fmt.raw_bits == 0):
+            raise ValueError("an engine has a drain (last layer with an activation) or a raw "
+                             "output (raw_bits > 0), exactly one")
+        self.params = EngineParams(fmt.pe, fmt.simd, fmt.act, fmt.buffer_words, fmt.max_sf,
+                                   fmt.acc_bits, fmt.raw_bits, fmt.ports, load_shape,
+                                   load_elems, drain_shape)
+        p = self.params
+        out = vector(signed(p.raw_bits), p.pe) if drain_shape is None else vector(p.act, p.simd)
+        super().__init__({
+            "i": In(stream.Signature(vector(p.act, load_elems))),
+            "o": Out(stream.Signature(out)),
+            "m_axi": Out(axi4_read_signature(32, 64)),
+            "base": In(32),
+            "frames": In(32),
+            "start": In(1),
+            "clear": In(1),
+            "error": Out(1),
+            "error_code": Out(8),
+            "bytes_read": Out(32),
+            "stall": Out(1),
+        })
+
+    @classmethod
+    def from_plan(cls, plan) -> EngineUnit:
+        """The engine of an engine design's plan (:func:`lowbit_hdl.flow.plan.plan_network`
+        with ``engine``)."""
+        from ...cost import engine_format
+
+        split = plan.split
+        first = split.engine[0][0]
+        c, h, w = first.in_shape
+        stage = plan.stage("engine")
+        drain = None
+        if not split.raw:
+            last, pool = split.engine[-1]
+            dc, dh, dw = (pool or last).out_shape
+            drain = (dh, dw, dc)
+        return cls(engine_format(split, plan.engine), (h, w, c), stage.in_elems, drain)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.datapath = dp = EngineDatapath(self.params)
+        m.submodules.sequencer = seq = EngineSequencer(self.params)
+        m.d.comb += [dp.cfg.eq(seq.cfg), dp.start.eq(seq.layer_start),
+                     seq.layer_done.eq(dp.done), seq.load_done.eq(dp.load_done),
+                     seq.base.eq(self.base), seq.frames.eq(self.frames),
+                     seq.start.eq(self.start)]
+        wiring.connect(m, seq.tiles, dp.tiles)
+        wiring.connect(m, wiring.flipped(self.i), dp.load)
+        wiring.connect(m, wiring.flipped(self.o), dp.raw if self.params.raw_bits else dp.drain)
+        wiring.connect(m, wiring.flipped(self.m_axi), seq.m_axi)
+        # a descriptor the datapath rejects (the sequencer checks the same rules first)
+        dp_error = Signal()
+        with m.If(self.clear):
+            m.d.sync += dp_error.eq(0)
+        with m.Elif(dp.error != 0):
+            m.d.sync += dp_error.eq(1)
+        m.d.comb += [
+            self.error.eq(seq.error | dp_error),
+            self.error_code.eq(seq.error_code | (dp_error * regs.ERROR_ENGINE_DESCRIPTOR)),
+            self.bytes_read.eq(seq.bytes_read),
+        ]
+        last_stall = Signal(32)
+        m.d.sync += last_stall.eq(dp.stall)
+        m.d.comb += self.stall.eq(dp.stall != last_stall)
+        return m
