@@ -188,8 +188,10 @@ def write_deploy_bundle(out_dir: str | Path, net: Any, layout: DesignLayout, *,
     notebook = notebook_from_source((DEPLOY_FILES / NOTEBOOK_SOURCE).read_text())
     (out / "deploy.ipynb").write_text(json.dumps(notebook, indent=1) + "\n")
     note = netfile.random_weights_note(net)
+    ddr_names = [] if layout.ddr is None else [r.layer for r in layout.ddr.regions] + (
+        [lay["name"] for lay in layout.ddr.engine.layers] if layout.ddr.engine else [])
     hybrid = "" if layout.ddr is None else (
-        f"\nThis design reads the weights of {', '.join(r.layer for r in layout.ddr.regions)} "
+        f"\nThis design reads the weights of {', '.join(ddr_names)} "
         f"from DDR: keep `{DDR_WEIGHTS_FILE}` next to `layout.json`; the runtime packs them "
         f"into one {layout.ddr.total_bytes:,}-byte DDR image when it opens the accelerator.\n")
     (out / "README.md").write_text(README.format(name=net.name) + hybrid + (
@@ -203,28 +205,44 @@ def write_deploy_bundle(out_dir: str | Path, net: Any, layout: DesignLayout, *,
     return out
 
 
+def ddr_parameters(ddr: Any, infos: Any) -> dict[str, np.ndarray]:
+    """What a DDR image holds, from a network's LayerInfos: the weight matrices of its
+    regions' and its engine's layers, and the engine layers' thresholds (under
+    :data:`~lowbit_hdl.runtime.control.THRESHOLDS_SUFFIX`): the contents of the bundle's
+    :data:`~lowbit_hdl.runtime.control.DDR_WEIGHTS_FILE`.
+
+    Raises ``ValueError`` for a layer of the image that is not in ``infos``."""
+    from ..runtime.control import THRESHOLDS_SUFFIX
+
+    by = {i.name: i for i in infos}
+    engine = [lay["name"] for lay in ddr.engine.layers] if ddr.engine is not None else []
+    out: dict[str, np.ndarray] = {}
+    for n in [r.layer for r in ddr.regions] + engine:
+        if n not in by:
+            raise ValueError(f"the layout's DDR image holds layer {n!r}, which the network "
+                             "does not have")
+        out[n] = np.asarray(by[n].weight_matrix()).astype(np.int64)
+        if n in engine and by[n].layer.thresholds is not None:
+            out[n + THRESHOLDS_SUFFIX] = np.asarray(by[n].layer.thresholds).astype(np.int64)
+    return out
+
+
 def write_ddr_weights(path: str | Path, net: Any, layout: DesignLayout) -> Path:
-    """Write the weight matrices of the layout's DDR regions (``{layer: (MH, MW)}``, the
-    runtime's :data:`~lowbit_hdl.runtime.control.DDR_WEIGHTS_FILE`) to ``path``; checked
-    against the regions by packing the image once here
-    (:func:`~lowbit_hdl.runtime.ddrimage.pack_image` raises for a missing layer or a wrong
-    shape)."""
+    """Write what the layout's DDR image holds (:func:`ddr_parameters`; the runtime's
+    :data:`~lowbit_hdl.runtime.control.DDR_WEIGHTS_FILE`) to ``path``; checked against the
+    layout by packing the image once here (:func:`~lowbit_hdl.runtime.ddrimage.pack_image`
+    raises for a missing layer or a wrong shape)."""
+    from ..runtime.control import split_ddr_parameters
     from ..runtime.ddrimage import pack_image
 
     if layout.ddr is None:
         raise ValueError(f"the design of {layout.network} reads no weights from DDR (no "
                          "ddr in its layout)")
-    infos = {i.name: i for i in net.infer()}
-    weights = {}
-    for r in layout.ddr.regions:
-        if r.layer not in infos:
-            raise ValueError(f"the layout's DDR region {r.layer!r} is not a layer of "
-                             f"{net.name}")
-        weights[r.layer] = np.asarray(infos[r.layer].weight_matrix()).astype(np.int64)
-    pack_image(layout.ddr, weights)
+    params = ddr_parameters(layout.ddr, net.infer())
+    pack_image(layout.ddr, *split_ddr_parameters(params))
     path = Path(path)
     with open(path, "wb") as fh:
-        np.savez_compressed(fh, **weights)
+        np.savez_compressed(fh, **params)
     return path
 
 

@@ -557,9 +557,13 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     if split:
         from ..runtime.engine import engine_image_bytes
 
-        descs = engine_descriptors(engine_infos(split), engine_format(split, engine))
-        ddr = DdrImageLayout.plan(ddr_regions, hp_ports,
-                                  engine_bytes=engine_image_bytes(descs))
+        fmt = engine_format(split, engine)
+        descs = engine_descriptors(engine_infos(split), fmt)
+        size, read = engine_image_bytes(descs)
+        ddr = DdrImageLayout.plan(ddr_regions, hp_ports, engine={
+            "nbytes": size, "read_bytes": read, "format": fmt.to_json(),
+            "layers": [{"name": c.name, "descriptor": d}
+                       for (c, _), d in zip(split.engine, descs, strict=True)]})
         bottleneck = max(s.cycles for s in stages)
     plan = Plan(net, infos, stages, in_layout, out_layout, clock_mhz, bottleneck, notes, ddr,
                 engine, split)

@@ -24,7 +24,8 @@ from . import regs
 from .backend import Backend, BackendError
 from .ddrimage import DdrImageLayout, DdrLayoutError, pack_image
 
-__all__ = ["HybridControl", "AcceleratorError", "load_ddr_weights", "DDR_WEIGHTS_FILE"]
+__all__ = ["HybridControl", "AcceleratorError", "load_ddr_weights", "DDR_WEIGHTS_FILE",
+           "THRESHOLDS_SUFFIX", "split_ddr_parameters"]
 
 #: the deployment bundle's file of DDR-layer weight matrices ({layer: (MH, MW) integers})
 DDR_WEIGHTS_FILE = "ddr_weights.npz"
@@ -34,8 +35,23 @@ class AcceleratorError(BackendError):
     """The accelerator reported an error (a DDR read failed) or did not finish in time."""
 
 
+#: key suffix of an engine layer's thresholds in :data:`DDR_WEIGHTS_FILE` (an engine design
+#: reads them from DDR too): ``"conv3.thresholds"`` beside ``"conv3"``
+THRESHOLDS_SUFFIX = ".thresholds"
+
+
+def split_ddr_parameters(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A :data:`DDR_WEIGHTS_FILE` dictionary → ``(weights, thresholds)`` by layer (the
+    arguments of :func:`~lowbit_hdl.runtime.ddrimage.pack_image`)."""
+    n = len(THRESHOLDS_SUFFIX)
+    weights = {k: v for k, v in params.items() if not k.endswith(THRESHOLDS_SUFFIX)}
+    thresholds = {k[:-n]: v for k, v in params.items() if k.endswith(THRESHOLDS_SUFFIX)}
+    return weights, thresholds
+
+
 def load_ddr_weights(path: str | Path) -> dict[str, np.ndarray]:
-    """The ``{layer: (MH, MW)}`` weight matrices of a bundle's :data:`DDR_WEIGHTS_FILE`."""
+    """The ``{layer: (MH, MW)}`` weight matrices of a bundle's :data:`DDR_WEIGHTS_FILE` (and,
+    for an engine design, ``{layer + THRESHOLDS_SUFFIX: (MH, T)}`` thresholds)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"DDR weights {path} do not exist (the build writes "
@@ -62,7 +78,7 @@ class HybridControl:
             raise AcceleratorError(f"control port {control_name}: ID register reads "
                                    f"0x{ident:08X}, expected 0x{regs.ID_VALUE:08X} (not a "
                                    "lowbit-hdl hybrid design, or another register map)")
-        image = pack_image(layout, weights)
+        image = pack_image(layout, *split_ddr_parameters(weights))
         self.buffer = backend.allocate(max(len(image), 8))
         self.buffer[:len(image)] = np.frombuffer(image, np.uint8)
         flush = getattr(self.buffer, "flush", None)

@@ -19,7 +19,7 @@ Rules (checked here, so the build and the runtime agree):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -99,13 +99,18 @@ class EngineRegion:
     """The engine's part of the image (engine designs): its descriptor table and every
     engine layer's tiles (:mod:`lowbit_hdl.runtime.engine`), ``nbytes`` from ``offset``, read
     by read master ``port`` on HP port ``hp``: ``read_bytes`` per frame (the table and the
-    tiles, not the gaps that align each layer's tiles to 4 KiB)."""
+    tiles, not the gaps that align each layer's tiles to 4 KiB). ``format`` is the
+    datapath's :class:`~lowbit_hdl.runtime.engine.EngineFormat` (as JSON) and ``layers`` the
+    engine's Conv/FC layers in order, ``{"name", "descriptor"}`` each: what the runtime needs
+    to pack the image from the layers' weights and thresholds (:func:`pack_image`)."""
 
     offset: int
     nbytes: int
     port: int
     hp: int
     read_bytes: int
+    format: dict = field(default_factory=dict)
+    layers: tuple = ()
 
     def __post_init__(self) -> None:
         if self.offset < 0 or self.offset % REGION_ALIGN:
@@ -157,11 +162,12 @@ class DdrImageLayout:
 
     @classmethod
     def plan(cls, layers: list[tuple[str, str, int, int, int, int, str]], hp_ports: int = 1,
-             engine_bytes: tuple[int, int] | None = None) -> DdrImageLayout:
+             engine: dict | None = None) -> DdrImageLayout:
         """Lay out regions for ``(layer, placement, mh, mw, pe, simd, weight_dtype)`` in
         order, each at the next :data:`REGION_ALIGN` boundary, then the engine's image
-        (engine designs: ``engine_bytes`` = its size and the bytes it reads per frame); read
-        master ``k`` goes to HP port ``k mod hp_ports``."""
+        (engine designs: ``engine`` holds :class:`EngineRegion`'s ``nbytes``,
+        ``read_bytes``, ``format`` and ``layers``); read master ``k`` goes to HP port
+        ``k mod hp_ports``."""
         if hp_ports not in (1, 2, 4):
             raise DdrLayoutError(f"hp_ports={hp_ports} must be 1, 2 or 4")
         regions, offset = [], 0
@@ -172,11 +178,13 @@ class DdrImageLayout:
             regions.append(DdrRegion(name, placement, offset, nbytes, beat_bits, beats, k,
                                      k % hp_ports, mh, mw, pe, simd, wdt))
             offset += -(-nbytes // REGION_ALIGN) * REGION_ALIGN
-        engine = None
-        if engine_bytes is not None:
+        region = None
+        if engine is not None:
             k = len(regions)
-            engine = EngineRegion(offset, engine_bytes[0], k, k % hp_ports, engine_bytes[1])
-        return cls(tuple(regions), hp_ports, engine)
+            region = EngineRegion(offset, engine["nbytes"], k, k % hp_ports,
+                                  engine["read_bytes"], dict(engine["format"]),
+                                  tuple(engine["layers"]))
+        return cls(tuple(regions), hp_ports, region)
 
     @property
     def master_hps(self) -> tuple[int, ...]:
@@ -221,7 +229,8 @@ class DdrImageLayout:
                             for r in d["regions"])
             e = d.get("engine")
             engine = EngineRegion(**{k: e[k] for k in ("offset", "nbytes", "port", "hp",
-                                                       "read_bytes")}) if e is not None else None
+                                                       "read_bytes", "format")},
+                                  layers=tuple(e["layers"])) if e is not None else None
             return cls(regions, int(d.get("hp_ports", 1)), engine)
         except (KeyError, TypeError) as e:
             raise DdrLayoutError(f"ddr: malformed region ({e})") from None
@@ -231,13 +240,13 @@ _REGION_FIELDS = tuple(f.name for f in fields(DdrRegion))
 
 
 def pack_image(layout: DdrImageLayout, weights: dict[str, np.ndarray],
-               engine: bytes | None = None) -> bytes:
+               thresholds: dict[str, np.ndarray] | None = None) -> bytes:
     """The DDR image: every region's (MH, MW) weight matrix (``weights[layer]``, integer
-    values of the region's weight type) in MVTU consumption order, at its offset, and the
-    engine's image (``engine``, :mod:`lowbit_hdl.runtime.engine`) at its region; the gaps
-    between regions are zero. Raises :class:`DdrLayoutError` for a missing layer or a matrix
-    of the wrong shape, or an engine image missing or of the wrong size (values out of
-    range: ``ValueError`` from the type's encoder)."""
+    values of the region's weight type) in MVTU consumption order, at its offset, and, in an
+    engine design, the engine's image (:func:`lowbit_hdl.runtime.engine.pack_engine_image`
+    of its layers' ``weights`` and ``thresholds``) at its region; the gaps between regions
+    are zero. Raises :class:`DdrLayoutError` for a missing layer or a matrix of the wrong
+    shape (values out of range: ``ValueError`` from the type's encoder)."""
     from .ddr import pack_words, weight_beats
 
     image = bytearray(layout.total_bytes)
@@ -256,10 +265,23 @@ def pack_image(layout: DdrImageLayout, weights: dict[str, np.ndarray],
         image[r.offset:r.offset + r.nbytes] = data
     e = layout.engine
     if e is not None:
-        if engine is None or len(engine) != e.nbytes:
-            raise DdrLayoutError(f"engine: an image of {e.nbytes} bytes is needed, got "
-                                 f"{'none' if engine is None else len(engine)}")
-        image[e.offset:e.offset + e.nbytes] = engine
-    elif engine is not None:
-        raise DdrLayoutError("engine: an engine image given for a design without an engine")
+        from .engine import EngineFormat, pack_engine_image
+
+        names = [lay["name"] for lay in e.layers]
+        missing = [n for n in names if n not in weights]
+        if missing:
+            raise DdrLayoutError(f"engine: no weights given for layers {missing}")
+        t = thresholds or {}
+        try:
+            words = pack_engine_image([lay["descriptor"] for lay in e.layers],
+                                      EngineFormat.from_json(e.format),
+                                      [weights[n] for n in names],
+                                      [t.get(n) for n in names], names)
+        except ValueError as err:
+            raise DdrLayoutError(f"engine: {err}") from None
+        data = words.astype("<u8").tobytes()
+        if len(data) != e.nbytes:
+            raise DdrLayoutError(f"engine: packed {len(data)} bytes, its region holds "
+                                 f"{e.nbytes}")
+        image[e.offset:e.offset + e.nbytes] = data
     return bytes(image)

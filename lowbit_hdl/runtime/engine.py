@@ -48,7 +48,8 @@ import numpy as np
 
 from .accdomain import acc_domain, thresholds_to_u, u_range
 from .ddr import WORD_BITS
-from .dtypes import BIPOLAR, DataType, signed_bits_for_range
+from .ddrimage import REGION_ALIGN as _DDR_REGION_ALIGN
+from .dtypes import BIPOLAR, DataType, parse_dtype, signed_bits_for_range
 from .words import pack_word, unpack_word
 
 __all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_FIELDS",
@@ -56,7 +57,8 @@ __all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_F
            "engine_thresholds", "tile_threshold_words", "tile_weight_words", "layer_tile_words",
            "IMAGE_WORD_BITS", "REGION_ALIGN", "EngineLayerError", "EngineFormat", "EngineRun",
            "table_words", "map_words", "layer_domain", "engine_descriptors", "engine_layer_words",
-           "engine_requirements", "engine_image_bytes", "engine_image", "read_descriptors",
+           "engine_requirements", "engine_image_bytes", "engine_image", "layer_region_words",
+           "pack_engine_image", "read_descriptors",
            "check_descriptor",
            "store_map", "load_map", "pool_targets", "write_beat", "run_engine_image",
            "DATAPATH_ERRORS"]
@@ -270,8 +272,8 @@ def layer_tile_words(weights, thresholds_u, act: DataType | None, pe: int, simd:
 
 #: bits of one DDR word of the image
 IMAGE_WORD_BITS = WORD_BITS
-#: alignment (bytes) of every layer's tile region in the image
-REGION_ALIGN = 4096
+#: alignment (bytes) of every layer's tile region in the image: that of every DDR region
+REGION_ALIGN = _DDR_REGION_ALIGN
 
 
 class EngineLayerError(ValueError):
@@ -336,6 +338,17 @@ class EngineFormat:
     def n_thresholds(self) -> int:
         """Thresholds per output channel (:func:`engine_thresholds`)."""
         return engine_thresholds(self.act)
+
+    def to_json(self) -> dict:
+        """The fields, ``act`` by name (``layout.json``)."""
+        return {"pe": self.pe, "simd": self.simd, "act": self.act.name,
+                "acc_bits": self.acc_bits, "buffer_words": self.buffer_words,
+                "max_sf": self.max_sf, "raw_bits": self.raw_bits, "ports": self.ports}
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> EngineFormat:
+        """Inverse of :meth:`to_json`."""
+        return cls(**{**d, "act": parse_dtype(d["act"])})
 
     def threshold_words(self, raw: bool = False) -> int:
         """64-bit words of a tile's thresholds (:func:`tile_threshold_words`; 0 for a raw
@@ -533,26 +546,65 @@ def engine_descriptors(infos: Sequence, fmt: EngineFormat) -> list[dict[str, int
 
 
 def engine_layer_words(info, desc: Mapping[str, int], fmt: EngineFormat) -> np.ndarray:
-    """The tile region of one engine layer (:func:`layer_tile_words`): its weights as
-    ``(MH, K, K, C)`` (an FC's ``(MH, H·W·C)`` matrix is the conv whose kernel covers its
-    map) and its thresholds converted to the U domain of the PADDED width ``sf·simd``
+    """The tile region of one engine layer, from its LayerInfo
+    (:func:`layer_region_words`)."""
+    return layer_region_words(info.weight_matrix(), info.layer.thresholds, desc, fmt,
+                              info.layer.name)
+
+
+def layer_region_words(weights, thresholds, desc: Mapping[str, int], fmt: EngineFormat,
+                       layer: str = "?") -> np.ndarray:
+    """The tile region of one engine layer (:func:`layer_tile_words`): its ``(MH, MW)``
+    weight matrix (im2col order ``[ky][kx][c]``; an FC's matrix is the conv whose kernel
+    covers its map) as ``(MH, K, K, C)``, and its ``(MH, T)`` thresholds (``None`` for a raw
+    layer) converted to the U domain of the PADDED width ``sf·simd``
     (:func:`lowbit_hdl.runtime.accdomain.thresholds_to_u`).
 
     Returns
     -------
     numpy.ndarray
         ``nf·tile_words`` uint64 words.
+
+    Raises
+    ------
+    EngineLayerError
+        If the matrix does not match the descriptor or thresholds are missing.
     """
-    c = info.in_shape[0]
-    k, mh = desc["k"], info.mh
-    w = np.asarray(info.weight_matrix(), dtype=np.int64).reshape(mh, k, k, c)
+    k = desc["k"]
+    w = np.asarray(weights, dtype=np.int64)
+    if w.ndim != 2 or w.shape[1] % (k * k) or -(-w.shape[0] // fmt.pe) != desc["nf"] \
+            or -(-(w.shape[1] // (k * k)) // fmt.simd) != desc["in_cf"]:
+        raise EngineLayerError(f"layer {layer}: weights of shape {w.shape} do not match its "
+                               f"descriptor (k={k}, in_cf={desc['in_cf']}, nf={desc['nf']})")
+    mh, c = w.shape[0], w.shape[1] // (k * k)
     t = None
     if not desc["raw"]:
-        t = thresholds_to_u(info.layer.thresholds, BIPOLAR, fmt.act, desc["sf"] * fmt.simd)
-    out = layer_tile_words(w, t, None if desc["raw"] else fmt.act, fmt.pe, fmt.simd,
-                           fmt.acc_bits)
+        if thresholds is None:
+            raise EngineLayerError(f"layer {layer}: no thresholds for its activation")
+        t = thresholds_to_u(thresholds, BIPOLAR, fmt.act, desc["sf"] * fmt.simd)
+    out = layer_tile_words(w.reshape(mh, k, k, c), t, None if desc["raw"] else fmt.act,
+                           fmt.pe, fmt.simd, fmt.acc_bits)
     assert out.size == desc["nf"] * desc["tile_words"], (out.size, desc)
     return out
+
+
+def pack_engine_image(descs: Sequence[Mapping[str, int]], fmt: EngineFormat,
+                      weights: Sequence, thresholds: Sequence,
+                      names: Sequence[str] | None = None) -> np.ndarray:
+    """The engine's DDR image (64-bit words, relative to its region's start): word 0 the
+    number of layers, the packed descriptors (:func:`pack_descriptor`,
+    :data:`DESCRIPTOR_WORDS` each), then each layer's tile region
+    (:func:`layer_region_words` of ``weights[n]``, ``thresholds[n]``) at its ``region`` byte
+    offset, 4 KiB aligned, zeros between. ``.astype("<u8").tobytes()`` gives the bytes."""
+    names = list(names) if names is not None else [f"#{n}" for n in range(len(descs))]
+    image = np.zeros(engine_image_bytes(descs)[0] // 8, dtype=np.uint64)
+    image[0] = len(descs)
+    for n, d in enumerate(descs):
+        base = 1 + n * DESCRIPTOR_WORDS
+        image[base:base + DESCRIPTOR_WORDS] = pack_descriptor(d, names[n])
+        words = layer_region_words(weights[n], thresholds[n], d, fmt, names[n])
+        image[d["region"] // 8:d["region"] // 8 + words.size] = words
+    return image
 
 
 def engine_requirements(infos: Sequence, pe: int, simd: int, act: DataType) -> dict[str, int]:
@@ -590,10 +642,8 @@ def engine_image_bytes(descs: Sequence[Mapping[str, int]]) -> tuple[int, int]:
 
 
 def engine_image(infos: Sequence, fmt: EngineFormat) -> np.ndarray:
-    """The engine's DDR image (64-bit words, relative to the WEIGHTS_BASE address): word 0 the
-    number of layers, the packed descriptors (:func:`pack_descriptor`, :data:`DESCRIPTOR_WORDS`
-    each), then each layer's tile region (:func:`engine_layer_words`) at its ``region`` byte
-    offset, 4 KiB aligned, zeros between. ``.astype("<u8").tobytes()`` gives the bytes.
+    """The engine's DDR image of a network's engine layers (:func:`pack_engine_image` of
+    :func:`engine_descriptors` and the layers' weights and thresholds).
 
     Raises
     ------
@@ -601,15 +651,10 @@ def engine_image(infos: Sequence, fmt: EngineFormat) -> np.ndarray:
         As :func:`engine_descriptors`.
     """
     descs = engine_descriptors(infos, fmt)
-    groups = _groups(infos)
-    image = np.zeros(engine_image_bytes(descs)[0] // 8, dtype=np.uint64)
-    image[0] = len(descs)
-    for n, ((info, _), d) in enumerate(zip(groups, descs, strict=True)):
-        base = 1 + n * DESCRIPTOR_WORDS
-        image[base:base + DESCRIPTOR_WORDS] = pack_descriptor(d, info.layer.name)
-        words = engine_layer_words(info, d, fmt)
-        image[d["region"] // 8:d["region"] // 8 + words.size] = words
-    return image
+    convs = [c for c, _ in _groups(infos)]
+    return pack_engine_image(descs, fmt, [c.weight_matrix() for c in convs],
+                             [c.layer.thresholds for c in convs],
+                             [c.layer.name for c in convs])
 
 
 def read_descriptors(image: np.ndarray | Sequence[int]) -> list[dict[str, int]]:

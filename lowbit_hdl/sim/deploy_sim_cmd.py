@@ -179,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
         design = plan_design(net, clock_mhz=args.clock_mhz, arch=args.arch,
                              ddr_layers=args.ddr_layers, hp_ports=args.hp_ports,
                              progress=lambda msg: print(msg, file=sys.stderr))
-        if design.plan.arch == "hybrid" and args.fast:
+        if design.plan.uses_ddr and args.fast:
             raise UsageError(f"--fast: {FAST_HYBRID_NOTE}")
         net = design.network
         board = SimBoard.from_network(net, clock_mhz=args.clock_mhz, plan=design.plan,
@@ -263,16 +263,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _ddr_weights(build: str | None, net, lay) -> dict | Path | None:
-    """A hybrid design's DDR weights: the build's bundle file when there is one, else the
-    network's weight matrices of the layout's DDR layers."""
+    """A hybrid or engine design's DDR parameters: the build's bundle file when there is
+    one, else the network's (:func:`lowbit_hdl.flow.deploy.ddr_parameters`)."""
+    from ..flow.deploy import ddr_parameters
     from ..runtime.control import DDR_WEIGHTS_FILE
 
     if lay.ddr is None:
         return None
     if build is not None and (Path(build) / "deploy" / DDR_WEIGHTS_FILE).exists():
         return Path(build) / "deploy" / DDR_WEIGHTS_FILE
-    infos = {i.name: i for i in net.infer()}
-    return {r.layer: infos[r.layer].weight_matrix() for r in lay.ddr.regions}
+    return ddr_parameters(lay.ddr, net.infer())
 
 def _detect(args: argparse.Namespace, acc, images, gold, placements, batch: int,
             net) -> tuple:

@@ -103,18 +103,12 @@ SIM_DDR_BASE = 0x10000
 def _ddr_config(net: Network, plan: Plan, frames: int, folder: Path) -> dict:
     """The DDR part of the bench configuration: the packed image in a file, its base, the
     memory size and the number of read ports."""
+    from ..flow.deploy import ddr_parameters
+    from ..runtime.control import split_ddr_parameters
     from ..runtime.ddrimage import REGION_ALIGN, pack_image
 
     infos = {i.name: i for i in plan.infos}
-    engine = None
-    if plan.engine is not None:
-        from ..cost import engine_format, engine_infos
-        from ..runtime.engine import engine_image
-
-        engine = engine_image(engine_infos(plan.split),
-                              engine_format(plan.split, plan.engine)).astype("<u8").tobytes()
-    image = pack_image(plan.ddr, {r.layer: infos[r.layer].weight_matrix()
-                                  for r in plan.ddr.regions}, engine)
+    image = pack_image(plan.ddr, *split_ddr_parameters(ddr_parameters(plan.ddr, infos.values())))
     path = folder / "ddr_image.bin"
     path.write_bytes(image)
     size = -(-(SIM_DDR_BASE + len(image) + REGION_ALIGN) // REGION_ALIGN) * REGION_ALIGN
