@@ -101,6 +101,7 @@ __all__ = [
     "engine_array",
     "engine_cost",
     "engine_lanes",
+    "engine_figures",
     "engine_format",
     "engine_infos",
     "engine_map_bits",
@@ -720,3 +721,26 @@ def engine_stage_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: int,
         c, h, w = (pool or last).out_shape
         total += engine_drain_cycles((h, w, c), cfg.simd)
     return total
+
+
+def engine_figures(split: EngineSplit, cfg: EngineConfig) -> list[dict]:
+    """Per engine layer: its descriptor's geometry (``nf``, ``sf``, output pixels), its
+    cycles on the engine (:func:`lowbit_hdl.cost.engine_layer_cycles` plus its descriptor
+    read), its compute (``NF·P·SF``), its tile bytes read from DDR per frame, and its bound:
+    ``ddr`` when loading a tile (one 64-bit word per cycle) takes longer than computing it,
+    else ``compute``."""
+    from .cost import engine_descriptor_cycles, engine_layer_cycles
+    from .runtime.engine import engine_descriptors
+
+    fmt = engine_format(split, cfg)
+    rows = []
+    for (info, pool), d in zip(split.engine, engine_descriptors(engine_infos(split), fmt),
+                               strict=True):
+        p = d["out_h"] * d["out_w"]
+        rows.append({
+            "layer": info.name, "pool": pool.name if pool else "", "nf": d["nf"],
+            "sf": d["sf"], "pixels": p, "compute": d["nf"] * p * d["sf"],
+            "cycles": engine_descriptor_cycles() + engine_layer_cycles(d, cfg.pe, cfg.simd),
+            "tile_bytes": d["nf"] * d["tile_words"] * 8,
+            "bound": "ddr" if d["tile_words"] > p * d["sf"] else "compute"})
+    return rows

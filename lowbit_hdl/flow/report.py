@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cost import format_bits, format_shape, network_cost
+from ..cost import engine_figures, format_bits, format_shape, network_cost
 from ..netfile import random_weights_note
 from .folding import Folding
 from .plan import IP_NAMES, Plan, StageKind
@@ -52,14 +52,24 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
     net = plan.network
     cost = network_cost(net, plan.clock_mhz)
     per_layer = estimate.by_layer()
+    engine_rows: dict[str, dict] = {}
+    engine_pools: set[str] = set()
+    if plan.engine is not None:
+        engine_rows = {r["layer"]: r for r in engine_figures(plan.split, plan.engine)}
+        engine_pools = {r["pool"] for r in engine_rows.values() if r["pool"]}
     layers = []
     for c in cost.layers:
         r = per_layer.get(c.name, Resources())
         row = {**c.to_dict(), "in_shape": list(c.in_shape),
                "out_shape": list(c.out_shape), "estimate": r.to_dict()}
-        if plan.arch == "hybrid":  # a DDR layer's stages may be slower than its compute
+        if plan.uses_ddr:  # a DDR layer's stages may be slower than its compute
             row["cycles"] = max([row["cycles"]] + [s.cycles for s in plan.stages
                                                    if s.layer == c.name])
+        if c.name in engine_rows:  # runs on the engine's lanes, one layer at a time
+            row.update(cycles=engine_rows[c.name]["cycles"], pe=plan.engine.pe,
+                       simd=plan.engine.simd, engine=True)
+        elif c.name in engine_pools:
+            row.update(cycles=0, pe=plan.engine.pe, engine=True)
         layers.append(row)
     cpf = plan.cycles_per_frame
     device = device_for_part(part)
@@ -92,6 +102,12 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
         "rtl": rtl or {},
         "synth": synth or {},
         "notes": list(plan.notes),
+        **({"engine": {
+            "pe": plan.engine.pe, "simd": plan.engine.simd, "act": plan.split.act.name,
+            "front": [i.name for i in plan.split.front], "tail": [i.name for i in plan.split.tail],
+            "layers": list(engine_rows.values()),
+            "ddr_bytes_per_frame": plan.ddr.bytes_per_frame,
+            "cycles": plan.stage("engine").cycles}} if plan.engine is not None else {}),
         # random weights and thresholds ({layer: seed}; empty for trained ones) and the line
         # that announces them
         "parameters": {"random_weights": dict(net.random_weights),
@@ -188,6 +204,15 @@ def format_report(rep: dict[str, Any]) -> str:
         f"FIFOs: {_count(s['stages'], StageKind.FIFO)}, width converters: "
         f"{_count(s['stages'], StageKind.DWC)}",
     ]
+    eng = rep.get("engine")
+    if eng:
+        ddr_bound = [r["layer"] for r in eng["layers"] if r["bound"] == "ddr"]
+        out.append(
+            f"engine: {len(eng['layers'])} layers on {eng['pe']}×{eng['simd']} lanes "
+            f"({eng['act']} activations; front {', '.join(eng['front']) or 'none'}, tail "
+            f"{', '.join(eng['tail']) or 'none'}), {eng['cycles']:,} cycles per frame with "
+            f"the front's map loaded; {eng['ddr_bytes_per_frame'] / 1e6:,.3f} MB per frame "
+            f"from DDR; bound by DDR: {', '.join(ddr_bound) or 'none'}")
     if s.get("arch") == "hybrid":
         ddr = s["ddr"]
         regions = ddr["regions"]
