@@ -1,0 +1,141 @@
+"""Engine designs (``build --arch engine``): the cut into front, engine and tail, the plan's
+engine stage, the DDR image with the engine's region, the report, the build options, and a
+whole-network co-simulation (front conv on UINT8 pixels, engine layers with padding, an
+overlapping pool, FC-as-conv, an INT8 tail layer streamed from DDR, top-1) bit-exact under
+random stalls, several frames, cycles against the plan; the simulated board runs it under
+the runtime."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from helpers import cli
+
+from lowbit_hdl import BIPOLAR, FC, INT, UINT, Conv, MaxPool, Network, TopK
+from lowbit_hdl.cost import EngineConfig, engine_figures, engine_format, engine_infos, engine_split
+from lowbit_hdl.flow.deploy import ddr_parameters
+from lowbit_hdl.flow.plan import StageKind, plan_network
+from lowbit_hdl.flow.resources import estimate_plan
+from lowbit_hdl.netfile import load_network, save
+from lowbit_hdl.runtime.control import split_ddr_parameters
+from lowbit_hdl.runtime.ddrimage import DdrLayoutError, pack_image
+from lowbit_hdl.runtime.engine import engine_image, read_descriptors
+from lowbit_hdl.runtime.layout import DesignLayout
+from lowbit_hdl.sim.runner import available_simulators
+
+SIMS = available_simulators()
+SIM = "icarus" if "icarus" in SIMS else (SIMS[0] if SIMS else None)
+CFG = EngineConfig(pe=8, simd=16)
+
+
+def engine_cnn(seed: int = 3) -> Network:
+    """UINT8 × INT8 first conv + pool (front); padded conv + overlapping padded pool, a 2×2
+    conv, an FC (engine, UINT2); INT8 FC streamed from DDR + top-1 (tail)."""
+    return Network("eng_cnn", (3, 8, 8), [
+        Conv("c0", 8, 3, padding=1, pe=4, simd=3, weight_dtype=INT(8), act=UINT(2)),
+        MaxPool("p0", 2),
+        Conv("c1", 16, 3, padding=1, act=UINT(2)),
+        MaxPool("p1", 3, 2, padding=1),
+        Conv("c2", 32, 2, act=UINT(2)),
+        FC("f0", 16, act=UINT(2)),
+        FC("f1", 10, act=None, pe=5, simd=16, weight_dtype=INT(8)),
+        TopK("top", 1)], UINT(8)).randomize(seed)
+
+
+def test_split_of_the_example_networks():
+    cases = {  # network: (lanes, front, engine layers, tail)
+        "cnv_w1a1": ((32, 32), ["conv0"], ["conv1", "pool0", "conv2", "conv3", "pool1",
+                                           "conv4", "conv5", "fc0", "fc1", "fc2"], ["top"]),
+        "dorefa_alexnet_w1a2": ((64, 32), ["conv0"],
+                                ["conv1", "pool0", "conv2", "pool1", "conv3", "conv4", "pool2",
+                                 "fc0", "fc1"], ["fc2", "top5"]),
+        "tiny_yolo_w1a3": ((32, 64), ["conv0", "pool0", "conv1", "pool1", "conv2", "pool2"],
+                           ["conv3", "pool3", "conv4", "pool4", "conv5", "pool5", "conv6",
+                            "conv7"], ["conv8"]),
+    }
+    for name, ((pe, simd), front, engine, tail) in cases.items():
+        net = load_network(f"networks/{name}.py")
+        cfg = EngineConfig(pe=pe, simd=simd)
+        s = engine_split(net.infer(), cfg.simd, cfg.act_buffer_bits)
+        assert [i.name for i in s.front] == front, name
+        assert s.names == engine, name
+        assert [i.name for i in s.tail] == tail, name
+    with pytest.raises(ValueError, match="no Conv/FC layer"):
+        engine_split(Network("n", (3, 4, 4), [Conv("c", 8, 3, pe=8, simd=3,
+                                                   weight_dtype=INT(8), act=None)],
+                             UINT(8)).infer(), 16, 1 << 20)
+
+
+def test_plan_and_image():
+    net = engine_cnn()
+    plan = plan_network(net, engine=CFG, ddr_layers=["f1"])
+    assert plan.arch == "engine" and plan.uses_ddr
+    kinds = [s.kind for s in plan.stages if s.kind not in (StageKind.FIFO, StageKind.DWC)]
+    assert kinds == [StageKind.SWU, StageKind.MVTU, StageKind.POOL, StageKind.ENGINE,
+                     StageKind.MVTU, StageKind.TOPK]
+    eng = plan.ddr.engine
+    assert eng.port == 1 and plan.ddr.master_hps == (0, 0)
+    fmt = engine_format(plan.split, CFG)
+    words = engine_image(engine_infos(plan.split), fmt)
+    assert words.size * 8 == eng.nbytes
+    assert [d for d in read_descriptors(words)] == [lay["descriptor"] for lay in eng.layers]
+    # the runtime packs the same image from the bundle's parameters (weights, thresholds)
+    params = ddr_parameters(plan.ddr, net.infer())
+    assert set(params) == {"f1", "c1", "c2", "f0", "c1.thresholds", "c2.thresholds",
+                           "f0.thresholds"}
+    image = pack_image(plan.ddr, *split_ddr_parameters(params))
+    assert image[eng.offset:eng.offset + eng.nbytes] == words.astype("<u8").tobytes()
+    w, t = split_ddr_parameters(params)
+    with pytest.raises(DdrLayoutError, match="engine: layer c2: no thresholds"):
+        pack_image(plan.ddr, w, {k: v for k, v in t.items() if k != "c2"})
+    with pytest.raises(DdrLayoutError, match=r"engine: no weights given for layers \['f0'\]"):
+        pack_image(plan.ddr, {k: v for k, v in w.items() if k != "f0"}, t)
+    # bytes read per frame: the table and the tiles, not the alignment gaps
+    rows = engine_figures(plan.split, CFG)
+    assert eng.read_bytes == 8 * (1 + 4 * len(rows)) + sum(r["tile_bytes"] for r in rows)
+    assert plan.ddr.bytes_per_frame == eng.read_bytes + plan.ddr.regions[0].nbytes
+    # layout.json round trip keeps what the runtime needs
+    lay = plan.layout()
+    back = DesignLayout.from_json(json.loads(json.dumps(lay.to_json())))
+    assert back.ddr == lay.ddr
+    est = estimate_plan(plan)
+    assert any(s.kind == "engine" and s.res.bram36 > 0 for s in est.stages)
+
+
+def test_ddr_layers_must_be_tail_layers():
+    with pytest.raises(ValueError, match=r"\['c1'\] run on the engine or in its front"):
+        plan_network(engine_cnn(), engine=CFG, ddr_layers=["c1"])
+
+
+def test_build_engine_options(tmp_path, capsys):
+    path = tmp_path / "eng_cnn.npz"
+    save(engine_cnn(), path)
+    rc, out, _ = cli(["build", str(path), "--arch", "engine", "--engine-lanes", "8", "16",
+                      "--dry-run"], capsys)
+    assert rc == 0
+    assert "engine: 3 layers on 8×16 lanes (UINT2 activations; front c0, p0, tail f1, top)" \
+        in out
+    rc, _, err = cli(["build", str(path), "--engine-lanes", "8", "16", "--dry-run"], capsys)
+    assert rc and "--engine-lanes needs --arch engine" in err
+    rc, _, err = cli(["build", str(path), "--arch", "engine", "--engine-lanes", "8", "12",
+                      "--dry-run"], capsys)
+    assert rc and "engine design:" in err and "must divide the other" in err
+    rc, _, err = cli(["build", str(path), "--arch", "engine", "--engine-lanes", "8", "16",
+                      "--ddr-layers", "c2", "--dry-run"], capsys)
+    assert rc and "engine design: ddr_layers: ['c2'] run on the engine" in err
+
+
+@pytest.mark.skipif(SIM is None, reason="no HDL simulator")
+def test_engine_cosim():
+    """Three frames bit-exact, with and without random stalls (AXI-Stream and the DDR
+    model); cycles per frame between the front's and the plan's serial bound."""
+    from lowbit_hdl.sim.network import simulate_network
+
+    net = engine_cnn()
+    plan = plan_network(net, engine=CFG, ddr_layers=["f1"])
+    res = simulate_network(net, frames=3, simulator=SIM, plan=plan, stall=0.3)
+    assert res.ok, res.summary()
+    front = plan.stage("c0_mvtu").cycles
+    assert front <= res.cycles_per_frame <= plan.cycles_per_frame
