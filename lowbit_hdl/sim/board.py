@@ -236,7 +236,7 @@ class SimBoard(Backend):
             path = work / f"buffer{k}.npy"
             np.save(path, np.asarray(buf, np.uint8).reshape(-1))
             buffers.append([int(buf.physical_address), str(path)])
-        return {"ports": len(self.layout.ddr.regions), "buffers": buffers}
+        return {"ports": len(self.layout.ddr.master_hps), "buffers": buffers}
 
     # -- one simulation per call -------------------------------------------------------------
 

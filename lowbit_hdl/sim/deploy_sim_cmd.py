@@ -91,11 +91,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="print this many predictions")
     p.add_argument("--arch", choices=ARCHS, default="dataflow",
                    help="as for build: dataflow (default), hybrid (the weights of "
-                        "--ddr-layers in DDR) or auto")
+                        "--ddr-layers in DDR), engine or auto")
     p.add_argument("--ddr-layers", type=layer_names, default=None, metavar="A,B,…",
                    help="hybrid: the Conv/FC layers whose weights live in DDR")
     p.add_argument("--hp-ports", type=int, choices=(1, 2, 4), default=1,
                    help="hybrid: Zynq HP ports for the weight reads (default 1)")
+    p.add_argument("--engine-lanes", type=positive_int, nargs=2, metavar=("PE", "SIMD"),
+                   default=None, help="engine: PE and SIMD of its lanes (default 32 64)")
 
     d = p.add_argument_group("detection (task yolo-voc)")
     d.add_argument("--scale", type=positive_float, default=None,
@@ -128,8 +130,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.build is None and args.network is None:
         raise UsageError("give a network file or --build DIR")
-    if args.build is not None and (args.arch != "dataflow" or args.ddr_layers):
-        raise UsageError("--arch/--ddr-layers choose the design to build: a --build "
+    if args.build is not None and (args.arch != "dataflow" or args.ddr_layers
+                                   or args.engine_lanes):
+        raise UsageError("--arch/--ddr-layers/--engine-lanes choose the design to build: a "
+                         "--build "
                          "folder's design is already chosen")
     if args.stall >= 1:
         raise UsageError(f"--stall must be in [0, 1), got {args.stall:g}")
@@ -178,6 +182,7 @@ def _run(args: argparse.Namespace) -> int:
 
         design = plan_design(net, clock_mhz=args.clock_mhz, arch=args.arch,
                              ddr_layers=args.ddr_layers, hp_ports=args.hp_ports,
+                             engine_lanes=args.engine_lanes,
                              progress=lambda msg: print(msg, file=sys.stderr))
         if design.plan.uses_ddr and args.fast:
             raise UsageError(f"--fast: {FAST_HYBRID_NOTE}")
