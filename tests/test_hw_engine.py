@@ -60,6 +60,8 @@ def build_layer(rng, x: np.ndarray, spec: Spec, act: DataType, pe: int, simd: in
     """Random weights/thresholds for ``spec`` on input values ``x`` (H, W, C): descriptor,
     tile words and the golden output."""
     h, w, c = x.shape
+    if spec.fc and h != w:
+        raise ValueError(f"an FC layer needs a square input map, got {h}×{w}")
     k = h if spec.fc else spec.k
     s, pad = (1, 0) if spec.fc else (spec.stride, spec.pad)
     oc = spec.out_c
@@ -300,10 +302,11 @@ COSIM = {
     "bipolar_narrow": (BIPOLAR, 4, 16, (6, 6, 16), 16,
                        [Spec(32, 3, 1, 1, pool=(2, 2, (0, 0, 0, 0))), Spec(32, 1),
                         Spec(20, fc=True)]),
-    # UINT1, pe > simd: padded pool 2/2 (ceil mode), 2×2 conv; load beats of 2 words
+    # UINT1, pe > simd: padded pool 2/2 (ceil mode), 2×2 conv, raw 2×2 conv (NF 2, two
+    # output pixels); load beats of 2 words
     "uint1_wide": (UINT(1), 16, 4, (5, 7, 8), 8,
                    [Spec(13, 3, 1, 1, pool=(2, 2, (0, 1, 0, 1))), Spec(5, 2, 1, 0),
-                    Spec(18, fc=True, raw=True)]),
+                    Spec(18, 2, raw=True)]),
     # writer-bound: a 1×1 conv (SF = 2) into a padded pool 3/1 with pe = 4·simd (up to 9
     # positions × 4 words per beat): the output FIFO's credits throttle the core
     "writer_bound": (UINT(2), 16, 4, (5, 5, 8), 4,
