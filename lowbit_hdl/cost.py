@@ -45,6 +45,7 @@ from .runtime.engine import DESCRIPTOR_WORDS
 __all__ = [
     "AXI_READ_MASTER_LATENCY",
     "DDR_READ_LATENCY",
+    "ENGINE_FIFO_DEPTH",
     "ENGINE_FIRST_ISSUE",
     "ENGINE_LATENCY",
     "ENGINE_RELEASE",
@@ -353,6 +354,8 @@ ENGINE_TILE_START = 2
 ENGINE_FIRST_ISSUE = 5
 #: cycles from a tile's last output to its bank accepting the next tile's first word
 ENGINE_RELEASE = 4
+#: output beats the engine's credit FIFO holds (reserved at a pixel's last issue)
+ENGINE_FIFO_DEPTH = 5
 
 
 def engine_writer_cycles(desc: Mapping[str, int], pe: int, simd: int, oy: int, ox: int,
@@ -381,28 +384,41 @@ def engine_writer_cycles(desc: Mapping[str, int], pe: int, simd: int, oy: int, o
 
 
 def _engine_timeline(desc: Mapping[str, int], pe: int, simd: int) -> tuple[int, int]:
+    """(cycles, tile stall cycles) of one layer: the issue, credit and writer recurrences."""
     nf, sf = desc["nf"], desc["sf"]
     oh, ow = desc["out_h"], desc["out_w"]
     if nf < 1 or sf < 1 or oh < 1 or ow < 1:
         raise ValueError(f"engine layer: nf={nf}, sf={sf}, out_h={oh}, out_w={ow} must be ≥ 1")
-    worst = max(engine_writer_cycles(desc, pe, simd, y, x, f)
-                for f in range(nf) for y in range(oh) for x in range(ow))
-    if worst > sf:
-        raise ValueError(f"engine layer: the writer needs up to {worst} cycles per output "
-                         f"beat, more than SF={sf}: writer-bound, no cycle formula")
-    t, words = oh * ow * sf, desc["tile_words"]
-    a = [ENGINE_TILE_START]          # first word of tile n accepted
-    s = [max(a[0] + words, ENGINE_FIRST_ISSUE)]   # first issue of tile n
-    e = [s[0] + t - 1]               # last issue of tile n
-    for n in range(1, nf):
-        a.append(a[-1] + words if n == 1 else max(a[-1] + words, e[n - 2] + ENGINE_RELEASE))
-        s.append(max(e[-1] + 1, a[-1] + words))
-        e.append(s[-1] + t - 1)
-    stall = s[0] - ENGINE_FIRST_ISSUE + sum(s[n] - e[n - 1] - 1 for n in range(1, nf))
-    # the writer's last write lands one cycle after its last candidate (raw: none)
-    last = engine_writer_cycles(desc, pe, simd, oh - 1, ow - 1, nf - 1) + (0 if desc["raw"]
-                                                                             else 1)
-    return e[-1] + ENGINE_LATENCY + last, stall
+    words, depth = desc["tile_words"], ENGINE_FIFO_DEPTH
+    pops: list[int] = []         # cycle the writer (or the raw sink) takes each output beat
+    tile_end: list[int] = []     # last issue of each tile
+    free = 0                     # first cycle the writer is free
+    stall = 0
+    a = e = 0
+    for n in range(nf):
+        # tile n: first word accepted at a, compute from s (its bank is free ENGINE_RELEASE
+        # cycles after the last issue of tile n − 2)
+        if n == 0:
+            a = ENGINE_TILE_START
+            s = max(a + words, ENGINE_FIRST_ISSUE)
+            stall += s - ENGINE_FIRST_ISSUE
+        else:
+            a = a + words if n == 1 else max(a + words, tile_end[n - 2] + ENGINE_RELEASE)
+            s = max(e + 1, a + words)
+            stall += s - e - 1
+        for pix in range(oh * ow):
+            i = len(pops)
+            # a pixel's beats issue back to back; its last waits for an output-FIFO credit
+            e = (s if pix == 0 else e + 1) + sf - 1
+            if i >= depth:
+                e = max(e, pops[i - depth] + 1)
+            w = engine_writer_cycles(desc, pe, simd, pix // ow, pix % ow, n)
+            b = max(e + ENGINE_LATENCY, free)
+            pops.append(b + w - 1)
+            free = b + w
+        tile_end.append(e)
+    # done: the cycle after the last raw beat was taken, or after the last write landed
+    return pops[-1] + (1 if desc["raw"] else 2), stall
 
 
 def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int:
@@ -419,11 +435,16 @@ def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int:
     for its last write to land (0 for a raw layer). With ``3 ≤ L ≤ T − 3`` this is
     ``NF·OH·OW·SF + L + 5 + W_last``.
 
+    When the writer needs more than SF cycles for some beats, the output FIFO
+    (:data:`ENGINE_FIFO_DEPTH` credits, a pixel's last beat issues only with a free credit)
+    throttles the core: pixel ``i``'s last issue is also ``≥ pop_{i−D} + 1``, beat ``i``
+    reaches the writer at ``max(e_i + 4, writer free)`` and is popped ``w_i − 1`` cycles
+    later (the recurrence is exact).
+
     Raises
     ------
     ValueError
-        If the writer needs more than SF cycles for some beat (the formula assumes the
-        output FIFO absorbs the writer) or a size is below 1.
+        If a size is below 1.
     """
     return _engine_timeline(desc, pe, simd)[0]
 

@@ -150,6 +150,7 @@ def unpack_descriptor(words: np.ndarray | list[int]) -> dict[str, int]:
 
 
 # -- the tile stream (DDR format of one engine layer's weights and thresholds) ---------------
+# (section of the datapath helper, h-edp)
 #
 # One layer's region: NF tiles, tile nf = [threshold words][weight words]. Threshold words
 # (none for a raw layer): pe × T thresholds in the U domain, element p·T + t, ``acc_bits``
@@ -157,6 +158,7 @@ def unpack_descriptor(words: np.ndarray | list[int]) -> dict[str, int]:
 # of them). Weight words: SF beats of pe·simd BIPOLAR codes, beat sf = (ky·K + kx)·CF + cf,
 # element p·simd + s = code of W[nf·pe + p, ky, kx, cf·simd + s], packed as ``ddr.py`` packs
 # beats. Padded neurons (≥ MH) and channels (≥ C) carry code 0 and threshold 0.
+
 
 def _tile_int(name: str, value: object, minimum: int = 1) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):

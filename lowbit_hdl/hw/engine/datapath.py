@@ -27,6 +27,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ...cost import ENGINE_FIFO_DEPTH
 from ...runtime.engine import DATAPATH_ERRORS
 from ..credit import CreditFIFO
 from ..payload import vector
@@ -73,7 +74,9 @@ class EngineDatapath(wiring.Component):
         run and ``done`` pulses the cycle after ``start``.
     """
 
-    FIFO_DEPTH = CreditFIFO.depth_for(EngineCore.LATENCY, 1)
+    #: output FIFO depth (the cost model's credits); enough for one beat per cycle
+    FIFO_DEPTH = ENGINE_FIFO_DEPTH
+    assert FIFO_DEPTH >= CreditFIFO.depth_for(EngineCore.LATENCY, 1)
 
     def __init__(self, params: EngineParams) -> None:
         if not isinstance(params, EngineParams):

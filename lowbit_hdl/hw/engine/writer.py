@@ -44,8 +44,9 @@ class PoolWriter(wiring.Component):
         Output beats (codes, element ``p`` in bits ``[p·A.bits, …)``).
     rd_addr : Out, rd_data : In
         Read port of the output buffer (data the cycle after the address).
-    wr_addr : Out, wr_en : Out(simd), wr_data : Out
-        Write port of the output buffer.
+    wr_addr : Out, wr_en : Out(1), wr_data : Out
+        Write port of the output buffer (whole words: lanes outside the beat are written
+        back as read).
     done : Out(1)
         Pulse the cycle after the layer's last write (its data is in the buffer).
     """
@@ -59,7 +60,7 @@ class PoolWriter(wiring.Component):
             "cfg": In(descriptor_layout()), "start": In(1),
             "i": In(stream.Signature(unsigned(params.pe * params.abits))),
             "rd_addr": Out(unsigned(self.aw)), "rd_data": In(unsigned(params.word_bits)),
-            "wr_addr": Out(unsigned(self.aw)), "wr_en": Out(params.simd),
+            "wr_addr": Out(unsigned(self.aw)), "wr_en": Out(1),
             "wr_data": Out(unsigned(params.word_bits)), "done": Out(1),
         })
 
@@ -165,9 +166,10 @@ class PoolWriter(wiring.Component):
             v = b_v[ls * ab:(ls + 1) * ab]
             old = self.rd_data[ls * ab:(ls + 1) * ab]
             mx = (v | old) if p.act.is_bipolar else Mux(v > old, v, old)
-            lanes.append(Mux(b_lv[ls], Mux(b_first, v, mx), 0))
+            # lanes outside the beat keep the word read (whole-word writes)
+            lanes.append(Mux(b_en[ls], Mux(b_lv[ls], Mux(b_first, v, mx), 0), old))
         m.d.comb += [self.wr_data.eq(Cat(*lanes)), self.wr_addr.eq(b_addr),
-                     self.wr_en.eq(Mux(b_valid, b_en, 0))]
+                     self.wr_en.eq(b_valid)]
 
         # one candidate word per cycle on the head beat
         busy = self.i.valid
