@@ -150,8 +150,10 @@ _AXI_LITE = {"awaddr": "input", "awvalid": "input", "awready": "output", "wdata"
              "rready": "input"}
 
 #: the harness's DDR model: cycles from a burst's AR handshake to its first R beat, and
-#: bursts a read port accepts before it holds ARREADY low (see :func:`run_harness`)
-DDR_LATENCY = 1
+#: bursts a read port accepts before it holds ARREADY low (see :func:`run_harness`); these
+#: defaults behave as the cocotb path's cocotbext-axi read slaves, so no-stall runs agree
+#: with it cycle for cycle, the STALL_CYCLES counter included
+DDR_LATENCY = 2
 DDR_OUTSTANDING = 2
 
 
@@ -796,14 +798,17 @@ def port_width(verilog: str, toplevel: str, name: str) -> int | None:
 def dma_transfers(exe: Path, send: np.ndarray, sends: list[list[int]],
                   recvs: list[list[int]], in_beat_bytes: int, out_beat_bytes: int,
                   in_frame_beats: int, stall: float, seed: int, rearm_cycles: int,
-                  timeout_cycles: int, drain_cycles: int) -> dict:
+                  timeout_cycles: int, drain_cycles: int, **harness: object) -> dict:
     """The simulated board's DMA transfers on the fast path.
 
     ``sends`` are MM2S transfers ``[start_byte, nbytes, after_recv]`` out of ``send``,
     ``recvs`` S2MM transfers ``[start_byte, nbytes]`` (the model of
-    ``benches/tb_simboard.py``). Returns what that bench writes: ``recvs`` (per completed
-    receive transfer its ``start``, ``bytes`` as hex, ``transferred`` and the ``cycle`` of
-    its last beat), ``in_first_cycles`` and ``cycles``, or ``error`` with a message.
+    ``benches/tb_simboard.py``; none: a run for the control accesses only). ``harness``
+    goes to :func:`run_harness` (the DDR regions and control accesses of a hybrid design).
+    Returns what that bench writes: ``recvs`` (per completed receive transfer its
+    ``start``, ``bytes`` as hex, ``transferred`` and the ``cycle`` of its last beat),
+    ``in_first_cycles``, ``cycles`` and ``registers`` (``{offset: value}`` of the control
+    reads), or ``error`` with a message.
     """
     parts, rows, beat = [], [], 0
     for start, nbytes, after in sends:
@@ -813,16 +818,21 @@ def dma_transfers(exe: Path, send: np.ndarray, sends: list[list[int]],
         parts.append(np.asarray(send[start:start + nbytes], np.uint8))
         rows.append((beat, nbytes // in_beat_bytes, after))
         beat += nbytes // in_beat_bytes
-    recv_bytes = {n for _, n in recvs}
+    recv_bytes = {n for _, n in recvs} or {out_beat_bytes}
     if len(recv_bytes) != 1 or next(iter(recv_bytes)) % out_beat_bytes:
         raise ValueError("the fast path needs receive transfers of one size in whole beats")
     nbytes = recv_bytes.pop()
-    run = run_harness(exe, np.concatenate(parts), in_beat_bytes, out_beat_bytes,
-                      in_frame_beats, np.array(rows, np.int64), len(recvs),
+    run = run_harness(exe, np.concatenate(parts) if parts else np.zeros(0, np.uint8),
+                      in_beat_bytes, out_beat_bytes, in_frame_beats,
+                      np.array(rows, np.int64).reshape(-1, 3), len(recvs),
                       nbytes // out_beat_bytes, stall, seed, timeout_cycles, rearm_cycles,
-                      drain_cycles)
+                      drain_cycles, **harness)  # type: ignore[arg-type]
     assert isinstance(run, HarnessRun)
-    res: dict = {"recvs": [], "in_first_cycles": run.in_first.tolist(), "cycles": run.cycles}
+    res: dict = {"recvs": [], "in_first_cycles": run.in_first.tolist(), "cycles": run.cycles,
+                 "registers": run.registers}
+    if run.status in ("protocol", "control"):
+        res["error"] = run.error
+        return res
     i = 0
     ends = run.out_last.astype(bool)
     for ri, (start, n) in enumerate(recvs):  # a transfer ends at tlast or when full
@@ -845,9 +855,11 @@ def dma_transfers(exe: Path, send: np.ndarray, sends: list[list[int]],
                              "transferred": len(got), "cycle": int(run.out_cycles[j])})
         i = j + 1
     if run.status != "ok":
+        why = _HybridRuns.problem(_HybridRuns.named(run.registers)) if run.registers else None
         res["error"] = (f"no handshake for {timeout_cycles} cycles: sent "
                         f"{len(run.in_first)} input frame(s) of {len(sends)} transfer(s), "
-                        f"received {len(res['recvs'])} of {len(recvs)} output frames")
+                        f"received {len(res['recvs'])} of {len(recvs)} output frames"
+                        + (f"; {why}" if why else ""))
     elif run.inputs_left:
         res["error"] = (f"the design produced all {len(recvs)} output frames before every "
                         "input beat was taken")
