@@ -10,6 +10,12 @@ every output beat with its cycle and ``tlast``, and the cycle at which each inpu
 first beat was accepted. Python packs the inputs (:class:`~lowbit_hdl.runtime.layout.StreamLayout`)
 and compares the outputs with the golden model in bulk.
 
+Designs that read DDR (hybrid designs: AXI4 read masters ``m_axi<k>__*`` and an AXI4-Lite
+control slave ``s_axil__*``, found by :func:`axi_ports` and bound by the generated header of
+:func:`ports_header`) get a DDR model in the harness, an AXI4 read slave per port over shared
+memory regions, and an AXI4-Lite master that writes registers before the first frame and
+reads them after the last (see :func:`run_harness`).
+
 * :func:`build_harness` compiles the design inside :func:`reset_wrapper` (cached by a hash
   of the Verilog, the wrapper, the harness source, the options, the Verilator version,
   ``$CXX`` and the host CPU; parallel callers share one build).
