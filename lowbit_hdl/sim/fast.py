@@ -582,7 +582,7 @@ class _HybridRuns:
         from ..flow.top import TOP_NAME
         from .network import _ddr_config
 
-        if plan.ddr is None:
+        if plan.arch != "hybrid" or plan.ddr is None:
             return None
         ports = axi_ports(verilog, TOP_NAME)
         if len(ports.read) < len(plan.ddr.regions) or not ports.lite:
