@@ -1,7 +1,8 @@
-"""The simulated board running a hybrid design (weights in DDR) under the runtime: the DDR
-image the runtime allocated is served to the RTL's read masters at its (fake) physical
-address, the runtime's HybridControl talks to the RTL's own register file over AXI4-Lite,
-and an AXI error on the weight reads comes back as an AcceleratorError without hanging."""
+"""The simulated board running a hybrid design (weights in DDR) under the runtime, on the
+cocotb engine and on the fast one (the C++ harness's DDR model): the DDR image the runtime
+allocated is served to the RTL's read masters at its (fake) physical address, the runtime's
+HybridControl talks to the RTL's own register file over AXI4-Lite, and an AXI error on the
+weight reads comes back as an AcceleratorError without hanging."""
 
 import time
 
@@ -14,18 +15,25 @@ from lowbit_hdl.golden import forward
 from lowbit_hdl.runtime import Accelerator, regs
 from lowbit_hdl.runtime.control import AcceleratorError
 from lowbit_hdl.runtime.preprocess import quantize
-from lowbit_hdl.sim.board import FAST_HYBRID_NOTE, SimBoard, SimBoardError
+from lowbit_hdl.sim.board import SimBoard
+from lowbit_hdl.sim.fast import fast_available
 from lowbit_hdl.sim.runner import available_simulators
 
 SIMS = available_simulators()
 SIM = "icarus" if "icarus" in SIMS else (SIMS[0] if SIMS else None)
+#: (engine, simulator) pairs to run the board on
+ENGINES = [pytest.param("cocotb", SIM, marks=pytest.mark.skipif(SIM is None,
+                                                                 reason="no HDL simulator")),
+           pytest.param("fast", "verilator", marks=pytest.mark.skipif(
+               not fast_available(), reason="Verilator not installed"))]
 
 
 def _hybrid(**kw):
     net = tiny_net()
     plan = plan_network(net, ddr_layers=["fc0"])
     weights = {"fc0": next(i for i in plan.infos if i.name == "fc0").weight_matrix()}
-    board = SimBoard.from_network(net, plan=plan, simulator=SIM or "icarus", **kw)
+    kw.setdefault("simulator", SIM or "icarus")
+    board = SimBoard.from_network(net, plan=plan, **kw)
     return net, plan, board, weights
 
 
@@ -33,12 +41,13 @@ def _expected(net, imgs):
     return forward(net, quantize(imgs[:, None], "UINT8")).output
 
 
-@pytest.mark.skipif(SIM is None, reason="no HDL simulator")
-def test_hybrid_runs_errs_and_recovers():
+@pytest.mark.parametrize("engine,simulator", ENGINES)
+def test_hybrid_runs_errs_and_recovers(engine, simulator):
     """A batch bit-exact with the counters; an AXI error on the weight reads reported (not
     hung); the next batch bit-exact again. Six simulations: the ID read and the first STATUS
     read (each with no frames), then one per batch."""
-    net, plan, board, weights = _hybrid(stall=0.3, seed=2, timeout_cycles=5000)
+    net, plan, board, weights = _hybrid(stall=0.3, seed=2, timeout_cycles=5000,
+                                        engine=engine, simulator=simulator)
     assert board.layout.ddr is not None
     acc = Accelerator(None, board.layout, board, ddr_weights=weights, timeout_s=0.5)
     assert acc.control.base == board._buffers[0].physical_address
@@ -66,18 +75,14 @@ def test_hybrid_runs_errs_and_recovers():
     assert board.runs == 3
 
 
-def test_hybrid_needs_weights_and_cocotb():
+def test_hybrid_needs_weights():
     net, plan, board, weights = _hybrid()
     with pytest.raises(ValueError, match="needs ddr_weights"):
         Accelerator(None, board.layout, board)
-    fast = SimBoard("module x; endmodule", board.layout, engine="fast")
-    with pytest.raises(SimBoardError, match="fast engine .* hybrid design"):
-        Accelerator(None, board.layout, fast, ddr_weights=weights)
-    assert "cocotb" in FAST_HYBRID_NOTE
 
 
-@pytest.mark.skipif(SIM is None, reason="no HDL simulator")
-def test_deploy_sim_hybridcli(tmp_path, capsys):
+@pytest.mark.parametrize("engine,simulator", ENGINES)
+def test_deploy_sim_hybridcli(tmp_path, capsys, engine, simulator):
     """deploy-sim of a small CNN whose conv c1 (tiled) and fc f0 (stream) read their weights
     from DDR, with random stalls on the DMA and the DDR ports: bit-exact, counters shown."""
     from helpers import small_cnn
@@ -86,8 +91,8 @@ def test_deploy_sim_hybridcli(tmp_path, capsys):
 
     path = netfile.save(small_cnn(), tmp_path / "small_cnn.npz")
     rc, out, err = cli(["deploy-sim", str(path), "--arch", "hybrid", "--ddr-layers", "c1,f0",
-                         "--simulator", SIM, "--count", "3", "--stall", "0.2"],
-                        capsys)
+                         "--simulator", simulator, "--count", "3", "--stall", "0.2",
+                         *(["--fast"] if engine == "fast" else [])], capsys)
     assert rc == 0, out + err
     assert "weights of c1, f0 read from DDR" in err
     assert "bit-exact with the golden model on all 3 images" in out
@@ -100,9 +105,6 @@ def test_deploy_sim_hybrid_refusals(tmp_path, capsys):
     from lowbit_hdl import netfile
 
     path = netfile.save(tiny_net(), tmp_path / "tiny.npz")
-    rc, _, err = cli(["deploy-sim", str(path), "--arch", "hybrid", "--ddr-layers", "fc0",
-                       "--fast"], capsys)
-    assert rc == 2 and "--fast: the fast engine" in err and "use the cocotb engine" in err
     rc, _, err = cli(["deploy-sim", "--build", str(tmp_path), "--arch", "hybrid"], capsys)
     assert rc == 2 and "a --build folder's design is already chosen" in err
     rc, _, err = cli(["deploy-sim", str(path), "--ddr-layers", "fc0"], capsys)

@@ -14,13 +14,14 @@ into the receive buffer and through the same unpacking code as on the board; a w
 Verilator's fast build is two-state) or a stall raise :class:`SimBoardError`. The number of
 simulated clock cycles comes back in the stream statistics.
 
-Hybrid designs (``layout.ddr``: weights in DDR) run on the cocotb engine: the board's
+Hybrid designs (``layout.ddr``: weights in DDR) run on both engines: the board's
 :meth:`~SimBoard.allocate` buffers get distinct, 4 KiB aligned fake physical addresses, and
 every simulation serves the design's ``m_axi<k>`` read ports from that physical memory (the
-DDR image the runtime wrote, at the address it wrote to ``WEIGHTS_BASE``). The runtime's
+DDR image the runtime wrote, at the address it wrote to ``WEIGHTS_BASE``): cocotbext-axi
+read slaves on the cocotb engine, the C++ harness's DDR model on the fast one. The runtime's
 control-register accesses (:class:`~lowbit_hdl.runtime.control.HybridControl`) reach the
-RTL's own register file through the bench's AXI4-Lite master, batched around the
-simulations, because each simulation starts from reset:
+RTL's own register file through the bench's (or the harness's) AXI4-Lite master, batched
+around the simulations, because each simulation starts from reset:
 
 * :meth:`~SimBoard.write_control` queues the write; the next simulation performs, after the
   reset and before any DMA transfer, first the writes to read/write registers of earlier
@@ -59,14 +60,10 @@ from ..progress import Reporter
 from ..runtime.backend import Backend, BackendError, Framing, StreamStats
 from ..runtime.layout import DesignLayout
 
-__all__ = ["SimBoard", "SimBoardError", "MAX_TRANSFER_BYTES", "FAST_HYBRID_NOTE"]
+__all__ = ["SimBoard", "SimBoardError", "MAX_TRANSFER_BYTES"]
 
 #: the Vivado flow sets a 26-bit DMA length register
 MAX_TRANSFER_BYTES = (1 << 26) - 1
-#: why the fast engine refuses hybrid designs
-FAST_HYBRID_NOTE = ("the fast engine (Verilator C++ harness) models the AXI DMA only, not "
-                    "the DDR read ports and AXI4-Lite control port of a hybrid design "
-                    "(weights in DDR): use the cocotb engine")
 #: the first fake physical address of the board's buffers
 _FIRST_ADDRESS = 0x1000_0000
 #: cycles the bench polls STATUS for DONE/ERROR after a batch's last output frame
@@ -191,8 +188,6 @@ class SimBoard(Backend):
         if self.layout.ddr is None:
             raise SimBoardError("the design has no control port: layout.json describes no "
                                 "DDR image (not a hybrid design)")
-        if self.engine == "fast":
-            raise SimBoardError(FAST_HYBRID_NOTE)
 
     def open_control(self, name: str) -> None:
         if not self.loaded:
@@ -204,8 +199,11 @@ class SimBoard(Backend):
     def read_control(self, offset: int) -> int:
         if self._control is None:
             raise SimBoardError("open_control() before reading control registers")
-        if self._registers is None or self._pending:
-            self._stream_cocotb(np.zeros(0, np.uint8), [], [], None, 0)
+        if self._registers is None or self._pending:  # a run without frames
+            if self.engine == "fast":
+                self._stream_fast(np.zeros(0, np.uint8), [], [], Framing.for_layout(self.layout))
+            else:
+                self._stream_cocotb(np.zeros(0, np.uint8), [], [], None, 0)
         assert self._registers is not None
         if offset not in self._registers:
             raise SimBoardError(f"no control register at offset 0x{offset:X}")
@@ -277,8 +275,6 @@ class SimBoard(Backend):
             if n > self.max_transfer_bytes:
                 raise SimBoardError(f"MM2S transfer of {n} bytes exceeds the DMA maximum "
                                     f"{self.max_transfer_bytes}")
-        if self.layout.ddr is not None and self.engine == "fast":
-            raise SimBoardError(FAST_HYBRID_NOTE)
         what = (f"batch {self.runs + 1}{f'/{self.batches}' if self.batches else ''}: "
                 f"{frames} frame(s) through the simulated board ({self.engine})")
         if self.engine == "fast":
@@ -292,7 +288,7 @@ class SimBoard(Backend):
         return self._collect(res, recv, frames, f, len(sends), len(recvs))
 
     def _stream_fast(self, send: np.ndarray, sends: list, recvs: list, f: Framing) -> dict:
-        from .fast import build_harness, dma_transfers, port_width
+        from .fast import axi_ports, build_harness, dma_transfers, port_width
 
         if self._exe is None:
             text = self.verilog if isinstance(self.verilog, str) else "".join(
@@ -307,15 +303,52 @@ class SimBoard(Backend):
                 if width != 8 * nbytes:
                     raise SimBoardError(f"{port} is {width} bits wide but layout.json says "
                                         f"{8 * nbytes} bits")
+            if self.layout.ddr is not None:
+                ports = axi_ports(text, self.toplevel)
+                if len(ports.read) < len(self.layout.ddr.regions) or not ports.lite:
+                    raise SimBoardError(
+                        f"layout.json has {len(self.layout.ddr.regions)} DDR region(s) but the "
+                        f"design has {len(ports.read)} m_axi<k>__* read port(s)"
+                        + ("" if ports.lite else " and no AXI4-Lite control port s_axil__*"))
             self._exe = build_harness(text, self.toplevel, self.build_root)
-        res = dma_transfers(self._exe, send, sends, recvs, f.in_beat_bytes, f.out_beat_bytes,
-                            f.in_frame_bytes // f.in_beat_bytes, self.stall,
-                            self.seed + self.runs, self.rearm_cycles, self.timeout_cycles,
-                            2 * (f.out_frame_bytes // f.out_beat_bytes) + 32)
-        self.runs += 1
+        work = Path(tempfile.mkdtemp(prefix="simboard-fast-"))
+        try:
+            extra: dict = {}
+            if self.layout.ddr is not None:
+                extra = self._fast_ddr_args(work, bool(recvs))
+            res = dma_transfers(self._exe, send, sends, recvs, f.in_beat_bytes,
+                                f.out_beat_bytes, f.in_frame_bytes // f.in_beat_bytes,
+                                self.stall, self.seed + self.runs, self.rearm_cycles,
+                                self.timeout_cycles,
+                                2 * (f.out_frame_bytes // f.out_beat_bytes) + 32, **extra)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if recvs:
+            self.runs += 1
         if "error" in res:
             raise SimBoardError(res["error"])
+        if self.layout.ddr is not None:
+            self._registers = {int(o): int(v) for o, v in res["registers"].items()}
         return res
+
+    def _fast_ddr_args(self, work: Path, frames: bool) -> dict:
+        """The harness's DDR regions (every buffer at its physical address) and control
+        accesses (the replayed writes; after frames a STATUS poll; every register read)."""
+        from ..runtime import regs
+
+        ddr = []
+        for k, buf in enumerate(self._buffers):
+            path = work / f"buffer{k}.bin"
+            np.asarray(buf, np.uint8).reshape(-1).tofile(path)
+            ddr.append((int(buf.physical_address), path))
+        args: dict = {"ddr": ddr, "control_reads": list(regs.OFFSETS.values())}
+        if self._control is not None:
+            control = self._control_config()
+            args["control_writes"] = [(int(o), int(v)) for o, v in control["writes"]]
+            if frames:
+                args["poll"] = (regs.offset("STATUS"), regs.STATUS_DONE | regs.STATUS_ERROR,
+                                int(control["poll_cycles"]))
+        return args
 
     def _stream_cocotb(self, send: np.ndarray, sends: list, recvs: list, f: Framing | None,
                        frames: int) -> dict:

@@ -18,11 +18,12 @@ predictions, the accuracy when the images come with labels, simulated cycles per
 latency. Exit status 1 when any output differs from the golden model.
 
 ``--arch``, ``--ddr-layers`` and ``--hp-ports`` choose the design as ``build`` does
-(:func:`lowbit_hdl.flow.build.plan_design`). A hybrid design (weights in DDR) runs on the
-cocotb engine only: the runtime packs the DDR layers' weights (computed from the network,
-or the build's ``deploy/ddr_weights.npz`` with ``--build``) into a DDR image in the
-simulated board's memory, and its control-register accesses reach the RTL's register file
-(see :mod:`lowbit_hdl.sim.board`); the performance counters are printed.
+(:func:`lowbit_hdl.flow.build.plan_design`). A hybrid design (weights in DDR) runs on either
+engine: the runtime packs the DDR layers' weights (computed from the network, or the
+build's ``deploy/ddr_weights.npz`` with ``--build``) into a DDR image in the simulated
+board's memory, the design's read masters are served from it (cocotbext-axi models, or the
+harness's DDR model with ``--fast``), and its control-register accesses reach the RTL's
+register file (see :mod:`lowbit_hdl.sim.board`); the performance counters are printed.
 
 By the network's task: an "imagenet" network's images get ImageNet's preprocessing and the
 top 5 are printed with their names; a "yolo-voc" network's images are letterboxed, its
@@ -126,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     from .. import golden
     from ..runtime.accelerator import Accelerator
     from ..runtime.preprocess import load_test_set, to_frames
-    from .board import FAST_HYBRID_NOTE, SimBoard
+    from .board import SimBoard
 
     if args.build is None and args.network is None:
         raise UsageError("give a network file or --build DIR")
@@ -184,14 +185,10 @@ def _run(args: argparse.Namespace) -> int:
                              ddr_layers=args.ddr_layers, hp_ports=args.hp_ports,
                              engine_lanes=args.engine_lanes,
                              progress=lambda msg: print(msg, file=sys.stderr))
-        if design.plan.uses_ddr and args.fast:
-            raise UsageError(f"--fast: {FAST_HYBRID_NOTE}")
         net = design.network
         board = SimBoard.from_network(net, clock_mhz=args.clock_mhz, plan=design.plan,
                                       **sim_args)
     lay = board.layout
-    if lay.ddr is not None and args.fast:
-        raise UsageError(f"--fast: {FAST_HYBRID_NOTE}")
     acc = Accelerator(None, lay, board, network=net, per_frame=args.per_frame,
                       max_batch=max(len(images), args.batch or 1),
                       ddr_weights=_ddr_weights(args.build, net, lay))

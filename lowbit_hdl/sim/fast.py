@@ -10,6 +10,12 @@ every output beat with its cycle and ``tlast``, and the cycle at which each inpu
 first beat was accepted. Python packs the inputs (:class:`~lowbit_hdl.runtime.layout.StreamLayout`)
 and compares the outputs with the golden model in bulk.
 
+Designs that read DDR (hybrid designs: AXI4 read masters ``m_axi<k>__*`` and an AXI4-Lite
+control slave ``s_axil__*``, found by :func:`axi_ports` and bound by the generated header of
+:func:`ports_header`) get a DDR model in the harness, an AXI4 read slave per port over shared
+memory regions, and an AXI4-Lite master that writes registers before the first frame and
+reads them after the last (see :func:`run_harness`).
+
 * :func:`build_harness` compiles the design inside :func:`reset_wrapper` (cached by a hash
   of the Verilog, the wrapper, the harness source, the options, the Verilator version,
   ``$CXX`` and the host CPU; parallel callers share one build).
@@ -37,8 +43,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +57,9 @@ from ..tools import ToolError, setup_simulator_env
 from .network import SimResult, random_frames
 from .runner import DEFAULT_BUILD_ROOT, CosimError
 
-__all__ = ["HARNESS_SOURCE", "WRAPPER", "FastProgress", "FastSimResult", "HarnessRun",
-           "PendingRun", "build_harness", "dma_transfers", "fast_available", "port_width",
+__all__ = ["HARNESS_SOURCE", "WRAPPER", "AxiPorts", "DDR_LATENCY", "DDR_OUTSTANDING",
+           "FastProgress", "FastSimResult", "HarnessRun", "PendingRun", "axi_ports",
+           "build_harness", "dma_transfers", "fast_available", "port_width", "ports_header",
            "reset_wrapper", "run_harness", "simulate_fast", "verilator_options"]
 
 #: the C++ harness, shipped as package data
@@ -123,6 +130,118 @@ def reset_wrapper(verilog: str, toplevel: str) -> str:
             f"  {toplevel} dut ({conns});\nendmodule\n")
 
 
+def _top_ports(verilog: str, toplevel: str) -> dict[str, tuple[str, int]]:
+    """``{name: (direction, width)}`` of the ports of module ``toplevel``."""
+    import re
+
+    start = verilog.find(f"module {toplevel}(")
+    if start < 0:
+        raise ValueError(f"no module {toplevel} in the Verilog")
+    body = verilog[start:verilog.find("endmodule", start)]
+    return {n: (d, int(w.strip()[1:].split(":")[0]) + 1 if w else 1)
+            for d, w, n in re.findall(_DECL_RE, body, flags=re.MULTILINE)}
+
+
+#: members of an AXI4 read master the harness drives or reads (direction at the design);
+#: ``arid``/``rid`` are optional (ID 0 without them), ``arcache``/``arprot`` are ignored
+_AXI_READ = {"araddr": "output", "arlen": "output", "arsize": "output", "arburst": "output",
+             "arvalid": "output", "arready": "input", "rdata": "input", "rresp": "input",
+             "rlast": "input", "rvalid": "input", "rready": "output"}
+_AXI_READ_OPTIONAL = {"arid": "output", "rid": "input"}
+#: members of the AXI4-Lite slave (``awprot``/``arprot`` stay 0)
+_AXI_LITE = {"awaddr": "input", "awvalid": "input", "awready": "output", "wdata": "input",
+             "wstrb": "input", "wvalid": "input", "wready": "output", "bresp": "output",
+             "bvalid": "output", "bready": "input", "araddr": "input", "arvalid": "input",
+             "arready": "output", "rdata": "output", "rresp": "output", "rvalid": "output",
+             "rready": "input"}
+
+#: the harness's DDR model: cycles from a burst's AR handshake to its first R beat, and
+#: bursts a read port accepts before it holds ARREADY low (see :func:`run_harness`); these
+#: defaults behave as the cocotb path's cocotbext-axi read slaves, so no-stall runs agree
+#: with it cycle for cycle, the STALL_CYCLES counter included
+DDR_LATENCY = 2
+DDR_OUTSTANDING = 2
+
+
+@dataclass(frozen=True)
+class AxiPorts:
+    """The AXI ports of a design's top level that the harness serves: the ``m_axi<k>``
+    read masters (``k``, its data width in bytes, whether it has ``arid``/``rid``) and
+    whether ``s_axil`` is there."""
+
+    read: tuple[tuple[int, int, bool], ...] = ()
+    lite: bool = False
+
+
+def axi_ports(verilog: str, toplevel: str) -> AxiPorts:
+    """Find the AXI4 read masters ``m_axi<k>__*`` and the AXI4-Lite slave ``s_axil__*`` among
+    the ports of module ``toplevel`` (as :func:`reset_wrapper` finds ``clk``/``rst``).
+
+    Raises
+    ------
+    ValueError
+        If a port set misses a member, has one in the wrong direction, or ``rdata`` is not a
+        whole number of bytes from 1 to 8 (the harness's ports are at most 64 bits).
+    """
+    import re
+
+    ports = _top_ports(verilog, toplevel)
+
+    def check(prefix: str, members: dict[str, str], optional: dict[str, str]) -> None:
+        for m, d in (members | optional).items():
+            got = ports.get(f"{prefix}__{m}")
+            if got is None and m in optional:
+                continue
+            if got is None or got[0] != d:
+                raise ValueError(f"{prefix}__{m} must be an {d} of {toplevel}"
+                                 + ("" if got is None else f", not an {got[0]}"))
+            if got[1] > 64:
+                raise ValueError(f"{prefix}__{m} is {got[1]} bits wide: the fast harness "
+                                 "drives AXI ports of at most 64 bits")
+
+    read = []
+    for k in sorted(int(m.group(1)) for n in ports
+                    if (m := re.fullmatch(r"m_axi(\d+)__araddr", n))):
+        check(f"m_axi{k}", _AXI_READ, _AXI_READ_OPTIONAL)
+        width = ports[f"m_axi{k}__rdata"][1]
+        if width % 8 or width & (width - 1):
+            raise ValueError(f"m_axi{k}__rdata is {width} bits wide: the fast harness needs "
+                             "8, 16, 32 or 64")
+        has_id = f"m_axi{k}__arid" in ports and f"m_axi{k}__rid" in ports
+        read.append((k, width // 8, has_id))
+    lite = "s_axil__awaddr" in ports
+    if lite:
+        check("s_axil", _AXI_LITE, {})
+    return AxiPorts(tuple(read), lite)
+
+
+def _cxx_name(port: str) -> str:
+    """The member of the Verilated model for Verilog port ``port`` (Verilator escapes the
+    second underscore of ``__``)."""
+    return port.replace("__", "___05F")
+
+
+def ports_header(ports: AxiPorts) -> str:
+    """``harness_ports.h`` of the harness: ``kAxiPorts``, ``kAxiLite`` and the functions that
+    bind the model's AXI ports (``bind_axi``, ``bind_axil``)."""
+    lines = ["// generated by lowbit_hdl.sim.fast.ports_header: the design's AXI ports",
+             "#pragma once", "namespace {",
+             f"constexpr int kAxiPorts = {len(ports.read)};",
+             f"constexpr bool kAxiLite = {'true' if ports.lite else 'false'};",
+             "template <typename Top>", "void bind_axi(Top& top, AxiIO* io) {",
+             "    (void)top;", "    (void)io;"]
+    for i, (k, nbytes, has_id) in enumerate(ports.read):
+        for m in [*_AXI_READ, *(_AXI_READ_OPTIONAL if has_id else ())]:
+            lines.append(f"    io[{i}].{m} = ref(top.{_cxx_name(f'm_axi{k}__{m}')});")
+        lines.append(f"    io[{i}].data_bytes = {nbytes};")
+    lines += ["}", "template <typename Top>", "void bind_axil(Top& top, AxilIO& io) {",
+              "    (void)top;", "    (void)io;"]
+    if ports.lite:
+        lines += [f"    io.{m} = ref(top.{_cxx_name(f's_axil__{m}')});" for m in _AXI_LITE]
+    lines += ["}", "}  // namespace", ""]
+    return "\n".join(lines)
+
+
 def _host_cpu() -> str:
     """The CPU model and feature flags (Linux ``/proc/cpuinfo``; else ``platform``): an
     executable built with ``-march=native`` runs on this CPU only."""
@@ -144,10 +263,11 @@ def _verilator_version() -> str:
 def build_harness(verilog: str, toplevel: str = "lowbit_top", build_root: Path | None = None,
                   threads: int | None = None, x_initial: str = "fast",
                   log: Callable[[str], None] | None = None) -> Path:
-    """Compile ``verilog`` (top module ``toplevel``) with the stream harness; returns the
+    """Compile ``verilog`` (top module ``toplevel``) with the stream harness and the header
+    that binds its AXI ports (:func:`axi_ports`, :func:`ports_header`); returns the
     executable. Cached under ``build_root`` (default: the cocotb runner's ``sim_build``) by
-    a hash of the Verilog, the wrapper (:func:`reset_wrapper`), the harness, the options,
-    the Verilator version, ``$CXX`` and the host CPU."""
+    a hash of the Verilog, the wrapper (:func:`reset_wrapper`), the harness and its header,
+    the options, the Verilator version, ``$CXX`` and the host CPU."""
     try:
         setup_simulator_env("verilator")
     except ToolError as e:
@@ -156,10 +276,12 @@ def build_harness(verilog: str, toplevel: str = "lowbit_top", build_root: Path |
     harness = HARNESS_SOURCE.read_text()
     try:
         wrapper = reset_wrapper(verilog, toplevel)
+        header = ports_header(axi_ports(verilog, toplevel))
     except ValueError as e:
         raise CosimError(f"the fast harness cannot drive this design: {e}") from None
     h = hashlib.sha256()
-    for part in (toplevel, verilog, wrapper, harness, " ".join(opts), _verilator_version(),
+    for part in (toplevel, verilog, wrapper, harness, header, " ".join(opts),
+                 _verilator_version(),
                  os.environ.get("CXX", ""), _host_cpu()):
         h.update(part.encode())
         h.update(b"\0")
@@ -178,6 +300,7 @@ def build_harness(verilog: str, toplevel: str = "lowbit_top", build_root: Path |
         top = build_dir / f"{WRAPPER}.v"
         top.write_text(wrapper)
         shutil.copyfile(HARNESS_SOURCE, build_dir / HARNESS_SOURCE.name)
+        (build_dir / "harness_ports.h").write_text(header)
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 2),
                "--top-module", WRAPPER, "--prefix", "Vtop", "--Mdir", str(build_dir / "obj"),
                "-o", str(exe), *opts, str(top), str(src), str(build_dir / HARNESS_SOURCE.name)]
@@ -219,12 +342,18 @@ class HarnessRun:
     out_cycles: np.ndarray  # (beats,) int64
     out_last: np.ndarray  # (beats,) uint8
     in_first: np.ndarray  # (input frames started,) int64
-    status: str  # "ok" or "timeout"
-    cycles: int  # simulated cycles after reset, drain included
+    status: str  # "ok", "timeout", "protocol" (an AXI read burst the model refuses) or
+    # "control" (an AXI4-Lite access timed out or was answered with an error)
+    cycles: int  # simulated cycles after the control writes, drain included
     inputs_left: bool  # the receive transfers completed before every input was taken
     extra_beats: int  # output beats seen in the drain phase
     seconds: float  # wall time of the cycle loop (harness's own clock)
     stderr: str = ""
+    registers: dict[int, int] = field(default_factory=dict)  # control reads {offset: value}
+    error: str = ""  # what went wrong with status "protocol" or "control"
+    setup_cycles: int = 0  # cycles of the control writes before the first transfer
+    ddr_beats: int = 0  # R beats the DDR model delivered
+    ddr_error_beats: int = 0  # of which answered with an error response
 
 
 @dataclass
@@ -251,7 +380,9 @@ class PendingRun:
                 np.fromfile(prefix.with_suffix(".last"), np.uint8),
                 np.fromfile(prefix.with_suffix(".infirst"), np.int64),
                 s["status"], int(s["cycles"]), bool(s["inputs_left"]),
-                int(s["extra_beats"]), float(s["seconds"]), err)
+                int(s["extra_beats"]), float(s["seconds"]), err,
+                {int(o): int(v) for o, v in s["registers"].items()}, s["error"],
+                int(s["setup_cycles"]), int(s["ddr_beats"]), int(s["ddr_error_beats"]))
         finally:
             shutil.rmtree(self.work, ignore_errors=True)
 
@@ -260,16 +391,41 @@ def run_harness(exe: Path, stream: np.ndarray, in_beat_bytes: int, out_beat_byte
                 in_frame_beats: int, sends: np.ndarray, recvs: int, recv_beats: int,
                 stall: float = 0.0, seed: int = 1, timeout_cycles: int = 100_000,
                 rearm_cycles: int = 0, drain_cycles: int = 64, wait: bool = True,
-                extra_args: tuple[str, ...] = ()) -> HarnessRun | PendingRun:
-    """Run the harness once (see ``harness/stream_harness.cpp`` for the DMA model).
+                extra_args: tuple[str, ...] = (), ddr: Sequence[tuple[int, Path]] = (),
+                ddr_errors: Sequence[tuple[int, int, int]] = (),
+                ddr_latency: int = DDR_LATENCY, ddr_outstanding: int = DDR_OUTSTANDING,
+                control_writes: Sequence[tuple[int, int]] = (),
+                control_reads: Sequence[int] = (),
+                poll: tuple[int, int, int] | None = None) -> HarnessRun | PendingRun:
+    """Run the harness once (see ``harness/stream_harness.cpp`` for the DMA and DDR models).
 
     ``stream`` holds the input beats' bytes; ``sends`` is (transfers, 3) int64 rows
     ``(first_beat, beats, after_recv)``; ``recvs`` receive transfers of up to
     ``recv_beats`` beats each end at ``tlast``. ``extra_args`` go to the Verilated model
     (e.g. ``+verilator+rand+reset+2``).
+
+    Designs with AXI ports (:func:`axi_ports`): ``ddr`` lists memory regions
+    ``(byte address, file of its bytes)`` that every ``m_axi<k>`` read port serves (a beat
+    outside them answers SLVERR); beats overlapping a ``ddr_errors`` range
+    ``(lo, hi, rresp)`` (``[lo, hi)``, RRESP 2 SLVERR or 3 DECERR) answer that response with
+    zero data; ``ddr_latency`` cycles from an AR handshake to the burst's first beat, up to
+    ``ddr_outstanding`` bursts queued per port; with ``stall > 0`` the AR and R channels
+    pause at random too. ``control_writes`` ``(offset, value)`` go over ``s_axil`` after the
+    reset, before the first transfer; after the drain ``poll = (offset, mask, cycles)`` reads
+    ``offset`` until ``value & mask`` (at most ``cycles`` cycles) and ``control_reads`` are
+    read into :attr:`HarnessRun.registers`.
     """
     if not 0.0 <= stall < 1.0:
         raise ValueError(f"stall={stall} must be in [0, 1)")
+    for name, v in (("ddr_latency", ddr_latency), ("ddr_outstanding", ddr_outstanding)):
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise TypeError(f"{name}={v!r} must be an int")
+        if v < 1:
+            raise ValueError(f"{name}={v} must be at least 1")
+    for lo, hi, resp in ddr_errors:
+        if not 0 <= lo < hi or resp not in (2, 3):
+            raise ValueError(f"DDR error range ({lo}, {hi}, {resp}): needs 0 <= lo < hi and "
+                             "a response of 2 (SLVERR) or 3 (DECERR)")
     work = Path(tempfile.mkdtemp(prefix="lowbit_fast_"))
     np.ascontiguousarray(stream, np.uint8).tofile(work / "in.bin")
     np.ascontiguousarray(sends, np.int64).reshape(-1, 3).tofile(work / "sends.bin")
@@ -278,7 +434,14 @@ def run_harness(exe: Path, stream: np.ndarray, in_beat_bytes: int, out_beat_byte
             f"out_beat_bytes={out_beat_bytes}", f"in_frame_beats={in_frame_beats}",
             f"recvs={recvs}", f"recv_beats={recv_beats}", f"stall={stall!r}",
             f"seed={seed}", f"timeout={timeout_cycles}", f"rearm={rearm_cycles}",
-            f"drain={drain_cycles}", *extra_args]
+            f"drain={drain_cycles}", f"ddr_latency={ddr_latency}",
+            f"ddr_outstanding={ddr_outstanding}",
+            *(f"ddr={int(a)}:{Path(f)}" for a, f in ddr),
+            *(f"ddr_error={int(lo)}:{int(hi)}:{int(r)}" for lo, hi, r in ddr_errors),
+            *(f"wr={int(o)}:{int(v)}" for o, v in control_writes),
+            *(f"rd={int(o)}" for o in control_reads),
+            *([f"poll={int(poll[0])}:{int(poll[1])}:{int(poll[2])}"] if poll else []),
+            *extra_args]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_die_with_parent)
     pending = PendingRun(proc, work, out_beat_bytes)
@@ -357,7 +520,10 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
                   expected: np.ndarray | None = None,
                   progress: Callable[[FastProgress], None] | None = None,
                   log: Callable[[str], None] | None = None, threads: int | None = None,
-                  x_initial: str = "fast", workers: int = 1) -> FastSimResult:
+                  x_initial: str = "fast", workers: int = 1,
+                  ddr_errors: Sequence[tuple[int, int, int]] = (),
+                  ddr_latency: int = DDR_LATENCY,
+                  ddr_outstanding: int = DDR_OUTSTANDING) -> FastSimResult:
     """:func:`~lowbit_hdl.sim.network.simulate_network` on the fast path.
 
     Same arguments and checks: a no-stall pass (measured cycles per frame, latency) and,
@@ -372,6 +538,16 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
     :class:`FastProgress` after every chunk. ``x_initial="unique"`` builds with
     ``--x-initial unique`` and starts every run from random initial state
     (``+verilator+rand+reset+2``, seeded), to check that reset defines all state.
+
+    Hybrid designs (``plan.ddr``: weights in DDR) run as on the cocotb path: the packed DDR
+    image at :data:`~lowbit_hdl.sim.network.SIM_DDR_BASE` is served to every ``m_axi<k>``
+    port by the harness's DDR model (``ddr_latency``, ``ddr_outstanding``, AR/R pauses in
+    the stall pass; beats in a ``ddr_errors`` range ``(lo, hi, rresp)`` answer an error),
+    each chunk writes ``WEIGHTS_BASE_LO``, ``FRAMES`` and ``CTRL.START`` first and reads the
+    read-only registers after its last frame. :attr:`~lowbit_hdl.sim.network.SimResult.registers`
+    holds per pass the counters summed over the chunks, ``STATUS`` OR-ed, the first nonzero
+    ``ERROR``; a chunk that does not end with ``STATUS.DONE`` or reports ``STATUS.ERROR`` is a
+    framing error (the run is not ``ok``).
     """
     from ..flow.top import TOP_NAME, NetworkTop, elaborate_verilog
 
@@ -383,6 +559,95 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
     exe = build_harness(verilog, TOP_NAME, build_root, threads=threads, x_initial=x_initial,
                         log=log)
     build_s = time.monotonic() - t0
+    with tempfile.TemporaryDirectory(prefix="lowbit_fast_ddr_") as tmp:
+        hybrid = _HybridRuns.make(net, plan, verilog, Path(tmp))
+        return _simulate_fast(net, plan, exe, hybrid, t0, build_s, frames, stall, seed,
+                              images, timeout_cycles, chunk, expected, progress, x_initial,
+                              workers, ddr_errors, ddr_latency, ddr_outstanding)
+
+
+#: cycles the harness polls STATUS for DONE/ERROR after a hybrid run's last frame
+_POLL_CYCLES = 2000
+
+
+@dataclass
+class _HybridRuns:
+    """The DDR image and the control sequence of a hybrid design's harness runs."""
+
+    image: Path
+    base: int
+
+    @classmethod
+    def make(cls, net: Network, plan: Plan, verilog: str, folder: Path) -> _HybridRuns | None:
+        from ..flow.top import TOP_NAME
+        from .network import _ddr_config
+
+        if plan.arch != "hybrid" or plan.ddr is None:
+            return None
+        ports = axi_ports(verilog, TOP_NAME)
+        if len(ports.read) < len(plan.ddr.regions) or not ports.lite:
+            raise CosimError(f"{net.name}: the plan reads {len(plan.ddr.regions)} DDR "
+                             f"region(s) but the design has {len(ports.read)} m_axi read "
+                             f"port(s){'' if ports.lite else ' and no s_axil control port'}")
+        cfg = _ddr_config(net, plan, 0, folder)
+        return cls(Path(cfg["image_path"]), int(cfg["base"]))
+
+    def harness_args(self, frames: int) -> dict:
+        """:func:`run_harness` arguments of a run of ``frames`` frames."""
+        from ..runtime import regs
+
+        return {"ddr": [(self.base, self.image)],
+                "control_writes": [(regs.offset("WEIGHTS_BASE_LO"), self.base),
+                                   (regs.offset("FRAMES"), frames),
+                                   (regs.offset("CTRL"), regs.CTRL_START)],
+                "control_reads": [regs.offset(r.name) for r in regs.CONTROL_REGISTERS
+                                  if r.access == "ro"],
+                "poll": (regs.offset("STATUS"), regs.STATUS_DONE | regs.STATUS_ERROR,
+                         _POLL_CYCLES)}
+
+    @staticmethod
+    def named(values: dict[int, int]) -> dict[str, int]:
+        from ..runtime import regs
+
+        return {regs.CONTROL_REGISTERS[o // regs.REGISTER_BYTES].name: v
+                for o, v in values.items()}
+
+    @staticmethod
+    def merge(into: dict[str, int], chunk: dict[str, int]) -> None:
+        """Counters add up over chunks, STATUS bits OR, the first error code stays."""
+        for name, v in chunk.items():
+            if name in ("CYCLES", "STALL_CYCLES", "BYTES_READ"):
+                into[name] = into.get(name, 0) + v
+            elif name == "STATUS":
+                into[name] = into.get(name, 0) | v
+            elif name == "ERROR":
+                into[name] = into.get(name) or v
+            else:
+                into[name] = v
+
+    @staticmethod
+    def problem(values: dict[str, int]) -> str | None:
+        """What a chunk's registers say went wrong, if anything."""
+        from ..runtime import regs
+
+        status = values.get("STATUS", 0)
+        if status & regs.STATUS_ERROR:
+            code = values.get("ERROR", 0)
+            return (f"the control block reports a DDR read error (STATUS 0x{status:X}, ERROR "
+                    f"{code}: {regs.ERROR_CODES.get(code, 'unknown code')})")
+        if not status & regs.STATUS_DONE:
+            return f"STATUS 0x{status:X} is not DONE after the last frame"
+        return None
+
+
+def _simulate_fast(net: Network, plan: Plan, exe: Path, hybrid: _HybridRuns | None,
+                   t0: float, build_s: float, frames: int, stall: float, seed: int,
+                   images: np.ndarray | None, timeout_cycles: int | None, chunk: int | None,
+                   expected: np.ndarray | None,
+                   progress: Callable[[FastProgress], None] | None, x_initial: str,
+                   workers: int, ddr_errors: Sequence[tuple[int, int, int]],
+                   ddr_latency: int, ddr_outstanding: int) -> FastSimResult:
+    """:func:`simulate_fast` after the build."""
     x = random_frames(net, frames, seed) if images is None else np.asarray(images, np.int64)
     n = x.shape[0]
     if n < 1:
@@ -409,10 +674,13 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
         k = hi - lo
         sends = np.stack([np.arange(k) * bpf_in, np.full(k, bpf_in), np.zeros(k, np.int64)],
                          axis=1)
+        ddr = {} if hybrid is None else hybrid.harness_args(k)
         return run_harness(exe, lin.pack(x[lo:hi]), lin.beat_bytes, lout.beat_bytes, bpf_in,
                            sends, recvs=k, recv_beats=bpf_out, stall=passes[p][0],
                            seed=passes[p][1] * 100_003 + c + 1, timeout_cycles=timeout_cycles,
-                           drain_cycles=2 * bpf_out + 32, wait=False, extra_args=rand)
+                           drain_cycles=2 * bpf_out + 32, wait=False, extra_args=rand,
+                           ddr_errors=ddr_errors, ddr_latency=ddr_latency,
+                           ddr_outstanding=ddr_outstanding, **ddr)
 
     outputs = np.zeros((n, *lout.shape), np.int64)
     gold = np.zeros_like(outputs) if expected is None else np.asarray(expected, np.int64)
@@ -421,6 +689,7 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
     measured: list[tuple[float, int]] = []
     latency = None
     totals: dict[str, int] = {}
+    registers: dict[str, dict[str, int]] = {}
     sim_cycles, harness_s, done = 0, 0.0, 0
     running: dict[int, PendingRun] = {}
     queued = iter(range(len(jobs)))
@@ -457,12 +726,23 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
         sim_cycles += run.cycles
         harness_s += run.seconds
         sim_seconds = time.monotonic() - t_sim
+        chunk_regs = _HybridRuns.named(run.registers)
+        if run.status in ("protocol", "control"):
+            stop_all()
+            what = "DDR read" if run.status == "protocol" else "control (AXI4-Lite) access"
+            raise CosimError(f"{net.name} ({where}): {what} failed: {run.error}")
         if run.status != "ok":
             stop_all()
+            why = _HybridRuns.problem(chunk_regs) if chunk_regs else None
             raise CosimError(f"{net.name} ({where}): no AXI-Stream handshake for "
                              f"{timeout_cycles} cycles: {len(run.in_first)} of {k} input "
                              f"frames started, {len(run.out_cycles)} of {k * bpf_out} output "
-                             "beats received")
+                             "beats received" + (f"; {why}" if why else ""))
+        if hybrid is not None:
+            _HybridRuns.merge(registers.setdefault(name, {}), chunk_regs)
+            why = _HybridRuns.problem(chunk_regs)
+            if why:
+                framing.append(f"{where}: {why}")
         beats = len(run.out_last)
         want_last = (np.arange(k * bpf_out) + 1) % bpf_out == 0
         if beats != k * bpf_out:
@@ -502,7 +782,8 @@ def simulate_fast(net: Network, frames: int = 10, stall: float = 0.0, seed: int 
                          latency, totals, time.monotonic() - t0, sim_cycles=sim_cycles,
                          sim_seconds=sim_seconds, harness_seconds=harness_s,
                          harness_cpu_seconds=_children_cpu() - cpu0,
-                         workers=min(workers, len(jobs)), build_seconds=build_s)
+                         workers=min(workers, len(jobs)), build_seconds=build_s,
+                         registers=registers)
 
 
 _PORT_RE = r"(?:input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s+)?{name}\s*[;,)]"
@@ -523,14 +804,17 @@ def port_width(verilog: str, toplevel: str, name: str) -> int | None:
 def dma_transfers(exe: Path, send: np.ndarray, sends: list[list[int]],
                   recvs: list[list[int]], in_beat_bytes: int, out_beat_bytes: int,
                   in_frame_beats: int, stall: float, seed: int, rearm_cycles: int,
-                  timeout_cycles: int, drain_cycles: int) -> dict:
+                  timeout_cycles: int, drain_cycles: int, **harness: object) -> dict:
     """The simulated board's DMA transfers on the fast path.
 
     ``sends`` are MM2S transfers ``[start_byte, nbytes, after_recv]`` out of ``send``,
     ``recvs`` S2MM transfers ``[start_byte, nbytes]`` (the model of
-    ``benches/tb_simboard.py``). Returns what that bench writes: ``recvs`` (per completed
-    receive transfer its ``start``, ``bytes`` as hex, ``transferred`` and the ``cycle`` of
-    its last beat), ``in_first_cycles`` and ``cycles``, or ``error`` with a message.
+    ``benches/tb_simboard.py``; none: a run for the control accesses only). ``harness``
+    goes to :func:`run_harness` (the DDR regions and control accesses of a hybrid design).
+    Returns what that bench writes: ``recvs`` (per completed receive transfer its
+    ``start``, ``bytes`` as hex, ``transferred`` and the ``cycle`` of its last beat),
+    ``in_first_cycles``, ``cycles`` and ``registers`` (``{offset: value}`` of the control
+    reads), or ``error`` with a message.
     """
     parts, rows, beat = [], [], 0
     for start, nbytes, after in sends:
@@ -540,16 +824,21 @@ def dma_transfers(exe: Path, send: np.ndarray, sends: list[list[int]],
         parts.append(np.asarray(send[start:start + nbytes], np.uint8))
         rows.append((beat, nbytes // in_beat_bytes, after))
         beat += nbytes // in_beat_bytes
-    recv_bytes = {n for _, n in recvs}
+    recv_bytes = {n for _, n in recvs} or {out_beat_bytes}
     if len(recv_bytes) != 1 or next(iter(recv_bytes)) % out_beat_bytes:
         raise ValueError("the fast path needs receive transfers of one size in whole beats")
     nbytes = recv_bytes.pop()
-    run = run_harness(exe, np.concatenate(parts), in_beat_bytes, out_beat_bytes,
-                      in_frame_beats, np.array(rows, np.int64), len(recvs),
+    run = run_harness(exe, np.concatenate(parts) if parts else np.zeros(0, np.uint8),
+                      in_beat_bytes, out_beat_bytes, in_frame_beats,
+                      np.array(rows, np.int64).reshape(-1, 3), len(recvs),
                       nbytes // out_beat_bytes, stall, seed, timeout_cycles, rearm_cycles,
-                      drain_cycles)
+                      drain_cycles, **harness)  # type: ignore[arg-type]
     assert isinstance(run, HarnessRun)
-    res: dict = {"recvs": [], "in_first_cycles": run.in_first.tolist(), "cycles": run.cycles}
+    res: dict = {"recvs": [], "in_first_cycles": run.in_first.tolist(), "cycles": run.cycles,
+                 "registers": run.registers}
+    if run.status in ("protocol", "control"):
+        res["error"] = run.error
+        return res
     i = 0
     ends = run.out_last.astype(bool)
     for ri, (start, n) in enumerate(recvs):  # a transfer ends at tlast or when full
@@ -572,9 +861,11 @@ def dma_transfers(exe: Path, send: np.ndarray, sends: list[list[int]],
                              "transferred": len(got), "cycle": int(run.out_cycles[j])})
         i = j + 1
     if run.status != "ok":
+        why = _HybridRuns.problem(_HybridRuns.named(run.registers)) if run.registers else None
         res["error"] = (f"no handshake for {timeout_cycles} cycles: sent "
                         f"{len(run.in_first)} input frame(s) of {len(sends)} transfer(s), "
-                        f"received {len(res['recvs'])} of {len(recvs)} output frames")
+                        f"received {len(res['recvs'])} of {len(recvs)} output frames"
+                        + (f"; {why}" if why else ""))
     elif run.inputs_left:
         res["error"] = (f"the design produced all {len(recvs)} output frames before every "
                         "input beat was taken")
