@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import cli
 
-from lowbit_hdl import BIPOLAR, FC, INT, UINT, Conv, MaxPool, Network, TopK
+from lowbit_hdl import FC, INT, UINT, Conv, MaxPool, Network, TopK
 from lowbit_hdl.cost import EngineConfig, engine_figures, engine_format, engine_infos, engine_split
 from lowbit_hdl.flow.deploy import ddr_parameters
 from lowbit_hdl.flow.plan import StageKind, plan_network
