@@ -305,9 +305,10 @@ class SimBoard(Backend):
                                         f"{8 * nbytes} bits")
             if self.layout.ddr is not None:
                 ports = axi_ports(text, self.toplevel)
-                if len(ports.read) < len(self.layout.ddr.regions) or not ports.lite:
+                if len(ports.read) < len(self.layout.ddr.master_hps) or not ports.lite:
                     raise SimBoardError(
-                        f"layout.json has {len(self.layout.ddr.regions)} DDR region(s) but the "
+                        f"layout.json has {len(self.layout.ddr.master_hps)} DDR read master(s) "
+                        "but the "
                         f"design has {len(ports.read)} m_axi<k>__* read port(s)"
                         + ("" if ports.lite else " and no AXI4-Lite control port s_axil__*"))
             self._exe = build_harness(text, self.toplevel, self.build_root)

@@ -582,12 +582,12 @@ class _HybridRuns:
         from ..flow.top import TOP_NAME
         from .network import _ddr_config
 
-        if plan.arch != "hybrid" or plan.ddr is None:
+        if not plan.uses_ddr:
             return None
         ports = axi_ports(verilog, TOP_NAME)
-        if len(ports.read) < len(plan.ddr.regions) or not ports.lite:
-            raise CosimError(f"{net.name}: the plan reads {len(plan.ddr.regions)} DDR "
-                             f"region(s) but the design has {len(ports.read)} m_axi read "
+        if len(ports.read) < len(plan.ddr.master_hps) or not ports.lite:
+            raise CosimError(f"{net.name}: the plan has {len(plan.ddr.master_hps)} DDR read "
+                             f"master(s) but the design has {len(ports.read)} m_axi read "
                              f"port(s){'' if ports.lite else ' and no s_axil control port'}")
         cfg = _ddr_config(net, plan, 0, folder)
         return cls(Path(cfg["image_path"]), int(cfg["base"]))

@@ -1,0 +1,84 @@
+"""Whole frames of engine designs (``build --arch engine``) through the generated RTL:
+Verilator and the fast harness (its DDR model serves the engine's image and the tail's
+weights, its AXI4-Lite master starts the run), random weights and thresholds, bit-exact
+against the golden model; prints the measured cycles per frame against the plan, the
+first frame's latency (the figure the seed networks' targets are about), the DDR bytes per
+frame and the control block's counters.
+
+    python bench/engine_cosim.py cnv                     # CNV-W1A1, 32×32 lanes, 3 frames
+    python bench/engine_cosim.py alexnet --frames 1      # DoReFa AlexNet W1A2, 64×32 lanes
+    python bench/engine_cosim.py tiny-yolo --frames 1    # Tiny-YOLO W1A3, 32×64 lanes
+    python bench/engine_cosim.py cnv --cocotb            # the cocotb path instead
+
+The Verilator build takes minutes (cached afterwards); a frame of the seed networks is
+about 3 M cycles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lowbit_hdl.cost import EngineConfig, engine_figures  # noqa: E402
+from lowbit_hdl.flow.plan import plan_network  # noqa: E402
+from lowbit_hdl.netfile import load_network  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+#: network file, engine lanes (PE, SIMD), tail layers read from DDR
+CASES = {
+    "cnv": ("networks/cnv_w1a1.py", (32, 32), []),
+    "alexnet": ("networks/dorefa_alexnet_w1a2.py", (64, 32), ["fc2"]),
+    "tiny-yolo": ("networks/tiny_yolo_w1a3.py", (32, 64), []),
+}
+
+
+def run(name: str, frames: int, stall: float, seed: int, cocotb: bool) -> bool:
+    path, (pe, simd), ddr = CASES[name]
+    net = load_network(ROOT / path, seed=seed)
+    plan = plan_network(net, engine=EngineConfig(pe=pe, simd=simd), ddr_layers=ddr)
+    print(f"== {net.name}: engine {pe}×{simd}, front "
+          f"{', '.join(i.name for i in plan.split.front)}, tail "
+          f"{', '.join(i.name for i in plan.split.tail)}; {plan.ddr.bytes_per_frame:,} DDR "
+          f"bytes per frame", flush=True)
+    for r in engine_figures(plan.split, plan.engine):
+        print(f"   {r['layer']:8s}{'+' + r['pool'] if r['pool'] else '':8s} nf {r['nf']:4d} "
+              f"sf {r['sf']:4d} pixels {r['pixels']:6d}  {r['cycles']:>10,} cycles  "
+              f"{r['tile_bytes']:>10,} tile bytes  {r['bound']}", flush=True)
+    t0 = time.monotonic()
+    if cocotb:
+        from lowbit_hdl.sim.network import simulate_network
+
+        res = simulate_network(net, frames=frames, stall=stall, plan=plan, seed=seed)
+    else:
+        from lowbit_hdl.sim.fast import simulate_fast
+
+        res = simulate_fast(net, frames=frames, stall=stall, plan=plan, seed=seed,
+                            log=lambda msg: print(f"[fast] {msg}", flush=True))
+    print(res.summary())
+    if res.latency:
+        print(f"one frame: {res.latency:,} cycles = {res.latency / 1e5:.2f} ms at 100 MHz")
+    for pas, regs in res.registers.items():
+        print(f"registers after pass {pas}: " + ", ".join(f"{k}={v:,}" for k, v in regs.items()
+                                                         if k != "ID"))
+    print(f"wall time with the build: {time.monotonic() - t0:.0f} s", flush=True)
+    return res.ok
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("nets", nargs="*", choices=sorted(CASES), default=["cnv"])
+    ap.add_argument("--frames", type=int, default=3)
+    ap.add_argument("--stall", type=float, default=0.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cocotb", action="store_true", help="the cocotb path (slow)")
+    args = ap.parse_args()
+    ok = all([run(n, args.frames, args.stall, args.seed, args.cocotb) for n in args.nets])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
