@@ -59,8 +59,9 @@ def run(name: str, frames: int, stall: float, seed: int, cocotb: bool) -> bool:
         res = simulate_fast(net, frames=frames, stall=stall, plan=plan, seed=seed,
                             log=lambda msg: print(f"[fast] {msg}", flush=True))
     print(res.summary())
-    if res.latency:
-        print(f"one frame: {res.latency:,} cycles = {res.latency / 1e5:.2f} ms at 100 MHz")
+    if res.first_frame_latency:
+        lat = res.first_frame_latency
+        print(f"one frame: {lat:,} cycles = {lat / 1e5:.2f} ms at 100 MHz")
     for pas, regs in res.registers.items():
         print(f"registers after pass {pas}: " + ", ".join(f"{k}={v:,}" for k, v in regs.items()
                                                          if k != "ID"))
