@@ -9,20 +9,24 @@ import pytest
 
 from lowbit_hdl import BIPOLAR, FC, UINT, Conv, MaxPool, Network, NetworkError, TopK
 from lowbit_hdl.cost import layer_cycles, network_cost
+from lowbit_hdl.errors import BudgetError, UserError
 from lowbit_hdl.flow.folding import (
     Folding,
     LayerFolding,
     _candidates,
+    _next_pool,
     apply_folding,
     auto_fold,
     divisors,
     fold_for_budget,
     get_folding,
+    layer_options,
     load_folding,
     save_folding,
+    search,
     target_cycles,
 )
-from lowbit_hdl.flow.resources import XC7Z020, Device, estimate_network, mvtu_resources
+from lowbit_hdl.flow.resources import XC7Z020, Device, estimate_network
 from lowbit_hdl.netfile import load_network
 
 NETWORKS = Path(__file__).resolve().parent.parent / "networks"
@@ -94,7 +98,11 @@ def test_folding_value():
     ({"conv0": {"pe": "4"}}, "layer conv0: pe must be an integer"),
     ({"conv0": {"pe": 0}}, "layer conv0: pe must be ≥ 1"),
     ({"conv0": {"pe": True}}, "layer conv0: pe must be an integer"),
-    ({"conv0": {"lanes": 4}}, "layer conv0: unknown key 'lanes' \\(allowed: pe, simd\\)"),
+    ({"conv0": {"lanes": 4}},
+     "layer conv0: unknown key 'lanes' \\(allowed: pe, simd, ram_style\\)"),
+    ({"conv0": {"ram_style": "ultra"}}, "layer conv0: ram_style='ultra' must be one of"),
+    ({"conv0": {"ram_style": 1}}, "layer conv0: ram_style must be a string"),
+    ({"pool0": {"ram_style": "block"}}, r"layer pool0 \(maxpool\) has no 'ram_style'"),
 ])
 def test_folding_errors(folding, message):
     with pytest.raises(NetworkError, match=message):
@@ -170,27 +178,28 @@ def test_auto_fold_least_resources():
 
 def test_auto_fold_balanced():
     """Every layer meets the target, the pipeline does not overshoot it (the slowest layer
-    needs more than half of it), and a layer gets more lanes than the fewest that meet the
-    target only where that saves resources (e.g. a shallower weight or input memory fits
-    LUT-RAM instead of block RAM)."""
+    needs more than half of it), and each layer's option (PE, SIMD, weight-memory style) is
+    the cheapest of those that meet the target (the design fits the part, so the cost, a sum
+    over layers, is minimised layer by layer)."""
     net = cnv()
     target = 16384
     res = auto_fold(net, target)
+    assert res.fits_part
     cost = network_cost(res.network)
     assert all(c.cycles <= target for c in cost.layers)
     assert cost.cycles_per_frame > target / 2
     frac = lambda r: r.lut / XC7Z020.lut + r.bram36 / XC7Z020.bram36  # noqa: E731
-    for info, orig in zip(res.network.infer(), net.infer(), strict=True):
+    infos = net.infer()
+    for i, (info, orig) in enumerate(zip(res.network.infer(), infos, strict=True)):
         if not info.is_mvtu:
             continue
         lay = info.layer
-        mine = frac(mvtu_resources(orig, lay.pe, lay.simd))
-        feas = [ps for ps in _candidates(orig) if layer_cycles(orig, *ps) <= target]
-        for pe, s in feas:
-            cheaper = frac(mvtu_resources(orig, pe, s)) < mine - 1e-12
-            assert not cheaper, (info.name, (lay.pe, lay.simd), (pe, s))
-            if pe * s < lay.pe * lay.simd:  # fewer lanes, yet not chosen: it costs more
-                assert frac(mvtu_resources(orig, pe, s)) > mine - 1e-12
+        opts = layer_options(orig, _next_pool(infos, i))
+        style = lay.ram_style if lay.ram_style != "auto" else "auto"
+        mine = [o for o in opts if (o.pe, o.simd, o.ram_style) == (lay.pe, lay.simd, style)]
+        assert len(mine) == 1, (info.name, lay.pe, lay.simd, style)
+        feas = [o for o in opts if o.cycles <= target]
+        assert frac(mine[0].res) <= min(frac(o.res) for o in feas) + 1e-12, info.name
 
 
 def test_auto_fold_pool_constraint():
@@ -210,7 +219,7 @@ def test_auto_fold_cnv_limit():
     (conv1 fully parallel needs 9·784 = 7,056)."""
     res = auto_fold(cnv(), 2048)
     assert not res.met and res.unmet_layers == ["conv0", "conv1"]
-    assert res.folding["conv0"] == LayerFolding(64, 3)
+    assert (res.folding["conv0"].pe, res.folding["conv0"].simd) == (64, 3)
     assert res.cycles_per_frame == 8100
 
 
@@ -229,14 +238,18 @@ def test_fold_for_budget():
     net = Network("b", (1, 8, 8), [FC("a", 256, pe=1, simd=1), FC("b", 128, act=BIPOLAR),
                                    FC("c", 10, act=None), TopK("t")], BIPOLAR)
     budget = 4000
-    res = fold_for_budget(net, lut_budget=budget)
+    space = search(net)
+    res = fold_for_budget(net, lut_budget=budget, space=space)
     est = estimate_network(res.network).total
-    assert est.lut <= budget
-    # the next faster reachable target does not fit
-    faster = auto_fold(net, res.cycles_per_frame - 1)
-    assert estimate_network(faster.network).total.lut > budget or not faster.met
-    with pytest.raises(NetworkError, match="even the slowest folding"):
+    assert est.lut <= budget and res.estimate == est
+    # no faster design the search saw fits the budget
+    faster = [d for d in space.front if d.cycles < res.cycles_per_frame]
+    assert all(space.exact(d).res.lut > budget for d in faster)
+    with pytest.raises(BudgetError, match="no folding fits 10 LUT .* the cheapest design "
+                                          "needs") as e:
         fold_for_budget(net, lut_budget=10)
+    assert e.value.cheapest == space.cheapest().to_dict()
+    assert isinstance(e.value, UserError)
     with pytest.raises(ValueError):
         fold_for_budget(net)
 
