@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -525,9 +526,16 @@ def _prune(opts: list[LayerOption], weight: Callable[[Resources], float]
     return out
 
 
+#: the last searches (their inputs → result): a build and the tests ask about one network
+#: several times
+_SEARCHES: OrderedDict[tuple, DesignSpace] = OrderedDict()
+_SEARCHES_KEPT = 8
+
+
 def search(net: Network, *, device: Device = XC7Z020, lut_weight: float = 1.0,
            bram_weight: float = 1.0, memory: Mapping[str, str] | None = None) -> DesignSpace:
-    """Search foldings and weight-memory styles of ``net`` together.
+    """Search foldings and weight-memory styles of ``net`` together (cached: the result
+    depends on the layers' structure, not on their weights).
 
     For every reachable target ``T`` (each cycle count some layer option has), a dynamic
     programme over the layers finds, for each block-RAM count (in 18-Kbit halves, up to twice
@@ -542,11 +550,25 @@ def search(net: Network, *, device: Device = XC7Z020, lut_weight: float = 1.0,
     ``memory`` fixes the style of the named layers (``{layer: ram_style}``).
     Raises :class:`NetworkError` for a layer in ``memory`` that is not a Conv/FC layer.
     """
+    memory = dict(memory or {})
+    key = (net.input_shape, repr(net.input_dtype), repr(net.layers), device, lut_weight,
+           bram_weight, tuple(sorted(memory.items())))
+    if key in _SEARCHES:
+        _SEARCHES.move_to_end(key)
+        return _SEARCHES[key]
+    space = _search(net, device, lut_weight, bram_weight, memory)
+    _SEARCHES[key] = space
+    while len(_SEARCHES) > _SEARCHES_KEPT:
+        _SEARCHES.popitem(last=False)
+    return space
+
+
+def _search(net: Network, device: Device, lut_weight: float, bram_weight: float,
+            memory: dict[str, str]) -> DesignSpace:
     import numpy as np
 
     from .resources import SHELL
 
-    memory = dict(memory or {})
     # a valid starting point: every layer fully folded
     work = apply_folding(net, Folding({lay.name: LayerFolding(1, 1) for lay in net.layers
                                        if isinstance(lay, (Conv, FC))}))
@@ -633,8 +655,8 @@ def _folding(names: list[str], options: list[list[LayerOption]], key: tuple[int,
     return Folding(out)
 
 
-def _result(space: DesignSpace, design: Design, target: int) -> FoldingResult:
-    folded = apply_folding(space.network, design.folding)
+def _result(net: Network, space: DesignSpace, design: Design, target: int) -> FoldingResult:
+    folded = apply_folding(net, design.folding)
     unmet = [n for n, c in space.min_layer_cycles.items() if c > target]
     return FoldingResult(design.folding, folded, target, design.cycles,
                          not unmet and design.cycles <= target, unmet, design.res,
@@ -657,7 +679,7 @@ def auto_fold(net: Network, target: int, *, device: Device = XC7Z020, lut_weight
         raise ValueError(f"target cycles per frame must be ≥ 1, got {target}")
     space = space or search(net, device=device, lut_weight=lut_weight,
                             bram_weight=bram_weight, memory=memory)
-    return _result(space, space.for_target(target), target)
+    return _result(net, space, space.for_target(target), target)
 
 
 def fold_for_budget(net: Network, lut_budget: int | None = None,
@@ -674,4 +696,4 @@ def fold_for_budget(net: Network, lut_budget: int | None = None,
         raise ValueError("fold_for_budget: give a LUT and/or a BRAM36 budget")
     space = space or search(net, device=device, memory=memory)
     design = space.for_budget(lut_budget, bram36_budget)
-    return _result(space, design, design.cycles)
+    return _result(net, space, design, design.cycles)
