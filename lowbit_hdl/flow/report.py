@@ -241,7 +241,10 @@ def format_report(rep: dict[str, Any]) -> str:
             f"{syn['lut_memory']:,} memory), {syn['ff']:,} FF, {syn['bram36']:g} BRAM36, "
             f"{syn['dsp']} DSP  → {'fits' if sfit['fits'] else 'DOES NOT FIT'}"
             + (f";  {perf['fps_per_klut']:,.1f} frames/s per kLUT"
-               if perf.get("fps_per_klut") else ""))
+               if perf.get("fps_per_klut") else "")
+            + f"  ({syn.get('yosys') or 'Yosys version unknown'})")
+        if syn.get("yosys_fallback"):
+            out.append(f"warning: {syn['yosys_fallback']}")
     elif syn.get("error"):
         out.append(f"yosys synth_xilinx: failed ({syn['error'].splitlines()[0]})")
     rtl = rep.get("rtl") or {}
