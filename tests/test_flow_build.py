@@ -285,3 +285,27 @@ def test_near_fit_still_generates_rtl(tmp_path, monkeypatch):
     res = build(net, tmp_path / "over", lint=False, check_tcl=False, deploy=False,
                 progress=None)
     assert not res.rtl_written and "clearly (LUT 13" in res.report["rtl"]["skipped"]
+
+
+def test_memory_styles_in_rtl_and_report(tmp_path, capsys):
+    """--memory puts each layer's weight-memory style on its ROMs (the ram_style attribute
+    Yosys and Vivado read) and in the report."""
+    save(tiny_fc_net(), tmp_path / "tiny_fc.npz")
+    assert main(["build", str(tmp_path / "tiny_fc.npz"), "--out", str(tmp_path / "m"),
+                 "--memory", "fc0=logic,fc1=block", "--no-lint", "--no-deploy"]) == 0
+    text = capsys.readouterr().out
+    rep = json.loads((tmp_path / "m" / "report.json").read_text())
+    mem = {lay["name"]: lay.get("memory") for lay in rep["layers"]}
+    assert mem == {"fc0": "logic", "fc1": "block", "fc2": "auto:logic"}
+    assert rep["folding"]["fc0"]["ram_style"] == "logic"
+    assert "memory" in text.splitlines()[1] and " logic " in text
+    rtl = (tmp_path / "m" / "rtl" / f"{TOP_NAME}.v").read_text()
+    assert '(* ram_style = "logic" *)' in rtl and '(* ram_style = "block" *)' in rtl
+    from helpers import cli
+
+    for bad, why in (("fc0", "expected LAYER=STYLE"), ("fc0=", "expected LAYER=STYLE"),
+                     ("pool=block", "--memory: 'pool' is not a Conv or FC layer"),
+                     ("fc0=ultra", "'ultra' is not one of")):
+        rc, _, err = cli(["build", str(tmp_path / "tiny_fc.npz"), "--dry-run", "--memory",
+                          bad], capsys)
+        assert rc == 2 and why in err, err
