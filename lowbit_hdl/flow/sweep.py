@@ -1,5 +1,5 @@
-"""``python -m lowbit_hdl sweep NET [--png FILE] [--json FILE] [--synth N] [--out DIR]
-[--clock-mhz F] [--part PART]``: the auto-folder's design space of a network.
+"""``python -m lowbit_hdl sweep NET [--png FILE] [--json FILE] [--synth N [--synth-fps LO:HI]]
+[--out DIR] [--clock-mhz F] [--part PART]``: the auto-folder's design space of a network.
 
 Prints the designs the auto-folder chooses for every reachable frame rate (its least-cost
 design per target, :meth:`lowbit_hdl.flow.folding.DesignSpace.for_target`; each is on the
@@ -153,6 +153,18 @@ def synth_points(net: Network, points: list[SweepPoint], out_dir: Path,
                    if k2 in syn}
 
 
+def fps_range(text: str) -> tuple[float, float]:
+    """``LO:HI`` frames/s (either side may be empty) as ``(lo, hi)``."""
+    lo, sep, hi = text.partition(":")
+    try:
+        out = (float(lo) if lo.strip() else 0.0, float(hi) if hi.strip() else math.inf)
+    except ValueError:
+        out = (-1.0, -1.0)
+    if not sep or out[0] < 0 or out[1] < out[0]:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LO:HI frames/s, 0 ≤ LO ≤ HI")
+    return out
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("network", help="networks/<net>.py topology or saved .npz network")
     p.add_argument("--png", type=Path, default=None, help="plot the front into this PNG file")
@@ -160,6 +172,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--synth", type=positive_int, default=None, metavar="N",
                    help="synthesize N chosen designs with Yosys and overlay their figures "
                         "(builds into --out; about 15 min per CNV-sized design)")
+    p.add_argument("--synth-fps", type=fps_range, default=None, metavar="LO:HI",
+                   help="--synth: pick the points among those from LO to HI frames/s")
     p.add_argument("--out", type=Path, default=None,
                    help="folder of the --synth builds (build/sweep_<net>)")
     p.add_argument("--clock-mhz", type=positive_float, default=100.0,
@@ -181,7 +195,11 @@ def run(args: argparse.Namespace) -> int:
     points = sweep(space, args.clock_mhz)
     if args.synth:
         out = args.out if args.out is not None else Path("build") / f"sweep_{net.name}"
-        synth_points(net, spread(points, args.synth), out, args.clock_mhz, args.part)
+        lo, hi = args.synth_fps or (0.0, math.inf)
+        chosen = spread([p for p in points if lo <= p.fps <= hi], args.synth)
+        if not chosen:
+            raise UsageError(f"--synth-fps {lo:g}:{hi:g}: no design that fits the part there")
+        synth_points(net, chosen, out, args.clock_mhz, args.part)
     print(format_sweep(net, space, points))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
