@@ -385,7 +385,8 @@ def plan_design(net: Network, *, clock_mhz: float = 100.0, part: str = XC7Z020.p
         net, folding=folding, target_fps=target_fps, lut_budget=lut_budget,
         bram36_budget=bram36_budget, clock_mhz=clock_mhz, device=device, memory=memory)
     if auto and not auto.get("met", True):
-        say(f"target not met by layers {', '.join(auto['unmet_layers'])} (fully parallel)")
+        say(f"target not met: layers {', '.join(auto['unmet_layers'])} cannot reach it even "
+            f"fully parallel; the cheapest of the fastest designs is used")
     plan = _plan_arch(net, arch, ddr_layers, hp_ports, clock_mhz, device, say)
     if plan.arch == "hybrid":
         try:  # the block design's limits (e.g. masters per SmartConnect), before any file

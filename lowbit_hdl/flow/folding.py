@@ -1,25 +1,22 @@
-"""Folding: how many processing elements (PE) and SIMD lanes each MVTU layer gets.
+"""Folding: how many processing elements (PE) and SIMD lanes each MVTU layer gets, and how
+its weight memories are built.
 
 A folding is a :class:`Folding`: an immutable map from layer name to :class:`LayerFolding`
-(``pe``, ``simd``; max-pool layers may carry a ``pe``), saved as the JSON file
-``{layer: {"pe": P, "simd": S}}`` (max-pools: ``{"pe": P}``), optionally with a
-``"placements"`` entry ``{layer: "onchip"|"stream"|"tiled"}`` for hybrid designs
-(:func:`load_placements`; :func:`load_folding` skips it). :func:`apply_folding` puts
-it on a copy of a network and validates it with :meth:`Network.infer`; :func:`auto_fold`
-chooses one for a target frame rate, :func:`fold_for_budget` the fastest one that fits a
-LUT/BRAM budget.
+(``pe``, ``simd``, ``ram_style``; max-pool layers may carry a ``pe``), saved as the JSON
+file ``{layer: {"pe": P, "simd": S, "ram_style": M}}`` (``ram_style`` optional; max-pools:
+``{"pe": P}``), optionally with a ``"placements"`` entry ``{layer: "onchip"|"stream"|"tiled"}``
+for hybrid designs (:func:`load_placements`; :func:`load_folding` skips it).
+:func:`apply_folding` puts it on a copy of a network and validates it with
+:meth:`Network.infer`.
 
-Auto-folding rule (per MVTU layer, independently, because the pipeline runs at the pace of
-its slowest stage): among every ``(PE, SIMD)`` with ``PE | MH``, ``SIMD | MW`` (and
-``SIMD | C_in`` for convolutions, as :mod:`lowbit_hdl.ir` requires), keep those whose layer
-cycles (:func:`lowbit_hdl.cost.layer_cycles`, ``max(NF·SF·vectors, H·W·C/SIMD)``) are at
-most the target cycles per frame, and whose output rate does not make a following max-pool
-(which inherits the PE) exceed the target; take the one with the smallest estimated
-resources (LUTs and BRAM as fractions of the device, the xc7z020 unless given, see
-:mod:`lowbit_hdl.flow.resources`), ties broken by fewer PE·SIMD lanes and then by fewer
-cycles. Every layer therefore meets the target with the least hardware, and no layer is
-given more parallelism than the target needs (a balanced pipeline). When a layer cannot
-reach the target even fully parallel, it gets its fastest folding and the result says so.
+The auto-folder, :func:`search`, searches foldings and weight-memory styles
+(:data:`MEMORY_CHOICES`) together and keeps the Pareto front of (cycles, LUT, BRAM36, DSP)
+(:class:`DesignSpace`); :func:`auto_fold` takes its least-cost design for a target cycle
+count, :func:`fold_for_budget` its fastest design within a LUT and/or BRAM36 budget (and the
+part), or raises :class:`~lowbit_hdl.errors.BudgetError` naming the cheapest design. The
+cost (:meth:`DesignSpace.cost`) is the resources as fractions of the part,
+``LUT/LUT_part + BRAM36/BRAM36_part + DSP/DSP_part``; the limits are the part less the Zynq
+shell. docs/build.md ("Folding and auto-folding") describes the search.
 """
 
 from __future__ import annotations
@@ -52,6 +49,13 @@ __all__ = [
     "auto_fold",
     "fold_for_budget",
     "target_cycles",
+    "MEMORY_CHOICES",
+    "LayerOption",
+    "layer_options",
+    "Design",
+    "DesignSpace",
+    "pareto_front",
+    "search",
 ]
 
 #: the keys of a folding file's layer entry
