@@ -471,6 +471,20 @@ class DesignSpace:
         """The design of least cost (then fewest cycles) the search saw, estimated exactly."""
         return self.exact(min(self.front, key=lambda d: (self.cost(d.res), d.cycles)))
 
+    def _best(self, reach: list[Design], lut_budget: float | None = None,
+              bram36_budget: float | None = None) -> Design | None:
+        """The least exact cost among the first :data:`_EXACT_PICK` of ``reach`` (by the
+        search's cost) that are within the limits and budgets, exactly estimated."""
+        ranked = sorted(reach, key=lambda d: (self.cost(d.res), d.cycles))
+        ok = [d for d in ranked[:_EXACT_TRIES] if self.within(d.res, lut_budget,
+                                                               bram36_budget)]
+        exact = [e for e in (self.exact(d) for d in ok[:_EXACT_PICK])
+                 if self.within(e.res, lut_budget, bram36_budget)]
+        if not exact:
+            exact = [e for e in (self.exact(d) for d in ok[_EXACT_PICK:])
+                     if self.within(e.res, lut_budget, bram36_budget)][:1]
+        return min(exact, key=lambda d: (self.cost(d.res), d.cycles)) if exact else None
+
     def for_target(self, target: int) -> Design:
         """The least-cost design with at most ``target`` cycles per frame within the part's
         limits (if none is within them: the least-cost one); when no design reaches the
@@ -479,11 +493,9 @@ class DesignSpace:
         if not reach:
             fastest = min(d.cycles for d in self.front)
             reach = [d for d in self.front if d.cycles == fastest]
-        ranked = sorted(reach, key=lambda d: (self.cost(d.res), d.cycles))
-        for d in ranked[:_EXACT_TRIES]:
-            if self.within(d.res) and self.within(self.exact(d).res):
-                return self.exact(d)
-        return self.exact(ranked[0])
+        best = self._best(reach)
+        return best if best is not None else \
+            self.exact(min(reach, key=lambda d: (self.cost(d.res), d.cycles)))
 
     def for_budget(self, lut_budget: float | None = None,
                    bram36_budget: float | None = None) -> Design:
@@ -494,7 +506,10 @@ class DesignSpace:
                     key=lambda d: (d.cycles, self.cost(d.res)))
         for d in ok[:_EXACT_TRIES]:
             if self.within(self.exact(d).res, lut_budget, bram36_budget):
-                return self.exact(d)
+                fastest = self.exact(d).cycles
+                best = self._best([e for e in ok if e.cycles <= fastest], lut_budget,
+                                  bram36_budget)
+                return best if best is not None and best.cycles <= fastest else self.exact(d)
         c = self.cheapest()
         what = " and ".join(x for x in (
             f"{lut_budget:,} LUT" if lut_budget is not None else "",
@@ -511,6 +526,9 @@ class DesignSpace:
 #: candidates a choice estimates exactly before it gives up (the search's estimate and the
 #: exact one differ only in the FIFOs and width converters, a few hundred LUTs)
 _EXACT_TRIES = 64
+#: of the cheapest candidates by the search's estimate, this many are estimated exactly and
+#: the cheapest of those is taken
+_EXACT_PICK = 8
 
 
 def _prune(opts: list[LayerOption], weight: Callable[[Resources], float]

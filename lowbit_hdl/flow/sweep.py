@@ -44,14 +44,18 @@ class SweepPoint:
 
 def sweep(space: DesignSpace, clock_mhz: float = 100.0) -> list[SweepPoint]:
     """The auto-folder's design for every cycle count on the front, fastest first, each
-    design once (a slower target whose choice is a design already listed adds nothing)."""
+    design once (a slower target whose choice is a design already listed, or costs no less
+    than a faster listed design that fits, adds nothing)."""
     out: list[SweepPoint] = []
     seen = set()
+    low = math.inf
     for target in sorted({d.cycles for d in space.front}):
         d = space.for_target(target)
-        if d.folding in seen:
-            continue
+        if d.folding in seen or (space.cost(d.res) >= low and space.within(d.res)):
+            continue  # listed already, or a faster listed design is no dearer
         seen.add(d.folding)
+        if space.within(d.res):
+            low = space.cost(d.res)
         out.append(SweepPoint(d, clock_mhz * 1e6 / d.cycles, space.within(d.res)))
     return out
 
