@@ -64,3 +64,24 @@ def test_sweep_cli(tmp_path, capsys):
     assert f"{len(data['points'])} designs" in out
     rc, out, err = cli(["sweep", str(NETWORKS / "tfc_w1a1.py"), "--part", "xc9"], capsys)
     assert rc == 2 and "unknown part" in err
+
+
+def test_sweep_overlay(tmp_path, capsys):
+    """--overlay attaches an earlier run's Yosys figures to the designs with the same
+    folding (here written by hand into a --json file)."""
+    net = str(NETWORKS / "tfc_w1a1.py")
+    rc, _, err = cli(["sweep", net, "--json", str(tmp_path / "a.json")], capsys)
+    assert rc == 0, err
+    data = json.loads((tmp_path / "a.json").read_text())
+    data["points"][1]["synth"] = {"lut": 1234, "ff": 5, "bram36": 2.5, "dsp": 0,
+                                  "yosys": "Yosys 0.70"}
+    (tmp_path / "a.json").write_text(json.dumps(data))
+    rc, out, err = cli(["sweep", net, "--overlay", str(tmp_path / "a.json"), "--json",
+                        str(tmp_path / "b.json")], capsys)
+    assert rc == 0, err
+    assert "syn LUT" in out and "1,234" in out
+    again = json.loads((tmp_path / "b.json").read_text())
+    assert [p.get("synth") for p in again["points"]].count(None) == len(again["points"]) - 1
+    (tmp_path / "bad.json").write_text("{}")
+    rc, _, err = cli(["sweep", net, "--overlay", str(tmp_path / "bad.json")], capsys)
+    assert rc == 2 and "not a `sweep --json` file" in err

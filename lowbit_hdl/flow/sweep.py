@@ -1,5 +1,6 @@
 """``python -m lowbit_hdl sweep NET [--png FILE] [--json FILE] [--synth N [--synth-fps LO:HI]]
-[--out DIR] [--clock-mhz F] [--part PART]``: the auto-folder's design space of a network.
+[--overlay FILE] [--out DIR] [--clock-mhz F] [--part PART]``: the auto-folder's design space
+of a network.
 
 Prints the designs the auto-folder chooses for every reachable frame rate (its least-cost
 design per target, :meth:`lowbit_hdl.flow.folding.DesignSpace.for_target`; each is on the
@@ -7,7 +8,7 @@ Pareto front of cycles, LUT, BRAM36 and DSP), and plots the whole front (frame r
 LUT and against BRAM36) with the chosen designs marked, as a PNG (``--png``, needs
 matplotlib). ``--synth N`` builds ``N`` of the chosen designs, spread over the frame-rate
 range, runs Yosys on each and overlays its figures on the plot (a CNV-sized design takes
-about a quarter of an hour per point).
+about a quarter of an hour per point); ``--overlay FILE`` shows those of an earlier run.
 """
 
 from __future__ import annotations
@@ -169,6 +170,23 @@ def fps_range(text: str) -> tuple[float, float]:
     return out
 
 
+def overlay(points: list[SweepPoint], path: Path) -> int:
+    """Attach the Yosys figures of a ``sweep --json`` file to the points with the same
+    folding; returns how many matched. Raises :class:`UsageError` for an unreadable file."""
+    try:
+        data = json.loads(Path(path).read_text())
+        done = {json.dumps(q["folding"], sort_keys=True): q["synth"]
+                for q in data["points"] if q.get("synth")}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"--overlay {path}: not a `sweep --json` file ({e})") from None
+    n = 0
+    for p in points:
+        syn = done.get(json.dumps(p.design.folding.to_json(), sort_keys=True))
+        if syn:
+            p.synth, n = dict(syn), n + 1
+    return n
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("network", help="networks/<net>.py topology or saved .npz network")
     p.add_argument("--png", type=Path, default=None, help="plot the front into this PNG file")
@@ -178,6 +196,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(builds into --out; about 15 min per CNV-sized design)")
     p.add_argument("--synth-fps", type=fps_range, default=None, metavar="LO:HI",
                    help="--synth: pick the points among those from LO to HI frames/s")
+    p.add_argument("--overlay", type=Path, default=None, metavar="FILE",
+                   help="overlay the Yosys figures of an earlier `sweep --synth --json FILE` "
+                        "run (no synthesis now)")
     p.add_argument("--out", type=Path, default=None,
                    help="folder of the --synth builds (build/sweep_<net>)")
     p.add_argument("--clock-mhz", type=positive_float, default=100.0,
@@ -204,6 +225,8 @@ def run(args: argparse.Namespace) -> int:
         if not chosen:
             raise UsageError(f"--synth-fps {lo:g}:{hi:g}: no design that fits the part there")
         synth_points(net, chosen, out, args.clock_mhz, args.part)
+    if args.overlay:
+        overlay(points, args.overlay)
     print(format_sweep(net, space, points))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
