@@ -223,6 +223,14 @@ def test_auto_fold_cnv_limit():
     assert res.cycles_per_frame == 8100
 
 
+def test_auto_fold_no_mvtu():
+    """A network without Conv/FC layers has one design, its own."""
+    net = Network("x", (2, 4, 4), [MaxPool("p", 2), TopK("t")], UINT(4))
+    res = auto_fold(net, 100)
+    assert res.met and res.folding == Folding({}) and res.cycles_per_frame == 16
+    assert res.estimate == estimate_network(net).total
+
+
 def test_auto_fold_unreachable():
     net = Network("u", (3, 8, 8), [Conv("c", 8, 3, pe=1, simd=1), FC("f", 4, act=None)],
                   UINT(8))

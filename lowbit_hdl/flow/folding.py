@@ -31,10 +31,21 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from ..cost import PLACEMENTS, layer_cycles, network_cost, pool_cycles
 from ..errors import BudgetError
 from ..ir import FC, RAM_STYLES, Conv, LayerInfo, MaxPool, Network, NetworkError
-from .resources import XC7Z020, Device, Resources, estimate_network, mvtu_resources
+from .resources import (
+    SHELL,
+    XC7Z020,
+    Device,
+    Resources,
+    estimate_network,
+    mvtu_resources,
+    pool_resources,
+    window_resources,
+)
 
 __all__ = [
     "LayerFolding",
@@ -352,8 +363,6 @@ def layer_options(info: LayerInfo, pool: LayerInfo | None = None,
     each of :data:`MEMORY_CHOICES`; a folding with one weight word per PE has no memory and
     keeps ``"auto"``). ``pool``: the max-pool that follows and inherits the PE.
     """
-    from .resources import pool_resources, window_resources
-
     lay = info.layer
     fixed = ram_style if ram_style is not None else \
         (lay.ram_style if lay.ram_style != "auto" else None)
@@ -403,8 +412,6 @@ class Design:
 
 def pareto_front(designs: list[Design]) -> list[Design]:
     """The designs no other one dominates, by cycles (then LUT), duplicates dropped."""
-    import numpy as np
-
     out: list[Design] = []
     front = np.empty((0, 3))
     for d in sorted(designs, key=lambda d: d.key()):
@@ -531,19 +538,22 @@ _EXACT_TRIES = 64
 _EXACT_PICK = 8
 
 
-def _prune(opts: list[LayerOption], weight: Callable[[Resources], float]
-           ) -> list[LayerOption]:
-    """The options no other one beats in (LUT-side cost, BRAM36): least cost per BRAM level,
-    ties to fewer cycles."""
-    best: dict[float, LayerOption] = {}
-    for o in opts:
+def _prune(opts: list[LayerOption], target: int, weight: Callable[[Resources], float]
+           ) -> list[int]:
+    """Indices of the options within ``target`` cycles that no other one beats in
+    (LUT-side cost, BRAM36): the least cost per BRAM level (ties to fewer cycles), and only
+    levels that lower the cost."""
+    best: dict[float, int] = {}
+    for k, o in enumerate(opts):
+        if o.cycles > target:
+            continue
         cur = best.get(o.res.bram36)
-        if cur is None or (weight(o.res), o.cycles) < (weight(cur.res), cur.cycles):
-            best[o.res.bram36] = o
+        if cur is None or (weight(o.res), o.cycles) < (weight(opts[cur].res), opts[cur].cycles):
+            best[o.res.bram36] = k
     out, low = [], math.inf
     for b in sorted(best):
-        if weight(best[b].res) < low:
-            low = weight(best[b].res)
+        if weight(opts[best[b]].res) < low:
+            low = weight(opts[best[b]].res)
             out.append(best[b])
     return out
 
@@ -587,10 +597,6 @@ def search(net: Network, *, device: Device = XC7Z020, lut_weight: float = 1.0,
 
 def _search(net: Network, device: Device, lut_weight: float, bram_weight: float,
             memory: dict[str, str]) -> DesignSpace:
-    import numpy as np
-
-    from .resources import SHELL
-
     # a valid starting point: every layer fully folded
     work = apply_folding(net, Folding({lay.name: LayerFolding(1, 1) for lay in net.layers
                                        if isinstance(lay, (Conv, FC))}))
@@ -610,43 +616,45 @@ def _search(net: Network, device: Device, lut_weight: float, bram_weight: float,
     def side(r: Resources) -> float:
         return lut_weight * r.lut / device.lut + (r.dsp / device.dsp if device.dsp else 0.0)
 
-    halves = 4 * device.bram36 + 1
-    t0 = max(min(o.cycles for o in opts) for opts in options)
-    targets = sorted({o.cycles for opts in options for o in opts if o.cycles >= t0})
+    def halves_of(o: LayerOption) -> int:
+        return int(round(2 * o.res.bram36))
+
+    halves = 4 * device.bram36 + 1  # BRAM18 halves up to twice the part
+    t0 = max((min(o.cycles for o in opts) for opts in options), default=0)
+    targets = sorted({o.cycles for opts in options for o in opts if o.cycles >= t0}) or [t0]
     picked: dict[tuple[int, ...], tuple[int, Resources]] = {}
     for target in targets:
+        # value[h]: the least LUT-side cost of the layers so far using h BRAM18 halves
         value = np.full(halves, np.inf)
         value[0] = 0.0
-        choices = []
-        feasible = []
+        steps = []  # per layer: its candidate option indices and the choice per h
         for opts in options:
-            ok = _prune([o for o in opts if o.cycles <= target], side)
-            feasible.append(ok)
-            table = np.full((len(ok), halves), np.inf)
-            for k, o in enumerate(ok):
-                h = int(round(2 * o.res.bram36))
+            cand = _prune(opts, target, side)
+            table = np.full((len(cand), halves), np.inf)
+            for row, k in enumerate(cand):
+                h = halves_of(opts[k])
                 if h < halves:
-                    table[k, h:] = value[:halves - h] + side(o.res)
+                    table[row, h:] = value[:halves - h] + side(opts[k].res)
             choice = np.argmin(table, axis=0)
             value = table[choice, np.arange(halves)]
-            choices.append(choice)
+            steps.append((cand, choice))
         low = math.inf
-        for b in range(halves):
+        for b in range(halves):  # each BRAM count that lowers the cost is a design
             if not value[b] < low:
                 continue
             low = value[b]
-            pick, h = [], b
-            for ok, choice in zip(reversed(feasible), reversed(choices), strict=True):
-                o = ok[int(choice[h])]
-                pick.append(options[len(options) - 1 - len(pick)].index(o))
-                h -= int(round(2 * o.res.bram36))
-            key = tuple(reversed(pick))
-            if key not in picked:
-                opts = [options[j][k] for j, k in enumerate(key)]
+            key, h = [], b
+            for opts, (cand, choice) in zip(reversed(options), reversed(steps), strict=True):
+                k = cand[int(choice[h])]
+                key.append(k)
+                h -= halves_of(opts[k])
+            key.reverse()
+            if tuple(key) not in picked:
+                chosen = [opts[k] for opts, k in zip(options, key, strict=True)]
                 res = Resources()
-                for o in opts:
+                for o in chosen:
                     res += o.res
-                picked[key] = (max(o.cycles for o in opts), res)
+                picked[tuple(key)] = (max((o.cycles for o in chosen), default=0), res)
     # the rest of the pipeline (FIFOs, width converters, I/O), as estimated for the
     # cheapest design by the layer sum
     ref_key = min(picked, key=lambda k: (side(picked[k][1]) + bram_weight * picked[k][1].bram36
