@@ -239,6 +239,15 @@ def test_cli_target_fps_and_budget(tmp_path, capsys):
     assert "budget 1,500 LUT" in rep["folding_source"]
     assert main(["build", str(tmp_path / "tiny_fc.npz"), "--part", "xc7k325t"]) == 2
     assert "unknown part" in capsys.readouterr().err
+    # a budget no design meets: one error line naming the cheapest design
+    assert main(["build", str(tmp_path / "tiny_fc.npz"), "--dry-run", "--lut-budget",
+                 "10", "--bram-budget", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("lowbit_hdl build: error: network tiny_fc: no folding fits "
+                              "10 LUT and 0 BRAM36") and "the cheapest design needs" in err[-1]
+    assert main(["build", str(tmp_path / "tiny_fc.npz"), "--dry-run", "--bram-budget",
+                 "0"]) == 0
+    assert "budget 0 BRAM36" in capsys.readouterr().out
 
 
 def test_default_samples():
