@@ -638,6 +638,7 @@ def _search(net: Network, device: Device, lut_weight: float, bram_weight: float,
             choice = np.argmin(table, axis=0)
             value = table[choice, np.arange(halves)]
             steps.append((cand, choice))
+        keys = []
         low = math.inf
         for b in range(halves):  # each BRAM count that lowers the cost is a design
             if not value[b] < low:
@@ -648,7 +649,14 @@ def _search(net: Network, device: Device, lut_weight: float, bram_weight: float,
                 k = cand[int(choice[h])]
                 key.append(k)
                 h -= halves_of(opts[k])
-            key.reverse()
+            keys.append(key[::-1])
+        # and the least-cost design whatever its block RAM (beyond the programme's range
+        # for networks far larger than the part)
+        keys.append([min(cand, key=lambda k, opts=opts: (side(opts[k].res) + bram_weight
+                                                         * opts[k].res.bram36 / device.bram36,
+                                                         opts[k].cycles))
+                     for opts, (cand, _) in zip(options, steps, strict=True)])
+        for key in keys:
             if tuple(key) not in picked:
                 chosen = [opts[k] for opts, k in zip(options, key, strict=True)]
                 res = Resources()
