@@ -196,9 +196,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(builds into --out; about 15 min per CNV-sized design)")
     p.add_argument("--synth-fps", type=fps_range, default=None, metavar="LO:HI",
                    help="--synth: pick the points among those from LO to HI frames/s")
-    p.add_argument("--overlay", type=Path, default=None, metavar="FILE",
+    p.add_argument("--overlay", type=Path, action="append", default=None, metavar="FILE",
                    help="overlay the Yosys figures of an earlier `sweep --synth --json FILE` "
-                        "run (no synthesis now)")
+                        "run (no synthesis now); may be given more than once")
     p.add_argument("--out", type=Path, default=None,
                    help="folder of the --synth builds (build/sweep_<net>)")
     p.add_argument("--clock-mhz", type=positive_float, default=100.0,
@@ -225,8 +225,8 @@ def run(args: argparse.Namespace) -> int:
         if not chosen:
             raise UsageError(f"--synth-fps {lo:g}:{hi:g}: no design that fits the part there")
         synth_points(net, chosen, out, args.clock_mhz, args.part)
-    if args.overlay:
-        overlay(points, args.overlay)
+    for path in args.overlay or ():
+        overlay(points, path)
     print(format_sweep(net, space, points))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
