@@ -45,6 +45,8 @@ from .runtime.engine import DESCRIPTOR_WORDS
 __all__ = [
     "AXI_READ_MASTER_LATENCY",
     "DDR_READ_LATENCY",
+    "ENGINE_FIFO_DEPTH",
+    "ENGINE_FIRST_ISSUE",
     "ENGINE_LATENCY",
     "ENGINE_RELEASE",
     "ENGINE_SEQUENCER_STATES",
@@ -56,7 +58,9 @@ __all__ = [
     "axi_read_full_rate",
     "ddr_read_cycles",
     "engine_descriptor_cycles",
+    "engine_drain_cycles",
     "engine_layer_cycles",
+    "engine_load_cycles",
     "engine_region_latency",
     "engine_tile_stall_cycles",
     "engine_writer_cycles",
@@ -342,10 +346,16 @@ def transpose_bits(width: int, rows: int, cols: int, buffers: int) -> int:
 
 #: cycles from the issue of a pixel's last beat to its output beat at the writer
 ENGINE_LATENCY = 4
-#: cycles from the start of a layer to the first tile word accepted
-ENGINE_TILE_START = 1
+#: cycles from the start of a layer to the first tile word accepted (the descriptor is
+#: checked in the start cycle, the units start the next)
+ENGINE_TILE_START = 2
+#: cycles from the start of a layer to the first possible issue (the window reader's three
+#: setup cycles)
+ENGINE_FIRST_ISSUE = 5
 #: cycles from a tile's last output to its bank accepting the next tile's first word
 ENGINE_RELEASE = 4
+#: output beats the engine's credit FIFO holds (reserved at a pixel's last issue)
+ENGINE_FIFO_DEPTH = 5
 
 
 def engine_writer_cycles(desc: Mapping[str, int], pe: int, simd: int, oy: int, ox: int,
@@ -356,8 +366,8 @@ def engine_writer_cycles(desc: Mapping[str, int], pe: int, simd: int, oy: int, o
     The pooled positions (py, px) whose window holds the pixel are visited as
     ``py = py_hi − j`` (``oy + pool_t = py_hi·s + ry``, window row ``ry + j·s < pool_k``,
     ``py ≥ 0``; likewise x): a position outside the pooled map costs 1 cycle, one inside
-    ``words·(2 if pool_k > 1 else 1)`` (read-modify-write per word; ``words = pe/simd``
-    clipped to ``out_cf``, or 1 when ``pe ≤ simd``); a beat with no position costs 1.
+    ``words`` (one pipelined read-modify-write per word; ``words = pe/simd`` clipped to
+    ``out_cf``, or 1 when ``pe ≤ simd``); a beat with no position costs 1.
     """
     if desc["raw"]:
         return 1
@@ -369,32 +379,46 @@ def engine_writer_cycles(desc: Mapping[str, int], pe: int, simd: int, oy: int, o
     if not ys or not xs:
         return 1
     words = min(pe // simd, desc["out_cf"] - nf * (pe // simd)) if pe >= simd else 1
-    per = words * (2 if k > 1 else 1)
-    return sum(per if py < desc["pool_h"] and px < desc["pool_w"] else 1
+    return sum(words if py < desc["pool_h"] and px < desc["pool_w"] else 1
                for py in ys for px in xs)
 
 
 def _engine_timeline(desc: Mapping[str, int], pe: int, simd: int) -> tuple[int, int]:
+    """(cycles, tile stall cycles) of one layer: the issue, credit and writer recurrences."""
     nf, sf = desc["nf"], desc["sf"]
     oh, ow = desc["out_h"], desc["out_w"]
     if nf < 1 or sf < 1 or oh < 1 or ow < 1:
         raise ValueError(f"engine layer: nf={nf}, sf={sf}, out_h={oh}, out_w={ow} must be ≥ 1")
-    worst = max(engine_writer_cycles(desc, pe, simd, y, x, f)
-                for f in range(nf) for y in range(oh) for x in range(ow))
-    if worst > sf:
-        raise ValueError(f"engine layer: the writer needs up to {worst} cycles per output "
-                         f"beat, more than SF={sf}: writer-bound, no cycle formula")
-    t, words = oh * ow * sf, desc["tile_words"]
-    a = [ENGINE_TILE_START]          # first word of tile n accepted
-    s = [a[0] + words]               # first issue of tile n
-    e = [s[0] + t - 1]               # last issue of tile n
-    for n in range(1, nf):
-        a.append(a[-1] + words if n == 1 else max(a[-1] + words, e[n - 2] + ENGINE_RELEASE))
-        s.append(max(e[-1] + 1, a[-1] + words))
-        e.append(s[-1] + t - 1)
-    stall = s[0] - ENGINE_TILE_START + sum(s[n] - e[n - 1] - 1 for n in range(1, nf))
-    last = engine_writer_cycles(desc, pe, simd, oh - 1, ow - 1, nf - 1)
-    return e[-1] + ENGINE_LATENCY + last, stall
+    words, depth = desc["tile_words"], ENGINE_FIFO_DEPTH
+    pops: list[int] = []         # cycle the writer (or the raw sink) takes each output beat
+    tile_end: list[int] = []     # last issue of each tile
+    free = 0                     # first cycle the writer is free
+    stall = 0
+    a = e = 0
+    for n in range(nf):
+        # tile n: first word accepted at a, compute from s (its bank is free ENGINE_RELEASE
+        # cycles after the last issue of tile n − 2)
+        if n == 0:
+            a = ENGINE_TILE_START
+            s = max(a + words, ENGINE_FIRST_ISSUE)
+            stall += s - ENGINE_FIRST_ISSUE
+        else:
+            a = a + words if n == 1 else max(a + words, tile_end[n - 2] + ENGINE_RELEASE)
+            s = max(e + 1, a + words)
+            stall += s - e - 1
+        for pix in range(oh * ow):
+            i = len(pops)
+            # a pixel's beats issue back to back; its last waits for an output-FIFO credit
+            e = (s if pix == 0 else e + 1) + sf - 1
+            if i >= depth:
+                e = max(e, pops[i - depth] + 1)
+            w = engine_writer_cycles(desc, pe, simd, pix // ow, pix % ow, n)
+            b = max(e + ENGINE_LATENCY, free)
+            pops.append(b + w - 1)
+            free = b + w
+        tile_end.append(e)
+    # done: the cycle after the last raw beat was taken, or after the last write landed
+    return pops[-1] + (1 if desc["raw"] else 2), stall
 
 
 def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int:
@@ -402,27 +426,51 @@ def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int:
     (``lowbit_hdl.runtime.engine`` fields) on a datapath of ``pe``×``simd``.
 
     With ``T = OH·OW·SF`` (one tile's compute) and ``L = tile_words`` (one tile's load, one
-    word per cycle): tile ``n``'s first word is accepted at ``a_0 = 1``, ``a_1 = a_0 + L``,
-    ``a_n = max(a_{n−1} + L, e_{n−2} + 4)`` (its bank is free 4 cycles after the last issue of
-    tile ``n − 2``), its compute runs from ``s_n = max(e_{n−1} + 1, a_n + L)`` (``s_0 = 1 +
-    L``) to ``e_n = s_n + T − 1``, and the layer is done ``4 + W_last`` cycles after
-    ``e_{NF−1}``, ``W_last`` the writer's cycles for the last beat
-    (:func:`engine_writer_cycles`). With ``L ≤ T − 3`` this is
+    word per cycle): tile ``n``'s first word is accepted at ``a_0 = 2`` (the descriptor is
+    checked in the start cycle), ``a_1 = a_0 + L``, ``a_n = max(a_{n−1} + L, e_{n−2} + 4)``
+    (its bank is free 4 cycles after the last issue of tile ``n − 2``); its compute runs from
+    ``s_n = max(e_{n−1} + 1, a_n + L)`` (``s_0 = max(2 + L, 5)``: the window reader's setup)
+    to ``e_n = s_n + T − 1``; the layer is done ``4 + W_last`` cycles after ``e_{NF−1}``,
+    ``W_last`` the writer's cycles for the last beat (:func:`engine_writer_cycles`) plus 1
+    for its last write to land (0 for a raw layer). With ``3 ≤ L ≤ T − 3`` this is
     ``NF·OH·OW·SF + L + 5 + W_last``.
+
+    When the writer needs more than SF cycles for some beats, the output FIFO
+    (:data:`ENGINE_FIFO_DEPTH` credits, a pixel's last beat issues only with a free credit)
+    throttles the core: pixel ``i``'s last issue is also ``≥ pop_{i−D} + 1``, beat ``i``
+    reaches the writer at ``max(e_i + 4, writer free)`` and is popped ``w_i − 1`` cycles
+    later (the recurrence is exact).
 
     Raises
     ------
     ValueError
-        If the writer needs more than SF cycles for some beat (the formula assumes the
-        output FIFO absorbs the writer) or a size is below 1.
+        If a size is below 1.
     """
     return _engine_timeline(desc, pe, simd)[0]
 
 
 def engine_tile_stall_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int:
     """Cycles of one engine layer in which the core waited for a weight tile (the
-    datapath's ``stall`` counter), tile 0's load included; see :func:`engine_layer_cycles`."""
+    datapath's ``stall`` counter: from the end of the reader's setup on, so tile 0's load
+    beyond it included); see :func:`engine_layer_cycles`."""
     return _engine_timeline(desc, pe, simd)[1]
+
+
+def engine_load_cycles(shape: tuple[int, int, int], elems: int, simd: int) -> int:
+    """Cycles of the engine's loader for an (H, W, C) map in beats of ``elems`` elements,
+    the stream always valid: from the first accepted beat to ``load_done``,
+    ``(beats − 1)·w + 1`` with ``beats = H·W·C/elems`` and ``w = max(1, elems/simd)``
+    buffer words written per beat (one per cycle)."""
+    h, w, c = shape
+    beats = h * w * c // elems
+    return (beats - 1) * max(1, elems // simd) + 1
+
+
+def engine_drain_cycles(shape: tuple[int, int, int], simd: int) -> int:
+    """Cycles from the ``done`` of a frame's last (non-raw) layer to the drain's last beat,
+    the consumer always ready: ``H·W·CF + 1`` (one buffer word per cycle)."""
+    h, w, c = shape
+    return h * w * -(-c // simd) + 1
 
 
 #: cycles the engine's sequencer adds to a descriptor read: the CMD state, two check states

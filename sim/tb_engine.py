@@ -2,11 +2,14 @@
 
 Configuration (``tb_config()``): ``frames``, each a dict with
 
-* ``load``: words of the load stream (``[]``: the buffer is not loaded), ``stall_load``;
+* ``load``: words of the load stream (``[]``: the buffer is not loaded), ``stall_load``,
+  ``load_cycles`` (first accepted beat to ``load_done``, or None);
 * ``layers``: each ``{"cfg": descriptor bits, "tiles": words, "stall": p, "raw": expected
   raw beats or None, "cycles": expected start→done cycles or None, "stall_count": expected
-  increase of the ``stall`` counter or None}``;
-* ``drain``: expected drain words (``None``: no drain in this frame), ``stall_drain``.
+  increase of the ``stall`` counter or None, "error": the expected ``error`` code at
+  ``done`` (default 0; a rejected descriptor has no tiles)}``;
+* ``drain``: expected drain words (``None``: no drain in this frame), ``stall_drain``,
+  ``drain_cycles`` (last layer's ``done`` to the last drain word, or None).
 
 A layer is started with a one-cycle ``start`` pulse; its ``tiles`` words are sent with random
 stalls ``stall`` and its raw beats received with the same stall probability. Cycles are
@@ -43,7 +46,11 @@ async def engine(dut):
             src = StreamSource(dut, "load", stall=frame.get("stall_load", 0.0), seed=seed)
             seed += 1
             cocotb.start_soon(src.send(frame["load"]))
-            await wait_pulse(dut, "load_done")
+            t_load = await wait_pulse(dut, "load_done")
+            if frame.get("load_cycles") is not None:
+                n = t_load - src.accepted_at[0]
+                assert n == frame["load_cycles"], (f"frame {fi}: load took {n} cycles, "
+                                                   f"expected {frame['load_cycles']}")
         drain = None
         for li, lay in enumerate(frame["layers"]):
             await RisingEdge(dut.clk)
@@ -52,7 +59,8 @@ async def engine(dut):
             # the tile stream is valid from the cycle after start on (as the sequencer's)
             tsrc = StreamSource(dut, "tiles", stall=lay["stall"], seed=seed)
             seed += 1
-            cocotb.start_soon(tsrc.send(lay["tiles"]))
+            if lay["tiles"]:
+                cocotb.start_soon(tsrc.send(lay["tiles"]))
             await ReadOnly()
             t0 = cycle()
             s0 = int(dut.stall.value)
@@ -67,9 +75,12 @@ async def engine(dut):
                 seed += 1
                 drain = cocotb.start_soon(dsnk.receive(len(frame["drain"]),
                                                        timeout_cycles=100_000))
-            t1 = await wait_pulse(dut, "done")
+            await ReadOnly()
+            t1 = cycle() if int(dut.done.value) else await wait_pulse(dut, "done")
             ds = int(dut.stall.value) - s0
             where = f"frame {fi} layer {li}"
+            err = int(dut.error.value)
+            assert err == lay.get("error", 0), f"{where}: error {err}, expected {lay.get('error')}"
             if lay.get("raw") is not None:
                 got = await rtask
                 for j, (g, e) in enumerate(zip(got, lay["raw"], strict=True)):
@@ -83,5 +94,9 @@ async def engine(dut):
             dut._log.info(f"{where}: {t1 - t0} cycles")
         if drain is not None:
             got = await drain
+            if frame.get("drain_cycles") is not None:
+                n = dsnk.cycles[-1] - t1
+                assert n == frame["drain_cycles"], (f"frame {fi}: drain took {n} cycles, "
+                                                    f"expected {frame['drain_cycles']}")
             for j, (g, e) in enumerate(zip(got, frame["drain"], strict=True)):
                 assert g == e, f"frame {fi}: drain word {j}: got {g:#x}, expected {e:#x}"

@@ -60,6 +60,8 @@ def build_layer(rng, x: np.ndarray, spec: Spec, act: DataType, pe: int, simd: in
     """Random weights/thresholds for ``spec`` on input values ``x`` (H, W, C): descriptor,
     tile words and the golden output."""
     h, w, c = x.shape
+    if spec.fc and h != w:
+        raise ValueError(f"an FC layer needs a square input map, got {h}×{w}")
     k = h if spec.fc else spec.k
     s, pad = (1, 0) if spec.fc else (spec.stride, spec.pad)
     oc = spec.out_c
@@ -162,6 +164,36 @@ def test_reference_matches_golden(name):
                                       err_msg=f"{name}: final map")
 
 
+def test_reference_fuzz():
+    # random single layers (geometry, folding, pool, raw) through packer + reference = golden
+    rng = np.random.default_rng(11)
+    for trial in range(30):
+        act = [BIPOLAR, UINT(1), UINT(2), UINT(3), UINT(4)][trial % 5]
+        pe, simd = [(8, 8), (4, 16), (16, 4), (8, 16), (32, 2)][rng.integers(5)]
+        c = simd * int(rng.integers(1, 3)) if act.is_bipolar else int(rng.integers(1, 20))
+        h, w = int(rng.integers(3, 9)), int(rng.integers(3, 9))
+        k = int(rng.integers(1, min(h, w, 4) + 1))
+        spec = Spec(int(rng.integers(1, 40)), k, int(rng.integers(1, 3)),
+                    int(rng.integers(0, k)), raw=bool(rng.integers(2)))
+        if not spec.raw and rng.integers(2):
+            pk = int(rng.integers(2, 4))
+            spec = Spec(spec.out_c, k, spec.stride, spec.pad,
+                        pool=(pk, int(rng.integers(1, pk + 1)), (0, int(rng.integers(2)), 0, 0)))
+        x = (rng.choice([-1, 1], size=(h, w, c)) if act.is_bipolar
+             else rng.integers(0, act.max + 1, size=(h, w, c)))
+        layers = build_chain(rng, x, [spec], act, pe, simd, 18)
+        bufs, raws = run_reference(x, layers, act, pe, simd, 18, 4096)
+        b = layers[0]
+        if spec.raw:
+            oh, ow, oc = b.shape
+            got = raws[0].reshape(b.desc["nf"], oh * ow, pe).transpose(1, 0, 2)
+            np.testing.assert_array_equal(got.reshape(oh * ow, -1)[:, :oc],
+                                          b.golden_out.reshape(oh * ow, oc), err_msg=str(spec))
+        else:
+            got = words_to_map(bufs[1], b.shape, simd)
+            np.testing.assert_array_equal(got, act.encode(b.golden_out), err_msg=str(spec))
+
+
 def test_descriptor_layout_matches_packer():
     # the engine's StructLayout is built from DESCRIPTOR_FIELDS: same order and offsets as
     # the packer, acc_offset signed
@@ -186,7 +218,12 @@ def cosim_frame(x: np.ndarray, layers: list[Built], params, stall: float,
                 cycles: bool) -> dict:
     """One frame of the ``tb_engine`` bench: load words, each layer's descriptor, tile words,
     expected raw beats and cycles, expected drain words."""
-    from lowbit_hdl.cost import engine_layer_cycles, engine_tile_stall_cycles
+    from lowbit_hdl.cost import (
+        engine_drain_cycles,
+        engine_layer_cycles,
+        engine_load_cycles,
+        engine_tile_stall_cycles,
+    )
 
     act, pe, simd = params.act, params.pe, params.simd
     bufs, raws = run_reference(x, layers, act, pe, simd, params.acc_bits, params.buffer_words)
@@ -208,6 +245,10 @@ def cosim_frame(x: np.ndarray, layers: list[Built], params, stall: float,
         n = params.map_words(params.drain_shape)
         frame["drain"] = [pack_word(w.tolist(), act.bits)
                           for w in bufs[last.desc["out_buf"]][:n]]
+        if cycles:
+            frame["drain_cycles"] = engine_drain_cycles(params.drain_shape, simd)
+    if cycles:
+        frame["load_cycles"] = engine_load_cycles(x.shape, params.load_elems, simd)
     return frame
 
 
@@ -235,7 +276,17 @@ def run_cosim(name: str, act, pe: int, simd: int, shape, specs, load_elems: int,
                 raw_bits=raw_bits if any(s.raw for s in specs) else 0,
                 load_shape=tuple(shape), load_elems=load_elems,
                 drain_shape=None if last.desc["raw"] else last.shape)
-        cfg_frames.append(cosim_frame(x, layers, params, stall, cycles))
+        frame = cosim_frame(x, layers, params, stall, cycles)
+        if not cfg_frames:
+            # descriptors the datapath must reject (error code, done the next cycle, nothing
+            # run), before the frame's good layers
+            d = layers[0].desc
+            for bad, code in ((d | {"sf": d["sf"] + 1}, 1), (d | {"out_buf": d["in_buf"]}, 2),
+                              (d | {"tile_words": d["tile_words"] + 1}, 4)):
+                frame["layers"].insert(0, {
+                    "cfg": pack_word([int(v) for v in pack_descriptor(bad)], 64), "tiles": [],
+                    "stall": 0.0, "last": 0, "raw": None, "cycles": 1, "error": code})
+        cfg_frames.append(frame)
     simulate(EngineDatapath(params), f"engine_{name}", "tb_engine", {"frames": cfg_frames},
              simulator)
 
@@ -251,9 +302,19 @@ COSIM = {
     "bipolar_narrow": (BIPOLAR, 4, 16, (6, 6, 16), 16,
                        [Spec(32, 3, 1, 1, pool=(2, 2, (0, 0, 0, 0))), Spec(32, 1),
                         Spec(20, fc=True)]),
-    # UINT1, pe > simd: padded pool 2/2 (ceil mode), 2×2 conv; load beats of 2 words
+    # UINT1, pe > simd: padded pool 2/2 (ceil mode), 2×2 conv, raw 2×2 conv (NF 2, two
+    # output pixels); load beats of 2 words
     "uint1_wide": (UINT(1), 16, 4, (5, 7, 8), 8,
-                   [Spec(13, 3, 1, 1, pool=(2, 2, (0, 1, 0, 1))), Spec(5, 2, 1, 0)]),
+                   [Spec(13, 3, 1, 1, pool=(2, 2, (0, 1, 0, 1))), Spec(5, 2, 1, 0),
+                    Spec(18, 2, raw=True)]),
+    # writer-bound: a 1×1 conv (SF = 2) into a padded pool 3/1 with pe = 4·simd (up to 9
+    # positions × 4 words per beat): the output FIFO's credits throttle the core
+    "writer_bound": (UINT(2), 16, 4, (5, 5, 8), 4,
+                     [Spec(16, 1, 1, 0, pool=(3, 1, (1, 1, 1, 1))), Spec(8, 3, 1, 1)]),
+    # Tiny-YOLO's stride-1 pool 2/1 (pads bottom/right), then a BIPOLAR × BIPOLAR raw FC
+    # (acc = 2U − MW), CNV's fc2 → top-k shape
+    "bipolar_raw": (BIPOLAR, 8, 8, (4, 4, 8), 8,
+                    [Spec(16, 3, 1, 1, pool=(2, 1, (0, 1, 0, 1))), Spec(10, fc=True, raw=True)]),
 }
 
 
@@ -261,3 +322,145 @@ COSIM = {
 def test_engine_cosim(name):
     act, pe, simd, shape, elems, specs = COSIM[name]
     run_cosim(name, act, pe, simd, shape, specs, elems)
+
+
+# -- parameter checks, packer, formula ------------------------------------------------------
+
+def test_engine_params_checks():
+    from lowbit_hdl.hw.engine import EngineDatapath, EngineParams
+
+    ok = dict(pe=8, simd=8, act=UINT(2), buffer_words=64, max_sf=9, acc_bits=12)
+    EngineParams(**ok)
+    for bad, exc in [({"pe": 8.0}, TypeError), ({"act": "UINT2"}, TypeError),
+                     ({"load_shape": [4, 4, 8]}, TypeError),
+                     ({"pe": 3}, ValueError),                    # neither divides
+                     ({"pe": 4, "simd": 8}, ValueError),         # pe·simd not ×64
+                     ({"act": UINT(5)}, ValueError), ({"act": DataType("int", 2)}, ValueError),
+                     ({"ports": 2}, ValueError), ({"buffer_words": 0}, ValueError),
+                     ({"raw_bits": -1}, ValueError),
+                     ({"load_shape": (4, 4, 8), "load_elems": 3}, ValueError),
+                     ({"load_shape": (4, 4, 6), "load_elems": 4}, ValueError),
+                     ({"act": BIPOLAR, "load_shape": (4, 4, 4), "load_elems": 4}, ValueError),
+                     ({"drain_shape": (9, 9, 8)}, ValueError)]:          # 81 > 64 words
+        with pytest.raises(exc):
+            EngineParams(**(ok | bad))
+    with pytest.raises(TypeError):
+        EngineDatapath(ok)
+
+
+def test_layer_tile_words_format_and_checks():
+    from lowbit_hdl.runtime.ddr import layer_weight_words
+    from lowbit_hdl.runtime.engine import tile_threshold_words, tile_weight_words
+
+    rng = np.random.default_rng(1)
+    w = rng.choice([-1, 1], size=(6, 2, 2, 8))        # MH 6 → NF 2 with pe 4
+    t = np.sort(rng.integers(0, 300, size=(6, 3)), axis=1)
+    words = layer_tile_words(w, t, UINT(2), 4, 16, 10)
+    tw, ww = tile_threshold_words(4, UINT(2), 10), tile_weight_words(4, 4, 16)
+    assert (tw, ww) == (2, 4) and words.dtype == np.uint64 and len(words) == 2 * (tw + ww)
+    tiles = words.reshape(2, tw + ww)
+    # thresholds: element p·T + t, 10 bits, padded neurons 0
+    t0 = pack_word([int(v) for v in t[:4].reshape(-1)], 10)
+    assert [int(v) for v in tiles[0, :tw]] == [t0 & (2**64 - 1), t0 >> 64]
+    t1 = pack_word([int(v) for v in t[4:].reshape(-1)] + [0] * 6, 10)
+    assert [int(v) for v in tiles[1, :tw]] == [t1 & (2**64 - 1), t1 >> 64]
+    # weights: the ddr.py beats of the (NF·pe, K·K·CF·simd) matrix, channels padded with −1
+    wm = -np.ones((8, 2, 2, 16), dtype=np.int64)
+    wm[:6, :, :, :8] = w
+    ref = layer_weight_words(wm.reshape(8, 64), BIPOLAR, 4, 16).reshape(2, ww)
+    np.testing.assert_array_equal(tiles[:, tw:], ref)
+    # raw layers: weights only
+    assert len(layer_tile_words(w, None, None, 4, 16, 10)) == 2 * ww
+    for args, exc in [((w[0], t, UINT(2)), ValueError), ((w * 2, t, UINT(2)), ValueError),
+                      ((w, t[:, :1], UINT(2)), ValueError), ((w, t + 2000, UINT(2)), ValueError),
+                      ((w, -t - 1, UINT(2)), ValueError), ((w, t, None), ValueError),
+                      ((w, t[:, :1], DataType("int", 2)), ValueError)]:
+        with pytest.raises(exc):
+            layer_tile_words(*args, 4, 16, 10)
+    with pytest.raises(ValueError):
+        layer_tile_words(w, t, UINT(2), 4, 8, 10)        # pe·simd = 32
+    with pytest.raises(TypeError):
+        layer_tile_words(w, t, UINT(2), 4.0, 16, 10)
+
+
+def test_engine_layer_cycles_formula():
+    from lowbit_hdl.cost import (
+        engine_layer_cycles,
+        engine_tile_stall_cycles,
+    )
+
+    d = {"nf": 3, "sf": 9, "out_h": 2, "out_w": 2, "tile_words": 10, "raw": 0,
+         "pool_k": 1, "pool_s": 1, "pool_t": 0, "pool_l": 0, "pool_h": 2, "pool_w": 2,
+         "out_cf": 3}
+    # 3 ≤ L ≤ T − 3: NF·P·SF + L + 5 + W_last (one plain write + its landing)
+    assert engine_layer_cycles(d, 8, 8) == 3 * 4 * 9 + 10 + 5 + 2
+    assert engine_tile_stall_cycles(d, 8, 8) == 10 + 2 - 5
+    # slow tiles (L = 50 > T = 36): tile n computes from the end of its load
+    slow = d | {"tile_words": 50}
+    assert engine_layer_cycles(slow, 8, 8) == 2 + 3 * 50 + 35 + 4 + 2
+    assert engine_tile_stall_cycles(slow, 8, 8) == 2 + 50 - 5 + 2 * (50 - 36)
+    # tiny tiles (L = 1): the reader's setup decides the first issue
+    tiny = d | {"tile_words": 1}
+    assert engine_layer_cycles(tiny, 8, 8) == 5 + 3 * 36 - 1 + 4 + 2
+    assert engine_tile_stall_cycles(tiny, 8, 8) == 0
+    # pool 3/1 with pe = 4·simd: up to 9 positions × 4 words > SF = 9: writer-bound, the
+    # FIFO credits throttle the core (co-simulated in "writer_bound")
+    pooled = d | {"pool_k": 3, "out_h": 4, "out_w": 4, "nf": 1, "out_cf": 4}
+    # last pixel (3, 3) of the 2×2 pooled map: 3×3 candidates, 8 outside (1 cycle each),
+    # 1 inside (1 word), then its write lands
+    assert engine_layer_cycles(pooled, 8, 8) == 16 * 9 + 10 + 5 + 9 + 1
+    assert engine_layer_cycles(pooled, 16, 4) > 16 * 9 + 10 + 5 + 9 * 4 + 1
+    with pytest.raises(ValueError):
+        engine_layer_cycles(d | {"sf": 0}, 8, 8)
+
+
+def _random_chain(rng, act, pe: int, simd: int, max_sf: int, shape) -> list[Spec]:
+    """1–2 random conv layers (kernel, stride, pad, pool) and a raw 1×1 conv or FC."""
+    h, w, _ = shape
+    specs = []
+    for _ in range(int(rng.integers(1, 3))):
+        k = int(rng.integers(1, 4))
+        s, pad = int(rng.integers(1, 3)), int(rng.integers(0, k))
+        oh, ow = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+        if oh < 1 or ow < 1:
+            break
+        out_c = 8 * int(rng.integers(1, 3)) if act.is_bipolar else int(rng.integers(1, 20))
+        pool = None
+        if min(oh, ow) >= 2 and rng.integers(2):
+            pk = int(rng.integers(2, min(oh, ow, 3) + 1))
+            ps = int(rng.integers(1, pk + 1))
+            pads = tuple(int(v) for v in rng.integers(0, 2, size=4))
+            ph = (oh + pads[0] + pads[1] - pk) // ps + 1
+            pw = (ow + pads[2] + pads[3] - pk) // ps + 1
+            if ph >= 1 and pw >= 1:
+                pool, oh, ow = (pk, ps, pads), ph, pw
+        specs.append(Spec(out_c, k, s, pad, pool=pool))
+        h, w = oh, ow
+    fc = bool(rng.integers(2)) and h == w and h * w * 2 <= max_sf
+    specs.append(Spec(int(rng.integers(1, 20)), 1, raw=True, fc=fc))
+    return specs
+
+
+def test_engine_cosim_runtime_geometry():
+    # one build, several frames of random layer chains: the geometry is all runtime
+    from lowbit_hdl.hw.engine import EngineDatapath, EngineParams
+    from sim.units import simulate
+
+    act, pe, simd, shape = UINT(2), 8, 8, (7, 6, 8)
+    params = EngineParams(pe, simd, act, buffer_words=128, max_sf=72, acc_bits=14,
+                          raw_bits=18, load_shape=shape, load_elems=8)
+    rng = np.random.default_rng(5)
+    frames = []
+    while len(frames) < 6:
+        specs = _random_chain(rng, act, pe, simd, params.max_sf, shape)
+        x = rng.integers(0, act.max + 1, size=shape)
+        layers = build_chain(rng, x, specs, act, pe, simd, params.acc_bits)
+        ok = all(b.desc["sf"] <= params.max_sf and max(
+            b.desc["in_h"] * b.desc["in_w"] * b.desc["in_cf"],
+            b.desc["pool_h"] * b.desc["pool_w"] * b.desc["out_cf"]) <= params.buffer_words
+            for b in layers)
+        if ok:
+            frames.append(cosim_frame(x, layers, params, 0.2 * (len(frames) % 2),
+                                      len(frames) % 2 == 0))
+    simulate(EngineDatapath(params), "engine_runtime", "tb_engine", {"frames": frames},
+             "icarus")

@@ -52,12 +52,7 @@ from .dtypes import BIPOLAR, DataType, signed_bits_for_range
 from .words import pack_word, unpack_word
 
 __all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_FIELDS",
-           "field_range", "pack_descriptor", "unpack_descriptor",
-           "engine_thresholds", "tile_threshold_words", "tile_weight_words", "layer_tile_words",
-           "IMAGE_WORD_BITS", "REGION_ALIGN", "EngineLayerError", "EngineFormat", "EngineRun",
-           "table_words", "map_words", "layer_domain", "engine_descriptors", "engine_layer_words",
-           "engine_requirements", "engine_image", "read_descriptors", "check_descriptor",
-           "store_map", "load_map", "pool_targets", "write_beat", "run_engine_image"]
+           "field_range", "pack_descriptor", "unpack_descriptor"]
 
 #: (name, bits) in packing order, field 0 in the least significant bits
 DESCRIPTOR_FIELDS: tuple[tuple[str, int], ...] = (
@@ -146,6 +141,7 @@ def unpack_descriptor(words: np.ndarray | list[int]) -> dict[str, int]:
 
 
 # -- the tile stream (DDR format of one engine layer's weights and thresholds) ---------------
+# (section of the datapath helper, h-edp)
 #
 # One layer's region: NF tiles, tile nf = [threshold words][weight words]. Threshold words
 # (none for a raw layer): pe × T thresholds in the U domain, element p·T + t, ``acc_bits``
@@ -153,6 +149,10 @@ def unpack_descriptor(words: np.ndarray | list[int]) -> dict[str, int]:
 # of them). Weight words: SF beats of pe·simd BIPOLAR codes, beat sf = (ky·K + kx)·CF + cf,
 # element p·simd + s = code of W[nf·pe + p, ky, kx, cf·simd + s], packed as ``ddr.py`` packs
 # beats. Padded neurons (≥ MH) and channels (≥ C) carry code 0 and threshold 0.
+
+__all__ += ["engine_thresholds", "tile_threshold_words", "tile_weight_words",
+            "layer_tile_words", "DATAPATH_ERRORS"]
+
 
 def _tile_int(name: str, value: object, minimum: int = 1) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
@@ -260,7 +260,28 @@ def layer_tile_words(weights, thresholds_u, act: DataType | None, pe: int, simd:
     return out.reshape(-1)
 
 
+#: error codes of the engine datapath (its ``error`` port, set when ``start`` finds the
+#: descriptor unusable: the layer is not run and ``done`` follows the next cycle)
+DATAPATH_ERRORS: dict[int, str] = {
+    1: "sf is not k·k·in_cf, is 0, or exceeds the tile depth max_sf",
+    2: "a layer that writes the buffer must read the other one (in_buf == out_buf)",
+    3: "a size field is 0 (k, stride, in_h/w/cf, out_h/w, nf, out_c, pool_k/s, pool_h/w, "
+       "out_cf)",
+    4: "tile_words is not the threshold words (none if raw) plus sf·pe·simd/64",
+    5: "the input or the written map does not fit the activation buffer",
+    6: "raw layer on a datapath without a raw port",
+    7: "nf·pe or out_cf·simd does not cover out_c",
+}
+
+
 # -- the engine compiler: descriptors, tile regions and the DDR image --------------------------
+# (section of the control helper, h-ectl)
+
+__all__ += ["IMAGE_WORD_BITS", "REGION_ALIGN", "EngineLayerError", "EngineFormat", "EngineRun",
+            "table_words", "map_words", "layer_domain", "engine_descriptors",
+            "engine_layer_words", "engine_requirements", "engine_image", "read_descriptors",
+            "check_descriptor", "store_map", "load_map", "pool_targets", "write_beat",
+            "run_engine_image"]
 #
 # Everything below reads the layers through the attributes of ``lowbit_hdl.ir.LayerInfo``
 # (``layer``, ``in_shape``, ``out_shape``, ``in_dtype``, ``mw``, ``mh``, ``pad_value``,

@@ -23,10 +23,12 @@ Cycles of a layer, ``start`` to ``done``, with no stalls:
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ...cost import ENGINE_FIFO_DEPTH
+from ...runtime.engine import DATAPATH_ERRORS
 from ..credit import CreditFIFO
 from ..payload import vector
 from .buffers import ActivationBuffers
@@ -66,9 +68,15 @@ class EngineDatapath(wiring.Component):
         Only with ``drain_shape``; ``drain_done``: Out(1) pulse.
     stall : Out(32)
         Cycles the core waited for a weight tile (free-running).
+    error : Out(4)
+        0, or the code (``lowbit_hdl.runtime.engine.DATAPATH_ERRORS``) of the rule the last
+        started descriptor broke (valid from the cycle after ``start``); such a layer is not
+        run and ``done`` pulses the cycle after ``start``.
     """
 
-    FIFO_DEPTH = CreditFIFO.depth_for(EngineCore.LATENCY, 1)
+    #: output FIFO depth (the cost model's credits); enough for one beat per cycle
+    FIFO_DEPTH = ENGINE_FIFO_DEPTH
+    assert FIFO_DEPTH >= CreditFIFO.depth_for(EngineCore.LATENCY, 1)
 
     def __init__(self, params: EngineParams) -> None:
         if not isinstance(params, EngineParams):
@@ -77,7 +85,7 @@ class EngineDatapath(wiring.Component):
         p = params
         members = {
             "cfg": In(descriptor_layout()), "start": In(1), "done": Out(1), "busy": Out(1),
-            "tiles": In(stream.Signature(64 * p.ports)), "stall": Out(32),
+            "tiles": In(stream.Signature(64 * p.ports)), "stall": Out(32), "error": Out(4),
         }
         if p.load_shape is not None:
             members["load"] = In(stream.Signature(vector(p.act, p.load_elems)))
@@ -88,6 +96,25 @@ class EngineDatapath(wiring.Component):
             members["drain"] = Out(stream.Signature(vector(p.act, p.simd)))
             members["drain_done"] = Out(1)
         super().__init__(members)
+
+    def _check(self, c) -> Value:
+        """Error code of descriptor ``c`` (0: runnable), :data:`DATAPATH_ERRORS` order."""
+        p = self.params
+        zero = Cat(*[getattr(c, n) == 0 for n in (
+            "k", "stride", "in_h", "in_w", "in_cf", "out_h", "out_w", "nf", "out_c", "pool_k",
+            "pool_s", "pool_h", "pool_w", "out_cf")]).any()
+        sf_bad = (c.sf != c.k * c.k * c.in_cf) | (c.sf == 0) | (c.sf > p.max_sf)
+        tw = Mux(c.raw, 0, p.t_words) + c.sf * p.beat_words
+        over = ((c.in_h * c.in_w * c.in_cf > p.buffer_words)
+                | (~c.raw & (c.pool_h * c.pool_w * c.out_cf > p.buffer_words)))
+        rules = [sf_bad, ~c.raw & (c.in_buf == c.out_buf), zero, c.tile_words != tw, over,
+                 c.raw & (p.raw_bits == 0),
+                 (c.nf * p.pe < c.out_c) | (c.out_cf * p.simd < c.out_c)]
+        assert len(rules) == len(DATAPATH_ERRORS)
+        code = 0
+        for i in reversed(range(len(rules))):   # the lowest broken rule wins
+            code = Mux(rules[i], i + 1, code)
+        return code
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -100,13 +127,22 @@ class EngineDatapath(wiring.Component):
         bufs = m.submodules.bufs = ActivationBuffers(p)
         for u in (rd, tl, core, wr):
             m.d.comb += u.cfg.eq(c)
+        # start: the descriptor is checked into ``error`` (cycle 0); the layer runs from the
+        # next cycle if it passed, else ``done`` pulses then
+        error, start_q = Signal(4), Signal()
+        m.d.comb += self.error.eq(error)
+        m.d.sync += start_q.eq(self.start)
+        with m.If(self.start):
+            m.d.sync += error.eq(self._check(c))
+        run = start_q & (error == 0)
+        rejected = start_q & (error != 0)
         for u in (rd, tl, wr):
-            m.d.comb += u.start.eq(self.start)
+            m.d.comb += u.start.eq(run)
         wiring.connect(m, wiring.flipped(self.tiles), tl.tiles)
 
         busy = Signal()
-        m.d.comb += self.busy.eq(busy)
-        with m.If(self.start):
+        m.d.comb += self.busy.eq(busy | start_q)
+        with m.If(run):
             m.d.sync += busy.eq(1)
         with m.Elif(self.done):
             m.d.sync += busy.eq(0)
@@ -147,7 +183,7 @@ class EngineDatapath(wiring.Component):
                          fifo.o.ready.eq(Mux(c.raw, self.raw.ready, wr.i.ready))]
             rx, ry, rn = Signal(10), Signal(10), Signal(10)
             m.d.sync += raw_done.eq(0)
-            with m.If(self.start):
+            with m.If(run):
                 m.d.sync += [rx.eq(0), ry.eq(0), rn.eq(0)]
             with m.Elif(self.raw.valid & self.raw.ready):
                 m.d.sync += rx.eq(rx + 1)
@@ -159,7 +195,7 @@ class EngineDatapath(wiring.Component):
                             m.d.sync += raw_done.eq(1)
         else:
             m.d.comb += fifo.o.ready.eq(wr.i.ready)
-        m.d.comb += self.done.eq(wr.done | raw_done)
+        m.d.comb += self.done.eq(wr.done | raw_done | rejected)
 
         # -- frames: loader, drain ----------------------------------------------------------
         loaded = Signal()
@@ -182,7 +218,7 @@ class EngineDatapath(wiring.Component):
         if p.load_shape is not None:
             ld = m.submodules.loader = Loader(p)
             wiring.connect(m, wiring.flipped(self.load), ld.i)
-            m.d.comb += [ld.enable.eq(~loaded & ~busy & ~drain_busy & ~self.start),
+            m.d.comb += [ld.enable.eq(~loaded & ~busy & ~start_q & ~drain_busy & ~self.start),
                          self.load_done.eq(ld.done)]
             with m.If(ld.done):
                 m.d.sync += loaded.eq(1)

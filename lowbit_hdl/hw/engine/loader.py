@@ -2,16 +2,17 @@
 
 Build-time geometry ``load_shape = (H, W, C)``; the ``load`` stream carries ``load_elems``
 elements of A per beat, channels innermost (raster order, ``C / load_elems`` beats per
-pixel). A beat of ``E ≤ simd`` elements is one lane-masked write at lane offset
-``(j·E) % simd`` of word ``pixel·CF + (j·E) // simd``; the last beat of a pixel also writes
-code 0 into the lanes above it (channels ≥ C). A beat of ``E > simd`` elements is written as
-``E/simd`` words, one per cycle (``ready`` on the last). One beat per cycle otherwise.
+pixel). Beats of ``E ≤ simd`` elements fill the lanes ``(j·E) % simd …`` of word
+``pixel·CF + (j·E) // simd`` in a register; the word is written whole with its last beat
+(a pixel's last word with code 0 in the lanes above C). A beat of ``E > simd`` elements is
+written as ``E/simd`` words, one per cycle (``ready`` on the last). One beat per cycle
+otherwise.
 ``done`` pulses when the whole map is in.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Const, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -43,7 +44,7 @@ class Loader(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(vector(params.act, params.load_elems))),
             "enable": In(1),
-            "wr_addr": Out(unsigned(self.aw)), "wr_en": Out(params.simd),
+            "wr_addr": Out(unsigned(self.aw)), "wr_en": Out(1),
             "wr_data": Out(unsigned(params.word_bits)), "done": Out(1),
         })
 
@@ -64,13 +65,16 @@ class Loader(wiring.Component):
             per = simd // e
             lsel = Signal(range(per))
             take = self.i.valid & self.enable
+            # the lanes of the word so far; a word is written whole with its last beat (the
+            # pixel's last beat leaves the lanes above it 0)
+            part = Signal(simd * ab)
+            below = (Const(1, simd * ab + 1) << (lsel * e * ab)) - 1
+            word = ((part & below) | (data << (lsel * e * ab)))[:simd * ab]
             m.d.comb += [self.i.ready.eq(self.enable), self.wr_addr.eq(addr),
-                         self.wr_data.eq((data << (lsel * e * ab))[:simd * ab])]
-            mask = (Const((1 << e) - 1, simd) << (lsel * e))
-            above = ~((Const(1, simd + 1) << (lsel * e + e)) - 1)
-            m.d.comb += self.wr_en.eq(Mux(take, mask | Mux(pix_last, above, 0), 0)[:simd])
+                         self.wr_data.eq(word),
+                         self.wr_en.eq(take & ((lsel == per - 1) | pix_last))]
             with m.If(take):
-                m.d.sync += [bp.eq(bp + 1), lsel.eq(lsel + 1)]
+                m.d.sync += [bp.eq(bp + 1), lsel.eq(lsel + 1), part.eq(word)]
                 with m.If((lsel == per - 1) | pix_last):
                     m.d.sync += [lsel.eq(0), addr.eq(addr + 1)]
                 with m.If(pix_last):
@@ -81,7 +85,7 @@ class Loader(wiring.Component):
             m.d.comb += [self.i.ready.eq(self.enable & (sub == wpb - 1)),
                          self.wr_addr.eq(addr),
                          self.wr_data.eq(data.word_select(sub, simd * ab)),
-                         self.wr_en.eq(Mux(self.i.valid & self.enable, (1 << simd) - 1, 0))]
+                         self.wr_en.eq(self.i.valid & self.enable)]
             take = self.i.valid & self.i.ready
             with m.If(self.i.valid & self.enable):
                 m.d.sync += [sub.eq(sub + 1), addr.eq(addr + 1)]

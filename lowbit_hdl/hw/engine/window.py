@@ -5,8 +5,9 @@
 address ``word(oy·S − pad_t + ky, ox·S − pad_l + kx, cf)``, or the pad flag when the pixel
 lies outside the map. Runtime geometry from the descriptor; the address is kept by
 incremental counters (adders only in the per-step path; the few products of descriptor
-fields are registered once at ``start``). Addresses wrap modulo the buffer's address width:
-only in-map addresses are used, and those come out exact.
+fields are registered in three setup cycles after ``start``, ``active`` rises in the
+fourth). Addresses wrap modulo the buffer's address width: only in-map addresses are used,
+and those come out exact.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class WindowReader(wiring.Component):
     cfg : In(descriptor layout)
         Stable from ``start`` to the last step.
     start : In(1)
-        Initialise for a new layer (the first step may come the cycle after).
+        Initialise for a new layer (``active`` and the first step 3 cycles later).
     step : In(1)
         Advance to the next beat (only while ``active``).
     active : Out(1)
@@ -83,16 +84,25 @@ class WindowReader(wiring.Component):
             self.pad.eq((iy < 0) | (iy >= c.in_h) | (ix < 0) | (ix >= c.in_w)),
         ]
 
+        # setup: the products of descriptor fields over three cycles (registered)
+        setup = Signal(3)
+        pt_w, pl_c = Signal(aw), Signal(aw)
+        m.d.sync += setup.eq(setup << 1)
+        with m.If(setup[0]):
+            m.d.sync += [swcf.eq(c.stride * wcf), pt_w.eq(c.pad_t * wcf),
+                         pl_c.eq(c.pad_l * c.in_cf)]
+        with m.If(setup[1]):
+            a0_v = -(pt_w + pl_c)
+            m.d.sync += [a0.eq(a0_v), a.eq(a0_v), a_row.eq(a0_v), a_win.eq(a0_v),
+                         a_wrow.eq(a0_v)]
+        with m.If(setup[2]):
+            m.d.sync += active.eq(1)
         with m.If(self.start):
-            wcf_v = c.in_w * c.in_cf
-            a0_v = -(c.pad_t * wcf_v + c.pad_l * c.in_cf)
             m.d.sync += [
-                wcf.eq(wcf_v), scf.eq(c.stride * c.in_cf),
-                swcf.eq(c.stride * wcf_v), a0.eq(a0_v),
-                a.eq(a0_v), a_row.eq(a0_v), a_win.eq(a0_v), a_wrow.eq(a0_v),
+                setup.eq(1), wcf.eq(c.in_w * c.in_cf), scf.eq(c.stride * c.in_cf),
                 cf.eq(0), kx.eq(0), ky.eq(0), ox.eq(0), oy.eq(0), nf.eq(0), sf.eq(0),
                 iy0.eq(-c.pad_t), iy.eq(-c.pad_t), ix0.eq(-c.pad_l), ix.eq(-c.pad_l),
-                active.eq(1),
+                active.eq(0),
             ]
         with m.Elif(self.step & active):
             m.d.sync += [cf.eq(cf + 1), a.eq(a + 1), sf.eq(sf + 1)]

@@ -13,9 +13,12 @@ the beat when ``pe < simd``). With ``pool_k = 1`` every beat is one plain lane-m
 
 Candidates: with ``oy + pool_t = py_hi·s + ry`` the positions are ``py = py_hi − j`` at
 window row ``dy = ry + j·s`` while ``dy < pool_k`` and ``py ≥ 0`` (likewise x), kept by
-incremental counters. Cycles per beat (:func:`lowbit_hdl.cost.engine_writer_cycles`): per
-candidate pair (py, px): outside the pooled map 1, else ``words·(2 if pool_k > 1 else 1)``
-(read, then write); a beat without candidates takes 1.
+incremental counters. Two stages: a candidate word's read is issued (stage A), the next cycle
+its max is written (stage B) while the next candidate is read; the buffer's read port is
+transparent for its write port, so back-to-back beats on the same word see each other.
+Cycles per beat (:func:`lowbit_hdl.cost.engine_writer_cycles`): per candidate pair
+(py, px) outside the pooled map 1, inside ``words`` (``pe/simd`` clipped to ``out_cf``, or
+1); a beat without candidates 1. ``done`` follows the last beat's last cycle by 2.
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ class PoolWriter(wiring.Component):
         Output beats (codes, element ``p`` in bits ``[p·A.bits, …)``).
     rd_addr : Out, rd_data : In
         Read port of the output buffer (data the cycle after the address).
-    wr_addr : Out, wr_en : Out(simd), wr_data : Out
-        Write port of the output buffer.
+    wr_addr : Out, wr_en : Out(1), wr_data : Out
+        Write port of the output buffer (whole words: lanes outside the beat are written
+        back as read).
     done : Out(1)
         Pulse the cycle after the layer's last write (its data is in the buffer).
     """
@@ -56,7 +60,7 @@ class PoolWriter(wiring.Component):
             "cfg": In(descriptor_layout()), "start": In(1),
             "i": In(stream.Signature(unsigned(params.pe * params.abits))),
             "rd_addr": Out(unsigned(self.aw)), "rd_data": In(unsigned(params.word_bits)),
-            "wr_addr": Out(unsigned(self.aw)), "wr_en": Out(params.simd),
+            "wr_addr": Out(unsigned(self.aw)), "wr_en": Out(1),
             "wr_data": Out(unsigned(params.word_bits)), "done": Out(1),
         })
 
@@ -89,7 +93,6 @@ class PoolWriter(wiring.Component):
         py_r, px_r = Signal(signed(12)), Signal(signed(12))
         ya_r, xa_r = Signal(aw), Signal(aw)
         wi_r = Signal(range(wpb))
-        ph = Signal()                       # RMW: 0 read, 1 write
 
         dy = Mux(fresh, ry, dy_r)
         py = Mux(fresh, py_hi, py_r)
@@ -100,19 +103,22 @@ class PoolWriter(wiring.Component):
         xa = Mux(fx, col, xa_r)
         wi = Mux(fresh | fresh_x, 0, wi_r) if wpb > 1 else Const(0, 1)
 
+        # setup: products of descriptor fields registered over two cycles (the first beat
+        # comes much later)
+        setup = Signal()
+        m.d.sync += setup.eq(self.start)
+        with m.If(setup):
+            m.d.sync += [row0.eq(py0 * pw_cf), col0.eq(px0 * c.out_cf),
+                         row.eq(py0 * pw_cf), col.eq(px0 * c.out_cf)]
         with m.If(self.start):
             m.d.sync += [
                 pw_cf.eq(c.pool_w * c.out_cf),
                 py0.eq(c.pool_t // s), ry0.eq(c.pool_t % s),
                 px0.eq(c.pool_l // s), rx0.eq(c.pool_l % s),
-                row0.eq((c.pool_t // s) * c.pool_w * c.out_cf),
-                col0.eq((c.pool_l // s) * c.out_cf),
                 py_hi.eq(c.pool_t // s), ry.eq(c.pool_t % s),
                 px_hi.eq(c.pool_l // s), rx.eq(c.pool_l % s),
-                row.eq((c.pool_t // s) * c.pool_w * c.out_cf),
-                col.eq((c.pool_l // s) * c.out_cf),
                 ox.eq(0), oy.eq(0), nf.eq(0), wofs.eq(0), lsel.eq(0), rem.eq(c.out_c),
-                fresh.eq(1), fresh_x.eq(1), ph.eq(0),
+                fresh.eq(1), fresh_x.eq(1),
             ]
 
         empty = (ry >= k) | (rx >= k)
@@ -128,39 +134,48 @@ class PoolWriter(wiring.Component):
         more_y = (dy + s < k) & (py > 0)
         first = ((dy == 0) | (oy == 0)) & ((dx == 0) | (ox == 0))
         addr = (ya + xa + wofs + wi)[:aw]
-        m.d.comb += [self.rd_addr.eq(addr), self.wr_addr.eq(addr)]
+        m.d.comb += self.rd_addr.eq(addr)
 
         # the word's new lanes
         beat = self.i.payload
         if wide:
             vword = beat.word_select(wi, simd * ab) if wpb > 1 else beat
-            rel_base = Cat(Const(0, (simd - 1).bit_length()), wi) if wpb > 1 else Const(0, 1)
+            rel_base = wi * simd if wpb > 1 else Const(0, 1)
             en_all = Const((1 << simd) - 1, simd)
         else:
             vword = (beat << (lsel * pe * ab))[:simd * ab]
-            rel_base = None
+            rel_base = 0
             last_tile = nf == c.nf - 1
             below = (Const(1, simd + 1) << (lsel * pe)) - 1
             en_all = Mux(last_tile, ~below, ~below & ((Const(1, simd + 1) << (lsel * pe + pe))
                                                       - 1))[:simd]
+        # stage A (this cycle): the candidate's read is issued; its lanes, lane mask and
+        # enables go to stage B with it. Stage B (next cycle): max with the word read (the
+        # read port is transparent, so a write in the same cycle is seen) and write.
+        lvalid = []
+        for ls in range(simd):
+            rel = Signal(signed(14), name=f"rel{ls}")
+            m.d.comb += rel.eq(rel_base + ls if wide else ls - lsel * pe)
+            lvalid.append(rel < rem)
+        b_valid, b_first = Signal(), Signal()
+        b_addr = Signal(aw)
+        b_v = Signal(simd * ab)
+        b_en, b_lv = Signal(simd), Signal(simd)
         lanes = []
         for ls in range(simd):
-            if wide:
-                rel = Signal(signed(14), name=f"rel{ls}")
-                m.d.comb += rel.eq(rel_base + ls)
-            else:
-                rel = Signal(signed(14), name=f"rel{ls}")
-                m.d.comb += rel.eq(ls - lsel * pe)
-            v = vword[ls * ab:(ls + 1) * ab]
+            v = b_v[ls * ab:(ls + 1) * ab]
             old = self.rd_data[ls * ab:(ls + 1) * ab]
             mx = (v | old) if p.act.is_bipolar else Mux(v > old, v, old)
-            new = Mux(pool & ~first, mx, v)
-            lanes.append(Mux(rel < rem, new, 0))
-        m.d.comb += self.wr_data.eq(Cat(*lanes))
+            # lanes outside the beat keep the word read (whole-word writes)
+            lanes.append(Mux(b_en[ls], Mux(b_lv[ls], Mux(b_first, v, mx), 0), old))
+        m.d.comb += [self.wr_data.eq(Cat(*lanes)), self.wr_addr.eq(b_addr),
+                     self.wr_en.eq(b_valid)]
 
-        # one cycle of work on the head beat
+        # one candidate word per cycle on the head beat
         busy = self.i.valid
-        write = Signal()
+        op = busy & ~empty & inside
+        m.d.sync += [b_valid.eq(op), b_first.eq(first | ~pool), b_addr.eq(addr),
+                     b_v.eq(vword), b_en.eq(en_all), b_lv.eq(Cat(*lvalid))]
         op_done = Signal()   # the current candidate (all its words) finished this cycle
         beat_done = Signal()
         with m.If(busy):
@@ -168,11 +183,7 @@ class PoolWriter(wiring.Component):
                 m.d.comb += beat_done.eq(1)
             with m.Elif(~inside):
                 m.d.comb += op_done.eq(1)
-            with m.Elif(pool & ~ph):
-                m.d.sync += ph.eq(1)
             with m.Else():
-                m.d.sync += ph.eq(0)
-                m.d.comb += write.eq(1)
                 if wpb > 1:
                     m.d.sync += [wi_r.eq(wi + 1), fresh.eq(0), fresh_x.eq(0),
                                  dy_r.eq(dy), py_r.eq(py), ya_r.eq(ya),
@@ -181,7 +192,6 @@ class PoolWriter(wiring.Component):
                         m.d.comb += op_done.eq(1)
                 else:
                     m.d.comb += op_done.eq(1)
-        m.d.comb += self.wr_en.eq(Mux(write, en_all, 0))
         with m.If(op_done):
             if wpb > 1:
                 m.d.sync += wi_r.eq(0)
@@ -199,7 +209,8 @@ class PoolWriter(wiring.Component):
         # next beat: pixel counters (incremental)
         last_ox, last_oy = ox == c.out_w - 1, oy == c.out_h - 1
         last_nf = nf == c.nf - 1
-        m.d.sync += self.done.eq(0)
+        fin = Signal()
+        m.d.sync += [fin.eq(0), self.done.eq(fin)]
         with m.If(beat_done):
             m.d.sync += [fresh.eq(1), fresh_x.eq(1), ox.eq(ox + 1)]
             if wpb > 1:
@@ -226,5 +237,5 @@ class PoolWriter(wiring.Component):
                     else:
                         m.d.sync += wofs.eq(wofs + 1)
                     with m.If(last_nf):
-                        m.d.sync += self.done.eq(1)
+                        m.d.sync += fin.eq(1)
         return m
