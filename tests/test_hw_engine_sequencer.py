@@ -3,8 +3,8 @@
 (``sim/tb_engine_sequencer.py``): the descriptors and region words of a compiled engine image
 (``lowbit_hdl.runtime.engine``) layer by layer over two frames under random AXI pauses and
 latency, back-pressure and datapath delays; the exact gap between layers; a corrupted
-descriptor, a SLVERR region and an inconsistent table stop it with their error codes; the
-descriptor layout."""
+descriptor, a SLVERR region, an inconsistent table and a descriptor the datapath rejects stop
+it with their error codes (and a clean run follows); the descriptor layout."""
 
 from __future__ import annotations
 
@@ -53,18 +53,20 @@ def _cfg_value(words: np.ndarray) -> int:
     return v & ((1 << DESCRIPTOR_BITS) - 1)
 
 
-def _runs(image: np.ndarray, layers: list[int], zero_from: int | None = None) -> list:
-    """[cfg value, region words] of the given layer indices of ``image``."""
+def _runs(image: np.ndarray, layers: list[int], zero_from: int | None = None,
+          reject: dict[int, int] | None = None) -> list:
+    """[cfg value, region words, reject code] of the given layer indices of ``image``
+    (``reject``: layer run → the fake datapath's error code)."""
     out = []
     descs = read_descriptors(image)
-    for n in layers:
+    for r, n in enumerate(layers):
         d = descs[n]
         w0 = d["region"] // 8
         words = [int(w) for w in image[w0:w0 + d["nf"] * d["tile_words"]]]
         if zero_from is not None and d["region"] >= zero_from:
             words = [0] * len(words)
         out.append([_cfg_value(image[1 + n * DESCRIPTOR_WORDS:1 + (n + 1) * DESCRIPTOR_WORDS]),
-                    words])
+                    words, (reject or {}).get(r, 0)])
     return out
 
 
@@ -121,6 +123,9 @@ def test_sequencer_cosim():
          "error": regs.ERROR_ENGINE_TABLE, "error_layer": n - 1},
         {**quiet, "base": e, "frames": 1, "layers": [], "error": regs.ERROR_ENGINE_TABLE,
          "error_layer": 0},
+        # the datapath rejects layer 2 (code 7): the region is dropped, then error 16 + 7
+        {**noisy, "base": a, "frames": 1, "layers": _runs(image, [0, 1, 2], reject={2: 7}),
+         "error": regs.ERROR_ENGINE_DATAPATH + 7, "error_layer": 2},
         {**noisy, "base": a, "frames": 1, "layers": _runs(image, list(range(n))), "error": 0},
     ]
     images = [[base, [int(w) for w in img]]

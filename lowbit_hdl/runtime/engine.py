@@ -639,8 +639,9 @@ def read_descriptors(image: np.ndarray | Sequence[int]) -> list[dict[str, int]]:
 def check_descriptor(d: Mapping[str, int], fmt: EngineFormat, layer: str = "?") -> None:
     """The checks the sequencer makes before running a descriptor (a bad one sets an error
     code instead of hanging): ``sf = K·K·in_cf`` with ``1 ≤ sf ≤ max_sf``, ``nf ≥ 1``,
-    ``in_buf ≠ out_buf``, ``k, stride, pool_k, pool_s ≥ 1``, ``tile_words`` as
-    :meth:`EngineFormat.tile_words`, maps within ``buffer_words``.
+    ``in_buf ≠ out_buf``, sizes ≥ 1, ``tile_words`` as :meth:`EngineFormat.tile_words`,
+    maps within ``buffer_words``, ``nf·pe`` and ``out_cf·simd`` covering ``out_c``, no raw
+    layer without ``raw_bits`` (the rules of :data:`DATAPATH_ERRORS`).
 
     Raises
     ------
@@ -651,7 +652,7 @@ def check_descriptor(d: Mapping[str, int], fmt: EngineFormat, layer: str = "?") 
         return EngineLayerError(f"descriptor of layer {layer}: {rule}")
 
     for f in ("k", "stride", "pool_k", "pool_s", "nf", "in_h", "in_w", "in_cf", "out_h",
-              "out_w", "pool_h", "pool_w", "out_c"):
+              "out_w", "pool_h", "pool_w", "out_c", "out_cf"):
         if d[f] < 1:
             raise bad(f"{f}={d[f]} must be ≥ 1")
     if d["sf"] != d["k"] * d["k"] * d["in_cf"] or not 1 <= d["sf"] <= fmt.max_sf:
@@ -665,6 +666,9 @@ def check_descriptor(d: Mapping[str, int], fmt: EngineFormat, layer: str = "?") 
         raise bad("input map exceeds buffer_words")
     if not d["raw"] and d["pool_h"] * d["pool_w"] * d["out_cf"] > fmt.buffer_words:
         raise bad("output map exceeds buffer_words")
+    if d["nf"] * fmt.pe < d["out_c"] or d["out_cf"] * fmt.simd < d["out_c"]:
+        raise bad(f"nf·pe = {d['nf'] * fmt.pe} or out_cf·simd = {d['out_cf'] * fmt.simd} does "
+                  f"not cover out_c={d['out_c']}")
     if d["raw"] and fmt.raw_bits == 0:
         raise bad("raw layer on an engine without raw output")
 
