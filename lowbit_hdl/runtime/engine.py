@@ -639,9 +639,10 @@ def read_descriptors(image: np.ndarray | Sequence[int]) -> list[dict[str, int]]:
 def check_descriptor(d: Mapping[str, int], fmt: EngineFormat, layer: str = "?") -> None:
     """The checks the sequencer makes before running a descriptor (a bad one sets an error
     code instead of hanging): ``sf = K·K·in_cf`` with ``1 ≤ sf ≤ max_sf``, ``nf ≥ 1``,
-    ``in_buf ≠ out_buf``, sizes ≥ 1, ``tile_words`` as :meth:`EngineFormat.tile_words`,
-    maps within ``buffer_words``, ``nf·pe`` and ``out_cf·simd`` covering ``out_c``, no raw
-    layer without ``raw_bits`` (the rules of :data:`DATAPATH_ERRORS`).
+    ``in_buf ≠ out_buf`` unless raw, sizes ≥ 1, ``tile_words`` as
+    :meth:`EngineFormat.tile_words`, maps within ``buffer_words``, ``nf·pe`` and
+    ``out_cf·simd`` covering ``out_c``, no raw layer without ``raw_bits`` (the rules of
+    :data:`DATAPATH_ERRORS`).
 
     Raises
     ------
@@ -658,8 +659,8 @@ def check_descriptor(d: Mapping[str, int], fmt: EngineFormat, layer: str = "?") 
     if d["sf"] != d["k"] * d["k"] * d["in_cf"] or not 1 <= d["sf"] <= fmt.max_sf:
         raise bad(f"sf={d['sf']} must be K·K·in_cf = {d['k'] * d['k'] * d['in_cf']} and at "
                   f"most max_sf={fmt.max_sf}")
-    if d["in_buf"] == d["out_buf"]:
-        raise bad("in_buf == out_buf")
+    if d["in_buf"] == d["out_buf"] and not d["raw"]:
+        raise bad("in_buf == out_buf (a layer that writes must read the other buffer)")
     if d["tile_words"] != fmt.tile_words(d["sf"], bool(d["raw"])):
         raise bad(f"tile_words={d['tile_words']} is not {fmt.tile_words(d['sf'], bool(d['raw']))}")
     if d["in_h"] * d["in_w"] * d["in_cf"] > fmt.buffer_words:

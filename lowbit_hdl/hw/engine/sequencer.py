@@ -246,8 +246,8 @@ class EngineSequencer(wiring.Component):
                     (desc.in_w == 0) | (desc.in_cf == 0) | (desc.out_c == 0) | \
                     (desc.out_h == 0) | (desc.out_w == 0) | (desc.pool_h == 0) | \
                     (desc.pool_w == 0) | (desc.out_cf == 0)
-                bad = zero | (desc.in_buf == desc.out_buf) | (desc.sf > fmt.max_sf) | \
-                    (desc.sf != kkcf) | (desc.tile_words != want_tw) | \
+                bad = zero | (~desc.raw & (desc.in_buf == desc.out_buf)) | \
+                    (desc.sf > fmt.max_sf) | (desc.sf != kkcf) | (desc.tile_words != want_tw) | \
                     (in_words > fmt.buffer_words) | \
                     (~desc.raw & (out_words > fmt.buffer_words)) | \
                     (desc.region[:3] != 0) | (desc.nf * fmt.pe < desc.out_c) | \
