@@ -131,7 +131,7 @@ def check(argv: list[str]) -> int:
 
     from lowbit_hdl import netfile
     from lowbit_hdl.golden import top1
-    from lowbit_hdl.train.data import dataset_for_shape, load_dataset
+    from lowbit_hdl.train.data import dataset_for_shape, input_levels, load_dataset
 
     p = argparse.ArgumentParser(prog="train_accuracy.py check")
     p.add_argument("network", help="exported network .npz (train --skip-golden)")
@@ -143,6 +143,7 @@ def check(argv: list[str]) -> int:
     pred_path = path.with_suffix(".pred.npy")
     net = netfile.load(path)
     ds = load_dataset(args.dataset or dataset_for_shape(net.input_shape), args.data)
+    ds, _ = input_levels(ds, net.input_dtype)  # pixels → input levels, as train does
     torch_pred = np.load(pred_path)
     n = len(ds.y_test)
     if torch_pred.shape != (n,):

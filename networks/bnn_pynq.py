@@ -1,8 +1,10 @@
 """Shared builders for the BNN-PYNQ family (TFC, LFC, CNV); the topology files call these.
 
 Precisions follow Brevitas' bnn_pynq examples: ``W{w}A{a}`` = w-bit weights, a-bit
-activations (1 = BIPOLAR). Inputs are 8-bit pixels; the last layer emits raw accumulators
-into a top-1 label select.
+activations (1 = BIPOLAR). Inputs are 8-bit pixels, or for the MLPs with ``binary_input``
+BIPOLAR pixels as BNN-PYNQ and Brevitas have them (``+1`` where the pixel is ≥ 128, the
+threshold the preprocessing applies, see ``lowbit_hdl.runtime.preprocess.quantize``); the
+last layer emits raw accumulators into a top-1 label select.
 """
 
 from lowbit_hdl import BIPOLAR, FC, INT, UINT, Conv, MaxPool, Network, TopK
@@ -20,8 +22,10 @@ def atype(bits):
     return BIPOLAR if bits == 1 else UINT(bits)
 
 
-def mlp(name, hidden, folding, wbits=1, abits=1, shape=(1, 28, 28), classes=10):
-    """MNIST multi-layer perceptron: ``folding`` is a list of (PE, SIMD) per FC layer."""
+def mlp(name, hidden, folding, wbits=1, abits=1, shape=(1, 28, 28), classes=10,
+        binary_input=False):
+    """MNIST multi-layer perceptron: ``folding`` is a list of (PE, SIMD) per FC layer;
+    ``binary_input``: BIPOLAR input pixels (BNN-PYNQ's), else 8-bit ones."""
     sizes = list(hidden) + [classes]
     layers = []
     for i, (n, (pe, simd)) in enumerate(zip(sizes, folding, strict=True)):
@@ -31,8 +35,9 @@ def mlp(name, hidden, folding, wbits=1, abits=1, shape=(1, 28, 28), classes=10):
     layers.append(TopK("top", k=1))
     title = name.upper().replace("_", "-")
     dims = "-".join(str(d) for d in [shape[0] * shape[1] * shape[2], *hidden, classes])
-    return Network(name, shape, layers, UINT(8), labels=DIGITS,
-                   description=f"BNN-PYNQ {title}: MLP {dims} on MNIST")
+    pixels = "binarized pixels (≥ 128 → +1)" if binary_input else "8-bit pixels"
+    return Network(name, shape, layers, BIPOLAR if binary_input else UINT(8), labels=DIGITS,
+                   description=f"BNN-PYNQ {title}: MLP {dims} on MNIST, {pixels}")
 
 
 # CNV folding from BNN-PYNQ / FINN's cnv-w1a1 design point (≤ 32,768 cycles per frame)

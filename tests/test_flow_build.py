@@ -261,6 +261,36 @@ def test_default_samples():
     assert default_samples(tfc, nets / "tfc_w1a1.py") == nets / "data" / "mnist_samples.npz"
     assert default_samples(tfc, None) is None
     assert default_samples(small_cnn(), nets / "cnv_w1a1.py") is None
+    cnv = load_network(nets / "cnv_w1a1.py", seed=None)
+    assert default_samples(cnv, nets / "cnv_w1a1.py") == nets / "data" / "cifar10_samples.npz"
+
+
+def test_shipped_trained_cnv_builds_a_classifier(tmp_path, capsys):
+    """networks/cnv_w1a1_cifar10.py: the trained CNV-W1A1 (79.71 % on the full test set,
+    golden = torch) builds with the CIFAR-10 samples bundled; its golden model gets 86 of
+    the 100 sample images right, as the full-test-set run measured on them."""
+    from pathlib import Path
+
+    from lowbit_hdl.golden import top1
+    from lowbit_hdl.netfile import load_network
+
+    nets = Path(__file__).resolve().parent.parent / "networks"
+    net = load_network(nets / "cnv_w1a1_cifar10.py", require_params=True)
+    assert not net.random_weights
+    with np.load(nets / "data" / "cifar10_samples.npz") as z:
+        x, y = z["images"], z["labels"]
+    assert x.shape == (100, 3, 32, 32) and x.dtype == np.uint8 and y.shape == (100,)
+    assert np.bincount(y, minlength=10).min() >= 6  # every class is there
+    pred = top1(net, x)
+    assert int((pred == y).sum()) == 86
+    out = tmp_path / "cnv"
+    assert main(["build", str(nets / "cnv_w1a1_cifar10.py"), "--out", str(out),
+                 "--no-lint"]) == 0
+    assert "samples: cifar10_samples.npz" in capsys.readouterr().out
+    with np.load(out / "deploy" / "samples.npz") as z:
+        assert np.array_equal(z["images"], x) and np.array_equal(z["labels"], y)
+        assert np.array_equal(z["expected"][:, 0, 0, 0], pred)
+    assert load(out / "cnv_w1a1.npz").random_weights == {}
 
 
 def test_yosys_choice(monkeypatch):

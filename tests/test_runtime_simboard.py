@@ -2,6 +2,7 @@
 and the runtime on the real generated design (Verilator), bit-exact with the golden model."""
 
 import importlib.util
+import os
 import sys
 
 import numpy as np
@@ -253,3 +254,26 @@ def test_trained_mnist_network_on_simulated_board(capsys, flow_library):
     assert f"accuracy: {np.mean(gold == y):.2%} (20 images)" in out
     assert np.mean(gold == y) >= 0.85  # a trained network, not random weights
     assert "bit-exact with the golden model on all 20 images" in out
+
+
+@pytest.mark.skipif(not os.environ.get("LOWBIT_SLOW") or "verilator" not in SIMS,
+                    reason="set LOWBIT_SLOW=1 (minutes; needs Verilator)")
+def test_trained_cnv_on_simulated_board(capsys):
+    """The shipped trained CNV-W1A1 on 10 of the shipped CIFAR-10 samples, through the
+    Verilator harness (about 2 min; the 100 samples: 86 % right, bit-exact)."""
+    from pathlib import Path
+
+    from lowbit_hdl.cli import main
+    from lowbit_hdl.netfile import load_network
+
+    root = Path(__file__).resolve().parent.parent
+    topo = root / "networks" / "cnv_w1a1_cifar10.py"
+    data = root / "networks" / "data" / "cifar10_samples.npz"
+    with np.load(data) as z:
+        x, y = z["images"][:10], z["labels"][:10]
+    gold = forward(load_network(topo), x.astype(np.int64)).output[:, 0, 0, 0]
+    rc = main(["deploy-sim", str(topo), "--images", str(data), "--count", "10", "--fast"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert f"accuracy: {np.mean(gold == y):.2%} (10 images)" in out
+    assert "bit-exact with the golden model on all 10 images" in out

@@ -22,8 +22,12 @@ datasets = pytest.importorskip("sklearn.datasets")
 
 from lowbit_hdl import golden, netfile
 from lowbit_hdl.cli import main
+from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT
+from lowbit_hdl.runtime.preprocess import quantize
 from lowbit_hdl.train.data import (
+    Dataset,
     dataset_for_shape,
+    input_levels,
     load_cifar10,
     load_dataset,
     load_mnist,
@@ -222,6 +226,54 @@ def test_shipped_trained_tfc_classifies_the_sample_images():
     assert x.shape == (100, 1, 28, 28) and x.dtype == np.uint8 and y.shape == (100,)
     pred = golden.forward(net, x).output[:, 0, 0, 0]
     assert (pred == y).mean() >= 0.95  # measured 98/100
+
+
+def test_input_levels_follow_the_runtime_rule():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 1, 6, 6), dtype=np.uint8)
+    x[0, 0, 0, :4] = [0, 127, 128, 255]
+    y = np.arange(20) % 10
+    ds = Dataset("d", x, y, x[:5], y[:5])
+    same, fill = input_levels(ds, UINT(8))
+    assert same is ds and fill == 0
+    bip, fill = input_levels(ds, BIPOLAR)
+    assert fill == -1 and bip.x_train.dtype == np.int8
+    assert bip.x_train[0, 0, 0, :4].tolist() == [-1, -1, 1, 1]  # BNN-PYNQ: pixel > 127
+    assert np.array_equal(bip.x_train, np.where(x >= 128, 1, -1))
+    assert np.array_equal(bip.x_test, quantize(x[:5], "BIPOLAR"))
+    i4, fill = input_levels(ds, INT(4))
+    assert fill == -8 and np.array_equal(i4.x_train, quantize(x, "INT4"))
+    # shifting the levels with the level of pixel 0 as fill = quantizing the shifted pixels
+    for dt in (BIPOLAR, INT(4)):
+        lv, fill = input_levels(ds, dt)
+        torch.manual_seed(3)
+        a = random_crop_flip(torch.as_tensor(lv.x_train).float(), pad=2, fill=fill)
+        torch.manual_seed(3)
+        b = random_crop_flip(torch.as_tensor(x).float(), pad=2)
+        assert np.array_equal(a.numpy(), quantize(b.numpy().astype(np.uint8), str(dt)))
+    with pytest.raises(TypeError):
+        input_levels(ds, "BIPOLAR")
+
+
+def test_train_binary_input_network(tmp_path, capsys):
+    """BNN-PYNQ's binarized pixels: the trainer feeds the levels the runtime makes, and the
+    exported network (BIPOLAR input) equals torch on every test image."""
+    data = tmp_path / "data"
+    fake_mnist(data, 400, 100)
+    out = tmp_path / "tfcb.npz"
+    rc = main(["train", str(ROOT / "networks" / "tfc_w1a1_binput.py"), "--data", str(data),
+               "--out", str(out), "--threads", "1", "--batch-size", "50", "--device", "cpu",
+               "--epochs", "2", "--shift", "1"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "pixels → BIPOLAR input levels" in text and "identical on 100/100" in text
+    net = netfile.load(out)
+    assert net.input_dtype == BIPOLAR
+    ds = load_mnist(data)
+    gold = golden.forward(net, quantize(ds.x_test, "BIPOLAR")).output[:, 0, 0, 0]
+    acc = float(re.search(r"golden integer model: ([\d.]+)%", text).group(1))
+    assert acc == pytest.approx(100 * np.mean(gold == ds.y_test))
+    assert acc > 50  # it learns from binarized digits
 
 
 def test_random_shift_is_a_translation_without_flip():

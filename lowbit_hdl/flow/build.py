@@ -147,12 +147,18 @@ def write_npz_deterministic(net: Network, path: Path) -> Path:
     return normalize_zip(netfile.save(net, path))
 
 
+#: sample images shipped next to the topologies (``<folder>/data/``), by input shape
+DEFAULT_SAMPLES = {(1, 28, 28): "mnist_samples.npz", (3, 32, 32): "cifar10_samples.npz"}
+
+
 def default_samples(net: Network, source: Path | None) -> Path | None:
-    """Sample images for the deployment bundle when none are given: the MNIST samples next
-    to the topology (``<folder>/data/mnist_samples.npz``) for 1×28×28 inputs."""
-    if source is None or tuple(net.input_shape) != (1, 28, 28):
+    """Sample images for the deployment bundle when none are given: the samples next to
+    the topology (``<folder>/data/``) for its input shape (:data:`DEFAULT_SAMPLES`: MNIST for
+    1×28×28, CIFAR-10 for 3×32×32), if that file exists."""
+    name = DEFAULT_SAMPLES.get(tuple(net.input_shape))
+    if source is None or name is None:
         return None
-    path = Path(source).resolve().parent / "data" / "mnist_samples.npz"
+    path = Path(source).resolve().parent / "data" / name
     return path if path.exists() else None
 
 

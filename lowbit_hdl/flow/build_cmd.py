@@ -60,7 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=Path, default=None,
                    help="test-set file whose first images go into the deployment bundle "
                         "(default: networks/data/mnist_samples.npz for 1×28×28 inputs, "
-                        "else random images)")
+                        "cifar10_samples.npz for 3×32×32, else random images)")
     p.add_argument("--no-deploy", action="store_true",
                    help="do not write the deployment bundle (deploy/)")
     p.add_argument("--arch", choices=ARCHS, default="dataflow",

@@ -133,7 +133,14 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import netfile
     from ..golden import top1 as golden_top1
-    from .data import FolderImages, dataset_for_shape, is_image_folder, load_dataset
+    from ..runtime.dtypes import UINT
+    from .data import (
+        FolderImages,
+        dataset_for_shape,
+        input_levels,
+        is_image_folder,
+        load_dataset,
+    )
     from .exporter import export
     from .loop import (
         EpochStats,
@@ -178,13 +185,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"train: dataset {ds.name} images are {ds.shape}, network {net.name} expects "
               f"{net.input_shape}", file=sys.stderr)
         return 2
+    try:  # pixels → the integer levels of the network's input type
+        ds, pad_value = input_levels(ds, net.input_dtype)
+    except ValueError as e:
+        print(f"train: {e}", file=sys.stderr)
+        return 2
     score_info = [i for i in infos if i.is_mvtu][-1]
     if score_info.mh < ds.classes:
         print(f"train: network {net.name} has {score_info.mh} outputs, dataset {ds.name} has "
               f"{ds.classes} classes", file=sys.stderr)
         return 2
     print(f"dataset {ds.name}: {len(ds.y_train)} train, {len(ds.y_test)} test images "
-          f"({time.perf_counter() - t0:.1f} s)")
+          f"({time.perf_counter() - t0:.1f} s)"
+          + (f"; pixels → {net.input_dtype} input levels" if net.input_dtype != UINT(8)
+             else ""))
     if args.test_limit is not None:
         ds.x_test = ds.x_test.head(args.test_limit) if isinstance(ds.x_test, FolderImages) \
             else ds.x_test[:args.test_limit]
@@ -260,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
                shift=0 if augment else args.shift, opt=opt, sched=sched, start_epoch=start,
                max_batches=args.max_batches, deadline=deadline, loss=args.loss,
                progress=bar, on_epoch=on_epoch, amp=args.amp, compile_forward=args.compile,
-               eval_every=args.eval_every)
+               eval_every=args.eval_every, pad_value=pad_value)
     done = hist[-1].epoch if hist else start
     if done < args.epochs:
         print(f"stopped after epoch {done} of {args.epochs}: the next epoch would pass the "

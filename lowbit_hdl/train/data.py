@@ -17,7 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime.preprocess import read_idx  # the one IDX reader (it ships with the runtime)
+from ..runtime.dtypes import UINT, DataType
+from ..runtime.preprocess import (
+    quantize,
+    read_idx,  # the one IDX reader (it ships with the runtime)
+)
 
 __all__ = [
     "Dataset",
@@ -28,6 +32,7 @@ __all__ = [
     "load_image_folder",
     "load_dataset",
     "dataset_for_shape",
+    "input_levels",
     "is_image_folder",
     "DATASETS",
     "IMAGE_SUFFIXES",
@@ -340,3 +345,26 @@ def load_dataset(name: str, root: str | Path, shape: tuple[int, int, int] | None
     if name == "cifar10":
         return load_cifar10(root)
     raise ValueError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
+
+
+def input_levels(ds: Dataset, dtype: DataType) -> tuple[Dataset, int]:
+    """``ds`` with its uint8 pixels replaced by the integer levels of the network input type
+    ``dtype``, by the rule the runtime applies before the board
+    (:func:`lowbit_hdl.runtime.preprocess.quantize`; BIPOLAR: +1 where the pixel is ≥ 128),
+    and the level of pixel 0, which fills the padding of shifted or cropped training images
+    (so augmenting levels equals quantizing augmented pixels). UINT8 input: ``ds`` itself
+    and 0. Levels are stored as int8 or int16 arrays; image folders need UINT8 input."""
+    if not isinstance(dtype, DataType):
+        raise TypeError(f"input_levels: dtype must be a DataType, got {dtype!r}")
+    if dtype == UINT(8):
+        return ds, 0
+    if isinstance(ds.x_train, FolderImages) or isinstance(ds.x_test, FolderImages):
+        raise ValueError(f"image folders need UINT8 network input, not {dtype}")
+    store = np.int8 if -128 <= dtype.min and dtype.max <= 127 else np.int16
+
+    def levels(x: np.ndarray) -> np.ndarray:
+        return quantize(np.asarray(x), str(dtype)).astype(store)
+
+    fill = int(quantize(np.zeros(1, np.uint8), str(dtype))[0])
+    return Dataset(ds.name, levels(ds.x_train), ds.y_train, levels(ds.x_test), ds.y_test,
+                   ds.labels), fill

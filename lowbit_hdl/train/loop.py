@@ -134,12 +134,14 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def random_crop_flip(x: torch.Tensor, pad: int = 4, flip: bool = True) -> torch.Tensor:
-    """Random crop of the zero-padded images (``pad`` pixels each side) back to their size,
-    and a random horizontal flip with probability 1/2; one draw per image, on x's device."""
+def random_crop_flip(x: torch.Tensor, pad: int = 4, flip: bool = True,
+                     fill: float = 0.0) -> torch.Tensor:
+    """Random crop of the padded images (``pad`` pixels of ``fill`` each side) back to their
+    size, and a random horizontal flip with probability 1/2; one draw per image, on x's
+    device."""
     n, c, h, w = x.shape
     dev = x.device
-    xp = F.pad(x, (pad, pad, pad, pad))
+    xp = F.pad(x, (pad, pad, pad, pad), value=fill)
     oy = torch.randint(0, 2 * pad + 1, (n,), device=dev)
     ox = torch.randint(0, 2 * pad + 1, (n,), device=dev)
     rows = oy[:, None] + torch.arange(h, device=dev)
@@ -215,13 +217,15 @@ def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
                 y: torch.Tensor, batch_size: int = 100, augment: bool = False,
                 max_batches: int | None = None, shift: int = 0, loss: str = "ce",
                 progress: Callable[[int, int], None] | None = None, amp: str = "off",
-                forward: Callable[[torch.Tensor], torch.Tensor] | None = None
-                ) -> tuple[float, float]:
-    """One epoch over ``x`` (uint8 NCHW on the model's device) in random order; returns the
-    mean loss and the training accuracy. Latent weights are clipped after every step.
+                forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                pad_value: float = 0.0) -> tuple[float, float]:
+    """One epoch over ``x`` (uint8 NCHW on the model's device, or the input levels of
+    :func:`lowbit_hdl.train.data.input_levels`) in random order; returns the mean loss and
+    the training accuracy. Latent weights are clipped after every step.
 
     ``augment``: CIFAR-style random crop (pad 4) and horizontal flip; ``shift``: random
-    translation by up to ``shift`` pixels (zero fill, no flip; for digits). The running loss
+    translation by up to ``shift`` pixels (no flip; for digits); the padding of both is
+    ``pad_value`` (the input level of a black pixel). The running loss
     and accuracy stay on the device, so the loop never waits for the GPU. ``loss``: ``"ce"``
     (cross-entropy) or ``"sqr-hinge"`` (:func:`sqr_hinge_loss`). ``progress(done, total)`` is
     called after every batch (counts of batches). ``amp="bf16"`` runs the forward pass under
@@ -247,9 +251,9 @@ def train_epoch(model: QuantNet, opt: torch.optim.Optimizer, x: torch.Tensor,
         idx = perm[s:s + batch_size]
         xb = x[idx].float()
         if augment:
-            xb = random_crop_flip(xb)
+            xb = random_crop_flip(xb, fill=pad_value)
         elif shift:
-            xb = random_crop_flip(xb, pad=shift, flip=False)
+            xb = random_crop_flip(xb, pad=shift, flip=False, fill=pad_value)
         yb = y[idx]
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
             scores = fwd(xb)
@@ -321,7 +325,8 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         max_batches: int | None = None, shift: int = 0, deadline: float | None = None,
         loss: str = "ce", progress: Callable[[int, int, int], None] | None = None,
         on_epoch: Callable[[EpochStats], None] | None = None, amp: str = "off",
-        compile_forward: bool = False, eval_every: int = 1) -> list[EpochStats]:
+        compile_forward: bool = False, eval_every: int = 1, pad_value: float = 0.0
+        ) -> list[EpochStats]:
     """Train ``model`` for epochs ``start_epoch+1 .. epochs`` with Adam and a per-epoch
     schedule; evaluates the eval-mode model on the test split (if given) after every epoch
     and calls ``on_epoch`` with the figures. Arrays go to the model's device once; lazy
@@ -335,7 +340,8 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
     evaluation and export use the uncompiled, exact float path. ``eval_every`` N evaluates
     the test split only every N-th epoch and after the last (the others get a NaN test
     accuracy): on a CPU the exact evaluation of 10,000 CIFAR images costs a good part of an
-    epoch."""
+    epoch. ``pad_value`` fills the padding of the crop and shift augmentation (the input
+    level of pixel 0, :func:`lowbit_hdl.train.data.input_levels`)."""
     _loss_fn(loss)  # validates the names before any work
     _check_amp(amp)
     if eval_every < 1:
@@ -363,7 +369,8 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         cur_lr = opt.param_groups[0]["lr"]
         cb = None if progress is None else (lambda d, t, e=epoch: progress(e, d, t))
         mean_loss, tr_acc = train_epoch(model, opt, xt, yt, batch_size, augment,
-                                        max_batches, shift, loss, cb, amp, forward)
+                                        max_batches, shift, loss, cb, amp, forward,
+                                        pad_value)
         sched.step()
         due = epoch % eval_every == 0 or epoch == epochs
         te_acc = evaluate(model, xv, yv)[0] if xv is not None and due else float("nan")

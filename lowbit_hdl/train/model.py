@@ -223,8 +223,10 @@ class QuantMVTU(nn.Module):
 class QuantNet(nn.Module):
     """Quantization-aware torch model of a lowbit-hdl network.
 
-    ``forward(images)`` takes NCHW images of integer pixels (uint8 or float, 0..255) and
-    returns the (N, classes) scores of the last layer. In eval mode every layer runs the exact
+    ``forward(images)`` takes NCHW images of the network's input levels (uint8 or float;
+    for UINT8 input the pixels 0..255; other input types:
+    :func:`lowbit_hdl.train.data.input_levels`) and returns the (N, classes) scores of the
+    last layer. In eval mode every layer runs the exact
     integer path, so :meth:`intermediates` equals the golden model of the exported network.
     """
 
