@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: front and tail (None: the network's own)
 CASES = {
     "cnv": ("networks/cnv_w1a1.py", (32, 32), [], None),
+    "lfc": ("networks/lfc_w1a1.py", (32, 32), [], None),
     "alexnet": ("networks/dorefa_alexnet_w1a2.py", (64, 32), ["fc2"], None),
     "tiny-yolo": ("networks/tiny_yolo_w1a3.py", (32, 64), [],
                   "bench/foldings/tiny_yolo_w1a3.engine.json"),
