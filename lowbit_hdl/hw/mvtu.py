@@ -424,7 +424,9 @@ class MVTU(wiring.Component):
             else:
                 start = Const(0, 1)
             with m.If(v2):
-                m.d.sync += acc.eq(fit(Mux(first2, start, acc) + part, reg_lo, reg_hi))
+                # part first: it is the carry chain's DI input (Yosys), a register, so each
+                # accumulator bit costs one LUT (the mux fused into the XOR)
+                m.d.sync += acc.eq(fit(part + Mux(first2, start, acc), reg_lo, reg_hi))
             accs.append(acc)
         v3 = Signal()
         m.d.sync += v3.eq(v2 & last2)

@@ -56,16 +56,22 @@ GPCS: tuple[tuple[int, int, int], ...] = (
 def compress_columns(m: Module, cols: list[list[Value]], name: str = "cmp") -> Value:
     """Sum of bit columns (column ``c`` has weight ``2**c``) as an unsigned value.
 
-    Columns are reduced in stages with the counters of :data:`GPCS` until each holds at most
-    two bits; a final carry-chain adder adds the two rows.
+    Columns are reduced with the counters of :data:`GPCS` until each holds at most two
+    bits; a final carry-chain adder adds the two rows. A sweep goes from the lowest column
+    up, and a counter's carry bits join their (higher) columns in the same sweep, so they are
+    counted together with that column's bits instead of being left over; every counter takes
+    the shallowest bits (fewest LUT levels) of its columns first.
     """
-    cols = [list(c) for c in cols]
-    stage = 0
-    while cols and max(len(c) for c in cols) > 2:
-        new: list[list[Value]] = [[] for _ in range(len(cols) + 4)]
-        avail = [list(c) for c in cols] + [[]]
-        k = 0
-        for c in range(len(cols)):
+    # (depth, serial, bit): sorting by depth keeps the tree shallow, serial keeps it stable
+    heap = [[(0, i, b) for i, b in enumerate(c)] for c in cols]
+    serial = sum(len(c) for c in cols)
+    k = 0
+    while heap and max(len(c) for c in heap) > 2:
+        new: list[list[tuple[int, int, Value]]] = [[] for _ in range(len(heap) + 4)]
+        avail = [sorted(c, key=lambda t: t[:2]) for c in heap] + [[] for _ in range(4)]
+        for c in range(len(heap)):
+            avail[c].sort(key=lambda t: t[:2])
+            avail[c + 1].sort(key=lambda t: t[:2])
             while len(avail[c]) >= 3:
                 k1, k0, nout = next(g for g in GPCS
                                     if len(avail[c]) >= g[1] and len(avail[c + 1]) >= g[0])
@@ -75,23 +81,29 @@ def compress_columns(m: Module, cols: list[list[Value]], name: str = "cmp") -> V
                 def fn(v: int, k0: int = k0) -> int:
                     return _count(v & ((1 << k0) - 1)) + 2 * _count(v >> k0)
 
-                outs = lut_function(m, lo_bits + hi_bits, fn, nout,
-                                    name=f"{name}_s{stage}g{k}")
+                outs = lut_function(m, [t[2] for t in lo_bits + hi_bits], fn, nout,
+                                    name=f"{name}_g{k}")
                 k += 1
-                for j, o in enumerate(outs):
-                    new[c + j].append(o)
+                depth = max(t[0] for t in lo_bits + hi_bits) + 1
+                # the sum bit stays for the next sweep, the carries go on in this one
+                new[c].append((depth, serial, outs[0]))
+                for j, o in enumerate(outs[1:], 1):
+                    avail[c + j].append((depth, serial + j, o))
+                serial += nout
+                avail[c + 1].sort(key=lambda t: t[:2])
             new[c].extend(avail[c])
             avail[c] = []
+        for c in range(len(heap), len(avail)):
+            new[c].extend(avail[c])
         while new and not new[-1]:
             new.pop()
-        cols = new
-        stage += 1
-    if not cols:
+        heap = new
+    if not heap:
         return Const(0, 1)
     zero = Const(0, 1)
-    a = Cat(*[c[0] if len(c) > 0 else zero for c in cols])
-    b = Cat(*[c[1] if len(c) > 1 else zero for c in cols])
-    if all(len(c) <= 1 for c in cols):
+    a = Cat(*[c[0][2] if len(c) > 0 else zero for c in heap])
+    b = Cat(*[c[1][2] if len(c) > 1 else zero for c in heap])
+    if all(len(c) <= 1 for c in heap):
         return a
     return a + b
 
