@@ -300,7 +300,12 @@ class MVTU(wiring.Component):
         sfc = Signal(range(sf), name="sf")
         nfc = Signal(range(nf), name="nf")
         if rom:
+            # waddr_next: the address of the next step, known a cycle early, so the weight
+            # memory reads it into its output register (below) by the time the step needs it
             waddr = Signal(range(nf * sf))
+            waddr_next = Signal(range(nf * sf))
+            m.d.comb += waddr_next.eq(waddr)
+            m.d.sync += waddr.eq(waddr_next)
         sf_last = sfc == sf - 1
         nf_first = nfc == 0
         issue_ok = ~sf_last | buf.can_reserve
@@ -331,31 +336,33 @@ class MVTU(wiring.Component):
             with m.If(step):
                 m.d.sync += sfc.eq(sfc + 1)
                 if rom:
-                    m.d.sync += waddr.eq(waddr + 1)
+                    m.d.comb += waddr_next.eq(waddr + 1)
                 with m.If(sf_last):
                     m.d.sync += [sfc.eq(0), vc.eq(vc + 1)]
                     if rom:
-                        m.d.sync += waddr.eq(wbase)  # the same tile for the next vector
+                        m.d.comb += waddr_next.eq(wbase)  # the same tile for the next vector
                     with m.If(v_last):
                         m.d.sync += [vc.eq(0), nfc.eq(nfc + 1)]
                         if rom:
-                            m.d.sync += [waddr.eq(waddr + 1), wbase.eq(waddr + 1)]
+                            m.d.comb += waddr_next.eq(waddr + 1)
+                            m.d.sync += wbase.eq(waddr + 1)
                         with m.If(nfc == nf - 1):
                             m.d.sync += nfc.eq(0)
                             if rom:
-                                m.d.sync += [waddr.eq(0), wbase.eq(0)]
+                                m.d.comb += waddr_next.eq(0)
+                                m.d.sync += wbase.eq(0)
         else:
             with m.If(step):
                 m.d.sync += sfc.eq(sfc + 1)
                 if rom:
-                    m.d.sync += waddr.eq(waddr + 1)
+                    m.d.comb += waddr_next.eq(waddr + 1)
                 with m.If(sf_last):
                     m.d.sync += [sfc.eq(0), nfc.eq(nfc + 1)]
                     with m.If(nfc == nf - 1):
                         m.d.sync += nfc.eq(0)
                 if rom:
                     with m.If(waddr == nf * sf - 1):
-                        m.d.sync += waddr.eq(0)
+                        m.d.comb += waddr_next.eq(0)
 
         # -- stage 1: operands (memory read latency 1) -------------------------------------
         v1, first1, last1 = Signal(), Signal(), Signal()
@@ -405,8 +412,11 @@ class MVTU(wiring.Component):
         accs = []
         for p in range(pe):
             if rom:
-                wword = rom_read(m, f"w{p}", weight_words[p], w_layout.size, waddr,
-                                 self.ram_style)
+                # read at the next step's address and registered (a block RAM's output
+                # register): the tree starts from flip-flops, as with the stream's w1
+                wword = Signal(w_layout.size, name=f"wq{p}")
+                m.d.sync += wword.eq(rom_read(m, f"w{p}", weight_words[p], w_layout.size,
+                                              waddr_next, self.ram_style))
             else:
                 wword = w1[p * w_layout.size:(p + 1) * w_layout.size]
             val, lo, hi = self._reduce(m, x1, w_layout(wword), p)
