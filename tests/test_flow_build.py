@@ -168,6 +168,15 @@ def test_synth(tmp_path):
     assert rep["layers"][0]["synth"]["lut"] == rep["synth"]["layers"]["fc0"]["lut"]
     text = format_report(rep)
     assert "syn LUT" in text and "yosys synth_xilinx:" in text and "frames/s per kLUT" in text
+    # logic depth from the mapped netlist: every MVTU stage has a path through LUTs
+    assert not (tmp_path / "s" / "yosys_netlist.json").exists()
+    mvtus = {s.name for s in res.plan.stages if s.layer in ("fc0", "fc1", "fc2")
+             and s.name in syn.depth and syn.depth[s.name].carry4 > 0}
+    assert mvtus, syn.depth
+    assert all(d.lut_levels >= 1 and d.est_ns > 1.0 for d in syn.depth.values())
+    assert set(rep["synth"]["layer_depth"]) <= {"fc0", "fc1", "fc2", "(io)"}
+    assert rep["layers"][0]["synth_depth"]["lut_levels"] >= 1
+    assert "logic depth (mapped netlist)" in text
 
 
 def test_cli_target_fps_and_budget(tmp_path, capsys):

@@ -2,7 +2,8 @@
 LUT levels and carry-chain (CARRY4) cells, with a rough delay for xc7z020-1.
 
 The input is the netlist Yosys writes with ``write_json`` after ``synth_xilinx`` and
-``flatten`` (one module; a cell inside submodule instance ``u`` is named ``u.<name>``).
+``flatten`` (one module; a cell inside submodule instance ``u`` is named ``u.<name>``, or
+``$flatten\\u.<name>`` by newer Yosys).
 Paths start at flip-flops, block RAM / DSP outputs, LUT-RAM contents and top-level inputs and
 end at their inputs (and top-level outputs). A path belongs to the stage (top-level instance)
 of its end point. The delay model (:data:`DELAY_NS`) and the bound (:data:`BOUND_NS`) are
@@ -158,7 +159,8 @@ def stage_depths(netlist: dict, top: str | None = None,
         return res
 
     def owner(cname: str) -> str:
-        head = cname.split(".", 1)[0]
+        # Yosys ≥ 0.3x names a flattened cell "$flatten\\u.<name>", older ones "u.<name>"
+        head = cname.removeprefix("$flatten").lstrip("\\").split(".", 1)[0]
         return head if stages and head in stages else "(top)"
 
     worst: dict[str, tuple[_Arr, str, int]] = {}
