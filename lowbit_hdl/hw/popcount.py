@@ -119,10 +119,13 @@ class _Heap:
         ys = lut_function(self.m, y_inputs, y_fn, npos, name=f"{self.name}_y{self.k}")
         # X first: Yosys feeds the first operand to the carry chain's DI inputs
         x = Cat(*[Const(0, 1) if x is None else x for x in xs])
-        s = x + Cat(*ys)
+        total = x + Cat(*ys)
         if cin is not None:
-            s = s + cin
-        return [self.bit(s[j], depth) for j in range(total_max.bit_length())]
+            total = total + cin
+        # one signal: slices of the expression would each repeat the adder in the Verilog
+        s = Signal(total_max.bit_length(), name=f"{self.name}_s{self.k}")
+        self.m.d.comb += s.eq(total)
+        return [self.bit(s[j], depth) for j in range(len(s))]
 
 
 def _take(col: list[Bit], k: int) -> tuple[list[Bit], list[Bit]]:
@@ -280,17 +283,23 @@ def _search(build: Callable[..., list[list[Bit]]], m: Module | None, name: str,
 
 
 def compress_columns(m: Module, cols: list[list[Value]], name: str = "cmp",
-                     budget: int | None = None) -> Value:
+                     budget: int | None = None,
+                     delays: list[list[int]] | None = None) -> Value:
     """Sum of bit columns (column ``c`` has weight ``2**c``) as an unsigned value.
 
     Columns are reduced with LUT and chain counters (module docstring) until each holds at
     most two bits, every bit within ``budget`` (default :data:`TREE_BUDGET`) half-ns units of
-    the inputs where possible; a final carry-chain adder adds the two rows.
+    the operands where possible (``delays[c][i]``: when bit ``i`` of column ``c`` is ready,
+    default 0); a final carry-chain adder adds the two rows.
     """
-    def build(h: _Heap, b: int, cl: int, ml: int, _: int) -> list[list[Bit]]:
-        return _reduce(h, [[h.bit(v) for v in c] for c in cols], b, cl, ml)
+    ds = delays or [[0] * len(c) for c in cols]
 
-    return _search(build, m, name, budget, ("cols", tuple(len(c) for c in cols)))
+    def build(h: _Heap, b: int, cl: int, ml: int, _: int) -> list[list[Bit]]:
+        return _reduce(h, [[h.bit(v, t) for v, t in zip(c, dc, strict=True)]
+                           for c, dc in zip(cols, ds, strict=True)], b, cl, ml)
+
+    return _search(build, m, name, budget,
+                   ("cols", tuple(tuple(sorted(dc)) for dc in ds)))
 
 
 def _lanes_fn(k: int, extra: int = 0) -> Callable[[int], int]:
