@@ -89,9 +89,10 @@ def lane_terms(x: Value, xdt: DataType, w: Value, wdt: DataType) -> tuple[list[T
     return terms, const
 
 
-def sum_terms(m: Module, terms: Sequence[Term], name: str = "bm") -> Value:
+def sum_terms(m: Module, terms: Sequence[Term], name: str = "bm",
+              budget: int | None = None) -> Value:
     """Unsigned sum of the bit-matrix ``terms`` (each ``2^column · (inputs ANDed, optionally
-    inverted)``)."""
+    inverted)``); ``budget`` as for :func:`.popcount.compress_columns`."""
     cols: dict[int, list[Value]] = defaultdict(list)
     delays: dict[int, list[int]] = defaultdict(list)  # when each bit is ready
     pairs: dict[int, list[Term]] = defaultdict(list)
@@ -127,4 +128,4 @@ def sum_terms(m: Module, terms: Sequence[Term], name: str = "bm") -> Value:
                 delays[col + j].append(LUT_DELAY)
     width = max(cols) + 1 if cols else 1
     return compress_columns(m, [cols.get(c, []) for c in range(width)], name=name,
-                            delays=[delays.get(c, []) for c in range(width)])
+                            budget=budget, delays=[delays.get(c, []) for c in range(width)])

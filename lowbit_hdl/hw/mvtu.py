@@ -68,7 +68,7 @@ from .bitmatrix import lane_terms, partial_products, sum_terms
 from .credit import CreditFIFO
 from .params import check_choice, check_dtype, check_int
 from .payload import vector
-from .popcount import xnor_popcount
+from .popcount import TREE_BUDGET, xnor_popcount
 from .rom import RAM_STYLES, rom_read
 from .threshold import (
     check_act,
@@ -271,9 +271,14 @@ class MVTU(wiring.Component):
                 p: int) -> tuple[Value, int, int]:
         """One step of one PE in the accumulation domain ``U``: ``(value, lo, hi)``."""
         simd = self.simd
+        # the tree's delay budget: its operands come from flip-flops, except weights from
+        # a memory Yosys may put into a block RAM without output register (2.5 ns, not 0.5)
+        budget = TREE_BUDGET - (4 if self.weight_source == "rom"
+                                and self.ram_style == "auto" else 0)
         if self.mode == "xnor":
             # 1-bit elements: the XNOR-popcount tree works on the flat bit vectors
-            return xnor_popcount(m, x.as_value(), w.as_value(), name=f"pc{p}"), 0, simd
+            return (xnor_popcount(m, x.as_value(), w.as_value(), name=f"pc{p}",
+                                  budget=budget), 0, simd)
         lo, hi = self.lane_range
         lanes = [(x[s], w[s]) for s in range(simd)]
         if self.mode == "bits":
@@ -282,7 +287,7 @@ class MVTU(wiring.Component):
                 t, c = lane_terms(xs, self.in_dtype, ws, self.weight_dtype)
                 terms += t
             ulo, uhi = simd * (lo - c), simd * (hi - c)
-            return fit(sum_terms(m, terms, name=f"bm{p}"), ulo, uhi), ulo, uhi
+            return fit(sum_terms(m, terms, name=f"bm{p}", budget=budget), ulo, uhi), ulo, uhi
         prods = [(fit(self._lane(xs, ws), lo, hi), lo, hi) for xs, ws in lanes]
         return sum_tree(prods)
 
@@ -412,11 +417,18 @@ class MVTU(wiring.Component):
         accs = []
         for p in range(pe):
             if rom:
-                # read at the next step's address and registered (a block RAM's output
-                # register): the tree starts from flip-flops, as with the stream's w1
-                wword = Signal(w_layout.size, name=f"wq{p}")
-                m.d.sync += wword.eq(rom_read(m, f"w{p}", weight_words[p], w_layout.size,
-                                              waddr_next, self.ram_style))
+                if self.ram_style == "block":
+                    # read at the next step's address into a register (the block RAM's
+                    # output register): the tree starts from flip-flops, as with the
+                    # stream's w1, not from the RAM's 2.5 ns clock-to-out
+                    wword = Signal(w_layout.size, name=f"wq{p}")
+                    m.d.sync += wword.eq(rom_read(m, f"w{p}", weight_words[p],
+                                                  w_layout.size, waddr_next, self.ram_style))
+                else:
+                    # LUT ROM (its read register starts the tree) or, with "auto", maybe a
+                    # block RAM: the tree's budget allows for that (_reduce)
+                    wword = rom_read(m, f"w{p}", weight_words[p], w_layout.size, waddr,
+                                     self.ram_style)
             else:
                 wword = w1[p * w_layout.size:(p + 1) * w_layout.size]
             val, lo, hi = self._reduce(m, x1, w_layout(wword), p)

@@ -72,6 +72,12 @@ LUT_DELAY, CHAIN_DELAY = 2, 3
 #: tree fits a 10 ns clock on xc7z020-1
 TREE_BUDGET = 12
 
+#: extra cost per chain position when the search compares trees: Yosys/ABC maps some chain
+#: positions with a second LUT (64 lanes: 72 modelled, 77–81 mapped; 32 lanes: 39 modelled
+#: with chains, 55 mapped, against 39 mapped without), so a chain must save clearly more
+#: than a LUT counter to be chosen
+CHAIN_PENALTY = 0.5
+
 # a heap bit: (delay in half-ns units, serial number for a stable order, the bit)
 Bit = tuple[int, int, Value]
 
@@ -89,6 +95,7 @@ class _Heap:
         self.serial = 0
         self.k = 0
         self.luts = 0
+        self.chain_luts = 0
 
     def bit(self, v: Value, depth: int = 0) -> Bit:
         self.serial += 1
@@ -112,6 +119,7 @@ class _Heap:
         npos = len(xs)
         assert y_max < (1 << npos) and len(Cat(*y_inputs)) <= 5
         self.luts += npos
+        self.chain_luts += npos
         x_max = sum(1 << p for p, x in enumerate(xs) if x is not None)
         total_max = x_max + y_max + (cin is not None)
         if self.m is None:
@@ -248,7 +256,7 @@ def _final_luts(heap: list[list[Bit]]) -> int:
 
 
 #: the parameters :func:`_search` chose, by tree shape and budget
-_CHOICES: dict[tuple, tuple[int, ...]] = {}  # (LUTs, delay, …, parameters)
+_CHOICES: dict[tuple, tuple[float, ...]] = {}  # (LUTs, delay, …, parameters)
 
 
 def _search(build: Callable[..., list[list[Bit]]], m: Module | None, name: str,
@@ -262,7 +270,7 @@ def _search(build: Callable[..., list[list[Bit]]], m: Module | None, name: str,
     limit = TREE_BUDGET if budget is None else budget
     key = (shape, limit, tuple(options))
     if key not in _CHOICES:
-        best: tuple[int, ...] | None = None
+        best: tuple[float, ...] | None = None
         b = limit
         while best is None:
             for opt in options:
@@ -274,7 +282,8 @@ def _search(build: Callable[..., list[list[Bit]]], m: Module | None, name: str,
                         except _OverBudget:
                             continue
                         depth = max((t[0] for col in heap for t in col), default=0)
-                        cand = (h.luts + _final_luts(heap), depth, -cl, -ml, b, cl, ml, opt)
+                        cost = h.luts + CHAIN_PENALTY * h.chain_luts + _final_luts(heap)
+                        cand = (cost, depth, -cl, -ml, b, cl, ml, opt)
                         if best is None or cand < best:
                             best = cand
             b += 1
