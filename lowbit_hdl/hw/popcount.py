@@ -19,8 +19,11 @@ Two kinds of counter, both written so that Yosys/ABC (and Vivado) map them as in
   ``cin`` become four bits with three LUTs (a LUT counter removes one bit per LUT). Two
   lanes and three bits of column 0 plus one of column 1 become three bits with two LUTs.
 
-Every counter takes the shallowest bits (fewest levels) of its columns first, and a
-counter's carries join their columns in the same sweep, so the tree stays a few levels deep.
+Every counter takes the earliest bits of its columns first, and a counter's carries may join
+their columns in the same sweep. Which counters are used is chosen at build time by dry runs
+of this greedy reduction (:func:`_search`): the fewest LUTs (chain positions weighted by
+``1 + CHAIN_PENALTY``) whose bits all arrive within a delay budget (:data:`TREE_BUDGET`,
+half-nanosecond units of the delay model in docs/hardware.md, "Logic depth").
 """
 
 from __future__ import annotations
