@@ -2,7 +2,8 @@
 
 Elaborates each configuration (random weights and thresholds), synthesises it with Yosys
 ``synth_xilinx -family xc7`` and prints a table of LUTs, LUTRAM, flip-flops, block RAMs,
-DSPs, LUTs per PE·SIMD lane and cycles per vector.
+DSPs, LUTs per PE·SIMD lane, cycles per vector and the slowest register-to-register path
+(LUT levels + CARRY4 cells, estimated ns; :mod:`lowbit_hdl.flow.depth`).
 
     python bench/synth_mvtu.py            # every configuration (several minutes)
     python bench/synth_mvtu.py --only bin  # configurations whose name contains "bin"
@@ -85,8 +86,10 @@ def random_unit(c: Config, seed: int = 0) -> MVTU:
                 weight_source=c.weight_source, order=c.order, tile_vectors=c.tile_vectors)
 
 
-def summarise(c: Config, unit: MVTU, cells: dict[str, int]) -> dict[str, object]:
+def summarise(c: Config, unit: MVTU, cells: dict[str, int],
+              depth: dict | None = None) -> dict[str, object]:
     luts, lutram, ffs = lut_ff_counts(cells)
+    worst = max(depth.values(), key=lambda p: p.est_ns) if depth else None
     return {
         "config": c.name,
         "types": f"{c.wdt}x{c.xdt}->{c.act if c.act else f'INT{unit.acc_bits}'}",
@@ -100,6 +103,8 @@ def summarise(c: Config, unit: MVTU, cells: dict[str, int]) -> dict[str, object]
         "DSP": cells.get("DSP48E1", 0),
         "LUT/lane": f"{luts / (c.pe * c.simd):.2f}",
         "cyc/vec": unit.cycles_per_vector,
+        "depth": f"{worst.lut_levels} LUT + {worst.carry4} CARRY4 ({worst.est_ns:.1f} ns)"
+        if worst else "",
     }
 
 
@@ -114,8 +119,9 @@ def main(argv: list[str] | None = None) -> None:
             continue
         unit = random_unit(c)
         t0 = time.time()
-        cells = synth(to_verilog(unit, "mvtu"), "mvtu", args.yosys, flatten=False)
-        rows.append(summarise(c, unit, cells))
+        depth: dict = {}
+        cells = synth(to_verilog(unit, "mvtu"), "mvtu", args.yosys, flatten=False, depth=depth)
+        rows.append(summarise(c, unit, cells, depth))
         print(f"{c.name}: {rows[-1]} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
     if rows:
         print_table(rows)

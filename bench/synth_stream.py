@@ -3,7 +3,8 @@ converter, replay and transpose buffers) for Xilinx 7-series (not a test).
 
 Elaborates each configuration, synthesises it with Yosys ``synth_xilinx -family xc7 -flatten`` and
 prints a table of LUTs (logic), LUTRAM (LUTs used as RAM), flip-flops and block RAMs, with the
-module's buffer size and cycles per frame.
+module's buffer size, cycles per frame and the slowest register-to-register path
+(LUT levels + CARRY4 cells, estimated ns; :mod:`lowbit_hdl.flow.depth`).
 
     python bench/synth_stream.py               # every configuration (several minutes)
     python bench/synth_stream.py --only swu    # configurations whose name contains "swu"
@@ -20,6 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from synthlib import lut_ff_counts, print_table, synth  # noqa: E402
@@ -29,6 +32,7 @@ from lowbit_hdl.hw.fifo import StreamFIFO  # noqa: E402
 from lowbit_hdl.hw.maxpool import MaxPoolUnit  # noqa: E402
 from lowbit_hdl.hw.replay import ReplayBuffer  # noqa: E402
 from lowbit_hdl.hw.swu import SlidingWindow  # noqa: E402
+from lowbit_hdl.hw.threshold import ThresholdUnit  # noqa: E402
 from lowbit_hdl.hw.topk import TopKUnit  # noqa: E402
 from lowbit_hdl.hw.transpose import TransposeBuffer  # noqa: E402
 from lowbit_hdl.runtime.dtypes import BIPOLAR, INT, UINT  # noqa: E402
@@ -52,6 +56,9 @@ CONFIGS: dict[str, tuple[Callable[[], object], str]] = {
         lambda: MaxPoolUnit((128, 10, 10), 2, 2, 8, BIPOLAR), "CNV pool 2"),
     "pool_c32_15x15_k3s2_pe4_u2": (
         lambda: MaxPoolUnit((32, 15, 15), 3, 2, 4, UINT(2)), "overlapping 3x3/2"),
+    "thr_c64_pe16_i12_u2": (
+        lambda: ThresholdUnit(64, 16, 12, np.sort(np.random.default_rng(0).integers(
+            -2000, 2000, size=(64, 3)), axis=1), UINT(2)), "INT12 → UINT2, 16 per beat"),
     "topk_n10_f10_k1_i10": (lambda: TopKUnit(10, 10, 1, INT(10)), "argmax of 10, one beat"),
     "topk_n10_f1_k3_i12": (lambda: TopKUnit(10, 1, 3, INT(12)), "top-3 of 10, serial"),
     "topk_n100_f10_k5_i16": (lambda: TopKUnit(100, 10, 5, INT(16)), "top-5 of 100"),
@@ -94,12 +101,16 @@ def figures(unit: object) -> tuple[str, str]:
     return "", ""
 
 
-def summarise(name: str, desc: str, unit: object, cells: dict[str, int]) -> dict[str, object]:
+def summarise(name: str, desc: str, unit: object, cells: dict[str, int],
+              depth: dict | None = None) -> dict[str, object]:
     luts, lutram, ffs = lut_ff_counts(cells)
     buf, cyc = figures(unit)
+    worst = max(depth.values(), key=lambda p: p.est_ns) if depth else None
     return {"config": name, "what": desc, "LUT": luts, "LUTRAM": lutram, "FF": ffs,
             "RAMB18": cells.get("RAMB18E1", 0), "RAMB36": cells.get("RAMB36E1", 0),
-            "buffer": buf, "cycles/frame": cyc}
+            "buffer": buf, "cycles/frame": cyc,
+            "depth": f"{worst.lut_levels} LUT + {worst.carry4} CARRY4 ({worst.est_ns:.1f} ns)"
+            if worst else ""}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,8 +125,9 @@ def main(argv: list[str] | None = None) -> None:
         unit = make()
         t0 = time.time()
         top = name.split("_")[0]
-        cells = synth(to_verilog(unit, top), top, args.yosys)
-        rows.append(summarise(name, desc, unit, cells))
+        depth: dict = {}
+        cells = synth(to_verilog(unit, top), top, args.yosys, depth=depth)
+        rows.append(summarise(name, desc, unit, cells, depth))
         print(f"{name}: {rows[-1]} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
     if rows:
         print_table(rows)

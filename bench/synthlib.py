@@ -4,6 +4,7 @@ Markdown table they print."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -12,20 +13,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from lowbit_hdl.flow.depth import stage_depths  # noqa: E402
 from lowbit_hdl.flow.synth import LUTRAM_LUTS  # noqa: E402
 
 __all__ = ["synth", "lut_ff_counts", "print_table"]
 
 
-def synth(verilog: str, top: str, yosys: str, flatten: bool = True) -> dict[str, int]:
+def synth(verilog: str, top: str, yosys: str, flatten: bool = True,
+          depth: dict | None = None) -> dict[str, int]:
     """Cell counts after ``synth_xilinx -family xc7 [-flatten] -top <top>; stat``
-    (synth_xilinx flattens either way; the option changes ABC's input order slightly)."""
+    (synth_xilinx flattens either way; the option changes ABC's input order slightly).
+
+    With a dict ``depth``, the slowest register-to-register path of each stage
+    (:func:`lowbit_hdl.flow.depth.stage_depths`) is stored into it."""
     with tempfile.TemporaryDirectory(prefix=f"synth_{top}_") as tmp:
         (Path(tmp) / f"{top}.v").write_text(verilog)
         # relative paths: YoWASP's Yosys only sees its working directory
         opt = " -flatten" if flatten else ""
         script = (f"read_verilog {top}.v; synth_xilinx -family xc7{opt} -top {top}; "
-                  "tee -o stat.txt stat")
+                  "tee -o stat.txt stat"
+                  + ("; flatten; write_json net.json" if depth is not None else ""))
         proc = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True,
                               cwd=tmp)
         stat = Path(tmp) / "stat.txt"
@@ -34,6 +41,8 @@ def synth(verilog: str, top: str, yosys: str, flatten: bool = True) -> dict[str,
                                f"a YoWASP build whose ABC exits early shows this):\n"
                                f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
         text = stat.read_text()
+        if depth is not None:
+            depth.update(stage_depths(json.loads((Path(tmp) / "net.json").read_text()), top))
     cells: dict[str, int] = {}
     # Yosys ≥ 0.4x prints "<count> <cell>", older releases "<cell> <count>"
     for a, b in re.findall(r"^\s+(\S+)\s+(\S+)\s*$", text, re.M):

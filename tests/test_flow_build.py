@@ -169,6 +169,15 @@ def test_synth(tmp_path):
     text = format_report(rep)
     assert "syn LUT" in text and "yosys synth_xilinx:" in text and "frames/s per kLUT" in text
     assert f"({syn.yosys})" in text and syn.yosys.startswith("Yosys 0.")
+    # logic depth from the mapped netlist: every MVTU stage has a path through LUTs
+    assert not (tmp_path / "s" / "yosys_netlist.json").exists()
+    mvtus = {s.name for s in res.plan.stages if s.layer in ("fc0", "fc1", "fc2")
+             and s.name in syn.depth and syn.depth[s.name].carry4 > 0}
+    assert mvtus, syn.depth
+    assert all(d.lut_levels >= 1 and d.est_ns > 1.0 for d in syn.depth.values())
+    assert set(rep["synth"]["layer_depth"]) <= {"fc0", "fc1", "fc2", "(io)"}
+    assert rep["layers"][0]["synth_depth"]["lut_levels"] >= 1
+    assert "logic depth (mapped netlist)" in text
     assert "yosys_fallback" not in rep["synth"] and "warning:" not in text
 
 

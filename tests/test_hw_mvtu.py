@@ -50,7 +50,7 @@ def output_words(unit: MVTU, y: np.ndarray) -> list[int]:
             for v in enc for f in range(unit.nf)]
 
 
-# (name, MW, MH, PE, SIMD, weight dtype, input dtype, act)
+# (name, MW, MH, PE, SIMD, weight dtype, input dtype, act[, ram_style])
 CONFIGS = [
     ("bb_bip", 27, 10, 2, 9, BIPOLAR, BIPOLAR, BIPOLAR),
     ("bb_u2_simd1", 32, 8, 8, 1, BIPOLAR, BIPOLAR, UINT(2)),
@@ -62,13 +62,16 @@ CONFIGS = [
     ("i2u2_u2", 18, 8, 4, 6, INT(2), UINT(2), UINT(2)),
     ("i8u8_raw", 27, 4, 4, 3, INT(8), UINT(8), None),
     ("i2i3_full", 10, 6, 6, 10, INT(2), INT(3), UINT(3)),
+    # weights read a cycle early into a register (ram_style="block")
+    ("bb_bip_block", 27, 10, 2, 9, BIPOLAR, BIPOLAR, BIPOLAR, "block"),
+    ("i2u2_block", 18, 8, 4, 6, INT(2), UINT(2), UINT(2), "block"),
 ]
 
 
 def build_case(cfg, vectors: int):
     """A random MVTU for ``cfg`` and its phases: no stalls with the exact cycle count, then
     stall probability 0.3 on both streams; expected outputs from the golden model."""
-    name, mw, mh, pe, simd, wdt, xdt, act = cfg
+    name, mw, mh, pe, simd, wdt, xdt, act, *style = cfg
     rng = np.random.default_rng(sum(map(ord, name)))
     w = random_values(rng, wdt, (mh, mw))
     x_sets = [random_values(rng, xdt, (vectors, mw)) for _ in range(2)]
@@ -78,7 +81,7 @@ def build_case(cfg, vectors: int):
     if act is not None:
         t = random_thresholds(rng, mh, act, np.concatenate(accs))
         y_sets = [multithreshold(a, t, act) for a in accs]
-    unit = MVTU(mw, mh, pe, simd, wdt, xdt, w, t, act)
+    unit = MVTU(mw, mh, pe, simd, wdt, xdt, w, t, act, *style)
     runs = [phase(stream_words(unit, x), output_words(unit, y), stall,
                   cycles=unit.cycles(len(x)) if stall == 0 else None)
             for x, y, stall in zip(x_sets, y_sets, (0.0, 0.3), strict=True)]

@@ -21,7 +21,8 @@ from tests.test_hw_mvtu import random_thresholds, random_values
 
 SIMS = available_simulators()
 
-# (name, MW, MH, PE, SIMD, weight dtype, input dtype, act, weight source, order, P)
+# (name, MW, MH, PE, SIMD, weight dtype, input dtype, act, weight source, order, P[,
+#  ram_style])
 CONFIGS = [
     ("s_bb_bip", 27, 10, 2, 9, BIPOLAR, BIPOLAR, BIPOLAR, "stream", "pixel", None),
     ("s_bu2_u2", 16, 8, 2, 4, BIPOLAR, UINT(2), UINT(2), "stream", "pixel", None),
@@ -34,6 +35,7 @@ CONFIGS = [
     ("t_i8u8_raw", 9, 4, 2, 3, INT(8), UINT(8), None, "stream", "tile", 3),
     ("t_rom_bu2", 16, 8, 2, 4, BIPOLAR, UINT(2), UINT(2), "rom", "tile", 3),
     ("t_rom_sf1", 4, 6, 2, 4, INT(8), UINT(8), None, "rom", "tile", 2),
+    ("t_rom_block", 16, 8, 2, 4, BIPOLAR, BIPOLAR, BIPOLAR, "rom", "tile", 3, "block"),
     ("t_nf1", 8, 2, 2, 2, BIPOLAR, BIPOLAR, BIPOLAR, "stream", "tile", 2),
 ]
 
@@ -92,12 +94,12 @@ def stream_phase_words(unit: MVTU, w: np.ndarray, x: np.ndarray, y: np.ndarray):
 
 
 def build_case(cfg):
-    name, mw, mh, pe, simd, wdt, xdt, act, source, order, p = cfg
+    name, mw, mh, pe, simd, wdt, xdt, act, source, order, p, *style = cfg
     rng = np.random.default_rng(sum(map(ord, name)))
     vectors = 2 * p if order == "tile" else 3
     w, t, xs, ys = _random_case(rng, mw, mh, wdt, xdt, act, vectors)
     unit = MVTU(mw, mh, pe, simd, wdt, xdt, w if source == "rom" else None, t, act,
-                weight_source=source, order=order, tile_vectors=p)
+                *style, weight_source=source, order=order, tile_vectors=p)
     runs = []
     for x, y, stall in zip(xs, ys, (0.0, 0.3), strict=True):
         ins, wts, outs = stream_phase_words(unit, w, x, y)

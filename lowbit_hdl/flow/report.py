@@ -152,8 +152,17 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
             key = layer_of.get(name, "(io)")
             by_layer[key] = by_layer.get(key, Resources()) + Resources(**r)
         rep["synth"]["layers"] = {k: v.to_dict() for k, v in sorted(by_layer.items())}
+        # logic depth per layer: the slowest path ending in one of its stages
+        depth: dict[str, dict] = {}
+        for name, d in (synth.get("depth") or {}).items():
+            key = layer_of.get(name, "(io)")
+            if key not in depth or d["est_ns"] > depth[key]["est_ns"]:
+                depth[key] = {**d, "stage": name}
+        rep["synth"]["layer_depth"] = dict(sorted(depth.items()))
         for lay in layers:
             lay["synth"] = by_layer.get(lay["name"], Resources()).to_dict()
+            if lay["name"] in depth:
+                lay["synth_depth"] = depth[lay["name"]]
     if synth and "lut" in synth:
         luts = synth["lut"]
         rep["synth"]["fit"] = fit_check(Resources(synth["lut"], synth["ff"], synth["bram36"],
@@ -280,6 +289,17 @@ def format_report(rep: dict[str, Any]) -> str:
             out.append(f"warning: {syn['yosys_fallback']}")
     elif syn.get("error"):
         out.append(f"yosys synth_xilinx: failed ({syn['error'].splitlines()[0]})")
+    if syn.get("depth"):
+        worst_name, worst = max(syn["depth"].items(), key=lambda kv: kv[1]["est_ns"])
+        over = syn.get("depth_over_bound") or []
+        out.append(
+            f"logic depth (mapped netlist): slowest path {worst['lut_levels']} LUT levels + "
+            f"{worst['carry4']} CARRY4 ≈ {worst['est_ns']:g} ns in {worst_name}; "
+            f"bound {syn.get('depth_bound_ns', 10):g} ns (100 MHz): "
+            + (f"over in {', '.join(over)}" if over else "all stages within")
+            + "; per layer: " + ", ".join(
+                f"{k} {d['lut_levels']}+{d['carry4']}c"
+                for k, d in (syn.get("layer_depth") or {}).items()))
     rtl = rep.get("rtl") or {}
     if rtl.get("skipped"):
         out.append(f"RTL: not generated — {rtl['skipped']}")

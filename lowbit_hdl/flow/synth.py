@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..progress import Reporter
+from .depth import BOUND_NS, PathDepth, over_bound, stage_depths
 from .resources import Resources
 
 __all__ = ["SynthResult", "SynthError", "yosys_command", "yosys_version", "synthesize",
@@ -55,12 +56,17 @@ class SynthResult:
     instances: dict[str, Resources] = field(default_factory=dict)
     #: why another Yosys than the preferred one ran (empty when it did not)
     fallback: str = ""
+    #: slowest register-to-register path ending in each stage (:mod:`.depth`)
+    depth: dict[str, PathDepth] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         out = {**self.resources.to_dict(), "lut_logic": self.lut_logic,
                "lut_memory": self.lut_memory, "cells": dict(sorted(self.cells.items())),
                "seconds": round(self.seconds, 1), "yosys": self.yosys,
-               "stages": {k: v.to_dict() for k, v in sorted(self.instances.items())}}
+               "stages": {k: v.to_dict() for k, v in sorted(self.instances.items())},
+               "depth": {k: v.to_dict() for k, v in sorted(self.depth.items())},
+               "depth_bound_ns": BOUND_NS,
+               "depth_over_bound": over_bound(self.depth)}
         if self.fallback:
             out["yosys_fallback"] = self.fallback
         return out
@@ -213,7 +219,7 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
     reads = " ".join(f'"{n}"' for n in names)
     script = (f"read_verilog -sv {reads}; synth_xilinx -family xc7 "
               f"{'-flatten ' if flatten else ''}-noiopad -top {top}; "
-              "tee -q -o yosys_stat.json stat -json")
+              "tee -q -o yosys_stat.json stat -json; flatten; write_json yosys_netlist.json")
     log = workdir / "yosys.log"
     exe = yosys_command()
     t0 = time.monotonic()
@@ -254,5 +260,10 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
         cells = dict(hierarchical_cells(data["modules"], f"\\{top}"))
     res, logic, mem = count_resources(cells)
     inst = {} if flatten else per_instance(data["modules"], top)
+    netlist = workdir / "yosys_netlist.json"
+    depth = {}
+    if netlist.exists():
+        depth = stage_depths(json.loads(netlist.read_text()), top, set(inst))
+        netlist.unlink()
     version = yosys_version(exe) or str(data.get("creator", ""))
-    return SynthResult(res, logic, mem, cells, seconds, version, inst, fallback)
+    return SynthResult(res, logic, mem, cells, seconds, version, inst, fallback, depth)

@@ -21,7 +21,7 @@ from amaranth.hdl import Module, Value
 
 from ..runtime.accdomain import lane_constant, lane_products, operand_bits, partial_products
 from ..runtime.dtypes import DataType
-from .popcount import compress_columns, lut_function
+from .popcount import LUT_DELAY, compress_columns, lut_function
 
 __all__ = ["operand_bits", "lane_terms", "partial_products", "sum_terms"]
 
@@ -40,15 +40,18 @@ def lane_terms(x: Value, xdt: DataType, w: Value, wdt: DataType) -> tuple[list[T
     return terms, lane_constant(xdt, wdt)
 
 
-def sum_terms(m: Module, terms: Sequence[Term], name: str = "bm") -> Value:
+def sum_terms(m: Module, terms: Sequence[Term], name: str = "bm",
+              budget: int | None = None) -> Value:
     """Unsigned sum of the bit-matrix ``terms`` (each ``2^column · (inputs ANDed, optionally
-    inverted)``)."""
+    inverted)``); ``budget`` as for :func:`.popcount.compress_columns`."""
     cols: dict[int, list[Value]] = defaultdict(list)
+    delays: dict[int, list[int]] = defaultdict(list)  # when each bit is ready
     pairs: dict[int, list[Term]] = defaultdict(list)
     for term in terms:
         col, inputs, op, inv = term
         if op == "bit":
             cols[col].append(~inputs[0] if inv else inputs[0])
+            delays[col].append(0)
         else:
             pairs[col].append(term)
     for col, plist in pairs.items():
@@ -58,6 +61,7 @@ def sum_terms(m: Module, terms: Sequence[Term], name: str = "bm") -> Value:
                 _, (p, q), op, inv = chunk[0]
                 v = (p & q) if op == "and" else ~(p ^ q)
                 cols[col].append(~v if inv else v)
+                delays[col].append(LUT_DELAY)
                 continue
             ins = [bit for _, inputs, _, _ in chunk for bit in inputs]
             ops = [(op == "xnor", inv) for _, _, op, inv in chunk]
@@ -72,5 +76,7 @@ def sum_terms(m: Module, terms: Sequence[Term], name: str = "bm") -> Value:
             outs = lut_function(m, ins, fn, len(chunk).bit_length(), name=f"{name}_c{col}g{g}")
             for j, o in enumerate(outs):
                 cols[col + j].append(o)
+                delays[col + j].append(LUT_DELAY)
     width = max(cols) + 1 if cols else 1
-    return compress_columns(m, [cols.get(c, []) for c in range(width)], name=name)
+    return compress_columns(m, [cols.get(c, []) for c in range(width)], name=name,
+                            budget=budget, delays=[delays.get(c, []) for c in range(width)])

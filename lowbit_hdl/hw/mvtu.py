@@ -75,7 +75,7 @@ from .bitmatrix import lane_terms, sum_terms
 from .credit import CreditFIFO
 from .params import check_choice, check_dtype, check_int
 from .payload import vector
-from .popcount import xnor_popcount
+from .popcount import TREE_BUDGET, xnor_popcount
 from .rom import RAM_STYLES, rom_read
 from .threshold import (
     check_act,
@@ -264,9 +264,14 @@ class MVTU(wiring.Component):
                 p: int) -> tuple[Value, int, int]:
         """One step of one PE in the accumulation domain ``U``: ``(value, lo, hi)``."""
         simd = self.simd
+        # the tree's delay budget: its operands come from flip-flops, except weights from
+        # a memory Yosys may put into a block RAM without output register (2.5 ns, not 0.5)
+        budget = TREE_BUDGET - (4 if self.weight_source == "rom"
+                                and self.ram_style == "auto" else 0)
         if self.mode == "xnor":
             # 1-bit elements: the XNOR-popcount tree works on the flat bit vectors
-            return xnor_popcount(m, x.as_value(), w.as_value(), name=f"pc{p}"), 0, simd
+            return (xnor_popcount(m, x.as_value(), w.as_value(), name=f"pc{p}",
+                                  budget=budget), 0, simd)
         lo, hi = self.lane_range
         lanes = [(x[s], w[s]) for s in range(simd)]
         if self.mode == "bits":
@@ -275,7 +280,7 @@ class MVTU(wiring.Component):
                 t, c = lane_terms(xs, self.in_dtype, ws, self.weight_dtype)
                 terms += t
             ulo, uhi = simd * (lo - c), simd * (hi - c)
-            return fit(sum_terms(m, terms, name=f"bm{p}"), ulo, uhi), ulo, uhi
+            return fit(sum_terms(m, terms, name=f"bm{p}", budget=budget), ulo, uhi), ulo, uhi
         prods = [(fit(self._lane(xs, ws), lo, hi), lo, hi) for xs, ws in lanes]
         return sum_tree(prods)
 
@@ -293,7 +298,12 @@ class MVTU(wiring.Component):
         sfc = Signal(range(sf), name="sf")
         nfc = Signal(range(nf), name="nf")
         if rom:
+            # waddr_next: the address of the next step, known a cycle early, so the weight
+            # memory reads it into its output register (below) by the time the step needs it
             waddr = Signal(range(nf * sf))
+            waddr_next = Signal(range(nf * sf))
+            m.d.comb += waddr_next.eq(waddr)
+            m.d.sync += waddr.eq(waddr_next)
         sf_last = sfc == sf - 1
         nf_first = nfc == 0
         issue_ok = ~sf_last | buf.can_reserve
@@ -324,31 +334,33 @@ class MVTU(wiring.Component):
             with m.If(step):
                 m.d.sync += sfc.eq(sfc + 1)
                 if rom:
-                    m.d.sync += waddr.eq(waddr + 1)
+                    m.d.comb += waddr_next.eq(waddr + 1)
                 with m.If(sf_last):
                     m.d.sync += [sfc.eq(0), vc.eq(vc + 1)]
                     if rom:
-                        m.d.sync += waddr.eq(wbase)  # the same tile for the next vector
+                        m.d.comb += waddr_next.eq(wbase)  # the same tile for the next vector
                     with m.If(v_last):
                         m.d.sync += [vc.eq(0), nfc.eq(nfc + 1)]
                         if rom:
-                            m.d.sync += [waddr.eq(waddr + 1), wbase.eq(waddr + 1)]
+                            m.d.comb += waddr_next.eq(waddr + 1)
+                            m.d.sync += wbase.eq(waddr + 1)
                         with m.If(nfc == nf - 1):
                             m.d.sync += nfc.eq(0)
                             if rom:
-                                m.d.sync += [waddr.eq(0), wbase.eq(0)]
+                                m.d.comb += waddr_next.eq(0)
+                                m.d.sync += wbase.eq(0)
         else:
             with m.If(step):
                 m.d.sync += sfc.eq(sfc + 1)
                 if rom:
-                    m.d.sync += waddr.eq(waddr + 1)
+                    m.d.comb += waddr_next.eq(waddr + 1)
                 with m.If(sf_last):
                     m.d.sync += [sfc.eq(0), nfc.eq(nfc + 1)]
                     with m.If(nfc == nf - 1):
                         m.d.sync += nfc.eq(0)
                 if rom:
                     with m.If(waddr == nf * sf - 1):
-                        m.d.sync += waddr.eq(0)
+                        m.d.comb += waddr_next.eq(0)
 
         # -- stage 1: operands (memory read latency 1) -------------------------------------
         v1, first1, last1 = Signal(), Signal(), Signal()
@@ -397,8 +409,18 @@ class MVTU(wiring.Component):
         accs = []
         for p in range(pe):
             if rom:
-                wword = rom_read(m, f"w{p}", weight_words[p], w_layout.size, waddr,
-                                 self.ram_style)
+                if self.ram_style == "block":
+                    # read at the next step's address into a register (the block RAM's
+                    # output register): the tree starts from flip-flops, as with the
+                    # stream's w1, not from the RAM's 2.5 ns clock-to-out
+                    wword = Signal(w_layout.size, name=f"wq{p}")
+                    m.d.sync += wword.eq(rom_read(m, f"w{p}", weight_words[p],
+                                                  w_layout.size, waddr_next, self.ram_style))
+                else:
+                    # LUT ROM (its read register starts the tree) or, with "auto", maybe a
+                    # block RAM: the tree's budget allows for that (_reduce)
+                    wword = rom_read(m, f"w{p}", weight_words[p], w_layout.size, waddr,
+                                     self.ram_style)
             else:
                 wword = w1[p * w_layout.size:(p + 1) * w_layout.size]
             val, lo, hi = self._reduce(m, x1, w_layout(wword), p)
@@ -416,7 +438,9 @@ class MVTU(wiring.Component):
             else:
                 start = Const(0, 1)
             with m.If(v2):
-                m.d.sync += acc.eq(fit(Mux(first2, start, acc) + part, reg_lo, reg_hi))
+                # part first: it is the carry chain's DI input (Yosys), a register, so each
+                # accumulator bit costs one LUT (the mux fused into the XOR)
+                m.d.sync += acc.eq(fit(part + Mux(first2, start, acc), reg_lo, reg_hi))
             accs.append(acc)
         v3 = Signal()
         m.d.sync += v3.eq(v2 & last2)
