@@ -207,8 +207,10 @@ class Plan:
         per_port = [0] * self.ddr.hp_ports
         for r in self.ddr.regions:
             per_port[r.hp] += r.words
-        if self.ddr.engine is not None:
-            per_port[self.ddr.engine.hp] += self.ddr.engine.words
+        e = self.ddr.engine
+        if e is not None:
+            for hp, words in zip(e.hps, e.master_words(), strict=True):
+                per_port[hp] += words
         return max(per_port)
 
     @property

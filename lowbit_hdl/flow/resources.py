@@ -341,7 +341,7 @@ def engine_unit_resources(plan: Plan) -> Resources:
     double-buffered weight tile (``2·max SF`` beats of ``PE·SIMD`` bits) and tile
     thresholds, the 64-bit → beat shift register, the two activation buffers, the
     runtime-configured window, writer (read-modify-write max-pool, lane placement), loader
-    and drain, and the sequencer with its read master."""
+    and drain, and the sequencer with its read masters (one per tile-stream port)."""
     cfg, split = plan.engine, plan.split
     pe, simd = cfg.pe, cfg.simd
     infos = [c for c, _ in split.engine]
@@ -362,7 +362,9 @@ def engine_unit_resources(plan: Plan) -> Resources:
     lane_pos = max(1, simd // pe) if pe < simd else 1
     logic = Resources(lut=600 + pe * a.bits * (2 + log2_ceil(lane_pos)) + simd * a.bits * 3,
                       ff=500 + 2 * simd * a.bits)
-    sequencer = READ_MASTER + Resources(lut=300, ff=400)
+    sequencer = Resources(lut=300, ff=400)
+    for _ in range(cfg.ports):  # one read master per port, merged into the tile beat
+        sequencer += READ_MASTER
     return lanes + tile + buffers + logic + sequencer
 
 

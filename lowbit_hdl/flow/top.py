@@ -169,8 +169,9 @@ class NetworkTop(wiring.Component):
 
             members["s_axil"] = In(axi4lite_signature(CONTROL_ADDR_BITS, 32))
             ports = [r.port for r in self.plan.ddr.regions]
-            if self.plan.ddr.engine is not None:
-                ports.append(self.plan.ddr.engine.port)
+            e = self.plan.ddr.engine
+            if e is not None:
+                ports.extend(range(e.port, e.port + e.masters))
             for k in ports:
                 members[f"m_axi{k}"] = Out(axi4_read_signature(32, WORD_BITS))
         super().__init__(members)
@@ -246,6 +247,7 @@ class NetworkTop(wiring.Component):
         from ..hw.axi import AXI4LiteRegisters
         from ..hw.ddrfetch import RegionFetcher
         from ..hw.dwc import WidthConverter
+        from ..hw.engine.sequencer import EngineSequencer
         from ..hw.replay import ReplayBuffer
         from ..runtime import regs
         from ..runtime.ddr import converter_geometry
@@ -288,7 +290,9 @@ class NetworkTop(wiring.Component):
         e = self.plan.ddr.engine
         if e is not None:  # the engine unit reads its image like a fetcher
             unit = mods["engine"]
-            wiring.connect(m, wiring.flipped(getattr(self, f"m_axi{e.port}")), unit.m_axi)
+            for j, name in enumerate(EngineSequencer.axi_names(e.masters)):
+                wiring.connect(m, wiring.flipped(getattr(self, f"m_axi{e.port + j}")),
+                               getattr(unit, name))
             m.d.comb += [unit.base.eq(ctl.weights_base_lo + e.offset),
                          unit.frames.eq(ctl.frames),
                          unit.start.eq(start & ~busy), unit.clear.eq((start & ~busy) | soft)]

@@ -98,8 +98,10 @@ class DdrRegion:
 class EngineRegion:
     """The engine's part of the image (engine designs): its descriptor table and every
     engine layer's tiles (:mod:`lowbit_hdl.runtime.engine`), ``nbytes`` from ``offset``, read
-    by read master ``port`` on HP port ``hp``: ``read_bytes`` per frame (the table and the
-    tiles, not the gaps that align each layer's tiles to 4 KiB). ``format`` is the
+    by ``masters`` read masters ``port``, ``port + 1``, … (the engine's ``ports``; master
+    ``j`` reads sub-region ``j`` of every layer's tiles, master 0 also the table) on HP ports
+    ``hps``: ``read_bytes`` per frame (the table and the tiles, not the gaps that align each
+    layer's tiles to 4 KiB). ``hp`` is master 0's HP port. ``format`` is the
     datapath's :class:`~lowbit_hdl.runtime.engine.EngineFormat` (as JSON) and ``layers`` the
     engine's Conv/FC layers in order, ``{"name", "descriptor"}`` each: what the runtime needs
     to pack the image from the layers' weights and thresholds (:func:`pack_image`)."""
@@ -111,8 +113,15 @@ class EngineRegion:
     read_bytes: int
     format: dict = field(default_factory=dict)
     layers: tuple = ()
+    masters: int = 1
+    hps: tuple = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hps", tuple(self.hps) or (self.hp,))
+        if self.masters not in (1, 2, 4) or len(self.hps) != self.masters \
+                or self.hps[0] != self.hp:
+            raise DdrLayoutError(f"engine: {self.masters} read masters on HP ports "
+                                 f"{self.hps} (1, 2 or 4 masters, master 0 on hp={self.hp})")
         if self.offset < 0 or self.offset % REGION_ALIGN:
             raise DdrLayoutError(f"engine: offset {self.offset} is not a multiple of "
                                  f"{REGION_ALIGN}")
@@ -127,6 +136,15 @@ class EngineRegion:
     def words(self) -> int:
         """64-bit words the engine reads per frame."""
         return self.read_bytes * 8 // WORD_BITS
+
+    def master_words(self) -> list[int]:
+        """64-bit words per frame of each master: master 0 reads the descriptor table, every
+        master an equal share of the tiles."""
+        from .engine import table_words
+
+        table = table_words(len(self.layers)) if self.layers else 0
+        share = (self.words - table) // self.masters
+        return [share + (table if j == 0 else 0) for j in range(self.masters)]
 
 
 @dataclass(frozen=True)
@@ -157,8 +175,8 @@ class DdrImageLayout:
                 raise DdrLayoutError(f"engine: port {e.port}, expected {len(self.regions)}")
             if e.offset < end:
                 raise DdrLayoutError("engine: its region overlaps a layer's region")
-            if not 0 <= e.hp < self.hp_ports:
-                raise DdrLayoutError(f"engine: HP port {e.hp} of {self.hp_ports}")
+            if not all(0 <= h < self.hp_ports for h in e.hps):
+                raise DdrLayoutError(f"engine: HP ports {e.hps} of {self.hp_ports}")
 
     @classmethod
     def plan(cls, layers: list[tuple[str, str, int, int, int, int, str]], hp_ports: int = 1,
@@ -166,8 +184,8 @@ class DdrImageLayout:
         """Lay out regions for ``(layer, placement, mh, mw, pe, simd, weight_dtype)`` in
         order, each at the next :data:`REGION_ALIGN` boundary, then the engine's image
         (engine designs: ``engine`` holds :class:`EngineRegion`'s ``nbytes``,
-        ``read_bytes``, ``format`` and ``layers``); read master ``k`` goes to HP port
-        ``k mod hp_ports``."""
+        ``read_bytes``, ``format`` and ``layers``; its ``masters`` read masters are
+        ``format["ports"]``); read master ``k`` goes to HP port ``k mod hp_ports``."""
         if hp_ports not in (1, 2, 4):
             raise DdrLayoutError(f"hp_ports={hp_ports} must be 1, 2 or 4")
         regions, offset = [], 0
@@ -181,9 +199,11 @@ class DdrImageLayout:
         region = None
         if engine is not None:
             k = len(regions)
+            n = int(engine["format"].get("ports", 1))
             region = EngineRegion(offset, engine["nbytes"], k, k % hp_ports,
                                   engine["read_bytes"], dict(engine["format"]),
-                                  tuple(engine["layers"]))
+                                  tuple(engine["layers"]), n,
+                                  tuple((k + j) % hp_ports for j in range(n)))
         return cls(tuple(regions), hp_ports, region)
 
     @property
@@ -192,7 +212,7 @@ class DdrImageLayout:
         engine's)."""
         hps = [r.hp for r in self.regions]
         if self.engine is not None:
-            hps.append(self.engine.hp)
+            hps.extend(self.engine.hps)
         return tuple(hps)
 
     @property
@@ -230,7 +250,8 @@ class DdrImageLayout:
             e = d.get("engine")
             engine = EngineRegion(**{k: e[k] for k in ("offset", "nbytes", "port", "hp",
                                                        "read_bytes", "format")},
-                                  layers=tuple(e["layers"])) if e is not None else None
+                                  layers=tuple(e["layers"]), masters=int(e.get("masters", 1)),
+                                  hps=tuple(e.get("hps", ()))) if e is not None else None
             return cls(regions, int(d.get("hp_ports", 1)), engine)
         except (KeyError, TypeError) as e:
             raise DdrLayoutError(f"ddr: malformed region ({e})") from None
