@@ -159,3 +159,48 @@ def test_engine_on_the_simulated_board():
     out, timing = acc.execute(x)
     np.testing.assert_array_equal(out, forward(net, x).output)
     assert timing.counters["BYTES_READ"] == 4 * plan.ddr.bytes_per_frame
+
+
+def test_engine_ports_plan():
+    """``--hp-ports 2``: the engine gets two read masters (ports 1 and 2 after the tail's
+    region, on HP ports 1 and 0), the m_axi ports of the top, the image with interleaved
+    sub-regions; the engine layers' cycles drop where tiles bound them."""
+    from lowbit_hdl.flow.build import engine_ports
+
+    net = engine_cnn()
+    assert engine_ports(4, 8, 16) == 2 and engine_ports(2, 8, 16) == 2
+    assert engine_ports(4, 16, 16) == 4 and engine_ports(1, 16, 16) == 1
+    cfg2 = EngineConfig(pe=8, simd=16, ports=2)
+    one = plan_network(net, engine=CFG, ddr_layers=["f1"], hp_ports=2)
+    plan = plan_network(net, engine=cfg2, ddr_layers=["f1"], hp_ports=2)
+    eng = plan.ddr.engine
+    assert (eng.port, eng.masters, eng.hps) == (1, 2, (1, 0))
+    assert plan.ddr.master_hps == (0, 1, 0)
+    assert eng.format["ports"] == 2
+    assert eng.read_bytes == one.ddr.engine.read_bytes  # thresholds already whole beats
+    assert sum(eng.master_words()) == eng.words
+    rows1, rows2 = engine_figures(one.split, CFG), engine_figures(plan.split, cfg2)
+    assert all(b["cycles"] <= a["cycles"] for a, b in zip(rows1, rows2, strict=True))
+    assert plan.stage("engine").cycles < one.stage("engine").cycles
+    back = DesignLayout.from_json(json.loads(json.dumps(plan.layout().to_json())))
+    assert back.ddr == plan.layout().ddr
+    params = ddr_parameters(plan.ddr, net.infer())
+    image = pack_image(plan.ddr, *split_ddr_parameters(params))
+    words = engine_image(engine_infos(plan.split), engine_format(plan.split, cfg2))
+    assert image[eng.offset:eng.offset + eng.nbytes] == words.astype("<u8").tobytes()
+    est1, est2 = estimate_plan(one), estimate_plan(plan)
+    assert est2.total.lut > est1.total.lut
+
+
+@pytest.mark.skipif(SIM is None, reason="no HDL simulator")
+def test_engine_cosim_two_ports():
+    """The engine's tile stream over two read masters (HP ports 1 and 0, the tail's region
+    on 0): two frames bit-exact under random stalls, cycles within the plan's bound."""
+    from lowbit_hdl.sim.network import simulate_network
+
+    net = engine_cnn()
+    plan = plan_network(net, engine=EngineConfig(pe=8, simd=16, ports=2), ddr_layers=["f1"],
+                        hp_ports=2)
+    res = simulate_network(net, frames=2, simulator=SIM, plan=plan, stall=0.3)
+    assert res.ok, res.summary()
+    assert plan.stage("c0_mvtu").cycles <= res.cycles_per_frame <= plan.cycles_per_frame
