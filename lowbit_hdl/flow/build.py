@@ -294,7 +294,8 @@ def _engine_plan(net: Network, clock_mhz: float, hp_ports: int,
                  ddr_layers: list[str] | None, lanes: tuple[int, int] | None) -> Plan:
     """The engine design of ``net`` (:func:`plan_network` with an engine); its tail layers
     in ``ddr_layers`` read their weights from DDR, and by default every tail layer whose
-    weights exceed 64 KiB does."""
+    weights exceed 64 KiB does; the engine and each DDR tail layer get up to ``hp_ports``
+    read masters (:func:`engine_ports`, :func:`~lowbit_hdl.runtime.ddrimage.region_masters`)."""
     pe, simd = (EngineConfig.pe, EngineConfig.simd) if lanes is None else lanes
     cfg = EngineConfig(pe=pe, simd=simd, ports=engine_ports(hp_ports, pe, simd))
     try:
@@ -303,7 +304,7 @@ def _engine_plan(net: Network, clock_mhz: float, hp_ports: int,
             ddr_layers = [i.name for i in split.tail
                           if i.is_mvtu and weight_bytes(i) > ENGINE_TAIL_ONCHIP_BYTES]
         return plan_network(net, clock_mhz, ddr_layers=ddr_layers, hp_ports=hp_ports,
-                            engine=cfg)
+                            engine=cfg, stream_ports=hp_ports)
     except (ValueError, DdrLayoutError) as e:
         raise UserError(f"engine design: {e}") from None
 

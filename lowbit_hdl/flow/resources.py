@@ -309,12 +309,15 @@ CONTROL_BLOCK = Resources(lut=460, ff=320)
 HP_PORT = Resources(lut=600, ff=900)
 
 
-def region_path_resources(beat_bits: int, sf: int, placement: str) -> Resources:
-    """One DDR layer's weight path: its read master, the 64-bit → ``beat_bits`` width
-    converter and, for a tiled layer, the weight-tile cache of ``SF`` beats
-    (:data:`~lowbit_hdl.flow.plan.TILE_CACHE_BUFFERS` of them)."""
-    g, a, b = converter_geometry(beat_bits)
-    res = READ_MASTER + _dwc_resources(a, b, g)
+def region_path_resources(beat_bits: int, sf: int, placement: str,
+                          masters: int = 1) -> Resources:
+    """One DDR layer's weight path: its ``masters`` read masters, the ``64·masters``-bit →
+    ``beat_bits`` width converter and, for a tiled layer, the weight-tile cache of ``SF``
+    beats (:data:`~lowbit_hdl.flow.plan.TILE_CACHE_BUFFERS` of them)."""
+    g, a, b = converter_geometry(beat_bits, words=masters)
+    res = _dwc_resources(a, b, g)
+    for _ in range(masters):
+        res += READ_MASTER
     if placement == "tiled":
         res += memory_resources(beat_bits, TILE_CACHE_BUFFERS * sf, "block")
     return res
@@ -331,7 +334,7 @@ def ddr_path_resources(plan: Plan) -> Resources:
     for _ in set(plan.ddr.master_hps):
         res += HP_PORT
     for r in plan.ddr.regions:
-        res += region_path_resources(r.beat_bits, r.mw // r.simd, r.placement)
+        res += region_path_resources(r.beat_bits, r.mw // r.simd, r.placement, r.masters)
     return res
 
 

@@ -168,7 +168,7 @@ class NetworkTop(wiring.Component):
             from ..hw.axi import axi4_read_signature, axi4lite_signature
 
             members["s_axil"] = In(axi4lite_signature(CONTROL_ADDR_BITS, 32))
-            ports = [r.port for r in self.plan.ddr.regions]
+            ports = [r.port + j for r in self.plan.ddr.regions for j in range(r.masters)]
             e = self.plan.ddr.engine
             if e is not None:
                 ports.extend(range(e.port, e.port + e.masters))
@@ -265,15 +265,23 @@ class NetworkTop(wiring.Component):
         for r in self.plan.ddr.regions:
             info = infos[r.layer]
             lay = info.layer
-            f = RegionFetcher(r.words, r.offset)
-            m.submodules[f"{r.layer}_fetch"] = f
-            wiring.connect(m, wiring.flipped(getattr(self, f"m_axi{r.port}")), f.m_axi)
-            m.d.comb += [f.base.eq(ctl.weights_base_lo), f.frames.eq(ctl.frames),
-                         f.start.eq(start & ~busy), f.clear.eq((start & ~busy) | soft)]
-            dwc = WidthConverter(*converter_geometry(r.beat_bits, WORD_BITS))
+            # r.masters fetchers, one per sub-region (interleave_region), merged: a word of
+            # each per beat, master j in bits [64j, 64j + 64)
+            fs = []
+            for j in range(r.masters):
+                f = RegionFetcher(r.words // r.masters, r.offset + j * r.nbytes // r.masters)
+                m.submodules[f"{r.layer}_fetch" + (f"{j}" if j else "")] = f
+                wiring.connect(m, wiring.flipped(getattr(self, f"m_axi{r.port + j}")),
+                               f.m_axi)
+                m.d.comb += [f.base.eq(ctl.weights_base_lo), f.frames.eq(ctl.frames),
+                             f.start.eq(start & ~busy), f.clear.eq((start & ~busy) | soft)]
+                fs.append(f)
+            dwc = WidthConverter(*converter_geometry(r.beat_bits, WORD_BITS, r.masters))
             m.submodules[f"{r.layer}_wdwc"] = dwc
-            m.d.comb += [Value.cast(dwc.i.payload).eq(f.o.payload),
-                         dwc.i.valid.eq(f.o.valid), f.o.ready.eq(dwc.i.ready)]
+            all_valid = Cat(*(f.o.valid for f in fs)).all()
+            m.d.comb += [Value.cast(dwc.i.payload).eq(Cat(*(f.o.payload for f in fs))),
+                         dwc.i.valid.eq(all_valid)]
+            m.d.comb += [f.o.ready.eq(dwc.i.ready & all_valid) for f in fs]
             src = dwc.o
             if r.placement == "tiled":
                 cache = ReplayBuffer(unsigned(r.beat_bits), block=info.mw // lay.simd,
@@ -286,7 +294,7 @@ class NetworkTop(wiring.Component):
             m.d.comb += [Value.cast(mv.w.payload).eq(Value.cast(src.payload)),
                          mv.w.valid.eq(src.valid), src.ready.eq(mv.w.ready)]
             starving.append(mv.i.valid & ~mv.w.valid)
-            fetchers.append(f)
+            fetchers.extend(fs)
         e = self.plan.ddr.engine
         if e is not None:  # the engine unit reads its image like a fetcher
             unit = mods["engine"]

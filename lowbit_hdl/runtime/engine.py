@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .accdomain import acc_domain, thresholds_to_u, u_range
-from .ddr import WORD_BITS
+from .ddr import WORD_BITS, deinterleave_region, interleave_region
 from .ddrimage import REGION_ALIGN as _DDR_REGION_ALIGN
 from .dtypes import BIPOLAR, DataType, parse_dtype, signed_bits_for_range
 from .words import pack_word, unpack_word
@@ -277,28 +277,6 @@ def layer_tile_words(weights, thresholds_u, act: DataType | None, pe: int, simd:
         out[f, :tw] = [(word >> (WORD_BITS * j)) & mask for j in range(tw)]  # 0 past the end
         out[f, tw:] = wwords[f]
     return out.reshape(-1)
-
-
-def interleave_region(words: np.ndarray, ports: int) -> np.ndarray:
-    """A layer's region in DDR order from its stream order: ``ports`` sub-regions one after
-    the other, sub-region ``j`` holding stream words ``j, j + ports, j + 2·ports, …``, so that
-    read master ``j`` reads sub-region ``j`` with plain INCR bursts and the merge of one word
-    of each master per beat (master ``j`` in bits ``[64j, 64j + 64)``) restores the stream.
-    ``words.size`` must be a multiple of ``ports`` (a region is ``nf·tile_words`` words)."""
-    w = np.asarray(words, dtype=np.uint64)
-    ports = _tile_int("ports", ports)
-    if w.size % ports:
-        raise ValueError(f"a region of {w.size} words is not whole beats of {ports} words")
-    return np.ascontiguousarray(w.reshape(-1, ports).T).reshape(-1)
-
-
-def deinterleave_region(words: np.ndarray, ports: int) -> np.ndarray:
-    """Inverse of :func:`interleave_region`: a region's words in stream order."""
-    w = np.asarray(words, dtype=np.uint64)
-    ports = _tile_int("ports", ports)
-    if w.size % ports:
-        raise ValueError(f"a region of {w.size} words is not whole beats of {ports} words")
-    return np.ascontiguousarray(w.reshape(ports, -1).T).reshape(-1)
 
 
 def sub_region_bytes(desc: Mapping[str, int], ports: int) -> int:
