@@ -201,7 +201,7 @@ def test_stream_region_masters():
     from lowbit_hdl.runtime.ddrimage import region_masters
 
     assert [region_masters(640, p) for p in (1, 2, 4)] == [1, 2, 2]
-    assert region_masters(64, 4) == 1 and region_masters(2048, 4) == 4
+    assert region_masters(64, 4) == region_masters(32, 4) == 1 and region_masters(2048, 4) == 4
     net = engine_cnn()
     cfg2 = EngineConfig(pe=8, simd=16, ports=2)
     one = plan_network(net, engine=cfg2, ddr_layers=["f1"], hp_ports=2)

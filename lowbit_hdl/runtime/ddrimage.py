@@ -112,7 +112,8 @@ def region_masters(beat_bits: int, ports: int) -> int:
     2, 1 not above ``ports`` whose ``64·masters``-bit merged words divide the layer's
     ``beat_bits``-bit weight beat (more words per cycle than a beat take gain nothing; a
     beat narrower than 128 bits keeps one master)."""
-    return next(m for m in (4, 2, 1) if m <= ports and beat_bits % (WORD_BITS * m) == 0)
+    return next(m for m in (4, 2, 1)
+                if m == 1 or (m <= ports and beat_bits % (WORD_BITS * m) == 0))
 
 
 @dataclass(frozen=True)
