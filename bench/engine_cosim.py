@@ -43,9 +43,12 @@ def run(name: str, frames: int, stall: float, seed: int, cocotb: bool, ports: in
     path, (pe, simd), ddr = CASES[name]
     net = load_network(ROOT / path, seed=seed)
     cfg = EngineConfig(pe=pe, simd=simd, ports=engine_ports(ports, pe, simd))
-    plan = plan_network(net, engine=cfg, ddr_layers=ddr, hp_ports=ports)
+    # as `build --hp-ports`: the engine and each DDR tail layer get up to `ports` masters
+    plan = plan_network(net, engine=cfg, ddr_layers=ddr, hp_ports=ports, stream_ports=ports)
+    tail = ", ".join(f"{r.layer} {r.masters} on HP {r.hps}" for r in plan.ddr.regions)
     print(f"== {net.name}: engine {pe}×{simd}, {ports} HP port(s), {cfg.ports} engine read "
-          f"master(s) on HP ports {plan.ddr.engine.hps}, front "
+          f"master(s) on HP ports {plan.ddr.engine.hps}{', tail ' + tail if tail else ''}, "
+          f"front "
           f"{', '.join(i.name for i in plan.split.front)}, tail "
           f"{', '.join(i.name for i in plan.split.tail)}; {plan.ddr.bytes_per_frame:,} DDR "
           f"bytes per frame", flush=True)
@@ -64,8 +67,10 @@ def run(name: str, frames: int, stall: float, seed: int, cocotb: bool, ports: in
         res = simulate_fast(net, frames=frames, stall=stall, plan=plan, seed=seed,
                             log=lambda msg: print(f"[fast] {msg}", flush=True))
     print(res.summary())
+    tail_cycles = max([s.cycles for s in plan.stages
+                       if s.layer in {i.name for i in plan.split.tail}], default=0)
     print(f"plan: {plan.cycles_per_frame:,} cycles per frame (serial bound), engine stage "
-          f"{plan.stage('engine').cycles:,}")
+          f"{plan.stage('engine').cycles:,}, slowest tail stage {tail_cycles:,}")
     if res.first_frame_latency:
         lat = res.first_frame_latency
         print(f"one frame: {lat:,} cycles = {lat / 1e5:.2f} ms at 100 MHz")
