@@ -27,21 +27,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lowbit_hdl.cost import EngineConfig, engine_figures  # noqa: E402
 from lowbit_hdl.flow.build import engine_ports  # noqa: E402
+from lowbit_hdl.flow.folding import apply_folding, load_folding  # noqa: E402
 from lowbit_hdl.flow.plan import plan_network  # noqa: E402
 from lowbit_hdl.netfile import load_network  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-#: network file, engine lanes (PE, SIMD), tail layers read from DDR
+#: network file, engine lanes (PE, SIMD), tail layers read from DDR, folding file of the
+#: front and tail (None: the network's own)
 CASES = {
-    "cnv": ("networks/cnv_w1a1.py", (32, 32), []),
-    "alexnet": ("networks/dorefa_alexnet_w1a2.py", (64, 32), ["fc2"]),
-    "tiny-yolo": ("networks/tiny_yolo_w1a3.py", (32, 64), []),
+    "cnv": ("networks/cnv_w1a1.py", (32, 32), [], None),
+    "alexnet": ("networks/dorefa_alexnet_w1a2.py", (64, 32), ["fc2"], None),
+    "tiny-yolo": ("networks/tiny_yolo_w1a3.py", (32, 64), [],
+                  "bench/foldings/tiny_yolo_w1a3.engine.json"),
 }
 
 
 def run(name: str, frames: int, stall: float, seed: int, cocotb: bool, ports: int) -> bool:
-    path, (pe, simd), ddr = CASES[name]
+    path, (pe, simd), ddr, folding = CASES[name]
     net = load_network(ROOT / path, seed=seed)
+    if folding is not None:
+        net = apply_folding(net, load_folding(ROOT / folding))
     cfg = EngineConfig(pe=pe, simd=simd, ports=engine_ports(ports, pe, simd))
     # as `build --hp-ports`: the engine and each DDR tail layer get up to `ports` masters
     plan = plan_network(net, engine=cfg, ddr_layers=ddr, hp_ports=ports, stream_ports=ports)

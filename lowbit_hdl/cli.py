@@ -21,6 +21,7 @@ from .errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("lowbit_hdl.info", "print the per-layer table of a network"),
     "build": ("lowbit_hdl.flow.build_cmd", "generate Verilog, reports, Vivado flow, driver"),
+    "sweep": ("lowbit_hdl.flow.sweep", "print and plot the auto-folder's design space"),
     "sim": ("lowbit_hdl.sim.sim_cmd", "simulate the generated design against the golden model"),
     "train": ("lowbit_hdl.train.cli", "quantization-aware training and export"),
     "deploy-sim": ("lowbit_hdl.sim.deploy_sim_cmd",

@@ -470,6 +470,23 @@ def engine_tile_stall_cycles(desc: Mapping[str, int], pe: int, simd: int,
     return _engine_timeline(desc, pe, simd, ports)[1]
 
 
+def engine_load_cycles(shape: tuple[int, int, int], elems: int, simd: int) -> int:
+    """Cycles of the engine's loader for an (H, W, C) map in beats of ``elems`` elements,
+    the stream always valid: from the first accepted beat to ``load_done``,
+    ``(beats − 1)·w + 1`` with ``beats = H·W·C/elems`` and ``w = max(1, elems/simd)``
+    buffer words written per beat (one per cycle)."""
+    h, w, c = shape
+    beats = h * w * c // elems
+    return (beats - 1) * max(1, elems // simd) + 1
+
+
+def engine_drain_cycles(shape: tuple[int, int, int], simd: int) -> int:
+    """Cycles from the ``done`` of a frame's last (non-raw) layer to the drain's last beat,
+    the consumer always ready: ``H·W·CF + 1`` (one buffer word per cycle)."""
+    h, w, c = shape
+    return h * w * -(-c // simd) + 1
+
+
 #: cycles the engine's sequencer adds to a descriptor read: the CMD state, two check states
 ENGINE_SEQUENCER_STATES = 3
 
@@ -489,23 +506,6 @@ def engine_region_latency(mem_latency: int = DDR_READ_LATENCY) -> int:
     first beat waits for a word of each); from then on a beat per cycle while the datapath
     takes them and the memories keep up."""
     return mem_latency + AXI_READ_MASTER_LATENCY
-
-
-def engine_load_cycles(shape: tuple[int, int, int], elems: int, simd: int) -> int:
-    """Cycles of the engine's loader for an (H, W, C) map in beats of ``elems`` elements,
-    the stream always valid: from the first accepted beat to ``load_done``,
-    ``(beats − 1)·w + 1`` with ``beats = H·W·C/elems`` and ``w = max(1, elems/simd)``
-    buffer words written per beat (one per cycle)."""
-    h, w, c = shape
-    beats = h * w * c // elems
-    return (beats - 1) * max(1, elems // simd) + 1
-
-
-def engine_drain_cycles(shape: tuple[int, int, int], simd: int) -> int:
-    """Cycles from the ``done`` of a frame's last (non-raw) layer to the drain's last beat,
-    the consumer always ready: ``H·W·CF + 1`` (one buffer word per cycle)."""
-    h, w, c = shape
-    return h * w * -(-c // simd) + 1
 
 
 def _conv_window(info: LayerInfo, simd: int) -> WindowGeometry:

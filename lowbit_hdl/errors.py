@@ -33,6 +33,7 @@ __all__ = [
     "NetworkTypeError",
     "NetworkFileError",
     "MissingParametersError",
+    "BudgetError",
     "GraphError",
     "UnsupportedGraphError",
     "positive_float",
@@ -86,6 +87,16 @@ class NetworkTypeError(NetworkError, TypeError):
 class NetworkFileError(NetworkError):
     """A network file that cannot be read: a damaged or foreign ``.npz``, a ``.py`` that
     raises (the message names the file and line), or one that defines no network."""
+
+
+class BudgetError(UserError, ValueError):
+    """No design of the auto-folder's search meets the given LUT/BRAM budget (and the part's
+    limits); the message names the cheapest design there is, :attr:`cheapest` holds it
+    (``{"cycles_per_frame", "lut", "ff", "bram36", "dsp", "folding"}``)."""
+
+    def __init__(self, message: str, cheapest: dict) -> None:
+        super().__init__(message)
+        self.cheapest = dict(cheapest)
 
 
 class MissingParametersError(NetworkError):

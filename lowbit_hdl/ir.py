@@ -123,7 +123,10 @@ class TopK:
 
 
 Layer = Conv | FC | MaxPool | TopK
-RAM_STYLES = ("auto", "block", "distributed")
+#: a Conv/FC layer's weight-memory implementation (the Xilinx/Yosys ``ram_style`` attribute
+#: of its weight ROMs): the tool's choice, block RAM, LUT-RAM, or LUT logic ("logic": Yosys
+#: maps a ROM to LUTs; it has no LUT-RAM mapping for a ROM, see docs/build.md)
+RAM_STYLES = ("auto", "block", "distributed", "logic")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """cocotb bench of the engine's sequencer (``lowbit_hdl.hw.engine.sequencer``) against
 cocotbext-axi's ``AxiRamRead`` (ports ``m_axi__*``, ``bus_separator="__"``) and a fake
 datapath: after each ``layer_start`` it records ``cfg``, takes the layer's region words from
-``tiles`` (random back-pressure) and pulses ``layer_done`` some cycles after the last word.
+``tiles`` (random back-pressure) and pulses ``layer_done`` some cycles after the last word;
+for a layer marked rejected it pulses ``layer_done`` with ``layer_error`` the next cycle and
+takes no word.
 
 Configuration: ``mem_size``, ``seed``, ``ports`` (read masters ``m_axi``, ``m_axi1``, …,
 each served by its own RAM holding the same images; default 1), ``images``
@@ -9,10 +11,11 @@ each served by its own RAM holding the same images; default 1), ``images``
 ``base``, ``frames``, ``ar_pause``/``r_pause``/
 ``delay``/``stall`` (probabilities), ``done_delay`` (max cycles from the last tile word to
 ``layer_done``), ``bad_from`` (addresses from here answer SLVERR), ``layers`` (per layer
-run: ``[cfg value, region words]``, in order, frame after frame), ``error`` (the expected
-error code, 0 for none), ``error_layer`` and ``check_cycles`` (the gap from ``layer_done`` to
-the next ``layer_start`` against ``gap``, and from ``layer_start`` to the region's first word
-against ``region_latency``, each + the memory latency measured on the bus).
+run: ``[cfg value, region words, reject code (0: run it)]``, in order, frame after frame),
+``error`` (the expected error code, 0 for none), ``error_layer`` and ``check_cycles`` (the
+gap from ``layer_done`` to the next ``layer_start`` against ``gap``, and from
+``layer_start`` to the region's first word against ``region_latency``, each + the memory
+latency measured on the bus).
 """
 
 import random
@@ -63,21 +66,27 @@ async def fake_datapath(dut, layers: list, ph: dict, seed: int, got: list) -> No
     words, pulse ``layer_done``."""
     rng = random.Random(seed)
     snk = StreamSink(dut, "tiles", stall=ph["stall"], seed=seed + 1)
-    for _, words in layers:
+    for _, words, reject in layers:
         while True:
             await RisingEdge(dut.clk)
             await ReadOnly()
             if int(dut.layer_start.value):
                 break
         cfg = int(dut.cfg.value)
-        data = await snk.receive(len(words), timeout_cycles=3000)
-        got.append((cfg, data))
-        for _ in range(rng.randint(0, ph["done_delay"])):
+        if reject:  # rejected at start: done (with the code) the next cycle, no tile taken
+            got.append((cfg, []))
             await RisingEdge(dut.clk)
-        await RisingEdge(dut.clk)
+            dut.layer_error.value = reject
+        else:
+            data = await snk.receive(len(words), timeout_cycles=3000)
+            got.append((cfg, data))
+            for _ in range(rng.randint(0, ph["done_delay"])):
+                await RisingEdge(dut.clk)
+            await RisingEdge(dut.clk)
         dut.layer_done.value = 1
         await RisingEdge(dut.clk)
         dut.layer_done.value = 0
+        dut.layer_error.value = 0
 
 
 async def pulse(dut, sig) -> None:
@@ -90,7 +99,7 @@ async def pulse(dut, sig) -> None:
 @cocotb.test(timeout_time=20, timeout_unit="ms")
 async def sequencer(dut):
     cfg = tb_config()
-    for s in ("start", "load_done", "layer_done", "tiles__ready"):
+    for s in ("start", "load_done", "layer_done", "layer_error", "tiles__ready"):
         getattr(dut, s).value = 0
     dut.base.value = 0
     dut.frames.value = 0
@@ -143,10 +152,11 @@ async def sequencer(dut):
             assert int(dut.layer.value) == ph["error_layer"], f"phase {k}: error layer"
         await dp  # the datapath got every layer it was due
         assert len(got) == len(ph["layers"]), f"phase {k}: {len(got)} layers run"
-        for n, ((cfg_got, words), (cfg_want, want)) in enumerate(zip(got, ph["layers"],
-                                                                     strict=True)):
+        for n, ((cfg_got, words), (cfg_want, want, reject)) in enumerate(
+                zip(got, ph["layers"], strict=True)):
             assert cfg_got == cfg_want, f"phase {k}, layer run {n}: cfg {cfg_got:#x}"
-            assert words == want, f"phase {k}, layer run {n}: region words differ"
+            assert words == ([] if reject else want), \
+                f"phase {k}, layer run {n}: region words differ"
         assert len(rec.starts) - n_start == len(ph["layers"]), f"phase {k}: layer_start pulses"
         n_frames_done = len(rec.frame_dones) - n_frame
         assert n_frames_done == (ph["frames"] if not ph["error"] else 0), \

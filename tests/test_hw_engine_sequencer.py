@@ -3,21 +3,23 @@
 (``sim/tb_engine_sequencer.py``): the descriptors and region words of a compiled engine image
 (``lowbit_hdl.runtime.engine``) layer by layer over two frames under random AXI pauses and
 latency, back-pressure and datapath delays; the exact gap between layers; a corrupted
-descriptor, a SLVERR region and an inconsistent table stop it with their error codes; the
-descriptor layout."""
+descriptor, a SLVERR region, an inconsistent table and a descriptor the datapath rejects stop
+it with their error codes (and a clean run follows); the descriptor layout."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.lib import data
+from amaranth.hdl import Module
+from amaranth.lib import data, wiring
 
 from lowbit_hdl import cost
+from lowbit_hdl.hw.engine.datapath import EngineDatapath
 from lowbit_hdl.hw.engine.params import EngineParams, descriptor_layout
 from lowbit_hdl.hw.engine.sequencer import EngineSequencer
 from lowbit_hdl.ir import FC, Conv, MaxPool, Network
 from lowbit_hdl.runtime import regs
-from lowbit_hdl.runtime.dtypes import UINT
+from lowbit_hdl.runtime.dtypes import BIPOLAR, UINT
 from lowbit_hdl.runtime.engine import (
     DESCRIPTOR_BITS,
     DESCRIPTOR_FIELDS,
@@ -27,7 +29,9 @@ from lowbit_hdl.runtime.engine import (
     engine_image,
     pack_descriptor,
     read_descriptors,
+    run_engine_image,
 )
+from lowbit_hdl.runtime.words import pack_word
 from lowbit_hdl.sim.runner import available_simulators, to_verilog
 from sim.units import simulate
 
@@ -59,12 +63,13 @@ def _cfg_value(words: np.ndarray) -> int:
 
 
 def _runs(image: np.ndarray, layers: list[int], zero_from: int | None = None,
-          ports: int = 1) -> list:
-    """[cfg value, region beats] of the given layer indices of ``image``: the region's
-    words in stream order, ``ports`` per beat (the first in the low bits)."""
+          reject: dict[int, int] | None = None, ports: int = 1) -> list:
+    """[cfg value, region beats, reject code] of the given layer indices of ``image``: the
+    region's words in stream order, ``ports`` per beat (the first in the low bits)
+    (``reject``: layer run → the fake datapath's error code)."""
     out = []
     descs = read_descriptors(image)
-    for n in layers:
+    for r, n in enumerate(layers):
         d = descs[n]
         w0 = d["region"] // 8
         words = [int(w) for w in deinterleave_region(
@@ -74,7 +79,7 @@ def _runs(image: np.ndarray, layers: list[int], zero_from: int | None = None,
         words = [sum(w << (64 * j) for j, w in enumerate(words[i:i + ports]))
                  for i in range(0, len(words), ports)]
         out.append([_cfg_value(image[1 + n * DESCRIPTOR_WORDS:1 + (n + 1) * DESCRIPTOR_WORDS]),
-                    words])
+                    words, (reject or {}).get(r, 0)])
     return out
 
 
@@ -135,6 +140,10 @@ def test_sequencer_cosim(fmt):
          "error": regs.ERROR_ENGINE_TABLE, "error_layer": n - 1},
         {**quiet, "base": e, "frames": 1, "layers": [], "error": regs.ERROR_ENGINE_TABLE,
          "error_layer": 0},
+        # the datapath rejects layer 2 (code 7): the region is dropped, then error 16 + 7
+        {**noisy, "base": a, "frames": 1,
+         "layers": _runs(image, [0, 1, 2], reject={2: 7}, ports=P),
+         "error": regs.ERROR_ENGINE_DATAPATH + 7, "error_layer": 2},
         {**noisy, "base": a, "frames": 1, "layers": _runs(image, list(range(n)), ports=P),
          "error": 0},
     ]
@@ -145,3 +154,94 @@ def test_sequencer_cosim(fmt):
     simulate(dut, f"engine_sequencer_p{P}", "tb_engine_sequencer",
              {"mem_size": 1 << 18, "seed": 3, "ports": P, "images": images, "phases": phases},
              SIM, testcase="sequencer")
+
+
+# -- the sequencer driving the real datapath --------------------------------------------------
+
+class EngineSystem(wiring.Component):
+    """Test wrapper: the sequencer driving the datapath (cfg, start, done, error, tiles,
+    load_done), the AXI port, the datapath's load, raw and drain streams outside."""
+
+    def __init__(self, params: EngineParams) -> None:
+        self.seq = EngineSequencer(params)
+        self.dp = EngineDatapath(params)
+        members = {n: self.seq.signature.members[n] for n in
+                   ("base", "frames", "start", "frame_done", "done", "busy", "error",
+                    "error_code", "m_axi")}
+        for n in ("load", "raw", "drain"):
+            if n in self.dp.signature.members:
+                members[n] = self.dp.signature.members[n]
+        super().__init__(members)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        seq, dp = m.submodules.seq, m.submodules.dp = self.seq, self.dp
+        for n in ("base", "frames", "start"):
+            m.d.comb += getattr(seq, n).eq(getattr(self, n))
+        for n in ("frame_done", "done", "busy", "error", "error_code"):
+            m.d.comb += getattr(self, n).eq(getattr(seq, n))
+        wiring.connect(m, wiring.flipped(self.m_axi), seq.m_axi)
+        wiring.connect(m, seq.tiles, dp.tiles)
+        m.d.comb += [dp.cfg.eq(seq.cfg), dp.start.eq(seq.layer_start),
+                     seq.layer_done.eq(dp.done), seq.layer_error.eq(dp.error),
+                     seq.load_done.eq(dp.load_done)]
+        for n in ("load", "raw", "drain"):
+            if n in self.dp.signature.members:
+                wiring.connect(m, wiring.flipped(getattr(self, n)), getattr(dp, n))
+        return m
+
+
+def _system(net: Network, fmt: EngineFormat, frames: int, seed: int) -> tuple:
+    """(EngineSystem, bench config) of ``net`` (all of it on the engine), ``frames`` random
+    input maps; expected outputs from the interpreter."""
+    net.randomize(seed)
+    infos = net.infer()
+    image = engine_image(infos, fmt)
+    descs = read_descriptors(image)
+    act = fmt.act
+    c, h, w = net.input_shape
+    last = descs[-1]
+    params = EngineParams(fmt.pe, fmt.simd, act, fmt.buffer_words, fmt.max_sf, fmt.acc_bits,
+                          fmt.raw_bits, load_shape=(h, w, c), load_elems=c,
+                          drain_shape=None if last["raw"] else
+                          (last["pool_h"], last["pool_w"], last["out_c"]))
+    rng = np.random.default_rng(seed)
+    cfg_frames = []
+    for _ in range(frames):
+        x = rng.integers(0, 1 << act.bits, (h, w, c))
+        run = run_engine_image(image, x, fmt)
+        fr = {"load": [pack_word(px.tolist(), act.bits) for px in x.reshape(h * w, c)]}
+        if last["raw"]:
+            fr["raw"] = [pack_word([int(v) & ((1 << fmt.raw_bits) - 1) for v in b],
+                                   fmt.raw_bits) for b in run.raw_beats]
+        else:
+            n = params.map_words(params.drain_shape)
+            fr["drain"] = [pack_word(wd.tolist(), act.bits)
+                           for wd in run.buffers[last["out_buf"]][:n]]
+        cfg_frames.append(fr)
+    cfg = {"mem_size": 1 << 17, "seed": seed, "base": 0x3000,
+           "image": [int(v) for v in image], "pause": 0.2, "stall": 0.2,
+           "frames": cfg_frames}
+    return EngineSystem(params), cfg
+
+
+@needs_sim
+@pytest.mark.parametrize("name", ["uint2_raw", "bipolar_drain"])
+def test_engine_system_cosim(name):
+    """A compiled image runs through sequencer + datapath from DDR, two frames: the raw
+    beats (or the drained final map) equal the interpreter's."""
+    if name == "uint2_raw":
+        a = UINT(2)
+        net = Network("sys", (4, 6, 6), [
+            Conv("c0", 12, 3, padding=1, act=a), MaxPool("p0", 2),
+            Conv("c1", 16, 3, stride=2, padding=1, act=a), FC("f1", 10, act=None)], a)
+        fmt = EngineFormat(pe=8, simd=8, act=a, acc_bits=12, buffer_words=64, max_sf=32,
+                           raw_bits=16)
+    else:
+        net = Network("sysb", (8, 6, 6), [
+            Conv("c0", 16, 3, padding=1), MaxPool("p0", 3, 2, padding="same"),
+            Conv("c1", 16, 1), FC("f1", 20)], BIPOLAR)
+        fmt = EngineFormat(pe=16, simd=8, act=BIPOLAR, acc_bits=10, buffer_words=64,
+                           max_sf=32)
+    dut, cfg = _system(net, fmt, 2, 5)
+    simulate(dut, f"engine_system_{name}", "tb_engine_system", cfg, SIM, testcase="system")

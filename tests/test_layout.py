@@ -59,7 +59,8 @@ THIRD_PARTY = {
 #: reads JPEG/PNG files with Pillow when it is there (PYNQ images ship it), and so does
 #: training from an image folder
 LAZY_OPTIONAL = {"runtime": {"PIL"}, "train": {"PIL"},
-                 "qonnx": {"torch", "brevitas", "brevitas_examples"}}
+                 "qonnx": {"torch", "brevitas", "brevitas_examples"},
+                 "flow": {"matplotlib"}}  # the sweep's plot (`sweep --png`)
 
 
 def _module_name(path: Path) -> str:

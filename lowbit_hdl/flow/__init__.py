@@ -4,7 +4,9 @@ bundle (simulation is :mod:`lowbit_hdl.sim`).
 
 * :mod:`.plan` — the pipeline's stages, stream widths, converters and FIFO depths;
 * :mod:`.top` — the Amaranth top level (:class:`NetworkTop`);
-* :mod:`.folding` — folding files and the auto-folder;
+* :mod:`.folding` — folding files and the auto-folder (foldings and weight memories searched
+  together, :func:`search`);
+* :mod:`.sweep` — ``sweep``: the auto-folder's design space, printed and plotted;
 * :mod:`.resources` — analytic LUT/FF/BRAM/DSP estimate and the xc7z020 fit check;
 * :mod:`.vivado` — Verilog wrapper and Vivado Tcl for the PYNQ-Z2;
 * :mod:`.synth` — Yosys ``synth_xilinx`` counts;
@@ -14,6 +16,8 @@ bundle (simulation is :mod:`lowbit_hdl.sim`).
 
 from .build import BuildResult, build
 from .folding import (
+    Design,
+    DesignSpace,
     Folding,
     FoldingResult,
     LayerFolding,
@@ -23,6 +27,7 @@ from .folding import (
     get_folding,
     load_folding,
     save_folding,
+    search,
 )
 from .plan import IP_NAMES, Plan, Stage, StageKind, plan_network
 from .resources import Estimate, Resources, estimate_network, estimate_plan, fit_check
@@ -31,7 +36,7 @@ from .top import TOP_NAME, NetworkTop, StitchError, elaborate_verilog
 __all__ = [
     "BuildResult", "build",
     "Folding", "LayerFolding", "FoldingResult", "apply_folding", "auto_fold", "fold_for_budget",
-    "get_folding", "load_folding", "save_folding",
+    "get_folding", "load_folding", "save_folding", "search", "Design", "DesignSpace",
     "IP_NAMES", "Plan", "Stage", "StageKind", "plan_network",
     "Estimate", "Resources", "estimate_network", "estimate_plan", "fit_check",
     "TOP_NAME", "NetworkTop", "StitchError", "elaborate_verilog",

@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +47,7 @@ from ..ir import Network
 from ..runtime.ddrimage import DdrLayoutError
 from .folding import (
     Folding,
+    LayerFolding,
     apply_folding,
     auto_fold,
     fold_for_budget,
@@ -73,6 +74,7 @@ __all__ = [
     "check_out_dir",
     "plan_design",
     "choose_folding",
+    "apply_memory",
     "lint_verilog",
     "lint_waiver_file",
     "LINT_WAIVERS",
@@ -154,22 +156,51 @@ def default_samples(net: Network, source: Path | None) -> Path | None:
     return path if path.exists() else None
 
 
+def apply_memory(net: Network, memory: Mapping[str, str]) -> Network:
+    """A copy of ``net`` whose named Conv/FC layers get the weight-memory style
+    (``ram_style``) of ``memory`` (``{layer: style}``); a :class:`UsageError` names an
+    unknown layer or style."""
+    from ..ir import RAM_STYLES
+
+    mvtu = [i.name for i in net.infer() if i.is_mvtu]
+    entries = {}
+    for name, style in memory.items():
+        if name not in mvtu:
+            raise UsageError(f"--memory: {name!r} is not a Conv or FC layer of {net.name} "
+                             f"(those are: {', '.join(mvtu)})")
+        if style not in RAM_STYLES:
+            raise UsageError(f"--memory: layer {name}: {style!r} is not one of "
+                             f"{', '.join(RAM_STYLES)}")
+        entries[name] = LayerFolding(ram_style=style)
+    return apply_folding(net, Folding(entries))
+
+
 def choose_folding(net: Network, *, folding: Folding | None = None,
                    target_fps: float | None = None, lut_budget: int | None = None,
                    bram36_budget: float | None = None, clock_mhz: float = 100.0,
-                   device: Device = XC7Z020) -> tuple[Network, str, dict]:
+                   device: Device = XC7Z020, memory: Mapping[str, str] | None = None
+                   ) -> tuple[Network, str, dict]:
     """Apply a folding (e.g. from a file), an auto-folding for a frame rate or a budget, or
     keep the network's own; returns (folded network, source description, auto-folding
-    details). The auto-folder weighs resources as fractions of ``device``."""
+    details). The auto-folder (:func:`lowbit_hdl.flow.folding.search`) chooses PE, SIMD and
+    the weight-memory style of every layer, weighing resources as fractions of ``device``;
+    ``memory`` (``{layer: ram_style}``, e.g. from ``--memory``) fixes styles and overrides
+    those of a folding file. A budget no design meets raises
+    :class:`~lowbit_hdl.errors.BudgetError`."""
+    memory = dict(memory or {})
     if folding is not None:
-        return apply_folding(net, folding), "file", {}
+        return apply_memory(apply_folding(net, folding), memory), "file", {}
+    if memory:
+        net = apply_memory(net, memory)
     if target_fps is not None:
-        res = auto_fold(net, target_cycles(clock_mhz, target_fps), device=device)
+        res = auto_fold(net, target_cycles(clock_mhz, target_fps), device=device,
+                        memory=memory)
         return res.network, f"auto (target {target_fps:g} frames/s)", res.to_dict()
     if lut_budget is not None or bram36_budget is not None:
-        res = fold_for_budget(net, lut_budget, bram36_budget, device=device)
-        what = ", ".join(x for x in (f"{lut_budget:,} LUT" if lut_budget else "",
-                                     f"{bram36_budget:g} BRAM36" if bram36_budget else "") if x)
+        res = fold_for_budget(net, lut_budget, bram36_budget, device=device, memory=memory)
+        what = ", ".join(x for x in (
+            f"{lut_budget:,} LUT" if lut_budget is not None else "",
+            f"{bram36_budget:g} BRAM36" if bram36_budget is not None else "") if x)
         return res.network, f"auto (budget {what})", res.to_dict()
     return net, "network", {}
 
@@ -386,7 +417,8 @@ def plan_design(net: Network, *, clock_mhz: float = 100.0, part: str = XC7Z020.p
                 lut_budget: int | None = None, bram36_budget: float | None = None,
                 progress: Progress | None = None, arch: str = "dataflow",
                 ddr_layers: list[str] | None = None, hp_ports: int = 1,
-                engine_lanes: tuple[int, int] | None = None) -> DesignPlan:
+                engine_lanes: tuple[int, int] | None = None,
+                memory: Mapping[str, str] | None = None) -> DesignPlan:
     """Check ``net`` (parameters attached and valid) and the options, fold, plan, estimate:
     everything :func:`build` does before writing a file. Raises a
     :class:`~lowbit_hdl.errors.UserError` (naming the layer and rule) for a bad input.
@@ -404,9 +436,10 @@ def plan_design(net: Network, *, clock_mhz: float = 100.0, part: str = XC7Z020.p
         raise UsageError(str(e)) from None
     net, folding_source, auto = choose_folding(
         net, folding=folding, target_fps=target_fps, lut_budget=lut_budget,
-        bram36_budget=bram36_budget, clock_mhz=clock_mhz, device=device)
+        bram36_budget=bram36_budget, clock_mhz=clock_mhz, device=device, memory=memory)
     if auto and not auto.get("met", True):
-        say(f"target not met by layers {', '.join(auto['unmet_layers'])} (fully parallel)")
+        say(f"target not met: layers {', '.join(auto['unmet_layers'])} cannot reach it even "
+            f"fully parallel; the cheapest of the fastest designs is used")
     plan = _plan_arch(net, arch, ddr_layers, hp_ports, clock_mhz, device, say, engine_lanes)
     if plan.uses_ddr:
         try:  # the block design's limits (e.g. masters per SmartConnect), before any file
@@ -431,7 +464,8 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
           deploy: bool = True, samples: str | Path | None = None, sample_count: int = 100,
           progress: Progress | None = _stderr_progress, arch: str = "dataflow",
           ddr_layers: list[str] | None = None, hp_ports: int = 1,
-          engine_lanes: tuple[int, int] | None = None) -> BuildResult:
+          engine_lanes: tuple[int, int] | None = None,
+          memory: Mapping[str, str] | None = None) -> BuildResult:
     """Build ``net`` (parameters attached) into ``out_dir``; see the module docstring.
 
     Every input is checked before anything is written (:func:`plan_design`,
@@ -448,7 +482,8 @@ def build(net: Network, out_dir: str | Path, *, clock_mhz: float = 100.0,
     design = plan_design(net, clock_mhz=clock_mhz, part=part, folding=folding,
                          target_fps=target_fps, lut_budget=lut_budget,
                          bram36_budget=bram36_budget, progress=say, arch=arch,
-                         ddr_layers=ddr_layers, hp_ports=hp_ports, engine_lanes=engine_lanes)
+                         ddr_layers=ddr_layers, hp_ports=hp_ports, engine_lanes=engine_lanes,
+                         memory=memory)
     if deploy and samples is not None:
         _check_samples(samples, design.network, sample_count)
     note = netfile.random_weights_note(design.network)

@@ -1,6 +1,6 @@
 """``python -m lowbit_hdl build NET [--out DIR] [--clock-mhz F] [--target-fps N | --folding
-FILE | --lut-budget N --bram-budget N] [--part PART] [--synth] [--random-weights [--seed S]]
-[--dry-run]``.
+FILE | --lut-budget N --bram-budget N] [--memory L=STYLE,…] [--part PART] [--synth]
+[--random-weights [--seed S]] [--dry-run]``.
 
 Generates the Verilog, the Vivado flow, ``layout.json``, ``report.json`` and the network
 files into the output folder (see :mod:`lowbit_hdl.flow.build`) and prints the report table.
@@ -39,6 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto-fold for the highest frame rate within this many LUTs")
     p.add_argument("--bram-budget", type=nonnegative_float, default=None,
                    help="with --lut-budget (or alone): BRAM36 budget for auto-folding")
+    p.add_argument("--memory", type=memory_styles, default=None, metavar="L=STYLE,…",
+                   help="weight-memory style of Conv/FC layers (auto, block, distributed, "
+                        "logic), e.g. conv3=block,fc0=logic; overrides the auto-folder's "
+                        "choice and a --folding file's ram_style")
     p.add_argument("--part", default="xc7z020clg400-1", help="FPGA part (PYNQ-Z2 default)")
     p.add_argument("--synth", action="store_true",
                    help="run Yosys synth_xilinx for real LUT/FF/BRAM/DSP counts")
@@ -75,6 +79,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    default=None, help="engine: PE and SIMD of its lanes (default 32 64)")
     p.add_argument("--jobs", type=positive_int, default=4,
                    help="Vivado jobs in the generated Tcl (≥ 1)")
+
+
+def memory_styles(text: str) -> dict[str, str]:
+    """``--memory`` value ``layer=style,…`` as ``{layer: style}`` (styles are checked
+    against the network later)."""
+    out = {}
+    for item in text.split(","):
+        name, sep, style = item.strip().partition("=")
+        if not sep or not name.strip() or not style.strip():
+            raise argparse.ArgumentTypeError(f"{item.strip()!r}: expected LAYER=STYLE")
+        out[name.strip()] = style.strip()
+    return out
 
 
 def placement_ddr_layers(net: Network, placements: dict[str, str], source: str) -> list[str]:
@@ -123,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
                              target_fps=args.target_fps, lut_budget=args.lut_budget,
                              bram36_budget=args.bram_budget, arch=args.arch,
                              ddr_layers=args.ddr_layers, hp_ports=args.hp_ports,
-                             engine_lanes=args.engine_lanes)
+                             engine_lanes=args.engine_lanes, memory=args.memory)
         print(format_report(design.report(args.part, rtl={"skipped": "dry run (--dry-run)"})))
         print(f"\ndry run: the inputs are valid; nothing was written (would write {out}/)")
         return 0
@@ -133,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
                 source=Path(args.network), force_rtl=args.force_rtl, lint=not args.no_lint,
                 vivado_jobs=args.jobs, deploy=not args.no_deploy, samples=args.samples,
                 arch=args.arch, ddr_layers=args.ddr_layers, hp_ports=args.hp_ports,
-                engine_lanes=args.engine_lanes)
+                engine_lanes=args.engine_lanes, memory=args.memory)
     print(format_report(res.report))
     print(f"\nwrote {len(res.files)} files to {res.out_dir}/"
           + ("" if res.rtl_written else " (no RTL: see above)"))

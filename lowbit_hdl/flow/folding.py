@@ -1,25 +1,22 @@
-"""Folding: how many processing elements (PE) and SIMD lanes each MVTU layer gets.
+"""Folding: how many processing elements (PE) and SIMD lanes each MVTU layer gets, and how
+its weight memories are built.
 
 A folding is a :class:`Folding`: an immutable map from layer name to :class:`LayerFolding`
-(``pe``, ``simd``; max-pool layers may carry a ``pe``), saved as the JSON file
-``{layer: {"pe": P, "simd": S}}`` (max-pools: ``{"pe": P}``), optionally with a
-``"placements"`` entry ``{layer: "onchip"|"stream"|"tiled"}`` for hybrid designs
-(:func:`load_placements`; :func:`load_folding` skips it). :func:`apply_folding` puts
-it on a copy of a network and validates it with :meth:`Network.infer`; :func:`auto_fold`
-chooses one for a target frame rate, :func:`fold_for_budget` the fastest one that fits a
-LUT/BRAM budget.
+(``pe``, ``simd``, ``ram_style``; max-pool layers may carry a ``pe``), saved as the JSON
+file ``{layer: {"pe": P, "simd": S, "ram_style": M}}`` (``ram_style`` optional; max-pools:
+``{"pe": P}``), optionally with a ``"placements"`` entry ``{layer: "onchip"|"stream"|"tiled"}``
+for hybrid designs (:func:`load_placements`; :func:`load_folding` skips it).
+:func:`apply_folding` puts it on a copy of a network and validates it with
+:meth:`Network.infer`.
 
-Auto-folding rule (per MVTU layer, independently, because the pipeline runs at the pace of
-its slowest stage): among every ``(PE, SIMD)`` with ``PE | MH``, ``SIMD | MW`` (and
-``SIMD | C_in`` for convolutions, as :mod:`lowbit_hdl.ir` requires), keep those whose layer
-cycles (:func:`lowbit_hdl.cost.layer_cycles`, ``max(NF·SF·vectors, H·W·C/SIMD)``) are at
-most the target cycles per frame, and whose output rate does not make a following max-pool
-(which inherits the PE) exceed the target; take the one with the smallest estimated
-resources (LUTs and BRAM as fractions of the device, the xc7z020 unless given, see
-:mod:`lowbit_hdl.flow.resources`), ties broken by fewer PE·SIMD lanes and then by fewer
-cycles. Every layer therefore meets the target with the least hardware, and no layer is
-given more parallelism than the target needs (a balanced pipeline). When a layer cannot
-reach the target even fully parallel, it gets its fastest folding and the result says so.
+The auto-folder, :func:`search`, searches foldings and weight-memory styles
+(:data:`MEMORY_CHOICES`) together and keeps the Pareto front of (cycles, LUT, BRAM36, DSP)
+(:class:`DesignSpace`); :func:`auto_fold` takes its least-cost design for a target cycle
+count, :func:`fold_for_budget` its fastest design within a LUT and/or BRAM36 budget (and the
+part), or raises :class:`~lowbit_hdl.errors.BudgetError` naming the cheapest design. The
+cost (:meth:`DesignSpace.cost`) is the resources as fractions of the part,
+``LUT/LUT_part + BRAM36/BRAM36_part + DSP/DSP_part``; the limits are the part less the Zynq
+shell. docs/build.md ("Folding and auto-folding") describes the search.
 """
 
 from __future__ import annotations
@@ -27,15 +24,28 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from ..cost import PLACEMENTS, layer_cycles, network_cost, pool_cycles
-from ..ir import FC, Conv, LayerInfo, MaxPool, Network, NetworkError
-from .resources import XC7Z020, Device, estimate_network, mvtu_resources
+from ..errors import BudgetError
+from ..ir import FC, RAM_STYLES, Conv, LayerInfo, MaxPool, Network, NetworkError
+from .resources import (
+    SHELL,
+    XC7Z020,
+    Device,
+    Resources,
+    estimate_network,
+    mvtu_resources,
+    pool_resources,
+    window_resources,
+)
 
 __all__ = [
     "LayerFolding",
@@ -50,26 +60,43 @@ __all__ = [
     "auto_fold",
     "fold_for_budget",
     "target_cycles",
+    "MEMORY_CHOICES",
+    "LayerOption",
+    "layer_options",
+    "Design",
+    "DesignSpace",
+    "pareto_front",
+    "search",
 ]
 
 #: the keys of a folding file's layer entry
-FOLDING_KEYS = ("pe", "simd")
+FOLDING_KEYS = ("pe", "simd", "ram_style")
 #: the folding file's optional top-level entry ``{layer: placement}`` (hybrid designs)
 PLACEMENTS_KEY = "placements"
 
 
 @dataclass(frozen=True)
 class LayerFolding:
-    """PE and SIMD of one layer; ``None`` leaves the layer's own value.
+    """PE, SIMD and weight-memory style of one layer; ``None`` leaves the layer's own value.
 
-    Raises ``TypeError`` for a value that is not an ``int`` and ``ValueError`` for one below 1.
+    ``ram_style`` is one of :data:`lowbit_hdl.ir.RAM_STYLES` (the layer's ``ram_style``: how
+    its weight memories are built). Raises ``TypeError`` for a PE/SIMD that is not an ``int``
+    or a style that is not a ``str``, and ``ValueError`` for a count below 1 or an unknown
+    style.
     """
 
     pe: int | None = None
     simd: int | None = None
+    ram_style: str | None = None
 
     def __post_init__(self) -> None:
-        for key in FOLDING_KEYS:
+        if self.ram_style is not None:
+            if not isinstance(self.ram_style, str):
+                raise TypeError(f"ram_style must be a string, got {self.ram_style!r}")
+            if self.ram_style not in RAM_STYLES:
+                raise ValueError(f"ram_style={self.ram_style!r} must be one of "
+                                 f"{', '.join(RAM_STYLES)}")
+        for key in ("pe", "simd"):
             value = getattr(self, key)
             if value is None:
                 continue
@@ -78,8 +105,9 @@ class LayerFolding:
             if value < 1:
                 raise ValueError(f"{key} must be ≥ 1, got {value}")
 
-    def to_json(self) -> dict[str, int]:
-        """The set values, ``{"pe": P, "simd": S}`` (a folding file's layer entry)."""
+    def to_json(self) -> dict[str, int | str]:
+        """The set values, ``{"pe": P, "simd": S, "ram_style": M}`` (a folding file's layer
+        entry)."""
         return {k: getattr(self, k) for k in FOLDING_KEYS if getattr(self, k) is not None}
 
 
@@ -147,8 +175,9 @@ class Folding(Mapping[str, LayerFolding]):
                 raise NetworkError(f"{source}: layer {name}: {e}") from None
         return cls(layers)
 
-    def to_json(self) -> dict[str, dict[str, int]]:
-        """The folding file's JSON object ``{layer: {"pe": P, "simd": S}}``."""
+    def to_json(self) -> dict[str, dict[str, int | str]]:
+        """The folding file's JSON object ``{layer: {"pe": P, "simd": S}}`` (plus
+        ``"ram_style"`` where set)."""
         return {name: entry.to_json() for name, entry in self._layers.items()}
 
 
@@ -161,11 +190,13 @@ def divisors(n: int) -> list[int]:
 
 
 def get_folding(net: Network) -> Folding:
-    """The folding currently set on ``net`` (MVTU layers, and max-pools with an explicit PE)."""
+    """The folding currently set on ``net`` (MVTU layers with their ``ram_style`` unless
+    ``"auto"``, and max-pools with an explicit PE)."""
     out: dict[str, LayerFolding] = {}
     for lay in net.layers:
         if isinstance(lay, (Conv, FC)):
-            out[lay.name] = LayerFolding(int(lay.pe), int(lay.simd))
+            out[lay.name] = LayerFolding(int(lay.pe), int(lay.simd),
+                                         None if lay.ram_style == "auto" else lay.ram_style)
         elif isinstance(lay, MaxPool) and lay.pe is not None:
             out[lay.name] = LayerFolding(int(lay.pe))
     return Folding(out)
@@ -266,7 +297,8 @@ def target_cycles(clock_mhz: float, fps: float) -> int:
 
 @dataclass
 class FoldingResult:
-    """An auto-folding: the folding, the folded network and how it meets the target."""
+    """An auto-folding: the folding (PE, SIMD and weight-memory style per layer), the folded
+    network, how it meets the target, and its estimate."""
 
     folding: Folding
     network: Network
@@ -274,11 +306,15 @@ class FoldingResult:
     cycles_per_frame: int
     met: bool
     unmet_layers: list[str] = field(default_factory=list)
+    estimate: Resources = field(default_factory=Resources)
+    fits_part: bool = True
 
     def to_dict(self) -> dict:
         return {"folding": self.folding.to_json(), "target_cycles": self.target_cycles,
                 "cycles_per_frame": self.cycles_per_frame, "met": self.met,
-                "unmet_layers": list(self.unmet_layers)}
+                "unmet_layers": list(self.unmet_layers),
+                "memory": {n: e.ram_style for n, e in self.folding.items() if e.ram_style},
+                "estimate": self.estimate.to_dict(), "fits_part": self.fits_part}
 
 
 def _next_pool(infos: list[LayerInfo], i: int) -> LayerInfo | None:
@@ -297,87 +333,405 @@ def _candidates(info: LayerInfo) -> list[tuple[int, int]]:
     return [(pe, s) for pe in divisors(info.mh) for s in simds]
 
 
-def auto_fold(net: Network, target: int, *, device: Device = XC7Z020, lut_weight: float = 1.0,
-              bram_weight: float = 1.0) -> FoldingResult:
-    """Choose PE/SIMD for every MVTU layer so that each needs at most ``target`` cycles/frame.
+# -- the design-space search -----------------------------------------------------------------
 
-    See the module docstring for the rule. ``lut_weight``/``bram_weight`` weigh the two
-    resource fractions of ``device`` in the cost being minimised. Max-pool layers without an
-    explicit PE follow their producer's PE and are counted as constraints on it.
+#: the weight-memory styles the search tries for a Conv/FC layer whose weights are a real
+#: memory (more than one word per PE): block RAM or LUT logic. LUT-RAM ("distributed") is not
+#: tried: Yosys has no LUT-RAM mapping for a ROM (it fails with "no valid mapping found"), and
+#: a LUT ROM is what Vivado's distributed ROM builds anyway.
+MEMORY_CHOICES = ("block", "logic")
+
+
+@dataclass(frozen=True)
+class LayerOption:
+    """One way to build a Conv/FC layer: PE, SIMD, weight-memory style, the layer's cycles
+    per frame (with the max-pool that inherits its PE) and its estimate (MVTU, sliding window
+    and that max-pool)."""
+
+    pe: int
+    simd: int
+    ram_style: str
+    cycles: int
+    res: Resources
+
+
+def layer_options(info: LayerInfo, pool: LayerInfo | None = None,
+                  ram_style: str | None = None) -> list[LayerOption]:
+    """Every (PE, SIMD, style) of an MVTU layer with its cycles and estimate.
+
+    ``ram_style`` fixes the style (default: the layer's own when it is not ``"auto"``, else
+    each of :data:`MEMORY_CHOICES`; a folding with one weight word per PE has no memory and
+    keeps ``"auto"``). ``pool``: the max-pool that follows and inherits the PE.
     """
-    if target < 1:
-        raise ValueError(f"target cycles per frame must be ≥ 1, got {target}")
+    lay = info.layer
+    fixed = ram_style if ram_style is not None else \
+        (lay.ram_style if lay.ram_style != "auto" else None)
+    out = []
+    for pe, simd in _candidates(info):
+        cyc = layer_cycles(info, pe, simd)
+        base = Resources()
+        if isinstance(lay, Conv):
+            base += window_resources(dataclasses.replace(
+                info, layer=dataclasses.replace(lay, pe=pe, simd=simd)))
+        if pool is not None:
+            cyc = max(cyc, pool_cycles(pool.in_shape, pe, pool.layer.kernel,
+                                       pool.layer.stride, pool.pads))
+            base += pool_resources(pool, pe)
+        words = (info.mh // pe) * (info.mw // simd)
+        styles = (fixed,) if fixed is not None else \
+            ("auto",) if words == 1 else MEMORY_CHOICES
+        for style in styles:
+            out.append(LayerOption(pe, simd, style, cyc,
+                                   base + mvtu_resources(info, pe, simd, ram_style=style)))
+    return out
+
+
+@dataclass(frozen=True)
+class Design:
+    """A design the search saw: its folding, cycles per frame and the search's estimate
+    (the layer options' estimates plus the rest of the pipeline as estimated for a
+    reference design, see :func:`search`)."""
+
+    folding: Folding
+    cycles: int
+    res: Resources
+
+    def key(self) -> tuple[int, int, float, int]:
+        """The figures it is compared on: (cycles, LUT, BRAM36, DSP)."""
+        return (self.cycles, self.res.lut, self.res.bram36, self.res.dsp)
+
+    def dominates(self, other: Design) -> bool:
+        """At most ``other``'s cycles, LUT, BRAM36 and DSP, and less in one of them."""
+        a, b = self.key(), other.key()
+        return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+    def to_dict(self) -> dict:
+        return {"cycles_per_frame": self.cycles, **self.res.to_dict(),
+                "folding": self.folding.to_json()}
+
+
+def pareto_front(designs: list[Design]) -> list[Design]:
+    """The designs no other one dominates, by cycles (then LUT), duplicates dropped."""
+    out: list[Design] = []
+    front = np.empty((0, 3))
+    for d in sorted(designs, key=lambda d: d.key()):
+        if out and out[-1].key() == d.key():
+            continue
+        row = np.array([d.res.lut, d.res.bram36, d.res.dsp], dtype=float)
+        # every design in the front has at most d's cycles (sorted); equal figures with
+        # equal cycles were dropped above, so "all ≤" means dominated
+        if len(out) and bool(np.any(np.all(front <= row, axis=1))):
+            continue
+        out.append(d)
+        front = np.vstack([front, row])
+    return out
+
+
+@dataclass
+class DesignSpace:
+    """What :func:`search` found for a network: every design it kept, their Pareto front of
+    (cycles, LUT, BRAM36, DSP), the cost it minimises and the part's limits.
+
+    The cost of a design is ``lut_weight·LUT/LUT_part + bram_weight·BRAM36/BRAM36_part +
+    DSP/DSP_part`` (its resources as fractions of the part); the limits are the part's
+    capacity less the Zynq shell (:data:`lowbit_hdl.flow.resources.SHELL`). A design is
+    chosen on the search's estimate and then estimated exactly
+    (:func:`lowbit_hdl.flow.resources.estimate_network`, :meth:`exact`); budgets and limits
+    are checked on the exact figures.
+    """
+
+    network: Network
+    device: Device
+    designs: list[Design]
+    front: list[Design]
+    limits: Resources
+    lut_weight: float = 1.0
+    bram_weight: float = 1.0
+    min_layer_cycles: dict[str, int] = field(default_factory=dict)
+    _exact: dict[Folding, Design] = field(default_factory=dict, repr=False)
+
+    def cost(self, res: Resources) -> float:
+        """The documented cost of an estimate (fractions of the part, weighted)."""
+        d = self.device
+        return round(self.lut_weight * res.lut / d.lut + self.bram_weight * res.bram36
+                     / d.bram36 + (res.dsp / d.dsp if d.dsp else 0.0), 12)
+
+    def within(self, res: Resources, lut_budget: float | None = None,
+               bram36_budget: float | None = None) -> bool:
+        """``res`` is within the part's limits (LUT, BRAM36, DSP) and the budgets."""
+        lim = self.limits
+        return (res.lut <= lim.lut and res.bram36 <= lim.bram36 and res.dsp <= lim.dsp
+                and (lut_budget is None or res.lut <= lut_budget)
+                and (bram36_budget is None or res.bram36 <= bram36_budget))
+
+    def exact(self, design: Design) -> Design:
+        """``design`` with the cycles of :func:`lowbit_hdl.cost.network_cost` and the
+        estimate of :func:`lowbit_hdl.flow.resources.estimate_network` of its network."""
+        if design.folding not in self._exact:
+            folded = apply_folding(self.network, design.folding)
+            self._exact[design.folding] = Design(
+                design.folding, network_cost(folded).cycles_per_frame,
+                estimate_network(folded).total)
+        return self._exact[design.folding]
+
+    def cheapest(self) -> Design:
+        """The design of least cost (then fewest cycles) the search saw, estimated exactly."""
+        return self.exact(min(self.front, key=lambda d: (self.cost(d.res), d.cycles)))
+
+    def _best(self, reach: list[Design], lut_budget: float | None = None,
+              bram36_budget: float | None = None) -> Design | None:
+        """The least exact cost among the first :data:`_EXACT_PICK` of ``reach`` (by the
+        search's cost) that are within the limits and budgets, exactly estimated."""
+        ranked = sorted(reach, key=lambda d: (self.cost(d.res), d.cycles))
+        ok = [d for d in ranked[:_EXACT_TRIES] if self.within(d.res, lut_budget,
+                                                               bram36_budget)]
+        exact = [e for e in (self.exact(d) for d in ok[:_EXACT_PICK])
+                 if self.within(e.res, lut_budget, bram36_budget)]
+        if not exact:
+            exact = [e for e in (self.exact(d) for d in ok[_EXACT_PICK:])
+                     if self.within(e.res, lut_budget, bram36_budget)][:1]
+        return min(exact, key=lambda d: (self.cost(d.res), d.cycles)) if exact else None
+
+    def for_target(self, target: int) -> Design:
+        """The least-cost design with at most ``target`` cycles per frame within the part's
+        limits (if none is within them: the least-cost one); when no design reaches the
+        target, the same among the fastest designs. Estimated exactly."""
+        reach = [d for d in self.front if d.cycles <= target]
+        if not reach:
+            fastest = min(d.cycles for d in self.front)
+            reach = [d for d in self.front if d.cycles == fastest]
+        best = self._best(reach)
+        return best if best is not None else \
+            self.exact(min(reach, key=lambda d: (self.cost(d.res), d.cycles)))
+
+    def for_budget(self, lut_budget: float | None = None,
+                   bram36_budget: float | None = None) -> Design:
+        """The fastest design within the budgets and the part's limits (then the least
+        cost), exactly estimated. Raises :class:`~lowbit_hdl.errors.BudgetError` naming the
+        cheapest design when there is none."""
+        ok = sorted((d for d in self.front if self.within(d.res, lut_budget, bram36_budget)),
+                    key=lambda d: (d.cycles, self.cost(d.res)))
+        for d in ok[:_EXACT_TRIES]:
+            if self.within(self.exact(d).res, lut_budget, bram36_budget):
+                fastest = self.exact(d).cycles
+                best = self._best([e for e in ok if e.cycles <= fastest], lut_budget,
+                                  bram36_budget)
+                return best if best is not None and best.cycles <= fastest else self.exact(d)
+        c = self.cheapest()
+        what = " and ".join(x for x in (
+            f"{lut_budget:,} LUT" if lut_budget is not None else "",
+            f"{bram36_budget:g} BRAM36" if bram36_budget is not None else "") if x) \
+            or "the part"
+        raise BudgetError(
+            f"network {self.network.name}: no folding fits {what} on {self.device.part} "
+            f"(its limits less the shell: {self.limits.lut:,} LUT, {self.limits.bram36:g} "
+            f"BRAM36, {self.limits.dsp} DSP); the cheapest design needs {c.res.lut:,} LUT, "
+            f"{c.res.bram36:g} BRAM36, {c.res.dsp} DSP at {c.cycles:,} cycles per frame",
+            c.to_dict())
+
+
+#: candidates a choice estimates exactly before it gives up (the search's estimate and the
+#: exact one differ only in the FIFOs and width converters, a few hundred LUTs)
+_EXACT_TRIES = 64
+#: of the cheapest candidates by the search's estimate, this many are estimated exactly and
+#: the cheapest of those is taken
+_EXACT_PICK = 8
+
+
+def _prune(opts: list[LayerOption], target: int, weight: Callable[[Resources], float]
+           ) -> list[int]:
+    """Indices of the options within ``target`` cycles that no other one beats in
+    (LUT-side cost, BRAM36): the least cost per BRAM level (ties to fewer cycles), and only
+    levels that lower the cost."""
+    best: dict[float, int] = {}
+    for k, o in enumerate(opts):
+        if o.cycles > target:
+            continue
+        cur = best.get(o.res.bram36)
+        if cur is None or (weight(o.res), o.cycles) < (weight(opts[cur].res), opts[cur].cycles):
+            best[o.res.bram36] = k
+    out, low = [], math.inf
+    for b in sorted(best):
+        if weight(opts[best[b]].res) < low:
+            low = weight(opts[best[b]].res)
+            out.append(best[b])
+    return out
+
+
+#: the last searches (their inputs → result): a build and the tests ask about one network
+#: several times
+_SEARCHES: OrderedDict[tuple, DesignSpace] = OrderedDict()
+_SEARCHES_KEPT = 8
+
+
+def search(net: Network, *, device: Device = XC7Z020, lut_weight: float = 1.0,
+           bram_weight: float = 1.0, memory: Mapping[str, str] | None = None) -> DesignSpace:
+    """Search foldings and weight-memory styles of ``net`` together (cached: the result
+    depends on the layers' structure, not on their weights).
+
+    For every reachable target ``T`` (each cycle count some layer option has), a dynamic
+    programme over the layers finds, for each block-RAM count (in 18-Kbit halves, up to twice
+    the part's), the design of least LUT-side cost (``lut_weight·LUT/LUT_part +
+    DSP/DSP_part``) whose layers all take at most ``T`` cycles. Layer options come from
+    :func:`layer_options` (estimates of the MVTU, sliding window and inherited max-pool,
+    which add up over layers). The designs of all targets are merged, their Pareto front of
+    (cycles, LUT, BRAM36, DSP) by that sum is estimated exactly (FIFOs and width converters
+    included, :func:`lowbit_hdl.flow.resources.estimate_network`), and the front of the
+    exact figures is kept.
+
+    ``memory`` fixes the style of the named layers (``{layer: ram_style}``).
+    Raises :class:`NetworkError` for a layer in ``memory`` that is not a Conv/FC layer.
+    """
+    memory = dict(memory or {})
+    key = (net.input_shape, repr(net.input_dtype), repr(net.layers), device, lut_weight,
+           bram_weight, tuple(sorted(memory.items())))
+    if key in _SEARCHES:
+        _SEARCHES.move_to_end(key)
+        return _SEARCHES[key]
+    space = _search(net, device, lut_weight, bram_weight, memory)
+    _SEARCHES[key] = space
+    while len(_SEARCHES) > _SEARCHES_KEPT:
+        _SEARCHES.popitem(last=False)
+    return space
+
+
+def _search(net: Network, device: Device, lut_weight: float, bram_weight: float,
+            memory: dict[str, str]) -> DesignSpace:
     # a valid starting point: every layer fully folded
     work = apply_folding(net, Folding({lay.name: LayerFolding(1, 1) for lay in net.layers
                                        if isinstance(lay, (Conv, FC))}))
     infos = work.infer()
-    folding: dict[str, LayerFolding] = {}
-    unmet: list[str] = []
-    for i, info in enumerate(infos):
-        if not info.is_mvtu:
-            continue
-        pool = _next_pool(infos, i)
+    mvtu = [i for i, info in enumerate(infos) if info.is_mvtu]
+    names = [infos[i].name for i in mvtu]
+    for name, style in memory.items():
+        if name not in names:
+            raise NetworkError(f"memory: {name!r} is not a Conv or FC layer of {net.name} "
+                               f"(those are: {', '.join(names)})")
+        if style not in RAM_STYLES:
+            raise NetworkError(f"memory: layer {name}: {style!r} is not a style "
+                               f"({', '.join(RAM_STYLES)})")
+    options = [layer_options(infos[i], _next_pool(infos, i), memory.get(infos[i].name))
+               for i in mvtu]
 
-        def cycles(pe: int, simd: int, info=info, pool=pool) -> int:
-            cyc = layer_cycles(info, pe, simd)
-            if pool is not None:
-                cyc = max(cyc, pool_cycles(pool.in_shape, pe, pool.layer.kernel,
-                                           pool.layer.stride, pool.pads))
-            return cyc
+    def side(r: Resources) -> float:
+        return lut_weight * r.lut / device.lut + (r.dsp / device.dsp if device.dsp else 0.0)
 
-        def cost(ps: tuple[int, int], info=info) -> tuple[float, int, int]:
-            r = mvtu_resources(info, ps[0], ps[1])
-            frac = lut_weight * r.lut / device.lut + bram_weight * r.bram36 / device.bram36
-            return (round(frac, 9), ps[0] * ps[1], cycles(*ps))
+    def halves_of(o: LayerOption) -> int:
+        return int(round(2 * o.res.bram36))
 
-        cands = _candidates(info)
-        ok = [ps for ps in cands if cycles(*ps) <= target]
-        if ok:
-            pe, simd = min(ok, key=cost)
-        else:
-            unmet.append(info.name)
-            pe, simd = min(cands, key=lambda ps: (cycles(*ps), cost(ps)))
-        folding[info.name] = LayerFolding(pe, simd)
-    chosen = Folding(folding)
-    folded = apply_folding(net, chosen)
-    cpf = network_cost(folded).cycles_per_frame
-    return FoldingResult(chosen, folded, target, cpf, not unmet and cpf <= target, unmet)
+    halves = 4 * device.bram36 + 1  # BRAM18 halves up to twice the part
+    t0 = max((min(o.cycles for o in opts) for opts in options), default=0)
+    targets = sorted({o.cycles for opts in options for o in opts if o.cycles >= t0}) or [t0]
+    picked: dict[tuple[int, ...], tuple[int, Resources]] = {}
+    for target in targets:
+        # value[h]: the least LUT-side cost of the layers so far using h BRAM18 halves
+        value = np.full(halves, np.inf)
+        value[0] = 0.0
+        steps = []  # per layer: its candidate option indices and the choice per h
+        for opts in options:
+            cand = _prune(opts, target, side)
+            table = np.full((len(cand), halves), np.inf)
+            for row, k in enumerate(cand):
+                h = halves_of(opts[k])
+                if h < halves:
+                    table[row, h:] = value[:halves - h] + side(opts[k].res)
+            choice = np.argmin(table, axis=0)
+            value = table[choice, np.arange(halves)]
+            steps.append((cand, choice))
+        keys = []
+        low = math.inf
+        for b in range(halves):  # each BRAM count that lowers the cost is a design
+            if not value[b] < low:
+                continue
+            low = value[b]
+            key, h = [], b
+            for opts, (cand, choice) in zip(reversed(options), reversed(steps), strict=True):
+                k = cand[int(choice[h])]
+                key.append(k)
+                h -= halves_of(opts[k])
+            keys.append(key[::-1])
+        # and the least-cost design whatever its block RAM (beyond the programme's range
+        # for networks far larger than the part)
+        keys.append([min(cand, key=lambda k, opts=opts: (side(opts[k].res) + bram_weight
+                                                         * opts[k].res.bram36 / device.bram36,
+                                                         opts[k].cycles))
+                     for opts, (cand, _) in zip(options, steps, strict=True)])
+        for key in keys:
+            if tuple(key) not in picked:
+                chosen = [opts[k] for opts, k in zip(options, key, strict=True)]
+                res = Resources()
+                for o in chosen:
+                    res += o.res
+                picked[tuple(key)] = (max((o.cycles for o in chosen), default=0), res)
+    # the rest of the pipeline (FIFOs, width converters, I/O), as estimated for the
+    # cheapest design by the layer sum
+    ref_key = min(picked, key=lambda k: (side(picked[k][1]) + bram_weight * picked[k][1].bram36
+                                         / device.bram36, picked[k][0]))
+    designs = [Design(_folding(names, options, key), cyc, res) for key, (cyc, res)
+               in picked.items()]
+    ref = next(d for d, key in zip(designs, picked, strict=True) if key == ref_key)
+    folded = apply_folding(net, ref.folding)
+    rest = estimate_network(folded).total - ref.res
+    searched = set(names) | {p.name for p in (_next_pool(infos, i) for i in mvtu) if p}
+    fixed_cycles = max((c.cycles for c in network_cost(folded).layers
+                        if c.name not in searched), default=0)
+    designs = [Design(d.folding, max(d.cycles, fixed_cycles), d.res + rest) for d in designs]
+    limits = Resources(device.lut - SHELL.lut, device.ff - SHELL.ff,
+                       device.bram36 - SHELL.bram36, device.dsp - SHELL.dsp)
+    return DesignSpace(net, device, designs, pareto_front(designs), limits, lut_weight,
+                       bram_weight, {infos[i].name: min(o.cycles for o in opts)
+                                     for i, opts in zip(mvtu, options, strict=True)})
+
+
+def _folding(names: list[str], options: list[list[LayerOption]], key: tuple[int, ...]
+             ) -> Folding:
+    """The folding of one option per layer (``key``: the option indices)."""
+    out = {}
+    for name, opts, k in zip(names, options, key, strict=True):
+        o = opts[k]
+        out[name] = LayerFolding(o.pe, o.simd, None if o.ram_style == "auto" else o.ram_style)
+    return Folding(out)
+
+
+def _result(net: Network, space: DesignSpace, design: Design, target: int) -> FoldingResult:
+    folded = apply_folding(net, design.folding)
+    unmet = [n for n, c in space.min_layer_cycles.items() if c > target]
+    return FoldingResult(design.folding, folded, target, design.cycles,
+                         not unmet and design.cycles <= target, unmet, design.res,
+                         space.within(design.res))
+
+
+def auto_fold(net: Network, target: int, *, device: Device = XC7Z020, lut_weight: float = 1.0,
+              bram_weight: float = 1.0, memory: Mapping[str, str] | None = None,
+              space: DesignSpace | None = None) -> FoldingResult:
+    """The least-cost folding and weight-memory styles with at most ``target`` cycles/frame.
+
+    See :func:`search` and :meth:`DesignSpace.for_target` (``space``: a search already done
+    for ``net``). ``lut_weight``/``bram_weight`` weigh the resource fractions of ``device``
+    in the cost; ``memory`` fixes layers' styles. Max-pool layers without an explicit PE
+    follow their producer's PE and are counted as constraints on it. When the target cannot
+    be reached, the result is the cheapest of the fastest designs and names the layers that
+    cannot reach it (``unmet_layers``).
+    """
+    if target < 1:
+        raise ValueError(f"target cycles per frame must be ≥ 1, got {target}")
+    space = space or search(net, device=device, lut_weight=lut_weight,
+                            bram_weight=bram_weight, memory=memory)
+    return _result(net, space, space.for_target(target), target)
 
 
 def fold_for_budget(net: Network, lut_budget: int | None = None,
-                    bram36_budget: float | None = None, *, device: Device = XC7Z020
-                    ) -> FoldingResult:
-    """The fastest auto-folding whose analytic estimate fits the given LUT/BRAM36 budget.
+                    bram36_budget: float | None = None, *, device: Device = XC7Z020,
+                    memory: Mapping[str, str] | None = None,
+                    space: DesignSpace | None = None) -> FoldingResult:
+    """The fastest folding and weight-memory styles whose estimate fits the LUT and/or
+    BRAM36 budget and the part (:meth:`DesignSpace.for_budget`).
 
-    Binary search over the per-layer reachable cycle counts (resources fall as the target
-    rises); ``device`` is passed to :func:`auto_fold`. Raises :class:`NetworkError` if even
-    the slowest folding does not fit.
+    Raises ``ValueError`` without a budget and :class:`~lowbit_hdl.errors.BudgetError`
+    (naming the cheapest design) when no design fits.
     """
     if lut_budget is None and bram36_budget is None:
         raise ValueError("fold_for_budget: give a LUT and/or a BRAM36 budget")
-    infos = net.infer()
-    values: set[int] = set()
-    for info in infos:
-        if info.is_mvtu:
-            values.update(layer_cycles(info, pe, s) for pe, s in _candidates(info))
-    targets = sorted(values)
-
-    def fits(res: FoldingResult) -> bool:
-        est = estimate_network(res.network).total
-        return ((lut_budget is None or est.lut <= lut_budget)
-                and (bram36_budget is None or est.bram36 <= bram36_budget))
-
-    lo, hi = 0, len(targets) - 1
-    best = auto_fold(net, targets[hi], device=device)
-    if not fits(best):
-        est = estimate_network(best.network).total
-        raise NetworkError(f"network {net.name}: even the slowest folding needs "
-                           f"{est.lut:,} LUT / {est.bram36:g} BRAM36, over the budget")
-    while lo < hi:
-        mid = (lo + hi) // 2
-        res = auto_fold(net, targets[mid], device=device)
-        if fits(res):
-            best, hi = res, mid
-        else:
-            lo = mid + 1
-    return best
+    space = space or search(net, device=device, memory=memory)
+    design = space.for_budget(lut_budget, bram36_budget)
+    return _result(net, space, design, design.cycles)

@@ -1,6 +1,7 @@
 """The build report: ``report.json`` and the table printed at the end of ``build``.
 
-Per layer: shapes, data types, folding, cycles per frame, weight/threshold memory and the
+Per layer: shapes, data types, folding, cycles per frame, weight/threshold memory (and how
+the weight memories are built, ``memory``), the
 analytic resource estimate (its stages summed); for the design: the bottleneck, frames/s and
 latency at the clock, the AXI-Stream layouts, FIFOs and converters, the fit check on the
 part (with the Zynq shell's share reserved), which layers have random parameters
@@ -12,12 +13,21 @@ from __future__ import annotations
 from typing import Any
 
 from ..cost import engine_figures, format_bits, format_shape, network_cost
+from ..ir import LayerInfo
 from ..netfile import random_weights_note
 from .folding import Folding
 from .plan import IP_NAMES, Plan, StageKind
-from .resources import SHELL, XC7Z020, Estimate, Resources, device_for_part, fit_check
+from .resources import (
+    SHELL,
+    XC7Z020,
+    Estimate,
+    Resources,
+    device_for_part,
+    fit_check,
+    memory_resources,
+)
 
-__all__ = ["REPORT_VERSION", "make_report", "format_report"]
+__all__ = ["REPORT_VERSION", "make_report", "format_report", "weight_memory"]
 
 REPORT_VERSION = 1
 
@@ -41,6 +51,20 @@ def _bottleneck(plan: Plan, layer: str) -> str:
     return "ddr" if cpf == plan.ddr_port_cycles else "io"
 
 
+def weight_memory(info: LayerInfo) -> str:
+    """How an MVTU layer's weight memories are built: its ``ram_style``; for ``"auto"`` the
+    estimator's reading of it, ``"auto:block"`` or ``"auto:logic"`` (``"const"`` for one
+    weight word per PE, which needs no memory)."""
+    lay = info.layer
+    words = (info.mh // lay.pe) * (info.mw // lay.simd)
+    if words == 1:
+        return "const"
+    if lay.ram_style != "auto":
+        return lay.ram_style
+    mem = memory_resources(lay.simd * lay.weight_dtype.bits, words, "auto", rom=True)
+    return "auto:block" if mem.bram36 else "auto:logic"
+
+
 def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
                 folding: Folding | None = None, folding_source: str = "network",
                 synth: dict | None = None, rtl: dict | None = None,
@@ -57,11 +81,14 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
     if plan.engine is not None:
         engine_rows = {r["layer"]: r for r in engine_figures(plan.split, plan.engine)}
         engine_pools = {r["pool"] for r in engine_rows.values() if r["pool"]}
+    infos = {i.name: i for i in plan.infos}
     layers = []
     for c in cost.layers:
         r = per_layer.get(c.name, Resources())
         row = {**c.to_dict(), "in_shape": list(c.in_shape),
                "out_shape": list(c.out_shape), "estimate": r.to_dict()}
+        if infos[c.name].is_mvtu:
+            row["memory"] = weight_memory(infos[c.name])
         if plan.uses_ddr:  # a DDR layer's stages may be slower than its compute
             row["cycles"] = max([row["cycles"]] + [s.cycles for s in plan.stages
                                                    if s.layer == c.name])
@@ -149,7 +176,7 @@ def format_report(rep: dict[str, Any]) -> str:
     """The readable table printed at the end of a build."""
     syn_layers = (rep.get("synth") or {}).get("layers")
     head = ["layer", "kind", "in C×H×W", "out C×H×W", "in", "W", "out", "PE", "SIMD",
-            "cycles", "weights", "thresh", "LUT", "FF", "BRAM36", "DSP"]
+            "cycles", "weights", "memory", "thresh", "LUT", "FF", "BRAM36", "DSP"]
     if syn_layers:
         head += ["syn LUT", "syn FF", "syn BRAM", "syn DSP"]
 
@@ -170,12 +197,13 @@ def format_report(rep: dict[str, Any]) -> str:
             lay["weight_dtype"], lay["out_dtype"], str(lay["pe"]),
             str(lay["simd"]) if mvtu else "-", f"{lay['cycles']:,}",
             format_bits(lay["weight_bits"]) if mvtu else "-",
+            lay.get("memory", "-") if mvtu else "-",
             format_bits(lay["threshold_bits"]) if mvtu else "-",
             f"{e['lut']:,}", f"{e['ff']:,}", f"{e['bram36']:g}", str(e["dsp"]),
         ] + syn_cells(lay.get("synth")))
     io = rep["estimate"]["layers"].get("(io)")
     if io:
-        rows.append(["(io/fifo)", "", "", "", "", "", "", "", "", "", "", "",
+        rows.append(["(io/fifo)", "", "", "", "", "", "", "", "", "", "", "", "",
                      f"{io['lut']:,}", f"{io['ff']:,}", f"{io['bram36']:g}", str(io["dsp"])]
                     + syn_cells((syn_layers or {}).get("(io)")))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
@@ -246,7 +274,10 @@ def format_report(rep: dict[str, Any]) -> str:
             f"{syn['lut_memory']:,} memory), {syn['ff']:,} FF, {syn['bram36']:g} BRAM36, "
             f"{syn['dsp']} DSP  → {'fits' if sfit['fits'] else 'DOES NOT FIT'}"
             + (f";  {perf['fps_per_klut']:,.1f} frames/s per kLUT"
-               if perf.get("fps_per_klut") else ""))
+               if perf.get("fps_per_klut") else "")
+            + f"  ({syn.get('yosys') or 'Yosys version unknown'})")
+        if syn.get("yosys_fallback"):
+            out.append(f"warning: {syn['yosys_fallback']}")
     elif syn.get("error"):
         out.append(f"yosys synth_xilinx: failed ({syn['error'].splitlines()[0]})")
     rtl = rep.get("rtl") or {}

@@ -8,10 +8,16 @@ side) and are meant for design-space decisions (auto-folding, fit check), not si
 Memories: a memory of ``depth`` words of ``width`` bits goes to
 
 * logic (constants) when ``depth == 1`` (weights that never change per cycle);
-* distributed RAM, one LUT per bit per 64 words, when it is small
-  (``depth ≤ 64`` or at most 4 Kbit) or ``ram_style="distributed"``;
-* block RAM otherwise: per 18-Kbit half it packs ``512×36, 1K×18, 2K×9, 4K×4, 8K×2, 16K×1``
+* for a read-only memory (weights, thresholds) at ``ram_style="auto"``: LUT logic when it
+  has at most 256 words or 4 Kbit (the rule Yosys follows), else block RAM; ``"logic"`` or
+  ``"distributed"`` force LUT logic, ``"block"`` block RAM;
+* for a RAM (line buffers, FIFOs): distributed RAM (RAM32M/RAM64M) when ``depth ≤ 64`` or
+  ``ram_style="distributed"``; registers for ``"logic"``; block RAM otherwise;
+* block RAM: per 18-Kbit half it packs ``512×36, 1K×18, 2K×9, 4K×4, 8K×2, 16K×1``
   (simple dual port), counted in BRAM36 (two halves each).
+
+The auto-folder (:mod:`lowbit_hdl.flow.folding`) chooses each Conv/FC layer's weight-memory
+style (``"block"`` or ``"logic"``) itself instead of relying on the ``auto`` rule.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ __all__ = [
     "bram18_count",
     "memory_resources",
     "mvtu_resources",
+    "pool_resources",
     "swu_buffer",
     "window_resources",
     "stage_resources",
@@ -166,8 +173,11 @@ def memory_resources(width: int, depth: int, style: str = "auto", rom: bool = Fa
     bram = Resources(bram36=bram18_count(width, depth) / 2)
     if style == "block":
         return bram
+    if style == "logic" and not rom:  # registers and a read multiplexer
+        return Resources(lut=width * _mux_luts(depth), ff=bits + width)
     if rom:
-        if style == "distributed" or bits <= ROM_LOGIC_MAX_BITS or depth <= ROM_LOGIC_MAX_DEPTH:
+        if style in ("distributed", "logic") or (
+                style == "auto" and (bits <= ROM_LOGIC_MAX_BITS or depth <= ROM_LOGIC_MAX_DEPTH)):
             # a ROM in LUTs (about one LUT per bit per 16 words) and its read register
             return Resources(lut=width * max(1, round(depth / 16)), ff=width)
         return bram
@@ -193,11 +203,13 @@ def _dot_luts(simd: int, wbits: int, abits: int, wbipolar: bool, abipolar: bool)
     return bits + bits // 2 + (wbits + abits) * log2_ceil(simd), 0
 
 
-def mvtu_resources(info: LayerInfo, pe: int, simd: int, placement: str = "") -> Resources:
+def mvtu_resources(info: LayerInfo, pe: int, simd: int, placement: str = "",
+                   ram_style: str | None = None) -> Resources:
     """Estimate of one MVTU (dot products, accumulators, thresholds, weight memory).
 
-    ``placement`` ``"stream"``/``"tiled"`` (hybrid designs): the weights come through the
-    ``w`` port, so there is no weight memory (the DDR path is :func:`ddr_path_resources`);
+    ``ram_style``: the weight memories' style (default: the layer's). ``placement``
+    ``"stream"``/``"tiled"`` (hybrid designs): the weights come through the ``w`` port,
+    so there is no weight memory (the DDR path is :func:`ddr_path_resources`);
     a tiled MVTU has no input-vector buffer either (every vector is used for one tile)."""
     lay = info.layer
     w, a = lay.weight_dtype, info.in_dtype
@@ -210,7 +222,7 @@ def mvtu_resources(info: LayerInfo, pe: int, simd: int, placement: str = "") -> 
     per_pe_ff = 2 * acc + max(1, info.out_dtype.bits) + 4  # partial sum, accumulator, out
     ctrl = 40 + 2 * (log2_ceil(nf) + log2_ceil(sf) + log2_ceil(info.vectors))
     res = Resources(lut=ctrl + pe * per_pe_lut, ff=ctrl + pe * per_pe_ff, dsp=pe * dsp)
-    style = lay.ram_style
+    style = lay.ram_style if ram_style is None else ram_style
     for _ in range(pe):  # one weight and one threshold memory per PE (lowbit_hdl.hw.mvtu)
         if not placement:
             res += memory_resources(simd * w.bits, nf * sf, style, rom=True)
@@ -371,13 +383,19 @@ def engine_unit_resources(plan: Plan) -> Resources:
     return lanes + tile + buffers + logic + sequencer
 
 
-def _pool_resources(stage: Stage, info: LayerInfo | None) -> Resources:
-    assert info is not None
+def pool_resources(info: LayerInfo, pe: int) -> Resources:
+    """Estimate of a max-pool handling ``pe`` channels per cycle (its row buffer in LUT-RAM
+    and the comparators)."""
     c, h, w = info.in_shape
     _, _, ow = info.out_shape
-    pe, bits = stage.in_elems, stage.in_bits
+    bits = info.in_dtype.bits
     mem = memory_resources(pe * bits, ow * c // pe, "distributed")
     return mem + Resources(lut=40 + 2 * pe * bits, ff=16 + pe * bits // 8)
+
+
+def _pool_resources(stage: Stage, info: LayerInfo | None) -> Resources:
+    assert info is not None
+    return pool_resources(info, stage.in_elems)
 
 
 def _topk_resources(stage: Stage, info: LayerInfo | None) -> Resources:

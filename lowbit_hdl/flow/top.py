@@ -18,6 +18,7 @@ Inside, the stages of :func:`lowbit_hdl.flow.plan.plan_network` are instantiated
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -86,7 +87,10 @@ def default_library() -> dict[StageKind, Factory]:
     def swu(stage: Stage, info: LayerInfo | None):
         from ..hw.swu import SlidingWindow
 
-        return SlidingWindow.from_layer(info)
+        # a layer's ram_style is its weight memories' (docs/hardware.md): the window buffer
+        # is a RAM and keeps the tool's choice (flow.resources.window_resources counts so)
+        return SlidingWindow.from_layer(dataclasses.replace(
+            info, layer=dataclasses.replace(info.layer, ram_style="auto")))
 
     def maxpool(stage: Stage, info: LayerInfo | None):
         from ..hw.maxpool import MaxPoolUnit

@@ -53,17 +53,7 @@ from .dtypes import BIPOLAR, DataType, parse_dtype, signed_bits_for_range
 from .words import pack_word, unpack_word
 
 __all__ = ["DESCRIPTOR_FIELDS", "DESCRIPTOR_BITS", "DESCRIPTOR_WORDS", "SIGNED_FIELDS",
-           "field_range", "pack_descriptor", "unpack_descriptor",
-           "engine_thresholds", "tile_threshold_words", "tile_weight_words", "layer_tile_words",
-           "IMAGE_WORD_BITS", "REGION_ALIGN", "ENGINE_PORTS", "interleave_region",
-           "deinterleave_region", "sub_region_bytes", "EngineLayerError", "EngineFormat",
-           "EngineRun",
-           "table_words", "map_words", "layer_domain", "engine_descriptors", "engine_layer_words",
-           "engine_requirements", "engine_image_bytes", "engine_image", "layer_region_words",
-           "pack_engine_image", "read_descriptors",
-           "check_descriptor",
-           "store_map", "load_map", "pool_targets", "write_beat", "run_engine_image",
-           "DATAPATH_ERRORS"]
+           "field_range", "pack_descriptor", "unpack_descriptor"]
 
 #: (name, bits) in packing order, field 0 in the least significant bits
 DESCRIPTOR_FIELDS: tuple[tuple[str, int], ...] = (
@@ -160,6 +150,10 @@ def unpack_descriptor(words: np.ndarray | list[int]) -> dict[str, int]:
 # of them). Weight words: SF beats of pe·simd BIPOLAR codes, beat sf = (ky·K + kx)·CF + cf,
 # element p·simd + s = code of W[nf·pe + p, ky, kx, cf·simd + s], packed as ``ddr.py`` packs
 # beats. Padded neurons (≥ MH) and channels (≥ C) carry code 0 and threshold 0.
+
+__all__ += ["engine_thresholds", "tile_threshold_words", "tile_weight_words",
+            "layer_tile_words", "DATAPATH_ERRORS", "ENGINE_PORTS", "interleave_region",
+            "deinterleave_region", "sub_region_bytes"]
 
 
 def _tile_int(name: str, value: object, minimum: int = 1) -> int:
@@ -285,7 +279,29 @@ def sub_region_bytes(desc: Mapping[str, int], ports: int) -> int:
     return desc["nf"] * desc["tile_words"] // ports * IMAGE_WORD_BITS // 8
 
 
+#: error codes of the engine datapath (its ``error`` port, set when ``start`` finds the
+#: descriptor unusable: the layer is not run and ``done`` follows the next cycle)
+DATAPATH_ERRORS: dict[int, str] = {
+    1: "sf is not k·k·in_cf, is 0, or exceeds the tile depth max_sf",
+    2: "a layer that writes the buffer must read the other one (in_buf == out_buf)",
+    3: "a size field is 0 (k, stride, in_h/w/cf, out_h/w, nf, out_c, pool_k/s, pool_h/w, "
+       "out_cf)",
+    4: "tile_words is not the threshold words (none if raw) plus sf·pe·simd/64",
+    5: "the input or the written map does not fit the activation buffer",
+    6: "raw layer on a datapath without a raw port",
+    7: "nf·pe or out_cf·simd does not cover out_c",
+}
+
+
 # -- the engine compiler: descriptors, tile regions and the DDR image --------------------------
+# (section of the control helper, h-ectl)
+
+__all__ += ["IMAGE_WORD_BITS", "REGION_ALIGN", "EngineLayerError", "EngineFormat", "EngineRun",
+            "table_words", "map_words", "layer_domain", "engine_descriptors",
+            "engine_layer_words", "engine_requirements", "engine_image", "read_descriptors",
+            "check_descriptor", "store_map", "load_map", "pool_targets", "write_beat",
+            "run_engine_image", "engine_image_bytes", "layer_region_words",
+            "pack_engine_image"]
 #
 # Everything below reads the layers through the attributes of ``lowbit_hdl.ir.LayerInfo``
 # (``layer``, ``in_shape``, ``out_shape``, ``in_dtype``, ``mw``, ``mh``, ``pad_value``,
@@ -703,8 +719,10 @@ def read_descriptors(image: np.ndarray | Sequence[int]) -> list[dict[str, int]]:
 def check_descriptor(d: Mapping[str, int], fmt: EngineFormat, layer: str = "?") -> None:
     """The checks the sequencer makes before running a descriptor (a bad one sets an error
     code instead of hanging): ``sf = K·K·in_cf`` with ``1 ≤ sf ≤ max_sf``, ``nf ≥ 1``,
-    ``in_buf ≠ out_buf``, ``k, stride, pool_k, pool_s ≥ 1``, ``tile_words`` as
-    :meth:`EngineFormat.tile_words`, maps within ``buffer_words``.
+    ``in_buf ≠ out_buf`` unless raw, sizes ≥ 1, ``tile_words`` as
+    :meth:`EngineFormat.tile_words`, maps within ``buffer_words``, ``nf·pe`` and
+    ``out_cf·simd`` covering ``out_c``, no raw layer without ``raw_bits`` (the rules of
+    :data:`DATAPATH_ERRORS`).
 
     Raises
     ------
@@ -715,20 +733,23 @@ def check_descriptor(d: Mapping[str, int], fmt: EngineFormat, layer: str = "?") 
         return EngineLayerError(f"descriptor of layer {layer}: {rule}")
 
     for f in ("k", "stride", "pool_k", "pool_s", "nf", "in_h", "in_w", "in_cf", "out_h",
-              "out_w", "pool_h", "pool_w", "out_c"):
+              "out_w", "pool_h", "pool_w", "out_c", "out_cf"):
         if d[f] < 1:
             raise bad(f"{f}={d[f]} must be ≥ 1")
     if d["sf"] != d["k"] * d["k"] * d["in_cf"] or not 1 <= d["sf"] <= fmt.max_sf:
         raise bad(f"sf={d['sf']} must be K·K·in_cf = {d['k'] * d['k'] * d['in_cf']} and at "
                   f"most max_sf={fmt.max_sf}")
-    if d["in_buf"] == d["out_buf"]:
-        raise bad("in_buf == out_buf")
+    if d["in_buf"] == d["out_buf"] and not d["raw"]:
+        raise bad("in_buf == out_buf (a layer that writes must read the other buffer)")
     if d["tile_words"] != fmt.tile_words(d["sf"], bool(d["raw"])):
         raise bad(f"tile_words={d['tile_words']} is not {fmt.tile_words(d['sf'], bool(d['raw']))}")
     if d["in_h"] * d["in_w"] * d["in_cf"] > fmt.buffer_words:
         raise bad("input map exceeds buffer_words")
     if not d["raw"] and d["pool_h"] * d["pool_w"] * d["out_cf"] > fmt.buffer_words:
         raise bad("output map exceeds buffer_words")
+    if d["nf"] * fmt.pe < d["out_c"] or d["out_cf"] * fmt.simd < d["out_c"]:
+        raise bad(f"nf·pe = {d['nf'] * fmt.pe} or out_cf·simd = {d['out_cf'] * fmt.simd} does "
+                  f"not cover out_c={d['out_c']}")
     if d["raw"] and fmt.raw_bits == 0:
         raise bad("raw layer on an engine without raw output")
 
@@ -908,17 +929,3 @@ def run_engine_image(image_words, input_map_codes, fmt: EngineFormat,
             output = load_map(dst, d["pool_h"], d["pool_w"], d["out_c"])
     rb = np.concatenate(raw_beats) if raw_beats else np.zeros((0, pe), dtype=np.int64)
     return EngineRun(output, rb, bufs)
-
-
-#: error codes of the engine datapath (its ``error`` port, set when ``start`` finds the
-#: descriptor unusable: the layer is not run and ``done`` follows the next cycle)
-DATAPATH_ERRORS: dict[int, str] = {
-    1: "sf is not k·k·in_cf, is 0, or exceeds the tile depth max_sf",
-    2: "a layer that writes the buffer must read the other one (in_buf == out_buf)",
-    3: "a size field is 0 (k, stride, in_h/w/cf, out_h/w, nf, out_c, pool_k/s, pool_h/w, "
-       "out_cf)",
-    4: "tile_words is not the threshold words (none if raw) plus sf·pe·simd/64",
-    5: "the input or the written map does not fit the activation buffer",
-    6: "raw layer on a datapath without a raw port",
-    7: "nf·pe or out_cf·simd does not cover out_c",
-}

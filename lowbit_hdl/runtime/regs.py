@@ -31,7 +31,7 @@ __all__ = [
     "Register", "ACCESS", "CONTROL_REGISTERS", "OFFSETS", "offset", "register",
     "CTRL_START", "CTRL_SOFT_RESET", "STATUS_BUSY", "STATUS_DONE", "STATUS_ERROR",
     "ERROR_NONE", "ERROR_AXI_SLVERR", "ERROR_AXI_DECERR", "ERROR_ENGINE_DESCRIPTOR",
-    "ERROR_ENGINE_TABLE", "ERROR_CODES", "ID_VALUE",
+    "ERROR_ENGINE_TABLE", "ERROR_ENGINE_DATAPATH", "ERROR_CODES", "ID_VALUE",
     "REGISTER_BYTES",
 ]
 
@@ -95,12 +95,17 @@ ERROR_AXI_DECERR = 3
 ERROR_ENGINE_DESCRIPTOR = 4
 #: the engine's descriptor table is inconsistent (0 layers, ``last`` missing or early)
 ERROR_ENGINE_TABLE = 5
+#: the engine's datapath rejected a descriptor: this plus its own code (1–15,
+#: lowbit_hdl.runtime.engine.DATAPATH_ERRORS)
+ERROR_ENGINE_DATAPATH = 16
 ERROR_CODES = {ERROR_NONE: "none", ERROR_AXI_SLVERR: "AXI slave error (SLVERR) on a DDR read",
                ERROR_AXI_DECERR: "AXI decode error (DECERR) on a DDR read",
                ERROR_ENGINE_DESCRIPTOR: "engine: a layer descriptor failed the sequencer's "
                                         "checks (bad image)",
                ERROR_ENGINE_TABLE: "engine: the descriptor table's layer count and last "
-                                   "flags disagree (bad image)"}
+                                   "flags disagree (bad image)",
+               **{ERROR_ENGINE_DATAPATH + k: f"engine: the datapath rejected a descriptor "
+                  f"(datapath code {k}, runtime.engine.DATAPATH_ERRORS)" for k in range(1, 16)}}
 #: value of the ID register: "LB" (lowbit) in the upper half, map version 1 in the lower
 ID_VALUE = 0x4C42_0001
 

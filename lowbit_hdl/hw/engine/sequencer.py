@@ -27,7 +27,9 @@ descriptor stops before the layer starts; one while streaming a region lets the 
 (the datapath gets every word and does not hang) and stops after its ``layer_done``; a
 descriptor failing a check stops with ``ERROR_ENGINE_DESCRIPTOR`` (its layer on ``layer``),
 a bad table (0 layers, ``last`` missing or early) with ``ERROR_ENGINE_TABLE``. ``layer_start``
-is never pulsed for a rejected descriptor.
+is never pulsed for a rejected descriptor. Should the datapath reject a descriptor all the
+same (its ``layer_error`` with ``layer_done``), the sequencer reads the rest of the region and
+drops it, then stops with ``ERROR_ENGINE_DATAPATH +`` the datapath's code.
 
 Cycles: with a memory of latency ``L`` (address handshake to first beat) answering one beat
 per cycle, a layer's ``layer_start`` follows the previous layer's ``layer_done`` (or the
@@ -91,6 +93,9 @@ class EngineSequencer(wiring.Component):
         One-cycle pulse: the datapath starts the layer on ``cfg``.
     layer_done : In(1)
         One-cycle pulse from the datapath: the layer's last write has landed.
+    layer_error : In(4)
+        The datapath's descriptor check, read with ``layer_done`` (0: the layer ran; else it
+        rejected the descriptor, :data:`lowbit_hdl.runtime.engine.DATAPATH_ERRORS`).
     tiles : Out(stream.Signature(64·ports))
         The current layer's region words, in order, ``ports`` per beat.
     frame_done, done : Out(1)
@@ -137,6 +142,7 @@ class EngineSequencer(wiring.Component):
             "cfg": Out(descriptor_layout()),
             "layer_start": Out(1),
             "layer_done": In(1),
+            "layer_error": In(4),
             "tiles": Out(stream.Signature(IMAGE_WORD_BITS * fmt.ports)),
             "frame_done": Out(1),
             "done": Out(1),
@@ -182,6 +188,7 @@ class EngineSequencer(wiring.Component):
         sub_bytes = Signal(self.addr_width)  # bytes between the sub-regions
         issued = Signal(ports)  # region commands accepted
         done_seen = Signal()
+        rejected = Signal(4)  # the datapath's error code with layer_done (0: ran)
         # products of the checks, registered (CHECK1 → CHECK2)
         kkcf = Signal(24)
         in_words = Signal(32)
@@ -264,12 +271,15 @@ class EngineSequencer(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 zero = (desc.sf == 0) | (desc.nf == 0) | (desc.k == 0) | (desc.stride == 0) | \
                     (desc.pool_k == 0) | (desc.pool_s == 0) | (desc.in_h == 0) | \
-                    (desc.in_w == 0) | (desc.in_cf == 0) | (desc.out_c == 0)
-                bad = zero | (desc.in_buf == desc.out_buf) | (desc.sf > fmt.max_sf) | \
-                    (desc.sf != kkcf) | (desc.tile_words != want_tw) | \
+                    (desc.in_w == 0) | (desc.in_cf == 0) | (desc.out_c == 0) | \
+                    (desc.out_h == 0) | (desc.out_w == 0) | (desc.pool_h == 0) | \
+                    (desc.pool_w == 0) | (desc.out_cf == 0)
+                bad = zero | (~desc.raw & (desc.in_buf == desc.out_buf)) | \
+                    (desc.sf > fmt.max_sf) | (desc.sf != kkcf) | (desc.tile_words != want_tw) | \
                     (in_words > fmt.buffer_words) | \
                     (~desc.raw & (out_words > fmt.buffer_words)) | \
-                    (desc.region[:3] != 0)
+                    (desc.region[:3] != 0) | (desc.nf * fmt.pe < desc.out_c) | \
+                    (desc.out_cf * fmt.simd < desc.out_c)
                 if fmt.raw_bits == 0:
                     bad = bad | desc.raw
                 last_here = self.layer == count - 1
@@ -281,7 +291,7 @@ class EngineSequencer(wiring.Component):
                     fail(regs.ERROR_ENGINE_DESCRIPTOR)
                 with m.Else():
                     m.d.sync += [self.cfg.eq(desc), self.layer_start.eq(1),
-                                 done_seen.eq(0), left.eq(region_words >> shift),
+                                 done_seen.eq(0), rejected.eq(0), left.eq(region_words >> shift),
                                  sub_bytes.eq((region_words >> shift) * WORD_BYTES),
                                  issued.eq(0)]
                     m.next = "CMD_REGION"
@@ -295,18 +305,22 @@ class EngineSequencer(wiring.Component):
                                  accepted[j].eq(issued[j] | mj.cmd.ready)]
                 m.d.sync += issued.eq(accepted)
                 with m.If(self.layer_done):
-                    m.d.sync += done_seen.eq(1)
+                    m.d.sync += [done_seen.eq(1), rejected.eq(self.layer_error)]
                 with m.If(accepted.all()):
                     m.next = "STREAM"
             with m.State("STREAM"):
+                # a beat is a word of each master; after a rejection the region's beats are
+                # read and dropped (the masters deliver every word of a command; none may
+                # stay for the next run)
+                drop = rejected != 0
                 all_valid = Cat(*(mj.o.valid for mj in self.masters)).all()
-                m.d.comb += [self.busy.eq(1), self.tiles.valid.eq(all_valid),
+                m.d.comb += [self.busy.eq(1), self.tiles.valid.eq(all_valid & ~drop),
                              self.tiles.payload.eq(Cat(*(mj.o.payload for mj in self.masters)))]
-                m.d.comb += [mj.o.ready.eq(self.tiles.ready & all_valid)
+                m.d.comb += [mj.o.ready.eq((self.tiles.ready | drop) & all_valid)
                              for mj in self.masters]
                 with m.If(self.layer_done):
-                    m.d.sync += done_seen.eq(1)
-                with m.If(all_valid & self.tiles.ready):
+                    m.d.sync += [done_seen.eq(1), rejected.eq(self.layer_error)]
+                with m.If(all_valid & (self.tiles.ready | drop)):
                     m.d.sync += left.eq(left - 1)
                     with m.If(left == 1):
                         m.next = "WAIT_DONE"
@@ -314,7 +328,10 @@ class EngineSequencer(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 with m.If(done_seen | self.layer_done):
                     m.d.sync += done_seen.eq(0)
-                    with m.If(any_error):
+                    code = Mux(done_seen, rejected, self.layer_error)
+                    with m.If(code != 0):
+                        fail(regs.ERROR_ENGINE_DATAPATH + code)
+                    with m.Elif(any_error):
                         fail(first_code)
                     with m.Elif(self.cfg.last):
                         m.d.sync += [self.frame_done.eq(1), frames_left.eq(frames_left - 1)]

@@ -12,6 +12,11 @@ region fetcher (:class:`lowbit_hdl.hw.ddrfetch.RegionFetcher`), so the control b
 both alike.
 ``stall`` is high in the cycles in which the core waited for a weight tile.
 
+Errors: when the sequencer stops on an error (an AXI error response, a bad descriptor or
+table), the run still ends: the unit takes the remaining input beats of the run's frames
+and emits zero beats for the rest of its output frames, so the stream (and the DMA behind
+it) never hangs; the control block then reports ``STATUS.ERROR`` with the code.
+
 Cycles per frame: :func:`lowbit_hdl.cost.engine_stage_cycles`.
 """
 
@@ -45,6 +50,8 @@ class EngineUnit(wiring.Component):
         Elements per input beat.
     drain_shape : tuple or None
         (H, W, C) of the last map, drained pixel-major; ``None`` when the last layer is raw.
+    raw_beats : int
+        Raw output beats per frame (the last layer's neuron folds), without a drain.
 
     Attributes
     ----------
@@ -60,7 +67,7 @@ class EngineUnit(wiring.Component):
     """
 
     def __init__(self, fmt: EngineFormat, load_shape: tuple[int, int, int], load_elems: int,
-                 drain_shape: tuple[int, int, int] | None) -> None:
+                 drain_shape: tuple[int, int, int] | None, raw_beats: int = 1) -> None:
         if not isinstance(fmt, EngineFormat):
             raise TypeError(f"fmt must be an EngineFormat, got {type(fmt).__name__}")
         if (drain_shape is None) == (fmt.raw_bits == 0):
@@ -70,6 +77,10 @@ class EngineUnit(wiring.Component):
                                    fmt.acc_bits, fmt.raw_bits, fmt.ports, load_shape,
                                    load_elems, drain_shape)
         p = self.params
+        h, w, c = load_shape
+        #: input and output beats of one frame (the error flush counts them)
+        self.in_beats = h * w * c // load_elems
+        self.out_beats = raw_beats if drain_shape is None else p.map_words(drain_shape)
         out = vector(signed(p.raw_bits), p.pe) if drain_shape is None else vector(p.act, p.simd)
         super().__init__({
             "i": In(stream.Signature(vector(p.act, load_elems))),
@@ -97,11 +108,12 @@ class EngineUnit(wiring.Component):
         c, h, w = first.in_shape
         stage = plan.stage("engine")
         drain = None
+        last, pool = split.engine[-1]
         if not split.raw:
-            last, pool = split.engine[-1]
             dc, dh, dw = (pool or last).out_shape
             drain = (dh, dw, dc)
-        return cls(engine_format(split, plan.engine), (h, w, c), stage.in_elems, drain)
+        return cls(engine_format(split, plan.engine), (h, w, c), stage.in_elems, drain,
+                   -(-last.mh // plan.engine.pe))
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -112,10 +124,29 @@ class EngineUnit(wiring.Component):
                      seq.base.eq(self.base), seq.frames.eq(self.frames),
                      seq.start.eq(self.start)]
         wiring.connect(m, seq.tiles, dp.tiles)
-        wiring.connect(m, wiring.flipped(self.i), dp.load)
-        wiring.connect(m, wiring.flipped(self.o), dp.raw if self.params.raw_bits else dp.drain)
         for name in EngineSequencer.axi_names(self.params.ports):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(seq, name))
+        out = dp.raw if self.params.raw_bits else dp.drain
+        # beats in and out of the run; after an error, the rest are taken and zeros emitted
+        flush = Signal()
+        ins, outs = Signal(32), Signal(32)
+        in_total, out_total = Signal(32), Signal(32)
+        with m.If(flush):
+            m.d.comb += [self.i.ready.eq(ins != in_total), self.o.valid.eq(outs != out_total)]
+        with m.Else():
+            m.d.comb += [dp.load.payload.eq(self.i.payload), dp.load.valid.eq(self.i.valid),
+                         self.i.ready.eq(dp.load.ready), self.o.payload.eq(out.payload),
+                         self.o.valid.eq(out.valid), out.ready.eq(self.o.ready)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += ins.eq(ins + 1)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += outs.eq(outs + 1)
+        with m.If(seq.error):
+            m.d.sync += flush.eq(1)
+        with m.If(self.start | self.clear):
+            m.d.sync += [ins.eq(0), outs.eq(0), flush.eq(0),
+                         in_total.eq(self.frames * self.in_beats),
+                         out_total.eq(self.frames * self.out_beats)]
         # a descriptor the datapath rejects (the sequencer checks the same rules first)
         dp_error = Signal()
         with m.If(self.clear):
