@@ -9,6 +9,8 @@ frame and the control block's counters.
     python bench/engine_cosim.py alexnet --frames 1      # DoReFa AlexNet W1A2, 64×32 lanes
     python bench/engine_cosim.py tiny-yolo --frames 1    # Tiny-YOLO W1A3, 32×64 lanes
     python bench/engine_cosim.py cnv --cocotb            # the cocotb path instead
+    python bench/engine_cosim.py cnv --ports 2           # 2 HP ports: the engine's tiles
+                                                         # over 2 read masters
 
 The Verilator build takes minutes (cached afterwards); a frame of the seed networks is
 about 3 M cycles.
@@ -24,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lowbit_hdl.cost import EngineConfig, engine_figures  # noqa: E402
+from lowbit_hdl.flow.build import engine_ports  # noqa: E402
 from lowbit_hdl.flow.folding import apply_folding, load_folding  # noqa: E402
 from lowbit_hdl.flow.plan import plan_network  # noqa: E402
 from lowbit_hdl.netfile import load_network  # noqa: E402
@@ -40,13 +43,18 @@ CASES = {
 }
 
 
-def run(name: str, frames: int, stall: float, seed: int, cocotb: bool) -> bool:
+def run(name: str, frames: int, stall: float, seed: int, cocotb: bool, ports: int) -> bool:
     path, (pe, simd), ddr, folding = CASES[name]
     net = load_network(ROOT / path, seed=seed)
     if folding is not None:
         net = apply_folding(net, load_folding(ROOT / folding))
-    plan = plan_network(net, engine=EngineConfig(pe=pe, simd=simd), ddr_layers=ddr)
-    print(f"== {net.name}: engine {pe}×{simd}, front "
+    cfg = EngineConfig(pe=pe, simd=simd, ports=engine_ports(ports, pe, simd))
+    # as `build --hp-ports`: the engine and each DDR tail layer get up to `ports` masters
+    plan = plan_network(net, engine=cfg, ddr_layers=ddr, hp_ports=ports, stream_ports=ports)
+    tail = ", ".join(f"{r.layer} {r.masters} on HP {r.hps}" for r in plan.ddr.regions)
+    print(f"== {net.name}: engine {pe}×{simd}, {ports} HP port(s), {cfg.ports} engine read "
+          f"master(s) on HP ports {plan.ddr.engine.hps}{', tail ' + tail if tail else ''}, "
+          f"front "
           f"{', '.join(i.name for i in plan.split.front)}, tail "
           f"{', '.join(i.name for i in plan.split.tail)}; {plan.ddr.bytes_per_frame:,} DDR "
           f"bytes per frame", flush=True)
@@ -65,6 +73,10 @@ def run(name: str, frames: int, stall: float, seed: int, cocotb: bool) -> bool:
         res = simulate_fast(net, frames=frames, stall=stall, plan=plan, seed=seed,
                             log=lambda msg: print(f"[fast] {msg}", flush=True))
     print(res.summary())
+    tail_cycles = max([s.cycles for s in plan.stages
+                       if s.layer in {i.name for i in plan.split.tail}], default=0)
+    print(f"plan: {plan.cycles_per_frame:,} cycles per frame (serial bound), engine stage "
+          f"{plan.stage('engine').cycles:,}, slowest tail stage {tail_cycles:,}")
     if res.first_frame_latency:
         lat = res.first_frame_latency
         print(f"one frame: {lat:,} cycles = {lat / 1e5:.2f} ms at 100 MHz")
@@ -82,8 +94,11 @@ def main() -> int:
     ap.add_argument("--stall", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--cocotb", action="store_true", help="the cocotb path (slow)")
+    ap.add_argument("--ports", type=int, choices=(1, 2, 4), default=1,
+                    help="HP ports (the engine gets as many read masters, default 1)")
     args = ap.parse_args()
-    ok = all([run(n, args.frames, args.stall, args.seed, args.cocotb) for n in args.nets])
+    ok = all([run(n, args.frames, args.stall, args.seed, args.cocotb, args.ports)
+              for n in args.nets])
     return 0 if ok else 1
 
 

@@ -62,6 +62,7 @@ __all__ = [
     "engine_layer_cycles",
     "engine_load_cycles",
     "engine_region_latency",
+    "engine_tile_load_cycles",
     "engine_tile_stall_cycles",
     "engine_writer_cycles",
     "layer_cost",
@@ -383,13 +384,23 @@ def engine_writer_cycles(desc: Mapping[str, int], pe: int, simd: int, oy: int, o
                for py in ys for px in xs)
 
 
-def _engine_timeline(desc: Mapping[str, int], pe: int, simd: int) -> tuple[int, int]:
+def engine_tile_load_cycles(desc: Mapping[str, int], ports: int = 1) -> int:
+    """Cycles to load one tile of an engine layer through a tile stream of ``ports`` 64-bit
+    words per beat: ``L = ceil(tile_words / ports)`` (``tile_words`` is a multiple of
+    ``ports`` in the format of :mod:`lowbit_hdl.runtime.engine`)."""
+    if ports not in (1, 2, 4):
+        raise ValueError(f"ports={ports} must be 1, 2 or 4")
+    return -(-desc["tile_words"] // ports)
+
+
+def _engine_timeline(desc: Mapping[str, int], pe: int, simd: int,
+                     ports: int = 1) -> tuple[int, int]:
     """(cycles, tile stall cycles) of one layer: the issue, credit and writer recurrences."""
     nf, sf = desc["nf"], desc["sf"]
     oh, ow = desc["out_h"], desc["out_w"]
     if nf < 1 or sf < 1 or oh < 1 or ow < 1:
         raise ValueError(f"engine layer: nf={nf}, sf={sf}, out_h={oh}, out_w={ow} must be ≥ 1")
-    words, depth = desc["tile_words"], ENGINE_FIFO_DEPTH
+    words, depth = engine_tile_load_cycles(desc, ports), ENGINE_FIFO_DEPTH
     pops: list[int] = []         # cycle the writer (or the raw sink) takes each output beat
     tile_end: list[int] = []     # last issue of each tile
     free = 0                     # first cycle the writer is free
@@ -421,12 +432,14 @@ def _engine_timeline(desc: Mapping[str, int], pe: int, simd: int) -> tuple[int, 
     return pops[-1] + (1 if desc["raw"] else 2), stall
 
 
-def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int:
+def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int, ports: int = 1) -> int:
     """Cycles of one engine layer (``start`` to ``done``) for its descriptor ``desc``
-    (``lowbit_hdl.runtime.engine`` fields) on a datapath of ``pe``×``simd``.
+    (``lowbit_hdl.runtime.engine`` fields) on a datapath of ``pe``×``simd`` whose tile
+    stream carries ``ports`` 64-bit words per beat.
 
-    With ``T = OH·OW·SF`` (one tile's compute) and ``L = tile_words`` (one tile's load, one
-    word per cycle): tile ``n``'s first word is accepted at ``a_0 = 2`` (the descriptor is
+    With ``T = OH·OW·SF`` (one tile's compute) and ``L = ceil(tile_words / ports)`` (one
+    tile's load, one beat per cycle, :func:`engine_tile_load_cycles`): tile ``n``'s first
+    beat is accepted at ``a_0 = 2`` (the descriptor is
     checked in the start cycle), ``a_1 = a_0 + L``, ``a_n = max(a_{n−1} + L, e_{n−2} + 4)``
     (its bank is free 4 cycles after the last issue of tile ``n − 2``); its compute runs from
     ``s_n = max(e_{n−1} + 1, a_n + L)`` (``s_0 = max(2 + L, 5)``: the window reader's setup)
@@ -446,14 +459,15 @@ def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int:
     ValueError
         If a size is below 1.
     """
-    return _engine_timeline(desc, pe, simd)[0]
+    return _engine_timeline(desc, pe, simd, ports)[0]
 
 
-def engine_tile_stall_cycles(desc: Mapping[str, int], pe: int, simd: int) -> int:
+def engine_tile_stall_cycles(desc: Mapping[str, int], pe: int, simd: int,
+                             ports: int = 1) -> int:
     """Cycles of one engine layer in which the core waited for a weight tile (the
     datapath's ``stall`` counter: from the end of the reader's setup on, so tile 0's load
     beyond it included); see :func:`engine_layer_cycles`."""
-    return _engine_timeline(desc, pe, simd)[1]
+    return _engine_timeline(desc, pe, simd, ports)[1]
 
 
 def engine_load_cycles(shape: tuple[int, int, int], elems: int, simd: int) -> int:
@@ -488,8 +502,9 @@ def engine_descriptor_cycles(mem_latency: int = DDR_READ_LATENCY) -> int:
 def engine_region_latency(mem_latency: int = DDR_READ_LATENCY) -> int:
     """Cycles from the sequencer's ``layer_start`` to the layer's first tile word on
     ``tiles``: its region read (``mem_latency + AXI_READ_MASTER_LATENCY``, the command issued
-    in the ``layer_start`` cycle); from then on a word per cycle while the datapath takes
-    them and the memory keeps up."""
+    in the ``layer_start`` cycle; with several read masters, all issue in that cycle and the
+    first beat waits for a word of each); from then on a beat per cycle while the datapath
+    takes them and the memories keep up."""
     return mem_latency + AXI_READ_MASTER_LATENCY
 
 

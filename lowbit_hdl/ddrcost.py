@@ -399,7 +399,9 @@ class EngineConfig:
 
     ``act_buffer_bits``: capacity of each of the two activation (ping-pong) buffers;
     ``weight_buffer_bits``: capacity of the on-chip weight tile (double-buffered);
-    ``overhead``: cycles each layer adds (descriptor, pipeline fill and drain).
+    ``overhead``: cycles each layer adds (descriptor, pipeline fill and drain);
+    ``ports``: 64-bit words per beat of the built engine's tile stream, one AXI4 read master
+    (HP port) each (1, 2 or 4, dividing ``pe·simd/64``; :func:`engine_format`).
     """
 
     pe: int = 32
@@ -409,6 +411,7 @@ class EngineConfig:
     act_buffer_bits: int = 36 * 36864  # 36 BRAM36 each
     weight_buffer_bits: int = 8 * 36864
     overhead: int = 500
+    ports: int = 1
 
     def __post_init__(self) -> None:
         for k, v in asdict(self).items():
@@ -416,6 +419,8 @@ class EngineConfig:
                 raise TypeError(f"EngineConfig.{k} must be an int, got {v!r}")
             if v < (0 if k == "overhead" else 1):
                 raise ValueError(f"EngineConfig.{k}={v} out of range")
+        if self.ports not in (1, 2, 4):
+            raise ValueError(f"EngineConfig.ports={self.ports} must be 1, 2 or 4")
 
 
 def engine_array(info: LayerInfo) -> str:
@@ -686,7 +691,7 @@ def engine_format(split: EngineSplit, cfg: EngineConfig):
                          f"{most}-word activation buffers (rule: act_buffer_bits)")
     words = min(most, -(-req["buffer_words"] // ENGINE_BUFFER_ROUND) * ENGINE_BUFFER_ROUND)
     return EngineFormat(cfg.pe, cfg.simd, split.act, req["acc_bits"], words, req["max_sf"],
-                        req["raw_bits"])
+                        req["raw_bits"], cfg.ports)
 
 
 #: activation buffer depths are rounded up to a multiple of this many words (a block RAM's
@@ -715,7 +720,8 @@ def engine_stage_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: int,
     total = max(engine_load_cycles((h, w, c), load_elems, cfg.simd), spread)
     total += engine_descriptor_cycles()  # the layer count
     for d in engine_descriptors(engine_infos(split), fmt):
-        total += engine_descriptor_cycles() + engine_layer_cycles(d, cfg.pe, cfg.simd)
+        total += engine_descriptor_cycles() + engine_layer_cycles(d, cfg.pe, cfg.simd,
+                                                                  cfg.ports)
     if not split.raw:
         last, pool = split.engine[-1]
         c, h, w = (pool or last).out_shape
@@ -727,9 +733,10 @@ def engine_figures(split: EngineSplit, cfg: EngineConfig) -> list[dict]:
     """Per engine layer: its descriptor's geometry (``nf``, ``sf``, output pixels), its
     cycles on the engine (:func:`lowbit_hdl.cost.engine_layer_cycles` plus its descriptor
     read), its compute (``NF·P·SF``), its tile bytes read from DDR per frame, and its bound:
-    ``ddr`` when loading a tile (one 64-bit word per cycle) takes longer than computing it,
-    else ``compute``."""
-    from .cost import engine_descriptor_cycles, engine_layer_cycles
+    ``ddr`` when loading a tile (``cfg.ports`` 64-bit words per cycle,
+    :func:`~lowbit_hdl.cost.engine_tile_load_cycles`) takes longer than computing it, else
+    ``compute``."""
+    from .cost import engine_descriptor_cycles, engine_layer_cycles, engine_tile_load_cycles
     from .runtime.engine import engine_descriptors
 
     fmt = engine_format(split, cfg)
@@ -740,7 +747,9 @@ def engine_figures(split: EngineSplit, cfg: EngineConfig) -> list[dict]:
         rows.append({
             "layer": info.name, "pool": pool.name if pool else "", "nf": d["nf"],
             "sf": d["sf"], "pixels": p, "compute": d["nf"] * p * d["sf"],
-            "cycles": engine_descriptor_cycles() + engine_layer_cycles(d, cfg.pe, cfg.simd),
+            "cycles": engine_descriptor_cycles() + engine_layer_cycles(d, cfg.pe, cfg.simd,
+                                                                       cfg.ports),
             "tile_bytes": d["nf"] * d["tile_words"] * 8,
-            "bound": "ddr" if d["tile_words"] > p * d["sf"] else "compute"})
+            "bound": "ddr" if engine_tile_load_cycles(d, cfg.ports) > p * d["sf"]
+            else "compute"})
     return rows

@@ -5,8 +5,10 @@ datapath: after each ``layer_start`` it records ``cfg``, takes the layer's regio
 for a layer marked rejected it pulses ``layer_done`` with ``layer_error`` the next cycle and
 takes no word.
 
-Configuration: ``mem_size``, ``seed``, ``images`` (``[base, words]``: engine images written
-into the memory) and ``phases``, each with ``base``, ``frames``, ``ar_pause``/``r_pause``/
+Configuration: ``mem_size``, ``seed``, ``ports`` (read masters ``m_axi``, ``m_axi1``, …,
+each served by its own RAM holding the same images; default 1), ``images``
+(``[base, words]``: engine images written into the memory) and ``phases``, each with
+``base``, ``frames``, ``ar_pause``/``r_pause``/
 ``delay``/``stall`` (probabilities), ``done_delay`` (max cycles from the last tile word to
 ``layer_done``), ``bad_from`` (addresses from here answer SLVERR), ``layers`` (per layer
 run: ``[cfg value, region words, reject code (0: run it)]``, in order, frame after frame),
@@ -101,19 +103,26 @@ async def sequencer(dut):
         getattr(dut, s).value = 0
     dut.base.value = 0
     dut.frames.value = 0
-    bus = AxiReadBus.from_prefix(dut, "m_axi", bus_separator="__")
-    ram = FaultyRam(bus, dut.clk, dut.rst, size=cfg["mem_size"])
-    ram.rng = random.Random(cfg["seed"])
-    for base, words in cfg["images"]:
-        ram.write(base, b"".join(int(w).to_bytes(8, "little") for w in words))
+    rams = []
+    for j in range(cfg.get("ports", 1)):
+        bus = AxiReadBus.from_prefix(dut, "m_axi" if j == 0 else f"m_axi{j}",
+                                     bus_separator="__")
+        r = FaultyRam(bus, dut.clk, dut.rst, size=cfg["mem_size"])
+        r.rng = random.Random(cfg["seed"] + 7 * j)
+        for base, words in cfg["images"]:
+            r.write(base, b"".join(int(w).to_bytes(8, "little") for w in words))
+        rams.append(r)
     rec = Recorder(dut)
     await start_clock_reset(dut)
 
     for k, ph in enumerate(cfg["phases"]):
-        ram.ar_channel.set_pause_generator(pauses(random.Random(10 * k + 1), ph["ar_pause"]))
-        ram.r_channel.set_pause_generator(pauses(random.Random(10 * k + 2), ph["r_pause"]))
-        ram.delay = ph["delay"]
-        ram.bad_from = ph.get("bad_from")
+        for j, ram in enumerate(rams):
+            ram.ar_channel.set_pause_generator(pauses(random.Random(10 * k + 1 + 100 * j),
+                                                      ph["ar_pause"]))
+            ram.r_channel.set_pause_generator(pauses(random.Random(10 * k + 2 + 100 * j),
+                                                     ph["r_pause"]))
+            ram.delay = ph["delay"]
+            ram.bad_from = ph.get("bad_from")
         n_start, n_done, n_ar = len(rec.starts), len(rec.dones), len(rec.ar)
         n_frame, n_run = len(rec.frame_dones), len(rec.run_dones)
         got: list = []

@@ -378,3 +378,58 @@ def test_requirements():
                       ("max_sf", "max_sf"), ("raw_bits", "raw_bits")):
         with pytest.raises(EngineLayerError, match=f"rule: {rule}"):
             engine_descriptors(eng, EngineFormat(16, 32, BIPOLAR, **{**req, key: req[key] - 1}))
+
+
+@pytest.mark.parametrize("ports", [2, 4])
+def test_ports_image_layout(ports):
+    """An image for ``ports`` read masters: the same descriptors but for ``tile_words``
+    (threshold words padded to whole beats of ``ports`` words), each region stored as
+    ``ports`` sub-regions (word i of the stream in sub-region i mod ports, at position
+    i div ports), the interpreter's results equal to the one-port image's (and golden)."""
+    from lowbit_hdl.runtime.engine import (
+        deinterleave_region,
+        interleave_region,
+        sub_region_bytes,
+        tile_threshold_words,
+    )
+
+    a = UINT(2)
+    net = Network("p", (16, 6, 6), [
+        Conv("c0", 24, 3, padding=1, act=a), MaxPool("p0", 2),
+        FC("f0", 20, act=a), FC("f1", 10, act=None),
+    ], a)
+    kw = dict(pe=8, simd=16, act=a, acc_bits=13, buffer_words=256, max_sf=64, raw_bits=16)
+    if ports == 4:
+        kw |= {"pe": 16}
+    one = EngineFormat(**kw)
+    fmt = EngineFormat(**kw, ports=ports)
+    img1, d1, run1 = _check(net, one)
+    img, d, run = _check(net, fmt)
+    np.testing.assert_array_equal(run.output, run1.output)
+    tw1 = tile_threshold_words(one.pe, a, 13)
+    tw = tile_threshold_words(fmt.pe, a, 13, ports)
+    assert tw % ports == 0 and tw1 <= tw < tw1 + ports
+    for a1, b in zip(d1, d, strict=True):
+        pad = 0 if b["raw"] else tw - tw1
+        assert b["tile_words"] == a1["tile_words"] + pad and b["tile_words"] % ports == 0
+        assert {k: v for k, v in a1.items() if k not in ("tile_words", "region")} == \
+            {k: v for k, v in b.items() if k not in ("tile_words", "region")}
+        n = b["nf"] * b["tile_words"]
+        stored = img[b["region"] // 8:b["region"] // 8 + n]
+        stream = deinterleave_region(stored, ports)
+        np.testing.assert_array_equal(interleave_region(stream, ports), stored)
+        sub = sub_region_bytes(b, ports) // 8
+        for j in range(ports):  # sub-region j: stream words j, j + ports, …
+            np.testing.assert_array_equal(stored[j * sub:(j + 1) * sub], stream[j::ports])
+        # the stream minus the padding words is the one-port region
+        s1 = img1[a1["region"] // 8:a1["region"] // 8 + a1["nf"] * a1["tile_words"]]
+        keep = np.ones(n, bool).reshape(b["nf"], b["tile_words"])
+        keep[:, tw1:tw1 + pad] = False
+        assert not stream.reshape(b["nf"], -1)[:, tw1:tw1 + pad].any()
+        np.testing.assert_array_equal(stream[keep.reshape(-1)], s1)
+    with pytest.raises(ValueError, match="ports"):
+        EngineFormat(**(kw | {"pe": 4}), ports=4)  # 4·16/64 = 1 word per beat
+    with pytest.raises(ValueError):
+        EngineFormat(**kw, ports=3)
+    with pytest.raises(ValueError):
+        interleave_region(np.zeros(5, np.uint64), 2)

@@ -167,3 +167,82 @@ def test_engine_on_the_simulated_board():
     board.write_control(regs.offset("WEIGHTS_BASE_LO"), 0x0100_0000)
     with pytest.raises(AcceleratorError, match="SLVERR"):
         acc.execute(x[:1])
+
+
+def test_engine_ports_plan():
+    """``--hp-ports 2``: the engine gets two read masters (ports 1 and 2 after the tail's
+    region, on HP ports 1 and 0), the m_axi ports of the top, the image with interleaved
+    sub-regions; the engine layers' cycles drop where tiles bound them."""
+    from lowbit_hdl.flow.build import engine_ports
+
+    net = engine_cnn()
+    assert engine_ports(4, 8, 16) == 2 and engine_ports(2, 8, 16) == 2
+    assert engine_ports(4, 16, 16) == 4 and engine_ports(1, 16, 16) == 1
+    cfg2 = EngineConfig(pe=8, simd=16, ports=2)
+    one = plan_network(net, engine=CFG, ddr_layers=["f1"], hp_ports=2)
+    plan = plan_network(net, engine=cfg2, ddr_layers=["f1"], hp_ports=2)
+    eng = plan.ddr.engine
+    assert (eng.port, eng.masters, eng.hps) == (1, 2, (1, 0))
+    assert plan.ddr.master_hps == (0, 1, 0)
+    assert eng.format["ports"] == 2
+    assert eng.read_bytes == one.ddr.engine.read_bytes  # thresholds already whole beats
+    assert sum(eng.master_words()) == eng.words
+    rows1, rows2 = engine_figures(one.split, CFG), engine_figures(plan.split, cfg2)
+    assert all(b["cycles"] <= a["cycles"] for a, b in zip(rows1, rows2, strict=True))
+    assert plan.stage("engine").cycles < one.stage("engine").cycles
+    back = DesignLayout.from_json(json.loads(json.dumps(plan.layout().to_json())))
+    assert back.ddr == plan.layout().ddr
+    params = ddr_parameters(plan.ddr, net.infer())
+    image = pack_image(plan.ddr, *split_ddr_parameters(params))
+    words = engine_image(engine_infos(plan.split), engine_format(plan.split, cfg2))
+    assert image[eng.offset:eng.offset + eng.nbytes] == words.astype("<u8").tobytes()
+    est1, est2 = estimate_plan(one), estimate_plan(plan)
+    assert est2.total.lut > est1.total.lut
+
+
+def test_stream_region_masters():
+    """``stream_ports=2``: the tail FC's region (640-bit beats) is read by two masters
+    (ports 0, 1 on HP ports 0, 1; the engine's after them), stored as two interleaved
+    sub-regions, its MVTU stage's DDR bound halved; a 4-master request falls back to 2
+    (640 bits is not a multiple of 256)."""
+    from lowbit_hdl.runtime.ddr import deinterleave_region, layer_weight_words
+    from lowbit_hdl.runtime.ddrimage import region_masters
+
+    assert [region_masters(640, p) for p in (1, 2, 4)] == [1, 2, 2]
+    assert region_masters(64, 4) == region_masters(32, 4) == 1 and region_masters(2048, 4) == 4
+    net = engine_cnn()
+    cfg2 = EngineConfig(pe=8, simd=16, ports=2)
+    one = plan_network(net, engine=cfg2, ddr_layers=["f1"], hp_ports=2)
+    plan = plan_network(net, engine=cfg2, ddr_layers=["f1"], hp_ports=4, stream_ports=4)
+    r = plan.ddr.regions[0]
+    assert (r.port, r.masters, r.hps) == (0, 2, (0, 1))
+    assert (plan.ddr.engine.port, plan.ddr.engine.hps) == (2, (2, 3))
+    assert plan.ddr.master_hps == (0, 1, 2, 3)
+    # 10×16 INT8 weights: 20 words, NF·SF = 2 beats: DDR-bound, 20 → 10 cycles
+    assert (one.stage("f1_mvtu").cycles, plan.stage("f1_mvtu").cycles) == (20, 10)
+    params = ddr_parameters(plan.ddr, net.infer())
+    w, t = split_ddr_parameters(params)
+    image = np.frombuffer(pack_image(plan.ddr, w, t), dtype="<u8")
+    stored = image[r.offset // 8:(r.offset + r.nbytes) // 8]
+    f1 = next(i for i in net.infer() if i.name == "f1")
+    want = layer_weight_words(w["f1"], f1.layer.weight_dtype, f1.layer.pe, f1.layer.simd)
+    np.testing.assert_array_equal(deinterleave_region(stored, 2), want)
+    back = DesignLayout.from_json(json.loads(json.dumps(plan.layout().to_json())))
+    assert back.ddr == plan.layout().ddr
+    assert estimate_plan(plan).total.lut > estimate_plan(one).total.lut
+
+
+@pytest.mark.skipif(SIM is None, reason="no HDL simulator")
+def test_engine_cosim_two_ports():
+    """The engine's tile stream over two read masters and the tail FC's weights over two
+    more (HP ports 0, 1 each): two frames bit-exact under random stalls, cycles within
+    the plan's bound."""
+    from lowbit_hdl.sim.network import simulate_network
+
+    net = engine_cnn()
+    plan = plan_network(net, engine=EngineConfig(pe=8, simd=16, ports=2), ddr_layers=["f1"],
+                        hp_ports=2, stream_ports=2)
+    assert plan.ddr.master_hps == (0, 1, 0, 1)
+    res = simulate_network(net, frames=2, simulator=SIM, plan=plan, stall=0.3)
+    assert res.ok, res.summary()
+    assert plan.stage("c0_mvtu").cycles <= res.cycles_per_frame <= plan.cycles_per_frame

@@ -56,7 +56,7 @@ def _u_thresholds(t: np.ndarray, act: DataType, mw: int) -> np.ndarray:
 
 
 def build_layer(rng, x: np.ndarray, spec: Spec, act: DataType, pe: int, simd: int,
-                acc_bits: int, in_buf: int, last: bool) -> Built:
+                acc_bits: int, in_buf: int, last: bool, ports: int = 1) -> Built:
     """Random weights/thresholds for ``spec`` on input values ``x`` (H, W, C): descriptor,
     tile words and the golden output."""
     h, w, c = x.shape
@@ -86,7 +86,7 @@ def build_layer(rng, x: np.ndarray, spec: Spec, act: DataType, pe: int, simd: in
         pool_k, pool_s, pads = spec.pool
         out = golden.maxpool(out[None], pool_k, pool_s, pads, act.min)[0]
     tiles = layer_tile_words(wts.transpose(0, 2, 3, 1), tu, None if spec.raw else act, pe,
-                             simd, acc_bits)
+                             simd, acc_bits, ports)
     nf = -(-oc // pe)
     desc = dict(
         in_buf=in_buf, out_buf=1 - in_buf, in_h=h, in_w=w, in_cf=cf, k=k, stride=s,
@@ -101,11 +101,12 @@ def build_layer(rng, x: np.ndarray, spec: Spec, act: DataType, pe: int, simd: in
 
 
 def build_chain(rng, x: np.ndarray, specs: list[Spec], act: DataType, pe: int, simd: int,
-                acc_bits: int) -> list[Built]:
+                acc_bits: int, ports: int = 1) -> list[Built]:
     """The layers of a chain, each on the golden output of the one before."""
     layers = []
     for i, spec in enumerate(specs):
-        b = build_layer(rng, x, spec, act, pe, simd, acc_bits, i % 2, i == len(specs) - 1)
+        b = build_layer(rng, x, spec, act, pe, simd, acc_bits, i % 2, i == len(specs) - 1,
+                        ports)
         layers.append(b)
         x = b.golden_out
     return layers
@@ -225,20 +226,22 @@ def cosim_frame(x: np.ndarray, layers: list[Built], params, stall: float,
         engine_tile_stall_cycles,
     )
 
-    act, pe, simd = params.act, params.pe, params.simd
+    act, pe, simd, ports = params.act, params.pe, params.simd, params.ports
     bufs, raws = run_reference(x, layers, act, pe, simd, params.acc_bits, params.buffer_words)
     codes = act.encode(x).astype(np.int64).reshape(-1, params.load_elems)
     frame = {"load": [pack_word(r.tolist(), act.bits) for r in codes], "stall_load": stall,
              "layers": [], "drain": None, "stall_drain": stall}
     for b, raw in zip(layers, raws, strict=True):
         lay = {"cfg": pack_word([int(v) for v in pack_descriptor(b.desc)], 64),
-               "tiles": [int(v) for v in b.tiles], "stall": stall, "last": b.desc["last"],
+               "tiles": [pack_word([int(v) for v in b.tiles[i:i + ports]], 64)
+                         for i in range(0, len(b.tiles), ports)],
+               "stall": stall, "last": b.desc["last"],
                "raw": None, "cycles": None}
         if raw is not None:
             lay["raw"] = [pack_word(r.tolist(), params.raw_bits) for r in raw]
         if cycles:
-            lay["cycles"] = engine_layer_cycles(b.desc, pe, simd)
-            lay["stall_count"] = engine_tile_stall_cycles(b.desc, pe, simd)
+            lay["cycles"] = engine_layer_cycles(b.desc, pe, simd, ports)
+            lay["stall_count"] = engine_tile_stall_cycles(b.desc, pe, simd, ports)
         frame["layers"].append(lay)
     last = layers[-1]
     if not last.desc["raw"] and params.drain_shape is not None:
@@ -254,7 +257,7 @@ def cosim_frame(x: np.ndarray, layers: list[Built], params, stall: float,
 
 def run_cosim(name: str, act, pe: int, simd: int, shape, specs, load_elems: int,
               acc_bits: int = 14, raw_bits: int = 16, frames=((0.0, True), (0.3, False)),
-              simulator: str = "icarus") -> None:
+              simulator: str = "icarus", ports: int = 1) -> None:
     from lowbit_hdl.hw.engine import EngineDatapath, EngineParams
     from sim.units import simulate
 
@@ -264,7 +267,7 @@ def run_cosim(name: str, act, pe: int, simd: int, shape, specs, load_elems: int,
     for stall, cycles in frames:
         x = (rng.choice([-1, 1], size=shape) if act.is_bipolar
              else rng.integers(act.min, act.max + 1, size=shape))
-        layers = build_chain(rng, x, specs, act, pe, simd, acc_bits)
+        layers = build_chain(rng, x, specs, act, pe, simd, acc_bits, ports)
         if params is None:
             words = max(max(b.desc["in_h"] * b.desc["in_w"] * b.desc["in_cf"],
                             b.desc["pool_h"] * b.desc["pool_w"] * b.desc["out_cf"])
@@ -273,7 +276,7 @@ def run_cosim(name: str, act, pe: int, simd: int, shape, specs, load_elems: int,
             params = EngineParams(
                 pe, simd, act, buffer_words=words,
                 max_sf=max(b.desc["sf"] for b in layers), acc_bits=acc_bits,
-                raw_bits=raw_bits if any(s.raw for s in specs) else 0,
+                raw_bits=raw_bits if any(s.raw for s in specs) else 0, ports=ports,
                 load_shape=tuple(shape), load_elems=load_elems,
                 drain_shape=None if last.desc["raw"] else last.shape)
         frame = cosim_frame(x, layers, params, stall, cycles)
@@ -282,13 +285,31 @@ def run_cosim(name: str, act, pe: int, simd: int, shape, specs, load_elems: int,
             # run), before the frame's good layers
             d = layers[0].desc
             for bad, code in ((d | {"sf": d["sf"] + 1}, 1), (d | {"out_buf": d["in_buf"]}, 2),
-                              (d | {"tile_words": d["tile_words"] + 1}, 4)):
+                              (d | {"tile_words": d["tile_words"] + ports}, 4)):
                 frame["layers"].insert(0, {
                     "cfg": pack_word([int(v) for v in pack_descriptor(bad)], 64), "tiles": [],
                     "stall": 0.0, "last": 0, "raw": None, "cycles": 1, "error": code})
         cfg_frames.append(frame)
     simulate(EngineDatapath(params), f"engine_{name}", "tb_engine", {"frames": cfg_frames},
              simulator)
+
+
+#: the tile stream over 2 and 4 read masters (128- and 256-bit beats): UINT2 thresholds of
+#: 8·3·13 bits = 5 words padded to 6 (2 ports), a raw FC; BIPOLAR, pe = simd = 16, 4 ports,
+#: an FC whose tiles load slower than they compute
+PORTS_COSIM = {
+    "uint2_ports2": (UINT(2), 8, 16, (7, 7, 16), 16, 13, 2,
+                     [Spec(16, 3, 1, 1, pool=(2, 2, (0, 0, 0, 0))), Spec(8, 2, 1, 0),
+                      Spec(10, fc=True, raw=True)]),
+    "bipolar_ports4": (BIPOLAR, 16, 16, (4, 4, 16), 16, 14, 4,
+                       [Spec(32, 3, 1, 1), Spec(24, fc=True)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PORTS_COSIM))
+def test_engine_cosim_ports(name):
+    act, pe, simd, shape, elems, acc_bits, ports, specs = PORTS_COSIM[name]
+    run_cosim(name, act, pe, simd, shape, specs, elems, acc_bits=acc_bits, ports=ports)
 
 
 COSIM = {
@@ -336,7 +357,8 @@ def test_engine_params_checks():
                      ({"pe": 3}, ValueError),                    # neither divides
                      ({"pe": 4, "simd": 8}, ValueError),         # pe·simd not ×64
                      ({"act": UINT(5)}, ValueError), ({"act": DataType("int", 2)}, ValueError),
-                     ({"ports": 2}, ValueError), ({"buffer_words": 0}, ValueError),
+                     ({"ports": 3}, ValueError), ({"ports": 2, "pe": 8, "simd": 8}, ValueError),
+                     ({"buffer_words": 0}, ValueError),
                      ({"raw_bits": -1}, ValueError),
                      ({"load_shape": (4, 4, 8), "load_elems": 3}, ValueError),
                      ({"load_shape": (4, 4, 6), "load_elems": 4}, ValueError),

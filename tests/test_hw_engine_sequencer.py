@@ -25,6 +25,7 @@ from lowbit_hdl.runtime.engine import (
     DESCRIPTOR_FIELDS,
     DESCRIPTOR_WORDS,
     EngineFormat,
+    deinterleave_region,
     engine_image,
     pack_descriptor,
     read_descriptors,
@@ -40,16 +41,20 @@ needs_sim = pytest.mark.skipif(SIM is None, reason="no simulator (Verilator or I
 
 FMT = EngineFormat(pe=8, simd=8, act=UINT(2), acc_bits=12, buffer_words=256, max_sf=64,
                    raw_bits=16)
+#: two read masters: 128-bit tile beats (pe·simd = 128 bits: 2 words per weight beat), the
+#: thresholds padded from 5 to 6 words
+FMT2 = EngineFormat(pe=8, simd=16, act=UINT(2), acc_bits=12, buffer_words=256, max_sf=64,
+                    raw_bits=16, ports=2)
 
 
-def _image() -> np.ndarray:
+def _image(fmt: EngineFormat = FMT) -> np.ndarray:
     a = UINT(2)
     net = Network("seq", (12, 9, 9), [
         Conv("c0", 20, 3, padding=1, act=a), MaxPool("p0", 2),
         Conv("c1", 16, 3, stride=2, padding=1, act=a),
         FC("f0", 24, act=a), FC("f1", 10, act=None),
     ], a).randomize(1)
-    return engine_image(net.infer(), FMT)
+    return engine_image(net.infer(), fmt)
 
 
 def _cfg_value(words: np.ndarray) -> int:
@@ -58,17 +63,21 @@ def _cfg_value(words: np.ndarray) -> int:
 
 
 def _runs(image: np.ndarray, layers: list[int], zero_from: int | None = None,
-          reject: dict[int, int] | None = None) -> list:
-    """[cfg value, region words, reject code] of the given layer indices of ``image``
+          reject: dict[int, int] | None = None, ports: int = 1) -> list:
+    """[cfg value, region beats, reject code] of the given layer indices of ``image``: the
+    region's words in stream order, ``ports`` per beat (the first in the low bits)
     (``reject``: layer run → the fake datapath's error code)."""
     out = []
     descs = read_descriptors(image)
     for r, n in enumerate(layers):
         d = descs[n]
         w0 = d["region"] // 8
-        words = [int(w) for w in image[w0:w0 + d["nf"] * d["tile_words"]]]
+        words = [int(w) for w in deinterleave_region(
+            image[w0:w0 + d["nf"] * d["tile_words"]], ports)]
         if zero_from is not None and d["region"] >= zero_from:
             words = [0] * len(words)
+        words = [sum(w << (64 * j) for j, w in enumerate(words[i:i + ports]))
+                 for i in range(0, len(words), ports)]
         out.append([_cfg_value(image[1 + n * DESCRIPTOR_WORDS:1 + (n + 1) * DESCRIPTOR_WORDS]),
                     words, (reject or {}).get(r, 0)])
     return out
@@ -99,8 +108,10 @@ def test_sequencer_params():
 
 
 @needs_sim
-def test_sequencer_cosim():
-    image = _image()
+@pytest.mark.parametrize("fmt", [FMT, FMT2], ids=["ports1", "ports2"])
+def test_sequencer_cosim(fmt):
+    image = _image(fmt)
+    P = fmt.ports
     descs = read_descriptors(image)
     n = len(descs)
     a, b, c, dd, e = 0x1000, 0x10000, 0x20000, 0x30000, 0x3F000
@@ -113,31 +124,35 @@ def test_sequencer_cosim():
     quiet = {"ar_pause": 0.0, "r_pause": 0.0, "delay": 0.0, "stall": 0.0, "done_delay": 0}
     noisy = {"ar_pause": 0.3, "r_pause": 0.3, "delay": 0.05, "stall": 0.3, "done_delay": 20}
     phases = [
-        {**noisy, "base": a, "frames": 2, "layers": _runs(image, list(range(n)) * 2),
-         "error": 0},
-        {**quiet, "base": a, "frames": 2, "layers": _runs(image, list(range(n)) * 2),
+        {**noisy, "base": a, "frames": 2,
+         "layers": _runs(image, list(range(n)) * 2, ports=P), "error": 0},
+        {**quiet, "base": a, "frames": 2,
+         "layers": _runs(image, list(range(n)) * 2, ports=P),
          "error": 0, "check_cycles": True, "gap": cost.engine_descriptor_cycles(0),
          "region_latency": cost.engine_region_latency(0)},
-        {**noisy, "base": b, "frames": 1, "layers": _runs(bad_sf, [0]),
+        {**noisy, "base": b, "frames": 1, "layers": _runs(bad_sf, [0], ports=P),
          "error": regs.ERROR_ENGINE_DESCRIPTOR, "error_layer": 1},
         {**noisy, "base": c, "frames": 2, "bad_from": c + descs[1]["region"],
-         "layers": _runs(image, [0, 1], zero_from=descs[1]["region"]),
+         "layers": _runs(image, [0, 1], zero_from=descs[1]["region"], ports=P),
          "error": regs.ERROR_AXI_SLVERR, "error_layer": 1},
-        {**noisy, "base": dd, "frames": 1, "layers": _runs(bad_count, list(range(n - 1))),
+        {**noisy, "base": dd, "frames": 1,
+         "layers": _runs(bad_count, list(range(n - 1)), ports=P),
          "error": regs.ERROR_ENGINE_TABLE, "error_layer": n - 1},
         {**quiet, "base": e, "frames": 1, "layers": [], "error": regs.ERROR_ENGINE_TABLE,
          "error_layer": 0},
         # the datapath rejects layer 2 (code 7): the region is dropped, then error 16 + 7
-        {**noisy, "base": a, "frames": 1, "layers": _runs(image, [0, 1, 2], reject={2: 7}),
+        {**noisy, "base": a, "frames": 1,
+         "layers": _runs(image, [0, 1, 2], reject={2: 7}, ports=P),
          "error": regs.ERROR_ENGINE_DATAPATH + 7, "error_layer": 2},
-        {**noisy, "base": a, "frames": 1, "layers": _runs(image, list(range(n))), "error": 0},
+        {**noisy, "base": a, "frames": 1, "layers": _runs(image, list(range(n)), ports=P),
+         "error": 0},
     ]
     images = [[base, [int(w) for w in img]]
               for base, img in ((a, image), (b, bad_sf), (c, image), (dd, bad_count),
                                 (e, empty))]
-    dut = EngineSequencer(FMT, max_burst=16, max_outstanding=4)
-    simulate(dut, "engine_sequencer", "tb_engine_sequencer",
-             {"mem_size": 1 << 18, "seed": 3, "images": images, "phases": phases},
+    dut = EngineSequencer(fmt, max_burst=16, max_outstanding=4)
+    simulate(dut, f"engine_sequencer_p{P}", "tb_engine_sequencer",
+             {"mem_size": 1 << 18, "seed": 3, "ports": P, "images": images, "phases": phases},
              SIM, testcase="sequencer")
 
 

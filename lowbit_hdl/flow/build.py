@@ -331,17 +331,27 @@ def _engine_plan(net: Network, clock_mhz: float, hp_ports: int,
                  ddr_layers: list[str] | None, lanes: tuple[int, int] | None) -> Plan:
     """The engine design of ``net`` (:func:`plan_network` with an engine); its tail layers
     in ``ddr_layers`` read their weights from DDR, and by default every tail layer whose
-    weights exceed 64 KiB does."""
-    cfg = EngineConfig() if lanes is None else EngineConfig(pe=lanes[0], simd=lanes[1])
+    weights exceed 64 KiB does; the engine and each DDR tail layer get up to ``hp_ports``
+    read masters (:func:`engine_ports`, :func:`~lowbit_hdl.runtime.ddrimage.region_masters`)."""
+    pe, simd = (EngineConfig.pe, EngineConfig.simd) if lanes is None else lanes
+    cfg = EngineConfig(pe=pe, simd=simd, ports=engine_ports(hp_ports, pe, simd))
     try:
         split = engine_split(net.infer(), cfg.simd, cfg.act_buffer_bits)
         if ddr_layers is None:
             ddr_layers = [i.name for i in split.tail
                           if i.is_mvtu and weight_bytes(i) > ENGINE_TAIL_ONCHIP_BYTES]
         return plan_network(net, clock_mhz, ddr_layers=ddr_layers, hp_ports=hp_ports,
-                            engine=cfg)
+                            engine=cfg, stream_ports=hp_ports)
     except (ValueError, DdrLayoutError) as e:
         raise UserError(f"engine design: {e}") from None
+
+
+def engine_ports(hp_ports: int, pe: int, simd: int) -> int:
+    """Read masters (tile-stream words per beat) of the engine of a design on ``hp_ports``
+    HP ports: ``hp_ports``, or the largest of 4, 2, 1 below it that divides the words of a
+    weight beat (``pe·simd/64``; a beat is whole tile-stream beats)."""
+    words = max(1, pe * simd // 64)
+    return next(p for p in (4, 2, 1) if p <= hp_ports and words % p == 0)
 
 
 #: tail layers (after the engine) with more weight bytes than this read them from DDR
@@ -364,7 +374,8 @@ def _plan_arch(net: Network, arch: str, ddr_layers: list[str] | None, hp_ports: 
     if arch == "engine":
         plan = _engine_plan(net, clock_mhz, hp_ports, ddr_layers, engine_lanes)
         say(f"--arch engine: {len(plan.split.engine)} layers on the engine "
-            f"({plan.engine.pe}×{plan.engine.simd} lanes), front "
+            f"({plan.engine.pe}×{plan.engine.simd} lanes, {plan.engine.ports} read "
+            f"master(s)), front "
             f"{', '.join(i.name for i in plan.split.front) or 'none'}, tail "
             f"{', '.join(i.name for i in plan.split.tail) or 'none'}; "
             f"{plan.ddr.bytes_per_frame / 1e6:.2f} MB per frame from DDR")

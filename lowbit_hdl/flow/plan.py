@@ -60,7 +60,7 @@ from ..cost import (
 )
 from ..ir import FC, Conv, LayerInfo, MaxPool, Network, TopK
 from ..runtime.ddr import WORD_BITS
-from ..runtime.ddrimage import DdrImageLayout
+from ..runtime.ddrimage import DdrImageLayout, region_masters
 from ..runtime.engine import engine_descriptors
 from ..runtime.layout import DesignLayout, IpNames, StreamLayout
 
@@ -206,9 +206,14 @@ class Plan:
             return 0
         per_port = [0] * self.ddr.hp_ports
         for r in self.ddr.regions:
-            per_port[r.hp] += r.words
-        if self.ddr.engine is not None:
-            per_port[self.ddr.engine.hp] += self.ddr.engine.words
+            per_port[r.hp] += r.words // r.masters
+        for r in self.ddr.regions:
+            for hp in r.hps[1:]:
+                per_port[hp] += r.words // r.masters
+        e = self.ddr.engine
+        if e is not None:
+            for hp, words in zip(e.hps, e.master_words(), strict=True):
+                per_port[hp] += words
         return max(per_port)
 
     @property
@@ -351,7 +356,7 @@ def _frame_elems(shape: tuple[int, int, int]) -> int:
 def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None = None,
                  fifo_depths: dict[str, int] | None = None,
                  ddr_layers: list[str] | tuple[str, ...] = (), hp_ports: int = 1,
-                 engine: EngineConfig | None = None) -> Plan:
+                 engine: EngineConfig | None = None, stream_ports: int = 1) -> Plan:
     """Plan the stitched pipeline of ``net`` (validated with :meth:`Network.infer`).
 
     ``input_elems`` overrides the elements per input beat; ``fifo_depths`` overrides the
@@ -362,7 +367,8 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     design, :func:`lowbit_hdl.cost.ddr_placement`), over ``hp_ports`` Zynq HP ports:
 
     * an FC layer (``stream``) is one MVTU stage whose weight port is fed by its own read
-      master; its cycles are unchanged while DDR keeps up;
+      masters (:func:`~lowbit_hdl.runtime.ddrimage.region_masters` of ``stream_ports``: up
+      to that many, their words merged); its cycles are unchanged while DDR keeps up;
     * a convolution (``tiled``) becomes ``replay`` (the input frame, replayed ``NF`` times)
       → ``swu`` (``NF`` frames) → ``mvtu`` (tile order) → ``transpose`` (back to pixel-major
       order); its weight tiles come from its read master through a tile cache.
@@ -461,9 +467,11 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         ib, ob = info.in_dtype.bits, info.out_dtype.bits
         assert ib == cur_bits, (info.name, ib, cur_bits)
         placement = ddr_placement(info) if lay.name in ddr_set else ""
-        # a DDR layer is also bound by its read master: one 64-bit word per cycle at best
-        ddr_words = -(-(info.mh * info.mw * lay.weight_dtype.bits) // WORD_BITS) \
-            if placement else 0
+        # a DDR layer is also bound by its read masters: one 64-bit word per cycle each
+        ddr_words = 0
+        if placement:
+            masters = region_masters(lay.pe * lay.simd * lay.weight_dtype.bits, stream_ports)
+            ddr_words = -(-(info.mh * info.mw * lay.weight_dtype.bits) // (WORD_BITS * masters))
         if placement:
             ddr_regions.append((lay.name, placement, info.mh, info.mw, lay.pe, lay.simd,
                                 lay.weight_dtype.name))
@@ -553,14 +561,15 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         raise KeyError(f"fifo_depths: no FIFO stages named {sorted(overrides)}")
     out_layout = StreamLayout(last.out_shape, last.out_dtype.name, cur_elems,
                               axi_width(cur_elems * out_bits))
-    ddr = DdrImageLayout.plan(ddr_regions, hp_ports) if ddr_set else None
+    ddr = DdrImageLayout.plan(ddr_regions, hp_ports, stream_ports=stream_ports) \
+        if ddr_set else None
     if split:
         from ..runtime.engine import engine_image_bytes
 
         fmt = engine_format(split, engine)
         descs = engine_descriptors(engine_infos(split), fmt)
         size, read = engine_image_bytes(descs)
-        ddr = DdrImageLayout.plan(ddr_regions, hp_ports, engine={
+        ddr = DdrImageLayout.plan(ddr_regions, hp_ports, stream_ports=stream_ports, engine={
             "nbytes": size, "read_bytes": read, "format": fmt.to_json(),
             "layers": [{"name": c.name, "descriptor": d}
                        for (c, _), d in zip(split.engine, descs, strict=True)]})

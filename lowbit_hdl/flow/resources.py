@@ -321,12 +321,15 @@ CONTROL_BLOCK = Resources(lut=460, ff=320)
 HP_PORT = Resources(lut=600, ff=900)
 
 
-def region_path_resources(beat_bits: int, sf: int, placement: str) -> Resources:
-    """One DDR layer's weight path: its read master, the 64-bit → ``beat_bits`` width
-    converter and, for a tiled layer, the weight-tile cache of ``SF`` beats
-    (:data:`~lowbit_hdl.flow.plan.TILE_CACHE_BUFFERS` of them)."""
-    g, a, b = converter_geometry(beat_bits)
-    res = READ_MASTER + _dwc_resources(a, b, g)
+def region_path_resources(beat_bits: int, sf: int, placement: str,
+                          masters: int = 1) -> Resources:
+    """One DDR layer's weight path: its ``masters`` read masters, the ``64·masters``-bit →
+    ``beat_bits`` width converter and, for a tiled layer, the weight-tile cache of ``SF``
+    beats (:data:`~lowbit_hdl.flow.plan.TILE_CACHE_BUFFERS` of them)."""
+    g, a, b = converter_geometry(beat_bits, words=masters)
+    res = _dwc_resources(a, b, g)
+    for _ in range(masters):
+        res += READ_MASTER
     if placement == "tiled":
         res += memory_resources(beat_bits, TILE_CACHE_BUFFERS * sf, "block")
     return res
@@ -343,7 +346,7 @@ def ddr_path_resources(plan: Plan) -> Resources:
     for _ in set(plan.ddr.master_hps):
         res += HP_PORT
     for r in plan.ddr.regions:
-        res += region_path_resources(r.beat_bits, r.mw // r.simd, r.placement)
+        res += region_path_resources(r.beat_bits, r.mw // r.simd, r.placement, r.masters)
     return res
 
 
@@ -353,7 +356,7 @@ def engine_unit_resources(plan: Plan) -> Resources:
     double-buffered weight tile (``2·max SF`` beats of ``PE·SIMD`` bits) and tile
     thresholds, the 64-bit → beat shift register, the two activation buffers, the
     runtime-configured window, writer (read-modify-write max-pool, lane placement), loader
-    and drain, and the sequencer with its read master."""
+    and drain, and the sequencer with its read masters (one per tile-stream port)."""
     cfg, split = plan.engine, plan.split
     pe, simd = cfg.pe, cfg.simd
     infos = [c for c, _ in split.engine]
@@ -374,7 +377,9 @@ def engine_unit_resources(plan: Plan) -> Resources:
     lane_pos = max(1, simd // pe) if pe < simd else 1
     logic = Resources(lut=600 + pe * a.bits * (2 + log2_ceil(lane_pos)) + simd * a.bits * 3,
                       ff=500 + 2 * simd * a.bits)
-    sequencer = READ_MASTER + Resources(lut=300, ff=400)
+    sequencer = Resources(lut=300, ff=400)
+    for _ in range(cfg.ports):  # one read master per port, merged into the tile beat
+        sequencer += READ_MASTER
     return lanes + tile + buffers + logic + sequencer
 
 

@@ -172,9 +172,10 @@ class NetworkTop(wiring.Component):
             from ..hw.axi import axi4_read_signature, axi4lite_signature
 
             members["s_axil"] = In(axi4lite_signature(CONTROL_ADDR_BITS, 32))
-            ports = [r.port for r in self.plan.ddr.regions]
-            if self.plan.ddr.engine is not None:
-                ports.append(self.plan.ddr.engine.port)
+            ports = [r.port + j for r in self.plan.ddr.regions for j in range(r.masters)]
+            e = self.plan.ddr.engine
+            if e is not None:
+                ports.extend(range(e.port, e.port + e.masters))
             for k in ports:
                 members[f"m_axi{k}"] = Out(axi4_read_signature(32, WORD_BITS))
         super().__init__(members)
@@ -250,6 +251,7 @@ class NetworkTop(wiring.Component):
         from ..hw.axi import AXI4LiteRegisters
         from ..hw.ddrfetch import RegionFetcher
         from ..hw.dwc import WidthConverter
+        from ..hw.engine.sequencer import EngineSequencer
         from ..hw.replay import ReplayBuffer
         from ..runtime import regs
         from ..runtime.ddr import converter_geometry
@@ -267,15 +269,23 @@ class NetworkTop(wiring.Component):
         for r in self.plan.ddr.regions:
             info = infos[r.layer]
             lay = info.layer
-            f = RegionFetcher(r.words, r.offset)
-            m.submodules[f"{r.layer}_fetch"] = f
-            wiring.connect(m, wiring.flipped(getattr(self, f"m_axi{r.port}")), f.m_axi)
-            m.d.comb += [f.base.eq(ctl.weights_base_lo), f.frames.eq(ctl.frames),
-                         f.start.eq(start & ~busy), f.clear.eq((start & ~busy) | soft)]
-            dwc = WidthConverter(*converter_geometry(r.beat_bits, WORD_BITS))
+            # r.masters fetchers, one per sub-region (interleave_region), merged: a word of
+            # each per beat, master j in bits [64j, 64j + 64)
+            fs = []
+            for j in range(r.masters):
+                f = RegionFetcher(r.words // r.masters, r.offset + j * r.nbytes // r.masters)
+                m.submodules[f"{r.layer}_fetch" + (f"{j}" if j else "")] = f
+                wiring.connect(m, wiring.flipped(getattr(self, f"m_axi{r.port + j}")),
+                               f.m_axi)
+                m.d.comb += [f.base.eq(ctl.weights_base_lo), f.frames.eq(ctl.frames),
+                             f.start.eq(start & ~busy), f.clear.eq((start & ~busy) | soft)]
+                fs.append(f)
+            dwc = WidthConverter(*converter_geometry(r.beat_bits, WORD_BITS, r.masters))
             m.submodules[f"{r.layer}_wdwc"] = dwc
-            m.d.comb += [Value.cast(dwc.i.payload).eq(f.o.payload),
-                         dwc.i.valid.eq(f.o.valid), f.o.ready.eq(dwc.i.ready)]
+            all_valid = Cat(*(f.o.valid for f in fs)).all()
+            m.d.comb += [Value.cast(dwc.i.payload).eq(Cat(*(f.o.payload for f in fs))),
+                         dwc.i.valid.eq(all_valid)]
+            m.d.comb += [f.o.ready.eq(dwc.i.ready & all_valid) for f in fs]
             src = dwc.o
             if r.placement == "tiled":
                 cache = ReplayBuffer(unsigned(r.beat_bits), block=info.mw // lay.simd,
@@ -288,11 +298,13 @@ class NetworkTop(wiring.Component):
             m.d.comb += [Value.cast(mv.w.payload).eq(Value.cast(src.payload)),
                          mv.w.valid.eq(src.valid), src.ready.eq(mv.w.ready)]
             starving.append(mv.i.valid & ~mv.w.valid)
-            fetchers.append(f)
+            fetchers.extend(fs)
         e = self.plan.ddr.engine
         if e is not None:  # the engine unit reads its image like a fetcher
             unit = mods["engine"]
-            wiring.connect(m, wiring.flipped(getattr(self, f"m_axi{e.port}")), unit.m_axi)
+            for j, name in enumerate(EngineSequencer.axi_names(e.masters)):
+                wiring.connect(m, wiring.flipped(getattr(self, f"m_axi{e.port + j}")),
+                               getattr(unit, name))
             m.d.comb += [unit.base.eq(ctl.weights_base_lo + e.offset),
                          unit.frames.eq(ctl.frames),
                          unit.start.eq(start & ~busy), unit.clear.eq((start & ~busy) | soft)]

@@ -41,7 +41,8 @@ from .dtypes import DataType
 from .words import pack_beats, pack_word
 
 __all__ = ["beat_bits", "weight_codes", "weight_beats", "pack_words", "unpack_words",
-           "layer_weight_words", "layer_weight_bytes", "converter_geometry", "frame_aligned"]
+           "layer_weight_words", "layer_weight_bytes", "converter_geometry", "frame_aligned",
+           "interleave_region", "deinterleave_region"]
 
 #: bits of one DDR word (an AXI HP port at 64 bits)
 WORD_BITS = 64
@@ -229,14 +230,16 @@ def layer_weight_bytes(mh: int, mw: int, pe: int, simd: int, weight_dtype: DataT
     return -(-bits // word_bits) * word_bits // 8
 
 
-def converter_geometry(beat_bits: int, word_bits: int = WORD_BITS) -> tuple[int, int, int]:
+def converter_geometry(beat_bits: int, word_bits: int = WORD_BITS,
+                       words: int = 1) -> tuple[int, int, int]:
     """``(elem_bits, in_elems, out_elems)`` of the :class:`~lowbit_hdl.hw.dwc.WidthConverter`
-    from ``word_bits`` words to ``beat_bits`` beats: ``g = gcd(word_bits, beat_bits)``,
-    ``(g, word_bits/g, beat_bits/g)``."""
+    from inputs of ``words`` words of ``word_bits`` (the words of ``words`` read masters
+    merged, :func:`interleave_region`) to ``beat_bits`` beats: with ``n = words·word_bits``
+    and ``g = gcd(n, beat_bits)``, ``(g, n/g, beat_bits/g)``."""
     beat_bits = _check_int("beat_bits", beat_bits)
-    word_bits = _check_word_bits(word_bits)
-    g = math.gcd(word_bits, beat_bits)
-    return g, word_bits // g, beat_bits // g
+    n = _check_word_bits(word_bits) * _check_int("words", words)
+    g = math.gcd(n, beat_bits)
+    return g, n // g, beat_bits // g
 
 
 def frame_aligned(beats: int, beat_bits: int, word_bits: int = WORD_BITS) -> bool:
@@ -244,3 +247,27 @@ def frame_aligned(beats: int, beat_bits: int, word_bits: int = WORD_BITS) -> boo
     the image can be replayed frame after frame through one width converter."""
     beats, beat_bits = _check_int("beats", beats, 0), _check_int("beat_bits", beat_bits)
     return beats * beat_bits % _check_word_bits(word_bits) == 0
+
+
+def interleave_region(words: np.ndarray, ports: int) -> np.ndarray:
+    """A layer's region in DDR order from its stream order: ``ports`` sub-regions one after
+    the other, sub-region ``j`` holding stream words ``j, j + ports, j + 2·ports, …``, so that
+    read master ``j`` reads sub-region ``j`` with plain INCR bursts and the merge of one word
+    of each master per beat (master ``j`` in bits ``[64j, 64j + 64)``) restores the stream:
+    the layout of a region read by several masters (an engine layer's tiles,
+    :mod:`lowbit_hdl.runtime.engine`; a DDR layer's weights, :mod:`.ddrimage`).
+    ``words.size`` must be a multiple of ``ports``."""
+    w = np.asarray(words, dtype=np.uint64)
+    ports = _check_int("ports", ports)
+    if w.size % ports:
+        raise ValueError(f"a region of {w.size} words is not whole beats of {ports} words")
+    return np.ascontiguousarray(w.reshape(-1, ports).T).reshape(-1)
+
+
+def deinterleave_region(words: np.ndarray, ports: int) -> np.ndarray:
+    """Inverse of :func:`interleave_region`: a region's words in stream order."""
+    w = np.asarray(words, dtype=np.uint64)
+    ports = _check_int("ports", ports)
+    if w.size % ports:
+        raise ValueError(f"a region of {w.size} words is not whole beats of {ports} words")
+    return np.ascontiguousarray(w.reshape(ports, -1).T).reshape(-1)

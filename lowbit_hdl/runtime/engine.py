@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .accdomain import acc_domain, thresholds_to_u, u_range
-from .ddr import WORD_BITS
+from .ddr import WORD_BITS, deinterleave_region, interleave_region
 from .ddrimage import REGION_ALIGN as _DDR_REGION_ALIGN
 from .dtypes import BIPOLAR, DataType, parse_dtype, signed_bits_for_range
 from .words import pack_word, unpack_word
@@ -152,7 +152,8 @@ def unpack_descriptor(words: np.ndarray | list[int]) -> dict[str, int]:
 # beats. Padded neurons (≥ MH) and channels (≥ C) carry code 0 and threshold 0.
 
 __all__ += ["engine_thresholds", "tile_threshold_words", "tile_weight_words",
-            "layer_tile_words", "DATAPATH_ERRORS"]
+            "layer_tile_words", "DATAPATH_ERRORS", "ENGINE_PORTS", "interleave_region",
+            "deinterleave_region", "sub_region_bytes"]
 
 
 def _tile_int(name: str, value: object, minimum: int = 1) -> int:
@@ -175,11 +176,18 @@ def engine_thresholds(act: DataType | None) -> int:
     return 1 if act.is_bipolar else (1 << act.bits) - 1
 
 
-def tile_threshold_words(pe: int, act: DataType | None, acc_bits: int) -> int:
+#: tile-stream widths (64-bit words per beat, one AXI4 read master per word) the engine takes
+ENGINE_PORTS = (1, 2, 4)
+
+
+def tile_threshold_words(pe: int, act: DataType | None, acc_bits: int, ports: int = 1) -> int:
     """64-bit words of thresholds at the head of every tile: ``ceil(pe·T·acc_bits / 64)``
-    (0 for a raw layer)."""
+    rounded up to a multiple of ``ports`` (a tile is whole beats of the ``64·ports``-bit
+    tile stream; the padding words are 0), 0 for a raw layer."""
     pe, acc_bits = _tile_int("pe", pe), _tile_int("acc_bits", acc_bits)
-    return -(-pe * engine_thresholds(act) * acc_bits // WORD_BITS)
+    ports = _tile_int("ports", ports)
+    words = -(-pe * engine_thresholds(act) * acc_bits // WORD_BITS)
+    return -(-words // ports) * ports
 
 
 def tile_weight_words(sf: int, pe: int, simd: int) -> int:
@@ -192,7 +200,7 @@ def tile_weight_words(sf: int, pe: int, simd: int) -> int:
 
 
 def layer_tile_words(weights, thresholds_u, act: DataType | None, pe: int, simd: int,
-                     acc_bits: int) -> np.ndarray:
+                     acc_bits: int, ports: int = 1) -> np.ndarray:
     """The tile region of one engine layer, 64-bit words (``uint64``).
 
     Parameters
@@ -209,11 +217,15 @@ def layer_tile_words(weights, thresholds_u, act: DataType | None, pe: int, simd:
         The datapath's PEs and lanes (``pe·simd`` a multiple of 64).
     acc_bits : int
         Width of a threshold.
+    ports : int
+        Words per tile-stream beat: the threshold words are padded (zeros) to a multiple of
+        it (:func:`tile_threshold_words`).
 
     Returns
     -------
     numpy.ndarray
-        ``NF·(tile_threshold_words + tile_weight_words)`` words, tile after tile.
+        ``NF·(tile_threshold_words + tile_weight_words)`` words, tile after tile, in stream
+        order (the DDR order is :func:`interleave_region`'s).
 
     Raises
     ------
@@ -235,7 +247,7 @@ def layer_tile_words(weights, thresholds_u, act: DataType | None, pe: int, simd:
     mh, k, _, c = w.shape
     cf, nf = -(-c // simd), -(-mh // pe)
     sf = k * k * cf
-    tw, ww = tile_threshold_words(pe, act, acc_bits), tile_weight_words(sf, pe, simd)
+    tw, ww = tile_threshold_words(pe, act, acc_bits, ports), tile_weight_words(sf, pe, simd)
     padded = -np.ones((nf * pe, k, k, cf * simd), dtype=np.int64)  # code 0
     padded[:mh, :, :, :c] = w
     wwords = layer_weight_words(padded.reshape(nf * pe, sf * simd), BIPOLAR, pe, simd)
@@ -256,9 +268,15 @@ def layer_tile_words(weights, thresholds_u, act: DataType | None, pe: int, simd:
     mask = (1 << WORD_BITS) - 1
     for f in range(nf):
         word = pack_word(tp[f * pe:(f + 1) * pe].reshape(-1).tolist(), acc_bits)
-        out[f, :tw] = [(word >> (WORD_BITS * j)) & mask for j in range(tw)]
+        out[f, :tw] = [(word >> (WORD_BITS * j)) & mask for j in range(tw)]  # 0 past the end
         out[f, tw:] = wwords[f]
     return out.reshape(-1)
+
+
+def sub_region_bytes(desc: Mapping[str, int], ports: int) -> int:
+    """Bytes between the sub-regions of a layer's region (:func:`interleave_region`): read
+    master ``j`` reads ``nf·tile_words/ports`` words from ``region + j·`` this."""
+    return desc["nf"] * desc["tile_words"] // ports * IMAGE_WORD_BITS // 8
 
 
 #: error codes of the engine datapath (its ``error`` port, set when ``start`` finds the
@@ -320,7 +338,10 @@ class EngineFormat:
     raw_bits : int
         Width of a raw output element (0: no raw layer).
     ports : int
-        64-bit words per cycle of the tile stream (1 in v1).
+        64-bit words per beat of the tile stream (1, 2 or 4; it divides ``pe·simd/64``): the
+        sequencer's AXI4 read masters, each reading its sub-region of every layer's region
+        (:func:`interleave_region`); tiles are padded to whole beats
+        (:func:`tile_threshold_words`).
     """
 
     pe: int
@@ -350,8 +371,12 @@ class EngineFormat:
         if self.pe * self.simd % IMAGE_WORD_BITS:
             raise ValueError(f"EngineFormat: pe·simd={self.pe * self.simd} must be a multiple "
                              f"of {IMAGE_WORD_BITS} (a weight beat is whole words)")
-        if self.ports != 1:
-            raise ValueError(f"EngineFormat.ports={self.ports}: v1 has one port")
+        if self.ports not in ENGINE_PORTS:
+            raise ValueError(f"EngineFormat.ports={self.ports} must be one of {ENGINE_PORTS}")
+        if self.pe * self.simd // IMAGE_WORD_BITS % self.ports:
+            raise ValueError(f"EngineFormat: ports={self.ports} does not divide the "
+                             f"{self.pe * self.simd // IMAGE_WORD_BITS} words of a weight "
+                             "beat (pe·simd/64)")
 
     @property
     def n_thresholds(self) -> int:
@@ -372,7 +397,8 @@ class EngineFormat:
     def threshold_words(self, raw: bool = False) -> int:
         """64-bit words of a tile's thresholds (:func:`tile_threshold_words`; 0 for a raw
         layer)."""
-        return tile_threshold_words(self.pe, None if raw else self.act, self.acc_bits)
+        return tile_threshold_words(self.pe, None if raw else self.act, self.acc_bits,
+                                    self.ports)
 
     def tile_words(self, sf: int, raw: bool = False) -> int:
         """64-bit words of one tile: the thresholds, then ``sf`` weight beats of ``pe·simd``
@@ -602,7 +628,7 @@ def layer_region_words(weights, thresholds, desc: Mapping[str, int], fmt: Engine
             raise EngineLayerError(f"layer {layer}: no thresholds for its activation")
         t = thresholds_to_u(thresholds, BIPOLAR, fmt.act, desc["sf"] * fmt.simd)
     out = layer_tile_words(w.reshape(mh, k, k, c), t, None if desc["raw"] else fmt.act,
-                           fmt.pe, fmt.simd, fmt.acc_bits)
+                           fmt.pe, fmt.simd, fmt.acc_bits, fmt.ports)
     assert out.size == desc["nf"] * desc["tile_words"], (out.size, desc)
     return out
 
@@ -613,7 +639,8 @@ def pack_engine_image(descs: Sequence[Mapping[str, int]], fmt: EngineFormat,
     """The engine's DDR image (64-bit words, relative to its region's start): word 0 the
     number of layers, the packed descriptors (:func:`pack_descriptor`,
     :data:`DESCRIPTOR_WORDS` each), then each layer's tile region
-    (:func:`layer_region_words` of ``weights[n]``, ``thresholds[n]``) at its ``region`` byte
+    (:func:`layer_region_words` of ``weights[n]``, ``thresholds[n]``, in the DDR order of
+    :func:`interleave_region` for ``fmt.ports`` read masters) at its ``region`` byte
     offset, 4 KiB aligned, zeros between. ``.astype("<u8").tobytes()`` gives the bytes."""
     names = list(names) if names is not None else [f"#{n}" for n in range(len(descs))]
     image = np.zeros(engine_image_bytes(descs)[0] // 8, dtype=np.uint64)
@@ -621,7 +648,8 @@ def pack_engine_image(descs: Sequence[Mapping[str, int]], fmt: EngineFormat,
     for n, d in enumerate(descs):
         base = 1 + n * DESCRIPTOR_WORDS
         image[base:base + DESCRIPTOR_WORDS] = pack_descriptor(d, names[n])
-        words = layer_region_words(weights[n], thresholds[n], d, fmt, names[n])
+        words = interleave_region(layer_region_words(weights[n], thresholds[n], d, fmt,
+                                                     names[n]), fmt.ports)
         image[d["region"] // 8:d["region"] // 8 + words.size] = words
     return image
 
@@ -879,6 +907,7 @@ def run_engine_image(image_words, input_map_codes, fmt: EngineFormat,
         region = img[d["region"] // 8:d["region"] // 8 + nf * d["tile_words"]]
         if region.size != nf * d["tile_words"]:
             raise EngineLayerError(f"descriptor of layer {n}: region beyond the image")
+        region = deinterleave_region(region, fmt.ports)
         raw = np.zeros((oh * ow, nf * pe), dtype=np.int64)
         for f in range(nf):
             thr, w = _tile(region[f * d["tile_words"]:(f + 1) * d["tile_words"]], d, fmt)

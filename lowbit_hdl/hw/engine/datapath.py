@@ -58,7 +58,7 @@ class EngineDatapath(wiring.Component):
     done : Out(1)
         Pulse: the layer is finished.
     busy : Out(1)
-    tiles : In(stream.Signature(64))
+    tiles : In(stream.Signature(64·ports))
         The layer's region words, in order.
     load : In(stream.Signature(ArrayLayout(A, load_elems)))
         Only with ``load_shape``; ``load_done``: Out(1) pulse.

@@ -11,6 +11,7 @@ from amaranth.lib import data
 from ...runtime.dtypes import DataType
 from ...runtime.engine import (
     DESCRIPTOR_FIELDS,
+    ENGINE_PORTS,
     SIGNED_FIELDS,
     engine_thresholds,
     tile_threshold_words,
@@ -55,7 +56,8 @@ class EngineParams:
     raw_bits : int
         Width of a raw output element (0: no raw port).
     ports : int
-        64-bit words per tile-stream beat (1 in v1).
+        64-bit words per tile-stream beat (1, 2 or 4, dividing ``pe·simd/64``): one AXI4
+        read master each in the sequencer.
     load_shape : tuple or None
         (H, W, C) of the map the front writes into buffer 0 (``None``: no loader).
     load_elems : int
@@ -97,8 +99,11 @@ class EngineParams:
         check_int("max_sf", self.max_sf)
         check_int("acc_bits", self.acc_bits)
         check_int("raw_bits", self.raw_bits, 0)
-        if check_int("ports", self.ports) != 1:
-            raise ValueError(f"ports={self.ports}: v1 supports one 64-bit tile stream")
+        if check_int("ports", self.ports) not in ENGINE_PORTS:
+            raise ValueError(f"ports={self.ports} must be one of {ENGINE_PORTS}")
+        if pe * simd // 64 % self.ports:
+            raise ValueError(f"ports={self.ports} does not divide the {pe * simd // 64} words "
+                             "of a weight beat")
         load = _check_shape("load_shape", self.load_shape)
         e = check_int("load_elems", self.load_elems)
         if load is not None:
@@ -131,8 +136,9 @@ class EngineParams:
 
     @property
     def t_words(self) -> int:
-        """Threshold words at the head of a non-raw tile."""
-        return tile_threshold_words(self.pe, self.act, self.acc_bits)
+        """Threshold words at the head of a non-raw tile (padded to whole beats of
+        ``ports`` words)."""
+        return tile_threshold_words(self.pe, self.act, self.acc_bits, self.ports)
 
     @property
     def beat_words(self) -> int:

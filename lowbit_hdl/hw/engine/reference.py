@@ -39,8 +39,9 @@ def _tiles(tiles: np.ndarray, d: Mapping[str, int], pe: int, simd: int, act: Dat
            acc_bits: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Tile words → weight codes (NF·pe, SF·simd) and thresholds (NF·pe, T) or None."""
     nf, sf = d["nf"], d["sf"]
-    tw = tile_threshold_words(pe, act, acc_bits)
     ww = tile_weight_words(sf, pe, simd)
+    tw = d["tile_words"] - ww  # the threshold words, padded to whole tile-stream beats
+    assert tw >= tile_threshold_words(pe, act, acc_bits), (tw, d)
     t = np.asarray(tiles, dtype=np.uint64).reshape(nf, tw + ww)
     bits = np.unpackbits(t[:, tw:].astype("<u8").view(np.uint8).reshape(nf, -1), axis=1,
                          bitorder="little")

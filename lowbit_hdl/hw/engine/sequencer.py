@@ -1,6 +1,7 @@
 """The engine's sequencer: reads the descriptor table and the layers' tile regions from DDR
-(the image of :func:`lowbit_hdl.runtime.engine.engine_image`) through one
-:class:`~lowbit_hdl.hw.axi.AXI4ReadMaster` and drives the datapath layer after layer.
+(the image of :func:`lowbit_hdl.runtime.engine.engine_image`) through ``ports``
+:class:`~lowbit_hdl.hw.axi.AXI4ReadMaster` s (one per HP port; the descriptors through
+master 0) and drives the datapath layer after layer.
 
 A run (``start``, ``frames`` frames; ``frames = 0`` ends at once): for every frame it waits
 for a ``load_done`` pulse (the loader has put the frame's input map into buffer 0; pulses are
@@ -11,7 +12,11 @@ counted, none is lost), reads the layer count (image word 0), then for each laye
    ``last`` exactly on layer ``count − 1``, ``region`` 8-byte aligned);
 2. presents the descriptor on ``cfg`` (held until the next layer's check) and pulses
    ``layer_start`` (``cfg`` is valid in the same cycle);
-3. streams the layer's region, ``nf · tile_words`` words from ``base + region``, to ``tiles``;
+3. streams the layer's region, ``nf · tile_words`` words, to ``tiles`` in beats of ``ports``
+   words: master ``j`` reads sub-region ``j`` (``nf·tile_words/ports`` words from
+   ``base + region + j·``:func:`~lowbit_hdl.runtime.engine.sub_region_bytes`, the layout of
+   :func:`~lowbit_hdl.runtime.engine.interleave_region`) and a beat is one word of each
+   master (master ``j`` in bits ``[64j, 64j + 64)``), valid when all have one;
 4. waits for ``layer_done`` (a pulse at any time after ``layer_start`` counts, also while the
    region still streams); after the ``last`` layer it pulses ``frame_done``.
 
@@ -29,9 +34,9 @@ drops it, then stops with ``ERROR_ENGINE_DATAPATH +`` the datapath's code.
 Cycles: with a memory of latency ``L`` (address handshake to first beat) answering one beat
 per cycle, a layer's ``layer_start`` follows the previous layer's ``layer_done`` (or the
 frame's count word) after :func:`lowbit_hdl.cost.engine_descriptor_cycles` cycles; the
-region's first word comes :func:`lowbit_hdl.cost.engine_region_latency` cycles after
-``layer_start`` and then a word per cycle as long as the consumer takes it and the memory
-keeps up (both measured by the bench). :func:`lowbit_hdl.cost.engine_layer_cycles` has the
+region's first beat comes :func:`lowbit_hdl.cost.engine_region_latency` cycles after
+``layer_start`` and then a beat per cycle as long as the consumer takes it and the memories
+keep up (both measured by the bench). :func:`lowbit_hdl.cost.engine_layer_cycles` has the
 first tile word at ``ENGINE_TILE_START``, so behind this sequencer a layer should take
 ``engine_region_latency − ENGINE_TILE_START`` cycles more (derived, not measured: the bench
 has a fake datapath).
@@ -70,7 +75,7 @@ class EngineSequencer(wiring.Component):
     addr_width : int
         AXI address bits.
     max_burst, max_outstanding : int
-        Passed to :class:`~lowbit_hdl.hw.axi.AXI4ReadMaster` (64-bit data).
+        Passed to each :class:`~lowbit_hdl.hw.axi.AXI4ReadMaster` (64-bit data).
 
     Attributes
     ----------
@@ -91,8 +96,8 @@ class EngineSequencer(wiring.Component):
     layer_error : In(4)
         The datapath's descriptor check, read with ``layer_done`` (0: the layer ran; else it
         rejected the descriptor, :data:`lowbit_hdl.runtime.engine.DATAPATH_ERRORS`).
-    tiles : Out(stream.Signature(64))
-        The current layer's region words, in order.
+    tiles : Out(stream.Signature(64·ports))
+        The current layer's region words, in order, ``ports`` per beat.
     frame_done, done : Out(1)
         Pulses: a frame's last layer is done; the run has ended (all frames, or an error).
     busy : Out(1)
@@ -104,9 +109,11 @@ class EngineSequencer(wiring.Component):
     layer : Out(16)
         Index of the current (or failing) layer.
     bytes_read : Out(32)
-        Bytes read from DDR since ``start``.
+        Bytes read from DDR since ``start`` (all masters).
     m_axi : Out(axi4_read_signature(addr_width, 64))
-        AXI4 read channels.
+        AXI4 read channels of master 0 (descriptors and sub-region 0).
+    m_axi1, m_axi2, m_axi3 : Out(axi4_read_signature(addr_width, 64))
+        Those of masters 1 … ``ports − 1`` (only when ``ports > 1``; :meth:`axi_names`).
 
     Raises
     ------
@@ -123,7 +130,10 @@ class EngineSequencer(wiring.Component):
                             f"{type(fmt).__name__}")
         self.fmt = fmt
         self.addr_width = addr_width
-        self.master = AXI4ReadMaster(IMAGE_WORD_BITS, addr_width, max_burst, max_outstanding)
+        self.ports = fmt.ports
+        self.masters = [AXI4ReadMaster(IMAGE_WORD_BITS, addr_width, max_burst, max_outstanding)
+                        for _ in range(fmt.ports)]
+        self.master = self.masters[0]
         super().__init__({
             "base": In(addr_width),
             "frames": In(32),
@@ -133,7 +143,7 @@ class EngineSequencer(wiring.Component):
             "layer_start": Out(1),
             "layer_done": In(1),
             "layer_error": In(4),
-            "tiles": Out(stream.Signature(IMAGE_WORD_BITS)),
+            "tiles": Out(stream.Signature(IMAGE_WORD_BITS * fmt.ports)),
             "frame_done": Out(1),
             "done": Out(1),
             "busy": Out(1),
@@ -141,15 +151,30 @@ class EngineSequencer(wiring.Component):
             "error_code": Out(8),
             "layer": Out(16),
             "bytes_read": Out(32),
-            "m_axi": Out(axi4_read_signature(addr_width, IMAGE_WORD_BITS)),
+            **{name: Out(axi4_read_signature(addr_width, IMAGE_WORD_BITS))
+               for name in self.axi_names(fmt.ports)},
         })
+
+    @staticmethod
+    def axi_names(ports: int) -> list[str]:
+        """The members of the AXI4 read masters, master 0 first: ``m_axi``, ``m_axi1``, …"""
+        return ["m_axi"] + [f"m_axi{j}" for j in range(1, ports)]
 
     def elaborate(self, platform) -> Module:
         m = Module()
         fmt = self.fmt
-        m.submodules.master = master = self.master
-        wiring.connect(m, wiring.flipped(self.m_axi), master.m_axi)
-        m.d.comb += self.bytes_read.eq(master.bytes_read)
+        ports = self.ports
+        master = self.master
+        for j, (name, mj) in enumerate(zip(self.axi_names(ports), self.masters, strict=True)):
+            m.submodules["master" if j == 0 else f"master{j}"] = mj
+            wiring.connect(m, wiring.flipped(getattr(self, name)), mj.m_axi)
+        m.d.comb += self.bytes_read.eq(sum(mj.bytes_read for mj in self.masters))
+        # any master's error, the code of the first failing one
+        any_error = Cat(*(mj.error for mj in self.masters)).any()
+        first_code = Signal(2)
+        for mj in reversed(self.masters):
+            with m.If(mj.error):
+                m.d.comb += first_code.eq(mj.error_code)
 
         base = Signal(self.addr_width)
         desc_addr = Signal(self.addr_width)
@@ -159,7 +184,9 @@ class EngineSequencer(wiring.Component):
         words = Signal(range(DESCRIPTOR_WORDS + 1))
         dbuf = Signal(DESCRIPTOR_WORDS * IMAGE_WORD_BITS)
         desc = descriptor_layout()(dbuf[:DESCRIPTOR_BITS])
-        left = Signal(32)  # region words still to stream
+        left = Signal(32)  # region beats still to stream
+        sub_bytes = Signal(self.addr_width)  # bytes between the sub-regions
+        issued = Signal(ports)  # region commands accepted
         done_seen = Signal()
         rejected = Signal(4)  # the datapath's error code with layer_done (0: ran)
         # products of the checks, registered (CHECK1 → CHECK2)
@@ -178,7 +205,8 @@ class EngineSequencer(wiring.Component):
         m.d.sync += [self.layer_start.eq(0), self.frame_done.eq(0), self.done.eq(0)]
         cmd = master.cmd
         beat_words = fmt.pe * fmt.simd // IMAGE_WORD_BITS
-        t_words = tile_threshold_words(fmt.pe, fmt.act, fmt.acc_bits)
+        t_words = tile_threshold_words(fmt.pe, fmt.act, fmt.acc_bits, ports)
+        shift = ports.bit_length() - 1  # ports is 1, 2 or 4
 
         def fail(code: int) -> None:
             m.d.sync += [self.error.eq(1), self.error_code.eq(code), self.done.eq(1)]
@@ -187,7 +215,7 @@ class EngineSequencer(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.comb += master.clear.eq(1)
+                    m.d.comb += [mj.clear.eq(1) for mj in self.masters]
                     m.d.sync += [base.eq(self.base), frames_left.eq(self.frames),
                                  self.error.eq(0), self.error_code.eq(0)]
                     with m.If(self.frames == 0):
@@ -263,26 +291,36 @@ class EngineSequencer(wiring.Component):
                     fail(regs.ERROR_ENGINE_DESCRIPTOR)
                 with m.Else():
                     m.d.sync += [self.cfg.eq(desc), self.layer_start.eq(1),
-                                 done_seen.eq(0), rejected.eq(0), left.eq(region_words)]
+                                 done_seen.eq(0), rejected.eq(0), left.eq(region_words >> shift),
+                                 sub_bytes.eq((region_words >> shift) * WORD_BYTES),
+                                 issued.eq(0)]
                     m.next = "CMD_REGION"
             with m.State("CMD_REGION"):
-                m.d.comb += [self.busy.eq(1), cmd.valid.eq(1),
-                             cmd.payload.addr.eq(base + self.cfg.region),
-                             cmd.payload.beats.eq(left)]
+                m.d.comb += self.busy.eq(1)
+                accepted = Signal(ports)
+                for j, mj in enumerate(self.masters):
+                    m.d.comb += [mj.cmd.valid.eq(~issued[j]),
+                                 mj.cmd.payload.addr.eq(base + self.cfg.region + j * sub_bytes),
+                                 mj.cmd.payload.beats.eq(left),
+                                 accepted[j].eq(issued[j] | mj.cmd.ready)]
+                m.d.sync += issued.eq(accepted)
                 with m.If(self.layer_done):
                     m.d.sync += [done_seen.eq(1), rejected.eq(self.layer_error)]
-                with m.If(cmd.ready):
+                with m.If(accepted.all()):
                     m.next = "STREAM"
             with m.State("STREAM"):
-                # after a rejection the region's words are read and dropped (the master
-                # delivers every word of a command; none may stay for the next run)
+                # a beat is a word of each master; after a rejection the region's beats are
+                # read and dropped (the masters deliver every word of a command; none may
+                # stay for the next run)
                 drop = rejected != 0
-                m.d.comb += [self.busy.eq(1), self.tiles.valid.eq(master.o.valid & ~drop),
-                             self.tiles.payload.eq(master.o.payload),
-                             master.o.ready.eq(self.tiles.ready | drop)]
+                all_valid = Cat(*(mj.o.valid for mj in self.masters)).all()
+                m.d.comb += [self.busy.eq(1), self.tiles.valid.eq(all_valid & ~drop),
+                             self.tiles.payload.eq(Cat(*(mj.o.payload for mj in self.masters)))]
+                m.d.comb += [mj.o.ready.eq((self.tiles.ready | drop) & all_valid)
+                             for mj in self.masters]
                 with m.If(self.layer_done):
                     m.d.sync += [done_seen.eq(1), rejected.eq(self.layer_error)]
-                with m.If(master.o.valid & master.o.ready):
+                with m.If(all_valid & (self.tiles.ready | drop)):
                     m.d.sync += left.eq(left - 1)
                     with m.If(left == 1):
                         m.next = "WAIT_DONE"
@@ -293,8 +331,8 @@ class EngineSequencer(wiring.Component):
                     code = Mux(done_seen, rejected, self.layer_error)
                     with m.If(code != 0):
                         fail(regs.ERROR_ENGINE_DATAPATH + code)
-                    with m.Elif(master.error):
-                        fail(master.error_code)
+                    with m.Elif(any_error):
+                        fail(first_code)
                     with m.Elif(self.cfg.last):
                         m.d.sync += [self.frame_done.eq(1), frames_left.eq(frames_left - 1)]
                         with m.If(frames_left == 1):

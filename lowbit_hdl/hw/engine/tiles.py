@@ -1,14 +1,16 @@
-"""The weight-tile buffer: double-buffered tiles from the 64-bit ``tiles`` stream.
+"""The weight-tile buffer: double-buffered tiles from the ``64·ports``-bit ``tiles`` stream
+(word ``i`` of a beat in bits ``[64i, 64i + 64)``, the earlier word of the region lower).
 
-A layer's region arrives as ``nf`` tiles of ``tile_words`` words: first the threshold words
-(``t_words`` of them, none for a raw layer) into the bank's threshold register, then ``SF``
-weight beats of ``pe·simd`` bits (``pe·simd/64`` words each, word ``j`` in bits
-``[64j, 64j + 64)``) into the bank's half of the weight memory (depth ``2·max_sf``). Tile
+A layer's region arrives as ``nf`` tiles of ``tile_words`` words (a multiple of ``ports``):
+first the threshold words (``t_words`` of them, padded to whole beats; none for a raw layer)
+into the bank's threshold register, then ``SF`` weight beats of ``pe·simd`` bits
+(``pe·simd/64`` words each, a multiple of ``ports``, word ``j`` in bits ``[64j, 64j + 64)``)
+into the bank's half of the weight memory (depth ``2·max_sf``), ``ports`` words per cycle. Tile
 ``t`` goes into bank ``t % 2`` once that bank is free; the bank is ``full`` from its last word
 until the core ``release`` s it (after the tile's last output). ``tiles.ready`` depends on
 registers only.
 
-Load time of one tile: ``tile_words`` cycles at one word per cycle.
+Load time of one tile: ``tile_words / ports`` cycles at one beat per cycle.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class TileBuffer(wiring.Component):
     cfg : In(descriptor layout)
     start : In(1)
         A new layer: load its ``nf`` tiles.
-    tiles : In(stream.Signature(64))
+    tiles : In(stream.Signature(64·ports))
     full : Out(2)
         Bank ``b`` holds a loaded tile.
     release : In(1), release_bank : In(1)
@@ -61,7 +63,7 @@ class TileBuffer(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         p, c, tw = self.params, self.cfg, self.tw
-        bw = p.beat_words
+        bw, ports = p.beat_words, p.ports
         mem = Memory(shape=unsigned(p.pe * p.simd), depth=2 * p.max_sf, init=[])
         m.submodules.wmem = mem
         rp = mem.read_port()
@@ -84,25 +86,25 @@ class TileBuffer(wiring.Component):
         thr = [Signal(max(1, 64 * tw), name=f"thr{b}") for b in (0, 1)]
         m.d.comb += [self.thr0.eq(thr[0]), self.thr1.eq(thr[1])]
         m.d.comb += [wp.addr.eq(sf + Mux(bank, p.max_sf, 0)),
-                     wp.data.eq(Cat(*[self.tiles.payload[:64]] * bw)),
-                     wp.en.eq(Mux(take & ~in_thr, 1 << chunk, 0))]
-        last_word = word == c.tile_words - 1
+                     wp.data.eq(Cat(*[self.tiles.payload] * (bw // ports))),
+                     wp.en.eq(Mux(take & ~in_thr, ((1 << ports) - 1) << chunk, 0))]
+        last_word = word == c.tile_words - ports
 
         with m.If(self.start):
             m.d.sync += [tile.eq(0), word.eq(0), sf.eq(0), chunk.eq(0), loading.eq(1)]
         with m.Elif(take):
-            m.d.sync += word.eq(word + 1)
+            m.d.sync += word.eq(word + ports)
             with m.If(in_thr):
                 for b in (0, 1):
                     with m.If(bank == b):
                         with m.Switch(word):
-                            for j in range(tw):
+                            for j in range(0, tw, ports):
                                 with m.Case(j):
-                                    m.d.sync += thr[b][64 * j:64 * j + 64].eq(
-                                        self.tiles.payload[:64])
+                                    m.d.sync += thr[b][64 * j:64 * (j + ports)].eq(
+                                        self.tiles.payload)
             with m.Else():
-                m.d.sync += chunk.eq(chunk + 1)
-                with m.If(chunk == bw - 1):
+                m.d.sync += chunk.eq(chunk + ports)
+                with m.If(chunk == bw - ports):
                     m.d.sync += [chunk.eq(0), sf.eq(sf + 1)]
             with m.If(last_word):
                 m.d.sync += [word.eq(0), sf.eq(0), chunk.eq(0), tile.eq(tile + 1)]

@@ -4,10 +4,12 @@
 Streams: ``i`` takes the front's output map (the loader writes it into activation buffer 0);
 ``o`` is the datapath's raw stream (a raw last layer: ``pe`` signed accumulators per beat) or
 its drain (the last map pixel-major, ``simd`` activations per beat). The sequencer reads the
-engine image (:func:`lowbit_hdl.runtime.engine.engine_image`) at ``base`` through ``m_axi``,
-once per frame, for ``frames`` frames per ``start``; the ports ``base``, ``frames``,
-``start``, ``clear``, ``error``, ``error_code``, ``bytes_read`` are those of a region fetcher
-(:class:`lowbit_hdl.hw.ddrfetch.RegionFetcher`), so the control block treats both alike.
+engine image (:func:`lowbit_hdl.runtime.engine.engine_image`) at ``base`` once per frame,
+for ``frames`` frames per ``start``, through ``fmt.ports`` AXI4 read masters (``m_axi``,
+``m_axi1``, …: :meth:`EngineSequencer.axi_names`, one HP port each); the ports ``base``,
+``frames``, ``start``, ``clear``, ``error``, ``error_code``, ``bytes_read`` are those of a
+region fetcher (:class:`lowbit_hdl.hw.ddrfetch.RegionFetcher`), so the control block treats
+both alike.
 ``stall`` is high in the cycles in which the core waited for a weight tile.
 
 Errors: when the sequencer stops on an error (an AXI error response, a bad descriptor or
@@ -57,7 +59,9 @@ class EngineUnit(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(signed(raw_bits), pe)))
         or ``ArrayLayout(A, simd)`` for a drain.
     m_axi, base, frames, start, clear, error, error_code, bytes_read
-        As :class:`~lowbit_hdl.hw.ddrfetch.RegionFetcher`.
+        As :class:`~lowbit_hdl.hw.ddrfetch.RegionFetcher` (``bytes_read``: all masters).
+    m_axi1 … m_axi3
+        The further read masters when ``fmt.ports > 1``.
     stall : Out(1)
         The core waits for a weight tile this cycle.
     """
@@ -81,7 +85,8 @@ class EngineUnit(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(vector(p.act, load_elems))),
             "o": Out(stream.Signature(out)),
-            "m_axi": Out(axi4_read_signature(32, 64)),
+            **{name: Out(axi4_read_signature(32, 64))
+               for name in EngineSequencer.axi_names(p.ports)},
             "base": In(32),
             "frames": In(32),
             "start": In(1),
@@ -119,7 +124,8 @@ class EngineUnit(wiring.Component):
                      seq.base.eq(self.base), seq.frames.eq(self.frames),
                      seq.start.eq(self.start)]
         wiring.connect(m, seq.tiles, dp.tiles)
-        wiring.connect(m, wiring.flipped(self.m_axi), seq.m_axi)
+        for name in EngineSequencer.axi_names(self.params.ports):
+            wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(seq, name))
         out = dp.raw if self.params.raw_bits else dp.drain
         # beats in and out of the run; after an error, the rest are taken and zeros emitted
         flush = Signal()
