@@ -21,7 +21,7 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiRamRead, AxiReadBus, AxiResp
 
 from lowbit_hdl.sim.runner import tb_config
-from lowbit_hdl.sim.stream import StreamSink, StreamSource, cycle, start_clock_reset
+from lowbit_hdl.sim.stream import StreamSink, StreamSource, cycle, pulse, start_clock_reset
 
 PAGE = 4096
 
@@ -89,13 +89,6 @@ class BusMonitor:
                         self.inflight -= 1
             if self.inflight > self.max_outstanding:
                 self.errors.append(f"{self.inflight} bursts in flight at cycle {now}")
-
-
-async def pulse(dut, sig) -> None:
-    await RisingEdge(dut.clk)
-    sig.value = 1
-    await RisingEdge(dut.clk)
-    sig.value = 0
 
 
 @cocotb.test(timeout_time=20, timeout_unit="ms")

@@ -26,7 +26,7 @@ from cocotbext.axi import AxiReadBus
 from tb_axi import FaultyRam, pauses
 
 from lowbit_hdl.sim.runner import tb_config
-from lowbit_hdl.sim.stream import StreamSink, cycle, start_clock_reset
+from lowbit_hdl.sim.stream import StreamSink, cycle, pulse, start_clock_reset
 
 
 class Recorder:
@@ -87,13 +87,6 @@ async def fake_datapath(dut, layers: list, ph: dict, seed: int, got: list) -> No
         await RisingEdge(dut.clk)
         dut.layer_done.value = 0
         dut.layer_error.value = 0
-
-
-async def pulse(dut, sig) -> None:
-    await RisingEdge(dut.clk)
-    sig.value = 1
-    await RisingEdge(dut.clk)
-    sig.value = 0
 
 
 @cocotb.test(timeout_time=20, timeout_unit="ms")

@@ -353,7 +353,7 @@ def test_memory_styles_in_rtl_and_report(tmp_path, capsys):
 
     for bad, why in (("fc0", "expected LAYER=STYLE"), ("fc0=", "expected LAYER=STYLE"),
                      ("pool=block", "--memory: 'pool' is not a Conv or FC layer"),
-                     ("fc0=ultra", "'ultra' is not one of")):
+                     ("fc0=ultra", "'ultra' is not a style")):
         rc, _, err = cli(["build", str(tmp_path / "tiny_fc.npz"), "--dry-run", "--memory",
                           bad], capsys)
         assert rc == 2 and why in err, err

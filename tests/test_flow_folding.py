@@ -434,5 +434,5 @@ def test_memory_choice_and_override(cnv_space, tmp_path):
     assert apply_folding(net, load_folding(path))["conv3"].ram_style == "block"
     with pytest.raises(UserError, match="--memory: 'pool0' is not a Conv or FC layer"):
         choose_folding(net, target_fps=100, memory={"pool0": "block"})
-    with pytest.raises(UserError, match="'ultra' is not one of"):
+    with pytest.raises(UserError, match="'ultra' is not a style"):
         choose_folding(net, target_fps=100, memory={"conv3": "ultra"})

@@ -166,19 +166,15 @@ def apply_memory(net: Network, memory: Mapping[str, str]) -> Network:
     """A copy of ``net`` whose named Conv/FC layers get the weight-memory style
     (``ram_style``) of ``memory`` (``{layer: style}``); a :class:`UsageError` names an
     unknown layer or style."""
-    from ..ir import RAM_STYLES
+    from ..ir import NetworkError
+    from .folding import check_memory
 
-    mvtu = [i.name for i in net.infer() if i.is_mvtu]
-    entries = {}
-    for name, style in memory.items():
-        if name not in mvtu:
-            raise UsageError(f"--memory: {name!r} is not a Conv or FC layer of {net.name} "
-                             f"(those are: {', '.join(mvtu)})")
-        if style not in RAM_STYLES:
-            raise UsageError(f"--memory: layer {name}: {style!r} is not one of "
-                             f"{', '.join(RAM_STYLES)}")
-        entries[name] = LayerFolding(ram_style=style)
-    return apply_folding(net, Folding(entries))
+    try:
+        check_memory(net, memory)
+    except NetworkError as e:
+        raise UsageError(f"--{e}") from None
+    return apply_folding(net, Folding({name: LayerFolding(ram_style=style)
+                                       for name, style in memory.items()}))
 
 
 def choose_folding(net: Network, *, folding: Folding | None = None,

@@ -595,6 +595,20 @@ def search(net: Network, *, device: Device = XC7Z020, lut_weight: float = 1.0,
     return space
 
 
+def check_memory(net: Network, memory: Mapping[str, str]) -> None:
+    """Check a ``{layer: weight-memory style}`` override: every name a Conv/FC layer of
+    ``net``, every style one of ``RAM_STYLES``; a :class:`NetworkError` names the first
+    that is not."""
+    names = [i.name for i in net.infer() if i.is_mvtu]
+    for name, style in memory.items():
+        if name not in names:
+            raise NetworkError(f"memory: {name!r} is not a Conv or FC layer of {net.name} "
+                               f"(those are: {', '.join(names)})")
+        if style not in RAM_STYLES:
+            raise NetworkError(f"memory: layer {name}: {style!r} is not a style "
+                               f"({', '.join(RAM_STYLES)})")
+
+
 def _search(net: Network, device: Device, lut_weight: float, bram_weight: float,
             memory: dict[str, str]) -> DesignSpace:
     # a valid starting point: every layer fully folded
@@ -603,13 +617,7 @@ def _search(net: Network, device: Device, lut_weight: float, bram_weight: float,
     infos = work.infer()
     mvtu = [i for i, info in enumerate(infos) if info.is_mvtu]
     names = [infos[i].name for i in mvtu]
-    for name, style in memory.items():
-        if name not in names:
-            raise NetworkError(f"memory: {name!r} is not a Conv or FC layer of {net.name} "
-                               f"(those are: {', '.join(names)})")
-        if style not in RAM_STYLES:
-            raise NetworkError(f"memory: layer {name}: {style!r} is not a style "
-                               f"({', '.join(RAM_STYLES)})")
+    check_memory(net, memory)
     options = [layer_options(infos[i], _next_pool(infos, i), memory.get(infos[i].name))
                for i in mvtu]
 

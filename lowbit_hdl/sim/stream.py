@@ -18,7 +18,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from ..runtime.words import pack_word as pack
 from ..runtime.words import unpack_word as unpack
 
-__all__ = ["start_clock_reset", "StreamSource", "StreamSink", "pack", "unpack", "cycle",
+__all__ = ["start_clock_reset", "StreamSource", "StreamSink", "pack", "unpack", "cycle", "pulse",
            "CLOCK_NS", "STREAM", "AXIS"]
 
 CLOCK_NS = 10
@@ -31,6 +31,14 @@ async def start_clock_reset(dut, cycles: int = 3) -> None:
     for _ in range(cycles):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
+
+
+async def pulse(dut, sig) -> None:
+    """Drive ``sig`` high for one clock cycle (from the next rising edge)."""
+    await RisingEdge(dut.clk)
+    sig.value = 1
+    await RisingEdge(dut.clk)
+    sig.value = 0
 
 
 def cycle() -> int:

@@ -36,7 +36,7 @@ class Drain(wiring.Component):
         if not isinstance(params, EngineParams) or params.drain_shape is None:
             raise TypeError("Drain needs EngineParams with a drain_shape")
         self.params = params
-        self.aw = max(1, (params.buffer_words - 1).bit_length())
+        self.aw = params.addr_bits
         self.words = params.map_words(params.drain_shape)
         super().__init__({
             "start": In(1), "o": Out(stream.Signature(vector(params.act, params.simd))),

@@ -40,7 +40,7 @@ class Loader(wiring.Component):
         if not isinstance(params, EngineParams) or params.load_shape is None:
             raise TypeError("Loader needs EngineParams with a load_shape")
         self.params = params
-        self.aw = max(1, (params.buffer_words - 1).bit_length())
+        self.aw = params.addr_bits
         super().__init__({
             "i": In(stream.Signature(vector(params.act, params.load_elems))),
             "enable": In(1),

@@ -120,6 +120,11 @@ class EngineParams:
                                  f"buffer_words={self.buffer_words}")
 
     @property
+    def addr_bits(self) -> int:
+        """Bits of an activation-buffer word address."""
+        return max(1, (self.buffer_words - 1).bit_length())
+
+    @property
     def abits(self) -> int:
         """Bits of one activation element."""
         return self.act.bits

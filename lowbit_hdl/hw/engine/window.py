@@ -50,7 +50,7 @@ class WindowReader(wiring.Component):
         if not isinstance(params, EngineParams):
             raise TypeError(f"params={params!r} must be EngineParams")
         self.params = params
-        self.aw = max(1, (params.buffer_words - 1).bit_length())
+        self.aw = params.addr_bits
         super().__init__({
             "cfg": In(descriptor_layout()), "start": In(1), "step": In(1),
             "active": Out(1), "addr": Out(unsigned(self.aw)), "pad": Out(1),
