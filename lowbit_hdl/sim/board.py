@@ -101,7 +101,7 @@ class SimBoard(Backend):
     def __init__(self, verilog: str | Path | list[Path], layout: DesignLayout,
                  toplevel: str = "lowbit_top", simulator: str = "verilator",
                  stall: float = 0.0, seed: int = 1, rearm_cycles: int = 0,
-                 timeout_cycles: int = 100_000, build_root: Path | None = None,
+                 timeout_cycles: int | None = None, build_root: Path | None = None,
                  max_transfer_bytes: int = MAX_TRANSFER_BYTES, engine: str = "cocotb",
                  waves: Path | None = None, reporter: Reporter | None = None,
                  batches: int | None = None) -> None:
@@ -125,7 +125,10 @@ class SimBoard(Backend):
         self.stall = stall
         self.seed = seed
         self.rearm_cycles = rearm_cycles
-        self.timeout_cycles = timeout_cycles
+        # the watchdog (cycles without a handshake at the stream ports): long enough for a
+        # design that computes for a whole frame between its input and its output (an engine)
+        self.timeout_cycles = timeout_cycles if timeout_cycles is not None else \
+            max(100_000, 4 * layout.cycles_per_frame)
         self.build_root = build_root
         self.max_transfer_bytes = max_transfer_bytes
         self.loaded = False
