@@ -705,23 +705,14 @@ def engine_stage_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: int,
     map into buffer 0 (:func:`lowbit_hdl.cost.engine_load_cycles`, at the pace of the front's
     slowest stage ``spread`` when that is slower), then per layer its descriptor read
     (:func:`~lowbit_hdl.cost.engine_descriptor_cycles`) and the layer
-    (:func:`~lowbit_hdl.cost.engine_layer_cycles`), then the drain of the last map
-    (:func:`~lowbit_hdl.cost.engine_drain_cycles`)."""
-    from .cost import (
-        engine_descriptor_cycles,
-        engine_drain_cycles,
-        engine_layer_cycles,
-        engine_load_cycles,
-    )
-    from .runtime.engine import engine_descriptors
+    (:func:`~lowbit_hdl.cost.engine_layer_cycles`), both as :func:`engine_figures` counts
+    them, then the drain of the last map (:func:`~lowbit_hdl.cost.engine_drain_cycles`)."""
+    from .cost import engine_descriptor_cycles, engine_drain_cycles, engine_load_cycles
 
-    fmt = engine_format(split, cfg)
     c, h, w = split.engine[0][0].in_shape
     total = max(engine_load_cycles((h, w, c), load_elems, cfg.simd), spread)
     total += engine_descriptor_cycles()  # the layer count
-    for d in engine_descriptors(engine_infos(split), fmt):
-        total += engine_descriptor_cycles() + engine_layer_cycles(d, cfg.pe, cfg.simd,
-                                                                  cfg.ports)
+    total += sum(r["cycles"] for r in engine_figures(split, cfg))
     if not split.raw:
         last, pool = split.engine[-1]
         c, h, w = (pool or last).out_shape

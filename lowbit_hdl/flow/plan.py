@@ -193,6 +193,16 @@ class Plan:
         return max(self.input.beats_per_frame, self.output.beats_per_frame)
 
     @property
+    def engine_format(self):
+        """Engine designs: the datapath's :class:`~lowbit_hdl.runtime.engine.EngineFormat`,
+        as the DDR layout records it (``None`` for other designs)."""
+        if self.engine is None:
+            return None
+        from ..runtime.engine import EngineFormat
+
+        return EngineFormat.from_json(self.ddr.engine.format)
+
+    @property
     def uses_ddr(self) -> bool:
         """The design reads from DDR (hybrid and engine designs): it has AXI4 read masters
         and the AXI4-Lite control block."""

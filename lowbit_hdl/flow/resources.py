@@ -32,7 +32,6 @@ from ..cost import (
     choose_placements,
     ddr_placement,
     engine_array,
-    engine_format,
     engine_lanes,
     window_rows,
 )
@@ -367,10 +366,11 @@ def engine_unit_resources(plan: Plan) -> Resources:
     thr_cmp = t * ceil_div(acc, 2) + (a.bits if t > 1 else 0)
     lanes = Resources(lut=pe * (dot + acc + thr_cmp), ff=pe * (2 * acc + a.bits + 4 + 2 * t * acc),
                       dsp=pe * dsp)
-    max_sf = engine_format(split, cfg).max_sf
+    fmt = plan.engine_format
+    max_sf = fmt.max_sf
     beat = pe * simd
     tile = memory_resources(beat, 2 * max_sf, "block") + Resources(ff=beat + 64)
-    words = engine_format(split, cfg).buffer_words
+    words = fmt.buffer_words
     buffers = memory_resources(simd * a.bits, words, "block")
     buffers += memory_resources(simd * a.bits, words, "block")
     # window address counters, writer (pool compare + lane placement), loader, drain

@@ -43,7 +43,7 @@ class EngineUnit(wiring.Component):
     Parameters
     ----------
     fmt : EngineFormat
-        The datapath's build parameters (:func:`lowbit_hdl.cost.engine_format`).
+        The datapath's build parameters (:attr:`lowbit_hdl.flow.plan.Plan.engine_format`).
     load_shape : tuple
         (H, W, C) of the map the front delivers.
     load_elems : int
@@ -101,8 +101,6 @@ class EngineUnit(wiring.Component):
     def from_plan(cls, plan) -> EngineUnit:
         """The engine of an engine design's plan (:func:`lowbit_hdl.flow.plan.plan_network`
         with ``engine``)."""
-        from ...cost import engine_format
-
         split = plan.split
         first = split.engine[0][0]
         c, h, w = first.in_shape
@@ -112,7 +110,7 @@ class EngineUnit(wiring.Component):
         if not split.raw:
             dc, dh, dw = (pool or last).out_shape
             drain = (dh, dw, dc)
-        return cls(engine_format(split, plan.engine), (h, w, c), stage.in_elems, drain,
+        return cls(plan.engine_format, (h, w, c), stage.in_elems, drain,
                    -(-last.mh // plan.engine.pe))
 
     def elaborate(self, platform) -> Module:
