@@ -9,7 +9,8 @@ Memories: a memory of ``depth`` words of ``width`` bits goes to
 
 * logic (constants) when ``depth == 1`` (weights that never change per cycle);
 * for a read-only memory (weights, thresholds) at ``ram_style="auto"``: LUT logic when it
-  has at most 256 words or 4 Kbit (the rule Yosys follows), else block RAM; ``"logic"`` or
+  has at most 256 words or 4 Kbit, else block RAM (``lowbit_hdl.hw.rom.rom_style``, which
+  the RTL follows too); ``"logic"`` or
   ``"distributed"`` force LUT logic, ``"block"`` block RAM;
 * for a RAM (line buffers, FIFOs): distributed RAM (RAM32M/RAM64M) when ``depth ≤ 64`` or
   ``ram_style="distributed"``; registers for ``"logic"``; block RAM otherwise;
@@ -35,6 +36,7 @@ from ..cost import (
     engine_lanes,
     window_rows,
 )
+from ..hw.rom import rom_style
 from ..ir import Conv, LayerInfo, Network, TopK
 from ..runtime.ddr import converter_geometry
 from .plan import (
@@ -83,10 +85,6 @@ __all__ = [
 
 #: (depth, width) of one 18-Kbit block RAM in simple dual-port mode
 BRAM18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
-#: read-only memories synthesis turns into logic: up to this many bits at any depth, or at
-#: most this many words deep at any width (larger ones go to block RAM)
-ROM_LOGIC_MAX_BITS = 4096
-ROM_LOGIC_MAX_DEPTH = 256
 #: RAMs (with a write port) this deep or shallower go to LUT-RAM, deeper ones to block RAM
 LUTRAM_MAX_DEPTH = 64
 #: lanes with more 1-bit partial products than this multiply on DSPs (lowbit_hdl.hw.mvtu)
@@ -175,8 +173,7 @@ def memory_resources(width: int, depth: int, style: str = "auto", rom: bool = Fa
     if style == "logic" and not rom:  # registers and a read multiplexer
         return Resources(lut=width * _mux_luts(depth), ff=bits + width)
     if rom:
-        if style in ("distributed", "logic") or (
-                style == "auto" and (bits <= ROM_LOGIC_MAX_BITS or depth <= ROM_LOGIC_MAX_DEPTH)):
+        if rom_style(width, depth, style) in ("distributed", "logic"):
             # a ROM in LUTs (about one LUT per bit per 16 words) and its read register
             return Resources(lut=width * max(1, round(depth / 16)), ff=width)
         return bram
@@ -312,6 +309,15 @@ def _transpose_resources(stage: Stage, info: LayerInfo | None) -> Resources:
 #: one AXI4 read master (Yosys, bench/synth_axi.py: 211 LUT + 88 LUTRAM, 217 FF with the
 #: 64-word FIFO) plus its region fetcher's frame counter and address (about 40 LUT, 70 FF)
 READ_MASTER = Resources(lut=340, ff=290)
+#: engine calibration against Yosys 0.70 ``synth_xilinx`` of the two seed designs (AlexNet
+#: 64×32 UINT2, Tiny-YOLO 32×64 UINT3; docs/large_networks.md): the engine core's lanes
+#: (runtime thresholds, bit-matrix lanes) take 1.20–1.27× the dataflow lane formula
+ENGINE_CORE_LUT_SCALE = 1.24
+#: the window reader, writer, loader and drain: 1.6–1.85× the first count
+ENGINE_LOGIC_LUT_SCALE = 1.7
+#: multipliers of the descriptor checks and the window/writer addresses (Yosys: 21 DSP48E1
+#: in both designs, independent of the lanes)
+ENGINE_CONTROL_DSP = 21
 #: the hybrid design's AXI4-Lite registers (Yosys: 339 LUT, 212 FF) plus the run logic and
 #: its three 32-bit performance counters (about 120 LUT, 100 FF)
 CONTROL_BLOCK = Resources(lut=460, ff=320)
@@ -364,20 +370,25 @@ def engine_unit_resources(plan: Plan) -> Resources:
     t = max(i.n_thresholds for i in infos)
     dot, dsp = _dot_luts(simd, 1, a.bits, True, a.is_bipolar)
     thr_cmp = t * ceil_div(acc, 2) + (a.bits if t > 1 else 0)
-    lanes = Resources(lut=pe * (dot + acc + thr_cmp), ff=pe * (2 * acc + a.bits + 4 + 2 * t * acc),
-                      dsp=pe * dsp)
+    lanes = Resources(lut=round(ENGINE_CORE_LUT_SCALE * pe * (dot + acc + thr_cmp)),
+                      ff=pe * (2 * acc + a.bits + 4 + 2 * t * acc), dsp=pe * dsp)
     fmt = plan.engine_format
     max_sf = fmt.max_sf
     beat = pe * simd
-    tile = memory_resources(beat, 2 * max_sf, "block") + Resources(ff=beat + 64)
+    # the tile's beat assembly and threshold registers: about three flip-flops per lane
+    tile = memory_resources(beat, 2 * max_sf, "block") + Resources(lut=beat // 8, ff=3 * beat + 64)
     words = fmt.buffer_words
-    buffers = memory_resources(simd * a.bits, words, "block")
-    buffers += memory_resources(simd * a.bits, words, "block")
+    abits = simd * a.bits
+    buffers = memory_resources(abits, words, "block")
+    buffers += memory_resources(abits, words, "block")
+    buffers += Resources(lut=500 + 3 * abits // 2, ff=100 + abits)  # address and word muxes
     # window address counters, writer (pool compare + lane placement), loader, drain
     lane_pos = max(1, simd // pe) if pe < simd else 1
-    logic = Resources(lut=600 + pe * a.bits * (2 + log2_ceil(lane_pos)) + simd * a.bits * 3,
-                      ff=500 + 2 * simd * a.bits)
-    sequencer = Resources(lut=300, ff=400)
+    logic = Resources(lut=round(ENGINE_LOGIC_LUT_SCALE * (
+        600 + pe * a.bits * (2 + log2_ceil(lane_pos)) + simd * a.bits * 3)),
+        ff=500 + 2 * simd * a.bits)
+    # descriptor checks, address products: ENGINE_CONTROL_DSP multipliers
+    sequencer = Resources(lut=500, ff=700, dsp=ENGINE_CONTROL_DSP)
     for _ in range(cfg.ports):  # one read master per port, merged into the tile beat
         sequencer += READ_MASTER
     return lanes + tile + buffers + logic + sequencer
