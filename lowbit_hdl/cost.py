@@ -35,7 +35,7 @@ callers import every cost formula from here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -60,6 +60,7 @@ __all__ = [
     "engine_descriptor_cycles",
     "engine_drain_cycles",
     "engine_layer_cycles",
+    "engine_map_release",
     "engine_load_cycles",
     "engine_region_latency",
     "engine_tile_load_cycles",
@@ -393,9 +394,11 @@ def engine_tile_load_cycles(desc: Mapping[str, int], ports: int = 1) -> int:
     return -(-desc["tile_words"] // ports)
 
 
-def _engine_timeline(desc: Mapping[str, int], pe: int, simd: int,
-                     ports: int = 1) -> tuple[int, int]:
-    """(cycles, tile stall cycles) of one layer: the issue, credit and writer recurrences."""
+def _engine_timeline(desc: Mapping[str, int], pe: int, simd: int, ports: int = 1,
+                     release: Sequence[int] | None = None) -> tuple[int, int]:
+    """(cycles, tile stall cycles) of one layer: the issue, credit and writer recurrences;
+    ``release``: per output pixel, the earliest cycle of its last beat in tile 0
+    (:func:`engine_map_release`)."""
     nf, sf = desc["nf"], desc["sf"]
     oh, ow = desc["out_h"], desc["out_w"]
     if nf < 1 or sf < 1 or oh < 1 or ow < 1:
@@ -421,6 +424,8 @@ def _engine_timeline(desc: Mapping[str, int], pe: int, simd: int,
             i = len(pops)
             # a pixel's beats issue back to back; its last waits for an output-FIFO credit
             e = (s if pix == 0 else e + 1) + sf - 1
+            if release is not None and n == 0:
+                e = max(e, release[pix])
             if i >= depth:
                 e = max(e, pops[i - depth] + 1)
             w = engine_writer_cycles(desc, pe, simd, pix // ow, pix % ow, n)
@@ -432,10 +437,13 @@ def _engine_timeline(desc: Mapping[str, int], pe: int, simd: int,
     return pops[-1] + (1 if desc["raw"] else 2), stall
 
 
-def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int, ports: int = 1) -> int:
+def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int, ports: int = 1,
+                        release: Sequence[int] | None = None) -> int:
     """Cycles of one engine layer (``start`` to ``done``) for its descriptor ``desc``
     (``lowbit_hdl.runtime.engine`` fields) on a datapath of ``pe``×``simd`` whose tile
-    stream carries ``ports`` 64-bit words per beat.
+    stream carries ``ports`` 64-bit words per beat; ``release``: for a frame's first layer,
+    which overlaps the loading of its map, when each output pixel's input is in
+    (:func:`engine_map_release`).
 
     With ``T = OH·OW·SF`` (one tile's compute) and ``L = ceil(tile_words / ports)`` (one
     tile's load, one beat per cycle, :func:`engine_tile_load_cycles`): tile ``n``'s first
@@ -452,14 +460,15 @@ def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int, ports: int 
     (:data:`ENGINE_FIFO_DEPTH` credits, a pixel's last beat issues only with a free credit)
     throttles the core: pixel ``i``'s last issue is also ``≥ pop_{i−D} + 1``, beat ``i``
     reaches the writer at ``max(e_i + 4, writer free)`` and is popped ``w_i − 1`` cycles
-    later (the recurrence is exact).
+    later (the recurrence is exact). With ``release``, pixel ``i``'s last issue in tile 0 is
+    also ``≥ release_i``.
 
     Raises
     ------
     ValueError
         If a size is below 1.
     """
-    return _engine_timeline(desc, pe, simd, ports)[0]
+    return _engine_timeline(desc, pe, simd, ports, release)[0]
 
 
 def engine_tile_stall_cycles(desc: Mapping[str, int], pe: int, simd: int,
@@ -468,6 +477,27 @@ def engine_tile_stall_cycles(desc: Mapping[str, int], pe: int, simd: int,
     datapath's ``stall`` counter: from the end of the reader's setup on, so tile 0's load
     beyond it included); see :func:`engine_layer_cycles`."""
     return _engine_timeline(desc, pe, simd, ports)[1]
+
+
+def engine_map_release(desc: Mapping[str, int], load_cycles: int, lead: int) -> list[int]:
+    """When a frame's first engine layer may finish each output pixel's tile-0 beats, if the
+    loader writes the map's ``in_h·in_w·in_cf`` buffer words at an even pace over
+    ``load_cycles`` cycles from ``lead`` cycles before the layer's ``start``: per output pixel
+    (raster order), the cycle after its last input word is written (word
+    ``(y·in_w + x + 1)·in_cf − 1`` of its bottom-right in-map input pixel ``(y, x)``; the
+    datapath lets a beat read a word from the cycle after its write), relative to ``start``.
+    """
+    h, w, cf = desc["in_h"], desc["in_w"], desc["in_cf"]
+    k, st = desc["k"], desc["stride"]
+    words = h * w * cf
+    out = []
+    for oy in range(desc["out_h"]):
+        y = min(h - 1, oy * st - desc["pad_t"] + k - 1)
+        for ox in range(desc["out_w"]):
+            x = min(w - 1, ox * st - desc["pad_l"] + k - 1)
+            last = (y * w + x + 1) * cf if y >= 0 and x >= 0 else 0
+            out.append(-(-last * load_cycles // words) - lead + 1)
+    return out
 
 
 def engine_load_cycles(shape: tuple[int, int, int], elems: int, simd: int) -> int:

@@ -107,6 +107,7 @@ __all__ = [
     "engine_map_bits",
     "engine_split",
     "engine_stage_cycles",
+    "engine_map_load_cycles",
     "hybrid_cost",
     "tiled_phases",
     "weight_bytes",
@@ -701,18 +702,17 @@ ENGINE_BUFFER_ROUND = 512
 
 def engine_stage_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: int,
                         spread: int) -> int:
-    """Cycles per frame of an engine stage, one frame after the other: loading the front's
-    map into buffer 0 (:func:`lowbit_hdl.cost.engine_load_cycles`, at the pace of the front's
-    slowest stage ``spread`` when that is slower), then per layer its descriptor read
-    (:func:`~lowbit_hdl.cost.engine_descriptor_cycles`) and the layer
-    (:func:`~lowbit_hdl.cost.engine_layer_cycles`), both as :func:`engine_figures` counts
-    them, then the drain of the last map (:func:`~lowbit_hdl.cost.engine_drain_cycles`)."""
-    from .cost import engine_descriptor_cycles, engine_drain_cycles, engine_load_cycles
+    """Cycles per frame of an engine stage, one frame after the other: the frame's layer
+    count (:func:`~lowbit_hdl.cost.engine_descriptor_cycles`), then per layer its descriptor
+    read and the layer (:func:`~lowbit_hdl.cost.engine_layer_cycles`), as
+    :func:`engine_figures` counts them, the first layer overlapping the loading of the
+    front's map (:func:`engine_map_load_cycles`), then the drain of the last map
+    (:func:`~lowbit_hdl.cost.engine_drain_cycles`)."""
+    from .cost import engine_descriptor_cycles, engine_drain_cycles
 
-    c, h, w = split.engine[0][0].in_shape
-    total = max(engine_load_cycles((h, w, c), load_elems, cfg.simd), spread)
-    total += engine_descriptor_cycles()  # the layer count
-    total += sum(r["cycles"] for r in engine_figures(split, cfg))
+    total = engine_descriptor_cycles()  # the layer count
+    total += sum(r["cycles"] for r in engine_figures(
+        split, cfg, engine_map_load_cycles(split, cfg, load_elems, spread)))
     if not split.raw:
         last, pool = split.engine[-1]
         c, h, w = (pool or last).out_shape
@@ -720,27 +720,52 @@ def engine_stage_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: int,
     return total
 
 
-def engine_figures(split: EngineSplit, cfg: EngineConfig) -> list[dict]:
+def engine_map_load_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: int,
+                           spread: int) -> int:
+    """Cycles to load the front's map into buffer 0: the loader's
+    (:func:`lowbit_hdl.cost.engine_load_cycles`), or the pace of the front's slowest stage
+    ``spread`` when that is slower."""
+    from .cost import engine_load_cycles
+
+    c, h, w = split.engine[0][0].in_shape
+    return max(engine_load_cycles((h, w, c), load_elems, cfg.simd), spread)
+
+
+def engine_figures(split: EngineSplit, cfg: EngineConfig,
+                   load_cycles: int | None = None) -> list[dict]:
     """Per engine layer: its descriptor's geometry (``nf``, ``sf``, output pixels), its
     cycles on the engine (:func:`lowbit_hdl.cost.engine_layer_cycles` plus its descriptor
     read), its compute (``NF·P·SF``), its tile bytes read from DDR per frame, and its bound:
     ``ddr`` when loading a tile (``cfg.ports`` 64-bit words per cycle,
     :func:`~lowbit_hdl.cost.engine_tile_load_cycles`) takes longer than computing it, else
-    ``compute``."""
-    from .cost import engine_descriptor_cycles, engine_layer_cycles, engine_tile_load_cycles
+    ``compute``. With ``load_cycles`` (:func:`engine_map_load_cycles`) the first layer
+    overlaps the loading of the front's map, which the loader starts when the frame's layer
+    count is read (:func:`~lowbit_hdl.cost.engine_map_release`); its bound is ``front`` when
+    that makes it longer."""
+    from .cost import (
+        engine_descriptor_cycles,
+        engine_layer_cycles,
+        engine_map_release,
+        engine_tile_load_cycles,
+    )
     from .runtime.engine import engine_descriptors
 
     fmt = engine_format(split, cfg)
     rows = []
-    for (info, pool), d in zip(split.engine, engine_descriptors(engine_infos(split), fmt),
-                               strict=True):
+    lead = 2 * engine_descriptor_cycles()  # the layer count and layer 0's descriptor
+    for i, ((info, pool), d) in enumerate(zip(
+            split.engine, engine_descriptors(engine_infos(split), fmt), strict=True)):
         p = d["out_h"] * d["out_w"]
+        own = engine_layer_cycles(d, cfg.pe, cfg.simd, cfg.ports)
+        cycles = own
+        if i == 0 and load_cycles is not None:
+            cycles = engine_layer_cycles(d, cfg.pe, cfg.simd, cfg.ports,
+                                         engine_map_release(d, load_cycles, lead))
+        bound = "ddr" if engine_tile_load_cycles(d, cfg.ports) > p * d["sf"] else "compute"
         rows.append({
             "layer": info.name, "pool": pool.name if pool else "", "nf": d["nf"],
             "sf": d["sf"], "pixels": p, "compute": d["nf"] * p * d["sf"],
-            "cycles": engine_descriptor_cycles() + engine_layer_cycles(d, cfg.pe, cfg.simd,
-                                                                       cfg.ports),
+            "cycles": engine_descriptor_cycles() + cycles,
             "tile_bytes": d["nf"] * d["tile_words"] * 8,
-            "bound": "ddr" if engine_tile_load_cycles(d, cfg.ports) > p * d["sf"]
-            else "compute"})
+            "bound": "front" if cycles > own else bound})
     return rows

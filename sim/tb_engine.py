@@ -3,7 +3,9 @@
 Configuration (``tb_config()``): ``frames``, each a dict with
 
 * ``load``: words of the load stream (``[]``: the buffer is not loaded), ``stall_load``,
-  ``load_cycles`` (first accepted beat to ``load_done``, or None);
+  ``load_cycles`` (first accepted beat to ``load_done``, or None), ``overlap`` (start the
+  first layer with the load instead of after ``load_done``: its ``done`` must not come
+  before ``load_done``);
 * ``layers``: each ``{"cfg": descriptor bits, "tiles": words, "stall": p, "raw": expected
   raw beats or None, "cycles": expected start→done cycles or None, "stall_count": expected
   increase of the ``stall`` counter or None, "error": the expected ``error`` code at
@@ -46,8 +48,11 @@ async def engine(dut):
             src = StreamSource(dut, "load", stall=frame.get("stall_load", 0.0), seed=seed)
             seed += 1
             cocotb.start_soon(src.send(frame["load"]))
-            t_load = await wait_pulse(dut, "load_done")
-            if frame.get("load_cycles") is not None:
+            if frame.get("overlap"):
+                loading = cocotb.start_soon(wait_pulse(dut, "load_done"))
+            else:
+                t_load = await wait_pulse(dut, "load_done")
+            if frame.get("load_cycles") is not None and not frame.get("overlap"):
                 n = t_load - src.accepted_at[0]
                 assert n == frame["load_cycles"], (f"frame {fi}: load took {n} cycles, "
                                                    f"expected {frame['load_cycles']}")
@@ -79,6 +84,12 @@ async def engine(dut):
             t1 = cycle() if int(dut.done.value) else await wait_pulse(dut, "done")
             ds = int(dut.stall.value) - s0
             where = f"frame {fi} layer {li}"
+            if frame.get("overlap") and li == 0:
+                assert loading.done(), f"{where}: done before the map was loaded"
+                t_load = loading.result()
+                assert t_load < t1, f"{where}: done at {t1}, map loaded at {t_load}"
+                dut._log.info(f"{where}: map loaded {t_load - t0} cycles after start, "
+                              f"done after {t1 - t0}")
             err = int(dut.error.value)
             assert err == lay.get("error", 0), f"{where}: error {err}, expected {lay.get('error')}"
             if lay.get("raw") is not None:

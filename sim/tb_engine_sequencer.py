@@ -92,7 +92,7 @@ async def fake_datapath(dut, layers: list, ph: dict, seed: int, got: list) -> No
 @cocotb.test(timeout_time=20, timeout_unit="ms")
 async def sequencer(dut):
     cfg = tb_config()
-    for s in ("start", "load_done", "layer_done", "layer_error", "tiles__ready"):
+    for s in ("start", "frame_free", "layer_done", "layer_error", "tiles__ready"):
         getattr(dut, s).value = 0
     dut.base.value = 0
     dut.frames.value = 0
@@ -125,7 +125,7 @@ async def sequencer(dut):
         await pulse(dut, dut.start)
         # the loader: the first frame's map at once, the next ones a little later each
         for f in range(ph["frames"]):
-            await pulse(dut, dut.load_done)
+            await pulse(dut, dut.frame_free)
             for _ in range(random.Random(k + f).randint(0, 60)):
                 await RisingEdge(dut.clk)
         # wait for the end of the run

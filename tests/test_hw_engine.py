@@ -257,7 +257,7 @@ def cosim_frame(x: np.ndarray, layers: list[Built], params, stall: float,
 
 def run_cosim(name: str, act, pe: int, simd: int, shape, specs, load_elems: int,
               acc_bits: int = 14, raw_bits: int = 16, frames=((0.0, True), (0.3, False)),
-              simulator: str = "icarus", ports: int = 1) -> None:
+              simulator: str = "icarus", ports: int = 1, overlap: bool = False) -> None:
     from lowbit_hdl.hw.engine import EngineDatapath, EngineParams
     from sim.units import simulate
 
@@ -280,7 +280,8 @@ def run_cosim(name: str, act, pe: int, simd: int, shape, specs, load_elems: int,
                 load_shape=tuple(shape), load_elems=load_elems,
                 drain_shape=None if last.desc["raw"] else last.shape)
         frame = cosim_frame(x, layers, params, stall, cycles)
-        if not cfg_frames:
+        frame["overlap"] = overlap
+        if not cfg_frames and not overlap:
             # descriptors the datapath must reject (error code, done the next cycle, nothing
             # run), before the frame's good layers
             d = layers[0].desc
@@ -343,6 +344,18 @@ COSIM = {
 def test_engine_cosim(name):
     act, pe, simd, shape, elems, specs = COSIM[name]
     run_cosim(name, act, pe, simd, shape, specs, elems)
+
+
+def test_engine_cosim_overlap():
+    """The first layer starts with the load, which is slower than its compute (stall 0.8),
+    so its beats wait for the words not yet written: bit-exact, and its ``done`` after
+    ``load_done``. Frames of a stride-2 padded conv, one with the last pixels unread by a
+    3×3 stride-2 window without padding (its done waits for the rest of the map)."""
+    act, pe, simd, shape, elems, specs = COSIM["uint2"]
+    run_cosim("uint2_overlap", act, pe, simd, shape, specs, elems,
+              frames=((0.8, False), (0.5, False)), overlap=True)
+    run_cosim("uint2_overlap_unread", act, pe, simd, (10, 10, 4), [Spec(8, 3, 2, 0),
+              Spec(7, fc=True, raw=True)], elems, frames=((0.9, False),), overlap=True)
 
 
 # -- parameter checks, packer, formula ------------------------------------------------------

@@ -160,7 +160,7 @@ def test_sequencer_cosim(fmt):
 
 class EngineSystem(wiring.Component):
     """Test wrapper: the sequencer driving the datapath (cfg, start, done, error, tiles,
-    load_done), the AXI port, the datapath's load, raw and drain streams outside."""
+    frame_free), the AXI port, the datapath's load, raw and drain streams outside."""
 
     def __init__(self, params: EngineParams) -> None:
         self.seq = EngineSequencer(params)
@@ -184,7 +184,7 @@ class EngineSystem(wiring.Component):
         wiring.connect(m, seq.tiles, dp.tiles)
         m.d.comb += [dp.cfg.eq(seq.cfg), dp.start.eq(seq.layer_start),
                      seq.layer_done.eq(dp.done), seq.layer_error.eq(dp.error),
-                     seq.load_done.eq(dp.load_done)]
+                     seq.frame_free.eq(dp.frame_free)]
         for n in ("load", "raw", "drain"):
             if n in self.dp.signature.members:
                 wiring.connect(m, wiring.flipped(getattr(self, n)), getattr(dp, n))

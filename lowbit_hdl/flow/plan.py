@@ -44,8 +44,10 @@ from ..cost import (
     EngineSplit,
     WindowGeometry,
     ddr_placement,
+    engine_figures,
     engine_format,
     engine_infos,
+    engine_map_load_cycles,
     engine_split,
     engine_stage_cycles,
     mvtu_cycles,
@@ -178,6 +180,15 @@ class Plan:
     #: engine designs: the engine's configuration and the network's cut
     engine: EngineConfig | None = None
     split: EngineSplit | None = None
+    #: engine designs: cycles to load the front's map (``lowbit_hdl.cost.engine_map_load_cycles``)
+    engine_load: int = 0
+
+    def engine_rows(self) -> list[dict]:
+        """Engine designs: the engine's layers as the stage counts them
+        (:func:`lowbit_hdl.cost.engine_figures`, the first layer overlapping the load)."""
+        if self.engine is None:
+            return []
+        return engine_figures(self.split, self.engine, self.engine_load)
 
     @property
     def arch(self) -> str:
@@ -430,6 +441,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     # so far, except behind a tiled layer, whose transpose buffer emits a frame during its
     # last tile
     spread = in_layout.beats_per_frame
+    engine_load = 0
 
     def link(name: str, info: LayerInfo, consumer: StageKind, need: int) -> None:
         """Converter (if widths differ) and FIFO in front of a consumer taking ``need``."""
@@ -463,6 +475,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
                                 out_elems, out_bits, cur_frame // cur_elems,
                                 -(-frame_out // out_elems),
                                 engine_stage_cycles(split, engine, cur_elems, spread)))
+            engine_load = engine_map_load_cycles(split, engine, cur_elems, spread)
             if split.raw and out_info.mh % out_elems:  # drop the padded neurons' lanes
                 keep = math.gcd(out_info.mh, out_elems)
                 stages.append(Stage("engine_trim", StageKind.TRIM, out_info.name, out_elems,
@@ -585,7 +598,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
                        for (c, _), d in zip(split.engine, descs, strict=True)]})
         bottleneck = max(s.cycles for s in stages)
     plan = Plan(net, infos, stages, in_layout, out_layout, clock_mhz, bottleneck, notes, ddr,
-                engine, split)
+                engine, split, engine_load)
     if out_layout.beats_per_frame > bottleneck:
         notes.append(f"output-bound: {out_layout.beats_per_frame} output beats per frame exceed "
                      f"the {bottleneck} cycles of the slowest layer")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cost import engine_figures, format_bits, format_shape, network_cost
+from ..cost import format_bits, format_shape, network_cost
 from ..ir import LayerInfo
 from ..netfile import random_weights_note
 from .folding import Folding
@@ -79,7 +79,7 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
     engine_rows: dict[str, dict] = {}
     engine_pools: set[str] = set()
     if plan.engine is not None:
-        engine_rows = {r["layer"]: r for r in engine_figures(plan.split, plan.engine)}
+        engine_rows = {r["layer"]: r for r in plan.engine_rows()}
         engine_pools = {r["pool"] for r in engine_rows.values() if r["pool"]}
     infos = {i.name: i for i in plan.infos}
     layers = []
@@ -233,8 +233,9 @@ def format_report(rep: dict[str, Any]) -> str:
         "",
         f"bottleneck: {perf['bottleneck']} ({perf['cycles_per_frame']:,} cycles per frame; "
         f"* above) → {perf['fps']:,.1f} frames/s at {clock:g} MHz, {perf['gops']:,.1f} GOPS",
-        (f"latency (upper bound: the front's map at its slowest stage's pace, the engine's "
-         f"layers, the tail's slowest stage): {perf['latency_cycles_bound']:,} cycles = "
+        (f"latency (upper bound: the front's map at its slowest stage's pace under the "
+         f"engine's first layer, the engine's other layers, the tail's slowest stage): "
+         f"{perf['latency_cycles_bound']:,} cycles = "
          f"{perf['latency_us_bound']:,.1f} µs" if rep.get("engine") else
          f"latency (upper bound, layers in sequence): {perf['latency_cycles_bound']:,} cycles "
          f"= {perf['latency_us_bound']:,.1f} µs"),
@@ -256,7 +257,8 @@ def format_report(rep: dict[str, Any]) -> str:
             f"engine: {len(eng['layers'])} layers on {eng['pe']}×{eng['simd']} lanes "
             f"({eng['act']} activations; front {', '.join(eng['front']) or 'none'}, tail "
             f"{', '.join(eng['tail']) or 'none'}), {eng['cycles']:,} cycles per frame with "
-            f"the front's map loaded; {eng['ddr_bytes_per_frame'] / 1e6:,.3f} MB per frame "
+            f"the first layer overlapping the front's map; "
+            f"{eng['ddr_bytes_per_frame'] / 1e6:,.3f} MB per frame "
             f"from DDR; bound by DDR: {', '.join(ddr_bound) or 'none'}")
     if s.get("arch") == "hybrid":
         ddr = s["ddr"]

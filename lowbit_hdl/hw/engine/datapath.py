@@ -8,11 +8,16 @@ the window reader issues the activation beats in the loop order ``nf, oy, ox, ky
 (:mod:`.writer`), or, for a raw layer, they leave on ``raw``. ``done`` pulses when the last
 write has landed (raw: the cycle after the last raw beat was taken).
 
-Frames: the loader (:mod:`.loader`) writes the front's map into buffer 0 while the engine is
-idle and no map is waiting (``load_done`` pulses when it is in); the map is consumed by the
+Frames: the loader (:mod:`.loader`) writes the front's map into buffer 0 whenever no map of
+the current frame is in (``load_done`` pulses when it is in); the map is consumed by the
 frame's layers and a new one is accepted after the frame: after the drain (:mod:`.drain`),
 which starts by itself when a ``last`` non-raw layer is done, or after a ``last`` raw layer
-(or ``last`` layer of a build without drain).
+(or ``last`` layer of a build without drain). ``frame_free`` pulses when the datapath can take
+a frame's first layer: once after reset, at the end of every frame and on ``abort``. The
+first layer may start as soon as that: it overlaps the load, its reads of buffer 0 waiting
+for the words the loader has not written yet (each beat issues once its word is in), and its
+``done`` waits for the whole map, so no later layer overwrites buffer 0 under the loader.
+``abort`` drops the frame: the map so far, the loaded flag, a held ``done``.
 
 Raw beats carry ``pe`` signed ``raw_bits`` elements, the lanes of channels ≥ ``out_c`` in the
 last fold included (computed with weight code 0; the consumer knows MH).
@@ -62,6 +67,10 @@ class EngineDatapath(wiring.Component):
         The layer's region words, in order.
     load : In(stream.Signature(ArrayLayout(A, load_elems)))
         Only with ``load_shape``; ``load_done``: Out(1) pulse.
+    frame_free : Out(1)
+        Pulse: a new frame's first layer may start (module docstring).
+    abort : In(1)
+        Pulse: forget the current frame (after an error).
     raw : Out(stream.Signature(ArrayLayout(signed(raw_bits), pe)))
         Only with ``raw_bits > 0``.
     drain : Out(stream.Signature(ArrayLayout(A, simd)))
@@ -86,6 +95,7 @@ class EngineDatapath(wiring.Component):
         members = {
             "cfg": In(descriptor_layout()), "start": In(1), "done": Out(1), "busy": Out(1),
             "tiles": In(stream.Signature(64 * p.ports)), "stall": Out(32), "error": Out(4),
+            "frame_free": Out(1), "abort": In(1),
         }
         if p.load_shape is not None:
             members["load"] = In(stream.Signature(vector(p.act, p.load_elems)))
@@ -150,8 +160,12 @@ class EngineDatapath(wiring.Component):
         # -- issue -------------------------------------------------------------------------
         bank = rd.tile[0]
         tile_ok = tl.full.bit_select(bank, 1)
+        # the first layer overlaps the load: a beat reading buffer 0 waits for its word
+        loaded = Signal(init=p.load_shape is None)   # the frame's map is all in buffer 0
+        avail = Signal(range(p.buffer_words + 1))  # words of the map written so far
+        map_ok = loaded | (c.in_buf != 0) | rd.pad | (rd.addr < avail)
         step = Signal()
-        m.d.comb += [step.eq(rd.active & tile_ok & (~rd.last | fifo.can_reserve)),
+        m.d.comb += [step.eq(rd.active & tile_ok & map_ok & (~rd.last | fifo.can_reserve)),
                      rd.step.eq(step), fifo.reserve.eq(step & rd.last),
                      tl.rd_bank.eq(bank), tl.rd_sf.eq(rd.sf)]
         stall = Signal(32)
@@ -195,33 +209,45 @@ class EngineDatapath(wiring.Component):
                             m.d.sync += raw_done.eq(1)
         else:
             m.d.comb += fifo.o.ready.eq(wr.i.ready)
-        m.d.comb += self.done.eq(wr.done | raw_done | rejected)
+        # a layer that ends before the map is all in (it need not read the last words) holds
+        # its done until it is
+        fin, held = Signal(), Signal()
+        m.d.comb += [fin.eq(wr.done | raw_done),
+                     self.done.eq((fin & loaded) | (held & loaded) | rejected)]
+        with m.If(fin & ~loaded):
+            m.d.sync += held.eq(1)
+        with m.If((held & loaded) | self.abort):
+            m.d.sync += held.eq(0)
 
         # -- frames: loader, drain ----------------------------------------------------------
-        loaded = Signal()
         drain_busy, drain_buf = Signal(), Signal()
         frame_end = Signal()
         if p.drain_shape is not None:
             dr = m.submodules.drain = Drain(p)
             wiring.connect(m, dr.o, wiring.flipped(self.drain))
-            m.d.comb += [dr.start.eq(wr.done & c.last), drain_busy.eq(dr.busy),
+            m.d.comb += [dr.start.eq(self.done & ~rejected & ~c.raw & c.last),
+                         drain_busy.eq(dr.busy),
                          self.drain_done.eq(dr.done),
                          dr.rd_data.eq(Mux(drain_buf, bufs.r1_data, bufs.r0_data)),
-                         frame_end.eq(dr.done | (raw_done & c.last))]
-            with m.If(wr.done & c.last):
+                         frame_end.eq(dr.done | (self.done & ~rejected & c.raw & c.last))]
+            with m.If(dr.start):
                 m.d.sync += drain_buf.eq(c.out_buf)
         else:
             m.d.comb += frame_end.eq(self.done & c.last)
-        with m.If(frame_end):
-            m.d.sync += loaded.eq(0)
+        boot = Signal(init=1)
+        m.d.sync += [boot.eq(0), self.frame_free.eq(boot | frame_end | self.abort)]
         ld = None
         if p.load_shape is not None:
             ld = m.submodules.loader = Loader(p)
             wiring.connect(m, wiring.flipped(self.load), ld.i)
-            m.d.comb += [ld.enable.eq(~loaded & ~busy & ~start_q & ~drain_busy & ~self.start),
+            m.d.comb += [ld.enable.eq(~loaded & ~drain_busy), ld.clear.eq(self.abort),
                          self.load_done.eq(ld.done)]
+            with m.If(ld.wr_en):
+                m.d.sync += avail.eq(ld.wr_addr + 1)
             with m.If(ld.done):
                 m.d.sync += loaded.eq(1)
+            with m.If(frame_end | self.abort):
+                m.d.sync += [loaded.eq(0), avail.eq(0)]
 
         # -- buffer ports --------------------------------------------------------------------
         for b in (0, 1):
@@ -233,10 +259,10 @@ class EngineDatapath(wiring.Component):
                 ren = Mux(own, dr.rd_en, 1)
             w_en = Mux(busy & (c.out_buf == b), wr.wr_en, 0)
             w_addr, w_data = wr.wr_addr, wr.wr_data
-            if ld is not None and b == 0:
+            if ld is not None and b == 0:  # the loader writes only while no layer writes here
                 w_en = w_en | ld.wr_en
-                w_addr = Mux(busy, wr.wr_addr, ld.wr_addr)
-                w_data = Mux(busy, wr.wr_data, ld.wr_data)
+                w_addr = Mux(ld.wr_en, ld.wr_addr, wr.wr_addr)
+                w_data = Mux(ld.wr_en, ld.wr_data, wr.wr_data)
             m.d.comb += [getattr(bufs, f"r{b}_addr").eq(raddr),
                          getattr(bufs, f"r{b}_en").eq(ren),
                          getattr(bufs, f"w{b}_en").eq(w_en),

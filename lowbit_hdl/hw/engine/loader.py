@@ -7,7 +7,8 @@ pixel). Beats of ``E ≤ simd`` elements fill the lanes ``(j·E) % simd …`` of
 (a pixel's last word with code 0 in the lanes above C). A beat of ``E > simd`` elements is
 written as ``E/simd`` words, one per cycle (``ready`` on the last). One beat per cycle
 otherwise.
-``done`` pulses when the whole map is in.
+``done`` pulses when the whole map is in; ``clear`` drops a partly written map (the next beat
+starts a map).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Loader(wiring.Component):
     i : In(stream.Signature(ArrayLayout(A, load_elems)))
     enable : In(1)
         Beats are accepted only while high.
+    clear : In(1)
+        Start over: the next beat is a map's first.
     wr_addr, wr_en, wr_data : Out
         Write port of buffer 0.
     done : Out(1)
@@ -43,7 +46,7 @@ class Loader(wiring.Component):
         self.aw = params.addr_bits
         super().__init__({
             "i": In(stream.Signature(vector(params.act, params.load_elems))),
-            "enable": In(1),
+            "enable": In(1), "clear": In(1),
             "wr_addr": Out(unsigned(self.aw)), "wr_en": Out(1),
             "wr_data": Out(unsigned(params.word_bits)), "done": Out(1),
         })
@@ -97,4 +100,7 @@ class Loader(wiring.Component):
                 m.d.sync += [n.eq(0), addr.eq(0), self.done.eq(1)]
                 if e <= simd:
                     m.d.sync += [bp.eq(0), lsel.eq(0)]
+        with m.If(self.clear):
+            m.d.sync += [n.eq(0), addr.eq(0), self.done.eq(0)]
+            m.d.sync += [bp.eq(0), lsel.eq(0)] if e <= simd else sub.eq(0)
         return m

@@ -4,8 +4,9 @@
 master 0) and drives the datapath layer after layer.
 
 A run (``start``, ``frames`` frames; ``frames = 0`` ends at once): for every frame it waits
-for a ``load_done`` pulse (the loader has put the frame's input map into buffer 0; pulses are
-counted, none is lost), reads the layer count (image word 0), then for each layer:
+for a ``frame_free`` pulse (the datapath can start a frame's first layer, which overlaps the
+loading of the frame's input map; pulses are counted, none is lost), reads the layer count
+(image word 0), then for each layer:
 
 1. reads the layer's :data:`~lowbit_hdl.runtime.engine.DESCRIPTOR_WORDS` words and checks
    them (the checks of :func:`lowbit_hdl.runtime.engine.check_descriptor`, plus the table:
@@ -85,8 +86,9 @@ class EngineSequencer(wiring.Component):
         Frames of the run, read at ``start``.
     start : In(1)
         One-cycle pulse: begin a run (ignored while busy).
-    load_done : In(1)
-        One-cycle pulse per frame whose input map is in buffer 0.
+    frame_free : In(1)
+        One-cycle pulse per frame the datapath can take (after reset, after each frame and
+        after an abort).
     cfg : Out(descriptor_layout())
         The current layer's descriptor.
     layer_start : Out(1)
@@ -138,7 +140,7 @@ class EngineSequencer(wiring.Component):
             "base": In(addr_width),
             "frames": In(32),
             "start": In(1),
-            "load_done": In(1),
+            "frame_free": In(1),
             "cfg": Out(descriptor_layout()),
             "layer_start": Out(1),
             "layer_done": In(1),
@@ -179,7 +181,7 @@ class EngineSequencer(wiring.Component):
         base = Signal(self.addr_width)
         desc_addr = Signal(self.addr_width)
         frames_left = Signal(32)
-        loads = Signal(8)  # load_done pulses not yet consumed
+        loads = Signal(8)  # frame_free pulses not yet consumed
         count = Signal(16)
         words = Signal(range(DESCRIPTOR_WORDS + 1))
         dbuf = Signal(DESCRIPTOR_WORDS * IMAGE_WORD_BITS)
@@ -197,9 +199,9 @@ class EngineSequencer(wiring.Component):
         want_tw = Signal(32)
 
         consume = Signal()
-        with m.If(self.load_done & ~consume):
+        with m.If(self.frame_free & ~consume):
             m.d.sync += loads.eq(loads + 1)
-        with m.Elif(consume & ~self.load_done):
+        with m.Elif(consume & ~self.frame_free):
             m.d.sync += loads.eq(loads - 1)
 
         m.d.sync += [self.layer_start.eq(0), self.frame_done.eq(0), self.done.eq(0)]

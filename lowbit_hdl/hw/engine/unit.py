@@ -14,7 +14,7 @@ both alike.
 
 Errors: when the sequencer stops on an error (an AXI error response, a bad descriptor or
 table), the run still ends: the unit takes the remaining input beats of the run's frames
-and emits zero beats for the rest of its output frames, so the stream (and the DMA behind
+and then emits zero beats for the rest of its output frames, so the stream (and the DMA behind
 it) never hangs; the control block then reports ``STATUS.ERROR`` with the code.
 
 Cycles per frame: :func:`lowbit_hdl.cost.engine_stage_cycles`.
@@ -118,7 +118,7 @@ class EngineUnit(wiring.Component):
         m.submodules.datapath = dp = EngineDatapath(self.params)
         m.submodules.sequencer = seq = EngineSequencer(self.params)
         m.d.comb += [dp.cfg.eq(seq.cfg), dp.start.eq(seq.layer_start),
-                     seq.layer_done.eq(dp.done), seq.load_done.eq(dp.load_done),
+                     seq.layer_done.eq(dp.done), seq.frame_free.eq(dp.frame_free),
                      seq.base.eq(self.base), seq.frames.eq(self.frames),
                      seq.start.eq(self.start)]
         wiring.connect(m, seq.tiles, dp.tiles)
@@ -130,7 +130,9 @@ class EngineUnit(wiring.Component):
         ins, outs = Signal(32), Signal(32)
         in_total, out_total = Signal(32), Signal(32)
         with m.If(flush):
-            m.d.comb += [self.i.ready.eq(ins != in_total), self.o.valid.eq(outs != out_total)]
+            # the zeros follow the run's last input beat (no output ahead of its input)
+            m.d.comb += [self.i.ready.eq(ins != in_total),
+                         self.o.valid.eq((outs != out_total) & (ins == in_total))]
         with m.Else():
             m.d.comb += [dp.load.payload.eq(self.i.payload), dp.load.valid.eq(self.i.valid),
                          self.i.ready.eq(dp.load.ready), self.o.payload.eq(out.payload),
@@ -141,6 +143,10 @@ class EngineUnit(wiring.Component):
             m.d.sync += outs.eq(outs + 1)
         with m.If(seq.error):
             m.d.sync += flush.eq(1)
+        # the datapath forgets the frame (a partly loaded map) when the run stops on an error
+        error_q = Signal()
+        m.d.sync += error_q.eq(seq.error)
+        m.d.comb += dp.abort.eq(seq.error & ~error_q)
         with m.If(self.start | self.clear):
             m.d.sync += [ins.eq(0), outs.eq(0), flush.eq(0),
                          in_total.eq(self.frames * self.in_beats),
