@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lowbit_hdl.cost import EngineConfig, engine_figures  # noqa: E402
+from lowbit_hdl.cost import EngineConfig  # noqa: E402
 from lowbit_hdl.flow.build import engine_ports  # noqa: E402
 from lowbit_hdl.flow.folding import apply_folding, load_folding  # noqa: E402
 from lowbit_hdl.flow.plan import plan_network  # noqa: E402
@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CASES = {
     "cnv": ("networks/cnv_w1a1.py", (32, 32), [], None),
     "lfc": ("networks/lfc_w1a1.py", (32, 32), [], None),
-    "alexnet": ("networks/dorefa_alexnet_w1a2.py", (64, 32), ["fc2"], None),
+    "alexnet": ("networks/dorefa_alexnet_w1a2.py", (64, 32), ["fc2"],
+                "bench/foldings/dorefa_alexnet_w1a2.engine.json"),
     "tiny-yolo": ("networks/tiny_yolo_w1a3.py", (32, 64), [],
                   "bench/foldings/tiny_yolo_w1a3.engine.json"),
 }
@@ -58,7 +59,7 @@ def run(name: str, frames: int, stall: float, seed: int, cocotb: bool, ports: in
           f"{', '.join(i.name for i in plan.split.front)}, tail "
           f"{', '.join(i.name for i in plan.split.tail)}; {plan.ddr.bytes_per_frame:,} DDR "
           f"bytes per frame", flush=True)
-    for r in engine_figures(plan.split, plan.engine):
+    for r in plan.engine_rows():
         print(f"   {r['layer']:8s}{'+' + r['pool'] if r['pool'] else '':8s} nf {r['nf']:4d} "
               f"sf {r['sf']:4d} pixels {r['pixels']:6d}  {r['cycles']:>10,} cycles  "
               f"{r['tile_bytes']:>10,} tile bytes  {r['bound']}", flush=True)
@@ -79,7 +80,9 @@ def run(name: str, frames: int, stall: float, seed: int, cocotb: bool, ports: in
           f"{plan.stage('engine').cycles:,}, slowest tail stage {tail_cycles:,}")
     if res.first_frame_latency:
         lat = res.first_frame_latency
-        print(f"one frame: {lat:,} cycles = {lat / 1e5:.2f} ms at 100 MHz")
+        bound = plan.stage("engine").cycles + tail_cycles
+        print(f"one frame: {lat:,} cycles = {lat / 1e5:.2f} ms at 100 MHz (plan: engine stage "
+              f"+ slowest tail stage = {bound:,}, {100 * (lat - bound) / bound:+.2f} %)")
     for pas, regs in res.registers.items():
         print(f"registers after pass {pas}: " + ", ".join(f"{k}={v:,}" for k, v in regs.items()
                                                          if k != "ID"))
