@@ -27,6 +27,12 @@ from lowbit_hdl.golden import forward
 from lowbit_hdl.runtime.layout import DesignLayout, StreamLayout
 from lowbit_hdl.runtime.words import words_from_bytes, words_to_bytes
 from lowbit_hdl.sim.fakepynq import FakeDevice, FakePynq, write_test_hwh
+from lowbit_hdl.sim.runner import available_simulators
+
+#: the simulators on this machine, and the one that compiles small designs fastest (Icarus
+#: when present): the choice of the tests that run one simulator
+SIMS = available_simulators()
+QUICK_SIM = "icarus" if "icarus" in SIMS else (SIMS[0] if SIMS else None)
 
 
 class FakeFIFO(wiring.Component):

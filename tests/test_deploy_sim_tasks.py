@@ -4,11 +4,9 @@ simulated board, and their classes / boxes equal the golden model's plus post-pr
 
 import numpy as np
 import pytest
+from helpers import QUICK_SIM as FAST
+from helpers import SIMS
 
-from lowbit_hdl.sim.runner import available_simulators
-
-SIMS = available_simulators()
-FAST = "icarus" if "icarus" in SIMS else (SIMS[0] if SIMS else None)
 pytestmark = pytest.mark.skipif(not SIMS, reason="no HDL simulator")
 
 IMAGENET = """

@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import QUICK_SIM as SIM
 from helpers import cli
 
 from lowbit_hdl import FC, INT, UINT, Conv, MaxPool, Network, TopK
@@ -23,10 +24,7 @@ from lowbit_hdl.runtime.control import split_ddr_parameters
 from lowbit_hdl.runtime.ddrimage import DdrLayoutError, pack_image
 from lowbit_hdl.runtime.engine import engine_image, read_descriptors
 from lowbit_hdl.runtime.layout import DesignLayout
-from lowbit_hdl.sim.runner import available_simulators
 
-SIMS = available_simulators()
-SIM = "icarus" if "icarus" in SIMS else (SIMS[0] if SIMS else None)
 CFG = EngineConfig(pe=8, simd=16)
 
 

@@ -14,6 +14,7 @@ import random
 import pytest
 from amaranth.hdl import Value
 from amaranth.sim import Simulator
+from helpers import QUICK_SIM as SIM
 
 from lowbit_hdl import cost
 from lowbit_hdl.hw.axi import (
@@ -23,12 +24,9 @@ from lowbit_hdl.hw.axi import (
     axi4lite_signature,
 )
 from lowbit_hdl.runtime import regs
-from lowbit_hdl.sim.runner import available_simulators
 from sim.units import simulate
 
-SIMS = available_simulators()
 # Icarus builds these small benches in a second or two (Verilator: ~20 s cold, cached after)
-SIM = "icarus" if "icarus" in SIMS else (SIMS[0] if SIMS else None)
 needs_sim = pytest.mark.skipif(SIM is None, reason="no simulator (Verilator or Icarus)")
 
 MEM = 1 << 16  # bytes of the memory model

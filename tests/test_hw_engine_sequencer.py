@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import Module
 from amaranth.lib import data, wiring
+from helpers import QUICK_SIM as SIM
 
 from lowbit_hdl import cost
 from lowbit_hdl.hw.engine.datapath import EngineDatapath
@@ -32,11 +33,9 @@ from lowbit_hdl.runtime.engine import (
     run_engine_image,
 )
 from lowbit_hdl.runtime.words import pack_word
-from lowbit_hdl.sim.runner import available_simulators, to_verilog
+from lowbit_hdl.sim.runner import to_verilog
 from sim.units import simulate
 
-SIMS = available_simulators()
-SIM = "icarus" if "icarus" in SIMS else (SIMS[0] if SIMS else None)
 needs_sim = pytest.mark.skipif(SIM is None, reason="no simulator (Verilator or Icarus)")
 
 FMT = EngineFormat(pe=8, simd=8, act=UINT(2), acc_bits=12, buffer_words=256, max_sf=64,
