@@ -263,7 +263,7 @@ def test_noobject_ignored_above_the_iou_threshold():
     t[0, 4, 0, 2, 6], t[0, 4, 1, 2, 6] = _logit(0.7), _logit(0.3)
     t[0, 4, 2, 2, 6], t[0, 4, 3, 2, 6] = math.log(9.42 / 16.62), math.log(5.11 / 10.52)
     # anchor 4 of the cell to the right: shifted by one cell, IoU (8.42·5.11)/(2·9.42·5.11
-    # − 8.42·5.11) = 0.809 > 0.6; two cells right: 7.42/11.42 = 0.650; three: 0.5 ≤ 0.6
+    # − 8.42·5.11) = 0.809 > 0.6; two cells right: 7.42/11.42 = 0.650; three: 0.517 ≤ 0.6
     for d in (1, 2, 3):
         t[0, 4, 0, 2, 6 + d], t[0, 4, 1, 2, 6 + d] = _logit(0.7), _logit(0.3)
         t[0, 4, 2, 2, 6 + d], t[0, 4, 3, 2, 6 + d] = t[0, 4, 2, 2, 6], t[0, 4, 3, 2, 6]
@@ -415,7 +415,8 @@ def test_train_voc_command_learns_and_exports(tmp_path, capsys):
     losses = [h["loss"] for h in s["history"]]
     assert losses[-1] < losses[0] / 5, losses
     maps = [h["test_map"] for h in s["history"] if h["test_map"] is not None]
-    assert len(maps) == 3 and maps[-1] > 0.3, maps
+    # measured: 5.1 %, 29.6 %, 79.2 % after epochs 4, 8, 12 (loss 32.5 → 2.24)
+    assert len(maps) == 3 and maps[0] < maps[-1] and maps[-1] > 0.5, maps
     assert s["torch_test_map"] == s["golden_test_map"] == maps[-1]
     assert s["grids_identical"] == s["values_exact"] == s["test_images"] == 48
     assert "integer output grids identical on 48/48 images" in text
