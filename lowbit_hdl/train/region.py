@@ -145,39 +145,50 @@ class RegionTargets:
         return self.cls >= 0
 
 
+def _truth_arrays(truths: list, n: int, spec: RegionSpec) -> list[np.ndarray]:
+    """The truths of each image as float64 (M, 5) arrays, checked."""
+    if len(truths) != n:
+        raise ValueError(f"{len(truths)} truth lists for a batch of {n}")
+    out = []
+    for b, x in enumerate(truths):
+        a = (x.detach().cpu().double().numpy() if torch.is_tensor(x)
+             else np.asarray(x, dtype=np.float64)).reshape(-1, 5)
+        k = a[:, 0]
+        if a.size and (bool((k < 0).any()) or bool((k >= spec.num_classes).any())
+                       or bool((k != np.round(k)).any())):
+            raise ValueError(f"image {b}: class indices must be integers in "
+                             f"0..{spec.num_classes - 1}")
+        if a.size and not bool(((a[:, 3] > 0) & (a[:, 4] > 0)).all()):
+            raise ValueError(f"image {b}: truth boxes must have w, h > 0")
+        out.append(a)
+    return out
+
+
 @torch.no_grad()
 def region_targets(out: torch.Tensor, truths: list, spec: RegionSpec = RegionSpec(),
                    seen: int = 0) -> RegionTargets:
     """Darknet's assignment for the output ``out`` (N, A·(5 + K), H, W) and the truths of
     each image (a list of N arrays or tensors (M, 5): class, x, y, w, h); ``seen``: images
     trained on before this batch (the prior term applies while it is below
-    ``spec.prior_images``)."""
+    ``spec.prior_images``). The assignment is computed on the CPU and written to the
+    output's device in one go."""
     t = _split(out, spec)
     n, na, _, h, w = t.shape
-    if len(truths) != n:
-        raise ValueError(f"{len(truths)} truth lists for a batch of {n}")
+    tr = _truth_arrays(truths, n, spec)
     dev, dt = out.device, out.dtype
     boxes = region_boxes(out.detach(), spec)  # (N, A, H, W, 4)
-    tr = [torch.as_tensor(np.asarray(x, dtype=np.float64) if not torch.is_tensor(x) else x,
-                          dtype=dt, device=dev).reshape(-1, 5) for x in truths]
-    for b, x in enumerate(tr):
-        k = x[:, 0]
-        if x.numel() and (bool((k < 0).any()) or bool((k >= spec.num_classes).any())
-                          or bool((k != torch.round(k)).any())):
-            raise ValueError(f"image {b}: class indices must be integers in "
-                             f"0..{spec.num_classes - 1}")
-        if x.numel() and not bool(((x[:, 3] > 0) & (x[:, 4] > 0)).all()):
-            raise ValueError(f"image {b}: truth boxes must have w, h > 0")
     m = max((len(x) for x in tr), default=0)
     best_iou = torch.zeros((n, na, h, w), dtype=dt, device=dev)
     if m:
-        pad = torch.zeros((n, m, 4), dtype=dt, device=dev)
-        valid = torch.zeros((n, m), dtype=torch.bool, device=dev)
+        pad = np.zeros((n, m, 4))
+        valid = np.zeros((n, m), dtype=bool)
         for b, x in enumerate(tr):
             pad[b, :len(x)] = x[:, 1:]
             valid[b, :len(x)] = True
-        iou = _iou_xywh(boxes[:, :, :, :, None, :], pad[:, None, None, None, :, :])
-        iou = torch.where(valid[:, None, None, None, :], iou, torch.zeros_like(iou))
+        pad_t = torch.as_tensor(pad, dtype=dt, device=dev)
+        valid_t = torch.as_tensor(valid, device=dev)
+        iou = _iou_xywh(boxes[:, :, :, :, None, :], pad_t[:, None, None, None, :, :])
+        iou = torch.where(valid_t[:, None, None, None, :], iou, torch.zeros_like(iou))
         best_iou = iou.max(dim=-1).values
     obj = torch.zeros((n, na, h, w), dtype=dt, device=dev)
     obj_w = torch.where(best_iou > spec.thresh, torch.zeros_like(obj),
@@ -188,21 +199,27 @@ def region_targets(out: torch.Tensor, truths: list, spec: RegionSpec = RegionSpe
         coord[..., 0:2] = 0.5
         coord_w.fill_(spec.prior_scale)
     cls = torch.full((n, na, h, w), -1, dtype=torch.long, device=dev)
+    # (image, anchor, row, col) → (class, truth x y w h, targets σx σy tw th, weight); a
+    # later truth of the same slot replaces an earlier one
+    slots: dict[tuple[int, int, int, int], tuple[float, ...]] = {}
     for b, x in enumerate(tr):
-        for row in x.cpu().tolist():
-            k, tx, ty, tw, th = row
+        for k, tx, ty, tw, th in x.tolist():
             i = min(max(int(math.floor(tx * w)), 0), w - 1)
             j = min(max(int(math.floor(ty * h)), 0), h - 1)
             a = shape_iou_anchor(tw, th, (h, w), spec.anchors)
             aw, ah = spec.anchors[a]
-            coord[b, a, j, i] = torch.tensor(
-                [tx * w - i, ty * h - j, math.log(tw * w / aw), math.log(th * h / ah)],
-                dtype=dt, device=dev)
-            coord_w[b, a, j, i] = spec.coord_scale * (2.0 - tw * th)
-            truth = torch.tensor([tx, ty, tw, th], dtype=dt, device=dev)
-            obj[b, a, j, i] = _iou_xywh(boxes[b, a, j, i], truth) if spec.rescore else 1.0
-            obj_w[b, a, j, i] = spec.object_scale
-            cls[b, a, j, i] = int(k)
+            slots[(b, a, j, i)] = (k, tx, ty, tw, th, tx * w - i, ty * h - j,
+                                   math.log(tw * w / aw), math.log(th * h / ah),
+                                   spec.coord_scale * (2.0 - tw * th))
+    if slots:
+        ix = torch.as_tensor(list(slots), dtype=torch.long, device=dev)
+        v = torch.as_tensor(list(slots.values()), dtype=dt, device=dev)
+        at = (ix[:, 0], ix[:, 1], ix[:, 2], ix[:, 3])
+        coord[at] = v[:, 5:9]
+        coord_w[at] = v[:, 9]
+        obj[at] = _iou_xywh(boxes[at], v[:, 1:5]) if spec.rescore else 1.0
+        obj_w[at] = spec.object_scale
+        cls[at] = v[:, 0].round().long()
     return RegionTargets(coord, coord_w, obj, obj_w, cls, best_iou)
 
 

@@ -162,10 +162,12 @@ class VocDetection:
         return sum(len(t) for t in self._truths)
 
     def evaluation(self) -> VocDetection:
-        """The same images without augmentation."""
+        """The same images without augmentation (and with a random stream of its own, so
+        evaluating does not change the training's draws)."""
         ev = object.__new__(VocDetection)
         ev.__dict__.update(self.__dict__)
         ev.train = False
+        ev._rng = np.random.default_rng(0)
         return ev
 
     def ground_truth(self, indices: list[int] | None = None) -> dict[str, list[VocObject]]:
