@@ -11,6 +11,7 @@ file, the layer and the rule. The command line (:mod:`lowbit_hdl.cli`) prints it
     UserError
     ├── UsageError               an option value or combination (exit status 2)
     ├── OutputError              an output folder that cannot be one (a file, below a file)
+    ├── DatasetError             a training data folder or file that cannot be used
     ├── GraphError               a QONNX/ONNX graph that cannot be imported or exported
     │   └── UnsupportedGraphError   … a node it cannot map (names the node, its op, why)
     └── NetworkError             a network description or its parameters break a rule
@@ -29,6 +30,7 @@ __all__ = [
     "UserError",
     "UsageError",
     "OutputError",
+    "DatasetError",
     "NetworkError",
     "NetworkTypeError",
     "NetworkFileError",
@@ -58,6 +60,12 @@ class UsageError(UserError, ValueError):
 
 class OutputError(UserError, ValueError):
     """An output path that cannot be a folder (it is a file, or lies below a file)."""
+
+
+class DatasetError(UserError, ValueError):
+    """A training data set that cannot be used: a folder without the expected layout, a
+    missing image, an annotation without objects or with an unknown class (the message
+    names the file)."""
 
 
 class GraphError(UserError, ValueError):

@@ -353,6 +353,11 @@ class Network:
         self.task = task
         #: layers whose weights and thresholds :meth:`randomize` made: name → seed
         self.random_weights: dict[str, int] = {}
+        #: real value of the raw integer output ``q`` (last layer with act=None, e.g. a
+        #: detector's region grid): ``output_scale[c]·q + output_offset[c]`` per output
+        #: channel ``c``; tuples of floats set by the training export, or None
+        self.output_scale: tuple[float, ...] | None = None
+        self.output_offset: tuple[float, ...] | None = None
         self._inferred: tuple[tuple, tuple[LayerInfo, ...]] | None = None
 
     def __getstate__(self) -> dict:
@@ -425,6 +430,17 @@ class Network:
                     raise NetworkError(
                         f"layer {info.name}: act=None (raw accumulators) is only allowed on "
                         f"the last MVTU layer, before TopK or at the network output")
+        sc, off = getattr(self, "output_scale", None), getattr(self, "output_offset", None)
+        if sc is not None:
+            last = infos[-1]
+            if not (last.is_mvtu and last.layer.act is None):
+                raise NetworkError(f"network {self.name}: output_scale needs raw "
+                                   f"accumulators (act=None) at the output, not layer "
+                                   f"{last.name}")
+            if len(sc) != last.out_shape[0] or len(off) != last.out_shape[0]:
+                raise NetworkError(f"network {self.name}: output_scale/output_offset have "
+                                   f"{len(sc)}/{len(off)} values; the output has "
+                                   f"{last.out_shape[0]} channels")
         return infos
 
     def _check_network_fields(self) -> None:
@@ -457,6 +473,16 @@ class Network:
         if self.task is not None and self.task not in TASKS:
             raise NetworkError(f"network {name}: task={self.task!r} must be one of {TASKS} "
                                "or None")
+        sc, off = getattr(self, "output_scale", None), getattr(self, "output_offset", None)
+        if (sc is None) != (off is None):
+            raise NetworkError(f"network {name}: output_scale and output_offset go together")
+        for what, v in (("output_scale", sc), ("output_offset", off)):
+            if v is not None and not (
+                    isinstance(v, (tuple, list)) and v and all(
+                        isinstance(x, (float, int)) and not isinstance(x, bool)
+                        and math.isfinite(x) for x in v)):
+                raise NetworkTypeError(f"network {name}: {what} must be a non-empty list of "
+                                       "finite numbers (one per output channel) or None")
 
     def _infer_layer(self, i: int, lay: Layer, shape, dtype: DataType,
                      fold: int | None) -> LayerInfo:

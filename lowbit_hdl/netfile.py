@@ -51,12 +51,16 @@ def to_json(net: Network) -> dict:
         **({"random_weights": dict(net.random_weights)} if net.random_weights else {}),
         # what the network is for (runtime.layout.TASKS): only when set
         **({"task": net.task} if getattr(net, "task", None) else {}),
+        # real value of the raw integer output (training export of a detector): when set
+        **({"output_scale": list(net.output_scale), "output_offset": list(net.output_offset)}
+           if getattr(net, "output_scale", None) is not None else {}),
     }
 
 
 #: the top-level fields of a network description (to_json), and those it must have
 _FIELDS = {"format", "version", "name", "description", "input_shape", "input_dtype",
-           "input_fold", "labels", "layers", "random_weights", "task"}
+           "input_fold", "labels", "layers", "random_weights", "task", "output_scale",
+           "output_offset"}
 _REQUIRED = ("format", "version", "name", "input_shape", "input_dtype", "layers")
 
 
@@ -124,6 +128,12 @@ def from_json(d: dict) -> Network:
                                             for k, v in rnd.items()):
         raise NetworkFileError("random_weights: expected {layer: seed} of the network's layers")
     net.random_weights = dict(rnd)
+    for k in ("output_scale", "output_offset"):
+        v = d.get(k)
+        if v is not None and not (isinstance(v, list) and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
+            raise NetworkFileError(f"{k}: expected a list of numbers")
+        setattr(net, k, None if v is None else tuple(float(x) for x in v))
     return net
 
 

@@ -17,7 +17,8 @@ Differences that remain (also in docs/topologies.md):
   QNN-MO-PYNQ's W1A3 network: negative pre-activations clip to level 0.
 * **Last layer**: conv8 is linear with a bias in Darknet; here it outputs raw integer
   accumulators without bias, so the bias and the accumulator scale belong to the region
-  decoding (sigmoid/exp/softmax with the VOC anchors) on the ARM.
+  decoding (sigmoid/exp/softmax with the VOC anchors) on the ARM; ``train --voc`` records
+  them per channel in the exported network (``output_scale``, ``output_offset``).
 * **Input**: the letterboxed RGB image as UINT8 (Darknet scales to 0..1: folded into conv0's
   thresholds).
 

@@ -72,3 +72,12 @@ def test_deploy_sim_detector_boxes(tmp_path, capsys):
     rc = main(["deploy-sim", str(tmp_path / "det.npz"), "--count", "1", "--simulator", FAST])
     err = capsys.readouterr().err
     assert rc != 0 and "error: --scale: a detector with trained weights" in err, err
+    # … unless its export records the scale and offset of its output (train --voc)
+    net.output_scale, net.output_offset = (0.002,) * 30, (0.5,) * 30
+    save(net, tmp_path / "det.npz")
+    rc = main(["deploy-sim", str(tmp_path / "det.npz"), "--count", "1", "--simulator", FAST,
+               "--conf", "0.05"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "boxes (the export's scale and offset per channel) equal the golden model's plus " \
+        "post-processing on 1 of 1 images" in out

@@ -545,6 +545,34 @@ def test_bundle_run_py_yolo_boxes(tmp_path):
     assert f"{tmp_path / 'mine.npy'}: " in r.stdout and (out_dir / "mine_boxes.png").is_file()
 
 
+def test_bundle_run_py_yolo_uses_the_export_scale(tmp_path):
+    """A detector whose network file records its output scale and offset (train --voc):
+    run.py decodes with them, without --scale, and prints the boxes detect_grid gives."""
+    from lowbit_hdl import INT, UINT, Conv, Network
+    from lowbit_hdl.runtime.yolo import Placement, detect_grid
+
+    net = Network("det", (3, 64, 64), [
+        Conv("c0", 125, kernel=32, stride=32, weight_dtype=INT(8), act=None, pe=5, simd=3)],
+        UINT(8), task="yolo-voc").randomize(2)
+    rng = np.random.default_rng(1)
+    net.output_scale = tuple(float(v) for v in rng.uniform(0.0005, 0.002, 125))
+    net.output_offset = tuple(float(v) for v in rng.uniform(-0.5, 0.5, 125))
+    d = _task_bundle(tmp_path, net)
+    r = _run(BOARD.format(deploy=str(d), table=str(d / "samples.npz"), script="run",
+                          argv=["--out", str(tmp_path), "--conf", "0.05"], fault=""),
+             HEAVY + ["lowbit_hdl"], cwd=tmp_path, preload=FAKE_PYNQ)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "decoding with the output scale and offset of the network's export" in r.stdout
+    assert "random weights: decoding" not in r.stdout
+    with np.load(d / "samples.npz") as z:
+        expected = z["expected"]
+    dets = detect_grid(expected[0], net.output_scale, net.output_offset, conf_thresh=0.05,
+                       placement=Placement.identity(64, 64))  # samples are input-sized
+    assert dets  # the case is not empty
+    block = "".join(f"    {x}\n" for x in dets[:20])
+    assert f"  image 0: {len(dets)} object(s)\n{block}" in r.stdout, r.stdout
+
+
 def test_bundle_validate_py_voc_map(tmp_path, capsys):
     """validate.py --voc on a VOC folder whose annotations are the golden model's confident
     detections: its mAP equals the evaluation of the golden model's detections (VOC boxes

@@ -449,6 +449,39 @@ def test_accelerator_detect_matches_golden_plus_postprocessing(tmp_path):
     assert stretched.placements[0] == Placement(20, 50, 32, 32, 0, 0, 32, 32)
 
 
+def test_accelerator_detect_takes_the_export_scale(tmp_path):
+    """A network whose export records a per-channel output scale and offset: detect()
+    decodes with them by default, exactly as detect_grid with the same numbers."""
+    net = _detector()
+    rng = np.random.default_rng(8)
+    net.output_scale = tuple(float(v) for v in rng.uniform(0.001, 0.02, 14))
+    net.output_offset = tuple(float(v) for v in rng.uniform(-1, 1, 14))
+    anchors = ((1.0, 1.0), (2.0, 0.5))
+    acc = _fake_acc(tmp_path, net)
+    sc, off = acc.output_affine()
+    np.testing.assert_array_equal(sc, net.output_scale)
+    imgs = [rng.integers(0, 256, (20, 50, 3), dtype=np.uint8)]
+    res = acc.detect(imgs, conf_thresh=0.05, anchors=anchors, class_names="ab")
+    assert res.detections[0] == detect_grid(res.outputs[0], sc, off,
+                                            placement=res.placements[0], conf_thresh=0.05,
+                                            anchors=anchors, class_names="ab")
+    assert res.detections[0] != detect_grid(res.outputs[0], sc, 0.0,
+                                            placement=res.placements[0], conf_thresh=0.05,
+                                            anchors=anchors, class_names="ab")
+    # a given scale still wins; an offset alone is refused
+    given = acc.detect(imgs, 0.001, conf_thresh=0.05, anchors=anchors, class_names="ab")
+    assert given.detections[0] == detect_grid(res.outputs[0], 0.001, 0.0,
+                                              placement=res.placements[0], conf_thresh=0.05,
+                                              anchors=anchors, class_names="ab")
+    with pytest.raises(ValueError, match="offset without scale"):
+        acc.detect(imgs, offset=0.5, anchors=anchors, class_names="ab")
+    # without an exported scale (random weights, no network given) detect needs one
+    plain = _fake_acc(tmp_path / "plain", _detector())
+    assert plain.output_affine() is None
+    with pytest.raises(LayoutError, match="give scale"):
+        plain.detect(imgs, anchors=anchors, class_names="ab")
+
+
 def test_accelerator_detect_maps_boxes_to_the_image(tmp_path):
     """A device returning a hand-made grid: the box comes back in the image's pixels, and
     the device saw the letterboxed frame."""

@@ -189,7 +189,9 @@ def read_network_info(network: Any) -> dict[str, Any]:
         d = {"name": network.name, "input_shape": list(network.input_shape),
              "input_dtype": str(network.input_dtype), "labels": network.labels,
              "layers": layers, "random_weights": getattr(network, "random_weights", {}),
-             "task": getattr(network, "task", None)}
+             "task": getattr(network, "task", None),
+             "output_scale": getattr(network, "output_scale", None),
+             "output_offset": getattr(network, "output_offset", None)}
     try:
         last = d["layers"][-1] if d.get("layers") else {}
         return {"name": d["name"], "input_shape": tuple(int(s) for s in d["input_shape"]),
@@ -199,7 +201,13 @@ def read_network_info(network: Any) -> dict[str, Any]:
                 "task": str(d["task"]) if d.get("task") else None,
                 # layers whose weights and thresholds are random, not trained: {layer: seed}
                 "random_weights": {str(k): int(v)
-                                   for k, v in dict(d.get("random_weights") or {}).items()}}
+                                   for k, v in dict(d.get("random_weights") or {}).items()},
+                # real value of the raw integer output q: scale·q + offset per channel (the
+                # training export of a detector), else None
+                "output_scale": None if d.get("output_scale") is None else
+                np.asarray(d["output_scale"], dtype=np.float64),
+                "output_offset": None if d.get("output_offset") is None else
+                np.asarray(d["output_offset"], dtype=np.float64)}
     except (KeyError, TypeError, ValueError) as e:
         raise LayoutError(f"not a lowbit-hdl network description ({e})") from e
 
@@ -276,8 +284,11 @@ class Accelerator:
         self._check_bitstream_name()
         if self.hwh is not None:
             self._check_dma(dma_name)
+        #: :func:`read_network_info` of ``network`` (None without one)
+        self.network_info: dict[str, Any] | None = None
         if network is not None:
             self.check_network(network)
+            self.network_info = read_network_info(network)
 
         self.backend.load(self.bitfile, dma_name)
         #: hybrid designs (weights in DDR): the DDR image and control registers
@@ -467,7 +478,16 @@ class Accelerator:
         labels = labels_of(indices[:, 0], names) if indices is not None else None
         return ClassifyResult(outputs, indices, labels, timing, power, names, kind)
 
-    def detect(self, images: Any, scale: Any, offset: Any = 0.0, *,
+    def output_affine(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(scale, offset)`` per output channel that the network's export records (the
+        real value of an output integer ``q`` is ``scale·q + offset``), or ``None`` when the
+        accelerator was opened without a network or its network has none (untrained)."""
+        info = self.network_info
+        if info is None or info.get("output_scale") is None:
+            return None
+        return info["output_scale"], info["output_offset"]
+
+    def detect(self, images: Any, scale: Any = None, offset: Any = None, *,
                conf_thresh: float = DEFAULT_CONF_THRESH,
                nms_thresh: float = DEFAULT_NMS_THRESH, letterboxed: bool = True,
                batch: int | None = None, anchors: Any = VOC_ANCHORS,
@@ -479,7 +499,8 @@ class Accelerator:
         stretched; an image of exactly the input size passes unchanged), run, and its grid
         decoded by :func:`~lowbit_hdl.runtime.yolo.detect_grid`: real values
         ``scale · q + offset`` of the integer outputs ``q`` (``scale``, ``offset``: numbers
-        or one per channel, the export's scale of the last layer's accumulators), region
+        or one per channel; by default those the network's export records,
+        :meth:`output_affine`; a given ``scale`` without ``offset`` means offset 0), region
         decoding with ``anchors``, score > ``conf_thresh``, per-class NMS at IoU >
         ``nms_thresh``. Boxes are in the pixels of each original image. ``class_names``
         default to the layout's labels, else the 20 VOC classes.
@@ -489,6 +510,18 @@ class Accelerator:
         if lay.kind_of_output() != "raw":
             raise LayoutError("detect needs a design that outputs a feature map (the region "
                               f"grid), this one outputs {lay.kind_of_output()}")
+        if scale is None:
+            aff = self.output_affine()
+            if aff is None:
+                raise LayoutError("detect needs the scale of the output grid: give scale "
+                                  "(and offset), or open the accelerator with the network "
+                                  "that `train --voc` exported (it records them)")
+            if offset is not None:
+                raise ValueError("offset without scale: give both, or neither to use the "
+                                 "export's")
+            scale, offset = aff
+        elif offset is None:
+            offset = 0.0
         frames, placements = self.detection_frames(images, letterboxed)
         outputs, timing = self.execute(to_frames(frames, lay.input.shape, lay.input.dtype),
                                        batch)

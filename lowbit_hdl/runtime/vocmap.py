@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["VocObject", "ClassAP", "MapResult", "read_voc_xml", "read_voc_folder",
-           "voc_ap", "match_detections", "evaluate"]
+           "voc_ap", "match_detections", "evaluate", "voc_detections"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,18 @@ def read_voc_folder(folder: str | Path, ids: Iterable[str] | None = None
     else:
         paths = [folder / f"{i.strip()}.xml" for i in ids if i.strip()]
     return {p.stem: read_voc_xml(p) for p in paths}
+
+
+def voc_detections(image_id: str, detections: Iterable[Any], width: int, height: int
+                   ) -> list[tuple[str, str, float, tuple[float, float, float, float]]]:
+    """One image's detections (objects with ``x0 y0 x1 y1`` in 0-based continuous pixels,
+    ``class_name`` and ``score``, as :class:`lowbit_hdl.runtime.yolo.Detection`) →
+    :func:`evaluate`'s ``(image id, class, score, box)`` in VOC's 1-based pixels, clamped to
+    the ``width`` × ``height`` image as Darknet's ``valid`` writes them:
+    ``(max(x0 + 1, 1), max(y0 + 1, 1), min(x1 + 1, width), min(y1 + 1, height))``."""
+    return [(image_id, d.class_name, float(d.score),
+             (max(d.x0 + 1, 1), max(d.y0 + 1, 1), min(d.x1 + 1, width), min(d.y1 + 1, height)))
+            for d in detections]
 
 
 def voc_ap(recall: Any, precision: Any, use_07_metric: bool = True) -> float:

@@ -101,6 +101,16 @@ class Placement:
         out[..., 1::2] = (b[..., 1::2] * self.size_h - self.top) * sy
         return out
 
+    def to_input(self, boxes: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`to_image`: boxes (…, 4) as (x0, y0, x1, y1) pixels of the
+        original image → fractions of the input (not clipped)."""
+        b = np.asarray(boxes, dtype=np.float64)
+        sx, sy = self.orig_w / self.new_w, self.orig_h / self.new_h
+        out = np.empty_like(b)
+        out[..., 0::2] = (b[..., 0::2] / sx + self.left) / self.size_w
+        out[..., 1::2] = (b[..., 1::2] / sy + self.top) / self.size_h
+        return out
+
 
 @dataclass(frozen=True)
 class Detection:

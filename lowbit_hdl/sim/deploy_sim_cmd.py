@@ -102,9 +102,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     d = p.add_argument_group("detection (task yolo-voc)")
     d.add_argument("--scale", type=positive_float, default=None,
-                   help="real value of an output integer q is scale·q + offset (the export's "
-                        "accumulator scale; default with random weights: largest output → 4)")
-    d.add_argument("--offset", type=float, default=0.0)
+                   help="real value of an output integer q is scale·q + offset (default: "
+                        "those the network's training export records; with random weights: "
+                        "largest output → 4)")
+    d.add_argument("--offset", type=float, default=None, help="default 0 with --scale")
     d.add_argument("--conf", type=nonnegative_float, default=None,
                    help="confidence threshold (default 0.24)")
 
@@ -200,7 +201,8 @@ def _run(args: argparse.Namespace) -> int:
         frames = acc.input_frames(images)
     gold = golden.forward(net, frames, keep=False).output
     if detecting:
-        res, scale, same_boxes = _detect(args, acc, images, gold, placements, batch, net)
+        res, (scale, offset), same_boxes = _detect(args, acc, images, gold, placements,
+                                                   batch, net)
     else:
         k = 5 if lay.task == "imagenet" and lay.kind_of_output() == "scores" else None
         res = acc.classify(images, batch=batch, k=k)
@@ -221,8 +223,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  image {i}: {len(res.detections[i])} object(s){ok}")
             for d in res.detections[i][:10]:
                 print(f"    {d}")
-        print(f"boxes (scale {scale:g}, offset {args.offset:g}) equal the golden "
-              f"model's plus post-processing on {same_boxes} of {n} images")
+        how = "the export's scale and offset per channel" if np.ndim(scale) else \
+            f"scale {scale:g}, offset {offset:g}"
+        print(f"boxes ({how}) equal the golden model's plus post-processing on "
+              f"{same_boxes} of {n} images")
     elif res.labels is not None:
         top = res.top_classes() if lay.task == "imagenet" else None
         for i in range(min(args.show, n)):
@@ -282,15 +286,24 @@ def _detect(args: argparse.Namespace, acc, images, gold, placements, batch: int,
     images its boxes equal those of the golden grids ``gold`` decoded the same way)."""
     from ..runtime.yolo import DEFAULT_CONF_THRESH, VOC_CLASSES, demo_scale, detect_grid
 
-    if args.scale is None and not net.random_weights:
+    if args.scale is not None:
+        scale, offset = args.scale, 0.0 if args.offset is None else args.offset
+    elif net.output_scale is not None:  # the training export's
+        if args.offset is not None:
+            raise UsageError("--offset without --scale: give both, or neither to use the "
+                             "network export's")
+        scale, offset = np.asarray(net.output_scale), np.asarray(net.output_offset)
+    elif net.random_weights:
+        scale, offset = demo_scale(gold), 0.0 if args.offset is None else args.offset
+    else:
         raise UsageError("--scale: a detector with trained weights needs the scale of its "
-                         "output accumulators (real value = scale·q + offset)")
-    scale = args.scale if args.scale is not None else demo_scale(gold)
+                         "output accumulators (real value = scale·q + offset); `train --voc` "
+                         "records it in the network file")
     conf = DEFAULT_CONF_THRESH if args.conf is None else args.conf
-    res = acc.detect(images, scale, args.offset, conf_thresh=conf, batch=batch)
+    res = acc.detect(images, scale, offset, conf_thresh=conf, batch=batch)
     names = acc.layout.labels or VOC_CLASSES
-    same = sum(res.detections[i] == detect_grid(gold[i], scale, args.offset,
+    same = sum(res.detections[i] == detect_grid(gold[i], scale, offset,
                                                 placement=placements[i], conf_thresh=conf,
                                                 class_names=names)
                for i in range(len(gold)))
-    return res, scale, same
+    return res, (scale, offset), same

@@ -20,6 +20,7 @@ __all__ = [
     "WeightQuant", "ActQuant", "GradQuant",
     "load_dataset", "load_image_folder", "Dataset", "FolderImages",
     "fit", "train_epoch", "evaluate",
+    "VocDetection", "RegionSpec", "region_loss", "fit_detection", "evaluate_detector",
 ]
 
 _WHERE = {
@@ -30,6 +31,8 @@ _WHERE = {
     "load_dataset": "data", "load_image_folder": "data", "Dataset": "data",
     "FolderImages": "data",
     "fit": "loop", "train_epoch": "loop", "evaluate": "loop",
+    "VocDetection": "voc", "RegionSpec": "region", "region_loss": "region",
+    "fit_detection": "detect", "evaluate_detector": "detect",
 }
 
 

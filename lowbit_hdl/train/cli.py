@@ -1,9 +1,13 @@
 """``train``: quantization-aware training of a network file on MNIST / Fashion-MNIST /
 CIFAR-10 or an ImageNet-style image folder, checkpoints, exact export to an integer ``.npz``
 network, and the test accuracy of both the torch model and the exported golden model (they
-must agree image for image).
+must agree image for image). With ``--voc`` a detector (a raw A·(5 + K)-channel output
+grid, e.g. ``networks/tiny_yolo_w1a3.py``) is trained with the YOLOv2 region loss on a
+PascalVOC-style folder and evaluated by mAP; its export also records the output grid's
+scale and offset.
 
     python -m lowbit_hdl train networks/tfc_w1a1.py --data DIR --epochs 10 --out tfc.npz
+    python -m lowbit_hdl train networks/tiny_yolo_w1a3.py --voc VOCdevkit/VOC2007 --epochs 100
 
 Torch is imported only when the command runs, so the rest of the CLI works without it.
 """
@@ -17,19 +21,26 @@ import sys
 import time
 from pathlib import Path
 
+from ..errors import UsageError
 from .data import DATASETS
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "run_detection"]
+
+#: classification-only options and their defaults: --voc refuses other values
+_CLASSIFY_ONLY = {"dataset": "auto", "loss": "ce", "dropout": 0.0, "shift": 0,
+                  "recalibrate_bn": False, "skip_golden": False, "amp": "off",
+                  "compile": False}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Register the ``train`` options on ``p``."""
     p.add_argument("network", help="networks/<net>.py topology or saved .npz network (only "
                    "its layer list is used: training starts from random weights)")
-    p.add_argument("--data", required=True, metavar="DIR",
+    p.add_argument("--data", default=None, metavar="DIR",
                    help="dataset folder: MNIST IDX files (DIR or DIR/MNIST/raw, raw or .gz), "
                         "CIFAR-10 pickles (DIR or DIR/cifar-10-batches-py) or an "
-                        "ImageNet-style folder (DIR/train/<class>/*.JPEG, DIR/val/<class>/)")
+                        "ImageNet-style folder (DIR/train/<class>/*.JPEG, DIR/val/<class>/); "
+                        "or --voc for a detector")
     p.add_argument("--dataset", choices=("auto", *DATASETS), default="auto",
                    help="dataset (default: folder when DIR/train/ has class folders, else "
                         "from the input shape, 1×28×28 → mnist, 3×32×32 → cifar10)")
@@ -45,8 +56,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint (model, optimizer, epoch; the schedule "
                         "follows --epochs)")
-    p.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default 100)")
-    p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 0.01)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="mini-batch size (default 100; --voc: 64)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (default 0.01; --voc: 0.001)")
     p.add_argument("--loss", choices=("ce", "sqr-hinge"), default="ce",
                    help="cross-entropy (default) or squared hinge (BinaryNet, Brevitas)")
     p.add_argument("--schedule", choices=("cosine", "step"), default="cosine",
@@ -102,6 +115,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-limit", type=int, default=None, metavar="N",
                    help="evaluate torch and golden models on the first N test images only "
                         "(quick runs; default: the whole test set)")
+    d = p.add_argument_group("detection (a Tiny-YOLO-style network on a VOC folder)")
+    d.add_argument("--voc", default=None, metavar="DIR",
+                   help="PascalVOC-style folder (DIR/JPEGImages/, DIR/Annotations/*.xml, "
+                        "DIR/ImageSets/Main/<split>.txt): train the detector with the YOLOv2 "
+                        "region loss instead of a classifier (instead of --data)")
+    d.add_argument("--train-split", default="trainval", metavar="NAME",
+                   help="image set trained on (default trainval)")
+    d.add_argument("--test-split", default="test", metavar="NAME",
+                   help="image set evaluated by mAP (default test)")
+    d.add_argument("--jitter", type=float, default=0.2,
+                   help="random crop: each edge moves by up to this fraction (Darknet's "
+                        "jitter, default 0.2); --no-augment turns crop and flip off")
+    d.add_argument("--stretch", action="store_true",
+                   help="resize images to the input instead of letterboxing them (the "
+                        "board must then decode with --stretch too)")
 
 
 def _paths(args: argparse.Namespace, stem: str) -> tuple[Path, Path]:
@@ -128,6 +156,13 @@ def _write_json(obj: dict, path: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, checkpoint, export and check; returns 0 when torch and golden agree."""
+    if (args.data is None) == (args.voc is None):
+        raise UsageError("give --data (a classifier's data set) or --voc (a detector's VOC "
+                         "folder), one of them")
+    if args.voc is not None:
+        return run_detection(args)
+    args.batch_size = 100 if args.batch_size is None else args.batch_size
+    args.lr = 1e-2 if args.lr is None else args.lr
     import numpy as np
     import torch
 
@@ -342,6 +377,190 @@ def run(args: argparse.Namespace) -> int:
     if args.summary:
         _write_json(summary, Path(args.summary))
     if agree != n_test:
+        print("train: ERROR: the exported network disagrees with the torch model",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_detection(args: argparse.Namespace) -> int:
+    """``train --voc``: train a detector with the region loss, checkpoint, export (with the
+    output grid's scale and offset), and check the export: the golden model's integer grids
+    equal the torch eval model's, their real values ``scale·q + offset`` equal its float
+    output, and both give the same test mAP."""
+    import numpy as np
+    import torch
+
+    from .. import netfile
+    from ..errors import NetworkError
+    from ..golden import forward as golden_forward
+    from ..runtime.dtypes import UINT
+    from ..runtime.yolo import region_values
+    from .detect import (
+        DetEpochStats,
+        evaluate_detector,
+        fit_detection,
+        output_grids,
+        region_spec_for,
+    )
+    from .exporter import export
+    from .loop import ProgressLine, make_optimizer, make_scheduler, pick_device
+    from .model import build_model
+    from .voc import VocDetection
+
+    bad = [f"--{k.replace('_', '-')}" for k, v in _CLASSIFY_ONLY.items()
+           if getattr(args, k) != v]
+    if bad:
+        raise UsageError(f"--voc trains a detector: {', '.join(bad)} apply to classifiers only")
+    batch_size = 64 if args.batch_size is None else args.batch_size
+    lr = 1e-3 if args.lr is None else args.lr
+    for what, v, ok in (("--batch-size", batch_size, batch_size >= 1),
+                        ("--eval-every", args.eval_every, args.eval_every >= 1),
+                        ("--workers", args.workers, args.workers is None or args.workers >= 1),
+                        ("--jitter", args.jitter, 0 <= args.jitter < 0.5),
+                        ("--epochs", args.epochs, args.epochs >= 1)):
+        if not ok:
+            raise UsageError(f"{what}: {v} is out of range")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t_start = time.perf_counter()
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    net = netfile.load_network(args.network, seed=None)
+    net.infer()
+    if net.input_dtype != UINT(8) or net.input_shape[0] != 3:
+        raise NetworkError(f"network {net.name}: a detector trained on VOC images takes RGB "
+                           f"UINT8 frames (3×H×W), not {net.input_dtype} "
+                           f"{'×'.join(map(str, net.input_shape))}")
+    size = net.input_shape[1:]
+    t0 = time.perf_counter()
+    augment = not args.no_augment
+    train = VocDetection(args.voc, args.train_split, size, train=augment,
+                         jitter=args.jitter if augment else 0.0, flip=augment,
+                         letterboxed=not args.stretch, seed=args.seed, workers=args.workers)
+    test = VocDetection(args.voc, args.test_split, size, letterboxed=not args.stretch,
+                        workers=args.workers)
+    n_test = len(test) if args.test_limit is None else min(args.test_limit, len(test))
+    print(f"VOC folder {args.voc}: {len(train)} {args.train_split} images "
+          f"({train.num_objects} objects), {len(test)} {args.test_split} images"
+          + (f" (evaluating the first {n_test})" if n_test < len(test) else "")
+          + f" ({time.perf_counter() - t0:.1f} s)")
+    device = pick_device(args.device)
+    model = build_model(net, weight_mode=args.weight_mode, weight_scale=args.weight_scale,
+                        grad_bits=args.grad_bits, weight_init=args.weight_init,
+                        act_grad=args.act_grad, head="region").to(device)
+    try:
+        spec = region_spec_for(model)
+    except ValueError as e:
+        raise NetworkError(str(e)) from None
+    opt = make_optimizer(model, lr, args.weight_decay)
+    sched = make_scheduler(opt, args.schedule, args.epochs)
+    out, ckpt = _paths(args, Path(args.network).stem)
+    start, seen, best, best_epoch = 0, 0, -1.0, 0
+    history: list[dict] = []
+    if args.resume and ckpt.is_file():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        if state.get("network") != net.name or state.get("task") != "detect":
+            raise UsageError(f"checkpoint {ckpt} is not a detector checkpoint of network "
+                             f"{net.name}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, seen = state["epoch"], state["seen"]
+        best, best_epoch = state["best"], state["best_epoch"]
+        sched = make_scheduler(opt, args.schedule, args.epochs, start)
+        history = list(state.get("history", []))
+        if "rng" in state:
+            torch.set_rng_state(state["rng"].cpu())
+        print(f"resumed from {ckpt} after epoch {start} ({seen} images seen)")
+    elif args.resume:
+        print(f"no checkpoint at {ckpt}: starting from scratch")
+    n_par = sum(p.numel() for p in model.parameters())
+    print(f"training detector {net.name} on {device} ({n_par:,} parameters, region loss "
+          f"with {len(spec.anchors)} anchors × {spec.num_classes} classes, batch "
+          f"{batch_size}, Adam lr {lr}, {args.schedule} schedule, "
+          + (f"jitter {args.jitter:g} + flip" if augment else "no augmentation") + ")")
+    width = len(str(args.epochs))
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    bar = ProgressLine(args.epochs) if show else None
+
+    def on_epoch(st: DetEpochStats, seen_now: int) -> None:
+        nonlocal best, best_epoch
+        if bar is not None:
+            bar.clear()
+        if not math.isnan(st.test_map) and st.test_map > best:
+            best, best_epoch = st.test_map, st.epoch
+        history.append(st.to_dict())
+        p = st.parts
+        m = "   -   " if math.isnan(st.test_map) else f"{100 * st.test_map:6.2f}%"
+        print(f"epoch {st.epoch:{width}d}/{args.epochs}  loss {st.loss:.4f} (coord "
+              f"{p['coord']:.3f}, obj {p['obj']:.3f}, noobj {p['noobj']:.3f}, cls "
+              f"{p['cls']:.3f})  test mAP {m}  lr {st.lr:.2e}  {st.seconds:6.1f} s",
+              flush=True)
+        _save_atomic({"network": net.name, "task": "detect", "epoch": st.epoch,
+                      "seen": seen_now, "best": best, "best_epoch": best_epoch,
+                      "model": model.state_dict(), "optimizer": opt.state_dict(),
+                      "history": history, "rng": torch.get_rng_state()}, ckpt)
+
+    t_train = time.perf_counter()
+    deadline = None if args.time_limit is None else t_start + args.time_limit
+    hist = fit_detection(model, train, args.epochs, test, spec=spec, batch_size=batch_size,
+                         opt=opt, sched=sched, start_epoch=start, seen=seen,
+                         max_batches=args.max_batches, eval_every=args.eval_every,
+                         test_limit=args.test_limit, deadline=deadline,
+                         progress=bar, on_epoch=on_epoch)
+    done = hist[-1].epoch if hist else start
+    if done < args.epochs:
+        print(f"stopped after epoch {done} of {args.epochs}: the next epoch would pass the "
+              f"--time-limit of {args.time_limit:g} s; checkpoint {ckpt} (go on with --resume)")
+        return 3
+    if args.epochs > start:
+        print(f"trained epochs {start + 1}..{args.epochs} in "
+              f"{time.perf_counter() - t_train:.1f} s")
+
+    model.eval()
+    int_net = export(model)
+    netfile.save(int_net, out)
+    print(f"exported integer network to {out} ({out.stat().st_size:,} bytes) with the output "
+          f"grid's scale and offset per channel (real value = scale·q + offset)")
+    t1 = time.perf_counter()
+    torch_res, torch_q = evaluate_detector(lambda f: output_grids(model, f), test,
+                                           *model.output_affine(), limit=n_test)
+    saved = netfile.load(out)
+    scale, offset = np.asarray(saved.output_scale), np.asarray(saved.output_offset)
+    exact = 0
+
+    def golden_grids(frames: np.ndarray) -> np.ndarray:
+        nonlocal exact
+        q = golden_forward(saved, frames, keep=False).output
+        with torch.no_grad():  # the torch eval model's real-valued output grid
+            t = model(torch.from_numpy(frames).to(device)).double().cpu().numpy()
+        exact += sum(np.array_equal(t[i], region_values(q[i], scale, offset))
+                     for i in range(len(q)))
+        return q
+
+    gold_res, gold_q = evaluate_detector(golden_grids, test, scale, offset, limit=n_test)
+    same = int(sum(np.array_equal(a, b) for a, b in zip(torch_q, gold_q, strict=True)))
+    for k, c in torch_res.classes.items():
+        if c.npos:
+            print(f"  {k:>12s}: AP {100 * c.ap:6.2f}%  ({c.npos} objects)")
+    print(f"test mAP (VOC2007 11-point), torch eval model:     {100 * torch_res.map:.2f}% "
+          f"({n_test} images)")
+    print(f"test mAP (VOC2007 11-point), golden integer model: {100 * gold_res.map:.2f}% "
+          f"({time.perf_counter() - t1:.1f} s)")
+    print(f"integer output grids identical on {same}/{n_test} images; scale·q + offset "
+          f"equals the torch model's output on {exact}/{n_test}")
+    if args.summary:
+        _write_json({"network": net.name, "dataset": "voc", "voc": str(args.voc),
+                     "device": str(device), "epochs": args.epochs,
+                     "train_seconds": sum(h["seconds"] for h in history),
+                     "best_test_map": best, "best_epoch": best_epoch,
+                     "torch_test_map": torch_res.map, "golden_test_map": gold_res.map,
+                     "test_images": n_test, "grids_identical": same, "values_exact": exact,
+                     "out": str(out), "history": history,
+                     "args": {k: v for k, v in vars(args).items()
+                              if isinstance(v, (int, float, str, bool, type(None)))}},
+                    Path(args.summary))
+    if same != n_test or exact != n_test:
         print("train: ERROR: the exported network disagrees with the torch model",
               file=sys.stderr)
         return 1

@@ -12,6 +12,13 @@ narrow-range INT levels are closed under negation) so that the hardware accumula
 function; ``acc_max + 1`` when no accumulator reaches the level. Hence
 ``Σ_i [σ·acc ≥ T_i]`` equals the eval model's level for every accumulator in range, by
 construction, and the exported network reproduces the torch eval model bit for bit.
+
+A detector (``head="region"``) has no thresholds on its last layer: its eval-mode output is
+``acc·scale_c + offset_c`` in float64 (:meth:`~lowbit_hdl.train.model.QuantMVTU.
+output_affine`), and the export records these very numbers as the network's
+``output_scale`` and ``output_offset`` (saved in the ``.npz``'s JSON, whose float text
+round-trips exactly), so the board's ``scale·q + offset`` of the integer output grid (the
+accumulators, equal to the torch model's) is the torch eval output bit for bit.
 """
 
 from __future__ import annotations
@@ -75,9 +82,10 @@ def export_layer(mod: QuantMVTU) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def export(model: QuantNet, name: str | None = None) -> Network:
-    """Integer network (a copy of the model's topology) with weights and thresholds attached;
-    save it with :func:`lowbit_hdl.netfile.save`. Uses the BatchNorm running statistics,
-    i.e. the eval-mode model."""
+    """Integer network (a copy of the model's topology) with weights and thresholds attached
+    (a region head: also its ``output_scale``/``output_offset``); save it with
+    :func:`lowbit_hdl.netfile.save`. Uses the BatchNorm running statistics, i.e. the
+    eval-mode model."""
     net = model.net.copy()
     if name:
         net.name = name
@@ -86,6 +94,10 @@ def export(model: QuantNet, name: str | None = None) -> Network:
             mod = model.mvtu[lay.name]
             assert isinstance(mod, QuantMVTU)
             lay.weights, lay.thresholds = export_layer(mod)
+    if model.head == "region":
+        scale, offset = model.output_affine()
+        net.output_scale = tuple(float(v) for v in scale)
+        net.output_offset = tuple(float(v) for v in offset)
     net.infer(check_params=True)
     return net
 

@@ -16,6 +16,12 @@ and activation formula, so the eval model and the integer network agree bit for 
 The last layer (``act=None``) has no per-channel affine: its scores are the accumulator times
 one positive scalar (a per-tensor normalization with a learned positive gain), so its argmax
 is the argmax of the integer accumulators.
+
+A detector (``head="region"``) instead gives its last layer a per-channel gain and bias
+(:class:`RegionNorm`): the real output is ``t = acc·scale_c + offset_c`` in float64, with
+``(scale, offset)`` from :meth:`QuantMVTU.output_affine`; the export records exactly these
+numbers with the network (``Network.output_scale``/``output_offset``), so the board's
+``scale·q + offset`` of the integer output equals the torch eval model's output bit for bit.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ from torch import nn
 from ..ir import FC, Conv, LayerInfo, MaxPool, Network, NetworkError, TopK
 from .quant import ActQuant, GradQuant, WeightQuant, level_scale
 
-__all__ = ["QuantMVTU", "ScalarNorm", "QuantNet", "build_model", "affine_levels",
-           "WEIGHT_INITS"]
+__all__ = ["QuantMVTU", "ScalarNorm", "RegionNorm", "QuantNet", "build_model",
+           "affine_levels", "WEIGHT_INITS", "HEADS"]
 
 WEIGHT_INITS = ("auto", "fanin", "unit")
+#: what the last layer's raw output is: class scores (argmax) or a detector's region grid
+HEADS = ("scores", "region")
 
 _F32_EXACT = 1 << 23  # |acc| below this: float32 holds every accumulator exactly, with margin
 
@@ -80,6 +88,22 @@ class ScalarNorm(nn.Module):
             float(self.running_var) + self.eps)
 
 
+class RegionNorm(ScalarNorm):
+    """:class:`ScalarNorm` followed by a per-channel gain and bias (NCHW input): the
+    linear last layer of a detector, whose channels (box offsets, objectness, class scores)
+    each need their own scale and offset. Eval-mode output: ``acc·scale_c + offset_c``
+    (:meth:`QuantMVTU.output_affine`)."""
+
+    def __init__(self, channels: int, eps: float = 1e-4, momentum: float = 0.1) -> None:
+        super().__init__(eps, momentum)
+        self.gain = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return y * self.gain[None, :, None, None] + self.bias[None, :, None, None]
+
+
 class QuantMVTU(nn.Module):
     """One Conv or FC layer: quantized weights, BatchNorm (or :class:`ScalarNorm` for the
     raw-score last layer), quantized activation. Input and output are NCHW level tensors."""
@@ -87,7 +111,8 @@ class QuantMVTU(nn.Module):
     def __init__(self, info: LayerInfo, weight_mode: str = "uniform",
                  weight_scale: bool = False, grad_bits: int | None = None,
                  bn_eps: float = 1e-4, bn_momentum: float = 0.1,
-                 weight_init: str = "auto", act_grad: str = "hardtanh") -> None:
+                 weight_init: str = "auto", act_grad: str = "hardtanh",
+                 region: bool = False) -> None:
         super().__init__()
         if weight_init not in WEIGHT_INITS:
             raise ValueError(f"weight init must be one of {WEIGHT_INITS}, got {weight_init!r}")
@@ -114,7 +139,11 @@ class QuantMVTU(nn.Module):
         self.act: ActQuant | None = (None if lay.act is None
                                      else ActQuant(lay.act, act_grad))
         self.norm: nn.Module
-        if self.act is None:
+        if region and self.act is not None:
+            raise ValueError(f"layer {lay.name}: a region head needs act=None")
+        if region:
+            self.norm = RegionNorm(info.mh, bn_eps, bn_momentum)
+        elif self.act is None:
             self.norm = ScalarNorm(bn_eps, bn_momentum)
         elif self.is_conv:
             self.norm = nn.BatchNorm2d(info.mh, eps=bn_eps, momentum=bn_momentum)
@@ -200,11 +229,26 @@ class QuantMVTU(nn.Module):
         return self.in_scale * self.wq.integer(self.weight)[1] * self.norm.factor()
 
     @torch.no_grad()
+    def output_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel float64 ``(scale, offset)`` (CPU) of a region head: its eval-mode
+        output is ``acc·scale + offset``, and the export records these numbers."""
+        if not isinstance(self.norm, RegionNorm):
+            raise ValueError(f"layer {self.name}: not a region head")
+        gain = self.norm.gain.detach().double().cpu()
+        scale = torch.tensor(self.score_factor(), dtype=torch.float64) * gain
+        return scale, self.norm.bias.detach().double().cpu().clone()
+
+    @torch.no_grad()
     def forward_eval(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(integer accumulators, output) of the eval path; the output is the activation
         levels (float32) or, for the last layer, the scores ``acc · factor`` (in
         ``eval_dtype``; strictly increasing in ``acc``, so the argmax is the accumulator's)."""
         acc = self.accumulate(x)
+        if isinstance(self.norm, RegionNorm):  # float64: t = acc·scale + offset
+            scale, offset = self.output_affine()
+            shape = (1, -1, 1, 1)
+            z = acc.double() * scale.to(acc.device).reshape(shape)
+            return acc, z + offset.to(acc.device).reshape(shape)
         if self.act is None:
             return acc, acc * self.score_factor()
         a, b = self.eval_affine()
@@ -226,15 +270,19 @@ class QuantNet(nn.Module):
     ``forward(images)`` takes NCHW images of the network's input levels (uint8 or float;
     for UINT8 input the pixels 0..255; other input types:
     :func:`lowbit_hdl.train.data.input_levels`) and returns the (N, classes) scores of the
-    last layer. In eval mode every layer runs the exact
+    last layer (``head="region"``: its NCHW output grid, the real values the region layer
+    decodes). In eval mode every layer runs the exact
     integer path, so :meth:`intermediates` equals the golden model of the exported network.
     """
 
     def __init__(self, net: Network, weight_mode: str = "uniform", weight_scale: bool = False,
                  grad_bits: int | None = None, dropout: float = 0.0, bn_eps: float = 1e-4,
                  bn_momentum: float = 0.1, weight_init: str = "auto",
-                 act_grad: str = "hardtanh") -> None:
+                 act_grad: str = "hardtanh", head: str = "scores") -> None:
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        self.head = head
         self.net = net.copy()
         self.infos = self.net.infer()
         mvtus = [i for i in self.infos if i.is_mvtu]
@@ -249,10 +297,14 @@ class QuantNet(nn.Module):
             if not isinstance(info.layer, TopK):
                 raise NetworkError(f"layer {info.name}: only TopK may follow the raw-score "
                                    f"layer {last.name}")
+        if head == "region" and last.index != len(self.infos) - 1:
+            raise NetworkError(f"network {net.name}: a region head needs the raw output grid "
+                               f"of layer {last.name} as the network's output")
         self.score_layer = last.name
         self.mvtu = nn.ModuleDict({
             i.name: QuantMVTU(i, weight_mode, weight_scale, grad_bits, bn_eps, bn_momentum,
-                              weight_init, act_grad)
+                              weight_init, act_grad,
+                              region=head == "region" and i.name == last.name)
             for i in mvtus})
         self.dropout = dropout
         self.input_dtype = self.net.input_dtype
@@ -280,7 +332,7 @@ class QuantNet(nn.Module):
                 else:
                     x = mod(x)
                 if lay.name == self.score_layer and record is None:
-                    return x.flatten(1)
+                    return x if self.head == "region" else x.flatten(1)
             elif isinstance(lay, MaxPool):
                 if any(info.pads):  # (top, bottom, left, right); -inf never wins the max
                     pt, pb, pl, pr = info.pads
@@ -298,8 +350,16 @@ class QuantNet(nn.Module):
         return x.flatten(1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Scores (N, classes) of the last layer."""
+        """Scores (N, classes) of the last layer; a region head: its (N, C, H, W) grid."""
         return self._run(images)
+
+    def output_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """A region head's per-channel ``(scale, offset)`` (float64 numpy): the real value
+        of the last layer's integer output ``q`` is ``scale·q + offset``."""
+        mod = self.mvtu[self.score_layer]
+        assert isinstance(mod, QuantMVTU)
+        s, o = mod.output_affine()
+        return s.numpy(), o.numpy()
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
@@ -326,7 +386,7 @@ class QuantNet(nn.Module):
 def build_model(net: Network, weight_mode: str = "uniform", weight_scale: bool = False,
                 grad_bits: int | None = None, dropout: float = 0.0, bn_eps: float = 1e-4,
                 bn_momentum: float = 0.1, weight_init: str = "auto",
-                act_grad: str = "hardtanh") -> QuantNet:
+                act_grad: str = "hardtanh", head: str = "scores") -> QuantNet:
     """Torch model of ``net``'s layer list for quantization-aware training.
 
     ``weight_mode`` ("uniform" or "dorefa") and ``weight_scale`` choose the weight quantizer
@@ -335,7 +395,9 @@ def build_model(net: Network, weight_mode: str = "uniform", weight_scale: bool =
     training; ``weight_init`` ("auto", "fanin" or "unit") sets the latent weights' initial
     range (:class:`QuantMVTU`); ``act_grad`` ("hardtanh" or "approxsign") the STE of BIPOLAR
     activations (:func:`lowbit_hdl.train.quant.bipolar_act`). The network must end with a
-    Conv/FC layer with ``act=None`` (optionally followed by TopK).
+    Conv/FC layer with ``act=None`` (optionally followed by TopK). ``head="region"`` makes
+    it a detector: the last layer gets a per-channel scale and offset (:class:`RegionNorm`)
+    and the model returns its output grid (no TopK allowed).
     """
     return QuantNet(net, weight_mode, weight_scale, grad_bits, dropout, bn_eps, bn_momentum,
-                    weight_init, act_grad)
+                    weight_init, act_grad, head)

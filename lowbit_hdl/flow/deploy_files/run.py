@@ -139,19 +139,30 @@ def report(res, labels=None, expected=None, names=None, top=False) -> int:
     return status
 
 
-def detection_scale(scale, samples=None):
-    """The scale of the output grid: ``scale`` when given; for a network with random
-    weights (whose boxes mean nothing) the one that maps the largest |output| of the bundled
-    samples' golden grids to 4, so that the demo finds some boxes; else an error."""
+def detection_scale(scale, samples=None, offset=None):
+    """``(scale, offset)`` of the output grid (real value of an output integer q:
+    scale·q + offset): ``scale`` (and ``offset``, default 0) when given; else those the
+    trained network's export records in <network>.npz (one per channel); for a network
+    with random weights (whose boxes mean nothing) the scale that maps the largest |output|
+    of the bundled samples' golden grids to 4, so that the demo finds some boxes; else an
+    error."""
     if scale is not None:
-        return float(scale)
+        return float(scale), 0.0 if offset is None else float(offset)
+    info = read_network_info(HERE / f"{network_name()}.npz")
+    if info["output_scale"] is not None:
+        if offset is not None:
+            raise LayoutError("--offset without --scale: give both, or neither to use the "
+                              "export's")
+        print("decoding with the output scale and offset of the network's export")
+        return info["output_scale"], info["output_offset"]
     if random_weights_note() is None:
         raise LayoutError("give --scale (and --offset): the real value of an output integer "
-                          "q is scale·q + offset, from the network's export")
+                          "q is scale·q + offset, from the network's export (train --voc "
+                          "records it in the network file)")
     _, _, expected = load_samples(samples)
     scale = demo_scale(expected if expected is not None else [])
     print(f"random weights: decoding with scale {scale:.6g} (largest sample output → 4)")
-    return scale
+    return scale, 0.0 if offset is None else float(offset)
 
 
 def report_detections(res, out_dir, pictures, names=None, expected=None) -> int:
@@ -202,9 +213,10 @@ def main(argv=None, backend=None) -> int:
                         "JPEG/PNG; .npy needs nothing)")
     d = p.add_argument_group("detection (yolo-voc networks)")
     d.add_argument("--scale", type=float, default=None,
-                   help="real value of an output integer q is scale·q + offset (the export's "
-                        "accumulator scale; random-weight networks choose one)")
-    d.add_argument("--offset", type=float, default=0.0)
+                   help="real value of an output integer q is scale·q + offset (default: "
+                        "those the trained network's export records; random-weight "
+                        "networks choose one)")
+    d.add_argument("--offset", type=float, default=None, help="default 0 with --scale")
     d.add_argument("--conf", type=float, default=DEFAULT_CONF_THRESH,
                    help="confidence threshold (default %(default)s)")
     d.add_argument("--nms", type=float, default=DEFAULT_NMS_THRESH,
@@ -223,11 +235,12 @@ def main(argv=None, backend=None) -> int:
     note = random_weights_note()
     if note:
         print(note)
-    scale = detection_scale(args.scale, args.samples) if task == "yolo-voc" else None
+    scale, offset = detection_scale(args.scale, args.samples, args.offset) \
+        if task == "yolo-voc" else (None, None)
     acc = open_accelerator(args.bitfile, backend, per_frame=args.per_frame)
     try:
         if task == "yolo-voc":
-            res = acc.detect(images, scale, args.offset, conf_thresh=args.conf,
+            res = acc.detect(images, scale, offset, conf_thresh=args.conf,
                              nms_thresh=args.nms, letterboxed=not args.stretch,
                              batch=args.batch)
         else:  # an ImageNet classifier shows its top 5 (a TopK design: what it returns)

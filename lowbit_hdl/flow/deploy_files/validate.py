@@ -35,7 +35,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from lowbit_runtime import DesignLayout, LayoutError, load_test_set  # noqa: E402
-from lowbit_runtime.vocmap import evaluate, read_voc_folder  # noqa: E402
+from lowbit_runtime.vocmap import evaluate, read_voc_folder, voc_detections  # noqa: E402
 from run import detection_scale, guarded, open_accelerator  # noqa: E402
 
 
@@ -63,7 +63,7 @@ def voc_images(voc, split="test", limit=None):
 def validate_voc(args, backend=None) -> int:
     """mAP of a detector on a VOC folder."""
     ids, files, truth = voc_images(args.voc, args.split, args.limit)
-    scale = detection_scale(args.scale)
+    scale, offset = detection_scale(args.scale, offset=args.offset)
     acc = open_accelerator(args.bitfile, backend)
     batch = args.batch or acc.max_batch
     dets = []
@@ -71,15 +71,12 @@ def validate_voc(args, backend=None) -> int:
     t0 = time.perf_counter()
     try:
         for s in range(0, len(files), batch):
-            res = acc.detect(files[s:s + batch], scale, args.offset, conf_thresh=args.conf,
+            res = acc.detect(files[s:s + batch], scale, offset, conf_thresh=args.conf,
                              batch=batch)
             device_s += res.timing.device_s
             for j, found in enumerate(res.detections):
-                # VOC's 1-based pixels, clamped to the image as Darknet's valid does
-                w, h = res.placements[j].orig_w, res.placements[j].orig_h
-                dets += [(ids[s + j], d.class_name, d.score,
-                          (max(d.x0 + 1, 1), max(d.y0 + 1, 1), min(d.x1 + 1, w),
-                           min(d.y1 + 1, h))) for d in found]
+                pl = res.placements[j]  # VOC's 1-based pixels, as Darknet's valid writes
+                dets += voc_detections(ids[s + j], found, pl.orig_w, pl.orig_h)
             print(f"batch {s // batch}: {min(s + batch, len(files))}/{len(files)} images")
     finally:
         acc.close()
@@ -108,8 +105,9 @@ def main(argv=None, backend=None) -> int:
     p.add_argument("--resize", action="store_true", help="resize images to the input size")
     d = p.add_argument_group("detection (--voc)")
     d.add_argument("--split", default="test", help="ImageSets/Main/<split>.txt")
-    d.add_argument("--scale", type=float, default=None, help="real value = scale·q + offset")
-    d.add_argument("--offset", type=float, default=0.0)
+    d.add_argument("--scale", type=float, default=None,
+                   help="real value = scale·q + offset (default: the network export's)")
+    d.add_argument("--offset", type=float, default=None, help="default 0 with --scale")
     d.add_argument("--conf", type=float, default=0.005, help="confidence threshold")
     args = p.parse_args(argv)
     if args.voc is not None:
