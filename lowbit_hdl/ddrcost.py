@@ -701,18 +701,20 @@ ENGINE_BUFFER_ROUND = 512
 
 
 def engine_stage_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: int,
-                        spread: int) -> int:
+                        spread: int, rows: list[dict] | None = None) -> int:
     """Cycles per frame of an engine stage, one frame after the other: the frame's layer
     count (:func:`~lowbit_hdl.cost.engine_descriptor_cycles`), then per layer its descriptor
     read and the layer (:func:`~lowbit_hdl.cost.engine_layer_cycles`), as
     :func:`engine_figures` counts them, the first layer overlapping the loading of the
     front's map (:func:`engine_map_load_cycles`), then the drain of the last map
-    (:func:`~lowbit_hdl.cost.engine_drain_cycles`)."""
+    (:func:`~lowbit_hdl.cost.engine_drain_cycles`). ``rows``: those figures, when the caller
+    has them."""
     from .cost import engine_descriptor_cycles, engine_drain_cycles
 
+    if rows is None:
+        rows = engine_figures(split, cfg, engine_map_load_cycles(split, cfg, load_elems, spread))
     total = engine_descriptor_cycles()  # the layer count
-    total += sum(r["cycles"] for r in engine_figures(
-        split, cfg, engine_map_load_cycles(split, cfg, load_elems, spread)))
+    total += sum(r["cycles"] for r in rows)
     if not split.raw:
         last, pool = split.engine[-1]
         c, h, w = (pool or last).out_shape
@@ -731,8 +733,8 @@ def engine_map_load_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: in
     return max(engine_load_cycles((h, w, c), load_elems, cfg.simd), spread)
 
 
-def engine_figures(split: EngineSplit, cfg: EngineConfig,
-                   load_cycles: int | None = None) -> list[dict]:
+def engine_figures(split: EngineSplit, cfg: EngineConfig, load_cycles: int | None = None,
+                   descs: list[dict] | None = None) -> list[dict]:
     """Per engine layer: its descriptor's geometry (``nf``, ``sf``, output pixels), its
     cycles on the engine (:func:`lowbit_hdl.cost.engine_layer_cycles` plus its descriptor
     read), its compute (``NF·P·SF``), its tile bytes read from DDR per frame, and its bound:
@@ -741,7 +743,8 @@ def engine_figures(split: EngineSplit, cfg: EngineConfig,
     ``compute``. With ``load_cycles`` (:func:`engine_map_load_cycles`) the first layer
     overlaps the loading of the front's map, which the loader starts when the frame's layer
     count is read (:func:`~lowbit_hdl.cost.engine_map_release`); its bound is ``front`` when
-    that makes it longer."""
+    that makes it longer. ``descs``: the layers' descriptors
+    (:func:`lowbit_hdl.runtime.engine.engine_descriptors`), when the caller has them."""
     from .cost import (
         engine_descriptor_cycles,
         engine_layer_cycles,
@@ -750,11 +753,11 @@ def engine_figures(split: EngineSplit, cfg: EngineConfig,
     )
     from .runtime.engine import engine_descriptors
 
-    fmt = engine_format(split, cfg)
+    if descs is None:
+        descs = engine_descriptors(engine_infos(split), engine_format(split, cfg))
     rows = []
     lead = 2 * engine_descriptor_cycles()  # the layer count and layer 0's descriptor
-    for i, ((info, pool), d) in enumerate(zip(
-            split.engine, engine_descriptors(engine_infos(split), fmt), strict=True)):
+    for i, ((info, pool), d) in enumerate(zip(split.engine, descs, strict=True)):
         p = d["out_h"] * d["out_w"]
         own = engine_layer_cycles(d, cfg.pe, cfg.simd, cfg.ports)
         cycles = own

@@ -180,15 +180,13 @@ class Plan:
     #: engine designs: the engine's configuration and the network's cut
     engine: EngineConfig | None = None
     split: EngineSplit | None = None
-    #: engine designs: cycles to load the front's map (``lowbit_hdl.cost.engine_map_load_cycles``)
-    engine_load: int = 0
+    #: engine designs: the engine's layers as its stage counts them
+    #: (:func:`lowbit_hdl.cost.engine_figures`, the first layer overlapping the load)
+    engine_layers: list[dict] = field(default_factory=list)
 
     def engine_rows(self) -> list[dict]:
-        """Engine designs: the engine's layers as the stage counts them
-        (:func:`lowbit_hdl.cost.engine_figures`, the first layer overlapping the load)."""
-        if self.engine is None:
-            return []
-        return engine_figures(self.split, self.engine, self.engine_load)
+        """Engine designs: :attr:`engine_layers` (``[]`` for other designs)."""
+        return self.engine_layers
 
     @property
     def arch(self) -> str:
@@ -441,7 +439,10 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     # so far, except behind a tiled layer, whose transpose buffer emits a frame during its
     # last tile
     spread = in_layout.beats_per_frame
-    engine_load = 0
+    engine_rows: list[dict] = []
+    descs: list[dict] = []
+    if split:  # the engine layers' descriptors, compiled once
+        descs = engine_descriptors(engine_infos(split), engine_format(split, engine))
 
     def link(name: str, info: LayerInfo, consumer: StageKind, need: int) -> None:
         """Converter (if widths differ) and FIFO in front of a consumer taking ``need``."""
@@ -467,6 +468,8 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
                 continue
             # the engine: loader (front stream → buffer 0), layers, raw/drain stream out
             link("engine", info, StageKind.ENGINE, _loader_elems(info, cur_elems, engine.simd))
+            engine_rows = engine_figures(
+                split, engine, engine_map_load_cycles(split, engine, cur_elems, spread), descs)
             last, pool = split.engine[-1]
             out_info = pool or last
             out_elems, out_bits = _engine_out(split, engine)
@@ -474,8 +477,8 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             stages.append(Stage("engine", StageKind.ENGINE, info.name, cur_elems, cur_bits,
                                 out_elems, out_bits, cur_frame // cur_elems,
                                 -(-frame_out // out_elems),
-                                engine_stage_cycles(split, engine, cur_elems, spread)))
-            engine_load = engine_map_load_cycles(split, engine, cur_elems, spread)
+                                engine_stage_cycles(split, engine, cur_elems, spread,
+                                                    engine_rows)))
             if split.raw and out_info.mh % out_elems:  # drop the padded neurons' lanes
                 keep = math.gcd(out_info.mh, out_elems)
                 stages.append(Stage("engine_trim", StageKind.TRIM, out_info.name, out_elems,
@@ -590,7 +593,6 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
         from ..runtime.engine import engine_image_bytes
 
         fmt = engine_format(split, engine)
-        descs = engine_descriptors(engine_infos(split), fmt)
         size, read = engine_image_bytes(descs)
         ddr = DdrImageLayout.plan(ddr_regions, hp_ports, stream_ports=stream_ports, engine={
             "nbytes": size, "read_bytes": read, "format": fmt.to_json(),
@@ -598,7 +600,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
                        for (c, _), d in zip(split.engine, descs, strict=True)]})
         bottleneck = max(s.cycles for s in stages)
     plan = Plan(net, infos, stages, in_layout, out_layout, clock_mhz, bottleneck, notes, ddr,
-                engine, split, engine_load)
+                engine, split, engine_rows)
     if out_layout.beats_per_frame > bottleneck:
         notes.append(f"output-bound: {out_layout.beats_per_frame} output beats per frame exceed "
                      f"the {bottleneck} cycles of the slowest layer")
