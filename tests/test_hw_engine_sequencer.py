@@ -44,6 +44,9 @@ FMT = EngineFormat(pe=8, simd=8, act=UINT(2), acc_bits=12, buffer_words=256, max
 #: thresholds padded from 5 to 6 words
 FMT2 = EngineFormat(pe=8, simd=16, act=UINT(2), acc_bits=12, buffer_words=256, max_sf=64,
                     raw_bits=16, ports=2)
+#: four read masters (the seed networks' HP ports): 256-bit tile beats, pe·simd = 256
+FMT4 = EngineFormat(pe=16, simd=16, act=UINT(2), acc_bits=12, buffer_words=256, max_sf=64,
+                    raw_bits=16, ports=4)
 
 
 def _image(fmt: EngineFormat = FMT) -> np.ndarray:
@@ -107,7 +110,7 @@ def test_sequencer_params():
 
 
 @needs_sim
-@pytest.mark.parametrize("fmt", [FMT, FMT2], ids=["ports1", "ports2"])
+@pytest.mark.parametrize("fmt", [FMT, FMT2, FMT4], ids=["ports1", "ports2", "ports4"])
 def test_sequencer_cosim(fmt):
     image = _image(fmt)
     P = fmt.ports
