@@ -479,10 +479,12 @@ def engine_tile_stall_cycles(desc: Mapping[str, int], pe: int, simd: int,
     return _engine_timeline(desc, pe, simd, ports)[1]
 
 
-def engine_map_release(desc: Mapping[str, int], load_cycles: int, lead: int) -> list[int]:
+def engine_map_release(desc: Mapping[str, int], load_cycles: int, lead: int,
+                       head: int = 0) -> list[int]:
     """When a frame's first engine layer may finish each output pixel's tile-0 beats, if the
     loader writes the map's ``in_h·in_w·in_cf`` buffer words at an even pace over
-    ``load_cycles`` cycles from ``lead`` cycles before the layer's ``start``: per output pixel
+    ``load_cycles`` cycles from ``lead`` cycles before the layer's ``start``, the first
+    ``head`` of them (waiting in the FIFO before the loader) one per cycle: per output pixel
     (raster order), the cycle after its last input word is written (word
     ``(y·in_w + x + 1)·in_cf − 1`` of its bottom-right in-map input pixel ``(y, x)``; the
     datapath lets a beat read a word from the cycle after its write), relative to ``start``.
@@ -496,7 +498,8 @@ def engine_map_release(desc: Mapping[str, int], load_cycles: int, lead: int) -> 
         for ox in range(desc["out_w"]):
             x = min(w - 1, ox * st - desc["pad_l"] + k - 1)
             last = (y * w + x + 1) * cf if y >= 0 and x >= 0 else 0
-            out.append(-(-last * load_cycles // words) - lead + 1)
+            written = max(last, -(-max(0, last - head) * load_cycles // words))
+            out.append(written - lead + 1)
     return out
 
 

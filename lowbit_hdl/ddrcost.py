@@ -108,6 +108,7 @@ __all__ = [
     "engine_split",
     "engine_stage_cycles",
     "engine_map_load_cycles",
+    "engine_fifo_words",
     "hybrid_cost",
     "tiled_phases",
     "weight_bytes",
@@ -701,18 +702,23 @@ ENGINE_BUFFER_ROUND = 512
 
 
 def engine_stage_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: int,
-                        spread: int, rows: list[dict] | None = None) -> int:
-    """Cycles per frame of an engine stage, one frame after the other: the frame's layer
-    count (:func:`~lowbit_hdl.cost.engine_descriptor_cycles`), then per layer its descriptor
-    read and the layer (:func:`~lowbit_hdl.cost.engine_layer_cycles`), as
-    :func:`engine_figures` counts them, the first layer overlapping the loading of the
-    front's map (:func:`engine_map_load_cycles`), then the drain of the last map
-    (:func:`~lowbit_hdl.cost.engine_drain_cycles`). ``rows``: those figures, when the caller
-    has them."""
+                        spread: int, rows: list[dict] | None = None, head: int = 0,
+                        descs: list[dict] | None = None) -> int:
+    """Cycles of one frame on an engine stage: the frame's layer count
+    (:func:`~lowbit_hdl.cost.engine_descriptor_cycles`), then per layer its descriptor read
+    and the layer (:func:`~lowbit_hdl.cost.engine_layer_cycles`), as :func:`engine_figures`
+    counts them, the first layer overlapping the loading of the front's map
+    (:func:`engine_map_load_cycles`; ``head`` words of it waiting when the loader opens),
+    then the drain of the last map (:func:`~lowbit_hdl.cost.engine_drain_cycles`). With
+    ``head = 0`` this is the frame's latency through the engine; frames back to back, the
+    period is this with ``head`` the words the FIFO before the loader holds
+    (:func:`engine_fifo_words`; a front faster than the engine has filled it). ``rows``:
+    the figures, ``descs`` the descriptors, when the caller has them."""
     from .cost import engine_descriptor_cycles, engine_drain_cycles
 
     if rows is None:
-        rows = engine_figures(split, cfg, engine_map_load_cycles(split, cfg, load_elems, spread))
+        rows = engine_figures(split, cfg, engine_map_load_cycles(split, cfg, load_elems, spread),
+                              descs, head)
     total = engine_descriptor_cycles()  # the layer count
     total += sum(r["cycles"] for r in rows)
     if not split.raw:
@@ -720,6 +726,15 @@ def engine_stage_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: int,
         c, h, w = (pool or last).out_shape
         total += engine_drain_cycles((h, w, c), cfg.simd)
     return total
+
+
+def engine_fifo_words(split: EngineSplit, cfg: EngineConfig, load_elems: int,
+                      depth: int) -> int:
+    """Buffer words of the front's map that ``depth`` beats of ``load_elems`` elements
+    hold (whole words: a pixel's ``C`` channels fill ``ceil(C/SIMD)`` words)."""
+    c, h, w = split.engine[0][0].in_shape
+    cf = -(-c // cfg.simd)
+    return depth * load_elems * cf // c
 
 
 def engine_map_load_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: int,
@@ -734,7 +749,7 @@ def engine_map_load_cycles(split: EngineSplit, cfg: EngineConfig, load_elems: in
 
 
 def engine_figures(split: EngineSplit, cfg: EngineConfig, load_cycles: int | None = None,
-                   descs: list[dict] | None = None) -> list[dict]:
+                   descs: list[dict] | None = None, head: int = 0) -> list[dict]:
     """Per engine layer: its descriptor's geometry (``nf``, ``sf``, output pixels), its
     cycles on the engine (:func:`lowbit_hdl.cost.engine_layer_cycles` plus its descriptor
     read), its compute (``NF·P·SF``), its tile bytes read from DDR per frame, and its bound:
@@ -742,8 +757,8 @@ def engine_figures(split: EngineSplit, cfg: EngineConfig, load_cycles: int | Non
     :func:`~lowbit_hdl.cost.engine_tile_load_cycles`) takes longer than computing it, else
     ``compute``. With ``load_cycles`` (:func:`engine_map_load_cycles`) the first layer
     overlaps the loading of the front's map, which the loader starts when the frame's layer
-    count is read (:func:`~lowbit_hdl.cost.engine_map_release`); its bound is ``front`` when
-    that makes it longer. ``descs``: the layers' descriptors
+    count is read (:func:`~lowbit_hdl.cost.engine_map_release`, ``head`` words waiting);
+    its bound is ``front`` when that makes it longer. ``descs``: the layers' descriptors
     (:func:`lowbit_hdl.runtime.engine.engine_descriptors`), when the caller has them."""
     from .cost import (
         engine_descriptor_cycles,
@@ -763,7 +778,7 @@ def engine_figures(split: EngineSplit, cfg: EngineConfig, load_cycles: int | Non
         cycles = own
         if i == 0 and load_cycles is not None:
             cycles = engine_layer_cycles(d, cfg.pe, cfg.simd, cfg.ports,
-                                         engine_map_release(d, load_cycles, lead))
+                                         engine_map_release(d, load_cycles, lead, head))
         bound = "ddr" if engine_tile_load_cycles(d, cfg.ports) > p * d["sf"] else "compute"
         rows.append({
             "layer": info.name, "pool": pool.name if pool else "", "nf": d["nf"],

@@ -35,7 +35,9 @@ The FIFO depth rule and why the pipeline can neither deadlock nor stall are in
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
@@ -44,6 +46,7 @@ from ..cost import (
     EngineSplit,
     WindowGeometry,
     ddr_placement,
+    engine_fifo_words,
     engine_figures,
     engine_format,
     engine_infos,
@@ -183,6 +186,9 @@ class Plan:
     #: engine designs: the engine's layers as its stage counts them
     #: (:func:`lowbit_hdl.cost.engine_figures`, the first layer overlapping the load)
     engine_layers: list[dict] = field(default_factory=list)
+    #: engine designs: one frame through the engine stage, front included (its ``cycles`` is
+    #: the period when frames follow each other)
+    engine_latency: int = 0
 
     def engine_rows(self) -> list[dict]:
         """Engine designs: :attr:`engine_layers` (``[]`` for other designs)."""
@@ -367,6 +373,33 @@ def fifo_depth(info: LayerInfo | None, consumer: StageKind, beats_in: int) -> tu
     return FIFO_MIN_DEPTH, "streaming consumer (2 beats)"
 
 
+#: the deepest FIFO before an engine that :func:`_engine_fifo` chooses (LUT-RAM)
+ENGINE_FIFO_MAX_DEPTH = 64
+
+
+def _engine_fifo(fifo: Stage, period: Callable[[int], int], front: int) -> Stage:
+    """The FIFO before an engine, deepened (up to :data:`ENGINE_FIFO_MAX_DEPTH` beats) when
+    that lets a front of ``front`` cycles per frame keep its pace: while the engine finishes
+    a frame the front writes the next map's first beats into it, and the loader takes them
+    at once when it opens (``period(depth)``: the engine's cycles per frame with that FIFO).
+    An engine slower than its front keeps the FIFO as it is."""
+    if fifo.rule == "override" or period(fifo.depth) <= front:
+        return fifo
+    hi = max(fifo.depth, ENGINE_FIFO_MAX_DEPTH)
+    if period(hi) > front:
+        return fifo
+    lo = fifo.depth  # period(lo) > front >= period(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if period(mid) <= front:
+            hi = mid
+        else:
+            lo = mid
+    return dataclasses.replace(
+        fifo, depth=hi, ram_style=fifo_ram_style(fifo.in_elems * fifo.in_bits, hi),
+        rule=f"the front's next map while the engine ends a frame ({hi} beats)")
+
+
 def _frame_elems(shape: tuple[int, int, int]) -> int:
     c, h, w = shape
     return c * h * w
@@ -440,6 +473,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
     # last tile
     spread = in_layout.beats_per_frame
     engine_rows: list[dict] = []
+    engine_latency = 0
     descs: list[dict] = []
     if split:  # the engine layers' descriptors, compiled once
         descs = engine_descriptors(engine_infos(split), engine_format(split, engine))
@@ -470,6 +504,13 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             link("engine", info, StageKind.ENGINE, _loader_elems(info, cur_elems, engine.simd))
             engine_rows = engine_figures(
                 split, engine, engine_map_load_cycles(split, engine, cur_elems, spread), descs)
+            engine_latency = engine_stage_cycles(split, engine, cur_elems, spread, engine_rows)
+
+            def period(depth: int, elems: int = cur_elems, front: int = spread) -> int:
+                head = engine_fifo_words(split, engine, elems, depth)
+                return engine_stage_cycles(split, engine, elems, front, head=head, descs=descs)
+
+            stages[-1] = _engine_fifo(stages[-1], period, spread)
             last, pool = split.engine[-1]
             out_info = pool or last
             out_elems, out_bits = _engine_out(split, engine)
@@ -477,8 +518,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
             stages.append(Stage("engine", StageKind.ENGINE, info.name, cur_elems, cur_bits,
                                 out_elems, out_bits, cur_frame // cur_elems,
                                 -(-frame_out // out_elems),
-                                engine_stage_cycles(split, engine, cur_elems, spread,
-                                                    engine_rows)))
+                                period(stages[-1].depth)))
             if split.raw and out_info.mh % out_elems:  # drop the padded neurons' lanes
                 keep = math.gcd(out_info.mh, out_elems)
                 stages.append(Stage("engine_trim", StageKind.TRIM, out_info.name, out_elems,
@@ -600,7 +640,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
                        for (c, _), d in zip(split.engine, descs, strict=True)]})
         bottleneck = max(s.cycles for s in stages)
     plan = Plan(net, infos, stages, in_layout, out_layout, clock_mhz, bottleneck, notes, ddr,
-                engine, split, engine_rows)
+                engine, split, engine_rows, engine_latency)
     if out_layout.beats_per_frame > bottleneck:
         notes.append(f"output-bound: {out_layout.beats_per_frame} output beats per frame exceed "
                      f"the {bottleneck} cycles of the slowest layer")

@@ -102,7 +102,7 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
     latency = cost.latency_cycles
     if plan.engine is not None:  # the front streams its map in, the engine runs, the tail
         tail = {i.name for i in plan.split.tail}
-        latency = plan.stage("engine").cycles + max(
+        latency = plan.engine_latency + max(
             [s.cycles for s in plan.stages if s.layer in tail], default=0)
     device = device_for_part(part)
     fit = fit_check(estimate.total, device)
