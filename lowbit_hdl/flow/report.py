@@ -139,7 +139,8 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
             "front": [i.name for i in plan.split.front], "tail": [i.name for i in plan.split.tail],
             "layers": list(engine_rows.values()),
             "ddr_bytes_per_frame": plan.ddr.bytes_per_frame,
-            "cycles": plan.stage("engine").cycles}} if plan.engine is not None else {}),
+            "cycles": plan.stage("engine").cycles,
+            "latency_cycles": plan.engine_latency}} if plan.engine is not None else {}),
         # random weights and thresholds ({layer: seed}; empty for trained ones) and the line
         # that announces them
         "parameters": {"random_weights": dict(net.random_weights),
