@@ -449,6 +449,32 @@ def test_engine_layer_cycles_formula():
         engine_layer_cycles(d | {"sf": 0}, 8, 8)
 
 
+def test_engine_map_release():
+    """A 3×3 pad-1 conv on a 4×4 map of one word per pixel, loaded over 32 cycles from the
+    layer's start: output pixel (0, 0) needs input pixel (1, 1), word 5, written at cycle
+    ceil(6·32/16) = 12; the last pixels need the last word (cycle 32); 4 words waiting in
+    the FIFO come one per cycle; a late map makes the layer's first pass follow it."""
+    from lowbit_hdl.cost import engine_layer_cycles, engine_map_release
+
+    def ceil_div(a: int, b: int) -> int:
+        return -(-a // b)
+
+    d = {"in_h": 4, "in_w": 4, "in_cf": 1, "k": 3, "stride": 1, "pad_t": 1, "pad_l": 1,
+         "out_h": 4, "out_w": 4, "nf": 2, "sf": 9, "tile_words": 10, "raw": 0, "pool_k": 1,
+         "pool_s": 1, "pool_t": 0, "pool_l": 0, "pool_h": 4, "pool_w": 4, "out_cf": 1}
+    rel = engine_map_release(d, 32, 0)
+    assert rel[0] == 13 and rel[5] == ceil_div(11 * 32, 16) + 1 and rel[-1] == 33
+    assert rel[3] == rel[2] == ceil_div(8 * 32, 16) + 1        # x clipped to the map
+    assert engine_map_release(d, 32, 10)[0] == 3               # lead: the load began earlier
+    head = engine_map_release(d, 32, 0, head=4)
+    assert head[0] == max(6, ceil_div(2 * 32, 16)) + 1 and head[-1] == ceil_div(12 * 32, 16) + 1
+    free = engine_layer_cycles(d, 8, 8)
+    assert engine_layer_cycles(d, 8, 8, release=[0] * 16) == free
+    slow = engine_map_release(d, 1600, 0)   # 100 cycles per word: pass 0 follows the map
+    late = engine_layer_cycles(d, 8, 8, release=slow)
+    assert late > 1600 and late - 1600 < free
+
+
 def _random_chain(rng, act, pe: int, simd: int, max_sf: int, shape) -> list[Spec]:
     """1–2 random conv layers (kernel, stride, pad, pool) and a raw 1×1 conv or FC."""
     h, w, _ = shape
