@@ -347,7 +347,7 @@ def transpose_bits(width: int, rows: int, cols: int, buffers: int) -> int:
 # always valid and the raw sink always ready.
 
 #: cycles from the issue of a pixel's last beat to its output beat at the writer
-ENGINE_LATENCY = 4
+ENGINE_LATENCY = 5
 #: cycles from the start of a layer to the first tile word accepted (the descriptor is
 #: checked in the start cycle, the units start the next)
 ENGINE_TILE_START = 2
@@ -355,9 +355,9 @@ ENGINE_TILE_START = 2
 #: setup cycles)
 ENGINE_FIRST_ISSUE = 5
 #: cycles from a tile's last output to its bank accepting the next tile's first word
-ENGINE_RELEASE = 4
+ENGINE_RELEASE = 5
 #: output beats the engine's credit FIFO holds (reserved at a pixel's last issue)
-ENGINE_FIFO_DEPTH = 5
+ENGINE_FIFO_DEPTH = 6
 
 
 def engine_writer_cycles(desc: Mapping[str, int], pe: int, simd: int, oy: int, ox: int,
@@ -448,18 +448,18 @@ def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int, ports: int 
     With ``T = OH·OW·SF`` (one tile's compute) and ``L = ceil(tile_words / ports)`` (one
     tile's load, one beat per cycle, :func:`engine_tile_load_cycles`): tile ``n``'s first
     beat is accepted at ``a_0 = 2`` (the descriptor is
-    checked in the start cycle), ``a_1 = a_0 + L``, ``a_n = max(a_{n−1} + L, e_{n−2} + 4)``
-    (its bank is free 4 cycles after the last issue of tile ``n − 2``); its compute runs from
+    checked in the start cycle), ``a_1 = a_0 + L``, ``a_n = max(a_{n−1} + L, e_{n−2} + 5)``
+    (its bank is free 5 cycles after the last issue of tile ``n − 2``); its compute runs from
     ``s_n = max(e_{n−1} + 1, a_n + L)`` (``s_0 = max(2 + L, 5)``: the window reader's setup)
-    to ``e_n = s_n + T − 1``; the layer is done ``4 + W_last`` cycles after ``e_{NF−1}``,
+    to ``e_n = s_n + T − 1``; the layer is done ``5 + W_last`` cycles after ``e_{NF−1}``,
     ``W_last`` the writer's cycles for the last beat (:func:`engine_writer_cycles`) plus 1
     for its last write to land (0 for a raw layer). With ``3 ≤ L ≤ T − 3`` this is
-    ``NF·OH·OW·SF + L + 5 + W_last``.
+    ``NF·OH·OW·SF + L + 6 + W_last``.
 
     When the writer needs more than SF cycles for some beats, the output FIFO
     (:data:`ENGINE_FIFO_DEPTH` credits, a pixel's last beat issues only with a free credit)
     throttles the core: pixel ``i``'s last issue is also ``≥ pop_{i−D} + 1``, beat ``i``
-    reaches the writer at ``max(e_i + 4, writer free)`` and is popped ``w_i − 1`` cycles
+    reaches the writer at ``max(e_i + 5, writer free)`` and is popped ``w_i − 1`` cycles
     later (the recurrence is exact). With ``release``, pixel ``i``'s last issue in tile 0 is
     also ``≥ release_i``.
 

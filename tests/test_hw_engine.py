@@ -427,24 +427,24 @@ def test_engine_layer_cycles_formula():
     d = {"nf": 3, "sf": 9, "out_h": 2, "out_w": 2, "tile_words": 10, "raw": 0,
          "pool_k": 1, "pool_s": 1, "pool_t": 0, "pool_l": 0, "pool_h": 2, "pool_w": 2,
          "out_cf": 3}
-    # 3 ≤ L ≤ T − 3: NF·P·SF + L + 5 + W_last (one plain write + its landing)
-    assert engine_layer_cycles(d, 8, 8) == 3 * 4 * 9 + 10 + 5 + 2
+    # 3 ≤ L ≤ T − 3: NF·P·SF + L + 6 + W_last (one plain write + its landing)
+    assert engine_layer_cycles(d, 8, 8) == 3 * 4 * 9 + 10 + 6 + 2
     assert engine_tile_stall_cycles(d, 8, 8) == 10 + 2 - 5
     # slow tiles (L = 50 > T = 36): tile n computes from the end of its load
     slow = d | {"tile_words": 50}
-    assert engine_layer_cycles(slow, 8, 8) == 2 + 3 * 50 + 35 + 4 + 2
+    assert engine_layer_cycles(slow, 8, 8) == 2 + 3 * 50 + 35 + 5 + 2
     assert engine_tile_stall_cycles(slow, 8, 8) == 2 + 50 - 5 + 2 * (50 - 36)
     # tiny tiles (L = 1): the reader's setup decides the first issue
     tiny = d | {"tile_words": 1}
-    assert engine_layer_cycles(tiny, 8, 8) == 5 + 3 * 36 - 1 + 4 + 2
+    assert engine_layer_cycles(tiny, 8, 8) == 5 + 3 * 36 - 1 + 5 + 2
     assert engine_tile_stall_cycles(tiny, 8, 8) == 0
     # pool 3/1 with pe = 4·simd: up to 9 positions × 4 words > SF = 9: writer-bound, the
     # FIFO credits throttle the core (co-simulated in "writer_bound")
     pooled = d | {"pool_k": 3, "out_h": 4, "out_w": 4, "nf": 1, "out_cf": 4}
     # last pixel (3, 3) of the 2×2 pooled map: 3×3 candidates, 8 outside (1 cycle each),
     # 1 inside (1 word), then its write lands
-    assert engine_layer_cycles(pooled, 8, 8) == 16 * 9 + 10 + 5 + 9 + 1
-    assert engine_layer_cycles(pooled, 16, 4) > 16 * 9 + 10 + 5 + 9 * 4 + 1
+    assert engine_layer_cycles(pooled, 8, 8) == 16 * 9 + 10 + 6 + 9 + 1
+    assert engine_layer_cycles(pooled, 16, 4) > 16 * 9 + 10 + 6 + 9 * 4 + 1
     with pytest.raises(ValueError):
         engine_layer_cycles(d | {"sf": 0}, 8, 8)
 

@@ -7,15 +7,18 @@ the U domain (``acc = scale·U + offset``, the MVTU's domain): XNOR-popcount for
 output beat: codes ``Σ_t [U ≥ T_t]`` against the tile's U-domain thresholds
 (:func:`..threshold.threshold_activation`), or raw ``(U << acc_shift) + acc_offset``.
 
-Pipeline (``LATENCY = 3`` from the issue cycle of a pixel's last beat to its output write):
-issue (addresses to the memories) → operands from the memories, lanes and compressor tree →
-accumulate → activation written into a credit-reserved FIFO (the issue reserves a slot on a
-pixel's last beat, so the core never stalls on its output).
+Pipeline (``LATENCY = 4`` from the issue cycle of a pixel's last beat to its output write):
+issue (addresses to the memories) → operands from the memories, registered (the block
+RAMs' outputs feed no logic) → lanes and the compressor trees of groups of at most
+:data:`GROUP_LANES` lanes, registered → accumulate (the groups' sums added to the
+accumulator) → activation written into a credit-reserved FIFO (the issue reserves a slot on
+a pixel's last beat, so the core never stalls on its output). The registers keep every
+stage within the 10 ns bound of :mod:`lowbit_hdl.flow.depth` at 100 MHz.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -25,11 +28,23 @@ from ..popcount import xnor_popcount
 from ..threshold import threshold_activation
 from .params import EngineParams, descriptor_layout
 
-__all__ = ["EngineCore"]
+__all__ = ["EngineCore", "GROUP_LANES"]
+
+#: lanes summed by one registered compressor tree (bit-matrix lanes of UINTk activations;
+#: XNOR lanes of BIPOLAR ones take twice as many)
+GROUP_LANES = 16
+
+
+def _tree_sum(values: list[Value]) -> Value:
+    """The sum of ``values`` as a balanced tree of two-input adders."""
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
 
 
 class EngineCore(wiring.Component):
-    """Lanes, accumulators and activations of the engine (stages 1–3 of the pipeline).
+    """Lanes, accumulators and activations of the engine (stages 1–4 of the pipeline).
 
     Attributes
     ----------
@@ -42,12 +57,12 @@ class EngineCore(wiring.Component):
     thr0, thr1 : In
         Threshold registers of the two banks.
     o_en : Out(1), o_data : Out(out_bits)
-        An output beat (stage 3): ``pe`` codes, or ``pe`` raw elements of ``raw_bits``.
+        An output beat (stage 4): ``pe`` codes, or ``pe`` raw elements of ``raw_bits``.
     release : Out(1), release_bank : Out(1)
         The tile's last output is done: its bank may be reloaded.
     """
 
-    LATENCY = 3
+    LATENCY = 4
 
     def __init__(self, params: EngineParams) -> None:
         if not isinstance(params, EngineParams):
@@ -68,12 +83,12 @@ class EngineCore(wiring.Component):
             "release": Out(1), "release_bank": Out(1),
         })
 
-    def _lanes(self, m: Module, x, w, q: int):
+    def _lanes(self, m: Module, x, w, q: str):
         p = self.params
         if p.act.is_bipolar:
             return xnor_popcount(m, x, w, name=f"pc{q}")
         terms = []
-        for s in range(p.simd):
+        for s in range(len(w)):
             t, _ = lane_terms(x[s * p.abits:(s + 1) * p.abits], p.act, w[s], BIPOLAR)
             terms += t
         return sum_terms(m, terms, name=f"bm{q}")
@@ -81,22 +96,35 @@ class EngineCore(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         p, c = self.params, self.cfg
-        # stage 1 → 2: lanes + tree into the partial-sum registers
+        # stage 1 → 1b: the operands registered; 1b → 2: lanes + group trees into the
+        # partial-sum registers
+        ctl = (self.v1, self.first1, self.last1, self.bank1, self.tend1)
+        ctl1b = [Signal(name=f"{n}1b") for n in ("v", "first", "last", "bank", "tend")]
         v2, first2, last2, bank2, tend2 = (Signal(name=n) for n in
                                            ("v2", "first2", "last2", "bank2", "tend2"))
-        m.d.sync += [v2.eq(self.v1), first2.eq(self.first1), last2.eq(self.last1),
-                     bank2.eq(self.bank1), tend2.eq(self.tend1)]
+        x1b, w1b = Signal.like(self.x, name="x1b"), Signal.like(self.w, name="w1b")
+        m.d.sync += [a.eq(b) for a, b in zip(ctl1b, ctl, strict=True)]
+        m.d.sync += [x1b.eq(self.x), w1b.eq(self.w)]
+        m.d.sync += [a.eq(b) for a, b in zip((v2, first2, last2, bank2, tend2), ctl1b,
+                                             strict=True)]
         accs = []
         v3, bank3, tend3 = Signal(), Signal(), Signal()
         m.d.sync += [v3.eq(v2 & last2), bank3.eq(bank2), tend3.eq(tend2 & last2)]
+        group = GROUP_LANES * (2 if p.act.is_bipolar else 1)
+        bounds = [(lo, min(p.simd, lo + group)) for lo in range(0, p.simd, group)]
         for q in range(p.pe):
-            part = Signal(unsigned(max(1, (p.simd * 2 ** (p.abits + 1)).bit_length())),
-                          name=f"part{q}")
-            m.d.sync += part.eq(self._lanes(m, self.x, self.w[q * p.simd:(q + 1) * p.simd],
-                                            q))
+            wq = w1b[q * p.simd:(q + 1) * p.simd]
+            parts = []
+            for g, (lo, hi) in enumerate(bounds):
+                n = hi - lo
+                part = Signal(unsigned(max(1, (n * 2 ** (p.abits + 1)).bit_length())),
+                              name=f"part{q}_{g}")
+                m.d.sync += part.eq(self._lanes(m, x1b[lo * p.abits:hi * p.abits], wq[lo:hi],
+                                                f"{q}_{g}"))
+                parts.append(part)
             acc = Signal(self.u_bits, name=f"acc{q}")
             with m.If(v2):
-                m.d.sync += acc.eq(Mux(first2, 0, acc) + part)
+                m.d.sync += acc.eq(Mux(first2, 0, acc) + _tree_sum(parts))
             accs.append(acc)
         # stage 3: activation or raw value
         nt, ab = p.thresholds, p.acc_bits

@@ -32,7 +32,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...cost import ENGINE_FIFO_DEPTH
+from ...cost import ENGINE_FIFO_DEPTH, ENGINE_LATENCY, ENGINE_RELEASE
 from ...runtime.engine import DATAPATH_ERRORS
 from ..credit import CreditFIFO
 from ..payload import vector
@@ -86,6 +86,8 @@ class EngineDatapath(wiring.Component):
     #: output FIFO depth (the cost model's credits); enough for one beat per cycle
     FIFO_DEPTH = ENGINE_FIFO_DEPTH
     assert FIFO_DEPTH >= CreditFIFO.depth_for(EngineCore.LATENCY, 1)
+    # the cost model's pipeline constants follow the core's (issue → writer, tile release)
+    assert ENGINE_LATENCY == ENGINE_RELEASE == EngineCore.LATENCY + 1
 
     def __init__(self, params: EngineParams) -> None:
         if not isinstance(params, EngineParams):

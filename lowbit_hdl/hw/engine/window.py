@@ -70,12 +70,17 @@ class WindowReader(wiring.Component):
         a, a_row, a_win, a_wrow = (Signal(aw, name=n) for n in ("a", "a_row", "a_win", "a_wrow"))
         active = Signal()
 
-        last_cf = cf == c.in_cf - 1
-        last_kx = kx == c.k - 1
-        last_ky = ky == c.k - 1
-        last_ox = ox == c.out_w - 1
-        last_oy = oy == c.out_h - 1
-        last_nf = nf == c.nf - 1
+        # the loop bounds less one, registered at start: the per-step compares are equalities
+        # of registers (no subtractor in the step path)
+        bounds = [Signal(len(v), name=f"{n}_m1") for n, v in
+                  (("in_cf", cf), ("k", kx), ("out_w", ox), ("out_h", oy), ("nf", nf))]
+        in_cf_m1, k_m1, out_w_m1, out_h_m1, nf_m1 = bounds
+        last_cf = cf == in_cf_m1
+        last_kx = kx == k_m1
+        last_ky = ky == k_m1
+        last_ox = ox == out_w_m1
+        last_oy = oy == out_h_m1
+        last_nf = nf == nf_m1
         pix_last = last_cf & last_kx & last_ky
         tile_last = pix_last & last_ox & last_oy
         m.d.comb += [
@@ -98,6 +103,8 @@ class WindowReader(wiring.Component):
         with m.If(setup[2]):
             m.d.sync += active.eq(1)
         with m.If(self.start):
+            m.d.sync += [b.eq(v - 1) for b, v in
+                         zip(bounds, (c.in_cf, c.k, c.out_w, c.out_h, c.nf), strict=True)]
             m.d.sync += [
                 setup.eq(1), wcf.eq(c.in_w * c.in_cf), scf.eq(c.stride * c.in_cf),
                 cf.eq(0), kx.eq(0), ky.eq(0), ox.eq(0), oy.eq(0), nf.eq(0), sf.eq(0),
