@@ -174,8 +174,10 @@ def memory_resources(width: int, depth: int, style: str = "auto", rom: bool = Fa
         return Resources(lut=width * _mux_luts(depth), ff=bits + width)
     if rom:
         if rom_style(width, depth, style) in ("distributed", "logic"):
-            # a ROM in LUTs (about one LUT per bit per 16 words) and its read register
-            return Resources(lut=width * max(1, round(depth / 16)), ff=width)
+            # a ROM in LUTs (about one LUT per bit per 16 words) and its read register; of
+            # two words each bit is a constant, the address bit or its inverse
+            lut = 0 if depth <= 2 else width * max(1, round(depth / 16))
+            return Resources(lut=lut, ff=width)
         return bram
     if style == "distributed" or depth <= LUTRAM_MAX_DEPTH:
         # RAM32M: 6 bits × 32 words in 4 LUTs; RAM64M: 3 bits × 64 words in 4 LUTs
