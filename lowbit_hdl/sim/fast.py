@@ -69,20 +69,26 @@ _WARNINGS = ("-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-UNOPTFLAT",
              "-Wno-PINCONNECTEMPTY", "-Wno-CASEINCOMPLETE")
 
 
-#: C++ options of every object (after Verilator's ``OPT_*``): ``-O3`` was 8 % slower than
-#: ``-O2`` on CNV-W1A1, ``-march=native`` 10 % faster (the build cache key holds the host
-#: CPU, :func:`_host_cpu`)
-CXX_OPT = "-O2 -march=native"
+#: C++ options of every object: ``-march=native`` was 10 % faster on CNV-W1A1 (the build
+#: cache key holds the host CPU, :func:`_host_cpu`); C++17 (gcc 12's default) so that
+#: ``new`` aligns the model for its vector stores (a clang 14 build, C++14 by default,
+#: crashed on a misaligned store)
+CXX_OPT = "-march=native -std=gnu++17"
+#: optimisation levels (Verilator's make variables): the per-cycle code (``OPT_FAST``) and
+#: the runtime library at ``-O2`` (``-O3`` was 8 % slower than ``-O2``, clang 14 at ``-O2``
+#: 50 % slower than gcc 12); the code that runs once (constructors, ROM contents, initial
+#: values: ``OPT_SLOW``) at ``-O1``, which compiles faster
+CXX_LEVELS = "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2"
 
 
 def verilator_options(threads: int | None = None, x_initial: str = "fast") -> list[str]:
     """Verilator options of a fast build: ``-O3``, ``--x-assign fast``, ``--x-initial``
     (``fast`` by default: every register of the generated design has an initial value and a
     synchronous reset, so no state is left undefined; ``unique`` with the runtime option
-    ``+verilator+rand+reset+2`` randomises what is not, to check that), C++ at
-    :data:`CXX_OPT`."""
+    ``+verilator+rand+reset+2`` randomises what is not, to check that), C++ with
+    :data:`CXX_OPT` at :data:`CXX_LEVELS`."""
     opts = ["-O3", "--x-assign", "fast", "--x-initial", x_initial, *_WARNINGS,
-            "-CFLAGS", CXX_OPT, "-MAKEFLAGS", "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2"]
+            "-CFLAGS", CXX_OPT, "-MAKEFLAGS", CXX_LEVELS]
     if threads and threads > 1:
         opts += ["--threads", str(threads)]
     return opts
