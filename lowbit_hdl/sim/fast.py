@@ -18,7 +18,7 @@ reads them after the last (see :func:`run_harness`).
 
 * :func:`build_harness` compiles the design inside :func:`reset_wrapper` (cached by a hash
   of the Verilog, the wrapper, the harness source, the options, the Verilator version,
-  ``$CXX`` and the host CPU; parallel callers share one build).
+  the C++ compiler's version and the host CPU; parallel callers share one build).
 * :func:`run_harness` runs one batch of transfers (one process, the design reset at its
   start) and returns a :class:`HarnessRun`; ``wait=False`` returns a handle so the caller can
   compute the golden model meanwhile.
@@ -79,6 +79,9 @@ CXX_OPT = "-march=native -std=gnu++17"
 #: 50 % slower than gcc 12); the code that runs once (constructors, ROM contents, initial
 #: values: ``OPT_SLOW``) at ``-O1``, which compiles faster
 CXX_LEVELS = "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2"
+#: the C++ compiler of the build: Verilator's make files (``verilated.mk``) set ``CXX = c++``,
+#: which overrides a ``$CXX`` in the environment
+CXX = "c++"
 
 
 def verilator_options(threads: int | None = None, x_initial: str = "fast") -> list[str]:
@@ -100,7 +103,7 @@ def fast_available() -> bool:
         setup_simulator_env("verilator")
     except ToolError:
         return False
-    return shutil.which(os.environ.get("CXX", "g++")) is not None
+    return shutil.which(CXX) is not None
 
 
 _DECL_RE = r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(\[\d+:0\]\s+)?([A-Za-z_]\w*)\s*;"
@@ -266,6 +269,15 @@ def _verilator_version() -> str:
     return out.stdout.strip()
 
 
+def _cxx_version() -> str:
+    """``c++ --version`` (:data:`CXX`): a compiler upgrade makes a new build."""
+    try:
+        out = subprocess.run([CXX, "--version"], capture_output=True, text=True)
+    except OSError:
+        return ""
+    return out.stdout.strip()
+
+
 def build_harness(verilog: str, toplevel: str = "lowbit_top", build_root: Path | None = None,
                   threads: int | None = None, x_initial: str = "fast",
                   log: Callable[[str], None] | None = None) -> Path:
@@ -273,7 +285,8 @@ def build_harness(verilog: str, toplevel: str = "lowbit_top", build_root: Path |
     that binds its AXI ports (:func:`axi_ports`, :func:`ports_header`); returns the
     executable. Cached under ``build_root`` (default: the cocotb runner's ``sim_build``) by
     a hash of the Verilog, the wrapper (:func:`reset_wrapper`), the harness and its header,
-    the options, the Verilator version, ``$CXX`` and the host CPU."""
+    the options, the Verilator version, the C++ compiler's version (:data:`CXX`) and the
+    host CPU."""
     try:
         setup_simulator_env("verilator")
     except ToolError as e:
@@ -288,7 +301,7 @@ def build_harness(verilog: str, toplevel: str = "lowbit_top", build_root: Path |
     h = hashlib.sha256()
     for part in (toplevel, verilog, wrapper, harness, header, " ".join(opts),
                  _verilator_version(),
-                 os.environ.get("CXX", ""), _host_cpu()):
+                 _cxx_version(), _host_cpu()):
         h.update(part.encode())
         h.update(b"\0")
     root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
