@@ -18,7 +18,7 @@ reads them after the last (see :func:`run_harness`).
 
 * :func:`build_harness` compiles the design inside :func:`reset_wrapper` (cached by a hash
   of the Verilog, the wrapper, the harness source, the options, the Verilator version,
-  ``$CXX`` and the host CPU; parallel callers share one build).
+  the C++ compiler's version and the host CPU; parallel callers share one build).
 * :func:`run_harness` runs one batch of transfers (one process, the design reset at its
   start) and returns a :class:`HarnessRun`; ``wait=False`` returns a handle so the caller can
   compute the golden model meanwhile.
@@ -69,20 +69,29 @@ _WARNINGS = ("-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-UNOPTFLAT",
              "-Wno-PINCONNECTEMPTY", "-Wno-CASEINCOMPLETE")
 
 
-#: C++ options of every object (after Verilator's ``OPT_*``): ``-O3`` was 8 % slower than
-#: ``-O2`` on CNV-W1A1, ``-march=native`` 10 % faster (the build cache key holds the host
-#: CPU, :func:`_host_cpu`)
-CXX_OPT = "-O2 -march=native"
+#: C++ options of every object: ``-march=native`` was 10 % faster on CNV-W1A1 (the build
+#: cache key holds the host CPU, :func:`_host_cpu`); C++17 (gcc 12's default) so that
+#: ``new`` aligns the model for its vector stores (a clang 14 build, C++14 by default,
+#: crashed on a misaligned store)
+CXX_OPT = "-march=native -std=gnu++17"
+#: optimisation levels (Verilator's make variables): the per-cycle code (``OPT_FAST``) and
+#: the runtime library at ``-O2`` (``-O3`` was 8 % slower than ``-O2``, clang 14 at ``-O2``
+#: 50 % slower than gcc 12); the code that runs once (constructors, ROM contents, initial
+#: values: ``OPT_SLOW``) at ``-O1``, which compiles faster
+CXX_LEVELS = "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2"
+#: the C++ compiler of the build: Verilator's make files (``verilated.mk``) set ``CXX = c++``,
+#: which overrides a ``$CXX`` in the environment
+CXX = "c++"
 
 
 def verilator_options(threads: int | None = None, x_initial: str = "fast") -> list[str]:
     """Verilator options of a fast build: ``-O3``, ``--x-assign fast``, ``--x-initial``
     (``fast`` by default: every register of the generated design has an initial value and a
     synchronous reset, so no state is left undefined; ``unique`` with the runtime option
-    ``+verilator+rand+reset+2`` randomises what is not, to check that), C++ at
-    :data:`CXX_OPT`."""
+    ``+verilator+rand+reset+2`` randomises what is not, to check that), C++ with
+    :data:`CXX_OPT` at :data:`CXX_LEVELS`."""
     opts = ["-O3", "--x-assign", "fast", "--x-initial", x_initial, *_WARNINGS,
-            "-CFLAGS", CXX_OPT, "-MAKEFLAGS", "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2"]
+            "-CFLAGS", CXX_OPT, "-MAKEFLAGS", CXX_LEVELS]
     if threads and threads > 1:
         opts += ["--threads", str(threads)]
     return opts
@@ -94,7 +103,7 @@ def fast_available() -> bool:
         setup_simulator_env("verilator")
     except ToolError:
         return False
-    return shutil.which(os.environ.get("CXX", "g++")) is not None
+    return shutil.which(CXX) is not None
 
 
 _DECL_RE = r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(\[\d+:0\]\s+)?([A-Za-z_]\w*)\s*;"
@@ -260,6 +269,15 @@ def _verilator_version() -> str:
     return out.stdout.strip()
 
 
+def _cxx_version() -> str:
+    """``c++ --version`` (:data:`CXX`): a compiler upgrade makes a new build."""
+    try:
+        out = subprocess.run([CXX, "--version"], capture_output=True, text=True)
+    except OSError:
+        return ""
+    return out.stdout.strip()
+
+
 def build_harness(verilog: str, toplevel: str = "lowbit_top", build_root: Path | None = None,
                   threads: int | None = None, x_initial: str = "fast",
                   log: Callable[[str], None] | None = None) -> Path:
@@ -267,7 +285,8 @@ def build_harness(verilog: str, toplevel: str = "lowbit_top", build_root: Path |
     that binds its AXI ports (:func:`axi_ports`, :func:`ports_header`); returns the
     executable. Cached under ``build_root`` (default: the cocotb runner's ``sim_build``) by
     a hash of the Verilog, the wrapper (:func:`reset_wrapper`), the harness and its header,
-    the options, the Verilator version, ``$CXX`` and the host CPU."""
+    the options, the Verilator version, the C++ compiler's version (:data:`CXX`) and the
+    host CPU."""
     try:
         setup_simulator_env("verilator")
     except ToolError as e:
@@ -282,7 +301,7 @@ def build_harness(verilog: str, toplevel: str = "lowbit_top", build_root: Path |
     h = hashlib.sha256()
     for part in (toplevel, verilog, wrapper, harness, header, " ".join(opts),
                  _verilator_version(),
-                 os.environ.get("CXX", ""), _host_cpu()):
+                 _cxx_version(), _host_cpu()):
         h.update(part.encode())
         h.update(b"\0")
     root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
