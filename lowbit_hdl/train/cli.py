@@ -32,6 +32,16 @@ _CLASSIFY_ONLY = {"dataset": "auto", "loss": "ce", "dropout": 0.0, "shift": 0,
                   "compile": False}
 
 
+def _stopped_early(hist: list, start: int, args: argparse.Namespace, ckpt: Path) -> bool:
+    """Whether ``--time-limit`` ended the training before ``--epochs`` (and say so)."""
+    done = hist[-1].epoch if hist else start
+    if done < args.epochs:
+        print(f"stopped after epoch {done} of {args.epochs}: the next epoch would pass the "
+              f"--time-limit of {args.time_limit:g} s; checkpoint {ckpt} (go on with --resume)")
+        return True
+    return False
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Register the ``train`` options on ``p``."""
     p.add_argument("network", help="networks/<net>.py topology or saved .npz network (only "
@@ -310,10 +320,7 @@ def run(args: argparse.Namespace) -> int:
                max_batches=args.max_batches, deadline=deadline, loss=args.loss,
                progress=bar, on_epoch=on_epoch, amp=args.amp, compile_forward=args.compile,
                eval_every=args.eval_every, pad_value=pad_value)
-    done = hist[-1].epoch if hist else start
-    if done < args.epochs:
-        print(f"stopped after epoch {done} of {args.epochs}: the next epoch would pass the "
-              f"--time-limit of {args.time_limit:g} s; checkpoint {ckpt} (go on with --resume)")
+    if _stopped_early(hist, start, args, ckpt):
         return 3
     if args.epochs > start:
         print(f"trained epochs {start + 1}..{args.epochs} in "
@@ -508,10 +515,7 @@ def run_detection(args: argparse.Namespace) -> int:
                          max_batches=args.max_batches, eval_every=args.eval_every,
                          test_limit=args.test_limit, deadline=deadline,
                          progress=bar, on_epoch=on_epoch)
-    done = hist[-1].epoch if hist else start
-    if done < args.epochs:
-        print(f"stopped after epoch {done} of {args.epochs}: the next epoch would pass the "
-              f"--time-limit of {args.time_limit:g} s; checkpoint {ckpt} (go on with --resume)")
+    if _stopped_early(hist, start, args, ckpt):
         return 3
     if args.epochs > start:
         print(f"trained epochs {start + 1}..{args.epochs} in "

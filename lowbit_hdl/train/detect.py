@@ -22,7 +22,7 @@ import torch
 
 from ..runtime.vocmap import MapResult, evaluate, voc_detections
 from ..runtime.yolo import detect_grid
-from .loop import make_optimizer, make_scheduler
+from .loop import make_optimizer, make_scheduler, timed_epochs
 from .model import QuantNet
 from .region import RegionSpec, region_loss
 from .voc import VocDetection
@@ -174,11 +174,7 @@ def fit_detection(model: QuantNet, train: VocDetection, epochs: int,
     if sched is None:
         sched = make_scheduler(opt, schedule, epochs, start_epoch)
     history: list[DetEpochStats] = []
-    slowest = 0.0
-    for epoch in range(start_epoch + 1, epochs + 1):
-        t0 = time.perf_counter()
-        if deadline is not None and t0 + slowest > deadline:
-            break
+    for epoch, t0 in timed_epochs(start_epoch, epochs, deadline, history):
         cur_lr = opt.param_groups[0]["lr"]
         cb = None if progress is None else (lambda d, t, e=epoch: progress(e, d, t))
         loss, parts, seen = train_detection_epoch(model, opt, train, spec, batch_size, seen,
@@ -191,7 +187,6 @@ def fit_detection(model: QuantNet, train: VocDetection, epochs: int,
                                        limit=test_limit)
             m = res.map
         st = DetEpochStats(epoch, loss, parts, m, cur_lr, time.perf_counter() - t0)
-        slowest = max(slowest, st.seconds)
         history.append(st)
         if on_epoch is not None:
             on_epoch(st, seen)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -169,6 +169,19 @@ def _loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         return sqr_hinge_loss
     raise ValueError(f"unknown loss {name!r} (one of {LOSSES})")
 
+
+
+def timed_epochs(start_epoch: int, epochs: int, deadline: float | None,
+                 history: list) -> Iterator[tuple[int, float]]:
+    """Epochs ``start_epoch + 1 … epochs`` with their start time (``time.perf_counter``),
+    ending early when the next one would pass ``deadline`` at the pace of the slowest epoch
+    in ``history`` so far (its entries' ``seconds``)."""
+    for epoch in range(start_epoch + 1, epochs + 1):
+        t0 = time.perf_counter()
+        slowest = max((h.seconds for h in history), default=0.0)
+        if deadline is not None and t0 + slowest > deadline:
+            return
+        yield epoch, t0
 
 def make_optimizer(model: QuantNet, lr: float = 1e-2, weight_decay: float = 0.0
                    ) -> torch.optim.Optimizer:
@@ -361,11 +374,7 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         sched = make_scheduler(opt, schedule, epochs, start_epoch)
     forward = torch.compile(model) if compile_forward else None
     history: list[EpochStats] = []
-    slowest = 0.0
-    for epoch in range(start_epoch + 1, epochs + 1):
-        t0 = time.perf_counter()
-        if deadline is not None and t0 + slowest > deadline:
-            break
+    for epoch, t0 in timed_epochs(start_epoch, epochs, deadline, history):
         cur_lr = opt.param_groups[0]["lr"]
         cb = None if progress is None else (lambda d, t, e=epoch: progress(e, d, t))
         mean_loss, tr_acc = train_epoch(model, opt, xt, yt, batch_size, augment,
@@ -375,7 +384,6 @@ def fit(model: QuantNet, x_train: np.ndarray | torch.Tensor, y_train: np.ndarray
         due = epoch % eval_every == 0 or epoch == epochs
         te_acc = evaluate(model, xv, yv)[0] if xv is not None and due else float("nan")
         st = EpochStats(epoch, mean_loss, tr_acc, te_acc, cur_lr, time.perf_counter() - t0)
-        slowest = max(slowest, st.seconds)
         history.append(st)
         if on_epoch is not None:
             on_epoch(st)
