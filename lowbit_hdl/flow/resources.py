@@ -36,6 +36,7 @@ from ..cost import (
     engine_lanes,
     window_rows,
 )
+from ..hw.engine.core import GROUP_LANES
 from ..hw.rom import rom_style
 from ..ir import Conv, LayerInfo, Network, TopK
 from ..runtime.ddr import converter_geometry
@@ -317,9 +318,9 @@ READ_MASTER = Resources(lut=340, ff=290)
 ENGINE_CORE_LUT_SCALE = 1.24
 #: the window reader, writer, loader and drain: 1.6–1.85× the first count
 ENGINE_LOGIC_LUT_SCALE = 1.7
-#: multipliers of the descriptor checks and the window/writer addresses (Yosys: 21 DSP48E1
-#: in both designs, independent of the lanes)
-ENGINE_CONTROL_DSP = 21
+#: multipliers of the descriptor checks and the window/writer addresses (Yosys: 23 DSP48E1
+#: with one read master, 25 with four, independent of the lanes; ``ports // 2`` more)
+ENGINE_CONTROL_DSP = 23
 #: the hybrid design's AXI4-Lite registers (Yosys: 339 LUT, 212 FF) plus the run logic and
 #: its three 32-bit performance counters (about 120 LUT, 100 FF)
 CONTROL_BLOCK = Resources(lut=460, ff=320)
@@ -372,8 +373,12 @@ def engine_unit_resources(plan: Plan) -> Resources:
     t = max(i.n_thresholds for i in infos)
     dot, dsp = _dot_luts(simd, 1, a.bits, True, a.is_bipolar)
     thr_cmp = t * ceil_div(acc, 2) + (a.bits if t > 1 else 0)
+    # per PE: accumulator, output code, the registered group sums (hw.engine.core); the
+    # registered operands (a weight beat and an activation word)
+    groups = ceil_div(simd, GROUP_LANES * (2 if a.is_bipolar else 1))
     lanes = Resources(lut=round(ENGINE_CORE_LUT_SCALE * pe * (dot + acc + thr_cmp)),
-                      ff=pe * (2 * acc + a.bits + 4 + 2 * t * acc), dsp=pe * dsp)
+                      ff=pe * (acc + a.bits + 4 + 8 * groups) + pe * simd + simd * a.bits,
+                      dsp=pe * dsp)
     fmt = plan.engine_format
     max_sf = fmt.max_sf
     beat = pe * simd
@@ -390,7 +395,7 @@ def engine_unit_resources(plan: Plan) -> Resources:
         600 + pe * a.bits * (2 + log2_ceil(lane_pos)) + simd * a.bits * 3)),
         ff=500 + 2 * simd * a.bits)
     # descriptor checks, address products: ENGINE_CONTROL_DSP multipliers
-    sequencer = Resources(lut=500, ff=700, dsp=ENGINE_CONTROL_DSP)
+    sequencer = Resources(lut=500, ff=700, dsp=ENGINE_CONTROL_DSP + cfg.ports // 2)
     for _ in range(cfg.ports):  # one read master per port, merged into the tile beat
         sequencer += READ_MASTER
     return lanes + tile + buffers + logic + sequencer
