@@ -429,14 +429,14 @@ def test_engine_layer_cycles_formula():
          "out_cf": 3}
     # 3 ≤ L ≤ T − 3: NF·P·SF + L + 6 + W_last (one plain write + its landing)
     assert engine_layer_cycles(d, 8, 8) == 3 * 4 * 9 + 10 + 6 + 2
-    assert engine_tile_stall_cycles(d, 8, 8) == 10 + 2 - 5
+    assert engine_tile_stall_cycles(d, 8, 8) == 10 + 2 - 6
     # slow tiles (L = 50 > T = 36): tile n computes from the end of its load
     slow = d | {"tile_words": 50}
     assert engine_layer_cycles(slow, 8, 8) == 2 + 3 * 50 + 35 + 5 + 2
-    assert engine_tile_stall_cycles(slow, 8, 8) == 2 + 50 - 5 + 2 * (50 - 36)
-    # tiny tiles (L = 1): the reader's setup decides the first issue
+    assert engine_tile_stall_cycles(slow, 8, 8) == 2 + 50 - 6 + 2 * (50 - 36)
+    # tiny tiles (L = 1): the reader's setup and queue decide the first issue
     tiny = d | {"tile_words": 1}
-    assert engine_layer_cycles(tiny, 8, 8) == 5 + 3 * 36 - 1 + 5 + 2
+    assert engine_layer_cycles(tiny, 8, 8) == 6 + 3 * 36 - 1 + 5 + 2
     assert engine_tile_stall_cycles(tiny, 8, 8) == 0
     # pool 3/1 with pe = 4·simd: up to 9 positions × 4 words > SF = 9: writer-bound, the
     # FIFO credits throttle the core (co-simulated in "writer_bound")

@@ -5,14 +5,19 @@
 address ``word(oy·S − pad_t + ky, ox·S − pad_l + kx, cf)``, or the pad flag when the pixel
 lies outside the map. Runtime geometry from the descriptor; the address is kept by
 incremental counters (adders only in the per-step path; the few products of descriptor
-fields are registered in three setup cycles after ``start``, ``active`` rises in the
-fourth). Addresses wrap modulo the buffer's address width: only in-map addresses are used,
-and those come out exact.
+fields are registered in three setup cycles after ``start``, the first beat is in the
+output queue in the fifth). Addresses wrap modulo the buffer's address width: only in-map
+addresses are used, and those come out exact.
+
+The beats leave through a two-entry queue of registers: the counters advance when it has
+room (a register), not on the consumer's ``step``, so the consumer's handshake (the tile,
+the map, the output credits) and the counters' selects are separate paths; one beat per
+cycle in steady state, one cycle more before the first beat.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,7 +34,7 @@ class WindowReader(wiring.Component):
     cfg : In(descriptor layout)
         Stable from ``start`` to the last step.
     start : In(1)
-        Initialise for a new layer (``active`` and the first step 3 cycles later).
+        Initialise for a new layer (``active`` and the first step 4 cycles later).
     step : In(1)
         Advance to the next beat (only while ``active``).
     active : Out(1)
@@ -83,11 +88,35 @@ class WindowReader(wiring.Component):
         last_nf = nf == nf_m1
         pix_last = last_cf & last_kx & last_ky
         tile_last = pix_last & last_ox & last_oy
-        m.d.comb += [
-            self.active.eq(active), self.addr.eq(a), self.sf.eq(sf), self.tile.eq(nf),
-            self.first.eq(sf == 0), self.last.eq(pix_last), self.tile_last.eq(tile_last),
-            self.pad.eq((iy < 0) | (iy >= c.in_h) | (ix < 0) | (ix >= c.in_w)),
-        ]
+        # the current beat, queued in two registers (head first) before it leaves
+        beat = Cat(a, (iy < 0) | (iy >= c.in_h) | (ix < 0) | (ix >= c.in_w), sf, sf == 0,
+                   pix_last, nf, tile_last)
+        slots = [Signal(len(beat), name=f"slot{i}") for i in range(2)]
+        level = Signal(range(3))
+        room = level != 2
+        advance = active & room
+        take = self.step & (level != 0)
+        with m.If(take & ~advance):
+            m.d.sync += [level.eq(level - 1), slots[0].eq(slots[1])]
+        with m.Elif(advance & ~take):
+            m.d.sync += level.eq(level + 1)
+            with m.If(level == 0):
+                m.d.sync += slots[0].eq(beat)
+            with m.Else():
+                m.d.sync += slots[1].eq(beat)
+        with m.Elif(advance & take):
+            with m.If(level == 1):
+                m.d.sync += slots[0].eq(beat)
+            with m.Else():
+                m.d.sync += [slots[0].eq(slots[1]), slots[1].eq(beat)]
+        head = slots[0]
+        fields = [self.addr, self.pad, self.sf, self.first, self.last, self.tile,
+                  self.tile_last]
+        lo = 0
+        for f in fields:
+            m.d.comb += f.eq(head[lo:lo + len(f)])
+            lo += len(f)
+        m.d.comb += self.active.eq(level != 0)
 
         # setup: the products of descriptor fields over three cycles (registered)
         setup = Signal(3)
@@ -109,9 +138,9 @@ class WindowReader(wiring.Component):
                 setup.eq(1), wcf.eq(c.in_w * c.in_cf), scf.eq(c.stride * c.in_cf),
                 cf.eq(0), kx.eq(0), ky.eq(0), ox.eq(0), oy.eq(0), nf.eq(0), sf.eq(0),
                 iy0.eq(-c.pad_t), iy.eq(-c.pad_t), ix0.eq(-c.pad_l), ix.eq(-c.pad_l),
-                active.eq(0),
+                active.eq(0), level.eq(0),
             ]
-        with m.Elif(self.step & active):
+        with m.Elif(advance):
             m.d.sync += [cf.eq(cf + 1), a.eq(a + 1), sf.eq(sf + 1)]
             with m.If(last_cf):
                 m.d.sync += [cf.eq(0), kx.eq(kx + 1), ix.eq(ix + 1)]
