@@ -450,7 +450,8 @@ def engine_layer_cycles(desc: Mapping[str, int], pe: int, simd: int, ports: int 
     beat is accepted at ``a_0 = 2`` (the descriptor is
     checked in the start cycle), ``a_1 = a_0 + L``, ``a_n = max(a_{n−1} + L, e_{n−2} + 5)``
     (its bank is free 5 cycles after the last issue of tile ``n − 2``); its compute runs from
-    ``s_n = max(e_{n−1} + 1, a_n + L)`` (``s_0 = max(2 + L, 6)``: the window reader's setup and queue)
+    ``s_n = max(e_{n−1} + 1, a_n + L)`` (``s_0 = max(2 + L, 6)``: the window reader's setup
+    and queue)
     to ``e_n = s_n + T − 1``; the layer is done ``5 + W_last`` cycles after ``e_{NF−1}``,
     ``W_last`` the writer's cycles for the last beat (:func:`engine_writer_cycles`) plus 1
     for its last write to land (0 for a raw layer). With ``3 ≤ L ≤ T − 3`` this is

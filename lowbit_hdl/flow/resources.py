@@ -36,7 +36,7 @@ from ..cost import (
     engine_lanes,
     window_rows,
 )
-from ..hw.engine.core import GROUP_LANES
+from ..hw.engine.core import group_lanes
 from ..hw.rom import rom_style
 from ..ir import Conv, LayerInfo, Network, TopK
 from ..runtime.ddr import converter_geometry
@@ -375,7 +375,7 @@ def engine_unit_resources(plan: Plan) -> Resources:
     thr_cmp = t * ceil_div(acc, 2) + (a.bits if t > 1 else 0)
     # per PE: accumulator, output code, the registered group sums (hw.engine.core); the
     # registered operands (a weight beat and an activation word)
-    groups = ceil_div(simd, GROUP_LANES * (2 if a.is_bipolar else 1))
+    groups = ceil_div(simd, group_lanes(a))
     lanes = Resources(lut=round(ENGINE_CORE_LUT_SCALE * pe * (dot + acc + thr_cmp)),
                       ff=pe * (acc + a.bits + 4 + 8 * groups) + pe * simd + simd * a.bits,
                       dsp=pe * dsp)

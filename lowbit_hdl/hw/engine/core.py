@@ -10,7 +10,7 @@ output beat: codes ``Σ_t [U ≥ T_t]`` against the tile's U-domain thresholds
 Pipeline (``LATENCY = 4`` from the issue cycle of a pixel's last beat to its output write):
 issue (addresses to the memories) → operands from the memories, registered (the block
 RAMs' outputs feed no logic) → lanes and the compressor trees of groups of at most
-:data:`GROUP_LANES` lanes, registered → accumulate (the groups' sums added to the
+:func:`group_lanes` lanes, registered → accumulate (the groups' sums added to the
 accumulator) → activation written into a credit-reserved FIFO (the issue reserves a slot on
 a pixel's last beat, so the core never stalls on its output). The registers keep every
 stage within the 10 ns bound of :mod:`lowbit_hdl.flow.depth` at 100 MHz.
@@ -28,11 +28,17 @@ from ..popcount import xnor_popcount
 from ..threshold import threshold_activation
 from .params import EngineParams, descriptor_layout
 
-__all__ = ["EngineCore", "GROUP_LANES"]
+__all__ = ["EngineCore", "GROUP_BITS", "group_lanes"]
 
-#: lanes summed by one registered compressor tree (bit-matrix lanes of UINTk activations;
-#: XNOR lanes of BIPOLAR ones take twice as many)
-GROUP_LANES = 16
+#: activation bits summed by one registered compressor tree (a power of two of lanes)
+GROUP_BITS = 32
+
+
+def group_lanes(act) -> int:
+    """Lanes of one registered group: ``GROUP_BITS`` activation bits rounded down to a power
+    of two of lanes (BIPOLAR and UINT1 32, UINT2 16, UINT3 and UINT4 8)."""
+    n = GROUP_BITS // act.bits
+    return 1 << (n.bit_length() - 1)
 
 
 def _tree_sum(values: list[Value]) -> Value:
@@ -110,7 +116,7 @@ class EngineCore(wiring.Component):
         accs = []
         v3, bank3, tend3 = Signal(), Signal(), Signal()
         m.d.sync += [v3.eq(v2 & last2), bank3.eq(bank2), tend3.eq(tend2 & last2)]
-        group = GROUP_LANES * (2 if p.act.is_bipolar else 1)
+        group = group_lanes(p.act)
         bounds = [(lo, min(p.simd, lo + group)) for lo in range(0, p.simd, group)]
         for q in range(p.pe):
             wq = w1b[q * p.simd:(q + 1) * p.simd]
