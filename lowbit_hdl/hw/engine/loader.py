@@ -13,7 +13,7 @@ starts a map).
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Signal, unsigned
+from amaranth.hdl import Array, Const, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -71,7 +71,9 @@ class Loader(wiring.Component):
             # the lanes of the word so far; a word is written whole with its last beat (the
             # pixel's last beat leaves the lanes above it 0)
             part = Signal(simd * ab)
-            below = (Const(1, simd * ab + 1) << (lsel * e * ab)) - 1
+            # the lanes below the beat's: a mux of constant masks (no wide subtraction, whose
+            # carry chain was the engine's longest path)
+            below = Array(Const((1 << (k * e * ab)) - 1, simd * ab) for k in range(per))[lsel]
             word = ((part & below) | (data << (lsel * e * ab)))[:simd * ab]
             m.d.comb += [self.i.ready.eq(self.enable), self.wr_addr.eq(addr),
                          self.wr_data.eq(word),
