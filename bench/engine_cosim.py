@@ -59,7 +59,7 @@ def run(name: str, frames: int, stall: float, seed: int, cocotb: bool, ports: in
           f"{', '.join(i.name for i in plan.split.front)}, tail "
           f"{', '.join(i.name for i in plan.split.tail)}; {plan.ddr.bytes_per_frame:,} DDR "
           f"bytes per frame", flush=True)
-    for r in plan.engine_rows():
+    for r in plan.engine_layers:
         print(f"   {r['layer']:8s}{'+' + r['pool'] if r['pool'] else '':8s} nf {r['nf']:4d} "
               f"sf {r['sf']:4d} pixels {r['pixels']:6d}  {r['cycles']:>10,} cycles  "
               f"{r['tile_bytes']:>10,} tile bytes  {r['bound']}", flush=True)

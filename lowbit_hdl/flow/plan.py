@@ -36,6 +36,7 @@ The FIFO depth rule and why the pipeline can neither deadlock nor stall are in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -189,10 +190,6 @@ class Plan:
     #: engine designs: one frame through the engine stage, front included (its ``cycles`` is
     #: the period when frames follow each other)
     engine_latency: int = 0
-
-    def engine_rows(self) -> list[dict]:
-        """Engine designs: :attr:`engine_layers` (``[]`` for other designs)."""
-        return self.engine_layers
 
     @property
     def arch(self) -> str:
@@ -506,6 +503,7 @@ def plan_network(net: Network, clock_mhz: float = 100.0, input_elems: int | None
                 split, engine, engine_map_load_cycles(split, engine, cur_elems, spread), descs)
             engine_latency = engine_stage_cycles(split, engine, cur_elems, spread, engine_rows)
 
+            @functools.cache  # the FIFO search and the stage ask for the same depths
             def period(depth: int, elems: int = cur_elems, front: int = spread) -> int:
                 head = engine_fifo_words(split, engine, elems, depth)
                 return engine_stage_cycles(split, engine, elems, front, head=head, descs=descs)

@@ -79,7 +79,7 @@ def make_report(plan: Plan, estimate: Estimate, *, part: str = XC7Z020.part,
     engine_rows: dict[str, dict] = {}
     engine_pools: set[str] = set()
     if plan.engine is not None:
-        engine_rows = {r["layer"]: r for r in plan.engine_rows()}
+        engine_rows = {r["layer"]: r for r in plan.engine_layers}
         engine_pools = {r["pool"] for r in engine_rows.values() if r["pool"]}
     infos = {i.name: i for i in plan.infos}
     layers = []

@@ -215,7 +215,7 @@ class EngineDatapath(wiring.Component):
         # its done until it is
         fin, held = Signal(), Signal()
         m.d.comb += [fin.eq(wr.done | raw_done),
-                     self.done.eq((fin & loaded) | (held & loaded) | rejected)]
+                     self.done.eq(((fin | held) & loaded) | rejected)]
         with m.If(fin & ~loaded):
             m.d.sync += held.eq(1)
         with m.If((held & loaded) | self.abort):

@@ -104,11 +104,8 @@ class WindowReader(wiring.Component):
                 m.d.sync += slots[0].eq(beat)
             with m.Else():
                 m.d.sync += slots[1].eq(beat)
-        with m.Elif(advance & take):
-            with m.If(level == 1):
-                m.d.sync += slots[0].eq(beat)
-            with m.Else():
-                m.d.sync += [slots[0].eq(slots[1]), slots[1].eq(beat)]
+        with m.Elif(advance & take):  # only at level 1: a full queue has no room
+            m.d.sync += slots[0].eq(beat)
         head = slots[0]
         fields = [self.addr, self.pad, self.sf, self.first, self.last, self.tile,
                   self.tile_last]
