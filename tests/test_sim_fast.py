@@ -158,3 +158,18 @@ def test_reset_wrapper():
         reset_wrapper(v, "nothere")
     with pytest.raises(ValueError, match="no 1-bit clk and rst"):
         reset_wrapper(v.replace("input rst;", "input rst_n;"), "standin")
+
+
+def test_default_chunks_are_balanced():
+    """The default chunks are near-equal and a multiple of the workers in number, each at
+    most CHUNK_CYCLES worth of frames, so no harness process idles while another works."""
+    from lowbit_hdl.sim.fast import CHUNK_CYCLES, _even_chunk
+
+    for frames, workers, cpf in [(400, 2, 32_768), (10_000, 2, 32_768), (2_000, 2, 32_768),
+                                 (3, 2, 32_768), (1, 4, 100), (7, 3, 10**7), (1000, 1, 64)]:
+        chunk = _even_chunk(frames, workers, cpf)
+        sizes = [min(chunk, frames - s) for s in range(0, frames, chunk)]
+        assert chunk * cpf <= CHUNK_CYCLES or chunk == 1
+        assert len(sizes) % workers == 0 or len(sizes) < workers or chunk == 1
+        assert max(sizes) - min(sizes) <= max(1, len(sizes) // workers), (frames, sizes)
+    assert _even_chunk(400, 2, 32_768) == 100  # was 128: chunks of 128, 128, 128 and 16
