@@ -65,6 +65,12 @@ CONFIGS = [
            weight_source="stream", order="tile", tile_vectors=169),
     Config("stream_i8u2_4096x1000_p1s8", 4096, 1000, 1, 8, INT(8), UINT(2), None,
            weight_source="stream"),
+    # the seed networks' widest bit matrices (the trees split into registered lane groups):
+    # AlexNet W1A2's fc2 as folded for 4 HP ports, Tiny-YOLO W1A3's conv1 and conv2
+    Config("seed_i8u2_4096x1000_p1s32", 4096, 1000, 1, 32, INT(8), UINT(2), None,
+           weight_source="stream"),
+    Config("seed_bu3_144x32_p8s16", 144, 32, 8, 16, BIPOLAR, UINT(3), UINT(3), "auto"),
+    Config("seed_bu3_288x64_p4s32", 288, 64, 4, 32, BIPOLAR, UINT(3), UINT(3), "auto"),
 ]
 
 
@@ -103,6 +109,7 @@ def summarise(c: Config, unit: MVTU, cells: dict[str, int],
         "DSP": cells.get("DSP48E1", 0),
         "LUT/lane": f"{luts / (c.pe * c.simd):.2f}",
         "cyc/vec": unit.cycles_per_vector,
+        "groups": unit.tree_groups,
         "depth": f"{worst.lut_levels} LUT + {worst.carry4} CARRY4 ({worst.est_ns:.1f} ns)"
         if worst else "",
     }

@@ -65,6 +65,9 @@ CONFIGS = [
     # weights read a cycle early into a register (ram_style="block")
     ("bb_bip_block", 27, 10, 2, 9, BIPOLAR, BIPOLAR, BIPOLAR, "block"),
     ("i2u2_block", 18, 8, 4, 6, INT(2), UINT(2), UINT(2), "block"),
+    # trees split into registered lane groups (latency 4): INT8 x UINT2 raw, BIPOLAR x UINT3
+    ("i8u2_split", 64, 2, 1, 32, INT(8), UINT(2), None),
+    ("bu3_split", 192, 4, 2, 96, BIPOLAR, UINT(3), UINT(3)),
 ]
 
 
@@ -153,9 +156,32 @@ def test_widths_and_cycle_formula():
     u = MVTU(576, 64, 16, 64, BIPOLAR, BIPOLAR, _w(64, 576), None, None)
     assert (u.nf, u.sf, u.cycles_per_vector) == (4, 9, 36)
     assert u.acc_bits == 11 and u.out_bits == 11  # range ±576
-    assert u.cycles(10) == 360 + MVTU.LATENCY
-    u8 = MVTU(27, 16, 4, 3, INT(8), UINT(8), _w(16, 27), None, None)
-    assert u8.acc_bits == 1 + (27 * 128 * 255).bit_length()
+    assert u.cycles(10) == 360 + MVTU.LATENCY == 360 + u.latency and u.tree_groups == 1
+
+
+def test_split_trees_by_size():
+    """A bit matrix of more than MAX_TREE_TERMS one-bit terms per PE is split into the fewest
+    registered lane groups that keep each tree within it (one more cycle of latency); the
+    XNOR-popcount, DSP products and narrower bit matrices are not."""
+    from lowbit_hdl.hw.bitmatrix import MAX_TREE_TERMS
+    from lowbit_hdl.runtime.accdomain import lane_products
+
+    split = set()
+    for cfg in CONFIGS:
+        u = build_case(cfg, 1)[0]
+        g = u.tree_groups
+        assert u.latency == MVTU.LATENCY + (g > 1)
+        if u.mode != "bits":
+            assert g == 1, cfg[0]
+            continue
+        per_lane = len(lane_products(u.in_dtype, u.weight_dtype)[0])
+        widest = -(-u.simd // g)  # lanes of the widest group
+        assert widest * per_lane <= MAX_TREE_TERMS or widest == 1, cfg[0]
+        if g > 1:
+            split.add(cfg[0])
+            assert -(-u.simd // (g - 1)) * per_lane > MAX_TREE_TERMS, cfg[0]
+            assert u.tree_delay(g) < u.tree_delay(1), cfg[0]
+    assert split == {"i8u2_split", "bu3_split"}
 
 
 @pytest.mark.parametrize("kwargs, msg", [

@@ -36,6 +36,7 @@ from ..cost import (
     engine_lanes,
     window_rows,
 )
+from ..hw.bitmatrix import tree_groups
 from ..hw.engine.core import group_lanes
 from ..hw.rom import rom_style
 from ..ir import Conv, LayerInfo, Network, TopK
@@ -220,6 +221,12 @@ def mvtu_resources(info: LayerInfo, pe: int, simd: int, placement: str = "",
     per_pe_lut = dot + acc + thr_cmp
     per_pe_ff = 2 * acc + max(1, info.out_dtype.bits) + 4  # partial sum, accumulator, out
     ctrl = 40 + 2 * (log2_ceil(nf) + log2_ceil(sf) + log2_ceil(info.vectors))
+    groups = tree_groups(simd, a, w) if not dsp and not (w.is_bipolar and a.is_bipolar) else 1
+    if groups > 1:  # registered group sums, each with its own final adder, then their sum
+        gbits = w.bits + a.bits + log2_ceil(ceil_div(simd, groups) + 1)
+        per_pe_ff += groups * gbits
+        per_pe_lut += groups * gbits
+        ctrl += 4
     res = Resources(lut=ctrl + pe * per_pe_lut, ff=ctrl + pe * per_pe_ff, dsp=pe * dsp)
     style = lay.ram_style if ram_style is None else ram_style
     for _ in range(pe):  # one weight and one threshold memory per PE (lowbit_hdl.hw.mvtu)

@@ -249,10 +249,11 @@ class AXI4ReadMaster(wiring.Component):
         free = Signal(range(depth + 1), init=depth)  # FIFO words not reserved
         inflight = Signal(range(self.max_outstanding + 1))  # bursts requested, not finished
 
-        # burst length: min(left, max_burst, beats to the next 4 KiB boundary)
-        to_page = Signal(range(page_beats + 1))
+        # burst length: min(left, max_burst, beats to the next 4 KiB boundary); to_page is
+        # kept in a register beside addr (a subtraction less in front of the issue logic,
+        # the read master's longest path)
+        to_page = Signal(range(page_beats + 1), init=page_beats)
         blen = Signal(range(max(self.max_burst, 2) + 1))
-        m.d.comb += to_page.eq(page_beats - addr[lo:12])
         with m.If((left <= self.max_burst) & (left <= to_page)):
             m.d.comb += blen.eq(left)
         with m.Elif(to_page <= self.max_burst):
@@ -264,6 +265,7 @@ class AXI4ReadMaster(wiring.Component):
         m.d.comb += self.cmd.ready.eq(left == 0)
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [addr.eq(self.cmd.payload.addr & ~Const(bpb - 1, self.addr_width)),
+                         to_page.eq(page_beats - self.cmd.payload.addr[lo:12]),
                          left.eq(self.cmd.payload.beats)]
 
         # address channel: a registered request, reloaded in the cycle it is accepted
@@ -274,7 +276,8 @@ class AXI4ReadMaster(wiring.Component):
             m.d.sync += axi.arvalid.eq(can_issue)
         with m.If(load):
             m.d.sync += [axi.araddr.eq(addr), axi.arlen.eq(blen - 1),
-                         addr.eq(addr + (blen << lo)), left.eq(left - blen)]
+                         addr.eq(addr + (blen << lo)), left.eq(left - blen),
+                         to_page.eq(Mux(blen == to_page, page_beats, to_page - blen))]
         m.d.comb += [axi.arsize.eq(lo), axi.arburst.eq(BURST_INCR), axi.arcache.eq(ARCACHE),
                      axi.arprot.eq(0), axi.arid.eq(0)]
 

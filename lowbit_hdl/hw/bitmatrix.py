@@ -21,9 +21,30 @@ from amaranth.hdl import Module, Value
 
 from ..runtime.accdomain import lane_constant, lane_products, operand_bits, partial_products
 from ..runtime.dtypes import DataType
-from .popcount import LUT_DELAY, compress_columns, lut_function
+from .popcount import LUT_DELAY, TreeDelay, compress_columns, lut_function
 
-__all__ = ["operand_bits", "lane_terms", "partial_products", "sum_terms"]
+__all__ = ["MAX_TREE_TERMS", "tree_groups", "operand_bits", "lane_terms", "partial_products",
+           "sum_terms"]
+
+#: most one-bit terms in one compressor tree of a bit matrix; an MVTU splits wider ones
+#: into registered lane groups (:attr:`.mvtu.MVTU.tree_groups`). Yosys/ABC map these trees
+#: (AND-pair counters spread over many columns) deeper than the counter model's delay says,
+#: so the split goes by size, as measured with bench/synth_mvtu.py (logic-depth model of
+#: lowbit_hdl.flow.depth): 48 terms (BIPOLAR x UINT8, 3 lanes) 5.9 ns and 64 (INT2 x UINT2,
+#: 16 lanes) 8.4 ns in one tree, 96 (BIPOLAR x UINT3, 16 lanes) 11.5 ns in one tree and
+#: 9.4 ns in two; 512 (INT8 x UINT2, 32 lanes) 11.6 ns in two trees, 10.0 ns in four and
+#: 9.5 ns in eight
+MAX_TREE_TERMS = 64
+
+
+
+def tree_groups(simd: int, xdt: DataType, wdt: DataType) -> int:
+    """Lane groups of a ``simd``-lane bit-matrix dot product: 1, or the fewest that keep
+    each group's tree within :data:`MAX_TREE_TERMS` one-bit terms (a lane has
+    ``len(lane_products(xdt, wdt))`` of them)."""
+    terms = simd * len(lane_products(xdt, wdt)[0])
+    return 1 if terms <= MAX_TREE_TERMS else min(simd, -(-terms // MAX_TREE_TERMS))
+
 
 Term = tuple[int, tuple[Value, ...], str, bool]  # (column, inputs, "bit"/"and"/"xnor", inv)
 
@@ -41,9 +62,9 @@ def lane_terms(x: Value, xdt: DataType, w: Value, wdt: DataType) -> tuple[list[T
 
 
 def sum_terms(m: Module, terms: Sequence[Term], name: str = "bm",
-              budget: int | None = None) -> Value:
+              budget: int | None = None, report: TreeDelay | None = None) -> Value:
     """Unsigned sum of the bit-matrix ``terms`` (each ``2^column · (inputs ANDed, optionally
-    inverted)``); ``budget`` as for :func:`.popcount.compress_columns`."""
+    inverted)``); ``budget`` and ``report`` as for :func:`.popcount.compress_columns`."""
     cols: dict[int, list[Value]] = defaultdict(list)
     delays: dict[int, list[int]] = defaultdict(list)  # when each bit is ready
     pairs: dict[int, list[Term]] = defaultdict(list)
@@ -79,4 +100,5 @@ def sum_terms(m: Module, terms: Sequence[Term], name: str = "bm",
                 delays[col + j].append(LUT_DELAY)
     width = max(cols) + 1 if cols else 1
     return compress_columns(m, [cols.get(c, []) for c in range(width)], name=name,
-                            budget=budget, delays=[delays.get(c, []) for c in range(width)])
+                            budget=budget, delays=[delays.get(c, []) for c in range(width)],
+                            report=report)

@@ -29,8 +29,12 @@ into a credit-reserved output FIFO (:class:`.credit.CreditFIFO`). Because a slot
 before the last step of a fold enters the pipeline, the datapath never stalls on the
 output; ``i.ready`` and ``o.valid`` depend on registers only.
 
-Timing: with no stalls, ``V`` vectors take ``NF·SF·V + LATENCY`` cycles from the first
-accepted input beat to the last output beat, ``LATENCY = 3``.
+Timing: with no stalls, ``V`` vectors take ``NF·SF·V + latency`` cycles from the first
+accepted input beat to the last output beat: ``latency = LATENCY = 3``, or 4 when each PE's
+compressor tree is split into lane groups (:attr:`MVTU.tree_groups`) whose sums are
+registered before they are added, because one tree over all ``SIMD`` lanes would not fit a
+10 ns clock (wide bit matrices such as INT8 weights × UINT2 or UINT3 activations;
+:data:`.bitmatrix.MAX_TREE_TERMS`).
 
 Weight source (``weight_source``): ``"rom"`` builds the weights into per-PE memories;
 ``"stream"`` takes them from the port ``w``, one beat of ``PE·SIMD`` weights per step in the
@@ -71,11 +75,11 @@ from ..runtime.ddr import weight_codes
 from ..runtime.dtypes import INT, DataType, signed_bits_for_range
 from ..runtime.words import pack_word
 from .addtree import fit, sum_tree
-from .bitmatrix import lane_terms, sum_terms
+from .bitmatrix import lane_terms, sum_terms, tree_groups
 from .credit import CreditFIFO
 from .params import check_choice, check_dtype, check_int
 from .payload import vector
-from .popcount import TREE_BUDGET, xnor_popcount
+from .popcount import TREE_BUDGET, TreeDelay, compress_columns, xnor_popcount
 from .rom import RAM_STYLES, rom_read
 from .threshold import (
     check_act,
@@ -138,6 +142,7 @@ class MVTU(wiring.Component):
         ``tile_vectors``).
     """
 
+    #: pipeline latency with one compressor tree per PE (:attr:`latency`)
     LATENCY = 3
     WEIGHT_SOURCES = ("rom", "stream")
     ORDERS = ("pixel", "tile")
@@ -236,10 +241,45 @@ class MVTU(wiring.Component):
 
     def cycles(self, vectors: int) -> int:
         """Cycles from the first accepted input beat to the last output beat for ``vectors``
-        back-to-back vectors with no stalls: ``NF·SF·vectors + LATENCY`` (with
+        back-to-back vectors with no stalls: ``NF·SF·vectors + latency`` (with
         ``order="tile"``, ``vectors`` counts distinct vectors, ``tile_vectors`` per frame, each
         replayed ``NF`` times)."""
-        return mvtu_cycles(self.mh, self.mw, self.pe, self.simd, vectors) + self.LATENCY
+        return mvtu_cycles(self.mh, self.mw, self.pe, self.simd, vectors) + self.latency
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a step's issue to its output: :data:`LATENCY`, plus one for the
+        register between split compressor trees and their sum (:attr:`tree_groups` > 1)."""
+        return self.LATENCY + (self.tree_groups > 1)
+
+    @property
+    def tree_groups(self) -> int:
+        """Lane groups of each PE's compressor tree: for a bit matrix (``mode="bits"``) of
+        more than :data:`.bitmatrix.MAX_TREE_TERMS` one-bit terms, enough groups of
+        contiguous lanes to keep each tree within it; otherwise 1."""
+        return tree_groups(self.simd, self.in_dtype, self.weight_dtype) \
+            if self.mode == "bits" else 1
+
+    @property
+    def tree_budget(self) -> int:
+        """Delay budget of each compressor tree (:mod:`.popcount` units): its operands come
+        from flip-flops, except weights from a memory Yosys may put into a block RAM without
+        output register (2.5 ns, not 0.5), i.e. a ``"rom"`` source at ``ram_style="auto"``."""
+        return TREE_BUDGET - (4 if self.weight_source == "rom"
+                              and self.ram_style == "auto" else 0)
+
+    def tree_delay(self, groups: int) -> int:
+        """Latest arrival before the final adders (delay units of :mod:`.popcount`, the
+        model's) of PE 0's compressor trees over ``groups`` groups of contiguous lanes
+        (built once, unconnected); 0 for ``mode="mul"``."""
+        if self.mode == "mul":
+            return 0
+        report = TreeDelay()
+        m = Module()
+        m._MustUse__silence = True  # built only to measure the trees, never elaborated
+        self._group_sums(m, Signal(vector(self.in_dtype, self.simd)),
+                         Signal(vector(self.weight_dtype, self.simd)), 0, groups, report)
+        return report.delay
 
     # -- elaboration ---------------------------------------------------------------------------
 
@@ -260,29 +300,57 @@ class MVTU(wiring.Component):
             return Mux(x, w, -w)
         return w * x
 
-    def _reduce(self, m: Module, x: data.View, w: data.View,
-                p: int) -> tuple[Value, int, int]:
-        """One step of one PE in the accumulation domain ``U``: ``(value, lo, hi)``."""
+    def _group_sums(self, m: Module, x: data.View, w: data.View, p: int, groups: int,
+                    report: TreeDelay | None = None) -> list[tuple[Value, int, int]]:
+        """One step of PE ``p`` in the accumulation domain ``U`` as ``groups`` partial sums
+        of contiguous lanes, each ``(value, lo, hi)``; ``report`` gets the trees' delay."""
         simd = self.simd
-        # the tree's delay budget: its operands come from flip-flops, except weights from
-        # a memory Yosys may put into a block RAM without output register (2.5 ns, not 0.5)
-        budget = TREE_BUDGET - (4 if self.weight_source == "rom"
-                                and self.ram_style == "auto" else 0)
+        bounds = [(k * simd // groups, (k + 1) * simd // groups) for k in range(groups)]
         if self.mode == "xnor":
             # 1-bit elements: the XNOR-popcount tree works on the flat bit vectors
-            return (xnor_popcount(m, x.as_value(), w.as_value(), name=f"pc{p}",
-                                  budget=budget), 0, simd)
+            xv, wv = x.as_value(), w.as_value()
+            return [(xnor_popcount(m, xv[a:b], wv[a:b], name=f"pc{p}" + (f"_{k}" if groups > 1
+                                                                        else ""),
+                                   budget=self.tree_budget, report=report), 0, b - a)
+                    for k, (a, b) in enumerate(bounds)]
         lo, hi = self.lane_range
-        lanes = [(x[s], w[s]) for s in range(simd)]
         if self.mode == "bits":
-            terms, c = [], 0
-            for xs, ws in lanes:
-                t, c = lane_terms(xs, self.in_dtype, ws, self.weight_dtype)
-                terms += t
-            ulo, uhi = simd * (lo - c), simd * (hi - c)
-            return fit(sum_terms(m, terms, name=f"bm{p}", budget=budget), ulo, uhi), ulo, uhi
-        prods = [(fit(self._lane(xs, ws), lo, hi), lo, hi) for xs, ws in lanes]
-        return sum_tree(prods)
+            out = []
+            for k, (a, b) in enumerate(bounds):
+                terms, c = [], 0
+                for s in range(a, b):
+                    t, c = lane_terms(x[s], self.in_dtype, w[s], self.weight_dtype)
+                    terms += t
+                ulo, uhi = (b - a) * (lo - c), (b - a) * (hi - c)
+                name = f"bm{p}" + (f"_{k}" if groups > 1 else "")
+                out.append((fit(sum_terms(m, terms, name=name, budget=self.tree_budget,
+                                          report=report), ulo, uhi), ulo, uhi))
+            return out
+        prods = [(fit(self._lane(x[s], w[s]), lo, hi), lo, hi) for s in range(simd)]
+        return [sum_tree(prods)]
+
+    @staticmethod
+    def _add_groups(m: Module, sums: list[tuple[Value, int, int]],
+                    p: int) -> tuple[Value, int, int]:
+        """The sum of the group sums (unsigned ones by the compressor tree)."""
+        if len(sums) == 1:
+            return sums[0]
+        lo, hi = sum(s[1] for s in sums), sum(s[2] for s in sums)
+        if lo < 0:
+            return sum_tree(sums)
+        width = max(len(v) for v, _, _ in sums)
+        cols = [[v[c] for v, _, _ in sums if c < len(v)] for c in range(width)]
+        return fit(compress_columns(m, cols, name=f"gs{p}"), lo, hi), lo, hi
+
+    @staticmethod
+    def _delayed(m: Module, *sigs: Signal) -> tuple[Signal, ...]:
+        """Each signal one cycle later (a register, named after it)."""
+        out = []
+        for sig in sigs:
+            r = Signal.like(sig, name=f"{sig.name}t")
+            m.d.sync += r.eq(sig)
+            out.append(r)
+        return tuple(out)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -290,7 +358,7 @@ class MVTU(wiring.Component):
         x_layout, w_layout = self.i.payload.shape(), vector(self.weight_dtype, simd)
 
         buf = m.submodules.buf = CreditFIFO(self.o.payload.shape(),
-                                            CreditFIFO.depth_for(self.LATENCY, sf))
+                                            CreditFIFO.depth_for(self.latency, sf))
         wiring.connect(m, wiring.flipped(self.o), buf.o)
 
         # -- stage 0: issue ----------------------------------------------------------------
@@ -391,6 +459,11 @@ class MVTU(wiring.Component):
                 m.d.sync += w1.eq(wbeat)
 
         # -- stage 2: lanes + adder tree -> partial sums -----------------------------------
+        split = self.tree_groups > 1
+        if split:
+            # the register between the group trees and their sum: the stages after it see
+            # the step a cycle later
+            v1, first1, last1, nf1 = self._delayed(m, v1, first1, last1, nf1)
         v2, first2, last2 = Signal(), Signal(), Signal()
         nf2 = Signal(range(nf))
         m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), nf2.eq(nf1)]
@@ -418,12 +491,20 @@ class MVTU(wiring.Component):
                                                   w_layout.size, waddr_next, self.ram_style))
                 else:
                     # LUT ROM (its read register starts the tree) or, with "auto", maybe a
-                    # block RAM: the tree's budget allows for that (_reduce)
+                    # block RAM: the tree's budget allows for that (tree_budget)
                     wword = rom_read(m, f"w{p}", weight_words[p], w_layout.size, waddr,
                                      self.ram_style)
             else:
                 wword = w1[p * w_layout.size:(p + 1) * w_layout.size]
-            val, lo, hi = self._reduce(m, x1, w_layout(wword), p)
+            sums = self._group_sums(m, x1, w_layout(wword), p, self.tree_groups)
+            if split:
+                regs = []
+                for k, (v, glo, ghi) in enumerate(sums):
+                    r = Signal.like(v, name=f"gsum{p}_{k}")
+                    m.d.sync += r.eq(v)
+                    regs.append((r, glo, ghi))
+                sums = regs
+            val, lo, hi = self._add_groups(m, sums, p)
             part = Signal(unsigned(max(1, hi.bit_length())) if lo >= 0
                           else signed(signed_bits_for_range(lo, hi)), name=f"part{p}")
             m.d.sync += part.eq(val)

@@ -32,11 +32,21 @@ half-nanosecond units of the delay model in docs/hardware.md, "Logic depth").
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, Module, Signal, Value
 
 __all__ = ["lut_function", "compress_columns", "xnor_popcount", "chain_lane_pairs", "GPCS",
-           "CHAINS"]
+           "CHAINS", "TreeDelay"]
+
+
+@dataclass
+class TreeDelay:
+    """The latest arrival (delay units of :data:`LUT_DELAY`) of a heap bit before the final
+    adder, over the trees built with it as ``report``: a tree fits its budget when this is
+    no later than the budget."""
+
+    delay: int = 0
 
 
 def lut_function(m: Module, inputs: Sequence[Value], fn: Callable[[int], int], nout: int,
@@ -266,13 +276,14 @@ _CHOICES: dict[tuple, tuple[float, ...]] = {}  # (LUTs, delay, …, parameters)
 
 
 def _search(build: Callable[..., list[list[Bit]]], m: Module | None, name: str,
-            budget: int | None, shape: tuple, options: Sequence[int] = (0,)) -> Value:
+            budget: int | None, shape: tuple, options: Sequence[int] = (0,),
+            report: TreeDelay | None = None) -> Value:
     """Builds the tree ``build(heap, budget, chain_limit, mix_limit, option)`` with the fewest
     LUTs (then the smallest delay) within ``budget`` (default :data:`TREE_BUDGET`), or with
     the earliest budget that works when none does. Chain counters are used where they end by
     ``chain_limit``, carries join the sweep that made them while no later than ``mix_limit``;
     ``options`` are further choices of ``build``. Dry runs choose; the choice is cached by
-    ``shape``."""
+    ``shape``; ``report`` gets the chosen tree's delay."""
     limit = TREE_BUDGET if budget is None else budget
     key = (shape, limit, tuple(options))
     if key not in _CHOICES:
@@ -294,18 +305,22 @@ def _search(build: Callable[..., list[list[Bit]]], m: Module | None, name: str,
                             best = cand
             b += 1
         _CHOICES[key] = best
+    if report is not None:
+        report.delay = max(report.delay, int(_CHOICES[key][1]))
     return _final(build(_Heap(m, name), *_CHOICES[key][4:]))
 
 
 def compress_columns(m: Module, cols: list[list[Value]], name: str = "cmp",
                      budget: int | None = None,
-                     delays: list[list[int]] | None = None) -> Value:
+                     delays: list[list[int]] | None = None,
+                     report: TreeDelay | None = None) -> Value:
     """Sum of bit columns (column ``c`` has weight ``2**c``) as an unsigned value.
 
     Columns are reduced with LUT and chain counters (module docstring) until each holds at
     most two bits, every bit within ``budget`` (default :data:`TREE_BUDGET`) half-ns units of
     the operands where possible (``delays[c][i]``: when bit ``i`` of column ``c`` is ready,
-    default 0); a final carry-chain adder adds the two rows.
+    default 0); a final carry-chain adder adds the two rows. ``report`` (a
+    :class:`TreeDelay`) gets the latest arrival before that adder.
     """
     ds = delays or [[0] * len(c) for c in cols]
 
@@ -314,7 +329,7 @@ def compress_columns(m: Module, cols: list[list[Value]], name: str = "cmp",
                            for c, dc in zip(cols, ds, strict=True)], b, cl, ml)
 
     return _search(build, m, name, budget,
-                   ("cols", tuple(tuple(sorted(dc)) for dc in ds)))
+                   ("cols", tuple(tuple(sorted(dc)) for dc in ds)), report=report)
 
 
 def chain_lane_pairs(n: int) -> int:
@@ -325,14 +340,14 @@ def chain_lane_pairs(n: int) -> int:
 
 
 def xnor_popcount(m: Module, x: Value, w: Value, name: str = "pc",
-                  budget: int | None = None) -> Value:
+                  budget: int | None = None, report: TreeDelay | None = None) -> Value:
     """``popcount(~(x ^ w))`` of two equally wide bit vectors, unsigned, exact width
     ``len(x).bit_length()``.
 
     Most lanes are counted three at a time by two LUTs (column 0 and 1); ``b`` pairs of lanes
     (:func:`chain_lane_pairs`) go into chain counters ``X + (l_a + l_b + e) + cin`` fed by
     those counters' bits, the rest of the heap is reduced as by :func:`compress_columns`
-    (``budget`` likewise).
+    (``budget`` and ``report`` likewise).
     """
     n = len(x)
     if len(w) != n:
@@ -370,6 +385,7 @@ def xnor_popcount(m: Module, x: Value, w: Value, name: str = "pc",
                 heap[j].append(o)
         return _reduce(h, heap, budget, chain_limit, mix_limit)
 
-    total = _search(build, m, name, budget, ("xnor", n), sorted({0, chain_lane_pairs(n)}))
+    total = _search(build, m, name, budget, ("xnor", n), sorted({0, chain_lane_pairs(n)}),
+                    report)
     width = n.bit_length()
     return total[:width] if len(total) >= width else total
