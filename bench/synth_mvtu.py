@@ -71,6 +71,8 @@ CONFIGS = [
            weight_source="stream"),
     Config("seed_bu3_144x32_p8s16", 144, 32, 8, 16, BIPOLAR, UINT(3), UINT(3), "auto"),
     Config("seed_bu3_288x64_p4s32", 288, 64, 4, 32, BIPOLAR, UINT(3), UINT(3), "auto"),
+    # CNV-W1A2's conv1-like layer: BIPOLAR x UINT2 on 32 lanes (128 terms, split in two)
+    Config("bu2_576x64_p16s32", 576, 64, 16, 32, BIPOLAR, UINT(2), UINT(2), "auto"),
 ]
 
 
