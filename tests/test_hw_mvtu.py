@@ -157,6 +157,8 @@ def test_widths_and_cycle_formula():
     assert (u.nf, u.sf, u.cycles_per_vector) == (4, 9, 36)
     assert u.acc_bits == 11 and u.out_bits == 11  # range ±576
     assert u.cycles(10) == 360 + MVTU.LATENCY == 360 + u.latency and u.tree_groups == 1
+    u8 = MVTU(27, 16, 4, 3, INT(8), UINT(8), _w(16, 27), None, None)
+    assert u8.acc_bits == 1 + (27 * 128 * 255).bit_length()
 
 
 def test_split_trees_by_size():

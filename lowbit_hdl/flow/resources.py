@@ -221,7 +221,7 @@ def mvtu_resources(info: LayerInfo, pe: int, simd: int, placement: str = "",
     per_pe_lut = dot + acc + thr_cmp
     per_pe_ff = 2 * acc + max(1, info.out_dtype.bits) + 4  # partial sum, accumulator, out
     ctrl = 40 + 2 * (log2_ceil(nf) + log2_ceil(sf) + log2_ceil(info.vectors))
-    groups = tree_groups(simd, a, w) if not dsp and not (w.is_bipolar and a.is_bipolar) else 1
+    groups = tree_groups(simd, a, w)
     if groups > 1:  # registered group sums, each with its own final adder, then their sum
         gbits = w.bits + a.bits + log2_ceil(ceil_div(simd, groups) + 1)
         per_pe_ff += groups * gbits

@@ -19,7 +19,13 @@ from collections.abc import Sequence
 
 from amaranth.hdl import Module, Value
 
-from ..runtime.accdomain import lane_constant, lane_products, operand_bits, partial_products
+from ..runtime.accdomain import (
+    acc_domain,
+    lane_constant,
+    lane_products,
+    operand_bits,
+    partial_products,
+)
 from ..runtime.dtypes import DataType
 from .popcount import LUT_DELAY, TreeDelay, compress_columns, lut_function
 
@@ -37,11 +43,13 @@ __all__ = ["MAX_TREE_TERMS", "tree_groups", "operand_bits", "lane_terms", "parti
 MAX_TREE_TERMS = 64
 
 
-
 def tree_groups(simd: int, xdt: DataType, wdt: DataType) -> int:
-    """Lane groups of a ``simd``-lane bit-matrix dot product: 1, or the fewest that keep
+    """Lane groups of a ``simd``-lane dot product's compressor tree: for a bit matrix
+    (:func:`~lowbit_hdl.runtime.accdomain.acc_domain` mode ``"bits"``) the fewest that keep
     each group's tree within :data:`MAX_TREE_TERMS` one-bit terms (a lane has
-    ``len(lane_products(xdt, wdt))`` of them)."""
+    ``len(lane_products(xdt, wdt))`` of them); 1 for any other mode."""
+    if acc_domain(wdt, xdt, 1)[0] != "bits":
+        return 1
     terms = simd * len(lane_products(xdt, wdt)[0])
     return 1 if terms <= MAX_TREE_TERMS else min(simd, -(-terms // MAX_TREE_TERMS))
 

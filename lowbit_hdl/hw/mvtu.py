@@ -257,8 +257,7 @@ class MVTU(wiring.Component):
         """Lane groups of each PE's compressor tree: for a bit matrix (``mode="bits"``) of
         more than :data:`.bitmatrix.MAX_TREE_TERMS` one-bit terms, enough groups of
         contiguous lanes to keep each tree within it; otherwise 1."""
-        return tree_groups(self.simd, self.in_dtype, self.weight_dtype) \
-            if self.mode == "bits" else 1
+        return tree_groups(self.simd, self.in_dtype, self.weight_dtype)
 
     @property
     def tree_budget(self) -> int:
@@ -332,12 +331,10 @@ class MVTU(wiring.Component):
     @staticmethod
     def _add_groups(m: Module, sums: list[tuple[Value, int, int]],
                     p: int) -> tuple[Value, int, int]:
-        """The sum of the group sums (unsigned ones by the compressor tree)."""
+        """The sum of the unsigned group sums, by the compressor tree."""
         if len(sums) == 1:
             return sums[0]
-        lo, hi = sum(s[1] for s in sums), sum(s[2] for s in sums)
-        if lo < 0:
-            return sum_tree(sums)
+        lo, hi = sum(s[1] for s in sums), sum(s[2] for s in sums)  # bit matrices: U ≥ 0
         width = max(len(v) for v, _, _ in sums)
         cols = [[v[c] for v, _, _ in sums if c < len(v)] for c in range(width)]
         return fit(compress_columns(m, cols, name=f"gs{p}"), lo, hi), lo, hi
